@@ -1,0 +1,240 @@
+//! The command line (see README.md and the CLI contract).
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftpshare",
+    version,
+    about = "Share a folder over FTP(S) in one command",
+    long_about = "Share a folder over FTP(S) in one command.\n\nServes DIR (default: the current directory) read-only with a fresh one-time password, prints the URL and a QR code, and exits after --timeout or on Ctrl-C.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Tool>,
+    #[command(flatten)]
+    pub serve: Serve,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Tool {
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Serve {
+    /// Folder to share
+    #[arg(value_name = "DIR", conflicts_with = "temp")]
+    pub dir: Option<PathBuf>,
+
+    /// Control port; 0 picks a free random port
+    #[arg(short, long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Address to listen on, IPv4 or IPv6 [default: all interfaces]
+    #[arg(short, long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    /// Login name
+    #[arg(short, long, default_value = "share")]
+    pub user: String,
+
+    /// Fixed password instead of a generated one
+    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Allow uploads, new folders, renames and deletes
+    #[arg(short, long, conflicts_with = "upload_only")]
+    pub write: bool,
+
+    /// Drop box: uploads only; nothing can be listed, downloaded or replaced
+    #[arg(long)]
+    pub upload_only: bool,
+
+    /// Also accept anonymous/ftp logins (always read-only)
+    #[arg(long)]
+    pub anonymous: bool,
+
+    /// Exit after this long (90s, 10m, 2h; 0 = never)
+    #[arg(short, long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: MaybeDuration,
+
+    /// Close control connections idle this long (0 = never)
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: MaybeDuration,
+
+    /// Exit after N completed downloads or uploads
+    #[arg(long, value_name = "N", conflicts_with = "once")]
+    pub max_transfers: Option<u64>,
+
+    /// Exit after one completed transfer (--max-transfers 1)
+    #[arg(long)]
+    pub once: bool,
+
+    /// Explicit FTPS (AUTH TLS) with a fresh self-signed certificate; plain-text logins are refused
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Implicit FTPS: TLS from the first byte (ftps:// URLs)
+    #[arg(long, conflicts_with = "tls")]
+    pub implicit_tls: bool,
+
+    /// PEM certificate (chain) for FTPS instead of a generated one
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Do not require TLS session reuse on data connections (for clients such as Python's ftplib)
+    #[arg(long)]
+    pub no_tls_reuse: bool,
+
+    /// Port range for passive data connections
+    #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
+    pub passive_ports: Option<RangeInclusive<u16>>,
+
+    /// Address announced in PASV replies and shown in the URL (NAT, port forwarding)
+    #[arg(long, value_name = "HOST")]
+    pub public_host: Option<String>,
+
+    /// Serve a fresh temporary folder (writable), removed on exit
+    #[arg(long)]
+    pub temp: bool,
+
+    /// With --temp: keep the folder on exit
+    #[arg(long, requires = "temp")]
+    pub keep: bool,
+
+    /// Machine-readable JSON Lines events on stdout; human output goes to stderr
+    #[arg(long)]
+    pub json: bool,
+
+    /// No QR code
+    #[arg(long)]
+    pub no_qr: bool,
+
+    /// Dark-on-light QR code, for terminals with a light background
+    #[arg(long)]
+    pub qr_invert: bool,
+
+    /// Only the essentials: no banner, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Log every command (-vv: and every reply); passwords are never logged
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Most simultaneous control connections
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Most simultaneous control connections from one address
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_connections_per_ip: usize,
+
+    /// Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_rate: Option<u64>,
+}
+
+/// A duration where `0` means "never".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaybeDuration(pub Option<Duration>);
+
+/// `90s`, `10m`, `2h`, `1h30m`, a bare number of seconds, or `0` for never.
+pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(MaybeDuration((secs > 0).then(|| Duration::from_secs(secs))));
+    }
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s, 10m, 2h or 0)"))?;
+    Ok(MaybeDuration((!d.is_zero()).then_some(d)))
+}
+
+pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or("expected LO-HI, e.g. 50000-50100")?;
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("bad port {lo:?}"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("bad port {hi:?}"))?;
+    if lo == 0 || lo > hi {
+        return Err(format!(
+            "{lo}-{hi} is not a range of ports (1-65535, low first)"
+        ));
+    }
+    Ok(lo..=hi)
+}
+
+/// `2MiB`, `500K`, `1.5MB`, `1000`: bytes per second.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim().trim_end_matches("/s");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("bad rate {s:?} (try 2MiB)"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown unit {u:?} (try K, KiB, M, MiB, G, GiB)")),
+    };
+    let rate = (num * mult) as u64;
+    if rate == 0 {
+        return Err("rate must be positive".into());
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s).map(|d| d.0);
+        assert_eq!(d("0"), Ok(None));
+        assert_eq!(d("90"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(d("10m"), Ok(Some(Duration::from_secs(600))));
+        assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn rates_and_ranges() {
+        assert_eq!(parse_rate("2MiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_rate("500K"), Ok(500_000));
+        assert_eq!(parse_rate("1.5MB"), Ok(1_500_000));
+        assert!(parse_rate("fast").is_err());
+        assert_eq!(parse_port_range("50000-50100"), Ok(50000..=50100));
+        assert!(parse_port_range("5-1").is_err());
+        assert!(parse_port_range("0-10").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

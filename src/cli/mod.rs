@@ -1,0 +1,8 @@
+//! The command-line program around the library: arguments, the banner,
+//! live output and `--json` events. The library itself never prints.
+
+pub mod address;
+pub mod args;
+pub mod banner;
+pub mod json;
+pub mod ui;

@@ -1,0 +1,128 @@
+//! USER, PASS, ACCT, REIN, QUIT.
+
+use crate::config::{AccessMode, TlsMode};
+use crate::error::{FtpError, FtpResult};
+use crate::events::Event;
+use crate::protocol::Reply;
+use crate::session::{Login, Session};
+use crate::vfs::VPath;
+
+fn is_anonymous_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp")
+}
+
+/// USER starts (or restarts) a login. It always answers 331, so nobody
+/// can probe which names exist (RFC 2577 §5).
+pub fn user(s: &mut Session, name: String) -> FtpResult<Reply> {
+    if s.shared.config.tls_mode == TlsMode::Explicit && !s.control.is_tls() {
+        return Err(FtpError::NotLoggedIn(
+            "This server requires TLS: send AUTH TLS first (FileZilla: ftpes://, curl: --ssl-reqd, lftp: set ftp:ssl-force true)".into(),
+        ));
+    }
+    let anonymous = s.shared.config.anonymous && is_anonymous_name(&name);
+    s.login = Login::User(name);
+    s.cwd = VPath::root();
+    Ok(if anonymous {
+        Reply::new(
+            331,
+            "Anonymous login ok, send your e-mail address as password",
+        )
+    } else {
+        Reply::new(331, "Password required")
+    })
+}
+
+pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
+    let name = match &s.login {
+        Login::None => return Err(FtpError::BadSequence("Send USER first".into())),
+        Login::LoggedIn { .. } => return Err(FtpError::BadSequence("Already logged in".into())),
+        Login::User(name) => name.clone(),
+    };
+    let cfg = &s.shared.config;
+    let mode = if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
+        Some(cfg.access)
+    } else if cfg.anonymous && is_anonymous_name(&name) {
+        Some(AccessMode::ReadOnly)
+    } else {
+        None
+    };
+    let ip = s.client_ip();
+    if let Some(mode) = mode {
+        if s.shared.is_banned(ip) {
+            // Even the right password is refused while the address is banned.
+            return Err(FtpError::NotLoggedIn(
+                "Too many failed logins from your address; try again later".into(),
+            ));
+        }
+        let anonymous = is_anonymous_name(&name) && name != cfg.user;
+        s.shared.emit(Event::Login {
+            peer: s.peer,
+            user: name.clone(),
+            anonymous,
+        });
+        s.login = Login::LoggedIn { user: name, mode };
+        s.failed_logins = 0;
+        return Ok(Some(Reply::new(230, "Login successful")));
+    }
+    s.failed_logins += 1;
+    s.login = Login::None;
+    s.shared.login_failed(ip);
+    s.shared.emit(Event::LoginFailed {
+        peer: s.peer,
+        user: name,
+    });
+    // RFC 2577 §5: slow down guessing. The delay holds this session only.
+    tokio::time::sleep(cfg.limits.failed_login_delay).await;
+    if s.failed_logins >= s.shared.config.limits.max_login_failures {
+        return Err(FtpError::Closing(
+            "Too many failed logins; closing connection".into(),
+        ));
+    }
+    Err(FtpError::NotLoggedIn("Login incorrect".into()))
+}
+
+/// ACCT: accounts are not used here; RFC 959 lists 202 for that case.
+pub fn acct() -> FtpResult<Reply> {
+    Ok(Reply::new(
+        202,
+        "ACCT not needed; command superfluous at this site",
+    ))
+}
+
+/// REIN: back to the state right after connecting; TLS stays as it is.
+pub fn rein(s: &mut Session) -> FtpResult<Reply> {
+    s.login = Login::None;
+    s.cwd = VPath::root();
+    s.ascii = false;
+    s.rest = None;
+    s.rename_from = None;
+    s.data = Default::default();
+    s.epsv_all = false;
+    s.facts = crate::vfs::Facts::all();
+    Ok(Reply::new(220, "Service ready for new user"))
+}
+
+/// QUIT: the session loop already waited for a running transfer.
+pub fn quit() -> FtpResult<Reply> {
+    Ok(Reply::new(221, "Goodbye"))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"abcd"));
+        assert!(!super::constant_time_eq(b"", b"a"));
+        assert!(super::constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,127 @@
+//! MKD, RMD, DELE, RNFR, RNTO, SIZE, MDTM.
+
+use std::io::Read;
+
+use cap_std::fs::MetadataExt;
+
+use super::nav::quote;
+use crate::error::{FtpError, FtpResult};
+use crate::events::Event;
+use crate::protocol::Reply;
+use crate::session::Session;
+use crate::vfs::mdtm as mdtm_text;
+
+fn io_err(path: &crate::vfs::VPath) -> impl Fn(std::io::Error) -> FtpError + '_ {
+    move |e| FtpError::from_io(&e, path.as_str())
+}
+
+pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    s.shared.root.create_dir(&path).map_err(io_err(&path))?;
+    s.shared.emit(Event::Mkdir {
+        peer: s.peer,
+        path: path.to_string(),
+    });
+    Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))
+}
+
+pub fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    if path.is_root() {
+        return Err(FtpError::PermissionDenied(
+            "the shared folder itself cannot be removed".into(),
+        ));
+    }
+    s.shared.root.remove_dir(&path).map_err(io_err(&path))?;
+    s.shared.emit(Event::Delete {
+        peer: s.peer,
+        path: path.to_string(),
+        dir: true,
+    });
+    Ok(Reply::new(250, format!("Directory {path} removed")))
+}
+
+pub fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    s.shared.root.remove_file(&path).map_err(io_err(&path))?;
+    s.shared.emit(Event::Delete {
+        peer: s.peer,
+        path: path.to_string(),
+        dir: false,
+    });
+    Ok(Reply::new(250, format!("{path} deleted")))
+}
+
+pub fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    if path.is_root() {
+        return Err(FtpError::PermissionDenied(
+            "the shared folder itself cannot be renamed".into(),
+        ));
+    }
+    s.shared
+        .root
+        .symlink_metadata(&path)
+        .map_err(io_err(&path))?;
+    s.rename_from = Some(path);
+    Ok(Reply::new(350, "Ready for RNTO"))
+}
+
+pub fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let Some(from) = s.rename_from.take() else {
+        return Err(FtpError::BadSequence("Send RNFR first".into()));
+    };
+    let to = s.path(arg)?;
+    if to.is_root() {
+        return Err(FtpError::InvalidName("Not a valid target name".into()));
+    }
+    s.shared.root.rename(&from, &to).map_err(io_err(&to))?;
+    s.shared.emit(Event::Rename {
+        peer: s.peer,
+        from: from.to_string(),
+        to: to.to_string(),
+    });
+    Ok(Reply::new(250, format!("Renamed {from} to {to}")))
+}
+
+/// Largest file whose TYPE A size we compute by reading it.
+const ASCII_SIZE_LIMIT: u64 = 64 << 20;
+
+/// SIZE: the bytes a RETR would send in the current TYPE (RFC 3659 §4).
+pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    let (mut file, md) = s.shared.root.open_read(&path).map_err(io_err(&path))?;
+    if !s.ascii {
+        return Ok(Reply::new(213, md.len().to_string()));
+    }
+    if md.len() > ASCII_SIZE_LIMIT {
+        return Err(FtpError::FileUnavailable(format!(
+            "{path}: SIZE in ASCII mode is only computed for files up to 64 MiB; use TYPE I"
+        )));
+    }
+    // Each bare LF gains a CR on the way out.
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut extra, mut prev_cr) = (0u64, false);
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(&path))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' && !prev_cr {
+                extra += 1;
+            }
+            prev_cr = b == b'\r';
+        }
+    }
+    Ok(Reply::new(213, (md.len() + extra).to_string()))
+}
+
+pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    let md = s.shared.root.metadata(&path).map_err(io_err(&path))?;
+    if md.is_dir() {
+        return Err(FtpError::FileUnavailable(format!("{path}: Is a directory")));
+    }
+    Ok(Reply::new(213, mdtm_text(md.mtime())))
+}

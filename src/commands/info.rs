@@ -1,0 +1,179 @@
+//! SYST, FEAT, OPTS, HELP, STAT (server status), SITE, LANG.
+
+use crate::config::TlsMode;
+use crate::error::{FtpError, FtpResult};
+use crate::protocol::Reply;
+use crate::session::{Login, Session};
+use crate::vfs::Facts;
+
+pub fn syst() -> FtpResult<Reply> {
+    Ok(Reply::new(215, "UNIX Type: L8"))
+}
+
+/// FEAT lists exactly what is implemented (RFC 2389), TLS only when on.
+pub fn feat(s: &Session) -> FtpResult<Reply> {
+    let mut lines: Vec<String> = Vec::new();
+    let tls = s.shared.config.tls_mode;
+    if tls == TlsMode::Explicit {
+        lines.push("AUTH TLS".into());
+    }
+    lines.extend(["EPRT", "EPSV", "LANG EN*", "MDTM"].map(String::from));
+    lines.push(format!("MLST {}", s.facts.feat()));
+    if tls != TlsMode::Off {
+        lines.extend(["PBSZ", "PROT"].map(String::from));
+    }
+    lines.extend(["REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+    Ok(Reply::multi(211, "Features:", lines, "End"))
+}
+
+pub fn opts(s: &mut Session, opt: &str) -> FtpResult<Reply> {
+    let (name, value) = match opt.find(' ') {
+        Some(i) => (&opt[..i], opt[i + 1..].trim()),
+        None => (opt, ""),
+    };
+    match name.to_ascii_uppercase().as_str() {
+        // Paths are always UTF-8; clients such as Windows Explorer insist
+        // on hearing that OPTS UTF8 ON worked.
+        "UTF8" | "UTF-8" => Ok(Reply::new(200, "UTF8 mode is always on")),
+        "MLST" => {
+            s.facts = Facts::select(value);
+            Ok(Reply::new(200, format!("MLST OPTS {}", s.facts.selected())))
+        }
+        _ => Err(FtpError::Syntax(format!("Option {name} not understood"))),
+    }
+}
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("ABOR", "ABOR (abort transfer)"),
+    ("ACCT", "ACCT <account> (not needed)"),
+    ("ALLO", "ALLO <bytes> (not needed)"),
+    ("APPE", "APPE <file> (append)"),
+    ("AUTH", "AUTH TLS (secure the control connection)"),
+    ("CCC", "CCC (refused)"),
+    ("CDUP", "CDUP (parent directory)"),
+    ("CWD", "CWD <dir>"),
+    ("DELE", "DELE <file>"),
+    ("EPRT", "EPRT |proto|addr|port|"),
+    ("EPSV", "EPSV [1|2|ALL]"),
+    ("FEAT", "FEAT (list extensions)"),
+    ("HELP", "HELP [command]"),
+    ("LANG", "LANG [EN]"),
+    ("LIST", "LIST [path]"),
+    ("MDTM", "MDTM <file>"),
+    ("MKD", "MKD <dir>"),
+    ("MLSD", "MLSD [dir]"),
+    ("MLST", "MLST [path]"),
+    ("MODE", "MODE S"),
+    ("NLST", "NLST [path]"),
+    ("NOOP", "NOOP"),
+    ("OPTS", "OPTS UTF8 ON | OPTS MLST <facts>"),
+    ("PASS", "PASS <password>"),
+    ("PASV", "PASV"),
+    ("PBSZ", "PBSZ 0"),
+    ("PORT", "PORT h1,h2,h3,h4,p1,p2"),
+    ("PROT", "PROT C|P"),
+    ("PWD", "PWD"),
+    ("QUIT", "QUIT"),
+    ("REIN", "REIN (log out, keep the connection)"),
+    ("REST", "REST <offset>"),
+    ("RETR", "RETR <file>"),
+    ("RMD", "RMD <dir>"),
+    ("RNFR", "RNFR <path>"),
+    ("RNTO", "RNTO <path>"),
+    ("SITE", "SITE HELP"),
+    ("SIZE", "SIZE <file>"),
+    ("SMNT", "SMNT (not supported)"),
+    ("STAT", "STAT [path]"),
+    ("STOR", "STOR <file>"),
+    ("STOU", "STOU [name]"),
+    ("STRU", "STRU F"),
+    ("SYST", "SYST"),
+    ("TYPE", "TYPE A|I|L 8"),
+    ("USER", "USER <name>"),
+    ("XCUP", "XCUP (= CDUP)"),
+    ("XCWD", "XCWD <dir> (= CWD)"),
+    ("XMKD", "XMKD <dir> (= MKD)"),
+    ("XPWD", "XPWD (= PWD)"),
+    ("XRMD", "XRMD <dir> (= RMD)"),
+];
+
+pub fn help(topic: Option<&str>) -> FtpResult<Reply> {
+    match topic {
+        None => {
+            let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+            let lines = names.chunks(10).map(|c| c.join(" "));
+            Ok(Reply::multi(
+                214,
+                "The following commands are recognized:",
+                lines.map(String::from),
+                "Help OK",
+            ))
+        }
+        Some(t) => {
+            let t = t.trim().to_ascii_uppercase();
+            match COMMANDS.iter().find(|(n, _)| *n == t) {
+                Some((_, syntax)) => Ok(Reply::new(214, format!("Syntax: {syntax}"))),
+                None => Err(FtpError::NotImplemented(format!("Unknown command {t}"))),
+            }
+        }
+    }
+}
+
+/// STAT without an argument: the session's state, also while a transfer
+/// runs (RFC 959 §4.1.3).
+pub fn stat(s: &Session) -> FtpResult<Reply> {
+    let mut lines = vec![format!("Connected from {}", s.peer)];
+    lines.push(match &s.login {
+        Login::LoggedIn { user, .. } => format!("Logged in as {user}"),
+        _ => "Not logged in".into(),
+    });
+    lines.push(format!(
+        "TYPE: {}; STRUcture: File; MODE: Stream",
+        if s.ascii { "ASCII" } else { "BINARY" }
+    ));
+    lines.push(format!(
+        "Control connection: {}",
+        if s.control.is_tls() {
+            "TLS"
+        } else {
+            "plain text"
+        }
+    ));
+    lines.push(match &s.transfer {
+        Some(t) => format!(
+            "Transfer in progress: {} ({} bytes so far)",
+            t.path(),
+            t.bytes()
+        ),
+        None => "No data transfer in progress".into(),
+    });
+    Ok(Reply::multi(
+        211,
+        "ftpshare status:",
+        lines,
+        "End of status",
+    ))
+}
+
+pub fn site(arg: &str) -> FtpResult<Reply> {
+    let sub = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    if sub == "HELP" || sub.is_empty() {
+        return Ok(Reply::new(214, "No SITE commands are available"));
+    }
+    Err(FtpError::Unknown(format!("SITE {sub} not understood")))
+}
+
+/// LANG (RFC 2640 §4): English is the one language offered.
+pub fn lang(lang: Option<&str>) -> FtpResult<Reply> {
+    match lang.map(|l| l.trim().to_ascii_uppercase()) {
+        None => Ok(Reply::new(200, "Using default language EN")),
+        Some(l) if l == "EN" || l.starts_with("EN-") => Ok(Reply::new(200, "Language set to EN")),
+        Some(l) => Err(FtpError::ParamNotImplemented(format!(
+            "Language {l} not supported"
+        ))),
+    }
+}

@@ -1,0 +1,31 @@
+//! CWD, CDUP, PWD, SMNT.
+
+use crate::error::{FtpError, FtpResult};
+use crate::protocol::Reply;
+use crate::session::Session;
+
+pub fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+    let path = s.path(arg)?;
+    s.shared
+        .root
+        .open_dir(&path)
+        .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    s.cwd = path;
+    Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))
+}
+
+/// PWD: the path in quotes, with embedded quotes doubled (RFC 959 App. II).
+pub fn pwd(s: &Session) -> FtpResult<Reply> {
+    Ok(Reply::new(
+        257,
+        format!("{} is the current directory", quote(s.cwd.as_str())),
+    ))
+}
+
+pub fn quote(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', "\"\""))
+}
+
+pub fn smnt() -> FtpResult<Reply> {
+    Err(FtpError::NotImplemented("SMNT is not supported".into()))
+}

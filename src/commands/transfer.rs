@@ -1,0 +1,302 @@
+//! TYPE, STRU, MODE, PASV, EPSV, PORT, EPRT, REST, ALLO, RETR, STOR,
+//! STOU, APPE, ABOR.
+
+use std::io::{Seek, SeekFrom};
+use std::net::{IpAddr, SocketAddr};
+
+use rand::Rng;
+
+use crate::config::AccessMode;
+use crate::data::{bind_passive, DataPlan};
+use crate::error::{FtpError, FtpResult};
+use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
+use crate::session::{Job, Session};
+use crate::vfs::{Upload, VPath};
+
+pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
+    s.ascii = t == TransferType::Ascii;
+    Ok(Reply::new(
+        200,
+        if s.ascii {
+            "Type set to A"
+        } else {
+            "Type set to I"
+        },
+    ))
+}
+
+pub fn stru() -> FtpResult<Reply> {
+    Ok(Reply::new(200, "Structure set to F"))
+}
+
+pub fn mode() -> FtpResult<Reply> {
+    Ok(Reply::new(200, "Mode set to S"))
+}
+
+pub fn allo() -> FtpResult<Reply> {
+    Ok(Reply::new(
+        202,
+        "ALLO not needed; command superfluous at this site",
+    ))
+}
+
+pub fn rest(s: &mut Session, offset: u64) -> FtpResult<Reply> {
+    s.rest = Some(offset);
+    Ok(Reply::new(
+        350,
+        format!("Restarting at {offset}; send RETR, STOR or APPE"),
+    ))
+}
+
+fn refuse_after_epsv_all(s: &Session) -> FtpResult<()> {
+    if s.epsv_all {
+        return Err(FtpError::BadSequence(
+            "EPSV ALL is in effect: only EPSV may be used".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn listen(s: &mut Session) -> FtpResult<u16> {
+    let listener = bind_passive(s.local.ip(), s.shared.config.passive_ports.as_ref())
+        .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?
+        .port();
+    s.data = DataPlan::Passive(listener);
+    Ok(port)
+}
+
+pub fn pasv(s: &mut Session) -> FtpResult<Reply> {
+    refuse_after_epsv_all(s)?;
+    let IpAddr::V4(own) = s.local.ip() else {
+        return Err(FtpError::CannotOpenData(
+            "PASV cannot express IPv6 addresses; use EPSV".into(),
+        ));
+    };
+    // Announce the public address, except to clients on this very machine.
+    let ip = match s.shared.pasv_ip {
+        Some(public) if !s.client_ip().is_loopback() => public,
+        _ => own,
+    };
+    let port = listen(s)?;
+    let [a, b, c, d] = ip.octets();
+    Ok(Reply::new(
+        227,
+        format!(
+            "Entering Passive Mode ({a},{b},{c},{d},{},{})",
+            port >> 8,
+            port & 0xff
+        ),
+    ))
+}
+
+pub fn epsv(s: &mut Session, arg: EpsvArg) -> FtpResult<Reply> {
+    let ours = if s.local.is_ipv4() {
+        EpsvArg::Ipv4
+    } else {
+        EpsvArg::Ipv6
+    };
+    match arg {
+        EpsvArg::All => {
+            s.epsv_all = true;
+            return Ok(Reply::new(200, "EPSV ALL ok"));
+        }
+        EpsvArg::Any => {}
+        a if a == ours => {}
+        _ => return Err(unsupported_protocol(s)),
+    }
+    let port = listen(s)?;
+    Ok(Reply::new(
+        229,
+        format!("Entering Extended Passive Mode (|||{port}|)"),
+    ))
+}
+
+/// 522 names the protocols this connection can use (RFC 2428 §3).
+fn unsupported_protocol(s: &Session) -> FtpError {
+    let ours = if s.local.is_ipv4() { "(1)" } else { "(2)" };
+    FtpError::ProtocolNotSupported(format!("Network protocol not supported, use {ours}"))
+}
+
+pub fn port(s: &mut Session, addr: SocketAddr) -> FtpResult<Reply> {
+    refuse_after_epsv_all(s)?;
+    active(s, addr)?;
+    Ok(Reply::new(200, "PORT command successful"))
+}
+
+pub fn eprt(s: &mut Session, port: DataPort) -> FtpResult<Reply> {
+    refuse_after_epsv_all(s)?;
+    let DataPort::Addr(addr) = port else {
+        return Err(FtpError::ProtocolNotSupported(
+            "Network protocol not supported, use (1,2)".into(),
+        ));
+    };
+    active(s, addr)?;
+    Ok(Reply::new(200, "EPRT command successful"))
+}
+
+/// RFC 2577 §3: connect only back to the client itself, and never to a
+/// privileged port, so the server cannot be used to attack third parties.
+fn active(s: &mut Session, addr: SocketAddr) -> FtpResult<()> {
+    if addr.ip().to_canonical() != s.client_ip() {
+        return Err(FtpError::Syntax(
+            "Rejected: data connections go only to your own address".into(),
+        ));
+    }
+    if addr.port() < 1024 {
+        return Err(FtpError::Syntax(
+            "Rejected: data connections to privileged ports are not allowed".into(),
+        ));
+    }
+    s.data = DataPlan::Active(addr);
+    Ok(())
+}
+
+fn mode_word(s: &Session) -> &'static str {
+    if s.ascii {
+        "ASCII"
+    } else {
+        "BINARY"
+    }
+}
+
+pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    let path = s.path(arg)?;
+    let io = |e: std::io::Error| FtpError::from_io(&e, path.as_str());
+    let (file, md) = s.shared.root.open_read(&path).map_err(io)?;
+    let offset = s.rest.unwrap_or(0);
+    if offset > md.len() {
+        return Err(FtpError::BadRestart(format!(
+            "Cannot restart at {offset}: {path} has {} bytes",
+            md.len()
+        )));
+    }
+    let opening = format!(
+        "Opening {} mode data connection for {path} ({} bytes)",
+        mode_word(s),
+        md.len() - offset
+    );
+    s.start_transfer(Job::Send { file, offset }, &path, Some(md.len()), opening)
+        .await
+}
+
+pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    let path = upload_target(s, arg)?;
+    let io = |e: std::io::Error| FtpError::from_io(&e, path.as_str());
+    let offset = s.rest.unwrap_or(0);
+    let upload_only = s.mode() == AccessMode::UploadOnly;
+    let job = if offset > 0 {
+        if upload_only {
+            return Err(FtpError::PermissionDenied(
+                "resuming is not allowed in an upload-only share".into(),
+            ));
+        }
+        // Resume writes in place from the offset, as REST STREAM defines.
+        let size = s.shared.root.metadata(&path).map_err(io)?.len();
+        if offset > size {
+            return Err(FtpError::BadRestart(format!(
+                "Cannot restart at {offset}: {path} has {size} bytes"
+            )));
+        }
+        let mut file = s
+            .shared
+            .root
+            .open_in_place(&path, false, offset)
+            .map_err(io)?;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        Job::Receive {
+            file,
+            upload: None,
+            target: path.clone(),
+            unique: false,
+        }
+    } else {
+        let (upload, file) = Upload::begin(&s.shared.root, &path).map_err(io)?;
+        Job::Receive {
+            file,
+            upload: Some(upload),
+            target: path.clone(),
+            // A drop box never replaces what is there.
+            unique: upload_only,
+        }
+    };
+    let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
+    s.start_transfer(job, &path, None, opening).await
+}
+
+pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    let path = upload_target(s, arg)?;
+    let file = s
+        .shared
+        .root
+        .open_in_place(&path, true, 0)
+        .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    let job = Job::Receive {
+        file,
+        upload: None,
+        target: path.clone(),
+        unique: false,
+    };
+    let opening = format!("Ok to append data to {path}");
+    s.start_transfer(job, &path, None, opening).await
+}
+
+/// STOU: store under a name that does not exist yet, announced in the 150
+/// reply as RFC 1123 §4.1.2.9 requires.
+pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
+    let wanted = match arg {
+        Some(a) => upload_target(s, a)?,
+        None => s.path(&format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+    };
+    let path = free_name(s, &wanted)?;
+    let (upload, file) =
+        Upload::begin(&s.shared.root, &path).map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    let job = Job::Receive {
+        file,
+        upload: Some(upload),
+        target: path.clone(),
+        unique: true,
+    };
+    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
+    s.start_transfer(job, &path, None, opening).await
+}
+
+/// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
+fn free_name(s: &Session, wanted: &VPath) -> FtpResult<VPath> {
+    let name = wanted.file_name().unwrap_or("upload");
+    for n in 0..10_000u32 {
+        let candidate = if n == 0 {
+            name.to_string()
+        } else {
+            format!("{name}.{n}")
+        };
+        let path = wanted.parent().join(&candidate)?;
+        if s.shared.root.symlink_metadata(&path).is_err() {
+            return Ok(path);
+        }
+    }
+    Err(FtpError::FileUnavailable("No unique name available".into()))
+}
+
+fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
+    let path = s.path(arg)?;
+    if path.is_root() {
+        return Err(FtpError::InvalidName("Not a file name".into()));
+    }
+    Ok(path)
+}
+
+/// ABOR: a running transfer gets 426, then ABOR itself 226 (RFC 959 §4.1.3).
+pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
+    s.data = DataPlan::None;
+    let Some(t) = s.transfer.take() else {
+        return Ok(Some(Reply::new(225, "No transfer to abort")));
+    };
+    let report = t.abort_and_wait().await;
+    if s.finish_transfer(report).await.is_err() {
+        return Err(FtpError::Closing("Connection lost".into()));
+    }
+    Ok(Some(Reply::new(226, "ABOR successful")))
+}

@@ -1,0 +1,105 @@
+//! Everything that shapes a server, with the defaults the CLI documents.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::tls::TlsIdentity;
+
+/// What logged-in users may do to the served files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessMode {
+    /// List and download; nothing on disk ever changes.
+    ReadOnly,
+    /// Also upload, create folders, rename and delete.
+    Writable,
+    /// A drop box: upload and create folders only; no listing, no
+    /// download, and an upload never replaces an existing file.
+    UploadOnly,
+}
+
+/// How FTPS is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain FTP only.
+    Off,
+    /// Explicit FTPS (RFC 4217): the client sends AUTH TLS; login and data
+    /// in clear text are refused.
+    Explicit,
+    /// Implicit FTPS: TLS from the first byte, data always protected.
+    Implicit,
+}
+
+/// Limits that protect the server; each has a test.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Close a control connection after this long without a command
+    /// (never while a transfer runs). RFC 1123 suggests 5 minutes.
+    pub idle_timeout: Duration,
+    /// How long to wait for a data connection to be opened.
+    pub data_timeout: Duration,
+    /// End a transfer that makes no progress for this long.
+    pub stall_timeout: Duration,
+    /// A login must complete this long after connecting.
+    pub login_timeout: Duration,
+    /// A TLS handshake must complete within this.
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Failed passwords before the connection is closed (RFC 2577).
+    pub max_login_failures: u32,
+    /// Delay before answering a wrong password (RFC 2577).
+    pub failed_login_delay: Duration,
+    /// Failed logins from one address, across connections, before it is
+    /// refused for `ban_duration`.
+    pub ban_after: u32,
+    pub ban_duration: Duration,
+    /// Longest command line accepted, in bytes.
+    pub max_line: usize,
+    /// Bytes per second per transfer.
+    pub max_rate: Option<u64>,
+    /// How long running transfers may finish after shutdown is asked.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(120),
+            login_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_connections_per_ip: 32,
+            max_login_failures: 3,
+            failed_login_delay: Duration::from_secs(1),
+            ban_after: 10,
+            ban_duration: Duration::from_secs(300),
+            max_line: 8192,
+            max_rate: None,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub bind: SocketAddr,
+    pub user: String,
+    pub password: String,
+    pub access: AccessMode,
+    /// Also accept `anonymous` and `ftp` with any password, read-only.
+    pub anonymous: bool,
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Host or address announced in PASV replies and URLs (for NAT).
+    pub public_host: Option<String>,
+    pub tls_mode: TlsMode,
+    pub tls: Option<TlsIdentity>,
+    /// Require data connections to resume the control connection's TLS
+    /// session, proving they come from the same client.
+    pub require_tls_reuse: bool,
+    pub limits: Limits,
+}

@@ -1,0 +1,121 @@
+//! Opening data connections, with the RFC 2577 checks: a passive
+//! connection must come from the client's own address, and passive ports
+//! are picked at random so no one can guess and steal them.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::timeout;
+
+use crate::error::FtpError;
+
+/// How the next transfer's data connection will be made.
+#[derive(Debug, Default)]
+pub enum DataPlan {
+    #[default]
+    None,
+    /// PASV/EPSV: we listen; the client connects.
+    Passive(TcpListener),
+    /// PORT/EPRT: we connect to the client.
+    Active(SocketAddr),
+}
+
+impl DataPlan {
+    /// Opens the connection for one transfer. The plan is used up: PASV and
+    /// PORT are per transfer (RFC 1123 §4.1.2.6).
+    pub async fn open(
+        self,
+        client: IpAddr,
+        local: IpAddr,
+        wait: Duration,
+    ) -> Result<TcpStream, FtpError> {
+        let stream = match self {
+            DataPlan::None => {
+                return Err(FtpError::CannotOpenData(
+                    "Use PASV, EPSV, PORT or EPRT first".into(),
+                ));
+            }
+            DataPlan::Passive(listener) => timeout(wait, accept_from(&listener, client)).await,
+            DataPlan::Active(addr) => timeout(wait, connect_active(local, addr)).await,
+        };
+        let stream = match stream {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(FtpError::CannotOpenData(format!(
+                    "Can't open data connection: {e}"
+                )))
+            }
+            Err(_) => return Err(FtpError::CannotOpenData("Data connection timed out".into())),
+        };
+        // Small replies after a transfer must not wait for delayed ACKs.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// Accepts the first connection that comes from the client's address;
+/// anyone else is dropped (RFC 2577 §3).
+async fn accept_from(listener: &TcpListener, client: IpAddr) -> io::Result<TcpStream> {
+    loop {
+        let (stream, from) = listener.accept().await?;
+        if from.ip().to_canonical() == client {
+            return Ok(stream);
+        }
+        tracing::warn!(%from, expected = %client, "dropped a data connection from a foreign address");
+    }
+}
+
+pub async fn connect_active(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Leave from the address the client talks to, so its firewall and any
+    // NAT see the connection coming from where it expects.
+    let local = match (local, addr) {
+        (IpAddr::V4(_), SocketAddr::V4(_)) | (IpAddr::V6(_), SocketAddr::V6(_)) => local,
+        (_, SocketAddr::V4(_)) => IpAddr::from([0, 0, 0, 0]),
+        (_, SocketAddr::V6(_)) => IpAddr::from([0u16; 8]),
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
+}
+
+/// Binds a passive listener on `ip`, on a random port of `range` (or a
+/// kernel-chosen one when there is no range).
+pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return listen(SocketAddr::new(ip, 0));
+    };
+    let span = u32::from(*range.end()) - u32::from(*range.start()) + 1;
+    let start = rand::rng().random_range(0..span);
+    // Random start, then a walk over the whole range: random choice, yet a
+    // free port is always found if there is one.
+    for i in 0..span {
+        let port = *range.start() as u32 + (start + i) % span;
+        match listen(SocketAddr::new(ip, port as u16)) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "all passive ports are in use",
+    ))
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(addr)?;
+    socket.listen(1)
+}

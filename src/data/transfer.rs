@@ -1,0 +1,279 @@
+//! The loops that move a transfer's bytes. Each runs inside the transfer's
+//! own task; aborting it is dropping its future, so none of them needs to
+//! watch for ABOR.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::time::{timeout, Instant};
+
+use super::DataStream;
+use crate::error::FtpError;
+
+/// Bytes moved so far, shared with the session (STAT) and the UI.
+pub type Progress = Arc<AtomicU64>;
+
+const BUF_SIZE: usize = 256 * 1024;
+/// Per sendfile call: small steps on a non-blocking socket keep the
+/// socket buffer fed without hogging a reactor thread.
+const SENDFILE_STEP: usize = 128 * 1024;
+
+/// Limits that apply to every transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferLimits {
+    /// No progress for this long ends the transfer with 426.
+    pub stall: Duration,
+    /// Bytes per second, per transfer.
+    pub max_rate: Option<u64>,
+}
+
+/// Paces a transfer to a byte rate by sleeping until each byte count is due.
+pub struct Throttle {
+    rate: Option<u64>,
+    start: Instant,
+}
+
+impl Throttle {
+    pub fn new(rate: Option<u64>) -> Throttle {
+        Throttle {
+            rate,
+            start: Instant::now(),
+        }
+    }
+
+    async fn pace(&self, total: u64) {
+        if let Some(rate) = self.rate.filter(|r| *r > 0) {
+            let due = self.start + Duration::from_secs_f64(total as f64 / rate as f64);
+            tokio::time::sleep_until(due).await;
+        }
+    }
+}
+
+fn broken(e: io::Error) -> FtpError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return FtpError::TransferAborted(
+            "Data connection closed without TLS close_notify; transfer incomplete".into(),
+        );
+    }
+    FtpError::TransferAborted(format!("Data connection broken: {}", e.kind()))
+}
+
+fn stalled() -> FtpError {
+    FtpError::TransferAborted("Transfer stalled; data connection closed".into())
+}
+
+/// Sends a file from `offset`. Plain binary transfers use sendfile(2);
+/// TLS and ASCII need the bytes in user space.
+pub async fn send_file(
+    stream: &mut DataStream,
+    mut file: File,
+    offset: u64,
+    ascii: bool,
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    let throttle = Throttle::new(limits.max_rate);
+    if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
+        let len = file
+            .metadata()
+            .map_err(|e| FtpError::from_io(&e, "file"))?
+            .len();
+        let mut off = offset as libc::off_t;
+        let mut sent = 0u64;
+        while (off as u64) < len {
+            let step = SENDFILE_STEP.min((len - off as u64) as usize);
+            match timeout(limits.stall, tcp.writable()).await {
+                Err(_) => return Err(stalled()),
+                Ok(Err(e)) => return Err(broken(e)),
+                Ok(Ok(())) => {}
+            }
+            let r = tcp.try_io(Interest::WRITABLE, || {
+                // SAFETY: both descriptors are open for the whole call and
+                // `off` is a valid, exclusively borrowed offset.
+                let n =
+                    unsafe { libc::sendfile(tcp.as_raw_fd(), file.as_raw_fd(), &mut off, step) };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match r {
+                Ok(0) => break, // the file shrank while we sent it
+                Ok(n) => {
+                    sent += n as u64;
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                    throttle.pace(sent).await;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(broken(e)),
+            }
+        }
+        return finish_send(stream, limits).await;
+    }
+
+    if offset > 0 {
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(offset))
+            .map_err(|e| FtpError::from_io(&e, "file"))?;
+    }
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut converted = Vec::new();
+    let mut prev_cr = false;
+    let mut sent = 0u64;
+    loop {
+        // Page-cache reads are short; a blocking-pool hop per chunk costs more.
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| FtpError::from_io(&e, "file"))?;
+        if n == 0 {
+            break;
+        }
+        let out = if ascii {
+            converted.clear();
+            prev_cr = lf_to_crlf(&buf[..n], prev_cr, &mut converted);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        match timeout(limits.stall, stream.write_all(out)).await {
+            Err(_) => return Err(stalled()),
+            Ok(Err(e)) => return Err(broken(e)),
+            Ok(Ok(())) => {}
+        }
+        sent += out.len() as u64;
+        progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+        throttle.pace(sent).await;
+    }
+    finish_send(stream, limits).await
+}
+
+/// Sends an in-memory listing.
+pub async fn send_bytes(
+    stream: &mut DataStream,
+    bytes: &[u8],
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    for chunk in bytes.chunks(BUF_SIZE) {
+        match timeout(limits.stall, stream.write_all(chunk)).await {
+            Err(_) => return Err(stalled()),
+            Ok(Err(e)) => return Err(broken(e)),
+            Ok(Ok(())) => {}
+        }
+        progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    finish_send(stream, limits).await
+}
+
+/// Ends a download: TLS sends close_notify, TCP its FIN, so the client
+/// knows it has every byte.
+async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<(), FtpError> {
+    match timeout(limits.stall, stream.shutdown()).await {
+        Err(_) => Err(stalled()),
+        Ok(Err(e)) => Err(broken(e)),
+        Ok(Ok(())) => Ok(()),
+    }
+}
+
+/// Receives an upload into `file` until the client closes the data
+/// connection cleanly. Over TLS a close without close_notify is an error
+/// (the stream reports UnexpectedEof), so a truncated upload is never
+/// taken for a complete one.
+pub async fn receive_to_file(
+    stream: &mut DataStream,
+    file: &mut File,
+    ascii: bool,
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    let throttle = Throttle::new(limits.max_rate);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut converted = Vec::new();
+    let mut pending_cr = false;
+    let mut received = 0u64;
+    loop {
+        let n = match timeout(limits.stall, stream.read(&mut buf)).await {
+            Err(_) => return Err(stalled()),
+            Ok(Err(e)) => return Err(broken(e)),
+            Ok(Ok(n)) => n,
+        };
+        if n == 0 {
+            break;
+        }
+        received += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        let data = if ascii {
+            converted.clear();
+            pending_cr = crlf_to_lf(&buf[..n], pending_cr, &mut converted);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        file.write_all(data)
+            .map_err(|e| FtpError::from_io(&e, "upload"))?;
+        throttle.pace(received).await;
+    }
+    if pending_cr {
+        file.write_all(b"\r")
+            .map_err(|e| FtpError::from_io(&e, "upload"))?;
+    }
+    Ok(())
+}
+
+/// TYPE A on the way out: a bare LF becomes CRLF. Returns whether the
+/// chunk ended in CR, which decides the first byte of the next chunk.
+fn lf_to_crlf(input: &[u8], mut prev_cr: bool, out: &mut Vec<u8>) -> bool {
+    out.reserve(input.len() + input.len() / 8);
+    for &b in input {
+        if b == b'\n' && !prev_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev_cr = b == b'\r';
+    }
+    prev_cr
+}
+
+/// TYPE A on the way in: CRLF becomes LF. A CR at the end of a chunk is
+/// held back until we know whether an LF follows.
+fn crlf_to_lf(input: &[u8], mut pending_cr: bool, out: &mut Vec<u8>) -> bool {
+    out.reserve(input.len());
+    for &b in input {
+        if pending_cr && b != b'\n' {
+            out.push(b'\r');
+        }
+        pending_cr = b == b'\r';
+        if !pending_cr {
+            out.push(b);
+        }
+    }
+    pending_cr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_out_converts_bare_lf_only_across_chunks() {
+        let mut out = Vec::new();
+        let cr = lf_to_crlf(b"a\nb\r", false, &mut out);
+        lf_to_crlf(b"\nc\n", cr, &mut out);
+        assert_eq!(out, b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn ascii_in_strips_cr_before_lf_across_chunks() {
+        let mut out = Vec::new();
+        let p = crlf_to_lf(b"a\r\nb\r", false, &mut out);
+        let p = crlf_to_lf(b"\nc\rd\r", p, &mut out);
+        assert!(p);
+        assert_eq!(out, b"a\nb\nc\rd");
+    }
+}

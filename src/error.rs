@@ -1,0 +1,138 @@
+//! One error type for everything a command can fail with, and the single
+//! place where failures become FTP reply codes.
+
+use std::io;
+
+use crate::protocol::{ParseError, Reply};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FtpError {
+    #[error("{0}")]
+    Unknown(String),
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    ParamNotImplemented(String),
+    #[error("{0}")]
+    BadSequence(String),
+    #[error("{0}")]
+    NotLoggedIn(String),
+    /// 421: the reply is sent, then the connection is closed.
+    #[error("{0}")]
+    Closing(String),
+    #[error("{0}")]
+    PolicyDenied(String),
+    #[error("Permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FileUnavailable(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    CannotOpenData(String),
+    #[error("{0}")]
+    TransferAborted(String),
+    #[error("Local error: {0}")]
+    Local(String),
+    #[error("Insufficient storage space: {0}")]
+    NoSpace(String),
+    #[error("Exceeded storage allocation: {0}")]
+    Quota(String),
+    #[error("{0}")]
+    BadRestart(String),
+    #[error("{0}")]
+    ProtocolNotSupported(String),
+    #[error("{0}")]
+    ProtectionRequired(String),
+    #[error("{0}")]
+    ProtNotSupported(String),
+}
+
+impl FtpError {
+    pub fn code(&self) -> u16 {
+        use FtpError::*;
+        match self {
+            Unknown(_) => 500,
+            Syntax(_) => 501,
+            NotImplemented(_) => 502,
+            BadSequence(_) => 503,
+            ParamNotImplemented(_) => 504,
+            ProtectionRequired(_) => 521,
+            ProtocolNotSupported(_) => 522,
+            NotLoggedIn(_) => 530,
+            Closing(_) => 421,
+            PolicyDenied(_) => 534,
+            ProtNotSupported(_) => 536,
+            CannotOpenData(_) => 425,
+            TransferAborted(_) => 426,
+            Local(_) => 451,
+            NoSpace(_) => 452,
+            PermissionDenied(_) | FileUnavailable(_) => 550,
+            Quota(_) => 552,
+            InvalidName(_) => 553,
+            BadRestart(_) => 554,
+        }
+    }
+
+    pub fn reply(&self) -> Reply {
+        Reply::new(self.code(), self.to_string())
+    }
+
+    /// Maps a file-system error on `path` (a virtual path, safe to show).
+    pub fn from_io(err: &io::Error, path: &str) -> FtpError {
+        use io::ErrorKind::*;
+        match err.kind() {
+            NotFound => FtpError::FileUnavailable(format!("{path}: No such file or directory")),
+            PermissionDenied => {
+                // cap-std reports an escape from the root as PermissionDenied
+                // too; both deserve the same answer and neither reveals more.
+                FtpError::PermissionDenied(path.to_string())
+            }
+            AlreadyExists => FtpError::FileUnavailable(format!("{path}: Already exists")),
+            NotADirectory => FtpError::FileUnavailable(format!("{path}: Not a directory")),
+            IsADirectory => FtpError::FileUnavailable(format!("{path}: Is a directory")),
+            DirectoryNotEmpty => FtpError::FileUnavailable(format!("{path}: Directory not empty")),
+            InvalidFilename | InvalidInput => {
+                FtpError::InvalidName(format!("{path}: Invalid file name"))
+            }
+            StorageFull => FtpError::NoSpace(path.to_string()),
+            QuotaExceeded | FileTooLarge => FtpError::Quota(path.to_string()),
+            _ => match err.raw_os_error() {
+                Some(libc::ELOOP) => FtpError::PermissionDenied(path.to_string()),
+                Some(libc::ENOSPC) => FtpError::NoSpace(path.to_string()),
+                Some(libc::EDQUOT) => FtpError::Quota(path.to_string()),
+                _ => FtpError::Local(format!("{path}: {}", err.kind())),
+            },
+        }
+    }
+}
+
+impl From<ParseError> for FtpError {
+    fn from(e: ParseError) -> FtpError {
+        match e {
+            ParseError::Unknown(verb) => FtpError::Unknown(format!("Unknown command {verb:?}")),
+            ParseError::Garbled => FtpError::Unknown("Empty or garbled command".into()),
+            ParseError::Syntax(m) => FtpError::Syntax(m.into()),
+            ParseError::Unsupported(m) => FtpError::ParamNotImplemented(m.into()),
+        }
+    }
+}
+
+pub type FtpResult<T> = Result<T, FtpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_ftp_codes() {
+        let e = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(FtpError::from_io(&e, "/x").code(), 550);
+        let e = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(FtpError::from_io(&e, "/x").code(), 452);
+        let e = io::Error::from_raw_os_error(libc::EDQUOT);
+        assert_eq!(FtpError::from_io(&e, "/x").code(), 552);
+    }
+}

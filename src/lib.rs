@@ -1,0 +1,45 @@
+//! ftpshare: a small, safe FTP(S) server you can embed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ftpshare::StartError> {
+//! let server = ftpshare::Server::builder()
+//!     .root("/srv/share")
+//!     .bind("127.0.0.1:0".parse().unwrap())
+//!     .credentials("share", "secret")
+//!     .writable(true)
+//!     .start()
+//!     .await?;
+//! println!("serving on {}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod commands;
+mod config;
+mod data;
+mod error;
+mod events;
+mod protocol;
+mod server;
+mod session;
+mod tls;
+mod vfs;
+
+pub use config::{AccessMode, Config, Limits, TlsMode};
+pub use data::Progress;
+pub use error::FtpError;
+pub use events::{Direction, Event};
+pub use server::{RunningServer, Server, ServerBuilder, StartError};
+pub use tls::{fingerprint, TlsError, TlsIdentity};
+
+/// A fresh password: 22 characters from a 58-letter URL-safe alphabet
+/// without look-alikes (0/O, 1/l/I), about 128 bits from a CSPRNG seeded
+/// by the operating system.
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

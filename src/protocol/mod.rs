@@ -1,0 +1,11 @@
+//! The FTP protocol as data: commands parsed from bytes, replies, and the
+//! policy table. Nothing here does I/O, so all of it is unit-tested alone.
+
+mod command;
+mod reply;
+mod table;
+pub(crate) mod telnet;
+
+pub use command::{parse, Command, DataPort, EpsvArg, ParseError, ProtLevel, TransferType};
+pub use reply::Reply;
+pub use table::{policy, Access, Policy};

@@ -1,0 +1,486 @@
+//! Binding, the accept loop, connection limits and shutdown.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{AccessMode, Config, Limits, TlsMode};
+use crate::events::Event;
+use crate::tls::{TlsError, TlsIdentity};
+use crate::vfs::Root;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot serve {path}: {source}")]
+    Root { path: String, source: io::Error },
+    #[error("{path} is not a directory")]
+    NotADirectory { path: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot resolve public host {host:?}")]
+    PublicHost { host: String },
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// State every session shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub root: Root,
+    pub events: broadcast::Sender<Event>,
+    /// Graceful shutdown: stop accepting, let transfers finish briefly.
+    pub shutdown: CancellationToken,
+    /// Immediate shutdown: abort transfers now.
+    pub kill: CancellationToken,
+    /// IPv4 address announced in PASV replies instead of our own.
+    pub pasv_ip: Option<Ipv4Addr>,
+    pub next_transfer: AtomicU64,
+    conns: Mutex<ConnTable>,
+}
+
+#[derive(Default)]
+struct ConnTable {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Failed logins per address, and when it was last refused.
+    failures: HashMap<IpAddr, (u32, Instant)>,
+}
+
+impl Shared {
+    pub fn emit(&self, event: Event) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    pub fn next_transfer_id(&self) -> u64 {
+        self.next_transfer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+        let limits = &self.config.limits;
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, since)) = t.failures.get(&ip).copied() {
+            if n >= limits.ban_after {
+                if since.elapsed() < limits.ban_duration {
+                    return Err("Too many failed logins from your address; try again later");
+                }
+                t.failures.remove(&ip);
+            }
+        }
+        if t.total >= limits.max_connections {
+            return Err("Too many connections; try again later");
+        }
+        let n = t.per_ip.entry(ip).or_insert(0);
+        if *n >= limits.max_connections_per_ip {
+            return Err("Too many connections from your address");
+        }
+        *n += 1;
+        t.total += 1;
+        Ok(ConnGuard {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Records a failed login from `ip` (for the cross-connection ban).
+    pub fn login_failed(&self, ip: IpAddr) {
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let e = t.failures.entry(ip).or_insert((0, Instant::now()));
+        e.0 += 1;
+        e.1 = Instant::now();
+    }
+
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        let t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        t.failures.get(&ip).is_some_and(|(n, since)| {
+            *n >= self.config.limits.ban_after && since.elapsed() < self.config.limits.ban_duration
+        })
+    }
+}
+
+/// Holds a connection's place in the limits until the session ends.
+struct ConnGuard {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut t = self.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
+        t.total -= 1;
+        if let Some(n) = t.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Entry point of the library API.
+pub struct Server;
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: Config {
+                root: PathBuf::from("."),
+                bind: SocketAddr::from(([0u16; 8], 0)),
+                user: "share".into(),
+                password: String::new(),
+                access: AccessMode::ReadOnly,
+                anonymous: false,
+                passive_ports: None,
+                public_host: None,
+                tls_mode: TlsMode::Off,
+                tls: None,
+                require_tls_reuse: true,
+                limits: Limits::default(),
+            },
+        }
+    }
+}
+
+/// Configures and starts a server. Unset values keep the CLI's defaults;
+/// an unset password is generated.
+pub struct ServerBuilder {
+    config: Config,
+}
+
+impl ServerBuilder {
+    pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.root = dir.into();
+        self
+    }
+    /// The address to listen on; port 0 picks a free port. `[::]` also
+    /// accepts IPv4 (dual stack).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.config.user = user.into();
+        self.config.password = password.into();
+        self
+    }
+    pub fn writable(mut self, yes: bool) -> Self {
+        self.config.access = if yes {
+            AccessMode::Writable
+        } else {
+            AccessMode::ReadOnly
+        };
+        self
+    }
+    pub fn access(mut self, mode: AccessMode) -> Self {
+        self.config.access = mode;
+        self
+    }
+    pub fn anonymous(mut self, yes: bool) -> Self {
+        self.config.anonymous = yes;
+        self
+    }
+    pub fn passive_ports(mut self, range: RangeInclusive<u16>) -> Self {
+        self.config.passive_ports = Some(range);
+        self
+    }
+    pub fn public_host(mut self, host: impl Into<String>) -> Self {
+        self.config.public_host = Some(host.into());
+        self
+    }
+    /// Offers FTPS with this certificate, explicit (AUTH TLS) or implicit.
+    pub fn tls(mut self, identity: TlsIdentity, mode: TlsMode) -> Self {
+        self.config.tls = Some(identity);
+        self.config.tls_mode = mode;
+        self
+    }
+    pub fn require_tls_reuse(mut self, yes: bool) -> Self {
+        self.config.require_tls_reuse = yes;
+        self
+    }
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Binds, and returns once the server accepts connections.
+    pub async fn start(mut self) -> Result<RunningServer, StartError> {
+        let cfg = &mut self.config;
+        if cfg.password.is_empty() {
+            cfg.password = crate::generate_password();
+        }
+        if cfg.tls_mode != TlsMode::Off && cfg.tls.is_none() {
+            return Err(StartError::Invalid(
+                "TLS mode set without a certificate".into(),
+            ));
+        }
+        if let Some(r) = &cfg.passive_ports {
+            if r.start() > r.end() || *r.start() == 0 {
+                return Err(StartError::Invalid(format!(
+                    "bad passive port range {}-{}",
+                    r.start(),
+                    r.end()
+                )));
+            }
+        }
+        let root_err = |source| StartError::Root {
+            path: cfg.root.display().to_string(),
+            source,
+        };
+        let md = std::fs::metadata(&cfg.root).map_err(root_err)?;
+        if !md.is_dir() {
+            return Err(StartError::NotADirectory {
+                path: cfg.root.display().to_string(),
+            });
+        }
+        let root = Root::open(&cfg.root).map_err(|source| StartError::Root {
+            path: cfg.root.display().to_string(),
+            source,
+        })?;
+        cfg.root = root.path().to_path_buf();
+        let pasv_ip = match &cfg.public_host {
+            None => None,
+            Some(host) => Some(
+                resolve_v4(host)
+                    .await
+                    .ok_or_else(|| StartError::PublicHost { host: host.clone() })?,
+            ),
+        };
+        let listener = bind(cfg.bind).map_err(|source| StartError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
+
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            config: self.config,
+            root,
+            events,
+            shutdown: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            pasv_ip,
+            next_transfer: AtomicU64::new(1),
+            conns: Mutex::new(ConnTable::default()),
+        });
+        let tracker = TaskTracker::new();
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
+        Ok(RunningServer {
+            shared,
+            tracker,
+            accept,
+            local_addr,
+        })
+    }
+}
+
+async fn resolve_v4(host: &str) -> Option<Ipv4Addr> {
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        return Some(ip);
+    }
+    tokio::net::lookup_host((host, 0))
+        .await
+        .ok()?
+        .find_map(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+}
+
+/// Binds the control listener; `[::]` is made dual-stack explicitly rather
+/// than relying on the system's default.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors or similar: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        match shared.admit(peer.ip()) {
+            Ok(guard) => {
+                let shared = Arc::clone(&shared);
+                tracker.spawn(async move {
+                    crate::session::run(shared, stream, peer).await;
+                    drop(guard);
+                });
+            }
+            Err(why) => {
+                tracing::info!(%peer, "refused: {why}");
+                tracker.spawn(refuse(stream, why));
+            }
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream, why: &'static str) {
+    let line = format!("421 {why}\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(line.as_bytes())).await;
+}
+
+/// A started server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
+pub struct RunningServer {
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    accept: tokio::task::JoinHandle<()>,
+    local_addr: SocketAddr,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The folder served, made absolute.
+    pub fn root(&self) -> &std::path::Path {
+        self.shared.root.path()
+    }
+
+    /// `ftp://user:password@host:port/` with the public host, or the bound
+    /// address (loopback when bound to all interfaces).
+    pub fn url(&self) -> String {
+        let host = match &self.shared.config.public_host {
+            Some(h) => h.clone(),
+            None => {
+                let ip = self.local_addr.ip();
+                let ip = if ip.is_unspecified() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    ip
+                };
+                url_host(ip)
+            }
+        };
+        self.url_for(&host)
+    }
+
+    /// The URL for a given host name or address text.
+    pub fn url_for(&self, host: &str) -> String {
+        let c = &self.shared.config;
+        let scheme = if c.tls_mode == TlsMode::Implicit {
+            "ftps"
+        } else {
+            "ftp"
+        };
+        format!(
+            "{scheme}://{}:{}@{host}:{}/",
+            url_escape(&c.user),
+            url_escape(&c.password),
+            self.local_addr.port()
+        )
+    }
+
+    /// Events from now on. Slow receivers miss events rather than slow the server.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stops accepting, tells connected clients 421, lets running
+    /// transfers finish within the grace period, and waits for all sessions.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+        self.tracker.close();
+        let grace = self.shared.config.limits.shutdown_grace + Duration::from_secs(1);
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            self.shared.kill.cancel();
+            self.tracker.wait().await;
+        }
+        let _ = (&self.accept).is_finished();
+    }
+
+    /// Aborts running transfers at once (a second Ctrl-C).
+    pub fn abort_transfers(&self) {
+        self.shared.kill.cancel();
+    }
+
+    /// Open control connections right now.
+    pub fn connections(&self) -> usize {
+        self.shared.conns.lock().map(|t| t.total).unwrap_or(0)
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        self.shared.kill.cancel();
+        self.accept.abort();
+    }
+}
+
+/// An IP address as a URL host (`[::1]` for IPv6).
+pub fn url_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// Percent-encodes what RFC 3986 does not allow in userinfo.
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(url_host("::1".parse().unwrap()), "[::1]");
+        assert_eq!(url_escape("a b@c"), "a%20b%40c");
+    }
+}

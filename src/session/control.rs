@@ -1,0 +1,121 @@
+//! The control connection: reading command lines and writing replies,
+//! over plain TCP or TLS (after AUTH TLS, or from the start when implicit).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::protocol::telnet::{Framed, LineBuffer};
+use crate::protocol::Reply;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while a TLS handshake owns the socket.
+    Upgrading,
+}
+
+pub struct Control {
+    stream: Stream,
+    lines: LineBuffer,
+    out: Vec<u8>,
+}
+
+const READ_CHUNK: usize = 1024;
+
+impl Control {
+    pub fn new(tcp: TcpStream, max_line: usize) -> Control {
+        Control {
+            stream: Stream::Plain(tcp),
+            lines: LineBuffer::new(max_line),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// The next command line; `None` when the client closed the connection.
+    /// Cancel-safe: bytes read are kept in the line buffer.
+    pub async fn read_line(&mut self) -> io::Result<Option<Framed>> {
+        loop {
+            if let Some(line) = self.lines.next_line() {
+                return Ok(Some(line));
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            let n = self.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.lines.extend(&chunk[..n]);
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        self.out.clear();
+        reply.encode(&mut self.out);
+        match &mut self.stream {
+            Stream::Plain(s) => s.write_all(&self.out).await,
+            Stream::Tls(s) => {
+                s.write_all(&self.out).await?;
+                s.flush().await
+            }
+            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }?;
+        // Keep an idle session small after a long reply (FEAT, HELP, STAT).
+        if self.out.capacity() > 4096 {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Switches to TLS. Bytes the client pipelined after `AUTH TLS` would
+    /// be plaintext commands smuggled past the handshake (a known attack on
+    /// STARTTLS), so they are refused.
+    pub async fn upgrade(&mut self, config: Arc<ServerConfig>, limit: Duration) -> io::Result<()> {
+        if !self.lines.take_rest().is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "data pipelined after AUTH TLS",
+            ));
+        }
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "already secure",
+            ));
+        };
+        let tls = tokio::time::timeout(limit, TlsAcceptor::from(config).accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// Closes the connection politely: TLS close_notify, then FIN.
+    pub async fn close(&mut self) {
+        let shutdown = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.shutdown().await,
+                Stream::Tls(s) => s.shutdown().await,
+                Stream::Upgrading => Ok(()),
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), shutdown).await;
+    }
+}

@@ -1,0 +1,306 @@
+//! One control connection from greeting to goodbye: its state, and the
+//! loop that reads commands while a transfer may be running, watches the
+//! idle and login timers, and honours shutdown.
+
+mod control;
+mod running;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::TcpStream;
+use tokio::time::{sleep, sleep_until, Instant};
+
+pub(crate) use control::Control;
+pub(crate) use running::{Job, RunningTransfer};
+
+use crate::config::{AccessMode, TlsMode};
+use crate::data::DataPlan;
+use crate::error::{FtpError, FtpResult};
+use crate::protocol::telnet::Framed;
+use crate::protocol::{self, Access, Command, ProtLevel, Reply};
+use crate::server::Shared;
+use crate::vfs::{Facts, Perms, VPath};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Login {
+    None,
+    /// USER given, PASS expected.
+    User(String),
+    LoggedIn {
+        user: String,
+        mode: AccessMode,
+    },
+}
+
+pub(crate) struct Session {
+    pub shared: Arc<Shared>,
+    pub control: Control,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub login: Login,
+    pub failed_logins: u32,
+    pub cwd: VPath,
+    pub ascii: bool,
+    /// REST offset for the next RETR/STOR.
+    pub rest: Option<u64>,
+    /// RNFR source, for the RNTO that must come next.
+    pub rename_from: Option<VPath>,
+    pub data: DataPlan,
+    /// After `EPSV ALL` only EPSV may set up data connections (RFC 2428).
+    pub epsv_all: bool,
+    pub facts: Facts,
+    /// This connection's TLS configuration, when FTPS is offered.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub pbsz: bool,
+    pub prot: ProtLevel,
+    pub transfer: Option<RunningTransfer>,
+}
+
+/// Whether the session goes on after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let Ok(local) = tcp.local_addr() else { return };
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+    // Replies are small and latency-bound: never wait for a delayed ACK.
+    let _ = tcp.set_nodelay(true);
+    // Clients send ABOR with TCP urgent data (Telnet Synch); keep the
+    // urgent byte in the stream so the line still parses.
+    let _ = socket2::SockRef::from(&tcp).set_out_of_band_inline(true);
+
+    let tls = shared.config.tls.as_ref().map(|t| t.session_config());
+    let mut s = Session {
+        control: Control::new(tcp, shared.config.limits.max_line),
+        peer,
+        local,
+        login: Login::None,
+        failed_logins: 0,
+        cwd: VPath::root(),
+        ascii: false,
+        rest: None,
+        rename_from: None,
+        data: DataPlan::None,
+        epsv_all: false,
+        facts: Facts::all(),
+        prot: ProtLevel::Clear,
+        pbsz: false,
+        transfer: None,
+        tls,
+        shared,
+    };
+    s.shared.emit(crate::Event::Connected { peer });
+    tracing::debug!(%peer, "connected");
+    if s.shared.config.tls_mode == TlsMode::Implicit {
+        let (Some(cfg), limit) = (s.tls.clone(), s.shared.config.limits.tls_handshake_timeout)
+        else {
+            return;
+        };
+        if let Err(e) = s.control.upgrade(cfg, limit).await {
+            tracing::debug!(%peer, "implicit TLS handshake failed: {e}");
+            return;
+        }
+        // Implicit FTPS protects data connections from the start.
+        s.pbsz = true;
+        s.prot = ProtLevel::Private;
+    }
+    if s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue {
+        s.serve().await;
+    }
+    if let Some(t) = s.transfer.take() {
+        t.abort();
+    }
+    s.control.close().await;
+    s.shared.emit(crate::Event::Disconnected { peer });
+    tracing::debug!(%peer, "disconnected");
+}
+
+impl Session {
+    async fn serve(&mut self) {
+        let limits = self.shared.config.limits.clone();
+        let login_deadline = Instant::now() + limits.login_timeout;
+        let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        loop {
+            let logged_in = self.logged_in();
+            let busy = self.transfer.is_some();
+            tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled() => {
+                    self.on_shutdown().await;
+                    return;
+                }
+                report = running::wait(&mut self.transfer) => {
+                    if self.finish_transfer(report).await.is_err() {
+                        return;
+                    }
+                    idle_deadline = Instant::now() + limits.idle_timeout;
+                }
+                line = self.control.read_line() => {
+                    idle_deadline = Instant::now() + limits.idle_timeout;
+                    let flow = match line {
+                        Ok(Some(Framed::Line(line))) => self.on_line(&line).await,
+                        Ok(Some(Framed::TooLong)) => {
+                            let msg = format!("Command line too long (limit {} bytes)", limits.max_line);
+                            self.reply(Reply::new(500, msg)).await
+                        }
+                        Ok(None) | Err(_) => Flow::Close,
+                    };
+                    if flow == Flow::Close {
+                        return;
+                    }
+                }
+                _ = sleep_until(login_deadline), if !logged_in => {
+                    let _ = self.reply(Reply::new(421, "Login timed out; closing control connection")).await;
+                    return;
+                }
+                // RFC 1123 §4.1.3.2: an idle timeout, but never during a transfer.
+                _ = sleep_until(idle_deadline), if !busy => {
+                    let _ = self.reply(Reply::new(421, "Idle timeout; closing control connection")).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends a reply; a failed write ends the session.
+    pub async fn reply(&mut self, reply: Reply) -> Flow {
+        tracing::trace!(peer = %self.peer, code = reply.code, "reply");
+        match self.control.send(&reply).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    async fn on_line(&mut self, line: &[u8]) -> Flow {
+        let cmd = match protocol::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => return self.reply(FtpError::from(e).reply()).await,
+        };
+        if let Command::Pass(_) = cmd {
+            tracing::debug!(peer = %self.peer, "PASS ****");
+        } else {
+            tracing::debug!(peer = %self.peer, "{}", String::from_utf8_lossy(line));
+        }
+        let policy = protocol::policy(&cmd);
+        if self.transfer.is_some() && !policy.during_transfer {
+            // Commands are answered in order: this one after the transfer's
+            // own final reply.
+            let report = running::wait(&mut self.transfer).await;
+            if self.finish_transfer(report).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        if let Err(e) = self.check(&policy) {
+            return self.reply(e.reply()).await;
+        }
+        let keeps_rest = matches!(cmd, Command::Rest(_));
+        let keeps_rename = matches!(cmd, Command::Rnfr(_));
+        let result = crate::commands::dispatch(self, cmd).await;
+        if !keeps_rest {
+            self.rest = None;
+        }
+        if !keeps_rename {
+            self.rename_from = None;
+        }
+        match result {
+            Ok(Some(reply)) => {
+                let close = reply.code == 221 || reply.code == 421;
+                if self.reply(reply).await == Flow::Close || close {
+                    return Flow::Close;
+                }
+                Flow::Continue
+            }
+            Ok(None) => Flow::Continue,
+            Err(e) => {
+                let close = e.code() == 421;
+                if self.reply(e.reply()).await == Flow::Close || close {
+                    return Flow::Close;
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Applies the policy table: login, then access mode.
+    fn check(&self, policy: &protocol::Policy) -> FtpResult<()> {
+        if !policy.needs_login {
+            return Ok(());
+        }
+        let Login::LoggedIn { mode, .. } = &self.login else {
+            return Err(FtpError::NotLoggedIn(
+                "Please log in with USER and PASS first".into(),
+            ));
+        };
+        let denied = |why: &str| Err(FtpError::PermissionDenied(why.to_string()));
+        match (policy.access, mode) {
+            (Access::Read, AccessMode::UploadOnly) => denied("this share is upload-only"),
+            (Access::Create, AccessMode::ReadOnly) => denied("this share is read-only"),
+            (Access::Modify, AccessMode::ReadOnly) => denied("this share is read-only"),
+            (Access::Modify, AccessMode::UploadOnly) => denied("this share is upload-only"),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn { .. })
+    }
+
+    pub fn mode(&self) -> AccessMode {
+        match &self.login {
+            Login::LoggedIn { mode, .. } => *mode,
+            _ => AccessMode::ReadOnly,
+        }
+    }
+
+    pub fn perms(&self) -> Perms {
+        let mode = self.mode();
+        Perms {
+            read: mode != AccessMode::UploadOnly,
+            create: mode != AccessMode::ReadOnly,
+            modify: mode == AccessMode::Writable,
+        }
+    }
+
+    pub fn client_ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+
+    /// Resolves a client path against the working directory.
+    pub fn path(&self, arg: &str) -> FtpResult<VPath> {
+        self.cwd.join(arg)
+    }
+
+    /// Shutdown: let a running transfer finish within the grace period,
+    /// then say goodbye.
+    async fn on_shutdown(&mut self) {
+        if self.transfer.is_some() {
+            let grace = self.shared.config.limits.shutdown_grace;
+            let kill = self.shared.kill.clone();
+            tokio::select! {
+                report = running::wait(&mut self.transfer) => {
+                    let _ = self.finish_transfer(report).await;
+                }
+                _ = sleep(grace) => {}
+                _ = kill.cancelled() => {}
+            }
+            if let Some(t) = self.transfer.take() {
+                let report = t.abort_and_wait().await;
+                let _ = self.finish_transfer(report).await;
+            }
+        }
+        let _ = self
+            .reply(Reply::new(421, "Server shutting down; goodbye"))
+            .await;
+    }
+
+    /// The data-connection wait, from the limits.
+    pub fn data_timeout(&self) -> Duration {
+        self.shared.config.limits.data_timeout
+    }
+}

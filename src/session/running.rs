@@ -1,0 +1,295 @@
+//! A transfer running in its own task, so the control connection stays
+//! responsive (STAT, ABOR) while data moves.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::server::ServerConfig;
+use rustls::HandshakeKind;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::{Flow, Session};
+use crate::data::{self, DataStream, Progress, TransferLimits};
+use crate::error::{FtpError, FtpResult};
+use crate::events::{Direction, Event};
+use crate::protocol::{ProtLevel, Reply};
+use crate::vfs::{Upload, VPath};
+
+/// What a transfer does once its data connection is open.
+pub(crate) enum Job {
+    /// RETR: a file from an offset.
+    Send { file: File, offset: u64 },
+    /// LIST, NLST, MLSD: a listing made beforehand.
+    Listing(Vec<u8>),
+    /// STOR, STOU, APPE: into `file`; with `upload`, a temporary file that
+    /// replaces `target` (or takes a fresh name, when `unique`) on success.
+    Receive {
+        file: File,
+        upload: Option<Upload>,
+        target: VPath,
+        unique: bool,
+    },
+}
+
+/// The session's handle on its running transfer.
+pub(crate) struct RunningTransfer {
+    id: u64,
+    /// `None` for listings, which are not reported as file transfers.
+    direction: Option<Direction>,
+    path: VPath,
+    progress: Progress,
+    started: Instant,
+    handle: JoinHandle<FtpResult<Option<String>>>,
+}
+
+/// How a transfer ended. `Ok(Some(name))` names a file stored under a
+/// unique name.
+pub(crate) struct TransferReport {
+    id: u64,
+    direction: Option<Direction>,
+    path: VPath,
+    bytes: u64,
+    started: Instant,
+    result: FtpResult<Option<String>>,
+}
+
+impl RunningTransfer {
+    pub fn bytes(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    pub fn path(&self) -> &VPath {
+        &self.path
+    }
+
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+
+    pub async fn abort_and_wait(mut self) -> TransferReport {
+        self.handle.abort();
+        let joined = (&mut self.handle).await;
+        self.into_report(joined)
+    }
+
+    fn into_report(
+        self,
+        joined: Result<FtpResult<Option<String>>, tokio::task::JoinError>,
+    ) -> TransferReport {
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) if e.is_cancelled() => Err(FtpError::TransferAborted("Transfer aborted".into())),
+            Err(_) => Err(FtpError::Local("Transfer failed unexpectedly".into())),
+        };
+        TransferReport {
+            id: self.id,
+            direction: self.direction,
+            bytes: self.progress.load(Ordering::Relaxed),
+            path: self.path,
+            started: self.started,
+            result,
+        }
+    }
+}
+
+/// Waits for the running transfer, if any (forever if none, so it can sit
+/// in a `select!`). Cancel-safe: the transfer stays in the slot until done.
+pub(crate) async fn wait(slot: &mut Option<RunningTransfer>) -> TransferReport {
+    let joined = match slot.as_mut() {
+        Some(t) => (&mut t.handle).await,
+        None => std::future::pending().await,
+    };
+    match slot.take() {
+        Some(t) => t.into_report(joined),
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    /// Opens the data connection, answers 150 and starts `job` in its own
+    /// task. The final reply comes from [`Session::finish_transfer`].
+    pub async fn start_transfer(
+        &mut self,
+        job: Job,
+        path: &VPath,
+        size: Option<u64>,
+        opening: String,
+    ) -> FtpResult<Option<Reply>> {
+        let secure = self.prot == ProtLevel::Private;
+        if !secure && self.shared.config.tls_mode != crate::TlsMode::Off {
+            return Err(FtpError::ProtectionRequired(
+                "Data connections must be protected: send PBSZ 0 and PROT P".into(),
+            ));
+        }
+        let plan = std::mem::take(&mut self.data);
+        let tcp = plan
+            .open(self.client_ip(), self.local.ip(), self.data_timeout())
+            .await?;
+        if self.reply(Reply::new(150, opening)).await == Flow::Close {
+            return Err(FtpError::TransferAborted("Control connection lost".into()));
+        }
+        let direction = match &job {
+            Job::Send { .. } => Some(Direction::Download),
+            Job::Receive { .. } => Some(Direction::Upload),
+            Job::Listing(_) => None,
+        };
+        let progress: Progress = Arc::new(AtomicU64::new(0));
+        let tls = match (secure, &self.tls) {
+            (true, Some(cfg)) => Some(Arc::clone(cfg)),
+            _ => None,
+        };
+        let cfg = &self.shared.config;
+        let ctx = TaskContext {
+            tls,
+            require_reuse: cfg.require_tls_reuse && cfg.tls_mode == crate::TlsMode::Explicit,
+            handshake: cfg.limits.tls_handshake_timeout,
+            limits: TransferLimits {
+                stall: cfg.limits.stall_timeout,
+                max_rate: cfg.limits.max_rate,
+            },
+            ascii: self.ascii,
+            progress: Arc::clone(&progress),
+        };
+        let id = self.shared.next_transfer_id();
+        if let Some(direction) = direction {
+            self.shared.emit(Event::TransferStarted {
+                id,
+                peer: self.peer,
+                direction,
+                path: path.to_string(),
+                size,
+                progress: Arc::clone(&progress),
+            });
+        }
+        let handle = tokio::spawn(run_job(ctx, tcp, job));
+        self.transfer = Some(RunningTransfer {
+            id,
+            direction,
+            path: path.clone(),
+            progress,
+            started: Instant::now(),
+            handle,
+        });
+        Ok(None)
+    }
+
+    /// Sends a finished transfer's final reply, then reports it (in that
+    /// order, so a client has its 226 before anyone acts on the event).
+    /// Err means the control connection is gone.
+    pub async fn finish_transfer(&mut self, report: TransferReport) -> Result<(), ()> {
+        let reply = match &report.result {
+            Ok(Some(name)) => Reply::new(226, format!("Transfer complete; stored as {name}")),
+            Ok(None) => Reply::new(226, "Transfer complete"),
+            Err(e) => e.reply(),
+        };
+        let flow = self.reply(reply).await;
+        if let Some(direction) = report.direction {
+            let path = match &report.result {
+                Ok(Some(name)) => report.path.parent().join(name).unwrap_or(report.path),
+                _ => report.path,
+            };
+            self.shared.emit(Event::TransferFinished {
+                id: report.id,
+                peer: self.peer,
+                direction,
+                path: path.to_string(),
+                bytes: report.bytes,
+                duration: report.started.elapsed(),
+                error: report.result.err().map(|e| e.to_string()),
+            });
+        }
+        match flow {
+            Flow::Continue => Ok(()),
+            Flow::Close => Err(()),
+        }
+    }
+}
+
+struct TaskContext {
+    tls: Option<Arc<ServerConfig>>,
+    require_reuse: bool,
+    handshake: std::time::Duration,
+    limits: TransferLimits,
+    ascii: bool,
+    progress: Progress,
+}
+
+async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option<String>> {
+    let mut stream = match ctx.tls {
+        None => DataStream::Plain(tcp),
+        Some(cfg) => DataStream::Tls(Box::new(
+            secure(tcp, cfg, ctx.require_reuse, ctx.handshake).await?,
+        )),
+    };
+    match job {
+        Job::Send { file, offset } => {
+            data::send_file(
+                &mut stream,
+                file,
+                offset,
+                ctx.ascii,
+                ctx.limits,
+                &ctx.progress,
+            )
+            .await?;
+            Ok(None)
+        }
+        // Listings are text and always sent as such (RFC 1123 §4.1.2.7).
+        Job::Listing(bytes) => {
+            data::send_bytes(&mut stream, &bytes, ctx.limits, &ctx.progress).await?;
+            Ok(None)
+        }
+        Job::Receive {
+            mut file,
+            upload,
+            target,
+            unique,
+        } => {
+            data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
+                .await?;
+            drop(file);
+            let map = |e: std::io::Error| FtpError::from_io(&e, target.as_str());
+            match upload {
+                None => Ok(None),
+                Some(u) if unique => {
+                    let wanted = target.file_name().unwrap_or("upload");
+                    u.commit_unique(wanted).map(Some).map_err(map)
+                }
+                Some(u) => u.commit(&target).map(|_| None).map_err(map),
+            }
+        }
+    }
+}
+
+/// TLS on a data connection. With reuse required, the handshake must
+/// resume a session from this control connection's own session store.
+async fn secure(
+    tcp: TcpStream,
+    cfg: Arc<ServerConfig>,
+    require_reuse: bool,
+    limit: std::time::Duration,
+) -> FtpResult<tokio_rustls::server::TlsStream<TcpStream>> {
+    let tls = match tokio::time::timeout(limit, TlsAcceptor::from(cfg).accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            return Err(FtpError::CannotOpenData(format!(
+                "TLS handshake on the data connection failed: {e}"
+            )))
+        }
+        Err(_) => {
+            return Err(FtpError::CannotOpenData(
+                "TLS handshake on the data connection timed out".into(),
+            ))
+        }
+    };
+    if require_reuse && tls.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
+        return Err(FtpError::CannotOpenData(
+            "TLS session reuse required: the data connection must resume the control connection's session".into(),
+        ));
+    }
+    Ok(tls)
+}

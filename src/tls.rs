@@ -1,0 +1,169 @@
+//! FTPS: the certificate (generated per run or loaded from PEM files) and
+//! the rustls configuration each control connection gets.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::StoresServerSessions;
+use rustls::ServerConfig;
+use sha2::{Digest, Sha256};
+
+/// A certificate chain, its key, and the configuration built from them.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    config: Arc<ServerConfig>,
+    fingerprint: String,
+    cert_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what}")]
+    Pem { path: String, what: String },
+    #[error("cannot generate a certificate: {0}")]
+    Generate(String),
+    #[error("certificate and key do not work together: {0}")]
+    Config(String),
+}
+
+impl TlsIdentity {
+    /// A fresh self-signed certificate for `names` (host names or addresses).
+    pub fn self_signed(names: &[String]) -> Result<TlsIdentity, TlsError> {
+        let ck = rcgen::generate_simple_self_signed(names.to_vec())
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        let cert = ck.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        TlsIdentity::new(vec![cert], key)
+    }
+
+    /// A certificate chain and private key from PEM files.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsIdentity, TlsError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| TlsError::Read {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let pem_err = |p: &Path, what: String| TlsError::Pem {
+            path: p.display().to_string(),
+            what,
+        };
+        let cert_pem = read(cert)?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| pem_err(cert, format!("not a PEM certificate ({e:?})")))?;
+        if certs.is_empty() {
+            return Err(pem_err(cert, "no certificate found".into()));
+        }
+        let key_pem = read(key)?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| pem_err(key, format!("no private key found ({e:?})")))?;
+        TlsIdentity::new(certs, key_der)
+    }
+
+    fn new(
+        certs: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<TlsIdentity, TlsError> {
+        let cert_der = certs[0].to_vec();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        Ok(TlsIdentity {
+            fingerprint: fingerprint(&cert_der),
+            config: Arc::new(config),
+            cert_der,
+        })
+    }
+
+    /// SHA-256 of the certificate, as `AB:CD:…` (what browsers and
+    /// FileZilla show).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The leaf certificate in DER form.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The configuration for one control connection and its data
+    /// connections. Each gets a session store of its own: a data connection
+    /// can then resume only a session this very client negotiated, which
+    /// proves it comes from the same client (vsftpd's require_ssl_reuse).
+    pub(crate) fn session_config(&self) -> Arc<ServerConfig> {
+        let mut config = (*self.config).clone();
+        config.session_storage = Arc::new(KeepingStore::default());
+        Arc::new(config)
+    }
+}
+
+/// Formats a SHA-256 digest of `der` as colon-separated hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let mut s = String::with_capacity(95);
+    for (i, b) in digest.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// A per-connection session cache whose `take` does not remove: rustls
+/// takes TLS 1.3 tickets out on use, but clients such as FileZilla resume
+/// the same session for every data connection.
+#[derive(Debug, Default)]
+struct KeepingStore {
+    sessions: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+/// Sessions per control connection; a well-behaved client needs a few.
+const MAX_SESSIONS: usize = 32;
+
+impl StoresServerSessions for KeepingStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let Ok(mut map) = self.sessions.lock() else {
+            return false;
+        };
+        if map.len() >= MAX_SESSIONS && !map.contains_key(&key) {
+            return false;
+        }
+        map.insert(key, value);
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.sessions.lock().ok()?.get(key).cloned()
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,20 @@
+//! The served folder: the only way any command reaches the file system.
+//!
+//! Client paths become [`VPath`]s (normalised, absolute, never above `/`),
+//! and every operation resolves them relative to one directory handle
+//! opened at startup with cap-std, which uses `openat2(RESOLVE_BENEATH)`
+//! where the kernel has it. So neither `..`, an absolute path, nor a
+//! symlink can reach outside the root, even if the tree changes under us.
+
+mod listing;
+mod names;
+mod path;
+mod root;
+mod time;
+mod upload;
+
+pub use listing::{facts_text, Entry, Facts, Listing, Perms};
+pub use path::VPath;
+pub use root::Root;
+pub use time::mdtm;
+pub use upload::{is_temp_name, Upload};

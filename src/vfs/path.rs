@@ -1,0 +1,111 @@
+//! Virtual paths: what the client sees. Pure string work, no I/O.
+
+use std::path::PathBuf;
+
+use super::names::os_name;
+use crate::error::{FtpError, FtpResult};
+
+/// An absolute, normalised virtual path: `/` or `/a/b` (no `.`, `..`,
+/// empty or trailing components).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VPath(String);
+
+impl VPath {
+    pub fn root() -> VPath {
+        VPath("/".into())
+    }
+
+    /// Resolves a client argument against this directory. `..` at the root
+    /// stays at the root, as in a chroot.
+    pub fn join(&self, arg: &str) -> FtpResult<VPath> {
+        if arg.contains('\0') {
+            return Err(FtpError::Syntax("NUL byte in path".into()));
+        }
+        let mut parts: Vec<&str> = if arg.starts_with('/') {
+            Vec::new()
+        } else {
+            self.components().collect()
+        };
+        for part in arg.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        Ok(VPath(format!("/{}", parts.join("/"))))
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|p| !p.is_empty())
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    pub fn parent(&self) -> VPath {
+        match self.0.rfind('/') {
+            Some(0) | None => VPath::root(),
+            Some(i) => VPath(self.0[..i].to_string()),
+        }
+    }
+
+    pub fn file_name(&self) -> Option<&str> {
+        self.components().last()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path relative to the root handle, with escaped non-UTF-8 names
+    /// turned back into their bytes; `.` for the root itself.
+    pub fn to_relative(&self) -> PathBuf {
+        if self.is_root() {
+            return PathBuf::from(".");
+        }
+        self.components().map(os_name).collect()
+    }
+}
+
+impl std::fmt::Display for VPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(cwd: &str, arg: &str) -> String {
+        VPath::root().join(cwd).unwrap().join(arg).unwrap().0
+    }
+
+    #[test]
+    fn dotdot_never_climbs_above_root() {
+        assert_eq!(join("/", ".."), "/");
+        assert_eq!(join("/a/b", "../../../../etc/passwd"), "/etc/passwd");
+        assert_eq!(join("/a", "/../.."), "/");
+        assert_eq!(join("/a", "b/./c//d/"), "/a/b/c/d");
+        assert_eq!(join("/a", "\\..\\"), "/a/\\..\\");
+    }
+
+    #[test]
+    fn relative_form_and_parents() {
+        let p = VPath::root().join("/x/y").unwrap();
+        assert_eq!(p.to_relative(), PathBuf::from("x/y"));
+        assert_eq!(p.parent().as_str(), "/x");
+        assert_eq!(p.parent().parent().as_str(), "/");
+        assert_eq!(VPath::root().to_relative(), PathBuf::from("."));
+        assert_eq!(p.file_name(), Some("y"));
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        assert!(VPath::root().join("a\0b").is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! The root handle and the file operations commands use.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, Metadata, OpenOptions};
+
+use super::listing::{Entry, Kind};
+use super::names::display_name;
+use super::VPath;
+
+/// The served folder, opened once. All access goes through `dir`.
+#[derive(Debug)]
+pub struct Root {
+    dir: Dir,
+    path: PathBuf,
+}
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let path = path.canonicalize()?;
+        let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
+        Ok(Root { dir, path })
+    }
+
+    /// The folder's absolute path on this machine (for the banner, never for access).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Metadata, following symlinks that stay inside the root.
+    pub fn metadata(&self, p: &VPath) -> io::Result<Metadata> {
+        self.dir.metadata(p.to_relative())
+    }
+
+    pub fn symlink_metadata(&self, p: &VPath) -> io::Result<Metadata> {
+        self.dir.symlink_metadata(p.to_relative())
+    }
+
+    /// Opens a regular file for reading; directories are refused.
+    pub fn open_read(&self, p: &VPath) -> io::Result<(File, Metadata)> {
+        let file = self.dir.open(p.to_relative())?;
+        let md = file.metadata()?;
+        if md.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::IsADirectory));
+        }
+        Ok((file.into_std(), md))
+    }
+
+    /// Opens a file for writing in place: APPE (append, created if missing)
+    /// or a resumed STOR (truncated at `offset`, which must not be past the end).
+    pub fn open_in_place(&self, p: &VPath, append: bool, offset: u64) -> io::Result<File> {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true);
+        if append {
+            opts.append(true);
+        }
+        let file = self.dir.open_with(p.to_relative(), &opts)?.into_std();
+        let md = file.metadata()?;
+        if md.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::IsADirectory));
+        }
+        if !append {
+            file.set_len(offset)?;
+        }
+        Ok(file)
+    }
+
+    pub fn open_dir(&self, p: &VPath) -> io::Result<Dir> {
+        self.dir.open_dir(p.to_relative())
+    }
+
+    pub fn create_dir(&self, p: &VPath) -> io::Result<()> {
+        self.dir.create_dir(p.to_relative())
+    }
+
+    pub fn remove_file(&self, p: &VPath) -> io::Result<()> {
+        if self.dir.symlink_metadata(p.to_relative())?.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::IsADirectory));
+        }
+        self.dir.remove_file(p.to_relative())
+    }
+
+    pub fn remove_dir(&self, p: &VPath) -> io::Result<()> {
+        self.dir.remove_dir(p.to_relative())
+    }
+
+    pub fn rename(&self, from: &VPath, to: &VPath) -> io::Result<()> {
+        self.dir
+            .rename(from.to_relative(), &self.dir, to.to_relative())
+    }
+
+    /// The entry for one path, as LIST/MLST show a single file.
+    pub fn entry(&self, p: &VPath) -> io::Result<Entry> {
+        let name = p.file_name().unwrap_or("/").to_string();
+        let rel = p.to_relative();
+        let lmd = self.dir.symlink_metadata(&rel)?;
+        if !lmd.file_type().is_symlink() {
+            return Ok(Entry::from_metadata(name, &lmd));
+        }
+        let target = self
+            .dir
+            .read_link_contents(&rel)
+            .map(|t| display_name(t.as_os_str()).into_owned())
+            .unwrap_or_default();
+        Ok(symlink_entry(
+            name,
+            target,
+            &lmd,
+            self.dir.metadata(&rel).ok(),
+        ))
+    }
+
+    /// All entries of a directory (without `.` and `..`), unsorted.
+    pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
+        let dir = self.open_dir(p)?;
+        let mut out = Vec::new();
+        for item in dir.entries()? {
+            let item = item?;
+            let os_name = item.file_name();
+            let name = display_name(&os_name).into_owned();
+            let ft = item.file_type()?;
+            if !ft.is_symlink() {
+                // A file may vanish between readdir and stat; skip it then.
+                if let Ok(md) = item.metadata() {
+                    out.push(Entry::from_metadata(name, &md));
+                }
+                continue;
+            }
+            let Ok(lmd) = dir.symlink_metadata(&os_name) else {
+                continue;
+            };
+            let target = dir
+                .read_link_contents(&os_name)
+                .map(|t| display_name(t.as_os_str()).into_owned())
+                .unwrap_or_default();
+            let followed = self
+                .metadata(&p.join(&name).unwrap_or_else(|_| p.clone()))
+                .ok();
+            out.push(symlink_entry(name, target, &lmd, followed));
+        }
+        Ok(out)
+    }
+}
+
+/// A symlink is shown with the facts of its target when the target is
+/// inside the root, so clients can descend into linked folders; otherwise
+/// as a bare link that cannot be followed.
+fn symlink_entry(
+    name: String,
+    target: String,
+    link: &Metadata,
+    followed: Option<Metadata>,
+) -> Entry {
+    match followed {
+        Some(md) => {
+            let mut e = Entry::from_metadata(name, &md);
+            e.link_target = Some(target);
+            e
+        }
+        None => {
+            let mut e = Entry::from_metadata(name, link);
+            e.kind = Kind::Symlink(target);
+            e
+        }
+    }
+}

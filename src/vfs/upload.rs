@@ -1,0 +1,123 @@
+//! Uploads that cannot destroy data: bytes go to a hidden temporary file
+//! next to the target, which replaces the target only once the transfer
+//! completed. Dropping an [`Upload`] without committing removes the
+//! temporary file, so an aborted or broken upload leaves no trace.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+
+use cap_std::fs::{Dir, OpenOptions};
+use rand::Rng;
+
+use super::names::{display_name, os_name};
+use super::{Root, VPath};
+
+const TEMP_PREFIX: &str = ".ftpshare-";
+const TEMP_SUFFIX: &str = ".part";
+
+#[derive(Debug)]
+pub struct Upload {
+    dir: Dir,
+    temp: OsString,
+    committed: bool,
+}
+
+impl Upload {
+    /// Creates the temporary file in the target's directory.
+    pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
+        let dir = root.open_dir(&target.parent())?;
+        if let Some(name) = target.file_name() {
+            // Renaming a file over a directory fails late; fail early instead.
+            if dir
+                .symlink_metadata(os_name(name))
+                .is_ok_and(|m| m.is_dir())
+            {
+                return Err(io::Error::from(io::ErrorKind::IsADirectory));
+            }
+        }
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        for _ in 0..16 {
+            let temp = OsString::from(format!(
+                "{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}",
+                rand::rng().random::<u64>()
+            ));
+            match dir.open_with(&temp, &opts) {
+                Ok(file) => {
+                    let upload = Upload {
+                        dir,
+                        temp,
+                        committed: false,
+                    };
+                    return Ok((upload, file.into_std()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::from(io::ErrorKind::AlreadyExists))
+    }
+
+    /// Moves the finished file over the target (atomically replacing it).
+    pub fn commit(mut self, target: &VPath) -> io::Result<()> {
+        let name = target
+            .file_name()
+            .map(os_name)
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        self.dir.rename(&self.temp, &self.dir, name)?;
+        self.committed = true;
+        Ok(())
+    }
+
+    /// Moves the finished file to `wanted`'s name, or to `name.1`, `name.2`…
+    /// if that exists; never replaces anything. Returns the name used.
+    pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
+        for n in 0..10_000u32 {
+            let candidate = if n == 0 {
+                wanted.to_string()
+            } else {
+                format!("{wanted}.{n}")
+            };
+            let name = os_name(&candidate);
+            // A hard link fails if the name exists, so unlike a
+            // check-then-rename this cannot race with another upload.
+            match self.dir.hard_link(&self.temp, &self.dir, &name) {
+                Ok(()) => {
+                    let _ = self.dir.remove_file(&self.temp);
+                    self.committed = true;
+                    return Ok(display_name(&name).into_owned());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    // File systems without hard links: check, then rename.
+                    if self.dir.symlink_metadata(&name).is_ok() {
+                        continue;
+                    }
+                    if e.kind() != io::ErrorKind::Unsupported
+                        && e.raw_os_error() != Some(libc::EPERM)
+                    {
+                        return Err(e);
+                    }
+                    self.dir.rename(&self.temp, &self.dir, &name)?;
+                    self.committed = true;
+                    return Ok(candidate);
+                }
+            }
+        }
+        Err(io::Error::from(io::ErrorKind::AlreadyExists))
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.dir.remove_file(&self.temp);
+        }
+    }
+}
+
+/// True for our own temporary files, which listings hide.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
