@@ -1,0 +1,231 @@
+//! Shared test harness: a server on 127.0.0.1:0 over a temporary folder,
+//! a raw control-connection client for exact reply codes, and checksums.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ftpshare::{AccessMode, Limits, RunningServer, Server, ServerBuilder};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+pub const USER: &str = "tester";
+pub const PASS: &str = "s3cret-pass";
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn url(&self, rel: &str) -> String {
+        format!("ftp://{USER}:{PASS}@127.0.0.1:{}/{rel}", self.addr.port())
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    /// A raw control connection, already logged in.
+    pub async fn login(&self) -> Raw {
+        let mut raw = Raw::connect(self.addr).await;
+        raw.ok("USER tester", 331).await;
+        raw.ok("PASS s3cret-pass", 230).await;
+        raw
+    }
+}
+
+/// Limits for tests: short waits so failures show quickly.
+pub fn test_limits() -> Limits {
+    Limits {
+        failed_login_delay: Duration::from_millis(50),
+        data_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    }
+}
+
+pub async fn start(mode: AccessMode) -> TestServer {
+    start_with(|b| b.access(mode)).await
+}
+
+pub async fn start_with(f: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = Server::builder()
+        .root(dir.path())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .credentials(USER, PASS)
+        .limits(test_limits());
+    let server = f(builder).start().await.unwrap();
+    let addr = server.local_addr();
+    TestServer { server, dir, addr }
+}
+
+/// One reply: its code and all its lines joined with `\n`.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+/// A control connection driven by hand, for exact codes and odd input.
+pub struct Raw {
+    pub reader: BufReader<OwnedReadHalf>,
+    pub writer: OwnedWriteHalf,
+    pub greeting: Reply,
+}
+
+impl Raw {
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (r, w) = stream.into_split();
+        let mut raw = Raw {
+            reader: BufReader::new(r),
+            writer: w,
+            greeting: Reply {
+                code: 0,
+                text: String::new(),
+            },
+        };
+        raw.greeting = raw.reply().await;
+        raw
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+
+    /// Sends a command line and returns the reply.
+    pub async fn cmd(&mut self, line: &str) -> Reply {
+        self.send_raw(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// Sends a command and asserts the reply code.
+    pub async fn ok(&mut self, line: &str, code: u16) -> Reply {
+        let r = self.cmd(line).await;
+        assert_eq!(r.code, code, "{line:?} -> {r:?}");
+        r
+    }
+
+    /// Reads one (possibly multi-line) reply, with a timeout.
+    pub async fn reply(&mut self) -> Reply {
+        tokio::time::timeout(Duration::from_secs(20), self.read_reply())
+            .await
+            .expect("timed out waiting for a reply")
+    }
+
+    async fn read_reply(&mut self) -> Reply {
+        let mut first = String::new();
+        let n = self.reader.read_line(&mut first).await.unwrap();
+        assert!(n > 0, "connection closed while waiting for a reply");
+        let code: u16 = first[..3]
+            .parse()
+            .unwrap_or_else(|_| panic!("bad reply line {first:?}"));
+        let mut text = first.trim_end().to_string();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{code} ");
+            loop {
+                let mut line = String::new();
+                let n = self.reader.read_line(&mut line).await.unwrap();
+                assert!(n > 0, "connection closed inside a multi-line reply");
+                text.push('\n');
+                text.push_str(line.trim_end());
+                if line.starts_with(&end) {
+                    break;
+                }
+            }
+        }
+        Reply { code, text }
+    }
+
+    /// True when the server has closed the connection (reads EOF).
+    pub async fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    /// EPSV, and a connected data socket.
+    pub async fn epsv(&mut self) -> TcpStream {
+        let r = self.ok("EPSV", 229).await;
+        let port: u16 = r
+            .text
+            .split('|')
+            .nth(3)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("bad EPSV reply {r:?}"));
+        let addr = self.writer.peer_addr().unwrap();
+        TcpStream::connect(SocketAddr::new(addr.ip(), port))
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads a data connection to its end.
+pub async fn read_all(mut s: TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).await.unwrap();
+    v
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic pseudo-random bytes (no two test files alike).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Runs an external program (curl, lftp, python3) with a timeout.
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    out
+}
+
+/// Whether an external client is installed (tests using it say so and
+/// skip otherwise; .ci/run installs them all).
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
