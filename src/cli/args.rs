@@ -140,11 +140,11 @@ pub struct Serve {
     pub verbose: u8,
 
     /// Most simultaneous control connections
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_connections: usize,
 
     /// Most simultaneous control connections from one address
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections_per_ip: usize,
 
     /// Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)

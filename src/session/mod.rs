@@ -201,7 +201,9 @@ impl Session {
         }
         let keeps_rest = matches!(cmd, Command::Rest(_));
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
-        let result = crate::commands::dispatch(self, cmd).await;
+        // Boxed so that an idle session's task stays small: the largest
+        // command future is allocated only while a command runs.
+        let result = Box::pin(crate::commands::dispatch(self, cmd)).await;
         if !keeps_rest {
             self.rest = None;
         }
