@@ -199,7 +199,18 @@ impl Session {
         if let Err(e) = self.check(&policy) {
             return self.reply(e.reply()).await;
         }
-        let keeps_rest = matches!(cmd, Command::Rest(_));
+        // Clients such as ftplib send REST before or after PASV/EPSV and
+        // TYPE; dropping the offset then would restart from byte 0 and
+        // silently corrupt a resumed file.
+        let keeps_rest = matches!(
+            cmd,
+            Command::Rest(_)
+                | Command::Pasv
+                | Command::Epsv(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Type(_)
+        );
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
         let result = crate::commands::dispatch(self, cmd).await;
         if !keeps_rest {
