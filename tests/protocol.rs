@@ -732,9 +732,16 @@ async fn rest_resumes_retr_and_stor() {
     raw.ok("REST 123456", 350).await;
     let got = fetch(&mut raw, "RETR f.bin").await;
     assert_eq!(sha256(&got), sha256(&payload[123_456..]));
-    // REST applies to one transfer only.
+    // REST applies to one transfer only, and any other command (even a
+    // refused or garbled one) ends it.
     let got = fetch(&mut raw, "RETR f.bin").await;
     assert_eq!(sha256(&got), sha256(&payload));
+    for other in ["NOOP", "RETR", "BOGUS", "SIZE missing"] {
+        raw.ok("REST 10", 350).await;
+        let _ = raw.cmd(other).await;
+        let got = fetch(&mut raw, "RETR f.bin").await;
+        assert_eq!(sha256(&got), sha256(&payload), "after {other}");
+    }
     // At the very end: nothing to send, still a success.
     raw.ok(&format!("REST {}", payload.len()), 350).await;
     assert!(fetch(&mut raw, "RETR f.bin").await.is_empty());

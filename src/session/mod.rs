@@ -180,7 +180,12 @@ impl Session {
     async fn on_line(&mut self, line: &[u8]) -> Flow {
         let cmd = match protocol::parse(line) {
             Ok(cmd) => cmd,
-            Err(e) => return self.reply(FtpError::from(e).reply()).await,
+            Err(e) => {
+                // Even a garbled line ends a REST or RNFR sequence.
+                self.rest = None;
+                self.rename_from = None;
+                return self.reply(FtpError::from(e).reply()).await;
+            }
         };
         if let Command::Pass(_) = cmd {
             tracing::debug!(peer = %self.peer, "PASS ****");
@@ -196,9 +201,6 @@ impl Session {
                 return Flow::Close;
             }
         }
-        if let Err(e) = self.check(&policy) {
-            return self.reply(e.reply()).await;
-        }
         // Clients such as ftplib send REST before or after PASV/EPSV and
         // TYPE; dropping the offset then would restart from byte 0 and
         // silently corrupt a resumed file.
@@ -212,7 +214,12 @@ impl Session {
                 | Command::Type(_)
         );
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
-        let result = crate::commands::dispatch(self, cmd).await;
+        // A refused command ends a REST or RNFR sequence too, so it goes
+        // through the reset below.
+        let result = match self.check(&policy) {
+            Ok(()) => crate::commands::dispatch(self, cmd).await,
+            Err(e) => Err(e),
+        };
         if !keeps_rest {
             self.rest = None;
         }
