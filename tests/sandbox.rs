@@ -349,7 +349,7 @@ async fn an_over_long_line_is_refused_and_the_session_goes_on() {
 async fn a_silent_client_is_closed_by_the_login_timeout() {
     let t = start_with(|b| {
         b.access(AccessMode::Writable).limits(Limits {
-            login_timeout: Duration::from_secs(1),
+            login_timeout: Duration::from_secs(2),
             ..test_limits()
         })
     })
@@ -361,13 +361,37 @@ async fn a_silent_client_is_closed_by_the_login_timeout() {
     let r = silent.reply().await;
     assert_eq!(r.code, 421, "{r:?}");
     assert!(silent.closed().await);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     ok.ok("NOOP", 200).await;
     // USER alone is not a login: still closed.
     let mut half = Raw::connect(t.addr).await;
     half.ok("USER tester", 331).await;
     assert_eq!(half.reply().await.code, 421);
     assert!(half.closed().await);
+}
+
+#[tokio::test]
+async fn the_login_timeout_restarts_after_rein() {
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable).limits(Limits {
+            login_timeout: Duration::from_secs(2),
+            ..test_limits()
+        })
+    })
+    .await;
+    let mut raw = t.login().await;
+    // Logged in longer than the login timeout, then logged out: the
+    // client gets a fresh login period, not an instant 421.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    raw.ok("REIN", 220).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    raw.ok("REIN", 220).await;
+    // ...which still runs out if the client stays silent.
+    let r = raw.reply().await;
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(raw.closed().await);
 }
 
 async fn wait_for_no_temp_files(dir: &Path) {
@@ -399,6 +423,16 @@ async fn a_client_killed_mid_stor_leaves_the_old_file() {
     wait_for_no_temp_files(t.root()).await;
     assert_eq!(tree(t.root()), before);
     raw.ok("NOOP", 200).await;
+
+    // ABOR in the middle of an upload: the same, 426 then 226.
+    let mut data = raw.epsv().await;
+    raw.ok("STOR keep.bin", 150).await;
+    data.write_all(&pseudo_random(1 << 20, 34)).await.unwrap();
+    raw.ok("ABOR", 426).await;
+    assert_eq!(raw.reply().await.code, 226);
+    drop(data);
+    wait_for_no_temp_files(t.root()).await;
+    assert_eq!(tree(t.root()), before);
     raw.ok("QUIT", 221).await;
     drop(raw);
 
@@ -491,6 +525,17 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
             raw.ok("EPSV 2", 522).await;
             raw.ok("EPRT |2|::1|5000|", 501).await;
             raw.ok("PASV", 227).await;
+            // Active mode over IPv4, through the dual-stack listener.
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let p = listener.local_addr().unwrap().port();
+            raw.ok(&format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff), 200)
+                .await;
+            raw.send_raw(b"RETR f.bin\r\n").await;
+            let (sock, from) = listener.accept().await.unwrap();
+            assert_eq!(from.ip(), ip);
+            assert_eq!(raw.reply().await.code, 150);
+            assert_eq!(sha256(&read_all(sock).await), sha256(&payload));
+            assert_eq!(raw.reply().await.code, 226);
         } else {
             raw.ok("EPSV 1", 522).await;
             raw.ok("EPSV 2", 229).await;

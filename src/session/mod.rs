@@ -124,10 +124,17 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 impl Session {
     async fn serve(&mut self) {
         let limits = self.shared.config.limits.clone();
-        let login_deadline = Instant::now() + limits.login_timeout;
+        let mut login_deadline = Instant::now() + limits.login_timeout;
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let mut was_logged_in = false;
         loop {
             let logged_in = self.logged_in();
+            // Logged out again (REIN, a new USER, AUTH TLS): a fresh login
+            // period, or a long session would be cut off at once.
+            if was_logged_in && !logged_in {
+                login_deadline = Instant::now() + limits.login_timeout;
+            }
+            was_logged_in = logged_in;
             let busy = self.transfer.is_some();
             tokio::select! {
                 biased;
