@@ -750,6 +750,13 @@ async fn rest_resumes_retr_and_stor() {
     raw.ok("RETR f.bin", 554).await;
     raw.ok("REST abc", 501).await;
 
+    // Resuming an upload past the end of what is there: 554, file intact.
+    t.write("short.bin", b"12345");
+    raw.ok("REST 6", 350).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("STOR short.bin", 554).await;
+    assert_eq!(std::fs::read(t.path("short.bin")).unwrap(), b"12345");
+
     // Resumed upload: the first 100000 bytes are there, the rest comes.
     t.write("part.bin", &payload[..100_000]);
     raw.ok("REST 100000", 350).await;
