@@ -408,6 +408,13 @@ if resp.startswith('426'):
     assert resp.startswith('226'), resp
 ftp.voidcmd('NOOP')
 fetch('notes.txt', 'after-abort.txt')
+
+# Active mode: ftplib sends PORT and waits for our connection.
+ftp.set_pasv(False)
+fetch('data.bin', 'active.bin')
+with open(out + '/active.bin', 'rb') as f:
+    ftp.storbinary('STOR active-up.bin', f)
+assert 'active-up.bin' in ftp.nlst()
 ftp.quit()
 print('ftplib ok')
 "#;
@@ -464,4 +471,50 @@ async fn python_ftplib() {
         std::fs::read(l("after-abort.txt")).unwrap(),
         b"alpha\nbeta\ngamma\n"
     );
+    assert_eq!(file_sha(l("active.bin")), sha256(&data));
+    assert_eq!(file_sha(t.path("active-up.bin")), sha256(&data));
+}
+
+#[tokio::test]
+async fn wget_single_file_and_recursive() {
+    need!("wget");
+    let t = start(AccessMode::ReadOnly).await;
+    let data = pseudo_random(700_000, 171);
+    t.write("data.bin", &data);
+    t.write("tree/a.txt", b"alpha\n");
+    t.write("tree/sub/b.bin", &pseudo_random(123_456, 172));
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("got.bin");
+    let out = client(
+        "wget",
+        vec![
+            "-q".into(),
+            "-O".into(),
+            dest.display().to_string(),
+            t.url("data.bin"),
+        ],
+    )
+    .await;
+    success("wget", &out);
+    assert_eq!(file_sha(&dest), sha256(&data));
+    let out = client(
+        "wget",
+        vec![
+            "-q".into(),
+            "-r".into(),
+            "-nH".into(),
+            "-P".into(),
+            local.path().join("mirror").display().to_string(),
+            t.url("tree/"),
+        ],
+    )
+    .await;
+    success("wget -r", &out);
+    for rel in ["a.txt", "sub/b.bin"] {
+        assert_eq!(
+            file_sha(local.path().join("mirror/tree").join(rel)),
+            file_sha(t.path("tree").join(rel)),
+            "{rel}"
+        );
+    }
 }
