@@ -556,3 +556,32 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
         raw.ok("QUIT", 221).await;
     }
 }
+
+#[tokio::test]
+async fn a_command_queued_behind_a_stuck_transfer_does_not_block_shutdown() {
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable).limits(Limits {
+            shutdown_grace: Duration::from_secs(1),
+            ..test_limits()
+        })
+    })
+    .await;
+    let f = std::fs::File::create(t.path("huge.bin")).unwrap();
+    f.set_len(200 << 20).unwrap();
+    drop(f);
+    let mut raw = t.login().await;
+    let data = raw.epsv().await;
+    raw.ok("RETR huge.bin", 150).await;
+    // The client reads nothing, and queues a command behind the transfer.
+    raw.send_raw(b"NOOP\r\n").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(30), t.server.shutdown())
+        .await
+        .expect("shutdown hung behind a stuck transfer");
+    let r = raw.reply().await;
+    assert_eq!(r.code, 426, "{r:?}");
+    assert_eq!(raw.reply().await.code, 200);
+    assert_eq!(raw.reply().await.code, 421);
+    assert!(raw.closed().await);
+    drop(data);
+}

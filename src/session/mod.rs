@@ -202,8 +202,18 @@ impl Session {
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {
             // Commands are answered in order: this one after the transfer's
-            // own final reply.
-            let report = running::wait(&mut self.transfer).await;
+            // own final reply. An immediate shutdown must still get
+            // through: the transfer may never end on its own.
+            let kill = self.shared.kill.clone();
+            let report = tokio::select! {
+                report = running::wait(&mut self.transfer) => Some(report),
+                _ = kill.cancelled() => None,
+            };
+            let report = match (report, self.transfer.take()) {
+                (Some(report), _) => report,
+                (None, Some(t)) => t.abort_and_wait().await,
+                (None, None) => return Flow::Close,
+            };
             if self.finish_transfer(report).await.is_err() {
                 return Flow::Close;
             }
