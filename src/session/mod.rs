@@ -218,9 +218,9 @@ impl Session {
                 return Flow::Close;
             }
         }
-        // Clients such as ftplib send REST before or after PASV/EPSV and
-        // TYPE; dropping the offset then would restart from byte 0 and
-        // silently corrupt a resumed file.
+        // Clients send REST before or after setting up the data connection
+        // (PASV/EPSV/PORT/EPRT) and TYPE; dropping the offset there would
+        // restart from byte 0 and silently corrupt a resumed file.
         let keeps_rest = matches!(
             cmd,
             Command::Rest(_)
