@@ -877,3 +877,64 @@ async fn lang_and_empty_lines() {
     assert_eq!(r.code, 500);
     raw.ok("NOOP", 200).await;
 }
+
+#[tokio::test]
+async fn non_utf8_names_round_trip_through_every_command() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = start(AccessMode::Writable).await;
+    let dir = t.root().join(OsStr::from_bytes(b"d\xe9"));
+    std::fs::create_dir(&dir).unwrap();
+    let body = pseudo_random(5_000, 71);
+    std::fs::write(dir.join(OsStr::from_bytes(b"f\xff")), &body).unwrap();
+    let mut raw = t.login().await;
+    assert_eq!(fetch_text(&mut raw, "NLST").await, "d%E9\r\n");
+    raw.ok("CWD d%E9", 250).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/d%E9\""), "{r:?}");
+    assert_eq!(fetch_text(&mut raw, "NLST").await, "f%FF\r\n");
+    let text = fetch_text(&mut raw, "MLSD").await;
+    assert!(text.ends_with("; f%FF\r\n"), "{text}");
+    let r = raw.ok("SIZE f%FF", 213).await;
+    assert_eq!(r.text, "213 5000");
+    raw.ok("MDTM f%FF", 213).await;
+    assert_eq!(sha256(&fetch(&mut raw, "RETR f%FF").await), sha256(&body));
+    let (_, done) = put(&mut raw, "STOR new%FE", b"new").await;
+    assert_eq!(done.code, 226);
+    assert_eq!(
+        std::fs::read(dir.join(OsStr::from_bytes(b"new\xfe"))).unwrap(),
+        b"new"
+    );
+    raw.ok("RNFR f%FF", 350).await;
+    raw.ok("RNTO g%FD", 250).await;
+    assert!(dir.join(OsStr::from_bytes(b"g\xfd")).exists());
+    raw.ok("DELE g%FD", 250).await;
+    raw.ok("DELE new%FE", 250).await;
+    raw.ok("CDUP", 250).await;
+    raw.ok("RMD d%E9", 250).await;
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn stat_and_quit_during_an_upload() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR up.bin", 150).await;
+    let payload = pseudo_random(3 << 20, 81);
+    data.write_all(&payload[..1 << 20]).await.unwrap();
+    let r = raw.ok("STAT", 211).await;
+    assert!(r.text.contains("Transfer in progress: /up.bin"), "{r:?}");
+    // QUIT waits for the upload to finish, which then completes normally.
+    raw.send_raw(b"QUIT\r\n").await;
+    data.write_all(&payload[1 << 20..]).await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(raw.reply().await.code, 221);
+    assert!(raw.closed().await);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("up.bin")).unwrap()),
+        sha256(&payload)
+    );
+}
