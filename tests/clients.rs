@@ -100,6 +100,15 @@ async fn curl_list_download_upload() {
         std::fs::remove_file(&dest).unwrap();
     }
 
+    // Each of curl's ways of walking to a nested file.
+    t.write("a/b c/deep.bin", &data[..100_000]);
+    for method in ["multicwd", "singlecwd", "nocwd"] {
+        let dest = local.path().join(method);
+        let url = t.url(&url_path(b"a/b c/deep.bin"));
+        curl(&["--ftp-method", method, "-o", dest.to_str().unwrap(), &url]).await;
+        assert_eq!(file_sha(&dest), sha256(&data[..100_000]), "{method}");
+    }
+
     let up = pseudo_random(2 << 20, 102);
     let src = local.path().join("up.bin");
     std::fs::write(&src, &up).unwrap();

@@ -938,3 +938,21 @@ async fn stat_and_quit_during_an_upload() {
         sha256(&payload)
     );
 }
+
+#[tokio::test]
+async fn pipelined_and_fragmented_commands() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = Raw::connect(t.addr).await;
+    raw.send_raw(b"USER tester\r\nPASS s3cret-pass\r\nPWD\r\nNOOP\nSYST\r\n")
+        .await;
+    for code in [331, 230, 257, 200, 215] {
+        let r = raw.reply().await;
+        assert_eq!(r.code, code, "{r:?}");
+    }
+    for b in b"MKD by-bytes\r\n" {
+        raw.send_raw(&[*b]).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(raw.reply().await.code, 257);
+    assert!(t.path("by-bytes").is_dir());
+}
