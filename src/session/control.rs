@@ -60,7 +60,18 @@ impl Control {
 
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.stream {
-            Stream::Plain(s) => s.read(buf).await,
+            // Linux ends a read at the TCP urgent mark (ABOR sent as Telnet
+            // Synch, as ftplib does) even with more bytes queued, and tokio's
+            // `read` takes a short read to mean "drained" and waits for a
+            // new edge that never comes. `try_read` keeps the readiness
+            // until the socket really reports WouldBlock.
+            Stream::Plain(s) => loop {
+                s.readable().await?;
+                match s.try_read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r,
+                }
+            },
             Stream::Tls(s) => s.read(buf).await,
             Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
         }

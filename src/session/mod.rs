@@ -124,10 +124,17 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 impl Session {
     async fn serve(&mut self) {
         let limits = self.shared.config.limits.clone();
-        let login_deadline = Instant::now() + limits.login_timeout;
+        let mut login_deadline = Instant::now() + limits.login_timeout;
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let mut was_logged_in = false;
         loop {
             let logged_in = self.logged_in();
+            // Logged out again (REIN, a new USER, AUTH TLS): a fresh login
+            // period, or a long session would be cut off at once.
+            if was_logged_in && !logged_in {
+                login_deadline = Instant::now() + limits.login_timeout;
+            }
+            was_logged_in = logged_in;
             let busy = self.transfer.is_some();
             tokio::select! {
                 biased;
@@ -180,7 +187,12 @@ impl Session {
     async fn on_line(&mut self, line: &[u8]) -> Flow {
         let cmd = match protocol::parse(line) {
             Ok(cmd) => cmd,
-            Err(e) => return self.reply(FtpError::from(e).reply()).await,
+            Err(e) => {
+                // Even a garbled line ends a REST or RNFR sequence.
+                self.rest = None;
+                self.rename_from = None;
+                return self.reply(FtpError::from(e).reply()).await;
+            }
         };
         if let Command::Pass(_) = cmd {
             tracing::debug!(peer = %self.peer, "PASS ****");
@@ -190,20 +202,43 @@ impl Session {
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {
             // Commands are answered in order: this one after the transfer's
-            // own final reply.
-            let report = running::wait(&mut self.transfer).await;
+            // own final reply. An immediate shutdown must still get
+            // through: the transfer may never end on its own.
+            let kill = self.shared.kill.clone();
+            let report = tokio::select! {
+                report = running::wait(&mut self.transfer) => Some(report),
+                _ = kill.cancelled() => None,
+            };
+            let report = match (report, self.transfer.take()) {
+                (Some(report), _) => report,
+                (None, Some(t)) => t.abort_and_wait().await,
+                (None, None) => return Flow::Close,
+            };
             if self.finish_transfer(report).await.is_err() {
                 return Flow::Close;
             }
         }
-        if let Err(e) = self.check(&policy) {
-            return self.reply(e.reply()).await;
-        }
-        let keeps_rest = matches!(cmd, Command::Rest(_));
+        // Clients send REST before or after setting up the data connection
+        // (PASV/EPSV/PORT/EPRT) and TYPE; dropping the offset there would
+        // restart from byte 0 and silently corrupt a resumed file.
+        let keeps_rest = matches!(
+            cmd,
+            Command::Rest(_)
+                | Command::Pasv
+                | Command::Epsv(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Type(_)
+        );
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
-        // Boxed so that an idle session's task stays small: the largest
-        // command future is allocated only while a command runs.
-        let result = Box::pin(crate::commands::dispatch(self, cmd)).await;
+        // A refused command ends a REST or RNFR sequence too, so it goes
+        // through the reset below. The command future is boxed so that an
+        // idle session's task stays small: the largest one is allocated
+        // only while a command runs.
+        let result = match self.check(&policy) {
+            Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
+            Err(e) => Err(e),
+        };
         if !keeps_rest {
             self.rest = None;
         }

@@ -32,7 +32,10 @@ pub fn display_name(name: &OsStr) -> Cow<'_, str> {
 pub fn os_name(component: &str) -> OsString {
     if component.contains('%') {
         if let Some(bytes) = unescape(component) {
-            if std::str::from_utf8(&bytes).is_err() {
+            // An escaped `/` or NUL would smuggle path structure past
+            // VPath's normalisation; no on-disk name contains either.
+            if std::str::from_utf8(&bytes).is_err() && !bytes.contains(&b'/') && !bytes.contains(&0)
+            {
                 return OsString::from_vec(bytes);
             }
         }
@@ -76,5 +79,6 @@ mod tests {
         let shown = display_name(raw);
         assert_eq!(shown, "caf%E9-%FF.txt");
         assert_eq!(os_name(&shown), raw.to_os_string());
+        assert_eq!(os_name("%2E%2E%2Fx%FF"), OsString::from("%2E%2E%2Fx%FF"));
     }
 }

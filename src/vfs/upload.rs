@@ -28,12 +28,20 @@ impl Upload {
     pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
         let dir = root.open_dir(&target.parent())?;
         if let Some(name) = target.file_name() {
+            let name = os_name(name);
             // Renaming a file over a directory fails late; fail early instead.
-            if dir
-                .symlink_metadata(os_name(name))
-                .is_ok_and(|m| m.is_dir())
-            {
+            if dir.metadata(&name).is_ok_and(|m| m.is_dir()) {
                 return Err(io::Error::from(io::ErrorKind::IsADirectory));
+            }
+            // A symlink that leads out of the share (or nowhere) stands for
+            // a file the client may not touch: refuse rather than silently
+            // replace the link with a new file.
+            if dir
+                .symlink_metadata(&name)
+                .is_ok_and(|m| m.file_type().is_symlink())
+                && dir.metadata(&name).is_err()
+            {
+                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
             }
         }
         let mut opts = OpenOptions::new();

@@ -1,0 +1,958 @@
+//! The control protocol command by command, over a raw connection, with
+//! exact reply codes and the effects checked on disk.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::*;
+use ftpshare::AccessMode;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// PASV, and a connected data socket to the announced address.
+async fn pasv(raw: &mut Raw) -> TcpStream {
+    let r = raw.ok("PASV", 227).await;
+    let inside = r
+        .text
+        .split('(')
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .unwrap_or_else(|| panic!("bad PASV reply {r:?}"));
+    let n: Vec<u8> = inside
+        .split(',')
+        .map(|x| x.trim().parse().unwrap())
+        .collect();
+    assert_eq!(n.len(), 6, "{r:?}");
+    let ip = Ipv4Addr::new(n[0], n[1], n[2], n[3]);
+    assert_eq!(ip, Ipv4Addr::LOCALHOST, "PASV announces our own address");
+    let port = u16::from(n[4]) << 8 | u16::from(n[5]);
+    TcpStream::connect((ip, port)).await.unwrap()
+}
+
+/// Runs a download-like command (RETR, LIST, NLST, MLSD) over EPSV and
+/// returns the bytes, checking 150 and 226.
+async fn fetch(raw: &mut Raw, cmd: &str) -> Vec<u8> {
+    let data = raw.epsv().await;
+    raw.ok(cmd, 150).await;
+    let bytes = read_all(data).await;
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{cmd} -> {r:?}");
+    bytes
+}
+
+async fn fetch_text(raw: &mut Raw, cmd: &str) -> String {
+    String::from_utf8(fetch(raw, cmd).await).unwrap()
+}
+
+/// Runs an upload command (STOR, APPE, STOU) over EPSV; returns the 150
+/// reply and the final one.
+async fn put(raw: &mut Raw, cmd: &str, bytes: &[u8]) -> (Reply, Reply) {
+    let mut data = raw.epsv().await;
+    let opening = raw.ok(cmd, 150).await;
+    data.write_all(bytes).await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    let done = raw.reply().await;
+    (opening, done)
+}
+
+/// A sparse file big enough that a transfer to a client that does not
+/// read stays in progress.
+fn big_sparse(t: &TestServer, name: &str, len: u64) {
+    let f = std::fs::File::create(t.path(name)).unwrap();
+    f.set_len(len).unwrap();
+}
+
+/// Lines of a multi-line reply between its first and last line.
+fn body(r: &Reply) -> Vec<String> {
+    let lines: Vec<&str> = r.text.lines().collect();
+    lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn user_pass_acct() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = Raw::connect(t.addr).await;
+    assert_eq!(raw.greeting.code, 220);
+    raw.ok("PASS s3cret-pass", 503).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS wrong", 530).await;
+    // A failed PASS ends the attempt: PASS alone is out of sequence again.
+    raw.ok("PASS s3cret-pass", 503).await;
+    // Unknown names get 331 too, and then 530.
+    raw.ok("USER nobody", 331).await;
+    raw.ok("PASS s3cret-pass", 530).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+    raw.ok("ACCT anything", 202).await;
+    raw.ok("PWD", 257).await;
+}
+
+#[tokio::test]
+async fn commands_before_login_are_refused() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"data");
+    let mut raw = Raw::connect(t.addr).await;
+    for cmd in [
+        "PWD",
+        "CWD /",
+        "CDUP",
+        "LIST",
+        "NLST",
+        "MLSD",
+        "MLST f.txt",
+        "RETR f.txt",
+        "STOR g.txt",
+        "APPE f.txt",
+        "DELE f.txt",
+        "MKD d",
+        "RMD d",
+        "RNFR f.txt",
+        "SIZE f.txt",
+        "MDTM f.txt",
+        "TYPE I",
+        "PASV",
+        "EPSV",
+        "PORT 127,0,0,1,200,1",
+        "REST 0",
+        "STAT f.txt",
+        "ALLO 10",
+        "SITE HELP",
+        "REIN",
+    ] {
+        raw.ok(cmd, 530).await;
+    }
+    raw.ok("FEAT", 211).await;
+    raw.ok("SYST", 215).await;
+    raw.ok("NOOP", 200).await;
+    raw.ok("HELP", 214).await;
+    // AUTH is allowed before login; without TLS configured it is 502.
+    raw.ok("AUTH TLS", 502).await;
+    assert!(!t.path("g.txt").exists());
+    assert!(!t.path("d").exists());
+    assert_eq!(std::fs::read(t.path("f.txt")).unwrap(), b"data");
+    raw.ok("QUIT", 221).await;
+    assert!(raw.closed().await);
+}
+
+#[tokio::test]
+async fn three_failed_passwords_close_the_connection() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = Raw::connect(t.addr).await;
+    for _ in 0..2 {
+        raw.ok("USER tester", 331).await;
+        raw.ok("PASS nope", 530).await;
+    }
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS nope", 421).await;
+    assert!(raw.closed().await);
+    // Another connection can still log in (below the ban threshold).
+    t.login().await.ok("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn working_directory_commands() {
+    let t = start(AccessMode::Writable).await;
+    t.write("plain.txt", b"x");
+    let mut raw = t.login().await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/\""), "{r:?}");
+    let r = raw.ok("MKD we\"ird", 257).await;
+    assert!(r.text.starts_with("257 \"/we\"\"ird\""), "{r:?}");
+    assert!(t.path("we\"ird").is_dir());
+    raw.ok("CWD we\"ird", 250).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/we\"\"ird\""), "{r:?}");
+    let r = raw.ok("XMKD sub", 257).await;
+    assert!(r.text.starts_with("257 \"/we\"\"ird/sub\""), "{r:?}");
+    raw.ok("XCWD sub", 250).await;
+    let r = raw.ok("XPWD", 257).await;
+    assert!(r.text.starts_with("257 \"/we\"\"ird/sub\""), "{r:?}");
+    raw.ok("CDUP", 250).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/we\"\"ird\""), "{r:?}");
+    raw.ok("XCUP", 250).await;
+    raw.ok("XCUP", 250).await; // at the root already: stays there
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/\""), "{r:?}");
+    raw.ok("CWD /we\"ird/sub", 250).await;
+    raw.ok("CWD ../..", 250).await;
+    raw.ok("CWD missing", 550).await;
+    raw.ok("CWD plain.txt", 550).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/\""), "{r:?}");
+    raw.ok("CWD", 501).await;
+    raw.ok("PWD extra", 501).await;
+}
+
+#[tokio::test]
+async fn mkd_rmd_dele() {
+    let t = start(AccessMode::Writable).await;
+    t.write("full/inner.txt", b"x");
+    t.write("file.txt", b"x");
+    let mut raw = t.login().await;
+    raw.ok("MKD a", 257).await;
+    raw.ok("MKD a", 550).await;
+    raw.ok("MKD missing/parent/b", 550).await;
+    raw.ok("MKD", 501).await;
+    raw.ok("RMD a", 250).await;
+    assert!(!t.path("a").exists());
+    raw.ok("XMKD b", 257).await;
+    raw.ok("XRMD b", 250).await;
+    assert!(!t.path("b").exists());
+    raw.ok("RMD a", 550).await;
+    raw.ok("RMD full", 550).await;
+    assert!(t.path("full/inner.txt").exists());
+    raw.ok("RMD /", 550).await;
+    raw.ok("RMD file.txt", 550).await;
+    raw.ok("DELE full", 550).await;
+    raw.ok("DELE full/inner.txt", 250).await;
+    assert!(!t.path("full/inner.txt").exists());
+    raw.ok("DELE file.txt", 250).await;
+    assert!(!t.path("file.txt").exists());
+    raw.ok("DELE file.txt", 550).await;
+    raw.ok("DELE", 501).await;
+    raw.ok("RMD full", 250).await;
+}
+
+#[tokio::test]
+async fn rnfr_rnto() {
+    let t = start(AccessMode::Writable).await;
+    t.write("old.txt", b"content");
+    t.write("dir/x", b"x");
+    let mut raw = t.login().await;
+    raw.ok("RNTO new.txt", 503).await;
+    raw.ok("RNFR missing.txt", 550).await;
+    raw.ok("RNTO new.txt", 503).await;
+    raw.ok("RNFR old.txt", 350).await;
+    raw.ok("RNTO new.txt", 250).await;
+    assert!(!t.path("old.txt").exists());
+    assert_eq!(std::fs::read(t.path("new.txt")).unwrap(), b"content");
+    // RNTO must come right after RNFR.
+    raw.ok("RNFR new.txt", 350).await;
+    raw.ok("NOOP", 200).await;
+    raw.ok("RNTO other.txt", 503).await;
+    assert!(t.path("new.txt").exists());
+    // Into a subfolder, and a folder itself.
+    raw.ok("RNFR new.txt", 350).await;
+    raw.ok("RNTO dir/moved.txt", 250).await;
+    assert_eq!(std::fs::read(t.path("dir/moved.txt")).unwrap(), b"content");
+    raw.ok("RNFR dir", 350).await;
+    raw.ok("RNTO dir2", 250).await;
+    assert!(t.path("dir2/x").exists());
+    raw.ok("RNFR /", 550).await;
+    raw.ok("RNFR", 501).await;
+}
+
+#[tokio::test]
+async fn size_counts_crlf_in_ascii_mode() {
+    let t = start(AccessMode::Writable).await;
+    // Two bare LFs and one CRLF: TYPE A adds two bytes.
+    t.write("text.txt", b"one\ntwo\r\nthree\n");
+    t.write("d/x", b"");
+    let mut raw = t.login().await;
+    raw.ok("TYPE I", 200).await;
+    let r = raw.ok("SIZE text.txt", 213).await;
+    assert_eq!(r.text, "213 15");
+    raw.ok("TYPE A", 200).await;
+    let r = raw.ok("SIZE text.txt", 213).await;
+    assert_eq!(r.text, "213 17");
+    // And RETR in TYPE A sends exactly that many bytes.
+    let got = fetch(&mut raw, "RETR text.txt").await;
+    assert_eq!(got, b"one\r\ntwo\r\nthree\r\n");
+    raw.ok("SIZE missing", 550).await;
+    raw.ok("SIZE d", 550).await;
+    raw.ok("SIZE", 501).await;
+}
+
+#[tokio::test]
+async fn mdtm_is_utc() {
+    let t = start(AccessMode::Writable).await;
+    t.write("old.txt", b"x");
+    let when = UNIX_EPOCH + Duration::from_secs(981_173_106); // 2001-02-03 04:05:06 UTC
+    std::fs::File::options()
+        .write(true)
+        .open(t.path("old.txt"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    t.write("d/x", b"");
+    let mut raw = t.login().await;
+    let r = raw.ok("MDTM old.txt", 213).await;
+    assert_eq!(r.text, "213 20010203040506");
+    // A fresh file: within a few seconds of its real mtime.
+    t.write("new.txt", b"y");
+    let mtime = std::fs::metadata(t.path("new.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let r = raw.ok("MDTM new.txt", 213).await;
+    let stamp = &r.text[4..];
+    assert_eq!(stamp.len(), 14, "{r:?}");
+    let secs = mtime.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(stamp, civil(secs), "{r:?}");
+    raw.ok("MDTM missing", 550).await;
+    raw.ok("MDTM d", 550).await;
+}
+
+/// YYYYMMDDHHMMSS for a Unix time, computed independently of the server
+/// (via Python, so the test does not share the server's arithmetic).
+fn civil(secs: u64) -> String {
+    let out = run(
+        "python3",
+        &[
+            "-c",
+            &format!("import time;print(time.strftime('%Y%m%d%H%M%S', time.gmtime({secs})))"),
+        ],
+    );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn facts_of(line: &str) -> (Vec<(String, String)>, String) {
+    let (facts, name) = line.split_once(' ').unwrap();
+    let facts = facts
+        .split(';')
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (k, v) = f.split_once('=').unwrap();
+            (k.to_ascii_lowercase(), v.to_string())
+        })
+        .collect();
+    (facts, name.to_string())
+}
+
+#[tokio::test]
+async fn mlst_and_mlsd() {
+    let t = start(AccessMode::Writable).await;
+    t.write("a.bin", &[7u8; 1234]);
+    t.write("sub/inner.txt", b"inner");
+    let when = UNIX_EPOCH + Duration::from_secs(981_173_106);
+    std::fs::File::options()
+        .write(true)
+        .open(t.path("a.bin"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    let mut raw = t.login().await;
+
+    let r = raw.ok("MLST a.bin", 250).await;
+    let lines = body(&r);
+    assert_eq!(lines.len(), 1, "{r:?}");
+    let (facts, name) = facts_of(&lines[0]);
+    assert_eq!(name, "/a.bin");
+    let keys: Vec<&str> = facts.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["type", "size", "modify", "perm", "unique", "unix.mode"]
+    );
+    let get = |k: &str| facts.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    assert_eq!(get("type"), "file");
+    assert_eq!(get("size"), "1234");
+    assert_eq!(get("modify"), "20010203040506");
+    assert!(get("perm").contains('r') && get("perm").contains('w'));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(t.path("a.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(get("unix.mode"), format!("0{:o}", mode & 0o7777));
+
+    // MLSD: one line per entry, the same facts, names only.
+    let text = fetch_text(&mut raw, "MLSD").await;
+    let mut seen = BTreeSet::new();
+    for line in text.split_terminator("\r\n") {
+        let (facts, name) = facts_of(line);
+        let ty = facts.iter().find(|(k, _)| k == "type").unwrap().1.clone();
+        seen.insert((name, ty));
+    }
+    let want: BTreeSet<(String, String)> = [("a.bin", "file"), ("sub", "dir")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(seen, want, "{text}");
+    let text = fetch_text(&mut raw, "MLSD sub").await;
+    assert!(text.contains("size=5;"), "{text}");
+    assert!(text.ends_with(" inner.txt\r\n"), "{text}");
+
+    // MLSD on a file is a 501; on nothing a 550.
+    raw.ok("EPSV", 229).await;
+    raw.ok("MLSD a.bin", 501).await;
+    raw.ok("MLSD missing", 550).await;
+
+    // OPTS MLST selects the facts shown.
+    let r = raw.ok("OPTS MLST type;size;", 200).await;
+    assert!(r.text.contains("type;size;"), "{r:?}");
+    let r = raw.ok("MLST a.bin", 250).await;
+    let (facts, _) = facts_of(&body(&r)[0]);
+    assert_eq!(
+        facts,
+        vec![
+            ("type".to_string(), "file".to_string()),
+            ("size".to_string(), "1234".to_string())
+        ]
+    );
+    let r = raw.ok("FEAT", 211).await;
+    assert!(
+        r.text
+            .contains("MLST type*;size*;modify;perm;unique;unix.mode;"),
+        "{r:?}"
+    );
+    let text = fetch_text(&mut raw, "MLSD").await;
+    assert!(text.contains("type=dir; sub\r\n"), "{text}");
+    raw.ok("MLST missing", 550).await;
+}
+
+#[tokio::test]
+async fn list_and_nlst() {
+    let t = start(AccessMode::Writable).await;
+    t.write("b.txt", b"12345");
+    t.write("dir/inner.txt", b"x");
+    t.write(".hidden", b"h");
+    let mut raw = t.login().await;
+    for cmd in ["LIST", "LIST -la", "LIST -l .", "LIST /"] {
+        let text = fetch_text(&mut raw, cmd).await;
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 3, "{cmd}: {text}");
+        let file = lines.iter().find(|l| l.ends_with(" b.txt")).unwrap();
+        assert!(file.starts_with("-rw"), "{file}");
+        let cols: Vec<&str> = file.split_whitespace().collect();
+        assert_eq!(cols[4], "5", "{file}");
+        let dir = lines.iter().find(|l| l.ends_with(" dir")).unwrap();
+        assert!(dir.starts_with('d'), "{dir}");
+        assert!(lines.iter().any(|l| l.ends_with(" .hidden")));
+    }
+    let text = fetch_text(&mut raw, "LIST -a dir").await;
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].ends_with(" inner.txt"), "{text}");
+    // LIST of a single file lists that file.
+    let text = fetch_text(&mut raw, "LIST b.txt").await;
+    assert!(text.trim_end().ends_with(" b.txt"), "{text}");
+
+    let text = fetch_text(&mut raw, "NLST").await;
+    let names: BTreeSet<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(names, BTreeSet::from([".hidden", "b.txt", "dir"]));
+    let text = fetch_text(&mut raw, "NLST dir").await;
+    assert_eq!(text, "inner.txt\r\n");
+    raw.ok("EPSV", 229).await;
+    raw.ok("LIST missing", 550).await;
+    // The failed LIST used up nothing it could not: a new EPSV works.
+    let text = fetch_text(&mut raw, "NLST").await;
+    assert!(text.contains("b.txt"));
+}
+
+#[tokio::test]
+async fn stat_server_and_paths() {
+    let t = start(AccessMode::Writable).await;
+    t.write("file.txt", b"abc");
+    t.write("dir/one", b"1");
+    t.write("dir/two", b"22");
+    let mut raw = t.login().await;
+    let r = raw.ok("STAT", 211).await;
+    assert!(r.text.contains("Logged in as tester"), "{r:?}");
+    assert!(r.text.contains("No data transfer in progress"), "{r:?}");
+    assert!(r.text.lines().last().unwrap().starts_with("211 "));
+    let r = raw.ok("STAT dir", 212).await;
+    let lines = body(&r);
+    assert_eq!(lines.len(), 2, "{r:?}");
+    assert!(
+        lines[0].ends_with(" one") && lines[1].ends_with(" two"),
+        "{r:?}"
+    );
+    let r = raw.ok("STAT -la dir", 212).await;
+    assert_eq!(body(&r).len(), 2, "{r:?}");
+    let r = raw.ok("STAT file.txt", 213).await;
+    let lines = body(&r);
+    assert_eq!(lines.len(), 1, "{r:?}");
+    assert!(lines[0].starts_with("-rw") && lines[0].ends_with(" file.txt"));
+    raw.ok("STAT missing", 550).await;
+}
+
+#[tokio::test]
+async fn stat_and_abor_during_a_transfer() {
+    let t = start(AccessMode::Writable).await;
+    big_sparse(&t, "big.bin", 200 << 20);
+    let mut raw = t.login().await;
+    let data = raw.epsv().await;
+    raw.ok("RETR big.bin", 150).await;
+    // The client does not read: the transfer stays in progress.
+    let r = raw.ok("STAT", 211).await;
+    assert!(r.text.contains("Transfer in progress: /big.bin"), "{r:?}");
+    raw.ok("ABOR", 426).await;
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{r:?}");
+    drop(data);
+    raw.ok("ABOR", 225).await;
+    let r = raw.ok("STAT", 211).await;
+    assert!(r.text.contains("No data transfer in progress"), "{r:?}");
+    let listing = fetch_text(&mut raw, "NLST").await;
+    assert_eq!(listing, "big.bin\r\n");
+}
+
+#[tokio::test]
+async fn abor_with_telnet_interrupt_and_urgent_data() {
+    let t = start(AccessMode::Writable).await;
+    big_sparse(&t, "big.bin", 200 << 20);
+    let mut raw = t.login().await;
+    raw.ok("ABOR", 225).await;
+    let data = raw.epsv().await;
+    raw.ok("RETR big.bin", 150).await;
+    // Telnet "interrupt process", then the Synch: DM sent as urgent data.
+    raw.send_raw(&[0xff, 0xf4, 0xff]).await;
+    let fd = raw.writer.as_ref().as_raw_fd();
+    let dm = [0xf2u8];
+    // SAFETY: a valid socket descriptor and a one-byte buffer.
+    let n = unsafe { libc::send(fd, dm.as_ptr().cast(), 1, libc::MSG_OOB) };
+    assert_eq!(n, 1, "send MSG_OOB: {}", std::io::Error::last_os_error());
+    raw.send_raw(b"ABOR\r\n").await;
+    let r = raw.reply().await;
+    assert_eq!(r.code, 426, "{r:?}");
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{r:?}");
+    drop(data);
+    raw.ok("NOOP", 200).await;
+    // ftplib's style: the whole ABOR line as urgent data.
+    let data = raw.epsv().await;
+    raw.ok("RETR big.bin", 150).await;
+    let line = b"ABOR\r\n";
+    let n = unsafe { libc::send(fd, line.as_ptr().cast(), line.len(), libc::MSG_OOB) };
+    assert_eq!(n, line.len() as isize);
+    let r = raw.reply().await;
+    assert_eq!(r.code, 426, "{r:?}");
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{r:?}");
+    drop(data);
+    raw.ok("PWD", 257).await;
+}
+
+#[tokio::test]
+async fn help_feat_syst_noop_opts() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    let r = raw.ok("HELP", 214).await;
+    assert!(r.text.contains("RETR") && r.text.contains("MLSD"), "{r:?}");
+    let r = raw.ok("HELP retr", 214).await;
+    assert!(r.text.contains("RETR"), "{r:?}");
+    raw.ok("HELP MKD", 214).await;
+    let r = raw.ok("FEAT", 211).await;
+    let feats: BTreeSet<String> = body(&r)
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "EPRT", "EPSV", "LANG", "MDTM", "MLST", "REST", "SIZE", "TVFS", "UTF8",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(feats, want, "{r:?}");
+    assert!(body(&r).contains(&"REST STREAM".to_string()), "{r:?}");
+    raw.ok("OPTS UTF8 ON", 200).await;
+    raw.ok("OPTS BOGUS", 501).await;
+    let r = raw.ok("SYST", 215).await;
+    assert_eq!(r.text, "215 UNIX Type: L8");
+    raw.ok("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn type_mode_stru_allo_site_smnt() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    for cmd in ["TYPE A", "TYPE A N", "TYPE I", "TYPE L 8", "type i"] {
+        raw.ok(cmd, 200).await;
+    }
+    raw.ok("TYPE E", 504).await;
+    raw.ok("TYPE", 501).await;
+    raw.ok("MODE S", 200).await;
+    raw.ok("MODE B", 504).await;
+    raw.ok("STRU F", 200).await;
+    raw.ok("STRU R", 504).await;
+    raw.ok("ALLO 1000", 202).await;
+    raw.ok("SITE HELP", 214).await;
+    raw.ok("SITE X", 500).await;
+    raw.ok("SMNT /mnt", 502).await;
+    raw.ok("BOGUS", 500).await;
+    raw.ok("XYZZY arg", 500).await;
+    for cmd in [
+        "RETR", "STOR", "APPE", "DELE", "MKD", "RMD", "RNFR", "RNTO", "SIZE", "MDTM", "CWD",
+        "USER", "REST", "PORT", "EPRT",
+    ] {
+        raw.ok(cmd, 501).await;
+    }
+    raw.ok("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn rein_logs_out() {
+    let t = start(AccessMode::Writable).await;
+    t.write("sub/x", b"x");
+    let mut raw = t.login().await;
+    raw.ok("CWD sub", 250).await;
+    raw.ok("REIN", 220).await;
+    raw.ok("PWD", 530).await;
+    raw.ok("LIST", 530).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/\""), "{r:?}");
+}
+
+#[tokio::test]
+async fn quit_closes() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    raw.ok("QUIT", 221).await;
+    assert!(raw.closed().await);
+}
+
+#[tokio::test]
+async fn quit_during_a_transfer_waits_for_it() {
+    let t = start(AccessMode::Writable).await;
+    let data = pseudo_random(8 << 20, 11);
+    t.write("f.bin", &data);
+    let mut raw = t.login().await;
+    let sock = raw.epsv().await;
+    raw.ok("RETR f.bin", 150).await;
+    raw.send_raw(b"QUIT\r\n").await;
+    let got = read_all(sock).await;
+    assert_eq!(sha256(&got), sha256(&data));
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{r:?}");
+    let r = raw.reply().await;
+    assert_eq!(r.code, 221, "{r:?}");
+    assert!(raw.closed().await);
+}
+
+#[tokio::test]
+async fn pasv_is_per_transfer() {
+    let t = start(AccessMode::Writable).await;
+    let payload = pseudo_random(100_000, 3);
+    t.write("f.bin", &payload);
+    let mut raw = t.login().await;
+    let data = pasv(&mut raw).await;
+    raw.ok("RETR f.bin", 150).await;
+    assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+    assert_eq!(raw.reply().await.code, 226);
+    // The listener is used up: a second transfer needs a new PASV.
+    raw.ok("RETR f.bin", 425).await;
+    let data = pasv(&mut raw).await;
+    raw.ok("RETR f.bin", 150).await;
+    assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+    assert_eq!(raw.reply().await.code, 226);
+}
+
+#[tokio::test]
+async fn epsv_variants() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"hello");
+    let mut raw = t.login().await;
+    let r = raw.ok("EPSV 1", 229).await;
+    assert!(r.text.contains("(|||"), "{r:?}");
+    raw.ok("EPSV 2", 522).await;
+    raw.ok("EPSV 7", 522).await;
+    assert_eq!(fetch(&mut raw, "RETR f.txt").await, b"hello");
+    raw.ok("EPSV ALL", 200).await;
+    raw.ok("PASV", 503).await;
+    raw.ok("PORT 127,0,0,1,200,10", 503).await;
+    raw.ok("EPRT |1|127.0.0.1|51210|", 503).await;
+    assert_eq!(fetch(&mut raw, "RETR f.txt").await, b"hello");
+}
+
+#[tokio::test]
+async fn port_and_eprt() {
+    let t = start(AccessMode::Writable).await;
+    let payload = pseudo_random(500_000, 5);
+    t.write("f.bin", &payload);
+    let mut raw = t.login().await;
+    for use_eprt in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if use_eprt {
+            raw.ok(&format!("EPRT |1|127.0.0.1|{port}|"), 200).await;
+        } else {
+            raw.ok(
+                &format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff),
+                200,
+            )
+            .await;
+        }
+        raw.send_raw(b"RETR f.bin\r\n").await;
+        let (sock, from) = listener.accept().await.unwrap();
+        assert_eq!(from.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(raw.reply().await.code, 150);
+        assert_eq!(sha256(&read_all(sock).await), sha256(&payload));
+        assert_eq!(raw.reply().await.code, 226);
+    }
+    // Active upload too.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    raw.ok(&format!("EPRT |1|127.0.0.1|{port}|"), 200).await;
+    raw.send_raw(b"STOR up.bin\r\n").await;
+    let (mut sock, _) = listener.accept().await.unwrap();
+    assert_eq!(raw.reply().await.code, 150);
+    sock.write_all(&payload).await.unwrap();
+    sock.shutdown().await.unwrap();
+    drop(sock);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("up.bin")).unwrap()),
+        sha256(&payload)
+    );
+
+    // Never to a third party, never to a privileged port.
+    raw.ok("PORT 10,1,2,3,200,10", 501).await;
+    raw.ok("PORT 127,0,0,2,200,10", 501).await;
+    raw.ok("PORT 127,0,0,1,0,21", 501).await;
+    raw.ok("PORT 127,0,0,1,3,255", 501).await;
+    raw.ok("EPRT |1|10.1.2.3|5000|", 501).await;
+    raw.ok("EPRT |1|127.0.0.1|22|", 501).await;
+    raw.ok("EPRT |2|::1|5000|", 501).await;
+    raw.ok("EPRT |3|1.2.3.4|5000|", 522).await;
+    raw.ok("PORT 127,0,0,1", 501).await;
+    raw.ok("EPRT garbage", 501).await;
+    // A refused PORT leaves no plan behind.
+    raw.ok("RETR f.bin", 425).await;
+}
+
+#[tokio::test]
+async fn rest_resumes_retr_and_stor() {
+    let t = start(AccessMode::Writable).await;
+    let payload = pseudo_random(300_000, 9);
+    t.write("f.bin", &payload);
+    let mut raw = t.login().await;
+    raw.ok("TYPE I", 200).await;
+    raw.ok("REST 123456", 350).await;
+    let got = fetch(&mut raw, "RETR f.bin").await;
+    assert_eq!(sha256(&got), sha256(&payload[123_456..]));
+    // REST applies to one transfer only, and any other command (even a
+    // refused or garbled one) ends it.
+    let got = fetch(&mut raw, "RETR f.bin").await;
+    assert_eq!(sha256(&got), sha256(&payload));
+    for other in ["NOOP", "RETR", "BOGUS", "SIZE missing"] {
+        raw.ok("REST 10", 350).await;
+        let _ = raw.cmd(other).await;
+        let got = fetch(&mut raw, "RETR f.bin").await;
+        assert_eq!(sha256(&got), sha256(&payload), "after {other}");
+    }
+    // At the very end: nothing to send, still a success.
+    raw.ok(&format!("REST {}", payload.len()), 350).await;
+    assert!(fetch(&mut raw, "RETR f.bin").await.is_empty());
+    raw.ok(&format!("REST {}", payload.len() + 1), 350).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("RETR f.bin", 554).await;
+    raw.ok("REST abc", 501).await;
+
+    // Resuming an upload past the end of what is there: 554, file intact.
+    t.write("short.bin", b"12345");
+    raw.ok("REST 6", 350).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("STOR short.bin", 554).await;
+    assert_eq!(std::fs::read(t.path("short.bin")).unwrap(), b"12345");
+
+    // Resumed upload: the first 100000 bytes are there, the rest comes.
+    t.write("part.bin", &payload[..100_000]);
+    raw.ok("REST 100000", 350).await;
+    let (_, done) = put(&mut raw, "STOR part.bin", &payload[100_000..]).await;
+    assert_eq!(done.code, 226, "{done:?}");
+    assert_eq!(
+        sha256(&std::fs::read(t.path("part.bin")).unwrap()),
+        sha256(&payload)
+    );
+}
+
+#[tokio::test]
+async fn stor_replaces_atomically_and_types() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"old");
+    let mut raw = t.login().await;
+    let payload = pseudo_random(1 << 20, 21);
+    let (_, done) = put(&mut raw, "STOR f.txt", &payload).await;
+    assert_eq!(done.code, 226);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("f.txt")).unwrap()),
+        sha256(&payload)
+    );
+    raw.ok("TYPE A", 200).await;
+    let (_, done) = put(&mut raw, "STOR text.txt", b"a\r\nb\r\nc\rd\r\n").await;
+    assert_eq!(done.code, 226);
+    assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\rd\n");
+    raw.ok("TYPE I", 200).await;
+    raw.ok("MKD d", 257).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("STOR d", 550).await;
+    raw.ok("STOR missing/x", 550).await;
+    assert!(t.path("d").is_dir());
+    // No temporary files left behind.
+    let names: Vec<String> = std::fs::read_dir(t.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let set: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(set, BTreeSet::from(["d", "f.txt", "text.txt"]));
+}
+
+#[tokio::test]
+async fn stou_never_overwrites() {
+    let t = start(AccessMode::Writable).await;
+    t.write("taken.txt", b"keep me");
+    let mut raw = t.login().await;
+    let (opening, done) = put(&mut raw, "STOU", b"first").await;
+    assert_eq!(done.code, 226, "{done:?}");
+    let name = opening
+        .text
+        .strip_prefix("150 FILE: ")
+        .unwrap_or_else(|| panic!("{opening:?}"))
+        .to_string();
+    assert_eq!(std::fs::read(t.path(&name)).unwrap(), b"first");
+    let (opening, done) = put(&mut raw, "STOU taken.txt", b"second").await;
+    assert_eq!(done.code, 226, "{done:?}");
+    let name2 = opening.text.strip_prefix("150 FILE: ").unwrap().to_string();
+    assert_ne!(name2, "taken.txt");
+    assert_eq!(std::fs::read(t.path("taken.txt")).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(t.path(&name2)).unwrap(), b"second");
+    let (opening, _) = put(&mut raw, "STOU taken.txt", b"third").await;
+    let name3 = opening.text.strip_prefix("150 FILE: ").unwrap().to_string();
+    assert!(name3 != name2 && name3 != "taken.txt");
+    assert_eq!(std::fs::read(t.path(&name3)).unwrap(), b"third");
+    assert_eq!(std::fs::read(t.path(&name2)).unwrap(), b"second");
+}
+
+#[tokio::test]
+async fn appe_appends_or_creates() {
+    let t = start(AccessMode::Writable).await;
+    t.write("log.txt", b"one\n");
+    let mut raw = t.login().await;
+    let (_, done) = put(&mut raw, "APPE log.txt", b"two\n").await;
+    assert_eq!(done.code, 226);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"one\ntwo\n");
+    let (_, done) = put(&mut raw, "APPE new.txt", b"fresh").await;
+    assert_eq!(done.code, 226);
+    assert_eq!(std::fs::read(t.path("new.txt")).unwrap(), b"fresh");
+}
+
+#[tokio::test]
+async fn a_foreign_data_connection_is_ignored() {
+    // A passive port only serves the client's own address; here the
+    // client is 127.0.0.1 and an intruder from 127.0.0.2 is dropped.
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"secret");
+    let mut raw = t.login().await;
+    let r = raw.ok("EPSV", 229).await;
+    let port: u16 = r.text.split('|').nth(3).unwrap().parse().unwrap();
+    let intruder = tokio::net::TcpSocket::new_v4().unwrap();
+    intruder
+        .bind(SocketAddr::from(([127, 0, 0, 2], 0)))
+        .unwrap();
+    let mut intruder = intruder
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    raw.send_raw(b"RETR f.txt\r\n").await;
+    let mine = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert_eq!(raw.reply().await.code, 150);
+    assert_eq!(read_all(mine).await, b"secret");
+    assert_eq!(raw.reply().await.code, 226);
+    let mut got = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(Duration::from_secs(5), intruder.read_to_end(&mut got)).await;
+    assert!(got.is_empty());
+}
+
+#[tokio::test]
+async fn lang_and_empty_lines() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    raw.ok("LANG", 200).await;
+    raw.ok("LANG EN", 200).await;
+    raw.ok("LANG FR", 504).await;
+    let r = raw.cmd("").await;
+    assert_eq!(r.code, 500);
+    raw.ok("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn non_utf8_names_round_trip_through_every_command() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = start(AccessMode::Writable).await;
+    let dir = t.root().join(OsStr::from_bytes(b"d\xe9"));
+    std::fs::create_dir(&dir).unwrap();
+    let body = pseudo_random(5_000, 71);
+    std::fs::write(dir.join(OsStr::from_bytes(b"f\xff")), &body).unwrap();
+    let mut raw = t.login().await;
+    assert_eq!(fetch_text(&mut raw, "NLST").await, "d%E9\r\n");
+    raw.ok("CWD d%E9", 250).await;
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/d%E9\""), "{r:?}");
+    assert_eq!(fetch_text(&mut raw, "NLST").await, "f%FF\r\n");
+    let text = fetch_text(&mut raw, "MLSD").await;
+    assert!(text.ends_with("; f%FF\r\n"), "{text}");
+    let r = raw.ok("SIZE f%FF", 213).await;
+    assert_eq!(r.text, "213 5000");
+    raw.ok("MDTM f%FF", 213).await;
+    assert_eq!(sha256(&fetch(&mut raw, "RETR f%FF").await), sha256(&body));
+    let (_, done) = put(&mut raw, "STOR new%FE", b"new").await;
+    assert_eq!(done.code, 226);
+    assert_eq!(
+        std::fs::read(dir.join(OsStr::from_bytes(b"new\xfe"))).unwrap(),
+        b"new"
+    );
+    raw.ok("RNFR f%FF", 350).await;
+    raw.ok("RNTO g%FD", 250).await;
+    assert!(dir.join(OsStr::from_bytes(b"g\xfd")).exists());
+    raw.ok("DELE g%FD", 250).await;
+    raw.ok("DELE new%FE", 250).await;
+    raw.ok("CDUP", 250).await;
+    raw.ok("RMD d%E9", 250).await;
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn stat_and_quit_during_an_upload() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR up.bin", 150).await;
+    let payload = pseudo_random(3 << 20, 81);
+    data.write_all(&payload[..1 << 20]).await.unwrap();
+    let r = raw.ok("STAT", 211).await;
+    assert!(r.text.contains("Transfer in progress: /up.bin"), "{r:?}");
+    // QUIT waits for the upload to finish, which then completes normally.
+    raw.send_raw(b"QUIT\r\n").await;
+    data.write_all(&payload[1 << 20..]).await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(raw.reply().await.code, 221);
+    assert!(raw.closed().await);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("up.bin")).unwrap()),
+        sha256(&payload)
+    );
+}
+
+#[tokio::test]
+async fn pipelined_and_fragmented_commands() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = Raw::connect(t.addr).await;
+    raw.send_raw(b"USER tester\r\nPASS s3cret-pass\r\nPWD\r\nNOOP\nSYST\r\n")
+        .await;
+    for code in [331, 230, 257, 200, 215] {
+        let r = raw.reply().await;
+        assert_eq!(r.code, code, "{r:?}");
+    }
+    for b in b"MKD by-bytes\r\n" {
+        raw.send_raw(&[*b]).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(raw.reply().await.code, 257);
+    assert!(t.path("by-bytes").is_dir());
+}

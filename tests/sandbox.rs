@@ -1,0 +1,587 @@
+//! Security: nothing outside the served folder can be read or written,
+//! read-only means read-only, and misbehaving clients cannot hurt the
+//! server or the files.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use ftpshare::{AccessMode, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A server whose root is `outer/root`, with a secret file next to the
+/// root and a folder `outer/elsewhere` that must never be written.
+struct Jail {
+    t: TestServer,
+    outer: tempfile::TempDir,
+}
+
+impl Jail {
+    fn root(&self) -> PathBuf {
+        self.outer.path().join("root")
+    }
+    fn secret(&self) -> PathBuf {
+        self.outer.path().join("secret.txt")
+    }
+    fn elsewhere(&self) -> PathBuf {
+        self.outer.path().join("elsewhere")
+    }
+}
+
+const SECRET: &[u8] = b"top secret, outside the share";
+
+async fn jail(mode: AccessMode) -> Jail {
+    let outer = tempfile::tempdir().unwrap();
+    let root = outer.path().join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::create_dir_all(outer.path().join("elsewhere")).unwrap();
+    std::fs::write(outer.path().join("secret.txt"), SECRET).unwrap();
+    std::fs::write(outer.path().join("elsewhere/kept.txt"), b"kept").unwrap();
+    std::fs::write(root.join("inside.txt"), b"inside").unwrap();
+    std::fs::write(root.join("sub/f.txt"), b"in sub").unwrap();
+    let r = root.clone();
+    let t = start_with(move |b| b.root(r).access(mode)).await;
+    Jail { t, outer }
+}
+
+/// Every file under `dir` with its hash (symlinks by their target text),
+/// and every folder: a fingerprint of the whole tree.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.insert(rel, format!("link:{}", target.display()));
+            } else if ft.is_dir() {
+                out.insert(rel.clone(), "dir".into());
+                walk(base, &p, out);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                let md = e.metadata().unwrap();
+                use std::os::unix::fs::MetadataExt;
+                out.insert(rel, format!("{} {}", sha256(&bytes), md.mode()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    tree(dir)
+        .into_keys()
+        .filter(|k| {
+            let name = k.rsplit('/').next().unwrap();
+            name.starts_with(".ftpshare-") && name.ends_with(".part")
+        })
+        .collect()
+}
+
+/// Tries a download; returns the reply code of RETR (150 means the data
+/// came, and it is returned).
+async fn try_retr(raw: &mut Raw, path: &str) -> (u16, Vec<u8>) {
+    let data = raw.epsv().await;
+    let r = raw.cmd(&format!("RETR {path}")).await;
+    if r.code != 150 {
+        return (r.code, Vec::new());
+    }
+    let bytes = read_all(data).await;
+    assert_eq!(raw.reply().await.code, 226);
+    (150, bytes)
+}
+
+async fn try_list(raw: &mut Raw, cmd: &str) -> (u16, String) {
+    let data = raw.epsv().await;
+    let r = raw.cmd(cmd).await;
+    if r.code != 150 {
+        return (r.code, String::new());
+    }
+    let bytes = read_all(data).await;
+    assert_eq!(raw.reply().await.code, 226);
+    (150, String::from_utf8(bytes).unwrap())
+}
+
+/// Tries an upload; returns the code that refused it, or 226.
+async fn try_stor(raw: &mut Raw, cmd: &str, bytes: &[u8]) -> u16 {
+    let mut data = raw.epsv().await;
+    let r = raw.cmd(cmd).await;
+    if r.code != 150 {
+        return r.code;
+    }
+    data.write_all(bytes).await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    raw.reply().await.code
+}
+
+#[tokio::test]
+async fn dot_dot_and_absolute_paths_stay_inside() {
+    let j = jail(AccessMode::Writable).await;
+    // A non-UTF-8 name next to the root: its escaped form with an escaped
+    // `../` in front must not reach it.
+    use std::os::unix::ffi::OsStrExt;
+    let raw_name = std::ffi::OsStr::from_bytes(b"secret\xff");
+    std::fs::write(j.outer.path().join(raw_name), SECRET).unwrap();
+    let mut raw = j.t.login().await;
+    let secret_abs = j.secret().display().to_string();
+    for path in [
+        "../secret.txt",
+        "/../secret.txt",
+        "/../../secret.txt",
+        "sub/../../secret.txt",
+        "\\..\\secret.txt",
+        "..\\secret.txt",
+        "../../etc/passwd",
+        "../../../../../../etc/passwd",
+        "/etc/passwd",
+        "..%2Fsecret.txt",
+        "%2E%2E/secret.txt",
+        "%2E%2E%2Fsecret%FF",
+        "sub/%2E%2E%2F%2E%2E%2Fsecret%FF",
+        secret_abs.as_str(),
+    ] {
+        let (code, got) = try_retr(&mut raw, path).await;
+        assert_eq!(code, 550, "RETR {path} gave {code}: {got:?}");
+        raw.ok(&format!("SIZE {path}"), 550).await;
+    }
+    // `..` above the root is the root, as in a chroot.
+    for path in ["..", "/../..", "../../..", "sub/../.."] {
+        raw.ok(&format!("CWD {path}"), 250).await;
+        let r = raw.ok("PWD", 257).await;
+        assert!(r.text.starts_with("257 \"/\""), "{path}: {r:?}");
+    }
+    raw.ok("CWD \\..\\", 550).await;
+    let (code, text) = try_list(&mut raw, "NLST ../..").await;
+    assert_eq!(code, 150);
+    let names: Vec<&str> = text.lines().collect();
+    assert_eq!(names, ["inside.txt", "sub"], "{text}");
+    // Writes with `..` land inside the root, never next to it.
+    assert_eq!(try_stor(&mut raw, "STOR ../escaped.txt", b"x").await, 226);
+    assert!(j.root().join("escaped.txt").exists());
+    assert!(!j.outer.path().join("escaped.txt").exists());
+    raw.ok("MKD ../../made", 257).await;
+    assert!(j.root().join("made").is_dir());
+    assert!(!j.outer.path().join("made").exists());
+    raw.ok("RNFR inside.txt", 350).await;
+    raw.ok("RNTO ../../moved.txt", 250).await;
+    assert!(j.root().join("moved.txt").exists());
+    assert!(!j.outer.path().join("moved.txt").exists());
+    assert_eq!(std::fs::read(j.secret()).unwrap(), SECRET);
+}
+
+#[tokio::test]
+async fn symlinks_out_of_the_root_are_refused() {
+    let j = jail(AccessMode::Writable).await;
+    let root = j.root();
+    std::os::unix::fs::symlink("/etc", root.join("etc_link")).unwrap();
+    std::os::unix::fs::symlink(j.secret(), root.join("secret_link")).unwrap();
+    std::os::unix::fs::symlink(j.elsewhere(), root.join("out_dir")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", root.join("rel_secret")).unwrap();
+    let outside_before = tree(&j.elsewhere());
+    let mut raw = j.t.login().await;
+
+    for path in [
+        "etc_link/passwd",
+        "/etc_link/hostname",
+        "secret_link",
+        "rel_secret",
+        "out_dir/kept.txt",
+    ] {
+        let (code, got) = try_retr(&mut raw, path).await;
+        assert_eq!(code, 550, "RETR {path} gave {code}: {got:?}");
+        raw.ok(&format!("SIZE {path}"), 550).await;
+        raw.ok(&format!("MDTM {path}"), 550).await;
+        if path.contains('/') {
+            raw.ok(&format!("MLST {path}"), 550).await;
+        }
+    }
+    for dir in ["etc_link", "out_dir", "etc_link/", "/sub/../out_dir"] {
+        raw.ok(&format!("CWD {dir}"), 550).await;
+        for cmd in ["LIST", "NLST", "MLSD"] {
+            let (code, text) = try_list(&mut raw, &format!("{cmd} {dir}")).await;
+            assert_eq!(code, 550, "{cmd} {dir} gave {code}: {text}");
+        }
+        raw.ok(&format!("STAT {dir}"), 550).await;
+    }
+    let r = raw.ok("PWD", 257).await;
+    assert!(r.text.starts_with("257 \"/\""), "{r:?}");
+
+    // Writing through a link: refused, and nothing changes out there.
+    for cmd in [
+        "STOR out_dir/new.txt",
+        "STOR out_dir/kept.txt",
+        "STOR secret_link",
+        "STOR rel_secret",
+        "APPE secret_link",
+        "APPE out_dir/kept.txt",
+        "STOR etc_link/ftpshare-test",
+        "STOU out_dir/x",
+    ] {
+        let code = try_stor(&mut raw, cmd, b"overwritten!").await;
+        assert_eq!(code, 550, "{cmd} gave {code}");
+    }
+    raw.ok("MKD out_dir/newdir", 550).await;
+    raw.ok("DELE out_dir/kept.txt", 550).await;
+    raw.ok("RMD out_dir", 550).await;
+    raw.ok("RNFR inside.txt", 350).await;
+    raw.ok("RNTO out_dir/stolen.txt", 550).await;
+    raw.ok("RNFR out_dir/kept.txt", 550).await;
+    assert_eq!(std::fs::read(j.secret()).unwrap(), SECRET);
+    assert_eq!(tree(&j.elsewhere()), outside_before);
+    assert!(!Path::new("/etc/ftpshare-test").exists());
+    assert!(root.join("inside.txt").exists());
+    // The links themselves are still there, untouched.
+    assert_eq!(
+        std::fs::read_link(root.join("secret_link")).unwrap(),
+        j.secret()
+    );
+
+    // LIST shows them as links, without following them.
+    let (code, text) = try_list(&mut raw, "LIST").await;
+    assert_eq!(code, 150);
+    let line = text.lines().find(|l| l.contains("etc_link")).unwrap();
+    assert!(
+        line.starts_with('l') && line.ends_with("etc_link -> /etc"),
+        "{line}"
+    );
+    assert!(!text.contains("passwd"));
+}
+
+#[tokio::test]
+async fn symlinks_inside_the_root_work() {
+    let j = jail(AccessMode::Writable).await;
+    let root = j.root();
+    std::os::unix::fs::symlink("sub", root.join("sub_link")).unwrap();
+    std::os::unix::fs::symlink("sub/f.txt", root.join("f_link")).unwrap();
+    std::os::unix::fs::symlink("../inside.txt", root.join("sub/up_link")).unwrap();
+    let mut raw = j.t.login().await;
+    let (code, got) = try_retr(&mut raw, "f_link").await;
+    assert_eq!((code, got.as_slice()), (150, &b"in sub"[..]));
+    let (code, got) = try_retr(&mut raw, "sub/up_link").await;
+    assert_eq!((code, got.as_slice()), (150, &b"inside"[..]));
+    let (code, got) = try_retr(&mut raw, "sub_link/f.txt").await;
+    assert_eq!((code, got.as_slice()), (150, &b"in sub"[..]));
+    raw.ok("SIZE f_link", 213).await;
+    raw.ok("CWD sub_link", 250).await;
+    let (code, text) = try_list(&mut raw, "NLST").await;
+    assert_eq!(code, 150);
+    assert!(text.contains("f.txt"), "{text}");
+    raw.ok("CWD /", 250).await;
+    let (_, text) = try_list(&mut raw, "MLSD").await;
+    assert!(
+        text.contains("type=dir;") && text.contains(" sub_link\r\n"),
+        "{text}"
+    );
+    // Uploading through a link to a folder inside the root works.
+    assert_eq!(try_stor(&mut raw, "STOR sub_link/up.txt", b"up").await, 226);
+    assert_eq!(std::fs::read(root.join("sub/up.txt")).unwrap(), b"up");
+}
+
+#[tokio::test]
+async fn read_only_refuses_every_write() {
+    let j = jail(AccessMode::ReadOnly).await;
+    let root = j.root();
+    std::fs::create_dir(root.join("empty")).unwrap();
+    let before = tree(&root);
+    let mut raw = j.t.login().await;
+    for cmd in [
+        "STOR new.txt",
+        "STOR inside.txt",
+        "APPE inside.txt",
+        "STOU",
+        "STOU inside.txt",
+    ] {
+        assert_eq!(try_stor(&mut raw, cmd, b"changed").await, 550, "{cmd}");
+    }
+    raw.ok("REST 2", 350).await;
+    assert_eq!(try_stor(&mut raw, "STOR inside.txt", b"x").await, 550);
+    for cmd in [
+        "DELE inside.txt",
+        "DELE sub/f.txt",
+        "MKD newdir",
+        "XMKD newdir",
+        "RMD empty",
+        "XRMD empty",
+        "RNFR inside.txt",
+        "RNTO renamed.txt",
+    ] {
+        raw.ok(cmd, 550).await;
+    }
+    // Reading still works.
+    let (code, got) = try_retr(&mut raw, "inside.txt").await;
+    assert_eq!((code, got.as_slice()), (150, &b"inside"[..]));
+    let (_, text) = try_list(&mut raw, "MLSD").await;
+    assert!(text.contains("perm=r;"), "{text}");
+    assert!(!text.contains("perm=adfwr"), "{text}");
+    assert_eq!(tree(&root), before);
+}
+
+#[tokio::test]
+async fn an_over_long_line_is_refused_and_the_session_goes_on() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    let long = format!("RETR {}\r\n", "a".repeat(10 * 1024));
+    raw.send_raw(long.as_bytes()).await;
+    assert_eq!(raw.reply().await.code, 500);
+    raw.ok("NOOP", 200).await;
+    // Also before login, and split over many writes.
+    let mut raw = Raw::connect(t.addr).await;
+    for _ in 0..40 {
+        raw.send_raw(&[b'x'; 1024]).await;
+    }
+    raw.send_raw(b"\r\n").await;
+    assert_eq!(raw.reply().await.code, 500);
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_by_the_login_timeout() {
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable).limits(Limits {
+            login_timeout: Duration::from_secs(2),
+            ..test_limits()
+        })
+    })
+    .await;
+    let mut silent = Raw::connect(t.addr).await;
+    assert_eq!(silent.greeting.code, 220);
+    // A client that logs in in time is not affected.
+    let mut ok = t.login().await;
+    let r = silent.reply().await;
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(silent.closed().await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ok.ok("NOOP", 200).await;
+    // USER alone is not a login: still closed.
+    let mut half = Raw::connect(t.addr).await;
+    half.ok("USER tester", 331).await;
+    assert_eq!(half.reply().await.code, 421);
+    assert!(half.closed().await);
+}
+
+#[tokio::test]
+async fn the_login_timeout_restarts_after_rein() {
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable).limits(Limits {
+            login_timeout: Duration::from_secs(2),
+            ..test_limits()
+        })
+    })
+    .await;
+    let mut raw = t.login().await;
+    // Logged in longer than the login timeout, then logged out: the
+    // client gets a fresh login period, not an instant 421.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    raw.ok("REIN", 220).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    raw.ok("REIN", 220).await;
+    // ...which still runs out if the client stays silent.
+    let r = raw.reply().await;
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(raw.closed().await);
+}
+
+async fn wait_for_no_temp_files(dir: &Path) {
+    for _ in 0..100 {
+        if temp_files(dir).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("temporary files left behind: {:?}", temp_files(dir));
+}
+
+#[tokio::test]
+async fn a_client_killed_mid_stor_leaves_the_old_file() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(100_000, 31);
+    t.write("keep.bin", &old);
+    let before = tree(t.root());
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR keep.bin", 150).await;
+    data.write_all(&pseudo_random(2 << 20, 32)).await.unwrap();
+    // Make sure the server got (some of) it, then reset the connection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    data.set_zero_linger().unwrap();
+    drop(data);
+    let r = raw.reply().await;
+    assert_eq!(r.code, 426, "{r:?}");
+    wait_for_no_temp_files(t.root()).await;
+    assert_eq!(tree(t.root()), before);
+    raw.ok("NOOP", 200).await;
+
+    // ABOR in the middle of an upload: the same, 426 then 226.
+    let mut data = raw.epsv().await;
+    raw.ok("STOR keep.bin", 150).await;
+    data.write_all(&pseudo_random(1 << 20, 34)).await.unwrap();
+    raw.ok("ABOR", 426).await;
+    assert_eq!(raw.reply().await.code, 226);
+    drop(data);
+    wait_for_no_temp_files(t.root()).await;
+    assert_eq!(tree(t.root()), before);
+    raw.ok("QUIT", 221).await;
+    drop(raw);
+
+    // The whole client dies: control and data connection reset at once.
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR keep.bin", 150).await;
+    data.write_all(&pseudo_random(1 << 20, 33)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Raw { reader, writer, .. } = raw;
+    let control = reader.into_inner().reunite(writer).unwrap();
+    control.set_zero_linger().unwrap();
+    data.set_zero_linger().unwrap();
+    drop(control);
+    drop(data);
+    wait_for_no_temp_files(t.root()).await;
+    assert_eq!(tree(t.root()), before);
+    for _ in 0..100 {
+        if t.server.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(t.server.connections(), 0);
+}
+
+#[tokio::test]
+async fn abor_during_a_200_mb_retr() {
+    let t = start(AccessMode::Writable).await;
+    let f = std::fs::File::create(t.path("huge.bin")).unwrap();
+    f.set_len(200 << 20).unwrap();
+    drop(f);
+    let small = pseudo_random(50_000, 41);
+    t.write("small.bin", &small);
+    let mut raw = t.login().await;
+    raw.ok("TYPE I", 200).await;
+    let mut data = raw.epsv().await;
+    raw.ok("RETR huge.bin", 150).await;
+    let mut buf = vec![0u8; 1 << 20];
+    data.read_exact(&mut buf).await.unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+    raw.ok("ABOR", 426).await;
+    let r = raw.reply().await;
+    assert_eq!(r.code, 226, "{r:?}");
+    // The data connection is closed by the server: it ends well short of 200 MB.
+    let mut rest = 0usize;
+    loop {
+        match data.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => rest += n,
+        }
+    }
+    assert!(rest < 150 << 20, "read {rest} more bytes after ABOR");
+    let data = raw.epsv().await;
+    raw.ok("RETR small.bin", 150).await;
+    assert_eq!(sha256(&read_all(data).await), sha256(&small));
+    assert_eq!(raw.reply().await.code, 226);
+}
+
+fn have_ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[tokio::test]
+async fn dual_stack_listener_serves_ipv4_and_ipv6() {
+    if !have_ipv6_loopback() {
+        println!("skipped: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable)
+            .bind("[::]:0".parse().unwrap())
+    })
+    .await;
+    let payload = pseudo_random(200_000, 51);
+    t.write("f.bin", &payload);
+    let port = t.addr.port();
+    for ip in ["127.0.0.1", "::1"] {
+        let ip: IpAddr = ip.parse().unwrap();
+        let mut raw = Raw::connect(SocketAddr::new(ip, port)).await;
+        raw.ok("USER tester", 331).await;
+        raw.ok("PASS s3cret-pass", 230).await;
+        // The data connection goes to the address the client used.
+        let data = raw.epsv().await;
+        assert_eq!(data.peer_addr().unwrap().ip(), ip);
+        raw.ok("RETR f.bin", 150).await;
+        assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+        assert_eq!(raw.reply().await.code, 226);
+        if ip.is_ipv4() {
+            raw.ok("EPSV 2", 522).await;
+            raw.ok("EPRT |2|::1|5000|", 501).await;
+            raw.ok("PASV", 227).await;
+            // Active mode over IPv4, through the dual-stack listener.
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let p = listener.local_addr().unwrap().port();
+            raw.ok(&format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff), 200)
+                .await;
+            raw.send_raw(b"RETR f.bin\r\n").await;
+            let (sock, from) = listener.accept().await.unwrap();
+            assert_eq!(from.ip(), ip);
+            assert_eq!(raw.reply().await.code, 150);
+            assert_eq!(sha256(&read_all(sock).await), sha256(&payload));
+            assert_eq!(raw.reply().await.code, 226);
+        } else {
+            raw.ok("EPSV 1", 522).await;
+            raw.ok("EPSV 2", 229).await;
+            raw.ok("EPRT |1|127.0.0.1|5000|", 501).await;
+            // Active mode over IPv6.
+            let listener = TcpListener::bind("[::1]:0").await.unwrap();
+            let p = listener.local_addr().unwrap().port();
+            raw.ok(&format!("EPRT |2|::1|{p}|"), 200).await;
+            raw.send_raw(b"RETR f.bin\r\n").await;
+            let (sock, from) = listener.accept().await.unwrap();
+            assert_eq!(from.ip(), ip);
+            assert_eq!(raw.reply().await.code, 150);
+            assert_eq!(sha256(&read_all(sock).await), sha256(&payload));
+            assert_eq!(raw.reply().await.code, 226);
+            let r = raw.ok("STAT", 211).await;
+            assert!(r.text.contains("::1"), "{r:?}");
+        }
+        raw.ok("QUIT", 221).await;
+    }
+}
+
+#[tokio::test]
+async fn a_command_queued_behind_a_stuck_transfer_does_not_block_shutdown() {
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable).limits(Limits {
+            shutdown_grace: Duration::from_secs(1),
+            ..test_limits()
+        })
+    })
+    .await;
+    let f = std::fs::File::create(t.path("huge.bin")).unwrap();
+    f.set_len(200 << 20).unwrap();
+    drop(f);
+    let mut raw = t.login().await;
+    let data = raw.epsv().await;
+    raw.ok("RETR huge.bin", 150).await;
+    // The client reads nothing, and queues a command behind the transfer.
+    raw.send_raw(b"NOOP\r\n").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(30), t.server.shutdown())
+        .await
+        .expect("shutdown hung behind a stuck transfer");
+    let r = raw.reply().await;
+    assert_eq!(r.code, 426, "{r:?}");
+    assert_eq!(raw.reply().await.code, 200);
+    assert_eq!(raw.reply().await.code, 421);
+    assert!(raw.closed().await);
+    drop(data);
+}
