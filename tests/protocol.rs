@@ -956,3 +956,25 @@ async fn pipelined_and_fragmented_commands() {
     assert_eq!(raw.reply().await.code, 257);
     assert!(t.path("by-bytes").is_dir());
 }
+
+/// RFC 959 §3.1.1.1: until the client sends TYPE, transfers are ASCII, so
+/// a bare LF goes out as CRLF; TYPE I then sends the bytes unchanged.
+#[tokio::test]
+async fn the_default_type_is_ascii() {
+    let t = start(AccessMode::ReadOnly).await;
+    t.write("lines.txt", b"one\ntwo\r\nthree\n");
+    let mut raw = Raw::connect(t.addr).await;
+    raw.ok("USER tester", 331).await;
+    raw.ok("PASS s3cret-pass", 230).await;
+    let stat = raw.ok("STAT", 211).await;
+    assert!(stat.text.contains("TYPE: ASCII"), "{stat:?}");
+    let data = raw.epsv().await;
+    raw.ok("RETR lines.txt", 150).await;
+    assert_eq!(read_all(data).await, b"one\r\ntwo\r\nthree\r\n");
+    assert_eq!(raw.reply().await.code, 226);
+    raw.ok("TYPE I", 200).await;
+    let data = raw.epsv().await;
+    raw.ok("RETR lines.txt", 150).await;
+    assert_eq!(read_all(data).await, b"one\ntwo\r\nthree\n");
+    assert_eq!(raw.reply().await.code, 226);
+}

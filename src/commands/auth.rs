@@ -93,7 +93,7 @@ pub fn acct() -> FtpResult<Reply> {
 pub fn rein(s: &mut Session) -> FtpResult<Reply> {
     s.login = Login::None;
     s.cwd = VPath::root();
-    s.ascii = false;
+    s.ascii = true;
     s.rest = None;
     s.rename_from = None;
     s.data = Default::default();

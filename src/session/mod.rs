@@ -83,7 +83,8 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         login: Login::None,
         failed_logins: 0,
         cwd: VPath::root(),
-        ascii: false,
+        // RFC 959 §3.1.1.1: ASCII is the default type.
+        ascii: true,
         rest: None,
         rename_from: None,
         data: DataPlan::None,

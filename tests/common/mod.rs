@@ -42,11 +42,13 @@ impl TestServer {
         std::fs::write(p, bytes).unwrap();
     }
 
-    /// A raw control connection, already logged in.
+    /// A raw control connection, logged in and switched to TYPE I, as
+    /// real clients do before transferring files (the default is ASCII).
     pub async fn login(&self) -> Raw {
         let mut raw = Raw::connect(self.addr).await;
         raw.ok("USER tester", 331).await;
         raw.ok("PASS s3cret-pass", 230).await;
+        raw.ok("TYPE I", 200).await;
         raw
     }
 }
