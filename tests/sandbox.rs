@@ -515,6 +515,7 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
         let mut raw = Raw::connect(SocketAddr::new(ip, port)).await;
         raw.ok("USER tester", 331).await;
         raw.ok("PASS s3cret-pass", 230).await;
+        raw.ok("TYPE I", 200).await;
         // The data connection goes to the address the client used.
         let data = raw.epsv().await;
         assert_eq!(data.peer_addr().unwrap().ip(), ip);
