@@ -31,13 +31,9 @@ pub struct TlsInfo<'a> {
 
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     let mut s = String::new();
-    let how_long = match info.expires {
-        Some(d) => format!("for {}", humantime::format_duration(d)),
-        None => "until Ctrl-C".to_string(),
-    };
     let _ = writeln!(
         s,
-        "ftpshare {} — serving {} ({}) {how_long}\n",
+        "ftpshare {} — sharing {} ({})\n",
         env!("CARGO_PKG_VERSION"),
         info.root,
         info.mode
@@ -61,6 +57,19 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     }
     if !info.others.is_empty() {
         row("also on", &info.others.join(", "));
+    }
+    match info.expires {
+        Some(d) => {
+            let at = crate::cli::ui::clock_at(std::time::SystemTime::now() + d);
+            row(
+                "expires",
+                &format!(
+                    "in {} (at {at}); Ctrl-C stops sooner",
+                    humantime::format_duration(d)
+                ),
+            );
+        }
+        None => row("expires", "never; Ctrl-C stops"),
     }
     if info.temp {
         row(
@@ -108,22 +117,65 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
-            let lines: Vec<&str> = code.lines().collect();
-            let captions = [
-                "scan with an FTP app",
-                "(phone browsers no longer open ftp:// links)",
-            ];
-            for (i, line) in lines.iter().enumerate() {
-                let caption = if i >= 1 && i <= captions.len() {
-                    captions[i - 1]
-                } else {
-                    ""
-                };
-                let _ = writeln!(s, "  {line}   {caption}");
-            }
+            s.push_str(&beside(&code, QR_NOTE, WIDTH));
         }
     }
     s
+}
+
+/// The banner never needs more columns than this.
+pub const WIDTH: usize = 80;
+
+const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
+
+/// The QR code indented, with `note` word-wrapped to its right, or below
+/// it when there is no room; no line is wider than `width` columns.
+fn beside(code: &str, note: &str, width: usize) -> String {
+    let lines: Vec<&str> = code.lines().collect();
+    let qr_width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let room = width.saturating_sub(2 + qr_width + 3);
+    let mut out = String::new();
+    if room >= 20 {
+        let note = wrap(note, room);
+        for (i, line) in lines.iter().enumerate() {
+            // Start beside the code's top edge, below its quiet zone.
+            let caption = i.checked_sub(2).and_then(|n| note.get(n));
+            match caption {
+                Some(c) => {
+                    let _ = writeln!(out, "  {line}   {c}");
+                }
+                None => {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+        }
+    } else {
+        for line in &lines {
+            let _ = writeln!(out, "  {line}");
+        }
+        for l in wrap(note, width.saturating_sub(2)) {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
 }
 
 /// The URL as a QR code in Unicode half blocks, quiet zone included. By
@@ -141,6 +193,25 @@ pub fn qr_code(text: &str, invert: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_keeps_words_whole() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("longword x", 4), ["longword", "x"]);
+    }
+
+    #[test]
+    fn banner_with_qr_fits_80_columns() {
+        let url = "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/";
+        let code = qr_code(url, false).unwrap();
+        let text = beside(&code, QR_NOTE, WIDTH);
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert!(text.contains("FTP app"));
+        // A code too wide for a note beside it gets the note below.
+        let wide = beside(&code, QR_NOTE, 50);
+        assert!(wide.lines().all(|l| l.chars().count() <= 50), "{wide}");
+        assert!(wide.lines().last().unwrap().contains("links"));
+    }
 
     #[test]
     fn qr_fits_80_columns() {

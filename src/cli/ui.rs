@@ -20,6 +20,7 @@ pub struct Ui {
     quiet: bool,
     deadline: Option<Instant>,
     clients: usize,
+    running: usize,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -56,6 +57,7 @@ impl Ui {
             quiet,
             deadline,
             clients: 0,
+            running: 0,
             bytes_in: 0,
             bytes_out: 0,
         };
@@ -110,6 +112,7 @@ impl Ui {
                 progress,
                 ..
             } => {
+                self.running += 1;
                 if let Some(m) = &self.multi {
                     let bar = m.add(match size {
                         Some(n) => ProgressBar::new(*n),
@@ -141,6 +144,7 @@ impl Ui {
                 duration,
                 error,
             } => {
+                self.running = self.running.saturating_sub(1);
                 if let Some((bar, _)) = self.bars.remove(id) {
                     bar.finish_and_clear();
                 }
@@ -215,6 +219,11 @@ impl Ui {
         ));
     }
 
+    /// Transfers started and not yet finished.
+    pub fn running_transfers(&self) -> usize {
+        self.running
+    }
+
     pub fn finish(&mut self) {
         for (_, (bar, _)) in self.bars.drain() {
             bar.finish_and_clear();
@@ -234,17 +243,30 @@ fn short(path: &str, max: usize) -> String {
     format!("…{tail}")
 }
 
-/// Local wall-clock time is not available without a time-zone database;
-/// UTC keeps log lines unambiguous.
-fn clock() -> String {
-    let secs = std::time::SystemTime::now()
+/// The local wall-clock time as `HH:MM:SS`.
+pub fn clock() -> String {
+    clock_at(std::time::SystemTime::now())
+}
+
+/// `HH:MM:SS` in local time (UTC if the time zone is unknown).
+pub fn clock_at(t: std::time::SystemTime) -> String {
+    let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let mut offset = 0i64;
+    if let Ok(stamp) = libc::time_t::try_from(secs) {
+        // SAFETY: localtime_r only writes the tm it is given.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if !unsafe { libc::localtime_r(&stamp, &mut tm) }.is_null() {
+            offset = tm.tm_gmtoff;
+        }
+    }
+    let local = (secs as i64 + offset).rem_euclid(86_400);
     format!(
         "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
+        local / 3600,
+        local / 60 % 60,
+        local % 60
     )
 }
