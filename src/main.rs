@@ -37,6 +37,15 @@ fn main() -> ExitCode {
         None => {}
     }
     let args = cli.serve;
+    if args.keep && !args.temp {
+        // clap skips `requires` once DIR (which conflicts with --temp) is given.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--keep only makes sense with --temp",
+            )
+            .exit();
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if no_color {
         console::set_colors_enabled(false);
@@ -204,6 +213,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     let port = server.local_addr().port();
     let root_text = server.root().display().to_string();
     if args.json {
+        // The contract's fields first, in its order; extras after.
         cli::json::emit(&json!({
             "event": "ready",
             "url": url,
@@ -213,13 +223,13 @@ async fn serve(args: Serve) -> Result<(), String> {
             "password": cfg.password,
             "root": root_text,
             "writable": access != AccessMode::ReadOnly,
-            "mode": mode_name(access),
-            "anonymous": args.anonymous,
             "tls": tls_mode != TlsMode::Off,
-            "tls_mode": match tls_mode { TlsMode::Off => "off", TlsMode::Explicit => "explicit", TlsMode::Implicit => "implicit" },
             "tls_fingerprint": fingerprint,
             "expires_in_s": args.timeout.0.map(|d| d.as_secs()),
             "pid": std::process::id(),
+            "mode": mode_name(access),
+            "anonymous": args.anonymous,
+            "tls_mode": match tls_mode { TlsMode::Off => "off", TlsMode::Explicit => "explicit", TlsMode::Implicit => "implicit" },
         }));
     }
     if !args.quiet {
