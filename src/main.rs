@@ -289,6 +289,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         ui.log(&format!("stopping ({})", reason.as_str()));
     }
+    ui.stopping();
     // Keep reporting while running transfers finish.
     let shutdown = server.shutdown();
     tokio::pin!(shutdown);
