@@ -75,6 +75,18 @@ fn fail(json: bool, msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// A line for people, on stderr with --json; a closed pipe (`| head`)
+/// must not end the server.
+fn say(to_stderr: bool, text: &str) {
+    use std::io::Write;
+    let _ = if to_stderr {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|()| out.flush())
+    };
+}
+
 fn init_logging(verbose: u8, no_color: bool) {
     let level = match verbose {
         0 => return,
@@ -252,13 +264,13 @@ async fn serve(args: Serve) -> Result<(), String> {
             temp: temp.is_some(),
         };
         let text = cli::banner::render(&info, !args.no_qr, args.qr_invert);
-        if args.json {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
-        }
+        say(args.json, &text);
     } else if !args.json {
-        println!("{url}");
+        // The essentials: how to connect, and where a temporary folder is.
+        say(false, &url);
+        if temp.is_some() {
+            say(false, &root_text);
+        }
     }
 
     let mut ui = Ui::new(args.json, args.quiet, deadline);

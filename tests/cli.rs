@@ -427,8 +427,13 @@ fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     share.signal(libc::SIGINT);
     let (status, rest, _) = share.wait();
     assert_eq!(status.code(), Some(0));
-    // Well before the transfer could have finished.
-    assert!(started.elapsed() < Duration::from_secs(15));
+    // Well before the transfer could have finished, and before the 5 s
+    // grace period the first Ctrl-C gives would have ended.
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
     let out = client.join().unwrap();
     assert!(!out.status.success(), "the upload cannot have completed");
     assert!(
@@ -982,4 +987,36 @@ fn man_page_renders() {
         text.contains(".TH ftpshare") && text.contains("upload\\-only"),
         "{text}"
     );
+}
+
+#[test]
+fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("s.txt"), b"over tls\n").unwrap();
+    let (_share, ready) = Share::json(&["--tls", dir_arg(dir.path())]);
+    assert_eq!(ready["tls"], true);
+    let fp = ready["tls_fingerprint"].as_str().unwrap();
+    let parts: Vec<&str> = fp.split(':').collect();
+    assert_eq!(parts.len(), 32, "{fp}");
+    assert!(parts
+        .iter()
+        .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())));
+    let out = curl(&["--ssl-reqd", "-k", &url(&ready, "s.txt")]);
+    assert_eq!(out.stdout, b"over tls\n", "{out:?}");
+    // Plain text logins are refused.
+    assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
+}
+
+#[test]
+fn quiet_with_temp_prints_the_url_and_the_folder() {
+    let mut share = Share::start(&["-q", "--temp", "--bind", "127.0.0.1"]);
+    let url = share.line().unwrap();
+    assert!(url.starts_with("ftp://share:"), "{url}");
+    let folder = share.line().unwrap();
+    assert!(Path::new(&folder).is_dir(), "{folder}");
+    share.signal(libc::SIGINT);
+    let (status, rest, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty() && stderr.is_empty(), "{rest:?} {stderr}");
+    assert!(!Path::new(&folder).exists());
 }
