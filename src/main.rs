@@ -95,8 +95,9 @@ fn init_logging(verbose: u8, no_color: bool) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
+        .with_writer(cli::ui::LogWriter::default)
         .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .with_timer(cli::ui::Clock)
         .with_target(false)
         .try_init();
 }

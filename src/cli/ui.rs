@@ -4,10 +4,44 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ftpshare::{Direction, Event, Progress};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The bars being drawn, if any, so that `-v` log lines can be printed
+/// around them instead of through them.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// Where `-v` logging goes: stderr, with the bars cleared while a line is
+/// written and redrawn after.
+#[derive(Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        match BARS.get() {
+            Some(m) => m.suspend(|| err.write_all(buf))?,
+            None => err.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Log timestamps in the same local `HH:MM:SS` as the other log lines.
+pub struct Clock;
+
+impl tracing_subscriber::fmt::time::FormatTime for Clock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", clock())
+    }
+}
 
 pub struct Ui {
     /// Bars only on a terminal, and never with -q.
@@ -46,6 +80,7 @@ impl Ui {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             status.enable_steady_tick(Duration::from_millis(120));
+            let _ = BARS.set(multi.clone());
             (Some(multi), Some(status))
         } else {
             (None, None)
