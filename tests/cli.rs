@@ -1020,3 +1020,53 @@ fn quiet_with_temp_prints_the_url_and_the_folder() {
     assert!(rest.is_empty() && stderr.is_empty(), "{rest:?} {stderr}");
     assert!(!Path::new(&folder).exists());
 }
+
+/// The commands the banner suggests, pasted into a shell as they are.
+#[test]
+fn banner_commands_work_when_pasted() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("listed.txt"), b"x").unwrap();
+    // A password that needs quoting in a shell and escaping in a URL.
+    let mut share = Share::start(&[
+        "-w",
+        "--no-qr",
+        "--bind",
+        "127.0.0.1",
+        "--password",
+        "it's a \"pw\"",
+        dir_arg(dir.path()),
+    ]);
+    let mut rows = std::collections::HashMap::new();
+    while let Some(line) = share.line() {
+        let line = line.trim_start().to_string();
+        if let Some((key, value)) = line.split_once(char::is_whitespace) {
+            rows.insert(key.to_string(), value.trim().to_string());
+        }
+        if line.starts_with("lftp") {
+            break;
+        }
+    }
+    let sh = |cmd: &str| run("sh", &["-c", cmd]);
+
+    let out = sh(&format!("{} -sS", rows["curl"]));
+    assert!(out.status.success(), "{rows:?} {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
+
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), b"pasted upload\n").unwrap();
+    let upload = rows["upload"].replace("FILE", src.path().to_str().unwrap());
+    // Upload under the file's own name, as curl does with a trailing slash.
+    let out = sh(&format!("{upload} -sS"));
+    assert!(out.status.success(), "{upload}: {out:?}");
+    let name = src.path().file_name().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join(name)).unwrap(),
+        b"pasted upload\n"
+    );
+
+    if have("lftp") {
+        let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
+    }
+}

@@ -78,41 +78,52 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         );
     }
     let url = info.url;
+    let quoted = sh_quote(url);
+    let login = sh_quote(&format!("{},{}", info.user, info.password));
+    // curl's flags for the TLS mode; the commands fit the access mode.
+    let tls_flags = match &info.tls {
+        None => "",
+        Some(t) if t.implicit => "-k ",
+        Some(_) => "--ssl-reqd -k ",
+    };
+    if let Some(tls) = &info.tls {
+        // 32 pairs of hex digits: two lines of 16 fit the width.
+        row(
+            "TLS",
+            "certificate SHA-256 fingerprint (check your client shows it):",
+        );
+        let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
+        for half in pairs.chunks(16) {
+            row("", &half.join(":"));
+        }
+        if tls.implicit {
+            row("clients", "choose implicit FTPS (FileZilla: ftps://)");
+        } else {
+            row(
+                "clients",
+                "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
+            );
+        }
+    }
+    if info.mode != "upload-only" {
+        row("curl", &format!("curl {tls_flags}{quoted}"));
+    }
+    if info.mode != "read-only" {
+        row("upload", &format!("curl {tls_flags}-T FILE {quoted}"));
+    }
     match &info.tls {
-        None => {
-            row("curl", &format!("curl '{url}'"));
-            row(
-                "lftp",
-                &format!(
-                    "lftp -u '{},{}' -p {} {}",
-                    info.user, info.password, info.port, info.host
-                ),
-            );
-        }
-        Some(tls) => {
-            row("TLS", &format!("SHA-256 {}", tls.fingerprint));
-            if tls.implicit {
-                row("clients", "choose implicit FTPS (FileZilla: ftps://)");
-                row("curl", &format!("curl -k '{url}'"));
-            } else {
-                row(
-                    "clients",
-                    "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
-                );
-                row("curl", &format!("curl --ssl-reqd -k '{url}'"));
-                row(
-                    "lftp",
-                    &format!(
-                        "lftp -e 'set ftp:ssl-force true; set ssl:verify-certificate no' -u '{},{}' -p {} {}",
-                        info.user, info.password, info.port, info.host
-                    ),
-                );
-            }
-            row(
-                "",
-                "check that the fingerprint your client shows matches the one above",
-            );
-        }
+        None => row(
+            "lftp",
+            &format!("lftp -u {login} -p {} {}", info.port, info.host),
+        ),
+        Some(t) if !t.implicit => row(
+            "lftp",
+            &format!(
+                "lftp -e 'set ssl:verify-certificate no' -u {login} -p {} {}",
+                info.port, info.host
+            ),
+        ),
+        Some(_) => {}
     }
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
@@ -121,6 +132,11 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         }
     }
     s
+}
+
+/// `text` as one shell word.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// The banner never needs more columns than this.
@@ -193,6 +209,12 @@ pub fn qr_code(text: &str, invert: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+    }
 
     #[test]
     fn wrapping_keeps_words_whole() {
