@@ -201,6 +201,15 @@ fn files_in(d: &Path) -> Vec<String> {
     names
 }
 
+/// Polls until `done` (or fails the test after a long wait).
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn is_url_safe(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
@@ -387,13 +396,15 @@ fn first_ctrl_c_lets_a_running_download_finish() {
     // 200 kB at 100 kB/s: about 2 s, well inside the 5 s grace period.
     let (share, ready) = Share::json(&["--max-rate", "100K", dir_arg(dir.path())]);
     let target = url(&ready, "slow.bin");
-    let client = std::thread::spawn(move || curl(&[&target]));
-    // Let the transfer start (the bytes counter moves) before Ctrl-C.
-    std::thread::sleep(Duration::from_millis(700));
+    let got = tempfile::NamedTempFile::new().unwrap();
+    let got_path = got.path().to_str().unwrap().to_string();
+    let client = std::thread::spawn(move || curl(&["-o", &got_path, &target]));
+    // Ctrl-C once the first bytes have arrived.
+    wait_for(|| std::fs::metadata(got.path()).is_ok_and(|m| m.len() > 0));
     share.signal(libc::SIGINT);
     let out = client.join().unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(sha256(&out.stdout), sha256(&data));
+    assert_eq!(sha256(&std::fs::read(got.path()).unwrap()), sha256(&data));
     let (status, rest, _) = share.wait();
     assert_eq!(status.code(), Some(0));
     let events: Vec<Value> = rest
@@ -415,12 +426,17 @@ fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     let src = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(src.path(), pseudo_random(2_000_000, 3)).unwrap();
     // 2 MB at 100 kB/s takes 20 s: it is still running when stopped.
-    let (mut share, ready) = Share::json(&["-w", "--max-rate", "100K", dir_arg(dir.path())]);
+    let (share, ready) = Share::json(&["-w", "--max-rate", "100K", dir_arg(dir.path())]);
     let target = url(&ready, "big.bin");
     let src_path = src.path().to_str().unwrap().to_string();
     let client = std::thread::spawn(move || curl(&["-T", &src_path, &target]));
-    share.event("login");
-    std::thread::sleep(Duration::from_millis(700));
+    // Stop once the upload's hidden temporary file has some bytes.
+    let dir_path = dir.path().to_path_buf();
+    wait_for(|| {
+        std::fs::read_dir(&dir_path)
+            .unwrap()
+            .any(|e| e.unwrap().metadata().unwrap().len() > 0)
+    });
     let started = Instant::now();
     share.signal(libc::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
