@@ -347,6 +347,23 @@ fn sigterm_exits_0_with_reason_signal() {
 }
 
 #[test]
+fn connected_clients_hear_421_on_stop() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port(&ready))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    share.signal(libc::SIGTERM);
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421 "), "{line}");
+    assert_eq!(share.exit_event()["reason"], "signal");
+}
+
+#[test]
 fn max_transfers_1_exits_after_one_download() {
     let dir = tempdir();
     let data = pseudo_random(70_000, 1);
@@ -478,11 +495,25 @@ fn upload_only_refuses_list_and_retr_and_never_overwrites() {
          \x20       print(cmd, 'allowed')\n\
          \x20   except ftplib.error_perm as e:\n\
          \x20       print(cmd, str(e)[:3])\n\
+         for cmd in ['MKD box', 'DELE secret.txt', 'RNFR secret.txt', 'SIZE secret.txt']:\n\
+         \x20   try:\n\
+         \x20       print(cmd, f.sendcmd(cmd)[:3])\n\
+         \x20   except ftplib.error_perm as e:\n\
+         \x20       print(cmd, str(e)[:3])\n\
          f.quit()",
     );
     assert_eq!(
         replies.lines().collect::<Vec<_>>(),
-        ["LIST 550", "NLST 550", "MLSD 550", "RETR secret.txt 550"],
+        [
+            "LIST 550",
+            "NLST 550",
+            "MLSD 550",
+            "RETR secret.txt 550",
+            "MKD box 257",
+            "DELE secret.txt 550",
+            "RNFR secret.txt 550",
+            "SIZE secret.txt 550"
+        ],
         "{replies}"
     );
 
@@ -497,6 +528,8 @@ fn upload_only_refuses_list_and_retr_and_never_overwrites() {
         assert!(out.status.success(), "upload {i}: {out:?}");
         share.event("upload");
     }
+    assert!(dir.path().join("box").is_dir());
+    std::fs::remove_dir(dir.path().join("box")).unwrap();
     let names = files_in(dir.path());
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.contains(&"drop.txt".to_string()));
