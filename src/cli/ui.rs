@@ -329,7 +329,7 @@ struct NoEcho {
 
 impl NoEcho {
     fn new() -> Option<NoEcho> {
-        if !std::io::stdin().is_terminal() {
+        if !std::io::stdin().is_terminal() || !foreground() {
             return None;
         }
         // SAFETY: tcgetattr/tcsetattr only read and write the termios given.
@@ -348,8 +348,20 @@ impl NoEcho {
     }
 }
 
+/// Whether this process owns the terminal: changing its mode from the
+/// background (`ftpshare &`) would stop the process with SIGTTOU.
+fn foreground() -> bool {
+    // SAFETY: plain queries without pointers.
+    unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() }
+}
+
 impl Drop for NoEcho {
     fn drop(&mut self) {
+        // From the background the shell owns the terminal; it restores our
+        // mode itself when the job comes back with `fg`.
+        if !foreground() {
+            return;
+        }
         // SAFETY: as above.
         unsafe {
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
