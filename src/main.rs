@@ -321,6 +321,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             ev = events.recv() => {
                 if let Ok(ev) = ev {
                     report(&ev, &mut ui, args.json);
+                    done += u64::from(completed(&ev));
                 }
             }
         }
@@ -328,6 +329,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     // Sessions are gone; report what they said last.
     while let Ok(ev) = events.try_recv() {
         report(&ev, &mut ui, args.json);
+        done += u64::from(completed(&ev));
     }
     ui.finish();
     let kept = match temp {
@@ -397,7 +399,7 @@ async fn run_until_stop(
                     Err(RecvError::Closed) => return Reason::Signal,
                 };
                 report(&ev, ui, json);
-                if let Event::TransferFinished { error: None, .. } = ev {
+                if completed(&ev) {
                     *done += 1;
                     if max_transfers.is_some_and(|max| *done >= max) {
                         return Reason::MaxTransfers;
@@ -406,6 +408,11 @@ async fn run_until_stop(
             }
         }
     }
+}
+
+/// A download or upload that finished without error.
+fn completed(ev: &Event) -> bool {
+    matches!(ev, Event::TransferFinished { error: None, .. })
 }
 
 fn report(ev: &Event, ui: &mut Ui, json: bool) {

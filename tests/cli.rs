@@ -434,7 +434,10 @@ fn first_ctrl_c_lets_a_running_download_finish() {
             .any(|e| e["event"] == "download" && e["bytes"] == 200_000),
         "{rest:#?}"
     );
-    assert_eq!(events.last().unwrap()["reason"], "signal");
+    let exit = events.last().unwrap();
+    assert_eq!(exit["reason"], "signal");
+    // A transfer that finishes while stopping still counts.
+    assert_eq!(exit["transfers"], 1);
 }
 
 #[test]
