@@ -529,7 +529,10 @@ fn upload_only_refuses_list_and_retr_and_never_overwrites() {
         std::fs::write(src.path(), body).unwrap();
         let out = curl(&["-T", src.path().to_str().unwrap(), &url(&ready, "drop.txt")]);
         assert!(out.status.success(), "upload {i}: {out:?}");
-        share.event("upload");
+        // The event names the file as stored.
+        let path = share.event("upload")["path"].as_str().unwrap().to_string();
+        let stored = dir.path().join(path.trim_start_matches('/'));
+        assert_eq!(std::fs::read(&stored).unwrap(), *body, "{path}");
     }
     assert!(dir.path().join("box").is_dir());
     std::fs::remove_dir(dir.path().join("box")).unwrap();
