@@ -2,15 +2,17 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
-use ftpshare::{AccessMode, Direction, Event, Limits, Server, TlsIdentity, TlsMode};
+use ftpshare::{AccessMode, Event, Limits, Server, TlsIdentity, TlsMode};
 use serde_json::json;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::broadcast::error::RecvError;
 
 use cli::args::{Cli, Serve, Tool};
 use cli::banner::{BannerInfo, TlsInfo};
@@ -35,11 +37,21 @@ fn main() -> ExitCode {
         None => {}
     }
     let args = cli.serve;
-    init_logging(args.verbose);
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+    if args.keep && !args.temp {
+        // clap skips `requires` once DIR (which conflicts with --temp) is given.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--keep only makes sense with --temp",
+            )
+            .exit();
+    }
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if no_color {
         console::set_colors_enabled(false);
         console::set_colors_enabled_stderr(false);
     }
+    init_logging(args.verbose, no_color);
     let json = args.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,7 +75,19 @@ fn fail(json: bool, msg: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn init_logging(verbose: u8) {
+/// A line for people, on stderr with --json; a closed pipe (`| head`)
+/// must not end the server.
+fn say(to_stderr: bool, text: &str) {
+    use std::io::Write;
+    let _ = if to_stderr {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|()| out.flush())
+    };
+}
+
+fn init_logging(verbose: u8, no_color: bool) {
     let level = match verbose {
         0 => return,
         1 => "ftpshare=debug",
@@ -71,10 +95,15 @@ fn init_logging(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
+        .with_writer(cli::ui::LogWriter::default)
+        .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .with_timer(cli::ui::Clock)
         .with_target(false)
         .try_init();
 }
+
+/// How often the status line and the bars refresh.
+const TICK: Duration = Duration::from_millis(200);
 
 /// Why the server stopped, as the `exit` event says it.
 #[derive(Clone, Copy)]
@@ -185,7 +214,9 @@ async fn serve(args: Serve) -> Result<(), String> {
     if let Some(id) = identity {
         builder = builder.tls(id, tls_mode);
     }
+    let mut signals = Signals::new()?;
     let server = builder.start().await.map_err(|e| e.to_string())?;
+    let mut events = server.subscribe();
     let started = Instant::now();
     let deadline = args.timeout.0.map(|d| started + d);
 
@@ -195,6 +226,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     let port = server.local_addr().port();
     let root_text = server.root().display().to_string();
     if args.json {
+        // The contract's fields first, in its order; extras after.
         cli::json::emit(&json!({
             "event": "ready",
             "url": url,
@@ -204,13 +236,13 @@ async fn serve(args: Serve) -> Result<(), String> {
             "password": cfg.password,
             "root": root_text,
             "writable": access != AccessMode::ReadOnly,
-            "mode": mode_name(access),
-            "anonymous": args.anonymous,
             "tls": tls_mode != TlsMode::Off,
-            "tls_mode": match tls_mode { TlsMode::Off => "off", TlsMode::Explicit => "explicit", TlsMode::Implicit => "implicit" },
             "tls_fingerprint": fingerprint,
             "expires_in_s": args.timeout.0.map(|d| d.as_secs()),
             "pid": std::process::id(),
+            "mode": mode_name(access),
+            "anonymous": args.anonymous,
+            "tls_mode": match tls_mode { TlsMode::Off => "off", TlsMode::Explicit => "explicit", TlsMode::Implicit => "implicit" },
         }));
     }
     if !args.quiet {
@@ -233,13 +265,13 @@ async fn serve(args: Serve) -> Result<(), String> {
             temp: temp.is_some(),
         };
         let text = cli::banner::render(&info, !args.no_qr, args.qr_invert);
-        if args.json {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
-        }
+        say(args.json, &text);
     } else if !args.json {
-        println!("{url}");
+        // The essentials: how to connect, and where a temporary folder is.
+        say(false, &url);
+        if temp.is_some() {
+            say(false, &root_text);
+        }
     }
 
     let mut ui = Ui::new(args.json, args.quiet, deadline);
@@ -248,73 +280,146 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         args.max_transfers
     };
-    let reason = watch(&server, &mut ui, args.json, deadline, max_transfers).await?;
-    ui.log(&format!("stopping ({})", reason.as_str()));
+    let mut done = 0;
+    let reason = run_until_stop(
+        &mut events,
+        &mut signals,
+        &mut ui,
+        args.json,
+        deadline,
+        max_transfers,
+        &mut done,
+    )
+    .await;
 
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let running = ui.running_transfers();
+    if running > 0 {
+        let s = if running == 1 { "" } else { "s" };
+        ui.log(&format!(
+            "stopping ({}): letting {running} transfer{s} finish, Ctrl-C again to stop now",
+            reason.as_str()
+        ));
+    } else {
+        ui.log(&format!("stopping ({})", reason.as_str()));
+    }
+    ui.stopping();
+    // Keep reporting while running transfers finish.
     let shutdown = server.shutdown();
     tokio::pin!(shutdown);
-    tokio::select! {
-        _ = &mut shutdown => {}
-        _ = sigint.recv() => {
-            // A second Ctrl-C: stop running transfers now.
-            server.abort_transfers();
-            shutdown.await;
+    let mut aborted = false;
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = signals.recv(), if !aborted => {
+                // A second Ctrl-C: stop running transfers now.
+                aborted = true;
+                ui.log("stopping now");
+                server.abort_transfers();
+            }
+            _ = tick.tick() => ui.tick(),
+            ev = events.recv() => {
+                if let Ok(ev) = ev {
+                    report(&ev, &mut ui, args.json);
+                    done += u64::from(completed(&ev));
+                }
+            }
         }
+    }
+    // Sessions are gone; report what they said last.
+    while let Ok(ev) = events.try_recv() {
+        report(&ev, &mut ui, args.json);
+        done += u64::from(completed(&ev));
     }
     ui.finish();
-    if args.json {
-        cli::json::emit(&json!({"event": "exit", "reason": reason.as_str()}));
+    let kept = match temp {
+        Some(t) if args.keep => Some(t.keep()),
+        _ => None,
+    };
+    if let Some(k) = &kept {
+        ui.log(&format!("kept {}", k.display()));
     }
-    if let Some(t) = temp {
-        if args.keep {
-            let kept = t.keep();
-            ui.log(&format!("kept {}", kept.display()));
+    if args.json {
+        let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": done});
+        if let Some(k) = &kept {
+            exit["kept"] = json!(k.display().to_string());
         }
+        cli::json::emit(&exit);
     }
     Ok(())
 }
 
-/// Runs until the timeout, a signal, or the last allowed transfer.
-async fn watch(
-    server: &ftpshare::RunningServer,
+/// Ctrl-C and SIGTERM, caught from the start so that neither kills the
+/// process before it can stop cleanly.
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        let sig = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+        Ok(Signals {
+            int: sig(SignalKind::interrupt())?,
+            term: sig(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Runs until the timeout, a signal, or the last allowed transfer;
+/// `done` counts completed transfers.
+async fn run_until_stop(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    signals: &mut Signals,
     ui: &mut Ui,
     json: bool,
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
-) -> Result<Reason, String> {
-    let mut events = server.subscribe();
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-    let far = Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
+    done: &mut u64,
+) -> Reason {
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
     let until = tokio::time::Instant::from_std(deadline.unwrap_or(far));
-    let mut done = 0u64;
+    let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(until) => return Ok(Reason::Timeout),
-            _ = sigint.recv() => return Ok(Reason::Signal),
-            _ = sigterm.recv() => return Ok(Reason::Signal),
+            _ = tokio::time::sleep_until(until) => return Reason::Timeout,
+            _ = signals.recv() => return Reason::Signal,
             _ = tick.tick() => ui.tick(),
             ev = events.recv() => {
                 let ev = match ev {
                     Ok(ev) => ev,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => return Ok(Reason::Signal),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return Reason::Signal,
                 };
-                ui.on_event(&ev);
-                if json {
-                    if let Some(v) = cli::json::event(&ev) {
-                        cli::json::emit(&v);
-                    }
-                }
-                if let Event::TransferFinished { error: None, direction: Direction::Download | Direction::Upload, .. } = ev {
-                    done += 1;
-                    if max_transfers.is_some_and(|max| done >= max) {
-                        return Ok(Reason::MaxTransfers);
+                report(&ev, ui, json);
+                if completed(&ev) {
+                    *done += 1;
+                    if max_transfers.is_some_and(|max| *done >= max) {
+                        return Reason::MaxTransfers;
                     }
                 }
             }
+        }
+    }
+}
+
+/// A download or upload that finished without error.
+fn completed(ev: &Event) -> bool {
+    matches!(ev, Event::TransferFinished { error: None, .. })
+}
+
+fn report(ev: &Event, ui: &mut Ui, json: bool) {
+    ui.on_event(ev);
+    if json {
+        if let Some(v) = cli::json::event(ev) {
+            cli::json::emit(&v);
         }
     }
 }

@@ -31,13 +31,9 @@ pub struct TlsInfo<'a> {
 
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     let mut s = String::new();
-    let how_long = match info.expires {
-        Some(d) => format!("for {}", humantime::format_duration(d)),
-        None => "until Ctrl-C".to_string(),
-    };
     let _ = writeln!(
         s,
-        "ftpshare {} — serving {} ({}) {how_long}\n",
+        "ftpshare {} — sharing {} ({})\n",
         env!("CARGO_PKG_VERSION"),
         info.root,
         info.mode
@@ -62,6 +58,19 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     if !info.others.is_empty() {
         row("also on", &info.others.join(", "));
     }
+    match info.expires {
+        Some(d) => {
+            let at = crate::cli::ui::clock_at(std::time::SystemTime::now() + d);
+            row(
+                "expires",
+                &format!(
+                    "in {} (at {at}); Ctrl-C stops sooner",
+                    humantime::format_duration(d)
+                ),
+            );
+        }
+        None => row("expires", "never; Ctrl-C stops"),
+    }
     if info.temp {
         row(
             "folder",
@@ -69,61 +78,120 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         );
     }
     let url = info.url;
+    let quoted = sh_quote(url);
+    let login = sh_quote(&format!("{},{}", info.user, info.password));
+    // curl's flags for the TLS mode; the commands fit the access mode.
+    let tls_flags = match &info.tls {
+        None => "",
+        Some(t) if t.implicit => "-k ",
+        Some(_) => "--ssl-reqd -k ",
+    };
+    if let Some(tls) = &info.tls {
+        // 32 pairs of hex digits: two lines of 16 fit the width.
+        row(
+            "TLS",
+            "certificate SHA-256 fingerprint (check your client shows it):",
+        );
+        let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
+        for half in pairs.chunks(16) {
+            row("", &half.join(":"));
+        }
+        if tls.implicit {
+            row("clients", "choose implicit FTPS (FileZilla: ftps://)");
+        } else {
+            row(
+                "clients",
+                "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
+            );
+        }
+    }
+    if info.mode != "upload-only" {
+        row("curl", &format!("curl {tls_flags}{quoted}"));
+    }
+    if info.mode != "read-only" {
+        row("upload", &format!("curl {tls_flags}-T FILE {quoted}"));
+    }
     match &info.tls {
-        None => {
-            row("curl", &format!("curl '{url}'"));
-            row(
-                "lftp",
-                &format!(
-                    "lftp -u '{},{}' -p {} {}",
-                    info.user, info.password, info.port, info.host
-                ),
-            );
-        }
-        Some(tls) => {
-            row("TLS", &format!("SHA-256 {}", tls.fingerprint));
-            if tls.implicit {
-                row("clients", "choose implicit FTPS (FileZilla: ftps://)");
-                row("curl", &format!("curl -k '{url}'"));
-            } else {
-                row(
-                    "clients",
-                    "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
-                );
-                row("curl", &format!("curl --ssl-reqd -k '{url}'"));
-                row(
-                    "lftp",
-                    &format!(
-                        "lftp -e 'set ftp:ssl-force true; set ssl:verify-certificate no' -u '{},{}' -p {} {}",
-                        info.user, info.password, info.port, info.host
-                    ),
-                );
-            }
-            row(
-                "",
-                "check that the fingerprint your client shows matches the one above",
-            );
-        }
+        None => row(
+            "lftp",
+            &format!("lftp -u {login} -p {} {}", info.port, info.host),
+        ),
+        Some(t) if !t.implicit => row(
+            "lftp",
+            &format!(
+                "lftp -e 'set ssl:verify-certificate no' -u {login} -p {} {}",
+                info.port, info.host
+            ),
+        ),
+        Some(_) => {}
     }
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
-            let lines: Vec<&str> = code.lines().collect();
-            let captions = [
-                "scan with an FTP app",
-                "(phone browsers no longer open ftp:// links)",
-            ];
-            for (i, line) in lines.iter().enumerate() {
-                let caption = if i >= 1 && i <= captions.len() {
-                    captions[i - 1]
-                } else {
-                    ""
-                };
-                let _ = writeln!(s, "  {line}   {caption}");
-            }
+            s.push_str(&beside(&code, QR_NOTE, WIDTH));
         }
     }
     s
+}
+
+/// `text` as one shell word.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The banner never needs more columns than this.
+pub const WIDTH: usize = 80;
+
+const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
+
+/// The QR code indented, with `note` word-wrapped to its right, or below
+/// it when there is no room; no line is wider than `width` columns.
+fn beside(code: &str, note: &str, width: usize) -> String {
+    let lines: Vec<&str> = code.lines().collect();
+    let qr_width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let room = width.saturating_sub(2 + qr_width + 3);
+    let mut out = String::new();
+    if room >= 20 {
+        let note = wrap(note, room);
+        for (i, line) in lines.iter().enumerate() {
+            // Start beside the code's top edge, below its quiet zone.
+            let caption = i.checked_sub(2).and_then(|n| note.get(n));
+            match caption {
+                Some(c) => {
+                    let _ = writeln!(out, "  {line}   {c}");
+                }
+                None => {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+        }
+    } else {
+        for line in &lines {
+            let _ = writeln!(out, "  {line}");
+        }
+        for l in wrap(note, width.saturating_sub(2)) {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
 }
 
 /// The URL as a QR code in Unicode half blocks, quiet zone included. By
@@ -141,6 +209,31 @@ pub fn qr_code(text: &str, invert: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn wrapping_keeps_words_whole() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("longword x", 4), ["longword", "x"]);
+    }
+
+    #[test]
+    fn banner_with_qr_fits_80_columns() {
+        let url = "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/";
+        let code = qr_code(url, false).unwrap();
+        let text = beside(&code, QR_NOTE, WIDTH);
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert!(text.contains("FTP app"));
+        // A code too wide for a note beside it gets the note below.
+        let wide = beside(&code, QR_NOTE, 50);
+        assert!(wide.lines().all(|l| l.chars().count() <= 50), "{wide}");
+        assert!(wide.lines().last().unwrap().contains("links"));
+    }
 
     #[test]
     fn qr_fits_80_columns() {

@@ -1,0 +1,1127 @@
+//! The `ftpshare` binary as scripts and people use it: started as a
+//! subprocess on 127.0.0.1, read through its output (`--json` events, the
+//! banner, stderr and exit status), and exercised with curl and Python's
+//! ftplib.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{have, pseudo_random, run, sha256};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
+
+/// Generous: the machine may be busy compiling.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `ftpshare` with its stdout read line by line.
+struct Share {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Share {
+    fn start(args: &[&str]) -> Share {
+        Share::start_env(args, &[])
+    }
+
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Share {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("FTPSHARE_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start ftpshare");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Share {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// `--json` on 127.0.0.1 with the given extra arguments; returns the
+    /// server and its `ready` event.
+    fn json(extra: &[&str]) -> (Share, Value) {
+        let mut args = vec!["--json", "--bind", "127.0.0.1"];
+        args.extend_from_slice(extra);
+        let mut share = Share::start(&args);
+        let ready = share.event("ready");
+        (share, ready)
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let line = self.lines.recv_timeout(WAIT).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// The next JSON event, which must be valid JSON (stdout is JSON only).
+    fn next_event(&mut self) -> Option<Value> {
+        let line = self.line()?;
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON line: {line:?}: {e}"));
+        assert!(v["event"].is_string(), "no event field: {line}");
+        Some(v)
+    }
+
+    /// Skips events until one named `name`.
+    fn event(&mut self, name: &str) -> Value {
+        loop {
+            match self.next_event() {
+                Some(v) if v["event"] == name => return v,
+                Some(_) => {}
+                None => panic!("no {name:?} event; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = self.child.id() as libc::pid_t;
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    /// Waits for the exit; returns the status, the rest of stdout and stderr.
+    fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > WAIT {
+                let _ = self.child.kill();
+                panic!("ftpshare did not exit; stdout so far {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(line);
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status, rest, stderr)
+    }
+
+    /// Waits for the exit and returns the final `exit` event, checking that
+    /// it is the last line and the status is 0.
+    fn exit_event(self) -> Value {
+        let (status, rest, stderr) = self.wait();
+        assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+        let last = rest.last().unwrap_or_else(|| panic!("no exit line"));
+        let v: Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["event"], "exit", "{rest:#?}");
+        for line in &rest {
+            serde_json::from_str::<Value>(line).expect("JSON lines only");
+        }
+        v
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port(ready: &Value) -> u16 {
+    ready["port"].as_u64().unwrap() as u16
+}
+
+fn url(ready: &Value, rel: &str) -> String {
+    format!("{}{rel}", ready["url"].as_str().unwrap())
+}
+
+fn curl(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["-sS", "--max-time", "60"];
+    all.extend_from_slice(args);
+    run("curl", &all)
+}
+
+/// Python's ftplib: a script with `port`, `user` and `password` defined.
+fn ftplib(ready: &Value, user: &str, password: &str, body: &str) -> String {
+    let script = format!(
+        "import ftplib, io, sys\nport, user, password = {}, {:?}, {:?}\n\
+         f = ftplib.FTP()\nf.connect('127.0.0.1', port, timeout=30)\nf.login(user, password)\n{body}\n",
+        port(ready),
+        user,
+        password
+    );
+    let out = run("python3", &["-c", &script]);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn dir_arg(d: &Path) -> &str {
+    d.to_str().unwrap()
+}
+
+fn files_in(d: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Polls until `done` (or fails the test after a long wait).
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_url_safe(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+// ---------------------------------------------------------------- ready line
+
+#[test]
+fn ready_line_carries_every_contract_field() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let port = port(&ready);
+    assert_ne!(port, 0);
+    assert_eq!(
+        ready["url"],
+        format!("ftp://share:{password}@127.0.0.1:{port}/")
+    );
+    assert_eq!(ready["host"], "127.0.0.1");
+    assert_eq!(ready["user"], "share");
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(ready["root"], root.to_str().unwrap());
+    assert_eq!(ready["writable"], false);
+    assert_eq!(ready["tls"], false);
+    assert!(ready["tls_fingerprint"].is_null());
+    assert_eq!(ready["expires_in_s"], 3600);
+    assert_eq!(ready["pid"], share.child.id());
+
+    // The contract's fields come first and in its order.
+    let keys: Vec<&str> = ready
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let contract = [
+        "event",
+        "url",
+        "host",
+        "port",
+        "user",
+        "password",
+        "root",
+        "writable",
+        "tls",
+        "tls_fingerprint",
+        "expires_in_s",
+        "pid",
+    ];
+    assert_eq!(keys[..contract.len()], contract);
+
+    // Ready means ready: the greeting comes at once.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut greeting = [0u8; 4];
+    s.read_exact(&mut greeting).unwrap();
+    assert_eq!(&greeting, b"220 ");
+    drop(s);
+
+    // And the URL works as printed.
+    std::fs::write(dir.path().join("hello.txt"), b"hi there\n").unwrap();
+    let out = curl(&[&url(&ready, "hello.txt")]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"hi there\n");
+}
+
+#[test]
+fn each_run_gets_its_own_password_and_port() {
+    let dir = tempdir();
+    let (a, ready_a) = Share::json(&[dir_arg(dir.path())]);
+    let (b, ready_b) = Share::json(&[dir_arg(dir.path())]);
+    assert_ne!(ready_a["password"], ready_b["password"]);
+    assert_ne!(ready_a["port"], ready_b["port"]);
+    for ready in [&ready_a, &ready_b] {
+        let p = ready["password"].as_str().unwrap();
+        // At least 96 bits even from a 57-letter alphabet: 17 letters.
+        assert!(p.len() >= 17, "{p:?} is short");
+        assert!(is_url_safe(p), "{p:?} is not URL-safe");
+        // The URL carries it as is, without escapes.
+        assert!(ready["url"].as_str().unwrap().contains(p));
+    }
+    drop((a, b));
+}
+
+#[test]
+fn timeout_zero_means_never() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&["-t", "0", dir_arg(dir.path())]);
+    assert!(ready["expires_in_s"].is_null());
+    share.signal(libc::SIGTERM);
+    assert_eq!(share.exit_event()["reason"], "signal");
+}
+
+#[test]
+fn public_host_goes_into_the_url() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&["--public-host", "10.1.2.3", dir_arg(dir.path())]);
+    assert_eq!(ready["host"], "10.1.2.3");
+    assert!(ready["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("@10.1.2.3:{}/", port(&ready))));
+    drop(share);
+}
+
+// ------------------------------------------------------------- stopping
+
+#[test]
+fn timeout_exits_0_with_reason_timeout() {
+    let dir = tempdir();
+    let started = Instant::now();
+    let (share, ready) = Share::json(&["--timeout", "2s", dir_arg(dir.path())]);
+    assert_eq!(ready["expires_in_s"], 2);
+    let exit = share.exit_event();
+    assert_eq!(exit["reason"], "timeout");
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+}
+
+fn stops_on(sig: libc::c_int) {
+    let dir = tempdir();
+    let (share, _) = Share::json(&[dir_arg(dir.path())]);
+    share.signal(sig);
+    let exit = share.exit_event();
+    assert_eq!(exit["reason"], "signal");
+}
+
+#[test]
+fn sigint_exits_0_with_reason_signal() {
+    stops_on(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_exits_0_with_reason_signal() {
+    stops_on(libc::SIGTERM);
+}
+
+#[test]
+fn connected_clients_hear_421_on_stop() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port(&ready))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    share.signal(libc::SIGTERM);
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421 "), "{line}");
+    assert_eq!(share.exit_event()["reason"], "signal");
+}
+
+#[test]
+fn max_transfers_1_exits_after_one_download() {
+    let dir = tempdir();
+    let data = pseudo_random(70_000, 1);
+    std::fs::write(dir.path().join("f.bin"), &data).unwrap();
+    let (mut share, ready) = Share::json(&["--max-transfers", "1", dir_arg(dir.path())]);
+    // A listing is not a transfer.
+    let out = curl(&["-l", &url(&ready, "")]);
+    assert!(out.status.success(), "{out:?}");
+    let out = curl(&[&url(&ready, "f.bin")]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sha256(&out.stdout), sha256(&data));
+    let download = share.event("download");
+    assert_eq!(download["bytes"], 70_000);
+    let exit = share.exit_event();
+    assert_eq!(exit["reason"], "max-transfers");
+    assert_eq!(exit["transfers"], 1);
+}
+
+#[test]
+fn once_is_max_transfers_1() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&["--once", "-w", dir_arg(dir.path())]);
+    let src = dir.path().join("..").join(format!(
+        "{}-src",
+        dir.path().file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&src, b"one upload\n").unwrap();
+    let out = curl(&["-T", src.to_str().unwrap(), &url(&ready, "in.txt")]);
+    std::fs::remove_file(&src).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let exit = share.exit_event();
+    assert_eq!(exit["reason"], "max-transfers");
+    assert_eq!(
+        std::fs::read(dir.path().join("in.txt")).unwrap(),
+        b"one upload\n"
+    );
+}
+
+#[test]
+fn first_ctrl_c_lets_a_running_download_finish() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let data = pseudo_random(200_000, 2);
+    std::fs::write(dir.path().join("slow.bin"), &data).unwrap();
+    // 200 kB at 100 kB/s: about 2 s, well inside the 5 s grace period.
+    let (share, ready) = Share::json(&["--max-rate", "100K", dir_arg(dir.path())]);
+    let target = url(&ready, "slow.bin");
+    let got = tempfile::NamedTempFile::new().unwrap();
+    let got_path = got.path().to_str().unwrap().to_string();
+    let client = std::thread::spawn(move || curl(&["-o", &got_path, &target]));
+    // Ctrl-C once the first bytes have arrived.
+    wait_for(|| std::fs::metadata(got.path()).is_ok_and(|m| m.len() > 0));
+    share.signal(libc::SIGINT);
+    let out = client.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sha256(&std::fs::read(got.path()).unwrap()), sha256(&data));
+    let (status, rest, _) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    let events: Vec<Value> = rest
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "download" && e["bytes"] == 200_000),
+        "{rest:#?}"
+    );
+    let exit = events.last().unwrap();
+    assert_eq!(exit["reason"], "signal");
+    // A transfer that finishes while stopping still counts.
+    assert_eq!(exit["transfers"], 1);
+}
+
+#[test]
+fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
+    let dir = tempdir();
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), pseudo_random(2_000_000, 3)).unwrap();
+    // 2 MB at 100 kB/s takes 20 s: it is still running when stopped.
+    let (share, ready) = Share::json(&["-w", "--max-rate", "100K", dir_arg(dir.path())]);
+    let target = url(&ready, "big.bin");
+    let src_path = src.path().to_str().unwrap().to_string();
+    let client = std::thread::spawn(move || curl(&["-T", &src_path, &target]));
+    // Stop once the upload's hidden temporary file has some bytes.
+    let dir_path = dir.path().to_path_buf();
+    wait_for(|| {
+        std::fs::read_dir(&dir_path)
+            .unwrap()
+            .any(|e| e.unwrap().metadata().unwrap().len() > 0)
+    });
+    let started = Instant::now();
+    share.signal(libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    share.signal(libc::SIGINT);
+    let (status, rest, _) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    // Well before the transfer could have finished, and before the 5 s
+    // grace period the first Ctrl-C gives would have ended.
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = client.join().unwrap();
+    assert!(!out.status.success(), "the upload cannot have completed");
+    assert!(
+        rest.iter().any(|l| l.contains("\"upload_failed\"")),
+        "{rest:#?}"
+    );
+    assert!(!rest.iter().any(|l| l.contains("\"upload\"")), "{rest:#?}");
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+}
+
+// ------------------------------------------------------------- modes
+
+#[test]
+fn upload_only_refuses_list_and_retr_and_never_overwrites() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("secret.txt"), b"private").unwrap();
+    let (mut share, ready) = Share::json(&["--upload-only", dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let replies = ftplib(
+        &ready,
+        "share",
+        &password,
+        "for cmd in ['LIST', 'NLST', 'MLSD', 'RETR secret.txt']:\n\
+         \x20   try:\n\
+         \x20       f.retrbinary(cmd, lambda b: print('GOT DATA'))\n\
+         \x20       print(cmd, 'allowed')\n\
+         \x20   except ftplib.error_perm as e:\n\
+         \x20       print(cmd, str(e)[:3])\n\
+         for cmd in ['MKD box', 'DELE secret.txt', 'RNFR secret.txt', 'SIZE secret.txt']:\n\
+         \x20   try:\n\
+         \x20       print(cmd, f.sendcmd(cmd)[:3])\n\
+         \x20   except ftplib.error_perm as e:\n\
+         \x20       print(cmd, str(e)[:3])\n\
+         f.quit()",
+    );
+    assert_eq!(
+        replies.lines().collect::<Vec<_>>(),
+        [
+            "LIST 550",
+            "NLST 550",
+            "MLSD 550",
+            "RETR secret.txt 550",
+            "MKD box 257",
+            "DELE secret.txt 550",
+            "RNFR secret.txt 550",
+            "SIZE secret.txt 550"
+        ],
+        "{replies}"
+    );
+
+    // The same name twice: both arrive, nothing is replaced.
+    let src = tempfile::NamedTempFile::new().unwrap();
+    for (i, body) in [b"first drop\n".as_slice(), b"second drop\n"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(src.path(), body).unwrap();
+        let out = curl(&["-T", src.path().to_str().unwrap(), &url(&ready, "drop.txt")]);
+        assert!(out.status.success(), "upload {i}: {out:?}");
+        // The event names the file as stored.
+        let path = share.event("upload")["path"].as_str().unwrap().to_string();
+        let stored = dir.path().join(path.trim_start_matches('/'));
+        assert_eq!(std::fs::read(&stored).unwrap(), *body, "{path}");
+    }
+    assert!(dir.path().join("box").is_dir());
+    std::fs::remove_dir(dir.path().join("box")).unwrap();
+    let names = files_in(dir.path());
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"drop.txt".to_string()));
+    let mut bodies: Vec<Vec<u8>> = names
+        .iter()
+        .filter(|n| n.as_str() != "secret.txt")
+        .map(|n| std::fs::read(dir.path().join(n)).unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [b"first drop\n".to_vec(), b"second drop\n".to_vec()]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("secret.txt")).unwrap(),
+        b"private"
+    );
+}
+
+#[test]
+fn read_only_by_default() {
+    let dir = tempdir();
+    let (_share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let replies = ftplib(
+        &ready,
+        "share",
+        &password,
+        "for cmd in ['STOR x.txt', 'MKD d', 'DELE x.txt']:\n\
+         \x20   try:\n\
+         \x20       if cmd.startswith('STOR'):\n\
+         \x20           f.storbinary(cmd, io.BytesIO(b'x'))\n\
+         \x20       else:\n\
+         \x20           f.sendcmd(cmd)\n\
+         \x20       print(cmd, 'allowed')\n\
+         \x20   except ftplib.error_perm as e:\n\
+         \x20       print(cmd, str(e)[:3])",
+    );
+    assert_eq!(
+        replies.lines().collect::<Vec<_>>(),
+        ["STOR x.txt 550", "MKD d 550", "DELE x.txt 550"],
+        "{replies}"
+    );
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn anonymous_logins_are_read_only() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("pub.txt"), b"public file\n").unwrap();
+    let (_share, ready) = Share::json(&["--anonymous", "-w", dir_arg(dir.path())]);
+    for user in ["anonymous", "ftp"] {
+        let out = ftplib(
+            &ready,
+            user,
+            "guest@example.org",
+            "print(f.nlst())\n\
+             buf = io.BytesIO()\n\
+             f.retrbinary('RETR pub.txt', buf.write)\n\
+             print(buf.getvalue().decode().strip())\n\
+             try:\n\
+             \x20   f.storbinary('STOR new.txt', io.BytesIO(b'no'))\n\
+             \x20   print('STOR allowed')\n\
+             except ftplib.error_perm as e:\n\
+             \x20   print('STOR', str(e)[:3])",
+        );
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            ["['pub.txt']", "public file", "STOR 550"],
+            "{user}: {out}"
+        );
+    }
+    // The named user still writes (-w).
+    let password = ready["password"].as_str().unwrap().to_string();
+    ftplib(
+        &ready,
+        "share",
+        &password,
+        "f.storbinary('STOR new.txt', io.BytesIO(b'yes'))",
+    );
+    assert_eq!(std::fs::read(dir.path().join("new.txt")).unwrap(), b"yes");
+}
+
+#[test]
+fn without_anonymous_flag_anonymous_is_refused() {
+    let dir = tempdir();
+    let (_share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let script = format!(
+        "import ftplib\nf = ftplib.FTP()\nf.connect('127.0.0.1', {}, timeout=30)\n\
+         try:\n    f.login('anonymous', 'x@y')\n    print('in')\n\
+         except ftplib.error_perm as e:\n    print(str(e)[:3])",
+        port(&ready)
+    );
+    let out = run("python3", &["-c", &script]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "530");
+}
+
+#[test]
+fn temp_folder_is_writable_and_removed_on_exit() {
+    let (share, ready) = Share::json(&["--temp"]);
+    let root = PathBuf::from(ready["root"].as_str().unwrap());
+    assert!(root.is_dir());
+    assert_eq!(ready["writable"], true);
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), b"temporary\n").unwrap();
+    let out = curl(&["-T", src.path().to_str().unwrap(), &url(&ready, "t.txt")]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(root.join("t.txt")).unwrap(), b"temporary\n");
+    share.signal(libc::SIGTERM);
+    share.exit_event();
+    assert!(!root.exists(), "{} is still there", root.display());
+}
+
+#[test]
+fn temp_folder_is_kept_with_keep() {
+    let (share, ready) = Share::json(&["--temp", "--keep"]);
+    let root = PathBuf::from(ready["root"].as_str().unwrap());
+    std::fs::write(root.join("k.txt"), b"keep me").unwrap();
+    share.signal(libc::SIGINT);
+    let exit = share.exit_event();
+    assert_eq!(exit["kept"], root.to_str().unwrap());
+    assert_eq!(std::fs::read(root.join("k.txt")).unwrap(), b"keep me");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn temp_path_is_printed_for_people() {
+    let mut share = Share::start(&["--temp", "--bind", "127.0.0.1", "--no-qr", "-t", "0"]);
+    let mut banner = String::new();
+    while let Some(line) = share.line() {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("lftp") {
+            break;
+        }
+    }
+    let path = banner
+        .split_whitespace()
+        .find(|w| w.contains("ftpshare-"))
+        .unwrap_or_else(|| panic!("no temporary path in {banner}"));
+    assert!(Path::new(path).is_dir(), "{path}");
+    share.signal(libc::SIGTERM);
+    let (status, _, _) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(!Path::new(path).exists());
+}
+
+// -------------------------------------------------------------- failures
+
+/// Exit 1 and exactly one line on stderr.
+fn fails_with_one_line(args: &[&str]) -> String {
+    let (status, stdout, stderr) = Share::start(args).wait();
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+    assert!(stdout.is_empty(), "{stdout:?}");
+    lines[0].to_string()
+}
+
+#[test]
+fn missing_folder_exits_1_with_one_line() {
+    let dir = tempdir();
+    let missing = dir.path().join("not-here");
+    let line = fails_with_one_line(&["--bind", "127.0.0.1", missing.to_str().unwrap()]);
+    assert!(line.contains("not-here"), "{line}");
+
+    // Scripts also get an exit event.
+    let (status, stdout, stderr) =
+        Share::start(&["--json", "--bind", "127.0.0.1", missing.to_str().unwrap()]).wait();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1);
+    assert_eq!(stdout.len(), 1, "{stdout:?}");
+    let exit: Value = serde_json::from_str(&stdout[0]).unwrap();
+    assert_eq!(exit["event"], "exit");
+    assert_eq!(exit["reason"], "error");
+}
+
+#[test]
+fn a_file_is_not_a_folder() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fails_with_one_line(&["--bind", "127.0.0.1", file.path().to_str().unwrap()]);
+}
+
+#[test]
+fn port_in_use_exits_1_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempdir();
+    let line = fails_with_one_line(&["--bind", "127.0.0.1", "-p", &port, dir_arg(dir.path())]);
+    assert!(line.contains(&port), "{line}");
+}
+
+#[test]
+fn unreadable_certificate_exits_1_with_one_line() {
+    let dir = tempdir();
+    let missing = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, b"not a key").unwrap();
+    fails_with_one_line(&[
+        "--bind",
+        "127.0.0.1",
+        "--tls-cert",
+        missing.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        dir_arg(dir.path()),
+    ]);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let dir = tempdir();
+    for args in [
+        vec!["--no-such-flag"],
+        vec!["--timeout", "soon"],
+        vec!["--port", "70000"],
+        vec!["--bind", "not-an-address"],
+        vec!["--passive-ports", "9-1"],
+        vec!["--write", "--upload-only"],
+        vec!["--keep"],
+    ] {
+        let mut all = args.clone();
+        all.push(dir_arg(dir.path()));
+        let (status, stdout, stderr) = Share::start(&all).wait();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}
+
+// --------------------------------------------------------------- people
+
+/// The banner of a run that stops by itself after a second.
+fn banner(extra: &[&str]) -> (String, String) {
+    let dir = tempdir();
+    let mut args = vec!["--bind", "127.0.0.1", "--timeout", "1s"];
+    args.extend_from_slice(extra);
+    args.push(dir_arg(dir.path()));
+    let (status, stdout, stderr) = Share::start(&args).wait();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    (stdout.join("\n"), stderr)
+}
+
+#[test]
+fn banner_shows_url_and_qr_within_80_columns() {
+    let (out, _) = banner(&[]);
+    let url_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("URL"))
+        .unwrap_or_else(|| panic!("no URL line in {out}"));
+    let url = url_line.split_whitespace().nth(1).unwrap();
+    assert!(url.starts_with("ftp://share:") && url.contains("@127.0.0.1:"));
+    assert!(out.contains(&format!("curl '{url}'")), "{out}");
+    assert!(out.contains("lftp -u 'share,"), "{out}");
+    assert!(out.contains("expires"), "{out}");
+    assert!(out.contains("FTP app"), "{out}");
+    assert!(out.contains('▀') && out.contains('▄') && out.contains('█'));
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+    // Not a terminal: no escape sequences, and the run ends with a log line.
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(
+        out.lines().any(|l| l.contains("stopping (timeout)")),
+        "{out}"
+    );
+}
+
+#[test]
+fn no_qr_drops_the_code() {
+    let (out, _) = banner(&["--no-qr"]);
+    assert!(out.contains("URL"));
+    assert!(!out.contains('█') && !out.contains('▀') && !out.contains('▄'));
+}
+
+#[test]
+fn qr_invert_draws_the_other_way() {
+    let (normal, _) = banner(&[]);
+    let (inverted, _) = banner(&["--qr-invert"]);
+    // The quiet zone is light: full blocks normally, blanks inverted.
+    let first_qr_line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains('▀') || l.contains('█'))
+            .unwrap()
+            .to_string()
+    };
+    assert!(first_qr_line(&normal).trim().starts_with("████"));
+    assert!(!first_qr_line(&inverted).trim().starts_with("████"));
+}
+
+#[test]
+fn quiet_prints_only_the_url() {
+    let (out, _) = banner(&["-q"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].starts_with("ftp://share:"), "{out}");
+}
+
+#[test]
+fn json_sends_people_output_to_stderr() {
+    let dir = tempdir();
+    let (share, _) = Share::json(&["--timeout", "1s", dir_arg(dir.path())]);
+    let (status, rest, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.iter().all(|l| l.starts_with('{')), "{rest:#?}");
+    assert!(stderr.contains("URL") && stderr.contains('█'), "{stderr}");
+}
+
+// ----------------------------------------------------------------- events
+
+#[test]
+fn json_events_for_curl_upload_and_download() {
+    let dir = tempdir();
+    let up = pseudo_random(123_457, 4);
+    let down = pseudo_random(65_536, 5);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/down.bin"), &down).unwrap();
+    let (mut share, ready) = Share::json(&["-w", dir_arg(dir.path())]);
+
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), &up).unwrap();
+    let out = curl(&["-T", src.path().to_str().unwrap(), &url(&ready, "up.bin")]);
+    assert!(out.status.success(), "{out:?}");
+    let connect = share.event("connect");
+    assert!(connect["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    let login = share.event("login");
+    assert_eq!(login["user"], "share");
+    assert_eq!(login["anonymous"], false);
+    let upload = share.event("upload");
+    assert_eq!(upload["path"], "/up.bin");
+    assert_eq!(upload["bytes"], 123_457);
+    assert_eq!(upload["peer"], connect["peer"]);
+    assert_eq!(
+        sha256(&std::fs::read(dir.path().join("up.bin")).unwrap()),
+        sha256(&up)
+    );
+    share.event("disconnect");
+
+    let out = curl(&[&url(&ready, "sub/down.bin")]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sha256(&out.stdout), sha256(&down));
+    let download = share.event("download");
+    assert_eq!(download["path"], "/sub/down.bin");
+    assert_eq!(download["bytes"], 65_536);
+    assert!(download["duration_ms"].is_u64());
+
+    // A failed login is reported, without the password tried.
+    let bad = format!("ftp://share:wrong-guess@127.0.0.1:{}/", port(&ready));
+    let out = curl(&[&bad]);
+    assert!(!out.status.success());
+    let failed = share.event("login_failed");
+    assert_eq!(failed["user"], "share");
+    assert!(!serde_json::to_string(&failed)
+        .unwrap()
+        .contains("wrong-guess"));
+
+    // mkdir, rename and delete too.
+    let ops = curl(&[
+        &url(&ready, ""),
+        "-Q",
+        "MKD newdir",
+        "-Q",
+        "RNFR up.bin",
+        "-Q",
+        "RNTO newdir/moved.bin",
+        "-Q",
+        "DELE sub/down.bin",
+    ]);
+    assert!(ops.status.success(), "{ops:?}");
+    assert_eq!(share.event("mkdir")["path"], "/newdir");
+    let rename = share.event("rename");
+    assert_eq!(rename["from"], "/up.bin");
+    assert_eq!(rename["to"], "/newdir/moved.bin");
+    assert_eq!(share.event("delete")["path"], "/sub/down.bin");
+
+    share.signal(libc::SIGTERM);
+    let exit = share.exit_event();
+    assert_eq!(exit["transfers"], 2);
+}
+
+#[test]
+fn verbose_logs_commands_but_never_the_password() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("v.txt"), b"verbose\n").unwrap();
+    let password = "Sup3r-Secret-Verbose";
+    let mut share = Share::start(&[
+        "-v",
+        "--bind",
+        "127.0.0.1",
+        "--no-qr",
+        "--password",
+        password,
+        dir_arg(dir.path()),
+    ]);
+    let mut url = String::new();
+    while let Some(line) = share.line() {
+        if let Some(u) = line.trim_start().strip_prefix("URL") {
+            url = u.trim().to_string();
+            break;
+        }
+    }
+    let out = curl(&[&format!("{url}v.txt")]);
+    assert!(out.status.success(), "{out:?}");
+    // The download shows up as a log line on stdout.
+    while let Some(line) = share.line() {
+        if line.contains("download") {
+            break;
+        }
+    }
+    share.signal(libc::SIGTERM);
+    let (status, _, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(stderr.contains("USER share"), "{stderr}");
+    assert!(stderr.contains("RETR v.txt"), "{stderr}");
+    assert!(stderr.contains("PASS"), "{stderr}");
+    assert!(!stderr.contains(password), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "colour on a pipe: {stderr:?}");
+}
+
+#[test]
+fn password_from_the_environment() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("e.txt"), b"from env\n").unwrap();
+    let mut share = Share::start_env(
+        &["--json", "--bind", "127.0.0.1", dir_arg(dir.path())],
+        &[("FTPSHARE_PASSWORD", "env-pass-123")],
+    );
+    let ready = share.event("ready");
+    assert_eq!(ready["password"], "env-pass-123");
+    let ok = format!("ftp://share:env-pass-123@127.0.0.1:{}/e.txt", port(&ready));
+    let out = curl(&[&ok]);
+    assert_eq!(out.stdout, b"from env\n", "{out:?}");
+    let bad = format!("ftp://share:other@127.0.0.1:{}/e.txt", port(&ready));
+    assert!(!curl(&[&bad]).status.success());
+}
+
+#[test]
+fn user_and_password_flags() {
+    let dir = tempdir();
+    let (_share, ready) = Share::json(&[
+        "-u",
+        "alice",
+        "--password",
+        "p@ss word",
+        dir_arg(dir.path()),
+    ]);
+    assert_eq!(ready["user"], "alice");
+    assert_eq!(ready["password"], "p@ss word");
+    // The URL escapes what needs escaping and still logs in.
+    let u = ready["url"].as_str().unwrap();
+    assert!(u.starts_with("ftp://alice:p%40ss%20word@127.0.0.1:"), "{u}");
+    let out = curl(&["-l", u]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+// ------------------------------------------------------------- completions
+
+const SHELLS: [(&str, &str); 5] = [
+    ("bash", "ftpshare.bash"),
+    ("zsh", "_ftpshare"),
+    ("fish", "ftpshare.fish"),
+    ("elvish", "ftpshare.elv"),
+    ("powershell", "_ftpshare.ps1"),
+];
+
+/// `completions/` must match what the binary prints. To regenerate:
+/// `UPDATE_COMPLETIONS=1 cargo test --test cli completions`.
+#[test]
+fn completions_are_up_to_date() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    let update = std::env::var_os("UPDATE_COMPLETIONS").is_some();
+    for (shell, file) in SHELLS {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("ftpshare"),
+            "{shell}"
+        );
+        let path = dir.join(file);
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &out.stdout).unwrap();
+            continue;
+        }
+        let stored = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            stored == out.stdout,
+            "completions/{file} is stale or missing; regenerate with \
+             `UPDATE_COMPLETIONS=1 cargo test --test cli completions`"
+        );
+    }
+}
+
+#[test]
+fn man_page_renders() {
+    let out = Command::new(BIN).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(".TH ftpshare") && text.contains("upload\\-only"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("s.txt"), b"over tls\n").unwrap();
+    let (_share, ready) = Share::json(&["--tls", dir_arg(dir.path())]);
+    assert_eq!(ready["tls"], true);
+    let fp = ready["tls_fingerprint"].as_str().unwrap();
+    let parts: Vec<&str> = fp.split(':').collect();
+    assert_eq!(parts.len(), 32, "{fp}");
+    assert!(parts
+        .iter()
+        .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit())));
+    let out = curl(&["--ssl-reqd", "-k", &url(&ready, "s.txt")]);
+    assert_eq!(out.stdout, b"over tls\n", "{out:?}");
+    // Plain text logins are refused.
+    assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
+}
+
+#[test]
+fn quiet_with_temp_prints_the_url_and_the_folder() {
+    let mut share = Share::start(&["-q", "--temp", "--bind", "127.0.0.1"]);
+    let url = share.line().unwrap();
+    assert!(url.starts_with("ftp://share:"), "{url}");
+    let folder = share.line().unwrap();
+    assert!(Path::new(&folder).is_dir(), "{folder}");
+    share.signal(libc::SIGINT);
+    let (status, rest, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty() && stderr.is_empty(), "{rest:?} {stderr}");
+    assert!(!Path::new(&folder).exists());
+}
+
+/// The commands the banner suggests, pasted into a shell as they are.
+#[test]
+fn banner_commands_work_when_pasted() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("listed.txt"), b"x").unwrap();
+    // A password that needs quoting in a shell and escaping in a URL.
+    let mut share = Share::start(&[
+        "-w",
+        "--no-qr",
+        "--bind",
+        "127.0.0.1",
+        "--password",
+        "it's a \"pw\"",
+        dir_arg(dir.path()),
+    ]);
+    let mut rows = std::collections::HashMap::new();
+    while let Some(line) = share.line() {
+        let line = line.trim_start().to_string();
+        if let Some((key, value)) = line.split_once(char::is_whitespace) {
+            rows.insert(key.to_string(), value.trim().to_string());
+        }
+        if line.starts_with("lftp") {
+            break;
+        }
+    }
+    let sh = |cmd: &str| run("sh", &["-c", cmd]);
+
+    let out = sh(&format!("{} -sS", rows["curl"]));
+    assert!(out.status.success(), "{rows:?} {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
+
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), b"pasted upload\n").unwrap();
+    let upload = rows["upload"].replace("FILE", src.path().to_str().unwrap());
+    // Upload under the file's own name, as curl does with a trailing slash.
+    let out = sh(&format!("{upload} -sS"));
+    assert!(out.status.success(), "{upload}: {out:?}");
+    let name = src.path().file_name().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join(name)).unwrap(),
+        b"pasted upload\n"
+    );
+
+    if have("lftp") {
+        let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
+    }
+}
