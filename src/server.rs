@@ -431,7 +431,7 @@ impl RunningServer {
             self.shared.kill.cancel();
             self.tracker.wait().await;
         }
-        let _ = (&self.accept).is_finished();
+        let _ = self.accept.is_finished();
     }
 
     /// Aborts running transfers at once (a second Ctrl-C).

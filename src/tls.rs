@@ -1,7 +1,7 @@
 //! FTPS: the certificate (generated per run or loaded from PEM files) and
 //! the rustls configuration each control connection gets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -108,15 +108,33 @@ impl TlsIdentity {
         &self.cert_der
     }
 
-    /// The configuration for one control connection and its data
-    /// connections. Each gets a session store of its own: a data connection
-    /// can then resume only a session this very client negotiated, which
-    /// proves it comes from the same client (vsftpd's require_ssl_reuse).
-    pub(crate) fn session_config(&self) -> Arc<ServerConfig> {
-        let mut config = (*self.config).clone();
-        config.session_storage = Arc::new(KeepingStore::default());
-        Arc::new(config)
+    /// The configurations for one control connection and its data
+    /// connections. They share a session store of their own: a data
+    /// connection can then resume only a session this very client
+    /// negotiated, which proves it comes from the same client (vsftpd's
+    /// require_ssl_reuse).
+    pub(crate) fn session_configs(&self) -> SessionTls {
+        let sessions = Arc::new(Mutex::new(Sessions::default()));
+        let with_store = |control| {
+            let mut config = (*self.config).clone();
+            config.session_storage = Arc::new(KeepingStore {
+                sessions: Arc::clone(&sessions),
+                control,
+            });
+            Arc::new(config)
+        };
+        SessionTls {
+            control: with_store(true),
+            data: with_store(false),
+        }
     }
+}
+
+/// The TLS configurations of one control connection.
+#[derive(Clone)]
+pub(crate) struct SessionTls {
+    pub control: Arc<ServerConfig>,
+    pub data: Arc<ServerConfig>,
 }
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
@@ -135,28 +153,60 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// A per-connection session cache whose `take` does not remove: rustls
 /// takes TLS 1.3 tickets out on use, but clients such as FileZilla resume
 /// the same session for every data connection.
-#[derive(Debug, Default)]
+///
+/// The control connection's sessions are kept for the whole connection.
+/// Every data connection adds sessions too (two TLS 1.3 tickets each), and
+/// clients such as curl resume the newest one, so those are kept newest
+/// first: when the store is full the oldest data session goes. Refusing
+/// new ones instead would leave such a client without a session it may
+/// resume after a few dozen transfers.
+#[derive(Debug)]
 struct KeepingStore {
-    sessions: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    sessions: Arc<Mutex<Sessions>>,
+    /// Whether this view stores the control connection's sessions.
+    control: bool,
 }
 
-/// Sessions per control connection; a well-behaved client needs a few.
-const MAX_SESSIONS: usize = 32;
+#[derive(Debug, Default)]
+struct Sessions {
+    map: HashMap<Vec<u8>, Vec<u8>>,
+    /// Keys of data connection sessions, oldest first.
+    data_keys: VecDeque<Vec<u8>>,
+}
+
+/// Data connection sessions kept per control connection; a client resumes
+/// one of the last few.
+const MAX_DATA_SESSIONS: usize = 32;
+/// The control connection's handshake happens once and stores one or two.
+const MAX_CONTROL_SESSIONS: usize = 8;
 
 impl StoresServerSessions for KeepingStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let Ok(mut map) = self.sessions.lock() else {
+        let Ok(mut s) = self.sessions.lock() else {
             return false;
         };
-        if map.len() >= MAX_SESSIONS && !map.contains_key(&key) {
-            return false;
+        if let Some(old) = s.map.get_mut(&key) {
+            *old = value;
+            return true;
         }
-        map.insert(key, value);
+        if self.control {
+            if s.map.len() - s.data_keys.len() >= MAX_CONTROL_SESSIONS {
+                return false;
+            }
+        } else {
+            if s.data_keys.len() >= MAX_DATA_SESSIONS {
+                if let Some(oldest) = s.data_keys.pop_front() {
+                    s.map.remove(&oldest);
+                }
+            }
+            s.data_keys.push_back(key.clone());
+        }
+        s.map.insert(key, value);
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.lock().ok()?.get(key).cloned()
+        self.sessions.lock().ok()?.map.get(key).cloned()
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {

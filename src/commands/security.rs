@@ -1,5 +1,7 @@
 //! AUTH, PBSZ, PROT, CCC and the other RFC 2228 mechanisms.
 
+use std::sync::Arc;
+
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
 use crate::protocol::{ProtLevel, Reply};
@@ -8,7 +10,7 @@ use crate::session::{Flow, Session};
 /// AUTH TLS (AUTH SSL is the older name clients still send): reply 234,
 /// then the TLS handshake on the control connection.
 pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
-    let Some(cfg) = s.tls.clone() else {
+    let Some(cfg) = s.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
         return Err(FtpError::NotImplemented(
             "TLS is not enabled on this server (start it with --tls)".into(),
         ));
