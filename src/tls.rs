@@ -115,17 +115,24 @@ impl TlsIdentity {
     /// require_ssl_reuse).
     pub(crate) fn session_configs(&self) -> SessionTls {
         let sessions = Arc::new(Mutex::new(Sessions::default()));
-        let with_store = |control| {
+        let with_store = |control, tickets| {
             let mut config = (*self.config).clone();
             config.session_storage = Arc::new(KeepingStore {
                 sessions: Arc::clone(&sessions),
                 control,
             });
+            config.send_tls13_tickets = tickets;
             Arc::new(config)
         };
+        let tickets = self.config.send_tls13_tickets;
         SessionTls {
-            control: with_store(true),
-            data: with_store(false),
+            control: with_store(true, tickets),
+            data: with_store(false, tickets),
+            // An uploading client never reads its data connection, so
+            // tickets sent there stay unread; closing a socket with unread
+            // data makes the kernel reset it, which can throw away the end
+            // of the upload (seen with curl: 426 on a complete upload).
+            upload: with_store(false, 0),
         }
     }
 }
@@ -134,7 +141,10 @@ impl TlsIdentity {
 #[derive(Clone)]
 pub(crate) struct SessionTls {
     pub control: Arc<ServerConfig>,
+    /// Downloads and listings.
     pub data: Arc<ServerConfig>,
+    /// Uploads: the same sessions, but no TLS 1.3 tickets sent.
+    pub upload: Arc<ServerConfig>,
 }
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.

@@ -139,6 +139,7 @@ impl Session {
         };
         let progress: Progress = Arc::new(AtomicU64::new(0));
         let tls = match (secure, &self.tls) {
+            (true, Some(t)) if direction == Some(Direction::Upload) => Some(Arc::clone(&t.upload)),
             (true, Some(t)) => Some(Arc::clone(&t.data)),
             _ => None,
         };
