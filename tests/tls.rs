@@ -938,31 +938,81 @@ async fn binary_prints_the_fingerprint_openssl_sees() {
     assert!(bin.ready["tls_fingerprint"].is_null());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn banner_shows_the_fingerprint() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut bin = start_binary(dir.path(), &["--tls"]);
-    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
-    // With --json the banner goes to stderr.
+/// Reads the banner (on stderr with --json) up to its last TLS row.
+async fn banner(bin: &mut Binary) -> String {
     let stderr = bin.child.stderr.take().unwrap();
-    let banner = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut r = std::io::BufReader::new(stderr);
         let mut seen = String::new();
-        for _ in 0..40 {
+        for _ in 0..60 {
             let mut l = String::new();
             if std::io::BufRead::read_line(&mut r, &mut l).unwrap() == 0 {
                 break;
             }
             seen.push_str(&l);
-            if l.contains("SHA-256") {
+            if l.contains("check that the fingerprint") {
                 break;
             }
         }
         seen
     })
     .await
-    .unwrap();
-    assert!(banner.contains(&format!("SHA-256 {printed}")), "{banner}");
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banner_shows_the_fingerprint_and_client_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bin = start_binary(dir.path(), &["--tls"]);
+    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
+    let text = banner(&mut bin).await;
+    assert!(text.contains(&format!("SHA-256 {printed}")), "{text}");
+    assert!(
+        text.contains("ftpes://") && text.contains("--ssl-reqd"),
+        "{text}"
+    );
+    assert!(text.contains("ftp:ssl-force true"), "{text}");
+
+    let mut bin = start_binary(dir.path(), &["--implicit-tls"]);
+    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
+    let text = banner(&mut bin).await;
+    assert!(text.contains(&format!("SHA-256 {printed}")), "{text}");
+    let port = bin.ready["port"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!("curl -k 'ftps://{USER}:{PASS}@")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ftps://127.0.0.1:{port}")),
+        "lftp hint: {text}"
+    );
+}
+
+/// `--no-tls-reuse` lets ftplib transfer; without it ftplib gets 425.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_no_tls_reuse_flag_serves_ftplib() {
+    if !have("python3") {
+        eprintln!("skipped: python3 not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.txt"), b"x").unwrap();
+    for (flags, works) in [
+        (&["--tls", "--no-tls-reuse"][..], true),
+        (&["--tls"][..], false),
+    ] {
+        let bin = start_binary(dir.path(), flags);
+        let port = bin.ready["port"].as_u64().unwrap().to_string();
+        let out = run_client("python3", &["-c", FTPLIB_REFUSED, &port, USER, PASS]).await;
+        assert_success(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.contains("TRANSFER worked"),
+            works,
+            "{flags:?}: {stdout}"
+        );
+        assert_eq!(stdout.contains("REPLY 425"), !works, "{flags:?}: {stdout}");
+    }
 }
 
 // ---------------------------------------------------------------------

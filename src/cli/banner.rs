@@ -85,6 +85,13 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
             if tls.implicit {
                 row("clients", "choose implicit FTPS (FileZilla: ftps://)");
                 row("curl", &format!("curl -k '{url}'"));
+                row(
+                    "lftp",
+                    &format!(
+                        "lftp -e 'set ssl:verify-certificate no' -u '{},{}' ftps://{}:{}",
+                        info.user, info.password, info.host, info.port
+                    ),
+                );
             } else {
                 row(
                     "clients",
