@@ -691,6 +691,7 @@ async fn explicit_tls_reply_codes() {
     raw.ok("PBSZ 0", 503).await;
     raw.ok("PROT P", 503).await;
     raw.ok("AUTH KERBEROS_V4", 504).await;
+    raw.ok("CCC", 533).await; // RFC 2228: CCC must itself be protected
     drop(raw);
 
     let mut c = TlsRaw::explicit(t.addr, client_config(&id, rustls::ALL_VERSIONS)).await;
@@ -713,6 +714,21 @@ async fn explicit_tls_reply_codes() {
     assert_eq!(got, b"hello");
     assert_eq!(done.code, 226);
     c.ok("QUIT", 221).await;
+}
+
+/// Plain-text commands pipelined behind AUTH TLS would be taken as if
+/// they came over TLS (the STARTTLS injection attack): the connection is
+/// closed instead.
+#[tokio::test]
+async fn commands_pipelined_after_auth_tls_are_refused() {
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let mut raw = Raw::connect(t.addr).await;
+    raw.send_raw(format!("AUTH TLS\r\nUSER {USER}\r\n").as_bytes())
+        .await;
+    assert_eq!(raw.reply().await.code, 234);
+    let r = raw.reply().await;
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(raw.closed().await);
 }
 
 #[tokio::test]

@@ -76,7 +76,13 @@ pub fn prot(s: &mut Session, level: ProtLevel) -> FtpResult<Reply> {
 }
 
 /// CCC would drop TLS on the control connection, exposing later commands.
-pub fn ccc() -> FtpResult<Reply> {
+pub fn ccc(s: &Session) -> FtpResult<Reply> {
+    if !s.control.is_tls() {
+        // RFC 2228: a CCC that did not itself arrive protected gets 533.
+        return Err(FtpError::CommandNotProtected(
+            "CCC is only meaningful on a TLS control connection".into(),
+        ));
+    }
     Err(FtpError::PolicyDenied(
         "CCC is not allowed; the control connection stays encrypted".into(),
     ))
