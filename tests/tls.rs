@@ -412,7 +412,11 @@ async fn curl_many_transfers_on_one_connection_all_resume() {
     // All on one control connection (curl reuses it), none failed.
     let mut connects = 0;
     let mut finished = 0;
-    while let Ok(e) = events.try_recv() {
+    while finished < 40 {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("40 transfers reported")
+            .unwrap();
         match e {
             ftpshare::Event::Connected { .. } => connects += 1,
             ftpshare::Event::TransferFinished { error, path, .. } => {
@@ -1162,7 +1166,8 @@ async fn upload_cut_without_close_notify_is_426_and_keeps_the_old_file() {
     assert_eq!(file_sha(&t, "keep.bin"), sha256(&old));
     assert_eq!(entries(t.root()), ["keep.bin"], "no temporary file left");
     loop {
-        match events.recv().await.unwrap() {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv());
+        match e.await.unwrap().unwrap() {
             ftpshare::Event::TransferFinished { error, .. } => {
                 assert!(error.is_some());
                 break;
@@ -1227,7 +1232,7 @@ async fn python_cut_upload_is_426_and_keeps_the_old_file() {
 #[tokio::test]
 async fn silent_clients_are_dropped_without_blocking_others() {
     let limits = Limits {
-        tls_handshake_timeout: Duration::from_secs(1),
+        tls_handshake_timeout: Duration::from_secs(2),
         ..test_limits()
     };
     let (t, id) = tls_server_with(TlsMode::Implicit, true, limits.clone()).await;
