@@ -68,13 +68,17 @@ impl TlsIdentity {
         let cert_pem = read(cert)?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| pem_err(cert, format!("not a PEM certificate ({e:?})")))?;
+            .map_err(|e| pem_err(cert, format!("not a PEM certificate ({e})")))?;
         if certs.is_empty() {
             return Err(pem_err(cert, "no certificate found".into()));
         }
         let key_pem = read(key)?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| pem_err(key, format!("no private key found ({e:?})")))?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                pem_err(key, "no PEM private key found".into())
+            }
+            e => pem_err(key, format!("not a PEM private key ({e})")),
+        })?;
         TlsIdentity::new(certs, key_der)
     }
 

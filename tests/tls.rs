@@ -1103,12 +1103,19 @@ fn bad_tls_files_exit_1_with_one_line() {
         std::fs::create_dir(&d).unwrap();
         write_pem_pair(&d)
     };
+    let corrupt = dir.path().join("corrupt.pem");
+    std::fs::write(
+        &corrupt,
+        b"-----BEGIN CERTIFICATE-----\nAA@@\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let missing = dir.path().join("missing.pem");
     let cases = [
         (&missing, &key, "missing.pem"),
         (&cert, &missing, "missing.pem"),
         (&garbage, &key, "garbage.pem"),
         (&cert, &garbage, "garbage.pem"),
+        (&corrupt, &key, "corrupt.pem"),
         (&key, &cert, "key.pem"),
         (&other_cert, &key, "certificate and key"),
     ];
