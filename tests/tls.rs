@@ -145,9 +145,17 @@ impl TlsRaw {
 
     /// Explicit FTPS: AUTH TLS on a plain connection.
     async fn explicit(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsRaw {
+        Self::explicit_with(addr, config, "TLS").await
+    }
+
+    async fn explicit_with(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        mechanism: &str,
+    ) -> TlsRaw {
         let mut raw = Raw::connect(addr).await;
         assert_eq!(raw.greeting.code, 220);
-        raw.ok("AUTH TLS", 234).await;
+        raw.ok(&format!("AUTH {mechanism}"), 234).await;
         let tcp = raw.reader.into_inner().reunite(raw.writer).unwrap();
         let connector = tokio_rustls::TlsConnector::from(config);
         let tls = connector.connect(Self::name(), tcp).await.unwrap();
@@ -718,6 +726,14 @@ async fn explicit_tls_reply_codes() {
     assert_eq!(got, b"hello");
     assert_eq!(done.code, 226);
     c.ok("QUIT", 221).await;
+
+    // AUTH SSL, the older name, works the same.
+    let mut c =
+        TlsRaw::explicit_with(t.addr, client_config(&id, rustls::ALL_VERSIONS), "SSL").await;
+    c.login().await;
+    c.protect().await;
+    let (got, done) = c.fetch("RETR a.txt", false).await;
+    assert_eq!((got.as_slice(), done.code), (&b"hello"[..], 226));
 }
 
 /// Plain-text commands pipelined behind AUTH TLS would be taken as if
