@@ -1260,8 +1260,10 @@ async fn silent_clients_are_dropped_without_blocking_others() {
     };
     let (t, id) = tls_server_with(TlsMode::Implicit, true, limits.clone()).await;
     t.write("o.txt", b"others are served");
+    let mut events = t.server.subscribe();
     // Connects to the implicit port and never says ClientHello.
     let mut silent = TcpStream::connect(t.addr).await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
     // Meanwhile another client is served normally.
     let mut c = TlsRaw::implicit(t.addr, client_config(&id, rustls::ALL_VERSIONS)).await;
     c.login().await;
@@ -1277,6 +1279,15 @@ async fn silent_clients_are_dropped_without_blocking_others() {
         .expect("a silent client must be dropped")
         .unwrap_or(0);
     assert_eq!(n, 0, "nothing is sent before the handshake");
+    // …and its Connected has its Disconnected (the UI counts clients so).
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv());
+        if let ftpshare::Event::Disconnected { peer } = e.await.unwrap().unwrap() {
+            if peer == silent_addr {
+                break;
+            }
+        }
+    }
 
     // Explicit: AUTH TLS, then silence.
     let (t, id) = tls_server_with(TlsMode::Explicit, true, limits).await;
@@ -1295,4 +1306,36 @@ async fn silent_clients_are_dropped_without_blocking_others() {
     let r = c.reply().await;
     assert_eq!(r.code, 425, "{r:?}");
     c.ok("NOOP", 200).await;
+}
+
+/// A client stuck in the TLS handshake does not hold up a shutdown.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_stalled_handshakes() {
+    let limits = Limits {
+        tls_handshake_timeout: Duration::from_secs(120),
+        shutdown_grace: Duration::from_secs(1),
+        ..test_limits()
+    };
+    for mode in [TlsMode::Implicit, TlsMode::Explicit] {
+        let (t, _id) = tls_server_with(mode, true, limits.clone()).await;
+        // Implicit: no ClientHello. Explicit: AUTH TLS, then no ClientHello.
+        let _silent = TcpStream::connect(t.addr).await.unwrap();
+        let _raw = if mode == TlsMode::Explicit {
+            let mut raw = Raw::connect(t.addr).await;
+            raw.ok("AUTH TLS", 234).await;
+            Some(raw)
+        } else {
+            None
+        };
+        // Give the sessions time to start their handshakes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        t.server.shutdown().await;
+        // Far below the 120 s handshake limit.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{mode:?}: {:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -30,7 +30,14 @@ pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
         return Err(FtpError::Closing("Connection lost".into()));
     }
     let limit = s.shared.config.limits.tls_handshake_timeout;
-    if let Err(e) = s.control.upgrade(cfg, limit).await {
+    // A stalled handshake must not hold up a shutdown.
+    let result = tokio::select! {
+        r = s.control.upgrade(cfg, limit) => r,
+        _ = s.shared.shutdown.cancelled() => {
+            return Err(FtpError::Closing("Server shutting down".into()));
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(peer = %s.peer, "TLS handshake failed: {e}");
         // The stream is unusable now; end the session without a reply.
         return Err(FtpError::Closing(format!("TLS handshake failed: {e}")));

@@ -97,22 +97,10 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     };
     s.shared.emit(crate::Event::Connected { peer });
     tracing::debug!(%peer, "connected");
-    if s.shared.config.tls_mode == TlsMode::Implicit {
-        let (Some(cfg), limit) = (
-            s.tls.as_ref().map(|t| Arc::clone(&t.control)),
-            s.shared.config.limits.tls_handshake_timeout,
-        ) else {
-            return;
-        };
-        if let Err(e) = s.control.upgrade(cfg, limit).await {
-            tracing::debug!(%peer, "implicit TLS handshake failed: {e}");
-            return;
-        }
-        // Implicit FTPS protects data connections from the start.
-        s.pbsz = true;
-        s.prot = ProtLevel::Private;
-    }
-    if s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue {
+    // Every Connected gets its Disconnected, even when the implicit TLS
+    // handshake fails (the UI counts clients by them).
+    if s.implicit_tls().await && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
+    {
         s.serve().await;
     }
     if let Some(t) = s.transfer.take() {
@@ -124,6 +112,30 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 }
 
 impl Session {
+    /// With implicit FTPS, the TLS handshake before anything else; false
+    /// when it failed, timed out or the server is shutting down.
+    async fn implicit_tls(&mut self) -> bool {
+        if self.shared.config.tls_mode != TlsMode::Implicit {
+            return true;
+        }
+        let Some(cfg) = self.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
+            return false;
+        };
+        let limit = self.shared.config.limits.tls_handshake_timeout;
+        let result = tokio::select! {
+            r = self.control.upgrade(cfg, limit) => r,
+            _ = self.shared.shutdown.cancelled() => return false,
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {e}");
+            return false;
+        }
+        // Implicit FTPS protects data connections from the start.
+        self.pbsz = true;
+        self.prot = ProtLevel::Private;
+        true
+    }
+
     async fn serve(&mut self) {
         let limits = self.shared.config.limits.clone();
         let login_deadline = Instant::now() + limits.login_timeout;
