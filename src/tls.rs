@@ -231,3 +231,41 @@ impl StoresServerSessions for KeepingStore {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keeps_control_sessions_and_the_newest_data_sessions() {
+        let sessions = Arc::new(Mutex::new(Sessions::default()));
+        let control = KeepingStore {
+            sessions: Arc::clone(&sessions),
+            control: true,
+        };
+        let data = KeepingStore {
+            sessions,
+            control: false,
+        };
+        assert!(control.put(b"control".to_vec(), b"c".to_vec()));
+        for i in 0..100u32 {
+            assert!(data.put(i.to_be_bytes().to_vec(), vec![1]));
+        }
+        // Resuming never uses a session up.
+        assert_eq!(control.take(b"control"), Some(b"c".to_vec()));
+        assert_eq!(data.take(b"control"), Some(b"c".to_vec()));
+        for i in 100 - MAX_DATA_SESSIONS as u32..100 {
+            assert!(data.take(&i.to_be_bytes()).is_some(), "{i}");
+        }
+        assert!(data.get(&0u32.to_be_bytes()).is_none());
+        let kept = data.sessions.lock().unwrap().map.len();
+        assert_eq!(kept, MAX_DATA_SESSIONS + 1);
+    }
+
+    #[test]
+    fn fingerprint_format() {
+        let fp = fingerprint(b"");
+        assert_eq!(fp.len(), 95);
+        assert!(fp.starts_with("E3:B0:C4:42:"));
+    }
+}

@@ -239,12 +239,29 @@ impl TlsRaw {
     /// A transfer command whose data comes to us (RETR, LIST, NLST, MLSD),
     /// passive or active; returns the bytes and the final reply.
     async fn fetch(&mut self, line: &str, active: bool) -> (Vec<u8>, Reply) {
+        self.fetch_after(None, line, active).await
+    }
+
+    /// `fetch`, with `before` (REST) sent right before the transfer
+    /// command, as RFC 3659 wants.
+    async fn fetch_after(
+        &mut self,
+        before: Option<(&str, u16)>,
+        line: &str,
+        active: bool,
+    ) -> (Vec<u8>, Reply) {
         let tcp = if active {
             let l = self.eprt().await;
+            if let Some((cmd, code)) = before {
+                self.ok(cmd, code).await;
+            }
             self.send(line).await;
             l.accept().await.unwrap().0
         } else {
             let tcp = self.epsv().await;
+            if let Some((cmd, code)) = before {
+                self.ok(cmd, code).await;
+            }
             self.send(line).await;
             tcp
         };
@@ -323,6 +340,14 @@ async fn curl_explicit_with_reuse_required() {
         let out = call(base(&[&curl_url(&t, "ftp", "down.bin")])).await;
         assert_success(&out);
         assert_eq!(sha256(&out.stdout), sha256(&data), "{mode} RETR");
+
+        let out = call(base(&["-C", "123456", &curl_url(&t, "ftp", "down.bin")])).await;
+        assert_success(&out);
+        assert_eq!(
+            sha256(&out.stdout),
+            sha256(&data[123_456..]),
+            "{mode} REST+RETR"
+        );
 
         let name = format!("up-{mode}.bin");
         let out = call(base(&["-T", up_path, &curl_url(&t, "ftp", &name)])).await;
@@ -802,6 +827,10 @@ async fn all_data_commands_protected_passive_and_active() {
             let (got, done) = c.fetch("RETR r.bin", active).await;
             assert_eq!(done.code, 226, "{tag}");
             assert_eq!(sha256(&got), sha256(&data), "{tag}");
+            let rest = Some(("REST 123456", 350));
+            let (got, done) = c.fetch_after(rest, "RETR r.bin", active).await;
+            assert_eq!(done.code, 226, "{tag}");
+            assert_eq!(sha256(&got), sha256(&data[123_456..]), "{tag} REST");
 
             let (got, done) = c.fetch("LIST", active).await;
             assert_eq!(done.code, 226, "{tag}");
