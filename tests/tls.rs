@@ -658,6 +658,57 @@ async fn ftplib_data_connection_is_refused_when_reuse_is_required() {
     assert!(stdout.contains("PWD /"), "{stdout}");
 }
 
+/// ftplib taught to resume the control connection's session (what the
+/// README suggests to Python users) passes with reuse enforced.
+const FTPLIB_RESUMING: &str = r#"
+import ftplib, hashlib, io, ssl, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+class Resuming(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+f = Resuming(context=ctx, timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, pw)
+f.prot_p()
+print("NLST", ",".join(f.nlst()))
+buf = io.BytesIO()
+f.retrbinary("RETR py.bin", buf.write)
+print("RETR", hashlib.sha256(buf.getvalue()).hexdigest())
+print("STOR", f.storbinary("STOR py-up.bin", io.BytesIO(buf.getvalue())))
+f.quit()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_resuming_the_session_passes_with_reuse_required() {
+    if !have("python3") {
+        eprintln!("skipped: python3 not installed");
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let data = pseudo_random(600_000, 26);
+    t.write("py.bin", &data);
+    let port = t.addr.port().to_string();
+    let out = run_client("python3", &["-c", FTPLIB_RESUMING, &port, USER, PASS]).await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("NLST py.bin"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("RETR {}", sha256(&data))),
+        "{stdout}"
+    );
+    assert!(stdout.contains("STOR 226"), "{stdout}");
+    assert_eq!(file_sha(&t, "py-up.bin"), sha256(&data));
+}
+
 // ---------------------------------------------------------------------
 // lftp (GnuTLS)
 // ---------------------------------------------------------------------
