@@ -128,10 +128,12 @@ impl TlsIdentity {
             config.send_tls13_tickets = tickets;
             Arc::new(config)
         };
-        let tickets = self.config.send_tls13_tickets;
         SessionTls {
-            control: with_store(true, tickets),
-            data: with_store(false, tickets),
+            // Clients such as rustls use each TLS 1.3 ticket once, and
+            // uploads give none back (below): a full stock after the login
+            // and after every listing or download covers a run of uploads.
+            control: with_store(true, TICKETS),
+            data: with_store(false, TICKETS),
             // An uploading client never reads its data connection, so
             // tickets sent there stay unread; closing a socket with unread
             // data makes the kernel reset it, which can throw away the end
@@ -169,7 +171,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// the same session for every data connection.
 ///
 /// The control connection's sessions are kept for the whole connection.
-/// Every data connection adds sessions too (two TLS 1.3 tickets each), and
+/// Every data connection adds sessions too (TLS 1.3 tickets), and
 /// clients such as curl resume the newest one, so those are kept newest
 /// first: when the store is full the oldest data session goes. Refusing
 /// new ones instead would leave such a client without a session it may
@@ -189,10 +191,14 @@ struct Sessions {
 }
 
 /// Data connection sessions kept per control connection; a client resumes
-/// one of the last few.
-const MAX_DATA_SESSIONS: usize = 32;
-/// The control connection's handshake happens once and stores one or two.
-const MAX_CONTROL_SESSIONS: usize = 8;
+/// one of the last few (the last `TICKETS` at least).
+const MAX_DATA_SESSIONS: usize = 4 * TICKETS;
+/// TLS 1.3 tickets sent per handshake (except on uploads); rustls clients
+/// keep the newest 8 per server.
+const TICKETS: usize = 8;
+/// The control connection's handshake happens once and stores at most
+/// `TICKETS` sessions.
+const MAX_CONTROL_SESSIONS: usize = 2 * TICKETS;
 
 impl StoresServerSessions for KeepingStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {

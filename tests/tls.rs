@@ -545,6 +545,15 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
         .await
         .unwrap();
     assert_eq!(file_sha(&t, "s-up.bin"), sha256(&up));
+    // A run of uploads: rustls uses each ticket once and uploads give none
+    // back, so these live on the stock from the last listing/download.
+    for i in 0..5 {
+        let name = format!("s-up{i}.bin");
+        ftp.put_file(&name, &mut std::io::Cursor::new(up.clone()))
+            .await
+            .unwrap();
+        assert_eq!(file_sha(&t, &name), sha256(&up));
+    }
 
     // Active mode too.
     let mut ftp = ftp.active_mode(Duration::from_secs(10));
@@ -1417,5 +1426,26 @@ async fn shutdown_does_not_wait_for_stalled_handshakes() {
             "{mode:?}: {:?}",
             started.elapsed()
         );
+    }
+}
+
+/// rustls uses each TLS 1.3 ticket once, and upload data connections give
+/// none back (an uploading client never reads them): the stock it gets
+/// at login, and again with every listing or download, covers 8 uploads.
+#[tokio::test]
+async fn runs_of_uploads_keep_resuming() {
+    let (t, id) = tls_server(TlsMode::Explicit, true).await;
+    let mut c = TlsRaw::explicit(t.addr, client_config(&id, &[&rustls::version::TLS13])).await;
+    c.login().await;
+    c.protect().await;
+    for i in 0..15 {
+        if i == 7 {
+            let (_, done) = c.fetch("NLST", false).await;
+            assert_eq!(done.code, 226);
+        }
+        let body = pseudo_random(50_000, 100 + i);
+        let (_, done) = c.push(&format!("STOR u{i}.bin"), &body, false).await;
+        assert_eq!(done.code, 226, "upload {i}: {done:?}");
+        assert_eq!(file_sha(&t, &format!("u{i}.bin")), sha256(&body));
     }
 }
