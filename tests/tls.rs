@@ -307,6 +307,14 @@ fn curl_url(t: &TestServer, scheme: &str, rel: &str) -> String {
     format!("{scheme}://{USER}:{PASS}@127.0.0.1:{}/{rel}", t.addr.port())
 }
 
+fn curl_active_ftps_broken() -> bool {
+    let out = run("curl", &["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    ["curl 7.87.", "curl 7.88."]
+        .iter()
+        .any(|v| text.starts_with(v))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_explicit_with_reuse_required() {
     if !have("curl") {
@@ -322,10 +330,14 @@ async fn curl_explicit_with_reuse_required() {
     std::fs::write(&up_path, &up).unwrap();
     let up_path = up_path.to_str().unwrap();
 
-    // Passive only: curl 7.87 and 7.88 (Debian 12) cannot do active FTPS
-    // (their bug, curl issue 10666); active mode is covered below with
-    // lftp, suppaftp and the raw client.
-    for (mode, extra) in [("passive", Vec::<&str>::new())] {
+    // curl 7.87 and 7.88 (Debian 12) cannot do active FTPS (their bug,
+    // curl issue 10666); active mode is also covered with lftp, suppaftp
+    // and the raw client.
+    let mut modes = vec![("passive", Vec::<&str>::new())];
+    if !curl_active_ftps_broken() {
+        modes.push(("active", vec!["-P", "127.0.0.1"]));
+    }
+    for (mode, extra) in modes {
         let base = |more: &[&str]| {
             let mut v = vec!["-sS", "--ssl-reqd", "-k"];
             v.extend_from_slice(&extra);
