@@ -24,6 +24,8 @@ pub enum FtpError {
     Closing(String),
     #[error("{0}")]
     PolicyDenied(String),
+    #[error("{0}")]
+    CommandNotProtected(String),
     #[error("Permission denied: {0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -64,6 +66,7 @@ impl FtpError {
             NotLoggedIn(_) => 530,
             Closing(_) => 421,
             PolicyDenied(_) => 534,
+            CommandNotProtected(_) => 533,
             ProtNotSupported(_) => 536,
             CannotOpenData(_) => 425,
             TransferAborted(_) => 426,

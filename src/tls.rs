@@ -1,7 +1,7 @@
 //! FTPS: the certificate (generated per run or loaded from PEM files) and
 //! the rustls configuration each control connection gets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -68,13 +68,17 @@ impl TlsIdentity {
         let cert_pem = read(cert)?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| pem_err(cert, format!("not a PEM certificate ({e:?})")))?;
+            .map_err(|e| pem_err(cert, format!("not a PEM certificate ({e})")))?;
         if certs.is_empty() {
             return Err(pem_err(cert, "no certificate found".into()));
         }
         let key_pem = read(key)?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| pem_err(key, format!("no private key found ({e:?})")))?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                pem_err(key, "no PEM private key found".into())
+            }
+            e => pem_err(key, format!("not a PEM private key ({e})")),
+        })?;
         TlsIdentity::new(certs, key_der)
     }
 
@@ -108,15 +112,45 @@ impl TlsIdentity {
         &self.cert_der
     }
 
-    /// The configuration for one control connection and its data
-    /// connections. Each gets a session store of its own: a data connection
-    /// can then resume only a session this very client negotiated, which
-    /// proves it comes from the same client (vsftpd's require_ssl_reuse).
-    pub(crate) fn session_config(&self) -> Arc<ServerConfig> {
-        let mut config = (*self.config).clone();
-        config.session_storage = Arc::new(KeepingStore::default());
-        Arc::new(config)
+    /// The configurations for one control connection and its data
+    /// connections. They share a session store of their own: a data
+    /// connection can then resume only a session this very client
+    /// negotiated, which proves it comes from the same client (vsftpd's
+    /// require_ssl_reuse).
+    pub(crate) fn session_configs(&self) -> SessionTls {
+        let sessions = Arc::new(Mutex::new(Sessions::default()));
+        let with_store = |control, tickets| {
+            let mut config = (*self.config).clone();
+            config.session_storage = Arc::new(KeepingStore {
+                sessions: Arc::clone(&sessions),
+                control,
+            });
+            config.send_tls13_tickets = tickets;
+            Arc::new(config)
+        };
+        SessionTls {
+            // Clients such as rustls use each TLS 1.3 ticket once, and
+            // uploads give none back (below): a full stock after the login
+            // and after every listing or download covers a run of uploads.
+            control: with_store(true, TICKETS),
+            data: with_store(false, TICKETS),
+            // An uploading client never reads its data connection, so
+            // tickets sent there stay unread; closing a socket with unread
+            // data makes the kernel reset it, which can throw away the end
+            // of the upload (seen with curl: 426 on a complete upload).
+            upload: with_store(false, 0),
+        }
     }
+}
+
+/// The TLS configurations of one control connection.
+#[derive(Clone)]
+pub(crate) struct SessionTls {
+    pub control: Arc<ServerConfig>,
+    /// Downloads and listings.
+    pub data: Arc<ServerConfig>,
+    /// Uploads: the same sessions, but no TLS 1.3 tickets sent.
+    pub upload: Arc<ServerConfig>,
 }
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
@@ -135,28 +169,64 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// A per-connection session cache whose `take` does not remove: rustls
 /// takes TLS 1.3 tickets out on use, but clients such as FileZilla resume
 /// the same session for every data connection.
-#[derive(Debug, Default)]
+///
+/// The control connection's sessions are kept for the whole connection.
+/// Every data connection adds sessions too (TLS 1.3 tickets), and
+/// clients such as curl resume the newest one, so those are kept newest
+/// first: when the store is full the oldest data session goes. Refusing
+/// new ones instead would leave such a client without a session it may
+/// resume after a few dozen transfers.
+#[derive(Debug)]
 struct KeepingStore {
-    sessions: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    sessions: Arc<Mutex<Sessions>>,
+    /// Whether this view stores the control connection's sessions.
+    control: bool,
 }
 
-/// Sessions per control connection; a well-behaved client needs a few.
-const MAX_SESSIONS: usize = 32;
+#[derive(Debug, Default)]
+struct Sessions {
+    map: HashMap<Vec<u8>, Vec<u8>>,
+    /// Keys of data connection sessions, oldest first.
+    data_keys: VecDeque<Vec<u8>>,
+}
+
+/// Data connection sessions kept per control connection; a client resumes
+/// one of the last few (the last `TICKETS` at least).
+const MAX_DATA_SESSIONS: usize = 4 * TICKETS;
+/// TLS 1.3 tickets sent per handshake (except on uploads); rustls clients
+/// keep the newest 8 per server.
+const TICKETS: usize = 8;
+/// The control connection's handshake happens once and stores at most
+/// `TICKETS` sessions.
+const MAX_CONTROL_SESSIONS: usize = 2 * TICKETS;
 
 impl StoresServerSessions for KeepingStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let Ok(mut map) = self.sessions.lock() else {
+        let Ok(mut s) = self.sessions.lock() else {
             return false;
         };
-        if map.len() >= MAX_SESSIONS && !map.contains_key(&key) {
-            return false;
+        if let Some(old) = s.map.get_mut(&key) {
+            *old = value;
+            return true;
         }
-        map.insert(key, value);
+        if self.control {
+            if s.map.len() - s.data_keys.len() >= MAX_CONTROL_SESSIONS {
+                return false;
+            }
+        } else {
+            if s.data_keys.len() >= MAX_DATA_SESSIONS {
+                if let Some(oldest) = s.data_keys.pop_front() {
+                    s.map.remove(&oldest);
+                }
+            }
+            s.data_keys.push_back(key.clone());
+        }
+        s.map.insert(key, value);
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.lock().ok()?.get(key).cloned()
+        self.sessions.lock().ok()?.map.get(key).cloned()
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -165,5 +235,43 @@ impl StoresServerSessions for KeepingStore {
 
     fn can_cache(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keeps_control_sessions_and_the_newest_data_sessions() {
+        let sessions = Arc::new(Mutex::new(Sessions::default()));
+        let control = KeepingStore {
+            sessions: Arc::clone(&sessions),
+            control: true,
+        };
+        let data = KeepingStore {
+            sessions,
+            control: false,
+        };
+        assert!(control.put(b"control".to_vec(), b"c".to_vec()));
+        for i in 0..100u32 {
+            assert!(data.put(i.to_be_bytes().to_vec(), vec![1]));
+        }
+        // Resuming never uses a session up.
+        assert_eq!(control.take(b"control"), Some(b"c".to_vec()));
+        assert_eq!(data.take(b"control"), Some(b"c".to_vec()));
+        for i in 100 - MAX_DATA_SESSIONS as u32..100 {
+            assert!(data.take(&i.to_be_bytes()).is_some(), "{i}");
+        }
+        assert!(data.get(&0u32.to_be_bytes()).is_none());
+        let kept = data.sessions.lock().unwrap().map.len();
+        assert_eq!(kept, MAX_DATA_SESSIONS + 1);
+    }
+
+    #[test]
+    fn fingerprint_format() {
+        let fp = fingerprint(b"");
+        assert_eq!(fp.len(), 95);
+        assert!(fp.starts_with("E3:B0:C4:42:"));
     }
 }

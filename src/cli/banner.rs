@@ -123,7 +123,13 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
                 info.port, info.host
             ),
         ),
-        Some(_) => {}
+        Some(_) => row(
+            "lftp",
+            &format!(
+                "lftp -e 'set ssl:verify-certificate no' -u {login} ftps://{}:{}",
+                info.host, info.port
+            ),
+        ),
     }
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {

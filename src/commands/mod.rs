@@ -28,7 +28,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Auth(mech) => return security::auth(s, &mech).await,
         Pbsz(size) => security::pbsz(s, &size),
         Prot(level) => security::prot(s, level),
-        Ccc => security::ccc(),
+        Ccc => security::ccc(s),
         SecurityMechanism => security::other_mechanism(),
 
         // nav.rs: the working directory

@@ -1,5 +1,7 @@
 //! AUTH, PBSZ, PROT, CCC and the other RFC 2228 mechanisms.
 
+use std::sync::Arc;
+
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
 use crate::protocol::{ProtLevel, Reply};
@@ -8,7 +10,7 @@ use crate::session::{Flow, Session};
 /// AUTH TLS (AUTH SSL is the older name clients still send): reply 234,
 /// then the TLS handshake on the control connection.
 pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
-    let Some(cfg) = s.tls.clone() else {
+    let Some(cfg) = s.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
         return Err(FtpError::NotImplemented(
             "TLS is not enabled on this server (start it with --tls)".into(),
         ));
@@ -28,7 +30,14 @@ pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
         return Err(FtpError::Closing("Connection lost".into()));
     }
     let limit = s.shared.config.limits.tls_handshake_timeout;
-    if let Err(e) = s.control.upgrade(cfg, limit).await {
+    // A stalled handshake must not hold up a shutdown.
+    let result = tokio::select! {
+        r = s.control.upgrade(cfg, limit) => r,
+        _ = s.shared.shutdown.cancelled() => {
+            return Err(FtpError::Closing("Server shutting down".into()));
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(peer = %s.peer, "TLS handshake failed: {e}");
         // The stream is unusable now; end the session without a reply.
         return Err(FtpError::Closing(format!("TLS handshake failed: {e}")));
@@ -74,7 +83,13 @@ pub fn prot(s: &mut Session, level: ProtLevel) -> FtpResult<Reply> {
 }
 
 /// CCC would drop TLS on the control connection, exposing later commands.
-pub fn ccc() -> FtpResult<Reply> {
+pub fn ccc(s: &Session) -> FtpResult<Reply> {
+    if !s.control.is_tls() {
+        // RFC 2228: a CCC that did not itself arrive protected gets 533.
+        return Err(FtpError::CommandNotProtected(
+            "CCC is only meaningful on a TLS control connection".into(),
+        ));
+    }
     Err(FtpError::PolicyDenied(
         "CCC is not allowed; the control connection stays encrypted".into(),
     ))

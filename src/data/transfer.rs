@@ -223,6 +223,9 @@ pub async fn receive_to_file(
         file.write_all(b"\r")
             .map_err(|e| FtpError::from_io(&e, "upload"))?;
     }
+    // Every byte is in. Answer the client's close_notify with ours: some
+    // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
+    let _ = timeout(limits.stall, stream.shutdown()).await;
     Ok(())
 }
 

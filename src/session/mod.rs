@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ServerConfig;
 use tokio::net::TcpStream;
 use tokio::time::{sleep, sleep_until, Instant};
 
@@ -22,6 +21,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::protocol::telnet::Framed;
 use crate::protocol::{self, Access, Command, ProtLevel, Reply};
 use crate::server::Shared;
+use crate::tls::SessionTls;
 use crate::vfs::{Facts, Perms, VPath};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub(crate) struct Session {
     pub epsv_all: bool,
     pub facts: Facts,
     /// This connection's TLS configuration, when FTPS is offered.
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<SessionTls>,
     pub pbsz: bool,
     pub prot: ProtLevel,
     pub transfer: Option<RunningTransfer>,
@@ -75,7 +75,7 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     // urgent byte in the stream so the line still parses.
     let _ = socket2::SockRef::from(&tcp).set_out_of_band_inline(true);
 
-    let tls = shared.config.tls.as_ref().map(|t| t.session_config());
+    let tls = shared.config.tls.as_ref().map(|t| t.session_configs());
     let mut s = Session {
         control: Control::new(tcp, shared.config.limits.max_line),
         peer,
@@ -98,20 +98,10 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     };
     s.shared.emit(crate::Event::Connected { peer });
     tracing::debug!(%peer, "connected");
-    if s.shared.config.tls_mode == TlsMode::Implicit {
-        let (Some(cfg), limit) = (s.tls.clone(), s.shared.config.limits.tls_handshake_timeout)
-        else {
-            return;
-        };
-        if let Err(e) = s.control.upgrade(cfg, limit).await {
-            tracing::debug!(%peer, "implicit TLS handshake failed: {e}");
-            return;
-        }
-        // Implicit FTPS protects data connections from the start.
-        s.pbsz = true;
-        s.prot = ProtLevel::Private;
-    }
-    if s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue {
+    // Every Connected gets its Disconnected, even when the implicit TLS
+    // handshake fails (the UI counts clients by them).
+    if s.implicit_tls().await && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
+    {
         s.serve().await;
     }
     if let Some(t) = s.transfer.take() {
@@ -123,6 +113,30 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 }
 
 impl Session {
+    /// With implicit FTPS, the TLS handshake before anything else; false
+    /// when it failed, timed out or the server is shutting down.
+    async fn implicit_tls(&mut self) -> bool {
+        if self.shared.config.tls_mode != TlsMode::Implicit {
+            return true;
+        }
+        let Some(cfg) = self.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
+            return false;
+        };
+        let limit = self.shared.config.limits.tls_handshake_timeout;
+        let result = tokio::select! {
+            r = self.control.upgrade(cfg, limit) => r,
+            _ = self.shared.shutdown.cancelled() => return false,
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {e}");
+            return false;
+        }
+        // Implicit FTPS protects data connections from the start.
+        self.pbsz = true;
+        self.prot = ProtLevel::Private;
+        true
+    }
+
     async fn serve(&mut self) {
         let limits = self.shared.config.limits.clone();
         let mut login_deadline = Instant::now() + limits.login_timeout;

@@ -139,13 +139,14 @@ impl Session {
         };
         let progress: Progress = Arc::new(AtomicU64::new(0));
         let tls = match (secure, &self.tls) {
-            (true, Some(cfg)) => Some(Arc::clone(cfg)),
+            (true, Some(t)) if direction == Some(Direction::Upload) => Some(Arc::clone(&t.upload)),
+            (true, Some(t)) => Some(Arc::clone(&t.data)),
             _ => None,
         };
         let cfg = &self.shared.config;
         let ctx = TaskContext {
             tls,
-            require_reuse: cfg.require_tls_reuse && cfg.tls_mode == crate::TlsMode::Explicit,
+            require_reuse: cfg.require_tls_reuse,
             handshake: cfg.limits.tls_handshake_timeout,
             limits: TransferLimits {
                 stall: cfg.limits.stall_timeout,
