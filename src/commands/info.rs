@@ -105,7 +105,7 @@ pub fn help(topic: Option<&str>) -> FtpResult<Reply> {
             Ok(Reply::multi(
                 214,
                 "The following commands are recognized:",
-                lines.map(String::from),
+                lines,
                 "Help OK",
             ))
         }
