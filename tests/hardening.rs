@@ -996,40 +996,7 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     std::fs::write(share.join("secret.txt"), b"secret").unwrap();
     chmod(&share, 0o755);
     chmod(&share.join("locked"), 0o755);
-    let bin = env!("CARGO_BIN_EXE_ftpshare");
-    let mut cmd = if root_user {
-        let mut c = tokio::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
-    } else {
-        tokio::process::Command::new(bin)
-    };
-    cmd.arg(&share)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--user",
-            USER,
-            "--password",
-            PASS,
-        ])
-        .args(["--json", "--no-qr", "--timeout", "120"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut ready = String::new();
-    use tokio::io::AsyncBufReadExt;
-    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut ready))
-        .await
-        .expect("no ready event")
-        .unwrap();
-    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
-    let port = ready["port"].as_u64().unwrap() as u16;
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (mut child, addr) = spawn_binary(&share, root_user, &[]).await;
 
     let mut c = Raw::connect(addr).await;
     c.ok("USER tester", 331).await;
@@ -1052,6 +1019,92 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     assert_eq!(c.reply().await.code, 226);
     chmod(&share.join("locked"), 0o755);
     c.ok("QUIT", 221).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
+
+/// Runs the ftpshare binary on `dir` (as `nobody` when `drop_root`) and
+/// returns it with its control address, read from the --json ready event.
+async fn spawn_binary(
+    dir: &Path,
+    drop_root: bool,
+    extra: &[&str],
+) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let bin = env!("CARGO_BIN_EXE_ftpshare");
+    let mut cmd = if drop_root {
+        let mut c = tokio::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        tokio::process::Command::new(bin)
+    };
+    cmd.arg(dir)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--user",
+            USER,
+            "--password",
+            PASS,
+        ])
+        .args(["--json", "--no-qr", "--timeout", "120"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), out.next_line())
+        .await
+        .expect("no ready event")
+        .unwrap()
+        .expect("the server exited");
+    // Keep draining events so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let port = ready["port"].as_u64().unwrap() as u16;
+    (child, ([127, 0, 0, 1], port).into())
+}
+
+/// The ban is configurable from the command line.
+#[tokio::test]
+async fn ban_flags_configure_the_ban() {
+    let _g = shared_lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_binary(
+        dir.path(),
+        false,
+        &["--ban-after", "2", "--ban-duration", "1h"],
+    )
+    .await;
+    let mut c = Raw::connect(addr).await;
+    for code in [530, 530] {
+        c.ok("USER share", 331).await;
+        c.ok("PASS wrong", code).await;
+    }
+    let mut refused = Raw::connect(addr).await;
+    assert_eq!(refused.greeting.code, 421, "{:?}", refused.greeting);
+    assert!(refused.closed().await);
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    // --ban-duration 0 turns the ban off.
+    let (mut child, addr) = spawn_binary(
+        dir.path(),
+        false,
+        &["--ban-after", "1", "--ban-duration", "0"],
+    )
+    .await;
+    let mut c = Raw::connect(addr).await;
+    c.ok("USER share", 331).await;
+    c.ok("PASS wrong", 530).await;
+    let mut admitted = Raw::connect(addr).await;
+    assert_eq!(admitted.greeting.code, 220);
+    admitted.ok(&format!("USER {USER}"), 331).await;
+    admitted.ok(&format!("PASS {PASS}"), 230).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
