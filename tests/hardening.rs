@@ -413,6 +413,24 @@ async fn bad_input_gets_the_right_reply_codes() {
     c.ok("NOOP", 200).await;
 }
 
+/// ABOR the way RFC 959 clients send it, Telnet IP and DM first, while a
+/// transfer runs: 426 for the transfer, then 226 for ABOR.
+#[tokio::test]
+async fn telnet_interrupt_then_abor_stops_a_running_download() {
+    let _g = shared_lock().await;
+    let t = start_limited(AccessMode::ReadOnly, |l| l.max_rate = Some(200_000)).await;
+    t.write("big.bin", &pseudo_random(10 << 20, 17));
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("RETR big.bin", 150).await;
+    let mut buf = vec![0u8; 50_000];
+    d.read_exact(&mut buf).await.unwrap();
+    c.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n").await;
+    assert_eq!(c.reply().await.code, 426);
+    assert_eq!(c.reply().await.code, 226);
+    c.ok("NOOP", 200).await;
+}
+
 /// Random bytes as command lines, pipelined: every line gets exactly one
 /// reply, and the session and server survive all of it.
 #[tokio::test]
