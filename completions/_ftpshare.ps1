@@ -38,6 +38,8 @@ Register-ArgumentCompleter -Native -CommandName 'ftpshare' -ScriptBlock {
             [CompletionResult]::new('--public-host', '--public-host', [CompletionResultType]::ParameterName, 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most simultaneous control connections')
             [CompletionResult]::new('--max-connections-per-ip', '--max-connections-per-ip', [CompletionResultType]::ParameterName, 'Most simultaneous control connections from one address')
+            [CompletionResult]::new('--ban-after', '--ban-after', [CompletionResultType]::ParameterName, 'Refuse an address for --ban-duration after this many failed logins (0 = never)')
+            [CompletionResult]::new('--ban-duration', '--ban-duration', [CompletionResultType]::ParameterName, 'How long a banned address is refused')
             [CompletionResult]::new('--max-rate', '--max-rate', [CompletionResultType]::ParameterName, 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Allow uploads, new folders, renames and deletes')
             [CompletionResult]::new('--write', '--write', [CompletionResultType]::ParameterName, 'Allow uploads, new folders, renames and deletes')

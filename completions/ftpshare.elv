@@ -35,6 +35,8 @@ set edit:completion:arg-completer[ftpshare] = {|@words|
             cand --public-host 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)'
             cand --max-connections 'Most simultaneous control connections'
             cand --max-connections-per-ip 'Most simultaneous control connections from one address'
+            cand --ban-after 'Refuse an address for --ban-duration after this many failed logins (0 = never)'
+            cand --ban-duration 'How long a banned address is refused'
             cand --max-rate 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)'
             cand -w 'Allow uploads, new folders, renames and deletes'
             cand --write 'Allow uploads, new folders, renames and deletes'

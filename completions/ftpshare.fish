@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_ftpshare_global_optspecs
-    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= max-rate= h/help V/version
+    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= ban-after= ban-duration= max-rate= h/help V/version
 end
 
 function __fish_ftpshare_needs_command
@@ -37,6 +37,8 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l passive-ports -d 'Por
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l public-host -d 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-connections -d 'Most simultaneous control connections' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-connections-per-ip -d 'Most simultaneous control connections from one address' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-after -d 'Refuse an address for --ban-duration after this many failed logins (0 = never)' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-duration -d 'How long a banned address is refused' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-rate -d 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s w -l write -d 'Allow uploads, new folders, renames and deletes'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l upload-only -d 'Drop box: uploads only; nothing can be listed, downloaded or replaced'

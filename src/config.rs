@@ -39,7 +39,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long to wait for a data connection to be opened.
     pub data_timeout: Duration,
-    /// End a transfer that makes no progress for this long.
+    /// End a transfer that makes no progress for this long; also close a
+    /// control connection whose client does not read a reply for this long.
     pub stall_timeout: Duration,
     /// A login must complete this long after connecting.
     pub login_timeout: Duration,
@@ -52,7 +53,7 @@ pub struct Limits {
     /// Delay before answering a wrong password (RFC 2577).
     pub failed_login_delay: Duration,
     /// Failed logins from one address, across connections, before it is
-    /// refused for `ban_duration`.
+    /// refused for `ban_duration`; 0 never bans.
     pub ban_after: u32,
     pub ban_duration: Duration,
     /// Longest command line accepted, in bytes.

@@ -194,6 +194,13 @@ async fn serve(args: Serve) -> Result<(), String> {
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         max_rate: args.max_rate,
+        // A zero ban duration bans no one.
+        ban_after: if args.ban_duration.0.is_some() {
+            args.ban_after
+        } else {
+            0
+        },
+        ban_duration: args.ban_duration.0.unwrap_or_default(),
         ..Limits::default()
     };
     let generated_password = args.password.is_none();

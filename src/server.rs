@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     conns: Mutex<ConnTable>,
 }
 
+/// Addresses whose failed logins are remembered before old ones are pruned.
+const MAX_TRACKED_FAILURES: usize = 4096;
+
 #[derive(Default)]
 struct ConnTable {
     total: usize,
@@ -74,7 +77,7 @@ impl Shared {
         let limits = &self.config.limits;
         let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((n, since)) = t.failures.get(&ip).copied() {
-            if n >= limits.ban_after {
+            if limits.ban_after > 0 && n >= limits.ban_after {
                 if since.elapsed() < limits.ban_duration {
                     return Err("Too many failed logins from your address; try again later");
                 }
@@ -99,6 +102,12 @@ impl Shared {
     /// Records a failed login from `ip` (for the cross-connection ban).
     pub fn login_failed(&self, ip: IpAddr) {
         let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if t.failures.len() >= MAX_TRACKED_FAILURES {
+            // Many addresses guessing at once must not grow this without
+            // bound: forget those whose last failure is older than a ban.
+            let keep = self.config.limits.ban_duration;
+            t.failures.retain(|_, (_, last)| last.elapsed() < keep);
+        }
         let e = t.failures.entry(ip).or_insert((0, Instant::now()));
         e.0 += 1;
         e.1 = Instant::now();
@@ -106,8 +115,9 @@ impl Shared {
 
     pub fn is_banned(&self, ip: IpAddr) -> bool {
         let t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let limits = &self.config.limits;
         t.failures.get(&ip).is_some_and(|(n, since)| {
-            *n >= self.config.limits.ban_after && since.elapsed() < self.config.limits.ban_duration
+            limits.ban_after > 0 && *n >= limits.ban_after && since.elapsed() < limits.ban_duration
         })
     }
 }
@@ -477,6 +487,62 @@ fn url_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic in one session task (forced through a test-only command)
+    /// must not take down the accept loop or other sessions, and the
+    /// session's connection slot must be given back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_session_leaves_the_server_and_other_sessions_running() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        async fn line(r: &mut BufReader<TcpStream>) -> String {
+            let mut l = String::new();
+            tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut l))
+                .await
+                .unwrap()
+                .unwrap();
+            l
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::builder()
+            .root(dir.path())
+            .bind("127.0.0.1:0".parse().unwrap())
+            .start()
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let mut other = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        assert!(line(&mut other).await.starts_with("220"));
+
+        let mut victim = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        assert!(line(&mut victim).await.starts_with("220"));
+        let mut panic_line = crate::session::tests::PANIC_LINE.to_vec();
+        panic_line.extend_from_slice(b"\r\n");
+        victim.get_mut().write_all(&panic_line).await.unwrap();
+        assert_eq!(
+            line(&mut victim).await,
+            "",
+            "the panicking session is closed"
+        );
+
+        other.get_mut().write_all(b"NOOP\r\n").await.unwrap();
+        assert!(line(&mut other).await.starts_with("200"));
+        let mut fresh = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        assert!(line(&mut fresh).await.starts_with("220"));
+        fresh.get_mut().write_all(b"NOOP\r\n").await.unwrap();
+        assert!(line(&mut fresh).await.starts_with("200"));
+        for _ in 0..100 {
+            if server.connections() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            server.connections(),
+            2,
+            "the panicked session's slot is freed"
+        );
+        server.shutdown().await;
+    }
 
     #[test]
     fn url_parts() {

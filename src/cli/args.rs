@@ -147,6 +147,14 @@ pub struct Serve {
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections_per_ip: usize,
 
+    /// Refuse an address for --ban-duration after this many failed logins (0 = never)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub ban_after: u32,
+
+    /// How long a banned address is refused
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub ban_duration: MaybeDuration,
+
     /// Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_rate: Option<u64>,

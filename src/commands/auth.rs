@@ -71,8 +71,12 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
         peer: s.peer,
         user: name,
     });
-    // RFC 2577 §5: slow down guessing. The delay holds this session only.
-    tokio::time::sleep(cfg.limits.failed_login_delay).await;
+    // RFC 2577 §5: slow down guessing. The delay holds this session only;
+    // up to half again as much jitter keeps the reply time from being a
+    // clean signal to time against.
+    let delay = cfg.limits.failed_login_delay;
+    let jitter = delay.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.0..0.5));
+    tokio::time::sleep(delay + jitter).await;
     if s.failed_logins >= s.shared.config.limits.max_login_failures {
         return Err(FtpError::Closing(
             "Too many failed logins; closing connection".into(),

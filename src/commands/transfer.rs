@@ -58,6 +58,9 @@ fn refuse_after_epsv_all(s: &Session) -> FtpResult<()> {
 }
 
 fn listen(s: &mut Session) -> FtpResult<u16> {
+    // A repeated PASV replaces the previous listener; free its port first
+    // so a small --passive-ports range is not used up by one client.
+    s.data = DataPlan::None;
     let listener = bind_passive(s.local.ip(), s.shared.config.passive_ports.as_ref())
         .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?;
     let port = listener

@@ -116,6 +116,11 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     } else {
         TcpSocket::new_v6()?
     };
+    // Our own earlier data connections on this port linger in TIME_WAIT
+    // (the server closes first after a download); without SO_REUSEADDR a
+    // small --passive-ports range would be exhausted for a minute. On Linux
+    // this still refuses a port another socket is listening on.
+    socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1)
 }

@@ -104,17 +104,20 @@ pub enum ParseError {
 
 /// Parses one command line (without its line ending and Telnet controls).
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-    let line =
-        std::str::from_utf8(line).map_err(|_| ParseError::Syntax("Invalid UTF-8 in command"))?;
-    if line.contains('\0') {
-        return Err(ParseError::Syntax("NUL byte in command"));
-    }
-    let (verb, arg) = match line.find(' ') {
+    let (verb, arg) = match line.iter().position(|&b| b == b' ') {
         Some(i) => (&line[..i], &line[i + 1..]),
-        None => (line, ""),
+        None => (line, &b""[..]),
     };
-    if verb.is_empty() {
-        return Err(ParseError::Garbled);
+    // A verb that is not text is no command (500); bad bytes after a good
+    // verb are a bad argument (501).
+    let verb = match std::str::from_utf8(verb) {
+        Ok(v) if !v.is_empty() && !v.contains('\0') => v,
+        _ => return Err(ParseError::Garbled),
+    };
+    let arg =
+        std::str::from_utf8(arg).map_err(|_| ParseError::Syntax("Invalid UTF-8 in argument"))?;
+    if arg.contains('\0') {
+        return Err(ParseError::Syntax("NUL byte in argument"));
     }
     let verb = verb.to_ascii_uppercase();
     let arg_opt = || (!arg.is_empty()).then(|| arg.to_string());
@@ -307,6 +310,8 @@ mod tests {
         assert_eq!(parse(b"BOGUS x"), Err(ParseError::Unknown("BOGUS".into())));
         assert!(matches!(parse(b"RETR a\0b"), Err(ParseError::Syntax(_))));
         assert!(matches!(parse(b"RETR \xff"), Err(ParseError::Syntax(_))));
+        assert_eq!(parse(b"\xffRETR x"), Err(ParseError::Garbled));
+        assert_eq!(parse(b"NO\0OP"), Err(ParseError::Garbled));
     }
 
     #[test]

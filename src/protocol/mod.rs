@@ -6,6 +6,9 @@ mod reply;
 mod table;
 pub(crate) mod telnet;
 
+#[cfg(test)]
+mod proptests;
+
 pub use command::{parse, Command, DataPort, EpsvArg, ParseError, ProtLevel, TransferType};
 pub use reply::Reply;
 pub use table::{policy, Access, Policy};

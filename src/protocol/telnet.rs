@@ -66,6 +66,11 @@ impl LineBuffer {
         }
     }
 
+    #[cfg(test)]
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Bytes received after the last complete line: used to refuse a
     /// client that pipelines data after AUTH TLS (it would bypass TLS).
     pub fn take_rest(&mut self) -> Vec<u8> {

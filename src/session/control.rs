@@ -118,6 +118,17 @@ impl Control {
         Ok(())
     }
 
+    /// A second handle on the control socket (non-blocking, like the
+    /// original) for checking from a transfer task whether the client hung up.
+    pub fn watch(&self) -> Option<socket2::Socket> {
+        let tcp = match &self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+            Stream::Upgrading => return None,
+        };
+        socket2::SockRef::from(tcp).try_clone().ok()
+    }
+
     /// Closes the connection politely: TLS close_notify, then FIN.
     pub async fn close(&mut self) {
         let shutdown = async {

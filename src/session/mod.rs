@@ -190,16 +190,25 @@ impl Session {
         }
     }
 
-    /// Sends a reply; a failed write ends the session.
+    /// Sends a reply; a failed write ends the session, and so does a
+    /// client that stops reading its replies (otherwise the session would
+    /// wait forever, outside the idle timer, holding a connection slot).
     pub async fn reply(&mut self, reply: Reply) -> Flow {
         tracing::trace!(peer = %self.peer, code = reply.code, "reply");
-        match self.control.send(&reply).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+        let limit = self.shared.config.limits.stall_timeout;
+        match tokio::time::timeout(limit, self.control.send(&reply)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) | Err(_) => Flow::Close,
         }
     }
 
     async fn on_line(&mut self, line: &[u8]) -> Flow {
+        // Unit tests only: lets a test make a session task panic, to show
+        // that the server and other sessions are unaffected.
+        #[cfg(test)]
+        if line == tests::PANIC_LINE {
+            panic!("test-only session panic");
+        }
         let cmd = match protocol::parse(line) {
             Ok(cmd) => cmd,
             Err(e) => {
@@ -355,4 +364,10 @@ impl Session {
     pub fn data_timeout(&self) -> Duration {
         self.shared.config.limits.data_timeout
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A command line that panics the session task (test builds only).
+    pub const PANIC_LINE: &[u8] = b"XTEST-PANIC";
 }

@@ -154,6 +154,12 @@ impl Session {
             },
             ascii: self.ascii,
             progress: Arc::clone(&progress),
+            control: match &job {
+                Job::Receive {
+                    upload: Some(_), ..
+                } => self.control.watch(),
+                _ => None,
+            },
         };
         let id = self.shared.next_transfer_id();
         if let Some(direction) = direction {
@@ -217,6 +223,9 @@ struct TaskContext {
     limits: TransferLimits,
     ascii: bool,
     progress: Progress,
+    /// For uploads that replace a file: the control socket, to see
+    /// whether the client is still there when the data ends.
+    control: Option<socket2::Socket>,
 }
 
 async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option<String>> {
@@ -253,6 +262,19 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
                 .await?;
             drop(file);
+            // In stream mode the end of the data connection is the end of
+            // the file, so a client killed mid-upload looks like one that
+            // finished. But a killed client's control connection closes at
+            // the same moment, while a live client waits for our 226 before
+            // hanging up: so a closed control connection means the upload
+            // is discarded. The kernel may send the two FINs in either
+            // order, microseconds apart, hence a short second look.
+            if upload.is_some() && control_closed(ctx.control.as_ref()).await {
+                return Err(FtpError::TransferAborted(
+                    "Control connection closed before the upload was confirmed; upload discarded"
+                        .into(),
+                ));
+            }
             let map = |e: std::io::Error| FtpError::from_io(&e, target.as_str());
             match upload {
                 None => Ok(None),
@@ -262,6 +284,31 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                 }
                 Some(u) => u.commit(&target).map(|_| None).map_err(map),
             }
+        }
+    }
+}
+
+async fn control_closed(control: Option<&socket2::Socket>) -> bool {
+    let Some(control) = control else {
+        return false;
+    };
+    if peer_closed(control) {
+        return true;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    peer_closed(control)
+}
+
+/// Whether the peer has closed (or reset) a socket, without consuming
+/// anything and without waiting.
+fn peer_closed(socket: &socket2::Socket) -> bool {
+    let mut buf = [std::mem::MaybeUninit::uninit(); 1];
+    loop {
+        match socket.peek(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
         }
     }
 }

@@ -9,6 +9,8 @@
 mod listing;
 mod names;
 mod path;
+#[cfg(test)]
+mod proptests;
 mod root;
 mod time;
 mod upload;
