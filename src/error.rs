@@ -96,6 +96,7 @@ impl FtpError {
             AlreadyExists => FtpError::FileUnavailable(format!("{path}: Already exists")),
             NotADirectory => FtpError::FileUnavailable(format!("{path}: Not a directory")),
             IsADirectory => FtpError::FileUnavailable(format!("{path}: Is a directory")),
+            Unsupported => FtpError::FileUnavailable(format!("{path}: Not a regular file")),
             DirectoryNotEmpty => FtpError::FileUnavailable(format!("{path}: Directory not empty")),
             InvalidFilename | InvalidInput => {
                 FtpError::InvalidName(format!("{path}: Invalid file name"))
@@ -104,6 +105,10 @@ impl FtpError {
             QuotaExceeded | FileTooLarge => FtpError::Quota(path.to_string()),
             _ => match err.raw_os_error() {
                 Some(libc::ELOOP) => FtpError::PermissionDenied(path.to_string()),
+                // A FIFO opened for writing with no reader (O_NONBLOCK).
+                Some(libc::ENXIO) => {
+                    FtpError::FileUnavailable(format!("{path}: Not a regular file"))
+                }
                 Some(libc::ENOSPC) => FtpError::NoSpace(path.to_string()),
                 Some(libc::EDQUOT) => FtpError::Quota(path.to_string()),
                 _ => FtpError::Local(format!("{path}: {}", err.kind())),

@@ -181,7 +181,8 @@ async fn serve(args: Serve) -> Result<(), String> {
             if let Some(d) = &detected {
                 names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
             }
-            names.dedup();
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(n.clone()));
             Some(TlsIdentity::self_signed(&names).map_err(|e| e.to_string())?)
         }
     };
@@ -356,11 +357,12 @@ async fn serve(args: Serve) -> Result<(), String> {
     Ok(())
 }
 
-/// Ctrl-C and SIGTERM, caught from the start so that neither kills the
-/// process before it can stop cleanly.
+/// Ctrl-C, SIGTERM and SIGHUP (the terminal closed), caught from the
+/// start so that none kills the process before it can stop cleanly.
 struct Signals {
     int: Signal,
     term: Signal,
+    hup: Signal,
 }
 
 impl Signals {
@@ -369,6 +371,7 @@ impl Signals {
         Ok(Signals {
             int: sig(SignalKind::interrupt())?,
             term: sig(SignalKind::terminate())?,
+            hup: sig(SignalKind::hangup())?,
         })
     }
 
@@ -376,6 +379,7 @@ impl Signals {
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
         }
     }
 }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -356,15 +355,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
             }
             Err(why) => {
                 tracing::info!(%peer, "refused: {why}");
-                tracker.spawn(refuse(stream, why));
+                refuse(stream, why);
             }
         }
     }
 }
 
-async fn refuse(mut stream: TcpStream, why: &'static str) {
-    let line = format!("421 {why}\r\n");
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(line.as_bytes())).await;
+/// One non-blocking write into a fresh socket's empty send buffer, then
+/// close: a flood of refused connections costs no task and no waiting.
+fn refuse(stream: TcpStream, why: &'static str) {
+    use std::io::Write;
+    if let Ok(mut s) = stream.into_std() {
+        let _ = s.write(format!("421 {why}\r\n").as_bytes());
+    }
 }
 
 /// A started server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
@@ -439,9 +442,10 @@ impl RunningServer {
             .is_err()
         {
             self.shared.kill.cancel();
-            self.tracker.wait().await;
+            // Aborted transfers end at their next await; anything still
+            // stuck after that (a blocking disk call) is left behind.
+            let _ = tokio::time::timeout(Duration::from_secs(3), self.tracker.wait()).await;
         }
-        let _ = self.accept.is_finished();
     }
 
     /// Aborts running transfers at once (a second Ctrl-C).

@@ -586,3 +586,87 @@ async fn a_command_queued_behind_a_stuck_transfer_does_not_block_shutdown() {
     assert!(raw.closed().await);
     drop(data);
 }
+
+/// A FIFO in the share must not freeze the server: opening one would
+/// block until a writer appears, so it is refused, and listed as what it is.
+#[tokio::test]
+async fn a_fifo_in_the_share_is_refused_without_blocking() {
+    let t = start(AccessMode::Writable).await;
+    let fifo = std::ffi::CString::new(t.path("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut raw = t.login().await;
+    // More requests than the runtime has threads: each would have hung.
+    for _ in 0..4 {
+        assert_eq!(raw.cmd("SIZE pipe").await.code, 550);
+        let _data = raw.epsv().await;
+        assert_eq!(raw.cmd("RETR pipe").await.code, 550);
+        assert_eq!(raw.cmd("APPE pipe").await.code, 550);
+    }
+    let mut other = t.login().await;
+    other.ok("NOOP", 200).await;
+    let r = raw.ok("STAT pipe", 213).await;
+    assert!(r.text.contains("\n prw-r--r--"), "{r:?}");
+    let r = raw.ok("MLST pipe", 250).await;
+    assert!(r.text.contains("type=OS.unix=special;"), "{r:?}");
+}
+
+/// A resumed upload (REST + STOR) replaces the tail only once complete:
+/// cut short, the bytes beyond what arrived are still there.
+#[tokio::test]
+async fn an_interrupted_resume_keeps_the_rest_of_the_file() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(100_000, 71);
+    t.write("r.bin", &old);
+    let mut raw = t.login().await;
+    raw.ok("REST 50000", 350).await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR r.bin", 150).await;
+    data.write_all(&[7u8; 1000]).await.unwrap();
+    data.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = socket2::SockRef::from(&data);
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 426);
+    let now = std::fs::read(t.path("r.bin")).unwrap();
+    assert_eq!(now.len(), old.len());
+    assert_eq!(&now[..50_000], &old[..50_000]);
+    assert_eq!(&now[51_000..], &old[51_000..]);
+    // A complete resume ends the file where the new data ends.
+    raw.ok("REST 50000", 350).await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR r.bin", 150).await;
+    data.write_all(&[9u8; 10]).await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    let now = std::fs::read(t.path("r.bin")).unwrap();
+    assert_eq!(now.len(), 50_010);
+    assert_eq!(&now[50_000..], &[9u8; 10]);
+}
+
+/// A client that vanishes mid-upload still produces an event saying how
+/// the transfer ended (scripts wait on these).
+#[tokio::test]
+async fn a_vanished_client_still_gets_its_transfer_reported() {
+    let t = start(AccessMode::Writable).await;
+    let mut events = t.server.subscribe();
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR gone.bin", 150).await;
+    data.write_all(&[1u8; 5000]).await.unwrap();
+    drop(raw);
+    drop(data);
+    let finished = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(ftpshare::Event::TransferFinished { path, error, .. }) = events.recv().await {
+                return (path, error);
+            }
+        }
+    })
+    .await
+    .expect("no TransferFinished event");
+    assert_eq!(finished.0, "/gone.bin");
+    assert!(finished.1.is_some(), "{finished:?}");
+    assert!(!t.path("gone.bin").exists());
+}

@@ -52,7 +52,7 @@ pub struct Serve {
     pub user: String,
 
     /// Fixed password instead of a generated one
-    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub password: Option<String>,
 
     /// Allow uploads, new folders, renames and deletes
@@ -76,7 +76,7 @@ pub struct Serve {
     pub idle_timeout: MaybeDuration,
 
     /// Exit after N completed downloads or uploads
-    #[arg(long, value_name = "N", conflicts_with = "once")]
+    #[arg(long, value_name = "N", conflicts_with = "once", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_transfers: Option<u64>,
 
     /// Exit after one completed transfer (--max-transfers 1)

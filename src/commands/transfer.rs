@@ -203,11 +203,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
                 "Cannot restart at {offset}: {path} has {size} bytes"
             )));
         }
-        let mut file = s
-            .shared
-            .root
-            .open_in_place(&path, false, offset)
-            .map_err(io)?;
+        let mut file = s.shared.root.open_in_place(&path, false).map_err(io)?;
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
         Job::Receive {
             file,
@@ -234,7 +230,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let file = s
         .shared
         .root
-        .open_in_place(&path, true, 0)
+        .open_in_place(&path, true)
         .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
     let job = Job::Receive {
         file,

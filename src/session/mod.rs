@@ -104,8 +104,11 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     {
         s.serve().await;
     }
+    // The client is gone: a transfer still running cannot be confirmed,
+    // but whoever watches events still learns how it ended.
     if let Some(t) = s.transfer.take() {
-        t.abort();
+        let report = t.abort_and_wait().await;
+        s.report(report);
     }
     s.control.close().await;
     s.shared.emit(crate::Event::Disconnected { peer });
@@ -355,9 +358,9 @@ impl Session {
                 let _ = self.finish_transfer(report).await;
             }
         }
-        let _ = self
-            .reply(Reply::new(421, "Server shutting down; goodbye"))
-            .await;
+        // A client that stops reading must not hold up the exit.
+        let goodbye = Reply::new(421, "Server shutting down; goodbye");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&goodbye)).await;
     }
 
     /// The data-connection wait, from the limits.

@@ -2,6 +2,7 @@
 //! responsive (STAT, ABOR) while data moves.
 
 use std::fs::File;
+use std::io::Seek;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,10 +67,6 @@ impl RunningTransfer {
         &self.path
     }
 
-    pub fn abort(&self) {
-        self.handle.abort();
-    }
-
     pub async fn abort_and_wait(mut self) -> TransferReport {
         self.handle.abort();
         let joined = (&mut self.handle).await;
@@ -126,9 +123,13 @@ impl Session {
             ));
         }
         let plan = std::mem::take(&mut self.data);
-        let tcp = plan
-            .open(self.client_ip(), self.local.ip(), self.data_timeout())
-            .await?;
+        // Shutdown must not wait out a client that never connects.
+        let tcp = tokio::select! {
+            tcp = plan.open(self.client_ip(), self.local.ip(), self.data_timeout()) => tcp?,
+            _ = self.shared.shutdown.cancelled() => {
+                return Err(FtpError::CannotOpenData("Server shutting down".into()));
+            }
+        };
         if self.reply(Reply::new(150, opening)).await == Flow::Close {
             return Err(FtpError::TransferAborted("Control connection lost".into()));
         }
@@ -194,25 +195,31 @@ impl Session {
             Err(e) => e.reply(),
         };
         let flow = self.reply(reply).await;
-        if let Some(direction) = report.direction {
-            let path = match &report.result {
-                Ok(Some(name)) => report.path.parent().join(name).unwrap_or(report.path),
-                _ => report.path,
-            };
-            self.shared.emit(Event::TransferFinished {
-                id: report.id,
-                peer: self.peer,
-                direction,
-                path: path.to_string(),
-                bytes: report.bytes,
-                duration: report.started.elapsed(),
-                error: report.result.err().map(|e| e.to_string()),
-            });
-        }
+        self.report(report);
         match flow {
             Flow::Continue => Ok(()),
             Flow::Close => Err(()),
         }
+    }
+
+    /// Emits the event for a finished file transfer (listings have none).
+    pub fn report(&self, report: TransferReport) {
+        let Some(direction) = report.direction else {
+            return;
+        };
+        let path = match &report.result {
+            Ok(Some(name)) => report.path.parent().join(name).unwrap_or(report.path),
+            _ => report.path,
+        };
+        self.shared.emit(Event::TransferFinished {
+            id: report.id,
+            peer: self.peer,
+            direction,
+            path: path.to_string(),
+            bytes: report.bytes,
+            duration: report.started.elapsed(),
+            error: report.result.err().map(|e| e.to_string()),
+        });
     }
 }
 
@@ -223,7 +230,7 @@ struct TaskContext {
     limits: TransferLimits,
     ascii: bool,
     progress: Progress,
-    /// For uploads that replace a file: the control socket, to see
+    /// For uploads through a temporary file: the control socket, to see
     /// whether the client is still there when the data ends.
     control: Option<socket2::Socket>,
 }
@@ -261,7 +268,6 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
         } => {
             data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
                 .await?;
-            drop(file);
             // In stream mode the end of the data connection is the end of
             // the file, so a client killed mid-upload looks like one that
             // finished. But a killed client's control connection closes at
@@ -277,7 +283,13 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             }
             let map = |e: std::io::Error| FtpError::from_io(&e, target.as_str());
             match upload {
-                None => Ok(None),
+                // A resumed upload replaces everything after its offset, but
+                // only once it is complete (APPE's end is already the end).
+                None => {
+                    let end = file.stream_position().map_err(map)?;
+                    file.set_len(end).map_err(map)?;
+                    Ok(None)
+                }
                 Some(u) if unique => {
                     let wanted = target.file_name().unwrap_or("upload");
                     u.commit_unique(wanted).map(Some).map_err(map)

@@ -12,6 +12,9 @@ use super::time::CivilTime;
 pub enum Kind {
     File,
     Dir,
+    /// A FIFO, socket or device: listed (with its `ls` type letter) but
+    /// never opened.
+    Special(char),
     /// A symlink whose target lies outside the root (or is broken): shown
     /// for what it is, but never followed.
     Symlink(String),
@@ -35,7 +38,19 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_metadata(name: String, md: &Metadata) -> Entry {
-        let kind = if md.is_dir() { Kind::Dir } else { Kind::File };
+        let kind = if md.is_dir() {
+            Kind::Dir
+        } else if md.is_file() {
+            Kind::File
+        } else {
+            Kind::Special(match md.mode() & libc::S_IFMT {
+                libc::S_IFIFO => 'p',
+                libc::S_IFSOCK => 's',
+                libc::S_IFCHR => 'c',
+                libc::S_IFBLK => 'b',
+                _ => '?',
+            })
+        };
         Entry {
             name,
             kind,
@@ -129,6 +144,7 @@ impl Listing {
             (Kind::Symlink(_), _) | (_, Some(_)) => ('l', 0o777),
             (Kind::Dir, _) => ('d', e.mode),
             (Kind::File, _) => ('-', e.mode),
+            (Kind::Special(c), _) => (*c, e.mode),
         };
         let mut mode = String::with_capacity(10);
         mode.push(type_char);
@@ -138,7 +154,7 @@ impl Listing {
             mode.push(if bits & 2 != 0 { 'w' } else { '-' });
             mode.push(if bits & 1 != 0 { 'x' } else { '-' });
         }
-        let recent = (self.now - e.mtime).abs() < 180 * 86_400;
+        let recent = self.now.abs_diff(e.mtime) < 180 * 86_400;
         let mut s = String::with_capacity(80 + e.name.len());
         let _ = write!(
             s,
@@ -189,6 +205,7 @@ pub fn facts_text(e: &Entry, facts: Facts, perms: Perms) -> String {
             Kind::Dir => "dir",
             Kind::File => "file",
             Kind::Symlink(_) => "OS.unix=symlink",
+            Kind::Special(_) => "OS.unix=special",
         };
         let _ = write!(s, "type={t};");
     }
@@ -240,7 +257,7 @@ fn perm_fact(kind: &Kind, p: Perms) -> String {
                 s.push('e');
             }
         }
-        Kind::Symlink(_) => {}
+        Kind::Symlink(_) | Kind::Special(_) => {}
     }
     s
 }

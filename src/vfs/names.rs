@@ -3,9 +3,12 @@
 //! escaped name sent back by a client is turned into the original bytes,
 //! so these files can still be listed and fetched.
 //!
+//! CR and LF are escaped the same way (`%0D`, `%0A`): raw, they would end
+//! a line of a listing and let a file name forge entries.
+//!
 //! A client component is unescaped only when unescaping yields bytes that
-//! are not UTF-8, i.e. exactly when it can be the escaped form of an
-//! on-disk name. (The one ambiguity: a valid UTF-8 name that itself
+//! are not UTF-8 or hold CR/LF, i.e. exactly when it can be the escaped
+//! form of an on-disk name. (The one ambiguity: a valid UTF-8 name that itself
 //! contains such a sequence, like `%E9`, is taken as the escaped form.)
 
 use std::borrow::Cow;
@@ -16,11 +19,19 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
     if let Ok(s) = std::str::from_utf8(bytes) {
-        return Cow::Borrowed(s);
+        if !s.contains(['\r', '\n']) {
+            return Cow::Borrowed(s);
+        }
     }
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
+        for c in chunk.valid().chars() {
+            match c {
+                '\r' => out.push_str("%0D"),
+                '\n' => out.push_str("%0A"),
+                c => out.push(c),
+            }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("%{b:02X}"));
         }
@@ -34,8 +45,10 @@ pub fn os_name(component: &str) -> OsString {
         if let Some(bytes) = unescape(component) {
             // An escaped `/` or NUL would smuggle path structure past
             // VPath's normalisation; no on-disk name contains either.
-            if std::str::from_utf8(&bytes).is_err() && !bytes.contains(&b'/') && !bytes.contains(&0)
-            {
+            let escaped = std::str::from_utf8(&bytes).is_err()
+                || bytes.contains(&b'\r')
+                || bytes.contains(&b'\n');
+            if escaped && !bytes.contains(&b'/') && !bytes.contains(&0) {
                 return OsString::from_vec(bytes);
             }
         }
@@ -71,6 +84,14 @@ mod tests {
         assert_eq!(display_name(OsStr::new("héllo 100%.txt")), "héllo 100%.txt");
         assert_eq!(os_name("héllo 100%.txt"), OsString::from("héllo 100%.txt"));
         assert_eq!(os_name("%C3%A9"), OsString::from("%C3%A9"));
+    }
+
+    #[test]
+    fn line_breaks_in_names_are_escaped_and_round_trip() {
+        let raw = OsStr::new("evil\r\n226 fake.txt");
+        let shown = display_name(raw);
+        assert_eq!(shown, "evil%0D%0A226 fake.txt");
+        assert_eq!(os_name(&shown), raw.to_os_string());
     }
 
     #[test]

@@ -295,7 +295,7 @@ fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<
             }
         }
         Op::WriteInPlace(p, append) => {
-            if let Ok(mut f) = root.open_in_place(&vp(p), *append, 0) {
+            if let Ok(mut f) = root.open_in_place(&vp(p), *append) {
                 assert_inside(&f, root_dir)?;
                 f.write_all(b"written").unwrap();
             }

@@ -5,7 +5,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, Metadata, OpenOptions};
+use std::os::fd::AsRawFd;
+
+use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
 
 use super::listing::{Entry, Kind};
 use super::names::display_name;
@@ -39,33 +41,42 @@ impl Root {
         self.dir.symlink_metadata(p.to_relative())
     }
 
-    /// Opens a regular file for reading; directories are refused.
+    /// Opens a regular file for reading; anything else is refused.
     pub fn open_read(&self, p: &VPath) -> io::Result<(File, Metadata)> {
-        let file = self.dir.open(p.to_relative())?;
-        let md = file.metadata()?;
-        if md.is_dir() {
-            return Err(io::Error::from(io::ErrorKind::IsADirectory));
-        }
-        Ok((file.into_std(), md))
+        self.open_regular(p, OpenOptions::new().read(true))
     }
 
     /// Opens a file for writing in place: APPE (append, created if missing)
-    /// or a resumed STOR (truncated at `offset`, which must not be past the end).
-    pub fn open_in_place(&self, p: &VPath, append: bool, offset: u64) -> io::Result<File> {
+    /// or a resumed STOR. The caller positions and finally truncates it, so
+    /// an interrupted resume keeps what lies beyond the offset.
+    pub fn open_in_place(&self, p: &VPath, append: bool) -> io::Result<File> {
         let mut opts = OpenOptions::new();
-        opts.write(true).create(true);
-        if append {
-            opts.append(true);
-        }
-        let file = self.dir.open_with(p.to_relative(), &opts)?.into_std();
+        opts.write(true).create(true).append(append);
+        Ok(self.open_regular(p, &mut opts)?.0)
+    }
+
+    /// Opens with O_NONBLOCK so that a FIFO or device in the share cannot
+    /// block a runtime thread in open(2) (waiting for a writer forever);
+    /// anything but a regular file is then refused, and the flag cleared.
+    fn open_regular(&self, p: &VPath, opts: &mut OpenOptions) -> io::Result<(File, Metadata)> {
+        opts.custom_flags(libc::O_NONBLOCK);
+        let file = self.dir.open_with(p.to_relative(), opts)?;
         let md = file.metadata()?;
         if md.is_dir() {
             return Err(io::Error::from(io::ErrorKind::IsADirectory));
         }
-        if !append {
-            file.set_len(offset)?;
+        if !md.is_file() {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
         }
-        Ok(file)
+        let file = file.into_std();
+        // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok((file, md))
     }
 
     pub fn open_dir(&self, p: &VPath) -> io::Result<Dir> {
