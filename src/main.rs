@@ -3,19 +3,17 @@
 mod cli;
 
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use ftpshare::{AccessMode, Event, Limits, Server, TlsIdentity, TlsMode};
+use ftpshare::TlsMode;
 use serde_json::json;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::broadcast::error::RecvError;
 
 use cli::args::{Cli, Serve, Tool};
 use cli::banner::{BannerInfo, TlsInfo};
+use cli::run::Signals;
+use cli::setup::{mode_name, Setup};
 use cli::ui::Ui;
 
 fn main() -> ExitCode {
@@ -102,183 +100,52 @@ fn init_logging(verbose: u8, no_color: bool) {
         .try_init();
 }
 
-/// How often the status line and the bars refresh.
-const TICK: Duration = Duration::from_millis(200);
-
-/// Why the server stopped, as the `exit` event says it.
-#[derive(Clone, Copy)]
-enum Reason {
-    Timeout,
-    Signal,
-    MaxTransfers,
-}
-
-impl Reason {
-    fn as_str(self) -> &'static str {
-        match self {
-            Reason::Timeout => "timeout",
-            Reason::Signal => "signal",
-            Reason::MaxTransfers => "max-transfers",
-        }
-    }
-}
-
 async fn serve(args: Serve) -> Result<(), String> {
-    let temp = match args.temp {
-        true => Some(
-            tempfile::Builder::new()
-                .prefix("ftpshare-")
-                .tempdir()
-                .map_err(|e| format!("cannot create a temporary folder: {e}"))?,
-        ),
-        false => None,
-    };
-    let root: PathBuf = match (&temp, &args.dir) {
-        (Some(t), _) => t.path().to_path_buf(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => PathBuf::from("."),
-    };
-    let access = if args.upload_only {
-        AccessMode::UploadOnly
-    } else if args.write || args.temp {
-        AccessMode::Writable
-    } else {
-        AccessMode::ReadOnly
-    };
-    let bind_ip = args.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-
-    // The host people should use: what they asked for, the address bound,
-    // or the LAN address of this machine.
-    let detected = match (&args.public_host, bind_ip.is_unspecified()) {
-        (None, true) => Some(cli::address::detect(bind_ip.is_ipv6())),
-        _ => None,
-    };
-    let host = match (&args.public_host, &detected) {
-        (Some(h), _) => h.clone(),
-        (None, Some(d)) => url_host(d.primary),
-        (None, None) => url_host(bind_ip),
-    };
-    let others: Vec<String> = detected
-        .iter()
-        .flat_map(|d| d.others.iter().map(|(ip, name)| format!("{ip} ({name})")))
-        .collect();
-
-    let tls_mode = if args.implicit_tls {
-        TlsMode::Implicit
-    } else if args.tls || args.tls_cert.is_some() {
-        TlsMode::Explicit
-    } else {
-        TlsMode::Off
-    };
-    let identity = match (&args.tls_cert, &args.tls_key, tls_mode) {
-        (Some(cert), Some(key), _) => {
-            Some(TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?)
-        }
-        (_, _, TlsMode::Off) => None,
-        _ => {
-            let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-            names.push(host.trim_matches(['[', ']']).to_string());
-            if let Some(d) = &detected {
-                names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
-            }
-            let mut seen = std::collections::HashSet::new();
-            names.retain(|n| seen.insert(n.clone()));
-            Some(TlsIdentity::self_signed(&names).map_err(|e| e.to_string())?)
-        }
-    };
-
-    let limits = Limits {
-        idle_timeout: args
-            .idle_timeout
-            .0
-            .unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)),
-        max_connections: args.max_connections,
-        max_connections_per_ip: args.max_connections_per_ip,
-        max_rate: args.max_rate,
-        // A zero ban duration bans no one.
-        ban_after: if args.ban_duration.0.is_some() {
-            args.ban_after
-        } else {
-            0
-        },
-        ban_duration: args.ban_duration.0.unwrap_or_default(),
-        ..Limits::default()
-    };
-    let generated_password = args.password.is_none();
-    let mut builder = Server::builder()
-        .root(&root)
-        .bind(SocketAddr::new(bind_ip, args.port))
-        .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
-        .access(access)
-        .anonymous(args.anonymous)
-        .require_tls_reuse(!args.no_tls_reuse)
-        .limits(limits);
-    if let Some(range) = &args.passive_ports {
-        builder = builder.passive_ports(range.clone());
-    }
-    if let Some(h) = &args.public_host {
-        builder = builder.public_host(h.clone());
-    }
-    if let Some(id) = identity {
-        builder = builder.tls(id, tls_mode);
-    }
+    let Setup {
+        builder,
+        host,
+        others,
+        temp,
+        generated_password,
+    } = cli::setup::setup(&args)?;
     let mut signals = Signals::new()?;
     let server = builder.start().await.map_err(|e| e.to_string())?;
-    let mut events = server.subscribe();
-    let started = Instant::now();
-    let deadline = args.timeout.0.map(|d| started + d);
-
-    let cfg = server.config();
+    let events = server.subscribe();
+    let deadline = args.timeout.0.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
-    let fingerprint = cfg.tls.as_ref().map(|t| t.fingerprint().to_string());
-    let port = server.local_addr().port();
-    let root_text = server.root().display().to_string();
+    let root = server.root().display().to_string();
     if args.json {
-        // The contract's fields first, in its order; extras after.
-        cli::json::emit(&json!({
-            "event": "ready",
-            "url": url,
-            "host": host.trim_matches(['[', ']']),
-            "port": port,
-            "user": cfg.user,
-            "password": cfg.password,
-            "root": root_text,
-            "writable": access != AccessMode::ReadOnly,
-            "tls": tls_mode != TlsMode::Off,
-            "tls_fingerprint": fingerprint,
-            "expires_in_s": args.timeout.0.map(|d| d.as_secs()),
-            "pid": std::process::id(),
-            "mode": mode_name(access),
-            "anonymous": args.anonymous,
-            "tls_mode": match tls_mode { TlsMode::Off => "off", TlsMode::Explicit => "explicit", TlsMode::Implicit => "implicit" },
-        }));
+        cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
     }
     if !args.quiet {
+        let cfg = server.config();
         let info = BannerInfo {
-            root: &root_text,
-            mode: mode_name(access),
+            root: &root,
+            mode: mode_name(cfg.access),
             url: &url,
             host: &host,
-            port,
+            port: server.local_addr().port(),
             user: &cfg.user,
             password: &cfg.password,
             generated_password,
-            anonymous: args.anonymous,
+            anonymous: cfg.anonymous,
             others: &others,
             expires: args.timeout.0,
-            tls: fingerprint.as_deref().map(|f| TlsInfo {
-                fingerprint: f,
-                implicit: tls_mode == TlsMode::Implicit,
+            tls: cfg.tls.as_ref().map(|t| TlsInfo {
+                fingerprint: t.fingerprint(),
+                implicit: cfg.tls_mode == TlsMode::Implicit,
             }),
             temp: temp.is_some(),
         };
-        let text = cli::banner::render(&info, !args.no_qr, args.qr_invert);
-        say(args.json, &text);
+        say(
+            args.json,
+            &cli::banner::render(&info, !args.no_qr, args.qr_invert),
+        );
     } else if !args.json {
         // The essentials: how to connect, and where a temporary folder is.
         say(false, &url);
         if temp.is_some() {
-            say(false, &root_text);
+            say(false, &root);
         }
     }
 
@@ -288,57 +155,16 @@ async fn serve(args: Serve) -> Result<(), String> {
     } else {
         args.max_transfers
     };
-    let mut done = 0;
-    let reason = run_until_stop(
-        &mut events,
+    let (reason, done) = cli::run::run(
+        &server,
+        events,
         &mut signals,
         &mut ui,
         args.json,
         deadline,
         max_transfers,
-        &mut done,
     )
     .await;
-
-    let running = ui.running_transfers();
-    if running > 0 {
-        let s = if running == 1 { "" } else { "s" };
-        ui.log(&format!(
-            "stopping ({}): letting {running} transfer{s} finish, Ctrl-C again to stop now",
-            reason.as_str()
-        ));
-    } else {
-        ui.log(&format!("stopping ({})", reason.as_str()));
-    }
-    ui.stopping();
-    // Keep reporting while running transfers finish.
-    let shutdown = server.shutdown();
-    tokio::pin!(shutdown);
-    let mut aborted = false;
-    let mut tick = tokio::time::interval(TICK);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = signals.recv(), if !aborted => {
-                // A second Ctrl-C: stop running transfers now.
-                aborted = true;
-                ui.log("stopping now");
-                server.abort_transfers();
-            }
-            _ = tick.tick() => ui.tick(),
-            ev = events.recv() => {
-                if let Ok(ev) = ev {
-                    report(&ev, &mut ui, args.json);
-                    done += u64::from(completed(&ev));
-                }
-            }
-        }
-    }
-    // Sessions are gone; report what they said last.
-    while let Ok(ev) = events.try_recv() {
-        report(&ev, &mut ui, args.json);
-        done += u64::from(completed(&ev));
-    }
     ui.finish();
     let kept = match temp {
         Some(t) if args.keep => Some(t.keep()),
@@ -355,98 +181,4 @@ async fn serve(args: Serve) -> Result<(), String> {
         cli::json::emit(&exit);
     }
     Ok(())
-}
-
-/// Ctrl-C, SIGTERM and SIGHUP (the terminal closed), caught from the
-/// start so that none kills the process before it can stop cleanly.
-struct Signals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, String> {
-        let sig = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
-        Ok(Signals {
-            int: sig(SignalKind::interrupt())?,
-            term: sig(SignalKind::terminate())?,
-            hup: sig(SignalKind::hangup())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
-        }
-    }
-}
-
-/// Runs until the timeout, a signal, or the last allowed transfer;
-/// `done` counts completed transfers.
-async fn run_until_stop(
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-    signals: &mut Signals,
-    ui: &mut Ui,
-    json: bool,
-    deadline: Option<Instant>,
-    max_transfers: Option<u64>,
-    done: &mut u64,
-) -> Reason {
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
-    let until = tokio::time::Instant::from_std(deadline.unwrap_or(far));
-    let mut tick = tokio::time::interval(TICK);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(until) => return Reason::Timeout,
-            _ = signals.recv() => return Reason::Signal,
-            _ = tick.tick() => ui.tick(),
-            ev = events.recv() => {
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return Reason::Signal,
-                };
-                report(&ev, ui, json);
-                if completed(&ev) {
-                    *done += 1;
-                    if max_transfers.is_some_and(|max| *done >= max) {
-                        return Reason::MaxTransfers;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A download or upload that finished without error.
-fn completed(ev: &Event) -> bool {
-    matches!(ev, Event::TransferFinished { error: None, .. })
-}
-
-fn report(ev: &Event, ui: &mut Ui, json: bool) {
-    ui.on_event(ev);
-    if json {
-        if let Some(v) = cli::json::event(ev) {
-            cli::json::emit(&v);
-        }
-    }
-}
-
-fn mode_name(mode: AccessMode) -> &'static str {
-    match mode {
-        AccessMode::ReadOnly => "read-only",
-        AccessMode::Writable => "writable",
-        AccessMode::UploadOnly => "upload-only",
-    }
-}
-
-fn url_host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) if v6.is_unspecified() => "127.0.0.1".into(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
 }

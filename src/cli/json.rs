@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use ftpshare::{Direction, Event};
+use std::time::Duration;
+
+use ftpshare::{AccessMode, Direction, Event, RunningServer, TlsMode};
 use serde_json::{json, Value};
 
 pub fn emit(v: &Value) {
@@ -11,6 +13,32 @@ pub fn emit(v: &Value) {
     // A closed stdout (the script went away) must not stop the server.
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
+}
+
+/// The `ready` line: the contract's fields first, in its order; extras after.
+pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Duration>) -> Value {
+    let cfg = server.config();
+    json!({
+        "event": "ready",
+        "url": url,
+        "host": host.trim_matches(['[', ']']),
+        "port": server.local_addr().port(),
+        "user": cfg.user,
+        "password": cfg.password,
+        "root": server.root().display().to_string(),
+        "writable": cfg.access != AccessMode::ReadOnly,
+        "tls": cfg.tls_mode != TlsMode::Off,
+        "tls_fingerprint": cfg.tls.as_ref().map(|t| t.fingerprint()),
+        "expires_in_s": expires.map(|d| d.as_secs()),
+        "pid": std::process::id(),
+        "mode": super::setup::mode_name(cfg.access),
+        "anonymous": cfg.anonymous,
+        "tls_mode": match cfg.tls_mode {
+            TlsMode::Off => "off",
+            TlsMode::Explicit => "explicit",
+            TlsMode::Implicit => "implicit",
+        },
+    })
 }
 
 /// The JSON form of a server event, or `None` for events scripts do not see.

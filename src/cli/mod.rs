@@ -5,4 +5,6 @@ pub mod address;
 pub mod args;
 pub mod banner;
 pub mod json;
+pub mod run;
+pub mod setup;
 pub mod ui;

@@ -1,0 +1,138 @@
+//! From the command line to a configured server: the folder, the access
+//! mode, the address people should use, TLS and the limits.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ftpshare::{AccessMode, Limits, Server, ServerBuilder, TlsIdentity, TlsMode};
+
+use super::address::url_host;
+use super::args::Serve;
+
+/// Everything `serve` needs before it starts the server.
+pub struct Setup {
+    pub builder: ServerBuilder,
+    /// The host for the URL (an address in brackets for IPv6).
+    pub host: String,
+    /// Other usable addresses, as `ip (interface)`.
+    pub others: Vec<String>,
+    /// The folder for `--temp`, removed when dropped.
+    pub temp: Option<tempfile::TempDir>,
+    pub generated_password: bool,
+}
+
+pub fn setup(args: &Serve) -> Result<Setup, String> {
+    let temp = match args.temp {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix("ftpshare-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary folder: {e}"))?,
+        ),
+        false => None,
+    };
+    let root: PathBuf = match (&temp, &args.dir) {
+        (Some(t), _) => t.path().to_path_buf(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("."),
+    };
+    let access = if args.upload_only {
+        AccessMode::UploadOnly
+    } else if args.write || args.temp {
+        AccessMode::Writable
+    } else {
+        AccessMode::ReadOnly
+    };
+    let bind_ip = args.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+
+    // The host people should use: what they asked for, the address bound,
+    // or the LAN address of this machine.
+    let detected = match (&args.public_host, bind_ip.is_unspecified()) {
+        (None, true) => Some(super::address::detect(bind_ip.is_ipv6())),
+        _ => None,
+    };
+    let host = match (&args.public_host, &detected) {
+        (Some(h), _) => h.clone(),
+        (None, Some(d)) => url_host(d.primary),
+        (None, None) => url_host(bind_ip),
+    };
+    let others: Vec<String> = detected
+        .iter()
+        .flat_map(|d| d.others.iter().map(|(ip, name)| format!("{ip} ({name})")))
+        .collect();
+
+    let tls_mode = if args.implicit_tls {
+        TlsMode::Implicit
+    } else if args.tls || args.tls_cert.is_some() {
+        TlsMode::Explicit
+    } else {
+        TlsMode::Off
+    };
+    let identity = match (&args.tls_cert, &args.tls_key, tls_mode) {
+        (Some(cert), Some(key), _) => {
+            Some(TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?)
+        }
+        (_, _, TlsMode::Off) => None,
+        _ => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+            names.push(host.trim_matches(['[', ']']).to_string());
+            if let Some(d) = &detected {
+                names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(n.clone()));
+            Some(TlsIdentity::self_signed(&names).map_err(|e| e.to_string())?)
+        }
+    };
+
+    let limits = Limits {
+        idle_timeout: args
+            .idle_timeout
+            .0
+            .unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)),
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_rate: args.max_rate,
+        // A zero ban duration bans no one.
+        ban_after: if args.ban_duration.0.is_some() {
+            args.ban_after
+        } else {
+            0
+        },
+        ban_duration: args.ban_duration.0.unwrap_or_default(),
+        ..Limits::default()
+    };
+    let mut builder = Server::builder()
+        .root(&root)
+        .bind(SocketAddr::new(bind_ip, args.port))
+        .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
+        .access(access)
+        .anonymous(args.anonymous)
+        .require_tls_reuse(!args.no_tls_reuse)
+        .limits(limits);
+    if let Some(range) = &args.passive_ports {
+        builder = builder.passive_ports(range.clone());
+    }
+    if let Some(h) = &args.public_host {
+        builder = builder.public_host(h.clone());
+    }
+    if let Some(id) = identity {
+        builder = builder.tls(id, tls_mode);
+    }
+    Ok(Setup {
+        builder,
+        host,
+        others,
+        temp,
+        generated_password: args.password.is_none(),
+    })
+}
+
+/// How the access mode is named in the banner and the ready line.
+pub fn mode_name(mode: AccessMode) -> &'static str {
+    match mode {
+        AccessMode::ReadOnly => "read-only",
+        AccessMode::Writable => "writable",
+        AccessMode::UploadOnly => "upload-only",
+    }
+}
