@@ -11,7 +11,7 @@ use ftpshare::TlsMode;
 use serde_json::json;
 
 use cli::args::{Cli, Serve, Tool};
-use cli::banner::{BannerInfo, TlsInfo};
+use cli::banner::{BannerInfo, Temp, TlsInfo};
 use cli::run::Signals;
 use cli::setup::{mode_name, Setup};
 use cli::ui::Ui;
@@ -135,7 +135,11 @@ async fn serve(args: Serve) -> Result<(), String> {
                 fingerprint: t.fingerprint(),
                 implicit: cfg.tls_mode == TlsMode::Implicit,
             }),
-            temp: temp.is_some(),
+            temp: match (&temp, args.keep) {
+                (None, _) => Temp::No,
+                (Some(_), false) => Temp::Removed,
+                (Some(_), true) => Temp::Kept,
+            },
         };
         say(
             args.json,

@@ -757,6 +757,10 @@ fn bad_arguments_exit_2() {
         vec!["--passive-ports", "9-1"],
         vec!["--write", "--upload-only"],
         vec!["--keep"],
+        vec!["--anonymous", "--upload-only"],
+        vec!["--user", ""],
+        vec!["--password", ""],
+        vec!["--max-transfers", "0"],
     ] {
         let mut all = args.clone();
         all.push(dir_arg(dir.path()));

@@ -978,3 +978,17 @@ async fn the_default_type_is_ascii() {
     assert_eq!(read_all(data).await, b"one\ntwo\r\nthree\n");
     assert_eq!(raw.reply().await.code, 226);
 }
+
+/// Anonymous users may only read, and a drop box has nothing to read: in
+/// upload-only mode the anonymous login is refused outright.
+#[tokio::test]
+async fn anonymous_users_get_nothing_from_a_drop_box() {
+    let t = start_with(|b| b.access(AccessMode::UploadOnly).anonymous(true)).await;
+    t.write("secret.txt", b"someone's upload");
+    for user in ["anonymous", "ftp"] {
+        let mut raw = Raw::connect(t.addr).await;
+        raw.ok(&format!("USER {user}"), 331).await;
+        raw.ok("PASS guest@example.org", 530).await;
+        raw.ok("LIST", 530).await;
+    }
+}

@@ -670,3 +670,46 @@ async fn a_vanished_client_still_gets_its_transfer_reported() {
     assert!(finished.1.is_some(), "{finished:?}");
     assert!(!t.path("gone.bin").exists());
 }
+
+/// Our own temporary upload files are invisible: no client can fetch,
+/// delete or rename one by guessing its name while an upload runs.
+#[tokio::test]
+async fn temporary_upload_files_cannot_be_reached_by_name() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR slow.bin", 150).await;
+    data.write_all(&[5u8; 1000]).await.unwrap();
+    data.flush().await.unwrap();
+    let temp = loop {
+        let found = std::fs::read_dir(t.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with(".ftpshare-"));
+        if let Some(name) = found {
+            break name;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut other = t.login().await;
+    for cmd in ["SIZE", "MDTM", "DELE", "RNFR", "MLST"] {
+        let r = other.cmd(&format!("{cmd} {temp}")).await;
+        assert_eq!(r.code, 550, "{cmd}: {r:?}");
+    }
+    let _d = other.epsv().await;
+    assert_eq!(other.cmd(&format!("RETR /{temp}")).await.code, 550);
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(std::fs::read(t.path("slow.bin")).unwrap(), vec![5u8; 1000]);
+}
+
+/// CR or LF inside a path could forge lines of a listing: refused.
+#[tokio::test]
+async fn line_breaks_in_paths_are_refused() {
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    raw.send_raw(b"MKD evil\r226 fake\r\n").await;
+    assert_eq!(raw.reply().await.code, 501);
+    assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 0);
+}

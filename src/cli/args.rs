@@ -48,7 +48,7 @@ pub struct Serve {
     pub bind: Option<IpAddr>,
 
     /// Login name
-    #[arg(short, long, default_value = "share")]
+    #[arg(short, long, default_value = "share", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub user: String,
 
     /// Fixed password instead of a generated one
@@ -64,7 +64,7 @@ pub struct Serve {
     pub upload_only: bool,
 
     /// Also accept anonymous/ftp logins (always read-only)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upload_only")]
     pub anonymous: bool,
 
     /// Exit after this long (90s, 10m, 2h; 0 = never)

@@ -21,7 +21,15 @@ pub struct BannerInfo<'a> {
     pub others: &'a [String],
     pub expires: Option<Duration>,
     pub tls: Option<TlsInfo<'a>>,
-    pub temp: bool,
+    pub temp: Temp,
+}
+
+/// Whether the folder is a `--temp` one, and what happens to it at exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temp {
+    No,
+    Removed,
+    Kept,
 }
 
 pub struct TlsInfo<'a> {
@@ -71,11 +79,13 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         }
         None => row("expires", "never; Ctrl-C stops"),
     }
-    if info.temp {
-        row(
+    match info.temp {
+        Temp::No => {}
+        Temp::Removed => row(
             "folder",
             "temporary: removed when ftpshare exits (--keep keeps it)",
-        );
+        ),
+        Temp::Kept => row("folder", "temporary, kept when ftpshare exits (--keep)"),
     }
     let url = info.url;
     let quoted = sh_quote(url);

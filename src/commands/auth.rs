@@ -41,7 +41,9 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
     let cfg = &s.shared.config;
     let mode = if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
         Some(cfg.access)
-    } else if cfg.anonymous && is_anonymous_name(&name) {
+    } else if cfg.anonymous && is_anonymous_name(&name) && cfg.access != AccessMode::UploadOnly {
+        // Anonymous users read; a drop box has nothing to read, so they
+        // have no access there at all.
         Some(AccessMode::ReadOnly)
     } else {
         None

@@ -90,6 +90,18 @@ pub async fn connect_active(local: IpAddr, addr: SocketAddr) -> io::Result<TcpSt
 /// kernel-chosen one when there is no range).
 pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
     let Some(range) = range else {
+        // Like vsftpd, pick a random port of the ephemeral range ourselves.
+        // The kernel's own choice (port 0) gets slow once thousands of
+        // earlier data connections sit in TIME_WAIT: its search steps over
+        // them one by one, and small-file workloads leave many.
+        let eph = ephemeral_ports();
+        for _ in 0..32 {
+            let port = rand::rng().random_range(eph.clone());
+            match listen(SocketAddr::new(ip, port)) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                other => return other,
+            }
+        }
         return listen(SocketAddr::new(ip, 0));
     };
     let span = u32::from(*range.end()) - u32::from(*range.start()) + 1;
@@ -123,4 +135,22 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1)
+}
+
+/// The system's ephemeral port range (Linux), read once.
+fn ephemeral_ports() -> RangeInclusive<u16> {
+    static RANGE: std::sync::OnceLock<RangeInclusive<u16>> = std::sync::OnceLock::new();
+    RANGE
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+                .unwrap_or_default();
+            let mut nums = text
+                .split_whitespace()
+                .filter_map(|n| n.parse::<u16>().ok());
+            match (nums.next(), nums.next()) {
+                (Some(lo), Some(hi)) if 1024 <= lo && lo <= hi => lo..=hi,
+                _ => 32768..=60999,
+            }
+        })
+        .clone()
 }

@@ -197,7 +197,7 @@ impl Session {
     /// client that stops reading its replies (otherwise the session would
     /// wait forever, outside the idle timer, holding a connection slot).
     pub async fn reply(&mut self, reply: Reply) -> Flow {
-        tracing::trace!(peer = %self.peer, code = reply.code, "reply");
+        tracing::trace!(peer = %self.peer, "{} {}", reply.code, reply.lines.join(" | "));
         let limit = self.shared.config.limits.stall_timeout;
         match tokio::time::timeout(limit, self.control.send(&reply)).await {
             Ok(Ok(())) => Flow::Continue,
@@ -336,8 +336,16 @@ impl Session {
     }
 
     /// Resolves a client path against the working directory.
+    /// Resolves a client path against the working directory. Our own
+    /// temporary upload files do not exist as far as clients can tell.
     pub fn path(&self, arg: &str) -> FtpResult<VPath> {
-        self.cwd.join(arg)
+        let path = self.cwd.join(arg)?;
+        if path.components().any(crate::vfs::is_temp_name) {
+            return Err(FtpError::FileUnavailable(format!(
+                "{path}: No such file or directory"
+            )));
+        }
+        Ok(path)
     }
 
     /// Shutdown: let a running transfer finish within the grace period,

@@ -204,7 +204,7 @@ pub fn facts_text(e: &Entry, facts: Facts, perms: Perms) -> String {
         let t = match &e.kind {
             Kind::Dir => "dir",
             Kind::File => "file",
-            Kind::Symlink(_) => "OS.unix=symlink",
+            Kind::Symlink(_) => "OS.unix=slink",
             Kind::Special(_) => "OS.unix=special",
         };
         let _ = write!(s, "type={t};");

@@ -18,8 +18,10 @@ impl VPath {
     /// Resolves a client argument against this directory. `..` at the root
     /// stays at the root, as in a chroot.
     pub fn join(&self, arg: &str) -> FtpResult<VPath> {
-        if arg.contains('\0') {
-            return Err(FtpError::Syntax("NUL byte in path".into()));
+        // NUL cannot be in a name; CR and LF would be line breaks in
+        // listings (names on disk that hold them are shown escaped).
+        if arg.contains(['\0', '\r', '\n']) {
+            return Err(FtpError::Syntax("NUL, CR or LF in path".into()));
         }
         let mut parts: Vec<&str> = if arg.starts_with('/') {
             Vec::new()

@@ -22,7 +22,7 @@ fn component() -> impl Strategy<Value = String> {
         2 => Just("..".to_string()),
         1 => prop::sample::select(vec![".", "", "outside", "secret", "...", "\\..", "a\\..\\.."])
             .prop_map(String::from),
-        1 => "[^/\u{0}]{1,6}",
+        1 => "[^/\u{0}\r\n]{1,6}",
     ]
 }
 
