@@ -58,9 +58,12 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(json, &format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => fail(json, &msg),
+    // On a worker rather than the main thread: every server event wakes
+    // this loop, and a wake-up on the same thread needs no futex round trip.
+    match runtime.block_on(runtime.spawn(serve(args))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(msg)) => fail(json, &msg),
+        Err(e) => fail(json, &format!("internal error: {e}")),
     }
 }
 

@@ -181,8 +181,12 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         mode_word(s),
         md.len() - offset
     );
-    s.start_transfer(Job::Send { file, offset }, &path, Some(md.len()), opening)
-        .await
+    let job = Job::Send {
+        file,
+        offset,
+        len: md.len(),
+    };
+    s.start_transfer(job, &path, Some(md.len()), opening).await
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {

@@ -73,16 +73,13 @@ pub async fn send_file(
     stream: &mut DataStream,
     mut file: File,
     offset: u64,
+    len: u64,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
     let throttle = Throttle::new(limits.max_rate);
     if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
-        let len = file
-            .metadata()
-            .map_err(|e| FtpError::from_io(&e, "file"))?
-            .len();
         let mut off = offset as libc::off_t;
         let mut sent = 0u64;
         while (off as u64) < len {

@@ -22,8 +22,8 @@ use crate::vfs::{Upload, VPath};
 
 /// What a transfer does once its data connection is open.
 pub(crate) enum Job {
-    /// RETR: a file from an offset.
-    Send { file: File, offset: u64 },
+    /// RETR: a file of `len` bytes (when opened), from an offset.
+    Send { file: File, offset: u64, len: u64 },
     /// LIST, NLST, MLSD: a listing made beforehand.
     Listing(Vec<u8>),
     /// STOR, STOU, APPE: into `file`; with `upload`, a temporary file that
@@ -243,11 +243,12 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
         )),
     };
     match job {
-        Job::Send { file, offset } => {
+        Job::Send { file, offset, len } => {
             data::send_file(
                 &mut stream,
                 file,
                 offset,
+                len,
                 ctx.ascii,
                 ctx.limits,
                 &ctx.progress,

@@ -5,8 +5,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use cap_std::ambient_authority;
-use std::os::fd::AsRawFd;
-
 use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
 
 use super::listing::{Entry, Kind};
@@ -57,7 +55,7 @@ impl Root {
 
     /// Opens with O_NONBLOCK so that a FIFO or device in the share cannot
     /// block a runtime thread in open(2) (waiting for a writer forever);
-    /// anything but a regular file is then refused, and the flag cleared.
+    /// anything but a regular file is then refused.
     fn open_regular(&self, p: &VPath, opts: &mut OpenOptions) -> io::Result<(File, Metadata)> {
         opts.custom_flags(libc::O_NONBLOCK);
         let file = self.dir.open_with(p.to_relative(), opts)?;
@@ -68,14 +66,9 @@ impl Root {
         if !md.is_file() {
             return Err(io::Error::from(io::ErrorKind::Unsupported));
         }
+        // O_NONBLOCK means nothing for a regular file (reads of the page
+        // cache and sendfile ignore it), so it can stay set.
         let file = file.into_std();
-        // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-        unsafe {
-            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-            }
-        }
         Ok((file, md))
     }
 
