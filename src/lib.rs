@@ -29,7 +29,7 @@ pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;
 pub use events::{Direction, Event};
-pub use server::{RunningServer, Server, ServerBuilder, StartError};
+pub use server::{url_host, RunningServer, Server, ServerBuilder, StartError};
 pub use tls::{fingerprint, TlsError, TlsIdentity};
 
 /// A fresh password: 22 characters from a 58-letter URL-safe alphabet

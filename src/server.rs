@@ -75,13 +75,8 @@ impl Shared {
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
         let limits = &self.config.limits;
         let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((n, since)) = t.failures.get(&ip).copied() {
-            if limits.ban_after > 0 && n >= limits.ban_after {
-                if since.elapsed() < limits.ban_duration {
-                    return Err("Too many failed logins from your address; try again later");
-                }
-                t.failures.remove(&ip);
-            }
+        if t.banned(ip, limits) {
+            return Err("Too many failed logins from your address; try again later");
         }
         if t.total >= limits.max_connections {
             return Err("Too many connections; try again later");
@@ -113,11 +108,26 @@ impl Shared {
     }
 
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let limits = &self.config.limits;
-        t.failures.get(&ip).is_some_and(|(n, since)| {
-            limits.ban_after > 0 && *n >= limits.ban_after && since.elapsed() < limits.ban_duration
-        })
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        t.banned(ip, &self.config.limits)
+    }
+}
+
+impl ConnTable {
+    /// Whether `ip` is banned now; a ban that ran out is forgotten, so the
+    /// address starts again with a clean count.
+    fn banned(&mut self, ip: IpAddr, limits: &Limits) -> bool {
+        let Some((n, since)) = self.failures.get(&ip).copied() else {
+            return false;
+        };
+        if limits.ban_after == 0 || n < limits.ban_after {
+            return false;
+        }
+        if since.elapsed() < limits.ban_duration {
+            return true;
+        }
+        self.failures.remove(&ip);
+        false
     }
 }
 
@@ -397,15 +407,7 @@ impl RunningServer {
     pub fn url(&self) -> String {
         let host = match &self.shared.config.public_host {
             Some(h) => h.clone(),
-            None => {
-                let ip = self.local_addr.ip();
-                let ip = if ip.is_unspecified() {
-                    IpAddr::from([127, 0, 0, 1])
-                } else {
-                    ip
-                };
-                url_host(ip)
-            }
+            None => url_host(self.local_addr.ip()),
         };
         self.url_for(&host)
     }
@@ -467,9 +469,11 @@ impl Drop for RunningServer {
     }
 }
 
-/// An IP address as a URL host (`[::1]` for IPv6).
+/// An IP address as the host part of a URL: brackets around IPv6, and
+/// loopback for an unspecified address (one can only connect to a real one).
 pub fn url_host(ip: IpAddr) -> String {
     match ip {
+        ip if ip.is_unspecified() => "127.0.0.1".into(),
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     }

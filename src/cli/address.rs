@@ -86,16 +86,6 @@ pub fn choose(
     Addresses { primary, others }
 }
 
-/// An address as a URL host: brackets around IPv6, and the loopback
-/// address for the unspecified one.
-pub fn url_host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) if v6.is_unspecified() => "127.0.0.1".into(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
-}
-
 /// Reads the machine's interfaces and chooses.
 pub fn detect(v6_ok: bool) -> Addresses {
     let interfaces = local_ip_address::list_afinet_netifas().unwrap_or_default();

@@ -4,9 +4,8 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use ftpshare::{AccessMode, Limits, Server, ServerBuilder, TlsIdentity, TlsMode};
+use ftpshare::{url_host, AccessMode, Limits, Server, ServerBuilder, TlsIdentity, TlsMode};
 
-use super::address::url_host;
 use super::args::Serve;
 
 /// Everything `serve` needs before it starts the server.
