@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,6 +275,9 @@ impl ServerBuilder {
         cfg.root = root.path().to_path_buf();
         let pasv_ip = match &cfg.public_host {
             None => None,
+            // PASV can only announce IPv4; IPv6 clients use EPSV, which
+            // names no address, so an IPv6 public host needs nothing here.
+            Some(host) if host.trim_matches(['[', ']']).parse::<Ipv6Addr>().is_ok() => None,
             Some(host) => Some(
                 resolve_v4(host)
                     .await
@@ -406,7 +409,7 @@ impl RunningServer {
     /// address (loopback when bound to all interfaces).
     pub fn url(&self) -> String {
         let host = match &self.shared.config.public_host {
-            Some(h) => h.clone(),
+            Some(h) => h.parse().map(url_host).unwrap_or_else(|_| h.clone()),
             None => url_host(self.local_addr.ip()),
         };
         self.url_for(&host)

@@ -992,3 +992,18 @@ async fn anonymous_users_get_nothing_from_a_drop_box() {
         raw.ok("LIST", 530).await;
     }
 }
+
+/// An IPv6 public host is bracketed in URLs and does not stop PASV from
+/// answering over IPv4 (PASV can only carry IPv4 addresses).
+#[tokio::test]
+async fn an_ipv6_public_host_works() {
+    let t = start_with(|b| b.public_host("2001:db8::7")).await;
+    assert!(
+        t.server.url().contains("@[2001:db8::7]:"),
+        "{}",
+        t.server.url()
+    );
+    let mut raw = t.login().await;
+    let r = raw.ok("PASV", 227).await;
+    assert!(r.text.contains("(127,0,0,1,"), "{r:?}");
+}

@@ -51,7 +51,8 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         _ => None,
     };
     let host = match (&args.public_host, &detected) {
-        (Some(h), _) => h.clone(),
+        // An IPv6 literal needs brackets in a URL.
+        (Some(h), _) => h.parse().map(url_host).unwrap_or_else(|_| h.clone()),
         (None, Some(d)) => url_host(d.primary),
         (None, None) => url_host(bind_ip),
     };
