@@ -130,6 +130,18 @@ impl From<ParseError> for FtpError {
 
 pub type FtpResult<T> = Result<T, FtpError>;
 
+/// `.at(path)`: a file-system result as a command result, the error
+/// naming the (virtual) path it concerns.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<str>) -> FtpResult<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl AsRef<str>) -> FtpResult<T> {
+        self.map_err(|e| FtpError::from_io(&e, path.as_ref()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,19 +5,15 @@ use std::io::Read;
 use cap_std::fs::MetadataExt;
 
 use super::nav::quote;
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Event;
 use crate::protocol::Reply;
 use crate::session::Session;
 use crate::vfs::mdtm as mdtm_text;
 
-fn io_err(path: &crate::vfs::VPath) -> impl Fn(std::io::Error) -> FtpError + '_ {
-    move |e| FtpError::from_io(&e, path.as_str())
-}
-
 pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.create_dir(&path).map_err(io_err(&path))?;
+    s.shared.root.create_dir(&path).at(&path)?;
     s.shared.emit(Event::Mkdir {
         peer: s.peer,
         path: path.to_string(),
@@ -32,7 +28,7 @@ pub fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "the shared folder itself cannot be removed".into(),
         ));
     }
-    s.shared.root.remove_dir(&path).map_err(io_err(&path))?;
+    s.shared.root.remove_dir(&path).at(&path)?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -43,7 +39,7 @@ pub fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.remove_file(&path).map_err(io_err(&path))?;
+    s.shared.root.remove_file(&path).at(&path)?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -59,10 +55,7 @@ pub fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "the shared folder itself cannot be renamed".into(),
         ));
     }
-    s.shared
-        .root
-        .symlink_metadata(&path)
-        .map_err(io_err(&path))?;
+    s.shared.root.symlink_metadata(&path).at(&path)?;
     s.rename_from = Some(path);
     Ok(Reply::new(350, "Ready for RNTO"))
 }
@@ -75,7 +68,7 @@ pub fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     if to.is_root() {
         return Err(FtpError::InvalidName("Not a valid target name".into()));
     }
-    s.shared.root.rename(&from, &to).map_err(io_err(&to))?;
+    s.shared.root.rename(&from, &to).at(&to)?;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),
@@ -90,7 +83,7 @@ const ASCII_SIZE_LIMIT: u64 = 64 << 20;
 /// SIZE: the bytes a RETR would send in the current TYPE (RFC 3659 §4).
 pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let (mut file, md) = s.shared.root.open_read(&path).map_err(io_err(&path))?;
+    let (mut file, md) = s.shared.root.open_read(&path).at(&path)?;
     if !s.ascii {
         return Ok(Reply::new(213, md.len().to_string()));
     }
@@ -103,7 +96,7 @@ pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let mut buf = vec![0u8; 64 * 1024];
     let (mut extra, mut prev_cr) = (0u64, false);
     loop {
-        let n = file.read(&mut buf).map_err(io_err(&path))?;
+        let n = file.read(&mut buf).at(&path)?;
         if n == 0 {
             break;
         }
@@ -119,7 +112,7 @@ pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let md = s.shared.root.metadata(&path).map_err(io_err(&path))?;
+    let md = s.shared.root.metadata(&path).at(&path)?;
     if md.is_dir() {
         return Err(FtpError::FileUnavailable(format!("{path}: Is a directory")));
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::Reply;
 use crate::session::{Job, Session};
 use crate::vfs::{is_temp_name, Entry, Facts, Listing, Perms, VPath};
@@ -27,19 +27,18 @@ fn now() -> i64 {
 async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> FtpResult<Vec<u8>> {
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<Vec<u8>> {
-        let io = |e: std::io::Error| FtpError::from_io(&e, path.as_str());
         let root = &shared.root;
-        let is_dir = root.metadata(&path).map_err(io)?.is_dir();
+        let is_dir = root.metadata(&path).at(&path)?.is_dir();
         if dirs_only && !is_dir {
             return Err(FtpError::Syntax(format!("{path} is not a directory")));
         }
         let mut entries: Vec<Entry> = if is_dir {
-            let mut v = root.list(&path).map_err(io)?;
+            let mut v = root.list(&path).at(&path)?;
             v.retain(|e| !is_temp_name(&e.name));
             v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
             v
         } else {
-            vec![root.entry(&path).map_err(io)?]
+            vec![root.entry(&path).at(&path)?]
         };
         let mut out = Listing::new(now());
         for e in entries.drain(..) {
@@ -86,11 +85,7 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// MLST: the facts of one path, on the control connection.
 pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = s
-        .shared
-        .root
-        .entry(&path)
-        .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    let entry = s.shared.root.entry(&path).at(&path)?;
     let facts = crate::vfs::facts_text(&entry, s.facts, s.perms());
     Ok(Reply::multi(
         250,
@@ -104,12 +99,7 @@ pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// directory and 213 for a file (RFC 959 §4.2).
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = s
-        .shared
-        .root
-        .metadata(&path)
-        .map_err(|e| FtpError::from_io(&e, path.as_str()))?
-        .is_dir();
+    let is_dir = s.shared.root.metadata(&path).at(&path)?.is_dir();
     let bytes = render(s, path.clone(), Format::Long, false).await?;
     let text = String::from_utf8_lossy(&bytes);
     let lines = text.lines().map(str::to_string);

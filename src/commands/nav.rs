@@ -1,15 +1,12 @@
 //! CWD, CDUP, PWD, SMNT.
 
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::Reply;
 use crate::session::Session;
 
 pub fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared
-        .root
-        .open_dir(&path)
-        .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    s.shared.root.open_dir(&path).at(&path)?;
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))
 }

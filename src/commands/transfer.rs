@@ -8,7 +8,7 @@ use rand::Rng;
 
 use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Job, Session};
 use crate::vfs::{Upload, VPath};
@@ -167,8 +167,7 @@ fn mode_word(s: &Session) -> &'static str {
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let io = |e: std::io::Error| FtpError::from_io(&e, path.as_str());
-    let (file, md) = s.shared.root.open_read(&path).map_err(io)?;
+    let (file, md) = s.shared.root.open_read(&path).at(&path)?;
     let offset = s.rest.unwrap_or(0);
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
@@ -191,7 +190,6 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    let io = |e: std::io::Error| FtpError::from_io(&e, path.as_str());
     let offset = s.rest.unwrap_or(0);
     let upload_only = s.mode() == AccessMode::UploadOnly;
     let job = if offset > 0 {
@@ -201,14 +199,14 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             ));
         }
         // Resume writes in place from the offset, as REST STREAM defines.
-        let size = s.shared.root.metadata(&path).map_err(io)?.len();
+        let size = s.shared.root.metadata(&path).at(&path)?.len();
         if offset > size {
             return Err(FtpError::BadRestart(format!(
                 "Cannot restart at {offset}: {path} has {size} bytes"
             )));
         }
-        let mut file = s.shared.root.open_in_place(&path, false).map_err(io)?;
-        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut file = s.shared.root.open_in_place(&path, false).at(&path)?;
+        file.seek(SeekFrom::Start(offset)).at(&path)?;
         Job::Receive {
             file,
             upload: None,
@@ -216,7 +214,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             unique: false,
         }
     } else {
-        let (upload, file) = Upload::begin(&s.shared.root, &path).map_err(io)?;
+        let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
         Job::Receive {
             file,
             upload: Some(upload),
@@ -231,11 +229,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    let file = s
-        .shared
-        .root
-        .open_in_place(&path, true)
-        .map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    let file = s.shared.root.open_in_place(&path, true).at(&path)?;
     let job = Job::Receive {
         file,
         upload: None,
@@ -254,8 +248,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
         None => s.path(&format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
     };
     let path = free_name(s, &wanted)?;
-    let (upload, file) =
-        Upload::begin(&s.shared.root, &path).map_err(|e| FtpError::from_io(&e, path.as_str()))?;
+    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
     let job = Job::Receive {
         file,
         upload: Some(upload),

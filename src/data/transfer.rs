@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 
 use super::DataStream;
-use crate::error::FtpError;
+use crate::error::{FtpError, IoContext};
 
 /// Bytes moved so far, shared with the session (STAT) and the UI.
 pub type Progress = Arc<AtomicU64>;
@@ -116,8 +116,7 @@ pub async fn send_file(
 
     if offset > 0 {
         use std::io::Seek;
-        file.seek(io::SeekFrom::Start(offset))
-            .map_err(|e| FtpError::from_io(&e, "file"))?;
+        file.seek(io::SeekFrom::Start(offset)).at("file")?;
     }
     let mut buf = vec![0u8; BUF_SIZE];
     let mut converted = Vec::new();
@@ -125,9 +124,7 @@ pub async fn send_file(
     let mut sent = 0u64;
     loop {
         // Page-cache reads are short; a blocking-pool hop per chunk costs more.
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| FtpError::from_io(&e, "file"))?;
+        let n = file.read(&mut buf).at("file")?;
         if n == 0 {
             break;
         }
@@ -212,13 +209,11 @@ pub async fn receive_to_file(
         } else {
             &buf[..n]
         };
-        file.write_all(data)
-            .map_err(|e| FtpError::from_io(&e, "upload"))?;
+        file.write_all(data).at("upload")?;
         throttle.pace(received).await;
     }
     if pending_cr {
-        file.write_all(b"\r")
-            .map_err(|e| FtpError::from_io(&e, "upload"))?;
+        file.write_all(b"\r").at("upload")?;
     }
     // Every byte is in. Answer the client's close_notify with ours: some
     // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.

@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{Flow, Session};
 use crate::data::{self, DataStream, Progress, TransferLimits};
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
 use crate::vfs::{Upload, VPath};
@@ -282,20 +282,19 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                         .into(),
                 ));
             }
-            let map = |e: std::io::Error| FtpError::from_io(&e, target.as_str());
             match upload {
                 // A resumed upload replaces everything after its offset, but
                 // only once it is complete (APPE's end is already the end).
                 None => {
-                    let end = file.stream_position().map_err(map)?;
-                    file.set_len(end).map_err(map)?;
+                    let end = file.stream_position().at(&target)?;
+                    file.set_len(end).at(&target)?;
                     Ok(None)
                 }
                 Some(u) if unique => {
                     let wanted = target.file_name().unwrap_or("upload");
-                    u.commit_unique(wanted).map(Some).map_err(map)
+                    u.commit_unique(wanted).map(Some).at(&target)
                 }
-                Some(u) => u.commit(&target).map(|_| None).map_err(map),
+                Some(u) => u.commit(&target).map(|_| None).at(&target),
             }
         }
     }
