@@ -48,7 +48,7 @@ pub struct Ui {
     multi: Option<MultiProgress>,
     _no_echo: Option<NoEcho>,
     status: Option<ProgressBar>,
-    bars: HashMap<u64, (ProgressBar, Progress)>,
+    bars: HashMap<u64, (ProgressBar, Progress, Direction)>,
     to_stderr: bool,
     quiet: bool,
     deadline: Option<Instant>,
@@ -170,7 +170,7 @@ impl Ui {
                         bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
                     }
                     bar.set_prefix(format!("{arrow} {}", short(path, layout.name)));
-                    self.bars.insert(*id, (bar, progress.clone()));
+                    self.bars.insert(*id, (bar, progress.clone(), *direction));
                 }
             }
             Event::TransferFinished {
@@ -183,7 +183,7 @@ impl Ui {
                 error,
             } => {
                 self.running = self.running.saturating_sub(1);
-                if let Some((bar, _)) = self.bars.remove(id) {
+                if let Some((bar, ..)) = self.bars.remove(id) {
                     bar.finish_and_clear();
                 }
                 match direction {
@@ -228,13 +228,12 @@ impl Ui {
     pub fn tick(&mut self) {
         let mut live_in = 0;
         let mut live_out = 0;
-        for (bar, progress) in self.bars.values() {
+        for (bar, progress, direction) in self.bars.values() {
             let n = progress.load(Ordering::Relaxed);
             bar.set_position(n);
-            if bar.prefix().starts_with('↓') {
-                live_out += n;
-            } else {
-                live_in += n;
+            match direction {
+                Direction::Download => live_out += n,
+                Direction::Upload => live_in += n,
             }
         }
         let Some(status) = &self.status else { return };
@@ -301,7 +300,7 @@ impl Ui {
     }
 
     pub fn finish(&mut self) {
-        for (_, (bar, _)) in self.bars.drain() {
+        for (_, (bar, ..)) in self.bars.drain() {
             bar.finish_and_clear();
         }
         if let Some(s) = &self.status {
