@@ -713,3 +713,28 @@ async fn line_breaks_in_paths_are_refused() {
     assert_eq!(raw.reply().await.code, 501);
     assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 0);
 }
+
+/// Replacing a file keeps its permission bits: a private file stays private.
+#[tokio::test]
+async fn a_replaced_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = start(AccessMode::Writable).await;
+    t.write("private.txt", b"old secret");
+    std::fs::set_permissions(
+        t.path("private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR private.txt", 150).await;
+    data.write_all(b"new secret").await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(std::fs::read(t.path("private.txt")).unwrap(), b"new secret");
+    let mode = std::fs::metadata(t.path("private.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -7,7 +7,9 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 
-use cap_std::fs::{Dir, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
+
+use cap_std::fs::{Dir, MetadataExt, OpenOptions};
 use rand::Rng;
 
 use super::names::{display_name, os_name};
@@ -27,6 +29,9 @@ impl Upload {
     /// Creates the temporary file in the target's directory.
     pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
         let dir = root.open_dir(&target.parent())?;
+        // A replaced file keeps its permission bits: a private file must
+        // not become world-readable by being uploaded again.
+        let mut keep_mode = None;
         if let Some(name) = target.file_name() {
             let name = os_name(name);
             // Renaming a file over a directory fails late; fail early instead.
@@ -43,6 +48,11 @@ impl Upload {
             {
                 return Err(io::Error::from(io::ErrorKind::PermissionDenied));
             }
+            keep_mode = dir
+                .metadata(&name)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.mode() & 0o7777);
         }
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -58,7 +68,11 @@ impl Upload {
                         temp,
                         committed: false,
                     };
-                    return Ok((upload, file.into_std()));
+                    let file = file.into_std();
+                    if let Some(mode) = keep_mode {
+                        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                    }
+                    return Ok((upload, file));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
