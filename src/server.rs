@@ -47,7 +47,7 @@ pub(crate) struct Shared {
     pub kill: CancellationToken,
     /// IPv4 address announced in PASV replies instead of our own.
     pub pasv_ip: Option<Ipv4Addr>,
-    pub next_transfer: AtomicU64,
+    next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
 }
 

@@ -33,18 +33,7 @@ async fn start_limited(access: AccessMode, f: impl FnOnce(&mut Limits)) -> TestS
 async fn raw_from(local: IpAddr, addr: SocketAddr) -> Raw {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(local, 0)).unwrap();
-    let stream = socket.connect(addr).await.unwrap();
-    let (r, w) = stream.into_split();
-    let mut raw = Raw {
-        reader: BufReader::new(r),
-        writer: w,
-        greeting: Reply {
-            code: 0,
-            text: String::new(),
-        },
-    };
-    raw.greeting = raw.reply().await;
-    raw
+    Raw::over(socket.connect(addr).await.unwrap()).await
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

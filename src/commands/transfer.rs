@@ -10,7 +10,7 @@ use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
-use crate::session::{Job, Session};
+use crate::session::{Flow, Job, Session};
 use crate::vfs::{Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
@@ -291,7 +291,7 @@ pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
         return Ok(Some(Reply::new(225, "No transfer to abort")));
     };
     let report = t.abort_and_wait().await;
-    if s.finish_transfer(report).await.is_err() {
+    if s.finish_transfer(report).await == Flow::Close {
         return Err(FtpError::Closing("Connection lost".into()));
     }
     Ok(Some(Reply::new(226, "ABOR successful")))

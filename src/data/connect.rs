@@ -69,7 +69,7 @@ async fn accept_from(listener: &TcpListener, client: IpAddr) -> io::Result<TcpSt
     }
 }
 
-pub async fn connect_active(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+async fn connect_active(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

@@ -3,6 +3,7 @@
 //! watch for ABOR.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,8 +64,19 @@ fn broken(e: io::Error) -> FtpError {
     FtpError::TransferAborted(format!("Data connection broken: {}", e.kind()))
 }
 
-fn stalled() -> FtpError {
-    FtpError::TransferAborted("Transfer stalled; data connection closed".into())
+/// Runs one step of a transfer: no progress within `stall` ends it, and a
+/// network error is a broken data connection.
+async fn within_stall<T>(
+    stall: Duration,
+    io: impl Future<Output = io::Result<T>>,
+) -> Result<T, FtpError> {
+    match timeout(stall, io).await {
+        Err(_) => Err(FtpError::TransferAborted(
+            "Transfer stalled; data connection closed".into(),
+        )),
+        Ok(Err(e)) => Err(broken(e)),
+        Ok(Ok(v)) => Ok(v),
+    }
 }
 
 /// Sends a file from `offset`. Plain binary transfers use sendfile(2);
@@ -84,11 +96,7 @@ pub async fn send_file(
         let mut sent = 0u64;
         while (off as u64) < len {
             let step = SENDFILE_STEP.min((len - off as u64) as usize);
-            match timeout(limits.stall, tcp.writable()).await {
-                Err(_) => return Err(stalled()),
-                Ok(Err(e)) => return Err(broken(e)),
-                Ok(Ok(())) => {}
-            }
+            within_stall(limits.stall, tcp.writable()).await?;
             let r = tcp.try_io(Interest::WRITABLE, || {
                 // SAFETY: both descriptors are open for the whole call and
                 // `off` is a valid, exclusively borrowed offset.
@@ -135,11 +143,7 @@ pub async fn send_file(
         } else {
             &buf[..n]
         };
-        match timeout(limits.stall, stream.write_all(out)).await {
-            Err(_) => return Err(stalled()),
-            Ok(Err(e)) => return Err(broken(e)),
-            Ok(Ok(())) => {}
-        }
+        within_stall(limits.stall, stream.write_all(out)).await?;
         sent += out.len() as u64;
         progress.fetch_add(out.len() as u64, Ordering::Relaxed);
         throttle.pace(sent).await;
@@ -155,11 +159,7 @@ pub async fn send_bytes(
     progress: &Progress,
 ) -> Result<(), FtpError> {
     for chunk in bytes.chunks(BUF_SIZE) {
-        match timeout(limits.stall, stream.write_all(chunk)).await {
-            Err(_) => return Err(stalled()),
-            Ok(Err(e)) => return Err(broken(e)),
-            Ok(Ok(())) => {}
-        }
+        within_stall(limits.stall, stream.write_all(chunk)).await?;
         progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     finish_send(stream, limits).await
@@ -168,11 +168,7 @@ pub async fn send_bytes(
 /// Ends a download: TLS sends close_notify, TCP its FIN, so the client
 /// knows it has every byte.
 async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<(), FtpError> {
-    match timeout(limits.stall, stream.shutdown()).await {
-        Err(_) => Err(stalled()),
-        Ok(Err(e)) => Err(broken(e)),
-        Ok(Ok(())) => Ok(()),
-    }
+    within_stall(limits.stall, stream.shutdown()).await
 }
 
 /// Receives an upload into `file` until the client closes the data
@@ -192,11 +188,7 @@ pub async fn receive_to_file(
     let mut pending_cr = false;
     let mut received = 0u64;
     loop {
-        let n = match timeout(limits.stall, stream.read(&mut buf)).await {
-            Err(_) => return Err(stalled()),
-            Ok(Err(e)) => return Err(broken(e)),
-            Ok(Ok(n)) => n,
-        };
+        let n = within_stall(limits.stall, stream.read(&mut buf)).await?;
         if n == 0 {
             break;
         }

@@ -161,7 +161,7 @@ impl Session {
                     return;
                 }
                 report = running::wait(&mut self.transfer) => {
-                    if self.finish_transfer(report).await.is_err() {
+                    if self.finish_transfer(report).await == Flow::Close {
                         return;
                     }
                     idle_deadline = Instant::now() + limits.idle_timeout;
@@ -241,7 +241,7 @@ impl Session {
                 (None, Some(t)) => t.abort_and_wait().await,
                 (None, None) => return Flow::Close,
             };
-            if self.finish_transfer(report).await.is_err() {
+            if self.finish_transfer(report).await == Flow::Close {
                 return Flow::Close;
             }
         }
@@ -272,22 +272,16 @@ impl Session {
         if !keeps_rename {
             self.rename_from = None;
         }
-        match result {
-            Ok(Some(reply)) => {
-                let close = reply.code == 221 || reply.code == 421;
-                if self.reply(reply).await == Flow::Close || close {
-                    return Flow::Close;
-                }
-                Flow::Continue
-            }
-            Ok(None) => Flow::Continue,
-            Err(e) => {
-                let close = e.code() == 421;
-                if self.reply(e.reply()).await == Flow::Close || close {
-                    return Flow::Close;
-                }
-                Flow::Continue
-            }
+        let reply = match result {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Flow::Continue,
+            Err(e) => e.reply(),
+        };
+        // QUIT's 221 and any 421 end the session once sent.
+        let close = matches!(reply.code, 221 | 421);
+        match self.reply(reply).await {
+            Flow::Continue if !close => Flow::Continue,
+            _ => Flow::Close,
         }
     }
 

@@ -187,8 +187,7 @@ impl Session {
 
     /// Sends a finished transfer's final reply, then reports it (in that
     /// order, so a client has its 226 before anyone acts on the event).
-    /// Err means the control connection is gone.
-    pub async fn finish_transfer(&mut self, report: TransferReport) -> Result<(), ()> {
+    pub async fn finish_transfer(&mut self, report: TransferReport) -> Flow {
         let reply = match &report.result {
             Ok(Some(name)) => Reply::new(226, format!("Transfer complete; stored as {name}")),
             Ok(None) => Reply::new(226, "Transfer complete"),
@@ -196,10 +195,7 @@ impl Session {
         };
         let flow = self.reply(reply).await;
         self.report(report);
-        match flow {
-            Flow::Continue => Ok(()),
-            Flow::Close => Err(()),
-        }
+        flow
     }
 
     /// Emits the event for a finished file transfer (listings have none).

@@ -94,7 +94,11 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Raw::over(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    /// A raw client on an already connected stream; reads the greeting.
+    pub async fn over(stream: TcpStream) -> Raw {
         let (r, w) = stream.into_split();
         let mut raw = Raw {
             reader: BufReader::new(r),
