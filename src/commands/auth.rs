@@ -1,9 +1,9 @@
 //! USER, PASS, ACCT, REIN, QUIT.
 
-use crate::config::{AccessMode, TlsMode};
+use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
-use crate::protocol::Reply;
+use crate::protocol::{anonymous_mode, Reply};
 use crate::session::{Login, Session};
 use crate::vfs::VPath;
 
@@ -41,10 +41,8 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
     let cfg = &s.shared.config;
     let mode = if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
         Some(cfg.access)
-    } else if cfg.anonymous && is_anonymous_name(&name) && cfg.access != AccessMode::UploadOnly {
-        // Anonymous users read; a drop box has nothing to read, so they
-        // have no access there at all.
-        Some(AccessMode::ReadOnly)
+    } else if cfg.anonymous && is_anonymous_name(&name) {
+        anonymous_mode(cfg.access)
     } else {
         None
     };

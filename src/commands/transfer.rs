@@ -6,10 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use rand::Rng;
 
-use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
-use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
+use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Flow, Job, Session};
 use crate::vfs::{Upload, VPath};
 
@@ -191,9 +190,11 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
     let offset = s.rest.unwrap_or(0);
-    let upload_only = s.mode() == AccessMode::UploadOnly;
+    // Replacing or resuming changes what exists: without that right (a
+    // drop box) an upload takes a fresh name instead.
+    let may_modify = s.may(Access::Modify);
     let job = if offset > 0 {
-        if upload_only {
+        if !may_modify {
             return Err(FtpError::PermissionDenied(
                 "resuming is not allowed in an upload-only share".into(),
             ));
@@ -219,8 +220,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             file,
             upload: Some(upload),
             target: path.clone(),
-            // A drop box never replaces what is there.
-            unique: upload_only,
+            unique: !may_modify,
         }
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
