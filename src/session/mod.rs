@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep, sleep_until, Instant};
 
 pub(crate) use control::Control;
-pub(crate) use running::{Job, RunningTransfer};
+pub(crate) use running::{Finish, Job, RunningTransfer};
 
 use crate::config::{AccessMode, TlsMode};
 use crate::data::DataPlan;

@@ -9,7 +9,7 @@ use std::io;
 
 use std::os::unix::fs::PermissionsExt;
 
-use cap_std::fs::{Dir, MetadataExt, OpenOptions};
+use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
 use rand::Rng;
 
 use super::names::{display_name, os_name};
@@ -92,6 +92,39 @@ impl Upload {
         Ok(())
     }
 
+    /// APPE: adds the finished file to the end of the target (created if
+    /// missing) in one piece. An exclusive lock serialises appenders, so two
+    /// clients appending at once give one order or the other, never their
+    /// chunks interleaved; a failure half-way takes our bytes back off.
+    pub fn append(mut self, target: &VPath) -> io::Result<()> {
+        let name = target
+            .file_name()
+            .map(os_name)
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        let mut opts = OpenOptions::new();
+        // O_NONBLOCK: a FIFO put there since APPE was accepted must not
+        // block us in open(2); it is refused below.
+        opts.append(true)
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK);
+        let mut dest = self.dir.open_with(&name, &opts)?.into_std();
+        if !dest.metadata()?.is_file() {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        lock_exclusive(&dest)?;
+        let before = dest.metadata()?.len();
+        let mut src = self.dir.open(&self.temp)?.into_std();
+        if let Err(e) = io::copy(&mut src, &mut dest) {
+            // Only our own bytes lie beyond `before`: we hold the lock.
+            let _ = dest.set_len(before);
+            return Err(e);
+        }
+        drop(dest);
+        let _ = self.dir.remove_file(&self.temp);
+        self.committed = true;
+        Ok(())
+    }
+
     /// Moves the finished file to `wanted`'s name, or to `name.1`, `name.2`…
     /// if that exists; never replaces anything. Returns the name used.
     pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
@@ -135,6 +168,21 @@ impl Drop for Upload {
     fn drop(&mut self) {
         if !self.committed {
             let _ = self.dir.remove_file(&self.temp);
+        }
+    }
+}
+
+/// flock(2), waiting for other appenders; released when `file` closes.
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is open for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }
