@@ -806,3 +806,40 @@ async fn concurrent_appends_keep_both_parts_whole() {
         now.len()
     );
 }
+
+/// New content never inherits set-user-ID, set-group-ID or sticky bits
+/// (as root, a replaced 4755 file would otherwise be a planted setuid
+/// program): STOR, APPE and a resumed STOR all leave plain 0755.
+#[tokio::test]
+async fn uploads_never_keep_set_id_or_sticky_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    for special in [0o4755, 0o2755, 0o1755, 0o6755] {
+        for (rest, cmd) in [(false, "STOR"), (false, "APPE"), (true, "STOR")] {
+            t.write("prog", b"#!/bin/sh\n");
+            let perms = std::fs::Permissions::from_mode(special);
+            std::fs::set_permissions(t.path("prog"), perms).unwrap();
+            let mode = || {
+                std::fs::metadata(t.path("prog"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+            };
+            assert_eq!(mode() & 0o7777, special, "chmod did not take");
+            let mut data = raw.epsv().await;
+            if rest {
+                raw.ok("REST 2", 350).await;
+            }
+            raw.ok(&format!("{cmd} prog"), 150).await;
+            data.write_all(b"echo planted\n").await.unwrap();
+            drop(data);
+            assert_eq!(raw.reply().await.code, 226, "{cmd}");
+            assert_eq!(
+                mode() & 0o7777,
+                0o755,
+                "{cmd} (REST: {rest}) over {special:o}"
+            );
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{Upload, VPath};
+use crate::vfs::{clear_special_bits, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -207,6 +207,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             )));
         }
         file.seek(SeekFrom::Start(offset)).at(&path)?;
+        clear_special_bits(&file).at(&path)?;
         Job::Receive {
             file,
             target: path.clone(),

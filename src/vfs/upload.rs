@@ -30,7 +30,9 @@ impl Upload {
     pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
         let dir = root.open_dir(&target.parent())?;
         // A replaced file keeps its permission bits: a private file must
-        // not become world-readable by being uploaded again.
+        // not become world-readable by being uploaded again. Only those:
+        // set-user-ID, set-group-ID and sticky bits on new content would
+        // let a client plant a setuid program when we run as root.
         let mut keep_mode = None;
         if let Some(name) = target.file_name() {
             let name = os_name(name);
@@ -52,7 +54,7 @@ impl Upload {
                 .metadata(&name)
                 .ok()
                 .filter(|m| m.is_file())
-                .map(|m| m.mode() & 0o7777);
+                .map(|m| m.mode() & 0o777);
         }
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -112,6 +114,7 @@ impl Upload {
             return Err(io::Error::from(io::ErrorKind::Unsupported));
         }
         lock_exclusive(&dest)?;
+        clear_special_bits(&dest)?;
         let before = dest.metadata()?.len();
         let mut src = self.dir.open(&self.temp)?.into_std();
         if let Err(e) = io::copy(&mut src, &mut dest) {
@@ -170,6 +173,17 @@ impl Drop for Upload {
             let _ = self.dir.remove_file(&self.temp);
         }
     }
+}
+
+/// Drops set-user-ID, set-group-ID and sticky bits from a file whose
+/// content a client changes in place (APPE, resumed STOR): the kernel does
+/// so on writes by unprivileged users, but not when we run as root.
+pub fn clear_special_bits(file: &File) -> io::Result<()> {
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o7000 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))?;
+    }
+    Ok(())
 }
 
 /// flock(2), waiting for other appenders; released when `file` closes.
