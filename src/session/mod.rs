@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use control::Control;
-pub(crate) use running::{Job, RunningTransfer};
+pub(crate) use running::{Finish, Job, RunningTransfer};
 
 use crate::config::AccessMode;
 use crate::data::DataPlan;
