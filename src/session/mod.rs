@@ -197,7 +197,7 @@ impl Session {
     /// client that stops reading its replies (otherwise the session would
     /// wait forever, outside the idle timer, holding a connection slot).
     pub async fn reply(&mut self, reply: Reply) -> Flow {
-        tracing::trace!(peer = %self.peer, "{} {}", reply.code, reply.lines.join(" | "));
+        tracing::trace!(peer = %self.peer, "{} {}", reply.code, crate::escape(&reply.lines.join(" | ")));
         let limit = self.shared.config.limits.stall_timeout;
         match tokio::time::timeout(limit, self.control.send(&reply)).await {
             Ok(Ok(())) => Flow::Continue,
@@ -224,7 +224,7 @@ impl Session {
         if let Command::Pass(_) = cmd {
             tracing::debug!(peer = %self.peer, "PASS ****");
         } else {
-            tracing::debug!(peer = %self.peer, "{}", String::from_utf8_lossy(line));
+            tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
         }
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {
