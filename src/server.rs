@@ -128,6 +128,7 @@ impl ServerBuilder {
         if cfg.password.is_empty() {
             cfg.password = crate::generate_password();
         }
+        cfg.limits.check().map_err(StartError::Invalid)?;
         if cfg.tls_mode != TlsMode::Off && cfg.tls.is_none() {
             return Err(StartError::Invalid(
                 "TLS mode set without a certificate".into(),
@@ -427,6 +428,52 @@ mod tests {
             2,
             "the panicked session's slot is freed"
         );
+        server.shutdown().await;
+    }
+
+    /// Limits no clock can hold (or that refuse everyone) are a start
+    /// error, not a panic in every session after the greeting.
+    #[tokio::test]
+    async fn start_refuses_limits_that_cannot_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            Limits {
+                idle_timeout: Duration::MAX,
+                ..Limits::default()
+            },
+            Limits {
+                shutdown_grace: Duration::from_secs(u64::MAX),
+                ..Limits::default()
+            },
+            Limits {
+                max_connections: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_rate: Some(0),
+                ..Limits::default()
+            },
+        ];
+        for limits in cases {
+            let started = Server::builder()
+                .root(dir.path())
+                .bind("127.0.0.1:0".parse().unwrap())
+                .limits(limits.clone())
+                .start()
+                .await;
+            assert!(matches!(started, Err(StartError::Invalid(_))), "{limits:?}");
+        }
+        let longest = Limits {
+            idle_timeout: Limits::MAX_DURATION,
+            ..Limits::default()
+        };
+        let server = Server::builder()
+            .root(dir.path())
+            .bind("127.0.0.1:0".parse().unwrap())
+            .limits(longest)
+            .start()
+            .await
+            .unwrap();
         server.shutdown().await;
     }
 
