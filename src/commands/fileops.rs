@@ -1,23 +1,38 @@
 //! MKD, RMD, DELE, RNFR, RNTO, SIZE, MDTM.
 
-use std::io::Read;
+use std::io::{self, Read};
 
 use cap_std::fs::MetadataExt;
 
 use super::nav::quote;
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Event;
-use crate::protocol::Reply;
+use crate::protocol::{Access, Reply};
 use crate::session::Session;
 use crate::vfs::mdtm as mdtm_text;
 
 pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.create_dir(&path).at(&path)?;
-    s.shared.emit(Event::Mkdir {
-        peer: s.peer,
-        path: path.to_string(),
-    });
+    let created = if s.may(Access::Read) {
+        s.shared.root.create_dir(&path).at(&path)?;
+        true
+    } else {
+        // Without read access (a drop box) the answer must not tell what
+        // exists: the folders on the way are made, and a name already
+        // taken answers as if made now.
+        let existed = s.shared.root.symlink_metadata(&path).is_ok();
+        match s.shared.root.create_dir_all(&path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            r => r.at(&path)?,
+        }
+        !existed
+    };
+    if created {
+        s.shared.emit(Event::Mkdir {
+            peer: s.peer,
+            path: path.to_string(),
+        });
+    }
     Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))
 }
 

@@ -251,7 +251,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
         Some(a) => upload_target(s, a)?,
-        None => s.path(&format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+        None => upload_target(s, &format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
     };
     let path = free_name(s, &wanted)?;
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
@@ -285,6 +285,12 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
+    }
+    // A session that may not read enters folders without learning whether
+    // they exist (see `commands::nav::cwd`), so its uploads make them.
+    if !s.may(Access::Read) {
+        let parent = path.parent();
+        s.shared.root.create_dir_all(&parent).at(&parent)?;
     }
     Ok(path)
 }
