@@ -156,12 +156,11 @@ impl Session {
                 report = running::wait(&mut self.transfer) => Some(report),
                 _ = kill.cancelled() => None,
             };
-            let report = match (report, self.transfer.take()) {
-                (Some(report), _) => report,
-                (None, Some(t)) => t.abort_and_wait().await,
-                (None, None) => return Flow::Close,
+            let flow = match report {
+                Some(report) => self.finish_transfer(report).await,
+                None => self.abort_transfer().await.unwrap_or(Flow::Close),
             };
-            if self.finish_transfer(report).await == Flow::Close {
+            if flow == Flow::Close {
                 return Flow::Close;
             }
         }
@@ -218,10 +217,7 @@ impl Session {
                 _ = sleep(grace) => {}
                 _ = kill.cancelled() => {}
             }
-            if let Some(t) = self.transfer.take() {
-                let report = t.abort_and_wait().await;
-                let _ = self.finish_transfer(report).await;
-            }
+            let _ = self.abort_transfer().await;
         }
         // A client that stops reading must not hold up the exit.
         let goodbye = Reply::new(421, "Server shutting down; goodbye");

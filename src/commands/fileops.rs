@@ -1,10 +1,11 @@
 //! MKD, RMD, DELE, RNFR, RNTO, SIZE, MDTM.
 
-use std::io::{self, Read};
+use std::io;
 
 use cap_std::fs::MetadataExt;
 
 use super::nav::quote;
+use crate::data::ascii_len;
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Event;
 use crate::protocol::{Access, Reply};
@@ -107,22 +108,8 @@ pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "{path}: SIZE in ASCII mode is only computed for files up to 64 MiB; use TYPE I"
         )));
     }
-    // Each bare LF gains a CR on the way out.
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut extra, mut prev_cr) = (0u64, false);
-    loop {
-        let n = file.read(&mut buf).at(&path)?;
-        if n == 0 {
-            break;
-        }
-        for &b in &buf[..n] {
-            if b == b'\n' && !prev_cr {
-                extra += 1;
-            }
-            prev_cr = b == b'\r';
-        }
-    }
-    Ok(Reply::new(213, (md.len() + extra).to_string()))
+    let len = ascii_len(&mut file).at(&path)?;
+    Ok(Reply::new(213, len.to_string()))
 }
 
 pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {

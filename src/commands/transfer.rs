@@ -10,7 +10,7 @@ use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -267,12 +267,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
 fn free_name(s: &Session, wanted: &VPath) -> FtpResult<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            name.to_string()
-        } else {
-            format!("{name}.{n}")
-        };
+    for candidate in unique_names(name) {
         let path = wanted.parent().join(&candidate)?;
         if s.shared.root.symlink_metadata(&path).is_err() {
             return Ok(path);
@@ -298,12 +293,9 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
 /// ABOR: a running transfer gets 426, then ABOR itself 226 (RFC 959 §4.1.3).
 pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
     s.data = DataPlan::None;
-    let Some(t) = s.transfer.take() else {
-        return Ok(Some(Reply::new(225, "No transfer to abort")));
-    };
-    let report = t.abort_and_wait().await;
-    if s.finish_transfer(report).await == Flow::Close {
-        return Err(FtpError::Closing("Connection lost".into()));
+    match s.abort_transfer().await {
+        None => Ok(Some(Reply::new(225, "No transfer to abort"))),
+        Some(Flow::Close) => Err(FtpError::Closing("Connection lost".into())),
+        Some(Flow::Continue) => Ok(Some(Reply::new(226, "ABOR successful"))),
     }
-    Ok(Some(Reply::new(226, "ABOR successful")))
 }
