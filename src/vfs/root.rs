@@ -25,6 +25,14 @@ impl Root {
         Ok(Root { dir, path })
     }
 
+    /// A second handle on the same folder (for a listing made in another task).
+    pub fn try_clone(&self) -> io::Result<Root> {
+        Ok(Root {
+            dir: self.dir.try_clone()?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The folder's absolute path on this machine (for the banner, never for access).
     pub fn path(&self) -> &Path {
         &self.path
@@ -131,43 +139,12 @@ impl Root {
             self.dir.metadata(&rel).ok(),
         ))
     }
-
-    /// All entries of a directory (without `.` and `..`), unsorted.
-    pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
-        let dir = self.open_dir(p)?;
-        let mut out = Vec::new();
-        for item in dir.entries()? {
-            let item = item?;
-            let os_name = item.file_name();
-            let name = display_name(&os_name).into_owned();
-            let ft = item.file_type()?;
-            if !ft.is_symlink() {
-                // A file may vanish between readdir and stat; skip it then.
-                if let Ok(md) = item.metadata() {
-                    out.push(Entry::from_metadata(name, &md));
-                }
-                continue;
-            }
-            let Ok(lmd) = dir.symlink_metadata(&os_name) else {
-                continue;
-            };
-            let target = dir
-                .read_link_contents(&os_name)
-                .map(|t| display_name(t.as_os_str()).into_owned())
-                .unwrap_or_default();
-            let followed = self
-                .metadata(&p.join(&name).unwrap_or_else(|_| p.clone()))
-                .ok();
-            out.push(symlink_entry(name, target, &lmd, followed));
-        }
-        Ok(out)
-    }
 }
 
 /// A symlink is shown with the facts of its target when the target is
 /// inside the root, so clients can descend into linked folders; otherwise
 /// as a bare link that cannot be followed.
-fn symlink_entry(
+pub(super) fn symlink_entry(
     name: String,
     target: String,
     link: &Metadata,
