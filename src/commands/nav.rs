@@ -1,12 +1,12 @@
 //! CWD, CDUP, PWD, SMNT.
 
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::Reply;
 use crate::session::Session;
 
-pub fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.open_dir(&path).at(&path)?;
+    super::fs(s, &path, |r, p| r.open_dir(p).map(drop)).await?;
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))
 }
