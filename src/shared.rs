@@ -61,6 +61,20 @@ impl Shared {
         }
     }
 
+    /// Shared state for unit tests: `root` served in `access` mode, user
+    /// `share` with password `secret`, no TLS.
+    #[cfg(test)]
+    pub fn for_tests(root: &std::path::Path, access: crate::AccessMode) -> Arc<Shared> {
+        let config = crate::Server::builder()
+            .root(root)
+            .credentials("share", "secret")
+            .access(access)
+            .config()
+            .clone();
+        let root = Root::open(root).expect("test root opens");
+        Arc::new(Shared::new(config, root, broadcast::channel(16).0, None))
+    }
+
     /// Open control connections right now.
     pub fn connections(&self) -> usize {
         self.conns.lock().map(|t| t.total).unwrap_or(0)

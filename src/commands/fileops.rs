@@ -1,25 +1,42 @@
 //! MKD, RMD, DELE, RNFR, RNTO, SIZE, MDTM.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 
 use cap_std::fs::MetadataExt;
 
 use super::fs;
 use super::nav::quote;
+use crate::data::ascii_len;
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
-use crate::protocol::Reply;
+use crate::protocol::{Access, Reply};
 use crate::session::Session;
 use crate::vfs::{mdtm as mdtm_text, Root};
 
 pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    fs(s, &path, Root::create_dir).await?;
-    s.shared.emit(Event::Mkdir {
-        peer: s.peer,
-        path: path.to_string(),
-    });
+    let may_read = s.may(Access::Read);
+    let created = fs(s, &path, move |r, p| {
+        if may_read {
+            return r.create_dir(p).map(|_| true);
+        }
+        // Without read access (a drop box) the answer must not tell what
+        // exists: the folders on the way are made, and a name already
+        // taken answers as if made now.
+        let existed = r.symlink_metadata(p).is_ok();
+        match r.create_dir_all(p) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            r => r?,
+        }
+        Ok(!existed)
+    })
+    .await?;
+    if created {
+        s.shared.emit(Event::Mkdir {
+            peer: s.peer,
+            path: path.to_string(),
+        });
+    }
     Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))
 }
 
@@ -95,7 +112,7 @@ pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         if md.len() > ASCII_SIZE_LIMIT {
             return Ok(None);
         }
-        ascii_size(file, md.len()).map(Some)
+        ascii_len(file).map(Some)
     })
     .await?;
     match size {
@@ -104,25 +121,6 @@ pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "{path}: SIZE in ASCII mode is only computed for files up to 64 MiB; use TYPE I"
         ))),
     }
-}
-
-/// The length of a file once each bare LF has gained a CR on the way out.
-fn ascii_size(mut file: File, len: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut extra, mut prev_cr) = (0u64, false);
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for &b in &buf[..n] {
-            if b == b'\n' && !prev_cr {
-                extra += 1;
-            }
-            prev_cr = b == b'\r';
-        }
-    }
-    Ok(len + extra)
 }
 
 pub async fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {

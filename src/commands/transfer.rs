@@ -7,12 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use rand::Rng;
 
 use super::fs;
-use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
+use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, Root, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -190,11 +189,13 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
+    let path = upload_target(s, arg).await?;
     let offset = s.rest.unwrap_or(0);
-    let upload_only = s.mode() == AccessMode::UploadOnly;
+    // Replacing or resuming changes what exists: without that right (a
+    // drop box) an upload takes a fresh name instead.
+    let may_modify = s.may(Access::Modify);
     let job = if offset > 0 {
-        if upload_only {
+        if !may_modify {
             return Err(FtpError::PermissionDenied(
                 "resuming is not allowed in an upload-only share".into(),
             ));
@@ -224,11 +225,10 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         Job::Receive {
             file,
             target: path.clone(),
-            // A drop box never replaces what is there.
-            finish: if upload_only {
-                Finish::Unique(upload)
-            } else {
+            finish: if may_modify {
                 Finish::Replace(upload)
+            } else {
+                Finish::Unique(upload)
             },
         }
     };
@@ -240,7 +240,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// only once complete: an empty, interrupted or concurrent append never
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
+    let path = upload_target(s, arg).await?;
     let (upload, file) = fs(s, &path, |r, p| {
         r.check_appendable(p)?;
         Upload::begin(r, p)
@@ -259,8 +259,11 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
-        Some(a) => upload_target(s, a)?,
-        None => s.path(&format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+        Some(a) => upload_target(s, a).await?,
+        None => {
+            let name = format!("ftpshare-{:08x}", rand::rng().random::<u32>());
+            upload_target(s, &name).await?
+        }
     };
     let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
         let path = free_name(r, wanted)?;
@@ -279,12 +282,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
 fn free_name(root: &Root, wanted: &VPath) -> io::Result<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            name.to_string()
-        } else {
-            format!("{name}.{n}")
-        };
+    for candidate in unique_names(name) {
         let path = wanted
             .parent()
             .join(&candidate)
@@ -296,10 +294,15 @@ fn free_name(root: &Root, wanted: &VPath) -> io::Result<VPath> {
     Err(io::Error::from(io::ErrorKind::AlreadyExists))
 }
 
-fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
+async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
+    }
+    // A session that may not read enters folders without learning whether
+    // they exist (see `commands::nav::cwd`), so its uploads make them.
+    if !s.may(Access::Read) {
+        fs(s, &path.parent(), Root::create_dir_all).await?;
     }
     Ok(path)
 }
@@ -307,12 +310,9 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
 /// ABOR: a running transfer gets 426, then ABOR itself 226 (RFC 959 §4.1.3).
 pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
     s.data = DataPlan::None;
-    let Some(t) = s.transfer.take() else {
-        return Ok(Some(Reply::new(225, "No transfer to abort")));
-    };
-    let report = t.abort_and_wait().await;
-    if s.finish_transfer(report).await == Flow::Close {
-        return Err(FtpError::Closing("Connection lost".into()));
+    match s.abort_transfer().await {
+        None => Ok(Some(Reply::new(225, "No transfer to abort"))),
+        Some(Flow::Close) => Err(FtpError::Closing("Connection lost".into())),
+        Some(Flow::Continue) => Ok(Some(Reply::new(226, "ABOR successful"))),
     }
-    Ok(Some(Reply::new(226, "ABOR successful")))
 }

@@ -109,6 +109,11 @@ impl Root {
         self.dir.create_dir(p.to_relative())
     }
 
+    /// Makes `p` and any missing folders above it; fine if `p` is a folder already.
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<()> {
+        self.dir.create_dir_all(p.to_relative())
+    }
+
     pub fn remove_file(&self, p: &VPath) -> io::Result<()> {
         if self.dir.symlink_metadata(p.to_relative())?.is_dir() {
             return Err(io::Error::from(io::ErrorKind::IsADirectory));
