@@ -113,7 +113,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     } = cli::setup::setup(&args)?;
     let mut signals = Signals::new()?;
     let server = builder.start().await.map_err(|e| e.to_string())?;
-    let events = server.subscribe();
+    let feed = cli::run::Feed::new(&server);
     let deadline = args.timeout.0.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
     let root = server.root().display().to_string();
@@ -164,7 +164,7 @@ async fn serve(args: Serve) -> Result<(), String> {
     };
     let (reason, done) = cli::run::run(
         &server,
-        events,
+        feed,
         &mut signals,
         &mut ui,
         args.json,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub config: Config,
     pub root: Root,
     pub events: broadcast::Sender<Event>,
+    /// Transfers completed without error, counted here rather than by
+    /// event subscribers, who may lag behind and miss some.
+    completed: watch::Sender<u64>,
     /// Graceful shutdown: stop accepting, let transfers finish briefly.
     pub shutdown: CancellationToken,
     /// Immediate shutdown: abort transfers now.
@@ -64,8 +67,13 @@ struct ConnTable {
 
 impl Shared {
     pub fn emit(&self, event: Event) {
+        let completed = matches!(event, Event::TransferFinished { error: None, .. });
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(event);
+        // After the event, so whoever sees the count can find the event.
+        if completed {
+            self.completed.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn next_transfer_id(&self) -> u64 {
@@ -299,6 +307,7 @@ impl ServerBuilder {
             config: self.config,
             root,
             events,
+            completed: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
             pasv_ip,
@@ -432,9 +441,18 @@ impl RunningServer {
         )
     }
 
-    /// Events from now on. Slow receivers miss events rather than slow the server.
+    /// Events from now on. Slow receivers miss events rather than slow
+    /// the server (`RecvError::Lagged`); count with
+    /// [`completed_transfers`](Self::completed_transfers), which misses none.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
+    }
+
+    /// How many downloads and uploads have completed without error since
+    /// the start, updated after their `TransferFinished` event is sent.
+    /// Exact however slow the reader; `changed()` wakes on each update.
+    pub fn completed_transfers(&self) -> watch::Receiver<u64> {
+        self.shared.completed.subscribe()
     }
 
     /// Stops accepting, tells connected clients 421, lets running
@@ -586,10 +604,7 @@ mod tests {
                 .limits(limits.clone())
                 .start()
                 .await;
-            assert!(
-                matches!(started, Err(StartError::Invalid(_))),
-                "{limits:?}"
-            );
+            assert!(matches!(started, Err(StartError::Invalid(_))), "{limits:?}");
         }
         let longest = Limits {
             idle_timeout: Limits::MAX_DURATION,

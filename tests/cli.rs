@@ -382,6 +382,68 @@ fn max_transfers_1_exits_after_one_download() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// A burst of tiny downloads while the reader of `--json` is slow (its
+/// stdout not read, so the pipe fills and the CLI blocks): the event
+/// stream overflows, yet `--max-transfers` still ends the run on the last
+/// transfer and the exit line counts every one. The old CLI skipped the
+/// lost events, so it never reached the count and ran into its timeout.
+#[test]
+fn max_transfers_counts_a_burst_the_event_stream_cannot_hold() {
+    // 2 events each: far more than the 4096 the channel holds plus the
+    // ~1000 that fit in the pipe before the CLI blocks.
+    const N: usize = 4000;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("t.txt"), b"x").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "--bind",
+            "127.0.0.1",
+            "-t",
+            "5m",
+            "--max-transfers",
+        ])
+        .arg(N.to_string())
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let ready: Value = serde_json::from_str(&first).unwrap();
+    // One control connection, N passive downloads; stdout is left unread
+    // meanwhile.
+    ftplib(
+        &ready,
+        "share",
+        ready["password"].as_str().unwrap(),
+        &format!(
+            "for _ in range({N}):\n    b = io.BytesIO()\n    f.retrbinary('RETR t.txt', b.write)\n    assert b.getvalue() == b'x'"
+        ),
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("JSON lines only"))
+        .collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let exit = lines.last().unwrap();
+    assert_eq!(exit["event"], "exit", "{exit}");
+    assert_eq!(exit["reason"], "max-transfers", "{exit}");
+    assert_eq!(exit["transfers"], N, "{exit}");
+    let downloads = lines.iter().filter(|l| l["event"] == "download").count();
+    let missed: u64 = lines
+        .iter()
+        .filter(|l| l["event"] == "warning")
+        .map(|l| l["missed_events"].as_u64().unwrap())
+        .sum();
+    assert!(missed > 0, "the burst was expected to overflow the stream ({} downloads)", lines.iter().filter(|l| l["event"] == "download").count());
+    assert!(downloads < N, "{downloads} download events");
+}
+
 #[test]
 fn once_is_max_transfers_1() {
     let dir = tempdir();
