@@ -440,7 +440,11 @@ fn max_transfers_counts_a_burst_the_event_stream_cannot_hold() {
         .filter(|l| l["event"] == "warning")
         .map(|l| l["missed_events"].as_u64().unwrap())
         .sum();
-    assert!(missed > 0, "the burst was expected to overflow the stream ({} downloads)", lines.iter().filter(|l| l["event"] == "download").count());
+    assert!(
+        missed > 0,
+        "the burst was expected to overflow the stream ({} downloads)",
+        lines.iter().filter(|l| l["event"] == "download").count()
+    );
     assert!(downloads < N, "{downloads} download events");
 }
 
