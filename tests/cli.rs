@@ -1155,6 +1155,133 @@ fn user_and_password_flags() {
     assert!(out.status.success(), "{out:?}");
 }
 
+// ---------------------------------------------------------- fixture mode
+
+/// `ftpshare DIR -- sh -c SCRIPT`; stdout is the script's alone.
+fn fixture(extra: &[&str], dir: &Path, script: &str) -> Share {
+    let mut args = extra.to_vec();
+    args.extend_from_slice(&[dir_arg(dir), "--", "sh", "-c", script]);
+    Share::start(&args)
+}
+
+#[test]
+fn fixture_mode_gives_the_command_the_server_and_its_exit_status() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"fixture data\n").unwrap();
+    let script = r#"
+        curl -sS "${FTPSHARE_URL}a.txt" || exit 90
+        curl -sS -u "$FTPSHARE_USER:$FTPSHARE_PASSWORD" "ftp://$FTPSHARE_HOST:$FTPSHARE_PORT/a.txt" || exit 91
+        echo "root=$FTPSHARE_ROOT"
+        echo "tls=${FTPSHARE_TLS_FINGERPRINT-unset}"
+        exit 7
+    "#;
+    let (status, out, err) = fixture(&[], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(7), "{err}");
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        out,
+        [
+            "fixture data",
+            "fixture data",
+            &format!("root={}", root.display()),
+            "tls=unset"
+        ],
+        "stdout is the command's alone; stderr: {err}"
+    );
+    assert!(err.is_empty(), "nothing on stderr without -v: {err}");
+}
+
+#[test]
+fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
+    let dir = tempdir();
+    let script = r#"printf '%s' "$FTPSHARE_TLS_FINGERPRINT"; test "${FTPSHARE_URL#ftp://}" != "$FTPSHARE_URL""#;
+    let (status, out, err) = fixture(&["--tls", "--json"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let events: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(events[0]["event"], "ready");
+    assert_eq!(out, [events[0]["tls_fingerprint"].as_str().unwrap()]);
+    let exit = events.last().unwrap();
+    assert_eq!(exit["event"], "exit");
+    assert_eq!(exit["reason"], "command");
+    assert_eq!(exit["status"], 0);
+}
+
+#[test]
+fn fixture_mode_timeout_exits_124_after_sigterm_or_sigkill() {
+    let dir = tempdir();
+    let started = Instant::now();
+    let (status, _, err) = fixture(&["-t", "1s"], dir.path(), "exec sleep 60").wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // A command that ignores SIGTERM gets SIGKILL after the grace period.
+    let (status, _, err) = fixture(
+        &["-t", "1s", "--json"],
+        dir.path(),
+        "trap '' TERM; exec sleep 60",
+    )
+    .wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    let exit: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(exit["reason"], "timeout");
+    assert_eq!(exit["status"], 124);
+}
+
+#[test]
+fn fixture_mode_127_when_not_found_126_when_not_runnable() {
+    let dir = tempdir();
+    let (status, out, err) =
+        Share::start(&[dir_arg(dir.path()), "--", "no-such-command-here"]).wait();
+    assert_eq!(status.code(), Some(127), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no-such-command-here: command not found"),
+        "{err}"
+    );
+
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, b"#!/bin/sh\nexit 0\n").unwrap();
+    let (status, _, err) =
+        Share::start(&[dir_arg(dir.path()), "--", script.to_str().unwrap()]).wait();
+    assert_eq!(status.code(), Some(126), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Ctrl-C and SIGTERM go to the command, which decides how the run ends;
+/// a command killed by signal N gives 128 + N.
+#[test]
+fn fixture_mode_forwards_signals_and_reports_deaths_by_signal() {
+    let dir = tempdir();
+    for (sig, name, code) in [(libc::SIGTERM, "TERM", 5), (libc::SIGINT, "INT", 6)] {
+        let script = format!(
+            "trap 'kill $!; echo got-{name}; exit {code}' {name}; echo ready; sleep 60 & wait"
+        );
+        let mut share = fixture(&[], dir.path(), &script);
+        assert_eq!(share.line().as_deref(), Some("ready"));
+        share.signal(sig);
+        let (status, rest, err) = share.wait();
+        assert_eq!(status.code(), Some(code), "{name}: {err}");
+        assert_eq!(rest, [format!("got-{name}")]);
+    }
+    let (status, _, err) = fixture(&[], dir.path(), "kill -9 $$").wait();
+    assert_eq!(status.code(), Some(128 + 9), "{err}");
+}
+
+#[test]
+fn fixture_mode_logs_only_with_verbose_and_to_stderr() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
+    let script = r#"curl -sS "${FTPSHARE_URL}a.txt" -o /dev/null"#;
+    let (status, out, err) = fixture(&["-v"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(out.is_empty(), "{out:?}");
+    assert!(err.contains("RETR a.txt"), "{err}");
+    assert!(err.contains("a.txt"), "{err}");
+}
+
 // ------------------------------------------------------------- completions
 
 const SHELLS: [(&str, &str); 5] = [
@@ -1202,7 +1329,10 @@ fn man_page_renders() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(".TH ftpshare") && text.contains("upload\\-only"),
+        text.contains(".TH ftpshare")
+            && text.contains("upload\\-only")
+            && text.contains("[\\fICOMMAND\\fR]")
+            && text.contains("FTPSHARE_URL"),
         "{text}"
     );
 }

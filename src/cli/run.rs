@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::ui::Ui;
 
 /// How often the status line and the bars refresh.
-const TICK: Duration = Duration::from_millis(200);
+pub const TICK: Duration = Duration::from_millis(200);
 
 /// Why the server stopped, as the `exit` event says it.
 #[derive(Clone, Copy)]
@@ -21,6 +21,8 @@ pub enum Reason {
     Timeout,
     Signal,
     MaxTransfers,
+    /// Fixture mode: the command exited by itself.
+    Command,
 }
 
 impl Reason {
@@ -29,6 +31,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Signal => "signal",
             Reason::MaxTransfers => "max-transfers",
+            Reason::Command => "command",
         }
     }
 }
@@ -51,11 +54,12 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) {
+    /// The next of these signals, by number.
+    pub async fn recv(&mut self) -> libc::c_int {
         tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
         }
     }
 }
@@ -91,12 +95,7 @@ async fn run_until_stop(
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
 ) -> Reason {
-    let timeout = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
-            None => std::future::pending().await,
-        }
-    };
+    let timeout = until(deadline);
     tokio::pin!(timeout);
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -121,9 +120,17 @@ async fn run_until_stop(
     }
 }
 
+/// Sleeps until `deadline`, or forever without one.
+pub async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Events were dropped because this reader fell behind (a burst while
 /// stdout was blocked): say so; the transfer count stays exact.
-fn lagged(missed: u64, ui: &mut Ui, json: bool) {
+pub fn lagged(missed: u64, ui: &mut Ui, json: bool) {
     let msg = format!("{missed} events were not reported (too many at once); counts stay exact");
     ui.log(&msg);
     if json {
@@ -142,7 +149,7 @@ fn drain(events: &mut Receiver<Event>, ui: &mut Ui, json: bool) {
     }
 }
 
-fn report(ev: &Event, ui: &mut Ui, json: bool) {
+pub fn report(ev: &Event, ui: &mut Ui, json: bool) {
     ui.on_event(ev);
     if json {
         if let Some(v) = super::json::event(ev) {
@@ -164,6 +171,20 @@ pub async fn run(
     max_transfers: Option<u64>,
 ) -> (Reason, u64) {
     let reason = run_until_stop(&mut feed, signals, ui, json, deadline, max_transfers).await;
+    let done = stop(server, feed, signals, ui, json, reason).await;
+    (reason, done)
+}
+
+/// Shuts the server down while still reporting what happens; a signal
+/// meanwhile aborts running transfers. Returns the completed transfers.
+pub async fn stop(
+    server: &RunningServer,
+    mut feed: Feed,
+    signals: &mut Signals,
+    ui: &mut Ui,
+    json: bool,
+    reason: Reason,
+) -> u64 {
     let running = ui.running_transfers();
     if running > 0 {
         let s = if running == 1 { "" } else { "s" };
@@ -199,5 +220,5 @@ pub async fn run(
     }
     // Sessions are gone; report what they said last.
     drain(&mut feed.events, ui, json);
-    (reason, feed.done())
+    feed.done()
 }

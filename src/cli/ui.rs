@@ -61,13 +61,15 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(to_stderr: bool, quiet: bool, deadline: Option<Instant>) -> Ui {
+    /// `bars: false` keeps to plain log lines even on a terminal (fixture
+    /// mode, where the terminal belongs to the command).
+    pub fn new(to_stderr: bool, quiet: bool, bars: bool, deadline: Option<Instant>) -> Ui {
         let terminal = if to_stderr {
             std::io::stderr().is_terminal()
         } else {
             std::io::stdout().is_terminal()
         };
-        let (multi, status) = if terminal && !quiet {
+        let (multi, status) = if bars && terminal && !quiet {
             let target = if to_stderr {
                 ProgressDrawTarget::stderr()
             } else {
