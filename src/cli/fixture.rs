@@ -139,6 +139,7 @@ fn send(pid: Option<libc::pid_t>, sig: libc::c_int) {
 /// Whether we run in the foreground process group of our terminal, where
 /// a typed Ctrl-C reaches every process of the group, COMMAND included.
 fn terminal_delivered_it() -> bool {
-    // SAFETY: plain queries on standard descriptors.
-    (0..3).any(|fd| unsafe { libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == libc::getpgrp() })
+    let ours = |group| group == rustix::process::getpgrp();
+    rustix::termios::tcgetpgrp(std::io::stdin()).is_ok_and(ours)
+        || rustix::termios::tcgetpgrp(std::io::stderr()).is_ok_and(ours)
 }
