@@ -685,6 +685,44 @@ fn anonymous_logins_are_read_only() {
     assert_eq!(std::fs::read(dir.path().join("new.txt")).unwrap(), b"yes");
 }
 
+/// `-u anonymous --anonymous`: the share's password logs in the named
+/// (writable) user; any other password is an anonymous, read-only login,
+/// and both the event and the refusal say so.
+#[test]
+fn anonymous_as_the_user_name_tells_the_two_logins_apart() {
+    let dir = tempdir();
+    let (mut share, ready) =
+        Share::json(&["-u", "anonymous", "--anonymous", "-w", dir_arg(dir.path())]);
+    let out = ftplib(
+        &ready,
+        "anonymous",
+        "guest@example.org",
+        "try:\n\
+         \x20   f.storbinary('STOR no.txt', io.BytesIO(b'no'))\n\
+         except ftplib.error_perm as e:\n\
+         \x20   print(e)",
+    );
+    assert!(
+        out.starts_with("550") && out.contains("anonymous sessions are read-only"),
+        "{out}"
+    );
+    let login = share.event("login");
+    assert_eq!(login["user"], "anonymous");
+    assert_eq!(login["anonymous"], true, "{login}");
+
+    let password = ready["password"].as_str().unwrap().to_string();
+    ftplib(
+        &ready,
+        "anonymous",
+        &password,
+        "f.storbinary('STOR yes.txt', io.BytesIO(b'yes'))",
+    );
+    assert_eq!(std::fs::read(dir.path().join("yes.txt")).unwrap(), b"yes");
+    let login = share.event("login");
+    assert_eq!(login["anonymous"], false, "{login}");
+    assert!(!dir.path().join("no.txt").exists());
+}
+
 #[test]
 fn without_anonymous_flag_anonymous_is_refused() {
     let dir = tempdir();
