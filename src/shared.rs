@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bans::BanTable;
 use crate::config::Config;
-use crate::events::Event;
+use crate::events::{Event, Refused};
 use crate::vfs::Root;
 
 /// State every session shares.
@@ -98,18 +98,18 @@ impl Shared {
         self.next_transfer.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refused> {
         let limits = &self.config.limits;
         if self.is_banned(ip) {
-            return Err("Too many failed logins from your address; try again later");
+            return Err(Refused::Banned);
         }
         let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         if t.total >= limits.max_connections {
-            return Err("Too many connections; try again later");
+            return Err(Refused::MaxConnections);
         }
         let n = t.per_ip.entry(ip).or_insert(0);
         if *n >= limits.max_connections_per_ip {
-            return Err("Too many connections from your address");
+            return Err(Refused::MaxConnectionsPerIp);
         }
         *n += 1;
         t.total += 1;

@@ -968,6 +968,72 @@ fn a_long_timeout_shows_the_date() {
     );
 }
 
+/// Connects and returns the first line the server sends.
+fn first_line(ready: &Value) -> (std::net::TcpStream, String) {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port(ready))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    (stream, line)
+}
+
+/// A refused connection (421) is reported: one `refused` event per address
+/// a minute however many are refused, with the reason.
+#[test]
+fn refused_connections_are_reported_once_a_minute() {
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&["--max-connections-per-ip", "1", dir_arg(dir.path())]);
+    let (held, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    for _ in 0..5 {
+        let (_, line) = first_line(&ready);
+        assert!(line.starts_with("421 "), "{line}");
+    }
+    drop(held);
+    let mut refused = Vec::new();
+    loop {
+        let ev = share.next_event().expect("events");
+        match ev["event"].as_str() {
+            Some("refused") => refused.push(ev),
+            Some("disconnect") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["reason"], "max-connections-per-ip");
+    assert!(refused[0]["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+
+    // A banned address, and the line a person sees (on stderr with --json).
+    let (share, ready) = Share::json(&["--ban-after", "1", dir_arg(dir.path())]);
+    let (mut guess, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    std::io::Write::write_all(&mut guess, b"USER share\r\nPASS wrong\r\n").unwrap();
+    let mut replies = BufReader::new(&guess);
+    let mut line = String::new();
+    while !line.starts_with("530") {
+        line.clear();
+        assert!(replies.read_line(&mut line).unwrap() > 0, "no 530");
+    }
+    let (_, line) = first_line(&ready);
+    assert!(line.starts_with("421 Too many failed logins"), "{line}");
+    share.signal(libc::SIGTERM);
+    let (_, rest, stderr) = share.wait();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(r#""event":"refused""#) && l.contains(r#""reason":"banned""#)),
+        "{rest:?}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("refused") && l.contains("banned")),
+        "{stderr}"
+    );
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.

@@ -86,6 +86,9 @@ pub fn event(e: &Event) -> Option<Value> {
     Some(match e {
         Event::Connected { peer } => json!({"event": "connect", "peer": peer.to_string()}),
         Event::Disconnected { peer } => json!({"event": "disconnect", "peer": peer.to_string()}),
+        Event::Refused { peer, reason } => {
+            json!({"event": "refused", "peer": peer.to_string(), "reason": reason.as_str()})
+        }
         Event::Login {
             peer,
             user,

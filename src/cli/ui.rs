@@ -134,6 +134,10 @@ impl Ui {
         match e {
             Event::Connected { .. } => self.clients += 1,
             Event::Disconnected { .. } => self.clients = self.clients.saturating_sub(1),
+            Event::Refused { peer, reason } => self.log(&format!(
+                "refused  {peer}: {} (421; at most one line per address a minute)",
+                reason.as_str()
+            )),
             Event::Login {
                 peer,
                 user,
