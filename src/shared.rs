@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Limits};
-use crate::events::Event;
+use crate::bans::BanTable;
+use crate::config::Config;
+use crate::events::{Event, Refused};
 use crate::vfs::Root;
 
 /// State every session shares.
@@ -19,6 +20,9 @@ pub(crate) struct Shared {
     pub config: Config,
     pub root: Root,
     pub events: broadcast::Sender<Event>,
+    /// Transfers completed without error, counted here rather than by
+    /// event subscribers, who may lag behind and miss some.
+    pub completed: watch::Sender<u64>,
     /// Graceful shutdown: stop accepting, let transfers finish briefly.
     pub shutdown: CancellationToken,
     /// Immediate shutdown: abort transfers now.
@@ -27,17 +31,13 @@ pub(crate) struct Shared {
     pub pasv_ip: Option<Ipv4Addr>,
     next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
+    bans: Mutex<BanTable>,
 }
-
-/// Addresses whose failed logins are remembered before old ones are pruned.
-const MAX_TRACKED_FAILURES: usize = 4096;
 
 #[derive(Default)]
 struct ConnTable {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
-    /// Failed logins per address, and when it was last refused.
-    failures: HashMap<IpAddr, (u32, Instant)>,
 }
 
 impl Shared {
@@ -48,14 +48,20 @@ impl Shared {
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {
         Shared {
-            config,
             root,
             events,
+            completed: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
             pasv_ip,
             next_transfer: AtomicU64::new(1),
             conns: Mutex::new(ConnTable::default()),
+            bans: Mutex::new(BanTable::new(
+                config.limits.ban_table_size,
+                config.limits.ban_after,
+                config.limits.ban_duration,
+            )),
+            config,
         }
     }
 
@@ -79,26 +85,31 @@ impl Shared {
     }
 
     pub fn emit(&self, event: Event) {
+        let completed = matches!(event, Event::TransferFinished { error: None, .. });
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(event);
+        // After the event, so whoever sees the count can find the event.
+        if completed {
+            self.completed.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn next_transfer_id(&self) -> u64 {
         self.next_transfer.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refused> {
         let limits = &self.config.limits;
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.banned(ip, limits) {
-            return Err("Too many failed logins from your address; try again later");
+        if self.is_banned(ip) {
+            return Err(Refused::Banned);
         }
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         if t.total >= limits.max_connections {
-            return Err("Too many connections; try again later");
+            return Err(Refused::MaxConnections);
         }
         let n = t.per_ip.entry(ip).or_insert(0);
         if *n >= limits.max_connections_per_ip {
-            return Err("Too many connections from your address");
+            return Err(Refused::MaxConnectionsPerIp);
         }
         *n += 1;
         t.total += 1;
@@ -110,39 +121,13 @@ impl Shared {
 
     /// Records a failed login from `ip` (for the cross-connection ban).
     pub fn login_failed(&self, ip: IpAddr) {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.failures.len() >= MAX_TRACKED_FAILURES {
-            // Many addresses guessing at once must not grow this without
-            // bound: forget those whose last failure is older than a ban.
-            let keep = self.config.limits.ban_duration;
-            t.failures.retain(|_, (_, last)| last.elapsed() < keep);
-        }
-        let e = t.failures.entry(ip).or_insert((0, Instant::now()));
-        e.0 += 1;
-        e.1 = Instant::now();
+        let mut t = self.bans.lock().unwrap_or_else(|e| e.into_inner());
+        t.failed(ip, Instant::now());
     }
 
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        t.banned(ip, &self.config.limits)
-    }
-}
-
-impl ConnTable {
-    /// Whether `ip` is banned now; a ban that ran out is forgotten, so the
-    /// address starts again with a clean count.
-    fn banned(&mut self, ip: IpAddr, limits: &Limits) -> bool {
-        let Some((n, since)) = self.failures.get(&ip).copied() else {
-            return false;
-        };
-        if limits.ban_after == 0 || n < limits.ban_after {
-            return false;
-        }
-        if since.elapsed() < limits.ban_duration {
-            return true;
-        }
-        self.failures.remove(&ip);
-        false
+        let mut t = self.bans.lock().unwrap_or_else(|e| e.into_inner());
+        t.banned(ip, Instant::now())
     }
 }
 

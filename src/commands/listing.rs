@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{reply, Reply};
 use crate::session::{Flow, Job, Session};
-use crate::vfs::{ListFormat, ListingJob, VPath};
+use crate::vfs::{ListFormat, ListingJob, Root, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -65,9 +65,9 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 }
 
 /// MLST: the facts of one path, on the control connection.
-pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
+pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = s.shared.root.entry(&path).at(&path)?;
+    let entry = super::fs(s, &path, Root::entry).await?;
     let facts = crate::vfs::facts_text(&entry, s.facts, s.perms());
     Ok(Reply::multi(
         250,
@@ -82,7 +82,7 @@ pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// at a time, so a huge directory costs no more memory than a LIST.
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = s.shared.root.metadata(&path).at(&path)?.is_dir();
+    let is_dir = super::fs(s, &path, Root::metadata).await?.is_dir();
     let mut listing = prepare(s, path.clone(), ListFormat::Long, false).await?;
     let code = if is_dir { 212 } else { 213 };
     let mut out = Vec::new();

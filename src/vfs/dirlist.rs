@@ -16,7 +16,7 @@ use rustix::fs::{statat, AtFlags};
 
 use super::listing::{Entry, ListFormat, Listing};
 use super::names::{display_name, shown_as_is};
-use super::root::{symlink_entry, Root};
+use super::root::Root;
 use super::upload::is_temp_name;
 use super::VPath;
 
@@ -71,7 +71,7 @@ impl ListingJob {
             Source::One(Some(root.entry(path)?))
         };
         Ok(ListingJob {
-            root: root.try_clone()?,
+            root: root.clone(),
             source,
             format,
             now,
@@ -161,15 +161,8 @@ impl DirNames {
             ));
         }
         let lmd = self.dir.symlink_metadata(os_name).ok()?;
-        let target = self
-            .dir
-            .read_link_contents(os_name)
-            .map(|t| display_name(t.as_os_str()).into_owned())
-            .unwrap_or_default();
-        let followed = root
-            .metadata(&self.path.join(&name).unwrap_or_else(|_| self.path.clone()))
-            .ok();
-        Some(symlink_entry(name, target, &lmd, followed))
+        let link = self.path.join(&name).ok()?;
+        Some(root.symlink_entry(&link, name, &lmd))
     }
 }
 

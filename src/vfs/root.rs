@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
@@ -11,26 +12,36 @@ use super::listing::{Entry, Kind};
 use super::names::display_name;
 use super::VPath;
 
-/// The served folder, opened once. All access goes through `dir`.
-#[derive(Debug)]
+/// The served folder, opened once. All access goes through `dir`. Cheap
+/// to clone, so that work can move to the blocking pool.
+#[derive(Debug, Clone)]
 pub struct Root {
-    dir: Dir,
-    path: PathBuf,
+    dir: Arc<Dir>,
+    path: Arc<PathBuf>,
 }
 
 impl Root {
     pub fn open(path: &Path) -> io::Result<Root> {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
-        Ok(Root { dir, path })
+        Ok(Root {
+            dir: Arc::new(dir),
+            path: Arc::new(path),
+        })
     }
 
-    /// A second handle on the same folder (for a listing made in another task).
-    pub fn try_clone(&self) -> io::Result<Root> {
-        Ok(Root {
-            dir: self.dir.try_clone()?,
-            path: self.path.clone(),
-        })
+    /// Runs file-system work on tokio's blocking pool. Any call that
+    /// touches the disk can take long (a cold cache, a network file system,
+    /// a large file read through), and on a runtime thread it would stall
+    /// every session scheduled there.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Root) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// The folder's absolute path on this machine (for the banner, never for access).
@@ -122,44 +133,50 @@ impl Root {
     /// The entry for one path, as LIST/MLST show a single file.
     pub fn entry(&self, p: &VPath) -> io::Result<Entry> {
         let name = p.file_name().unwrap_or("/").to_string();
-        let rel = p.to_relative();
-        let lmd = self.dir.symlink_metadata(&rel)?;
+        let lmd = self.dir.symlink_metadata(p.to_relative())?;
         if !lmd.file_type().is_symlink() {
             return Ok(Entry::from_metadata(name, &lmd));
         }
-        let target = self
-            .dir
-            .read_link_contents(&rel)
-            .map(|t| display_name(t.as_os_str()).into_owned())
-            .unwrap_or_default();
-        Ok(symlink_entry(
-            name,
-            target,
-            &lmd,
-            self.dir.metadata(&rel).ok(),
-        ))
+        Ok(self.symlink_entry(p, name, &lmd))
+    }
+
+    /// A symlink is shown with the facts of its target when the target is
+    /// inside the root, so clients can descend into linked folders, and
+    /// with that target as a virtual path. Any other link is a bare link
+    /// that cannot be followed, shown without its target (the target text
+    /// would reveal the host's layout, its length included).
+    pub(super) fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
+        let rel = link.to_relative();
+        let followed = self.dir.metadata(&rel).ok();
+        let target = self.dir.read_link_contents(&rel).ok();
+        let shown = match (followed, target) {
+            (Some(md), Some(target)) => virtual_target(link, &target).map(|t| (md, t)),
+            _ => None,
+        };
+        match shown {
+            Some((md, target)) => {
+                let mut e = Entry::from_metadata(name, &md);
+                e.link_target = Some(target);
+                e
+            }
+            None => {
+                let mut e = Entry::from_metadata(name, lmd);
+                e.kind = Kind::Symlink;
+                e.size = 0;
+                e
+            }
+        }
     }
 }
 
-/// A symlink is shown with the facts of its target when the target is
-/// inside the root, so clients can descend into linked folders; otherwise
-/// as a bare link that cannot be followed.
-pub(super) fn symlink_entry(
-    name: String,
-    target: String,
-    link: &Metadata,
-    followed: Option<Metadata>,
-) -> Entry {
-    match followed {
-        Some(md) => {
-            let mut e = Entry::from_metadata(name, &md);
-            e.link_target = Some(target);
-            e
-        }
-        None => {
-            let mut e = Entry::from_metadata(name, link);
-            e.kind = Kind::Symlink(target);
-            e
-        }
+/// Where a link that resolves inside the root points, as a client would
+/// name it. The kernel already refused absolute targets and any climb above
+/// the root (RESOLVE_BENEATH), so the target is relative and stays inside.
+fn virtual_target(link: &VPath, target: &Path) -> Option<String> {
+    if target.is_absolute() {
+        return None;
     }
+    let text = display_name(target.as_os_str());
+    let joined = link.parent().join(&text).ok()?;
+    Some(joined.to_string())
 }
