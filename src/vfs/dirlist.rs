@@ -2,8 +2,9 @@
 //! server about its names, never its whole listing text.
 //!
 //! Listings are sorted by name, and sorting needs every name: they are read
-//! once into one buffer (name bytes plus 8 bytes an entry, about 9 MB for
-//! 200,000 names of 36 bytes). Each entry is looked up (stat) and
+//! once into 64 KiB pages (name bytes plus 8 bytes an entry, about 9 MB for
+//! 200,000 names of 36 bytes; pages, unlike one growing buffer, are never
+//! copied to grow). Each entry is looked up (stat) and
 //! formatted only when its chunk is made, so the facts and the text are
 //! never held for more than a chunk.
 
@@ -40,8 +41,12 @@ pub struct ListingJob {
     now: i64,
 }
 
-/// One name in [`DirNames::names`]: its start, its length, and whether it
-/// is shown as it is (then it sorts by its bytes, without escaping).
+/// Bytes of names in one page; a name never straddles two.
+const PAGE: usize = 1 << 16;
+
+/// One name in [`DirNames::pages`]: where it starts (page number times
+/// [`PAGE`] plus the offset in the page), its length, and whether it is
+/// shown as it is (then it sorts by its bytes, without escaping).
 #[derive(Clone, Copy)]
 struct Span {
     start: u32,
@@ -54,8 +59,8 @@ struct Span {
 struct DirNames {
     dir: Dir,
     path: VPath,
-    names: Vec<u8>,
-    /// Where each name is in `names`, in listing order.
+    pages: Vec<Vec<u8>>,
+    /// Where each name is in `pages`, in listing order.
     spans: Vec<Span>,
     next: usize,
 }
@@ -97,7 +102,7 @@ impl ListingJob {
 
 impl DirNames {
     fn read(dir: Dir, path: VPath) -> io::Result<DirNames> {
-        let mut names = Vec::new();
+        let mut pages: Vec<Vec<u8>> = Vec::new();
         let mut spans = Vec::new();
         for item in dir.entries()? {
             let name = item?.file_name();
@@ -108,15 +113,22 @@ impl DirNames {
                 continue;
             }
             let too_many = || io::Error::other("directory too large to list");
+            let len = u16::try_from(bytes.len()).map_err(|_| too_many())?;
+            if pages.last().is_none_or(|p| p.len() + bytes.len() > PAGE) {
+                pages.push(Vec::with_capacity(PAGE));
+            }
+            let number = pages.len() - 1;
+            let page = &mut pages[number];
+            let start = number * PAGE + page.len();
+            page.extend_from_slice(bytes);
             spans.push(Span {
-                start: u32::try_from(names.len()).map_err(|_| too_many())?,
-                len: u16::try_from(bytes.len()).map_err(|_| too_many())?,
+                start: u32::try_from(start).map_err(|_| too_many())?,
+                len,
                 as_is,
             });
-            names.extend_from_slice(bytes);
         }
         spans.sort_unstable_by(|a, b| {
-            let (x, y) = (name_of(&names, *a), name_of(&names, *b));
+            let (x, y) = (name_of(&pages, *a), name_of(&pages, *b));
             if a.as_is && b.as_is {
                 x.as_bytes().cmp(y.as_bytes())
             } else {
@@ -126,7 +138,7 @@ impl DirNames {
         Ok(DirNames {
             dir,
             path,
-            names,
+            pages,
             spans,
             next: 0,
         })
@@ -137,7 +149,7 @@ impl DirNames {
     fn next_entry(&mut self, root: &Root) -> Option<Entry> {
         while let Some(&span) = self.spans.get(self.next) {
             self.next += 1;
-            if let Some(e) = self.lookup(root, name_of(&self.names, span)) {
+            if let Some(e) = self.lookup(root, name_of(&self.pages, span)) {
                 return Some(e);
             }
         }
@@ -166,7 +178,7 @@ impl DirNames {
     }
 }
 
-fn name_of(names: &[u8], span: Span) -> &OsStr {
-    let start = span.start as usize;
-    OsStr::from_bytes(&names[start..start + span.len as usize])
+fn name_of(pages: &[Vec<u8>], span: Span) -> &OsStr {
+    let (page, start) = (span.start as usize / PAGE, span.start as usize % PAGE);
+    OsStr::from_bytes(&pages[page][start..start + span.len as usize])
 }
