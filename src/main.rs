@@ -147,7 +147,12 @@ async fn serve(args: Serve) -> Result<(), String> {
         };
         say(
             args.json,
-            &cli::banner::render(&info, !args.no_qr, args.qr_invert),
+            &cli::banner::render(
+                &info,
+                !args.no_qr,
+                args.qr_invert,
+                cli::fit::terminal_width(args.json).unwrap_or(cli::banner::WIDTH),
+            ),
         );
     } else if !args.json {
         // The essentials: how to connect, and where a temporary folder is.
