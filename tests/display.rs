@@ -175,8 +175,11 @@ fn hostile_names_reach_plain_output_escaped() {
     if !need("python3") {
         return;
     }
+    // The shared folder's own name is shown escaped in the banner too.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
+    let shared = dir.path().join("\x1b]0;DIR\x07\u{9b}");
+    std::fs::create_dir(&shared).unwrap();
+    let d = shared.to_str().unwrap();
     let mut share = Piped::start(&[
         "-vv",
         "-w",
@@ -195,6 +198,7 @@ fn hostile_names_reach_plain_output_escaped() {
     assert_eq!(raw_controls(&stderr), Vec::<String>::new());
     // Escaped, not dropped: the operator can still tell what happened.
     for seen in [
+        r"\e]0;DIR\u{7}\u{9b} (writable)",
         r#"wrong password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
         r"mkdir    /\e]0;PWNED\u{7}",
         r"upload   /\e[2J.txt",
@@ -514,4 +518,17 @@ fn hostile_names_reach_a_terminal_escaped() {
     }
     tmux.ok(&["send-keys", "-t", "t", "C-c"]);
     tmux.wait_for("done:");
+}
+
+#[test]
+fn error_lines_escape_the_path_they_quote() {
+    let out = Command::new(BIN)
+        .args(["--bind", "127.0.0.1", "/nonexistent/\x1b[2J\u{9b}"])
+        .env_remove("FTPSHARE_PASSWORD")
+        .output()
+        .expect("run ftpshare");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(raw_controls(&out.stderr), Vec::<String>::new());
+    assert!(stderr.contains(r"\e[2J\u{9b}"), "{stderr}");
 }
