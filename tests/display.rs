@@ -265,17 +265,19 @@ fn hostile_names_keep_json_valid_and_terminal_safe() {
     assert!(stderr.contains(r"mkdir    /\e]0;PWNED\u{7}"), "{stderr}");
 }
 
-/// A tmux server of its own (a private socket), killed on drop.
+/// A tmux server of its own (a socket in a temporary folder), killed on
+/// drop.
 struct Tmux {
-    socket: String,
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Runs `command` in a detached `cols`×`rows` session named `t`; the
     /// pane stays after the command exits so that its output can be read.
     fn start(cols: u16, rows: u16, command: &str) -> Tmux {
-        let socket = format!("ftpshare-test-{}-{cols}", std::process::id());
-        let tmux = Tmux { socket };
+        let tmux = Tmux {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let (x, y) = (cols.to_string(), rows.to_string());
         tmux.ok(&[
             "-f",
@@ -296,7 +298,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(self.dir.path().join("socket"))
             .args(args)
             .output()
             .expect("run tmux")
