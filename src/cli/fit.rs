@@ -188,9 +188,16 @@ pub fn fit_line(pieces: &[Piece<&str>], cols: usize, indent: usize) -> Vec<Strin
         };
         // A continuation line starts with its indent, not a space.
         let indented = start && !lines.is_empty();
-        if space && !start && width(&text) > room {
-            lines.push(cur.trim_end().to_string());
-            cur = " ".repeat(indent);
+        if !start && width(&text) > room {
+            // A ` · ` separator starts the next line rather than ending this.
+            let done = cur.trim_end();
+            let carry = indent + 2 + width(&text) <= cols;
+            let (done, carry) = match done.strip_suffix(" ·").filter(|_| carry) {
+                Some(d) => (d, "· "),
+                None => (done, ""),
+            };
+            lines.push(done.trim_end().to_string());
+            cur = format!("{}{carry}", " ".repeat(indent));
         } else if space && !indented {
             cur.push(' ');
         }
@@ -305,6 +312,19 @@ mod tests {
                 "  /home/ann/the long folder name",
                 "  (writable)"
             ]
+        );
+    }
+
+    #[test]
+    fn separators_start_continuation_lines() {
+        let pieces = [
+            Piece::Text("21:35:25 login    "),
+            Piece::Name("share"),
+            Piece::Text(" · 127.0.0.1:54274"),
+        ];
+        assert_eq!(
+            fit_line(&pieces, 39, 9),
+            ["21:35:25 login    share", "         · 127.0.0.1:54274"]
         );
     }
 

@@ -164,10 +164,10 @@ impl Ui {
                 ]);
             }
             Event::LoginFailed { peer, user } => {
-                let peer = format!("\" · {peer}");
+                let (user, peer) = (format!("\"{user}\""), format!(" · {peer}"));
                 self.log_pieces(&[
-                    Piece::Text("refused  wrong password for \""),
-                    Piece::Name(user),
+                    Piece::Text("refused  wrong password for "),
+                    Piece::Name(&user),
                     Piece::Text(&peer),
                 ]);
             }
