@@ -78,7 +78,9 @@ impl Ui {
             let multi = MultiProgress::with_draw_target(draw_target(to_stderr));
             let status = multi.add(ProgressBar::new_spinner());
             status.set_style(
-                ProgressStyle::with_template("{spinner} {msg}")
+                // `wide_msg`: cut to the width at the moment of drawing, so
+                // that even a resize between two ticks cannot make it wrap.
+                ProgressStyle::with_template("{spinner} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             // No steady tick: every draw happens in `tick` or `log`, after
