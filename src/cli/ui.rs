@@ -131,7 +131,7 @@ impl Ui {
         all.extend(escaped.iter().map(|p| p.as_deref()));
         match &self.multi {
             Some(m) => {
-                let cols = self.columns().saturating_sub(1);
+                let cols = self.cols.saturating_sub(1);
                 let _ = m.println(fit_line(&all, cols, stamp.len()).join("\n"));
             }
             None => {
@@ -166,12 +166,8 @@ impl Ui {
                 ]);
             }
             Event::LoginFailed { peer, user } => {
-                let (user, peer) = (format!("\"{user}\""), format!(" · {peer}"));
-                self.log_pieces(&[
-                    Piece::Text("refused  wrong password for "),
-                    Piece::Name(&user),
-                    Piece::Text(&peer),
-                ]);
+                let user = format!("\"{user}\"");
+                self.log_named("refused  wrong password for ", &user, *peer);
             }
             Event::TransferStarted {
                 id,
@@ -238,22 +234,8 @@ impl Ui {
                 };
                 self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(&rest)]);
             }
-            Event::Mkdir { peer, path } => {
-                let peer = format!(" · {peer}");
-                self.log_pieces(&[
-                    Piece::Text("mkdir    "),
-                    Piece::Name(path),
-                    Piece::Text(&peer),
-                ]);
-            }
-            Event::Delete { peer, path, .. } => {
-                let peer = format!(" · {peer}");
-                self.log_pieces(&[
-                    Piece::Text("delete   "),
-                    Piece::Name(path),
-                    Piece::Text(&peer),
-                ]);
-            }
+            Event::Mkdir { peer, path } => self.log_named("mkdir    ", path, *peer),
+            Event::Delete { peer, path, .. } => self.log_named("delete   ", path, *peer),
             Event::Rename { peer, from, to } => {
                 let peer = format!(" · {peer}");
                 self.log_pieces(&[
@@ -266,6 +248,12 @@ impl Ui {
             }
         }
         self.tick();
+    }
+
+    /// `verb name · peer`, as a log line.
+    fn log_named(&mut self, verb: &str, name: &str, peer: std::net::SocketAddr) {
+        let peer = format!(" · {peer}");
+        self.log_pieces(&[Piece::Text(verb), Piece::Name(name), Piece::Text(&peer)]);
     }
 
     /// Refreshes the status line and the bars from the live counters, and
