@@ -151,7 +151,7 @@ async fn serve(args: Serve) -> Result<(), String> {
                 &info,
                 !args.no_qr,
                 args.qr_invert,
-                cli::fit::terminal_width(args.json).unwrap_or(cli::banner::WIDTH),
+                cli::fit::terminal_width(args.json).unwrap_or(usize::MAX),
             ),
         );
     } else if !args.json {

@@ -41,8 +41,9 @@ pub struct TlsInfo<'a> {
     pub implicit: bool,
 }
 
-/// The banner for a terminal `width` columns wide ([`WIDTH`] when the
-/// output is not a terminal).
+/// The banner for a terminal `width` columns wide (`usize::MAX` when the
+/// output is not a terminal: whole lines, and the QR code's note within
+/// [`WIDTH`]).
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
     // The folder, host, user and interface names can hold anything.
     let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
@@ -167,7 +168,7 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, width));
+            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
         }
     }
     s
@@ -276,8 +277,8 @@ fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// The banner never needs more columns than this.
-pub const WIDTH: usize = 80;
+/// The QR code and its note never take more columns than this.
+const WIDTH: usize = 80;
 
 const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
 
