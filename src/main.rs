@@ -193,7 +193,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
                 (o.reason, o.status)
             }
             Err((status, msg)) => {
-                eprintln!("ftpshare: {msg}");
+                eprintln!("ftpshare: {}", ftpshare::escape(&msg));
                 (cli::run::Reason::Command, status)
             }
         };
