@@ -55,7 +55,7 @@ pub struct Serve {
     pub user: String,
 
     /// Fixed password instead of a generated one
-    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
     /// Allow uploads, new folders, renames and deletes

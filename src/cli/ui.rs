@@ -55,7 +55,9 @@ pub struct Ui {
     quiet: bool,
     deadline: Option<Instant>,
     clients: usize,
-    running: usize,
+    /// Transfers started and not yet finished, by id (a download refused
+    /// before it started finishes without having started).
+    running: std::collections::HashSet<u64>,
     transfers: u64,
     stopping: bool,
     bytes_in: u64,
@@ -99,7 +101,7 @@ impl Ui {
             quiet,
             deadline,
             clients: 0,
-            running: 0,
+            running: Default::default(),
             transfers: 0,
             stopping: false,
             bytes_in: 0,
@@ -127,6 +129,15 @@ impl Ui {
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
+        }
+    }
+
+    /// A line that matters even with `-q` (what a second Ctrl-C would do):
+    /// a log line, or with `-q` a plain line on stderr.
+    pub fn notice(&self, msg: &str) {
+        match self.quiet {
+            true => eprintln!("ftpshare: {}", ftpshare::escape(msg)),
+            false => self.log(msg),
         }
     }
 
@@ -161,7 +172,7 @@ impl Ui {
                 progress,
                 ..
             } => {
-                self.running += 1;
+                self.running.insert(*id);
                 if let Some(m) = &self.multi {
                     let bar = m.add(match size {
                         Some(n) => ProgressBar::new(*n),
@@ -194,7 +205,7 @@ impl Ui {
                 duration,
                 error,
             } => {
-                self.running = self.running.saturating_sub(1);
+                self.running.remove(id);
                 if let Some((bar, ..)) = self.bars.remove(id) {
                     bar.finish_and_clear();
                 }
@@ -316,7 +327,7 @@ impl Ui {
 
     /// Transfers started and not yet finished.
     pub fn running_transfers(&self) -> usize {
-        self.running
+        self.running.len()
     }
 
     pub fn finish(&mut self) {
