@@ -463,7 +463,10 @@ pub fn clock_at(t: std::time::SystemTime) -> String {
             offset = tm.tm_gmtoff;
         }
     }
-    let local = (secs as i64 + offset).rem_euclid(86_400);
+    let local = i64::try_from(secs)
+        .unwrap_or(0)
+        .saturating_add(offset)
+        .rem_euclid(86_400);
     format!(
         "{:02}:{:02}:{:02}",
         local / 3600,
