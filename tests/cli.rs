@@ -1428,6 +1428,27 @@ fn fixture_mode_gives_the_command_the_server_and_its_exit_status() {
     assert!(err.is_empty(), "nothing on stderr without -v: {err}");
 }
 
+/// The README's `ftpshare --temp -w -- pytest …` shape: the command
+/// uploads into a fresh folder, which is gone once the run ends.
+#[test]
+fn fixture_mode_with_temp_uploads_and_cleans_up() {
+    let script = r#"
+        printf 'payload\n' > "$FTPSHARE_ROOT.src" || exit 90
+        curl -sS -T "$FTPSHARE_ROOT.src" "${FTPSHARE_URL}up.txt" || exit 91
+        rm -f "$FTPSHARE_ROOT.src"
+        cat "$FTPSHARE_ROOT/up.txt"
+        echo "$FTPSHARE_ROOT"
+    "#;
+    let (status, out, err) = Share::start(&["--temp", "-w", "--", "sh", "-c", script]).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(out[0], "payload", "{out:?}");
+    assert!(out[1].contains("ftpshare-"), "{out:?}");
+    assert!(
+        !Path::new(&out[1]).exists(),
+        "the temporary folder is removed"
+    );
+}
+
 #[test]
 fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
     let dir = tempdir();
