@@ -895,3 +895,65 @@ async fn uploads_never_keep_set_id_or_sticky_bits() {
         }
     }
 }
+
+/// A drop box never loses an upload to its own renaming: a second file of
+/// a long name gets a numbered name that still fits 255 bytes, with its
+/// extension kept (`a.txt` becomes `a.1.txt`, not `a.txt.1`).
+#[tokio::test]
+async fn drop_box_unique_names_fit_and_keep_the_extension() {
+    let t = start(AccessMode::UploadOnly).await;
+    let mut raw = t.login().await;
+    let long = format!("{}.txt", "é".repeat(125)); // 254 bytes
+    for (name, second) in [
+        ("a.txt", "a.1.txt".to_string()),
+        (long.as_str(), String::new()),
+    ] {
+        assert_eq!(
+            try_stor(&mut raw, &format!("STOR {name}"), b"first").await,
+            226
+        );
+        let mut data = raw.epsv().await;
+        raw.ok(&format!("STOR {name}"), 150).await;
+        data.write_all(b"second").await.unwrap();
+        drop(data);
+        let r = raw.reply().await;
+        assert_eq!(r.code, 226, "{r:?}");
+        let stored = r.text.rsplit("stored as ").next().unwrap().to_string();
+        assert!(
+            stored.len() <= 255 && stored.ends_with(".1.txt"),
+            "{stored}"
+        );
+        if !second.is_empty() {
+            assert_eq!(stored, second);
+        }
+        assert_eq!(std::fs::read(t.path(name)).unwrap(), b"first");
+        assert_eq!(std::fs::read(t.path(&stored)).unwrap(), b"second");
+    }
+}
+
+/// An upload that cannot be stored is refused before 150, with the reason,
+/// and no data is read: a name over 255 bytes, or a folder that is not there.
+#[tokio::test]
+async fn impossible_uploads_are_refused_before_any_data() {
+    for mode in [AccessMode::Writable, AccessMode::UploadOnly] {
+        let t = start(mode).await;
+        let mut raw = t.login().await;
+        let long = "n".repeat(256);
+        for cmd in ["STOR", "APPE", "STOU"] {
+            if mode == AccessMode::UploadOnly && cmd == "APPE" {
+                continue;
+            }
+            let _data = raw.epsv().await;
+            let r = raw.cmd(&format!("{cmd} {long}")).await;
+            assert_eq!(r.code, 553, "{mode:?} {cmd}: {r:?}");
+            assert!(r.text.contains("name too long (max 255 bytes)"), "{r:?}");
+        }
+        let r = raw.cmd(&format!("MKD {long}")).await;
+        assert!(r.text.contains("name too long (max 255 bytes)"), "{r:?}");
+        if mode == AccessMode::Writable {
+            let _data = raw.epsv().await;
+            raw.ok("STOR missing/folder/x.txt", 550).await;
+        }
+        assert!(temp_files(t.root()).is_empty());
+    }
+}

@@ -16,6 +16,7 @@ mod time;
 mod upload;
 
 pub use listing::{facts_text, Entry, Facts, Listing, Perms};
+pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::Root;
 pub use time::mdtm;

@@ -15,6 +15,9 @@ use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+/// The longest file name Linux file systems take, in bytes (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
 /// How an on-disk name is shown to clients.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
