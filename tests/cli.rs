@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{have, pseudo_random, run, sha256};
+use common::{need, pseudo_random, run, sha256};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -470,7 +470,7 @@ fn once_is_max_transfers_1() {
 
 #[test]
 fn first_ctrl_c_lets_a_running_download_finish() {
-    if !have("curl") {
+    if !need("curl") {
         return;
     }
     let dir = tempdir();
@@ -554,7 +554,9 @@ fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     });
     let started = Instant::now();
     share.signal(libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
+    // The first Ctrl-C has been handled once the listener is closed.
+    let port = ready["port"].as_u64().unwrap() as u16;
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     share.signal(libc::SIGINT);
     let (status, rest, _) = share.wait();
     assert_eq!(status.code(), Some(0));
@@ -1670,7 +1672,7 @@ fn banner_commands_work_when_pasted() {
         b"pasted upload\n"
     );
 
-    if have("lftp") {
+    if need("lftp") {
         let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
         assert!(out.status.success(), "{out:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));

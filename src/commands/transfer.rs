@@ -13,7 +13,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath, NAME_MAX};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -315,6 +315,13 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
+    }
+    // Checked before 150: otherwise the whole body would be read only to
+    // fail at the final rename.
+    if !path.fits_name_max() {
+        return Err(FtpError::InvalidName(format!(
+            "name too long (max {NAME_MAX} bytes)"
+        )));
     }
     // A session that may not read enters folders without learning whether
     // they exist (see `commands::nav::cwd`), so its uploads make them.
