@@ -18,6 +18,7 @@ mod upload;
 
 pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
+pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::Root;
 pub use time::mdtm;

@@ -20,6 +20,9 @@ pub fn shown_as_is(bytes: &[u8]) -> bool {
     !bytes.iter().any(|&b| b == b'\r' || b == b'\n') && std::str::from_utf8(bytes).is_ok()
 }
 
+/// The longest file name Linux file systems take, in bytes (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
 /// How an on-disk name is shown to clients.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
