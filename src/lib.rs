@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 mod commands;
 mod config;
 mod connection;
@@ -28,6 +29,7 @@ mod shared;
 mod tls;
 mod vfs;
 
+pub use budget::{size_text, MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;

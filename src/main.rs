@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use ftpshare::TlsMode;
+use ftpshare::{AccessMode, TlsMode};
 use serde_json::json;
 
 use cli::args::{Cli, Serve, Tool};
@@ -121,8 +121,10 @@ async fn serve(args: Serve) -> Result<(), String> {
     if args.json {
         cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
     }
+    let cfg = server.config();
+    let limits =
+        (cfg.access != AccessMode::ReadOnly && cfg.uploads.any()).then(|| cfg.uploads.to_string());
     if !args.quiet {
-        let cfg = server.config();
         let info = BannerInfo {
             root: &root,
             mode: mode_name(cfg.access),
@@ -144,6 +146,7 @@ async fn serve(args: Serve) -> Result<(), String> {
                 (Some(_), false) => Temp::Removed,
                 (Some(_), true) => Temp::Kept,
             },
+            limits: limits.as_deref(),
         };
         say(
             args.json,
@@ -185,6 +188,9 @@ async fn serve(args: Serve) -> Result<(), String> {
         let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": done});
         if let Some(k) = &kept {
             exit["kept"] = json!(k.display().to_string());
+        }
+        if limits.is_some() {
+            cli::json::upload_usage(&mut exit, &server);
         }
         cli::json::emit(&exit);
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::Budget;
 use crate::config::{Config, Limits};
 use crate::events::Event;
 use crate::vfs::Root;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub kill: CancellationToken,
     /// IPv4 address announced in PASV replies instead of our own.
     pub pasv_ip: Option<Ipv4Addr>,
+    /// What uploads may still store.
+    pub budget: Arc<Budget>,
     next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
 }
@@ -48,6 +51,7 @@ impl Shared {
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {
         Shared {
+            budget: Arc::new(Budget::new(config.uploads)),
             config,
             root,
             events,

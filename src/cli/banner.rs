@@ -23,6 +23,8 @@ pub struct BannerInfo<'a> {
     pub expires: Option<Duration>,
     pub tls: Option<TlsInfo<'a>>,
     pub temp: Temp,
+    /// Active upload limits (`at most 2 MiB per file, …`), when uploads are allowed.
+    pub limits: Option<&'a str>,
 }
 
 /// Whether the folder is a `--temp` one, and what happens to it at exit.
@@ -95,6 +97,9 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
             );
         }
         None => row("expires", "never; Ctrl-C stops"),
+    }
+    if let Some(limits) = info.limits {
+        row("uploads", limits);
     }
     match info.temp {
         Temp::No => {}

@@ -7,4 +7,5 @@ pub mod banner;
 pub mod json;
 pub mod run;
 pub mod setup;
+pub mod size;
 pub mod ui;

@@ -185,6 +185,7 @@ impl Ui {
                 bytes,
                 duration,
                 error,
+                ..
             } => {
                 self.running = self.running.saturating_sub(1);
                 if let Some((bar, ..)) = self.bars.remove(id) {

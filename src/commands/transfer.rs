@@ -33,11 +33,22 @@ pub fn mode() -> FtpResult<Reply> {
     Ok(Reply::new(200, "Mode set to S"))
 }
 
-pub fn allo() -> FtpResult<Reply> {
-    Ok(Reply::new(
-        202,
-        "ALLO not needed; command superfluous at this site",
-    ))
+/// ALLO n: storage needs no reserving here, but a size that alone would
+/// break an upload limit is refused up front (552, or 452 for disk space),
+/// before the client sends any data.
+pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
+    let uploads = s.mode() != AccessMode::ReadOnly;
+    match size {
+        Some(n) if uploads && s.shared.config.uploads.any() => {
+            let dir = s.shared.root.open_dir(&s.cwd).at(&s.cwd)?.into_std_file();
+            s.shared.budget.check_allo(n, dir).await?;
+            Ok(Reply::new(200, format!("ALLO ok: {n} bytes fit")))
+        }
+        _ => Ok(Reply::new(
+            202,
+            "ALLO not needed; command superfluous at this site",
+        )),
+    }
 }
 
 pub fn rest(s: &mut Session, offset: u64) -> FtpResult<Reply> {
@@ -207,15 +218,19 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             )));
         }
         file.seek(SeekFrom::Start(offset)).at(&path)?;
+        // Bytes written in place stay even if the resume fails.
+        let ticket = s.shared.budget.admit(&file, offset, true).await?;
         clear_special_bits(&file).at(&path)?;
         Job::Receive {
             file,
             target: path.clone(),
             finish: Finish::Resume,
+            ticket,
         }
     } else {
         let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
         Job::Receive {
+            ticket: s.shared.budget.admit(&file, 0, false).await?,
             file,
             target: path.clone(),
             // A drop box never replaces what is there.
@@ -237,7 +252,10 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
     s.shared.root.check_appendable(&path).at(&path)?;
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+    // The per-file limit counts what the file holds already.
+    let held = s.shared.root.metadata(&path).map_or(0, |m| m.len());
     let job = Job::Receive {
+        ticket: s.shared.budget.admit(&file, held, false).await?,
         file,
         target: path.clone(),
         finish: Finish::Append(upload),
@@ -256,6 +274,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     let path = free_name(s, &wanted)?;
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
     let job = Job::Receive {
+        ticket: s.shared.budget.admit(&file, 0, false).await?,
         file,
         target: path.clone(),
         finish: Finish::Unique(upload),

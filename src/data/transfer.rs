@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 
 use super::DataStream;
+use crate::budget::Ticket;
 use crate::error::{FtpError, IoContext};
 
 /// Bytes moved so far, shared with the session (STAT) and the UI.
@@ -180,13 +181,15 @@ async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<
 /// Receives an upload into `file` until the client closes the data
 /// connection cleanly. Over TLS a close without close_notify is an error
 /// (the stream reports UnexpectedEof), so a truncated upload is never
-/// taken for a complete one.
+/// taken for a complete one. Each chunk is charged to `ticket` before it
+/// is written, so an upload stops as soon as it would break a limit.
 pub async fn receive_to_file(
     stream: &mut DataStream,
     file: &mut File,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
+    ticket: &mut Ticket,
 ) -> Result<(), FtpError> {
     let throttle = Throttle::new(limits.max_rate);
     let mut buf = vec![0u8; BUF_SIZE];
@@ -207,10 +210,12 @@ pub async fn receive_to_file(
         } else {
             &buf[..n]
         };
+        ticket.charge(data.len() as u64).await?;
         file.write_all(data).at("upload")?;
         throttle.pace(received).await;
     }
     if pending_cr {
+        ticket.charge(1).await?;
         file.write_all(b"\r").at("upload")?;
     }
     // Every byte is in. Answer the client's close_notify with ours: some

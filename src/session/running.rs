@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::{Flow, Session};
+use crate::budget::Ticket;
 use crate::data::{self, DataStream, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
@@ -32,6 +33,7 @@ pub(crate) enum Job {
         file: File,
         target: VPath,
         finish: Finish,
+        ticket: Ticket,
     },
 }
 
@@ -225,6 +227,7 @@ impl Session {
             path: path.to_string(),
             bytes: report.bytes,
             duration: report.started.elapsed(),
+            limit: report.result.as_ref().err().and_then(FtpError::limit),
             error: report.result.err().map(|e| e.to_string()),
         });
     }
@@ -272,9 +275,17 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             mut file,
             target,
             finish,
+            mut ticket,
         } => {
-            data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
-                .await?;
+            data::receive_to_file(
+                &mut stream,
+                &mut file,
+                ctx.ascii,
+                ctx.limits,
+                &ctx.progress,
+                &mut ticket,
+            )
+            .await?;
             // In stream mode the end of the data connection is the end of
             // the file, so a client killed mid-upload looks like one that
             // finished. But a killed client's control connection closes at
@@ -288,7 +299,7 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                         .into(),
                 ));
             }
-            match finish {
+            let stored = match finish {
                 // A resumed upload replaces everything after its offset, but
                 // only once it is complete.
                 Finish::Resume => {
@@ -305,7 +316,11 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                     u.append(&target).map(|_| None).at(&target)
                 }
                 Finish::Replace(u) => u.commit(&target).map(|_| None).at(&target),
+            };
+            if stored.is_ok() {
+                ticket.keep();
             }
+            stored
         }
     }
 }
