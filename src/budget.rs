@@ -130,7 +130,7 @@ impl UploadLimits {
     }
 }
 
-/// `at most 2 MiB per file, 1 GB in all, keeps 256 MiB free`.
+/// `uploads: at most 2 MiB per file, 1 GB in all, 256 MiB kept free on disk`.
 impl fmt::Display for UploadLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
@@ -141,14 +141,14 @@ impl fmt::Display for UploadLimits {
             parts.push(format!("{} in all", size_text(n)));
         }
         match self.min_free {
-            MinFree::Auto => parts.push("keeps min(256 MiB, 1 %) free".into()),
+            MinFree::Auto => parts.push("min(256 MiB, 1 %) kept free on disk".into()),
             MinFree::Bytes(0) => {}
-            MinFree::Bytes(n) => parts.push(format!("keeps {} free", size_text(n))),
+            MinFree::Bytes(n) => parts.push(format!("{} kept free on disk", size_text(n))),
         }
         if parts.is_empty() {
-            return f.write_str("none");
+            return f.write_str("uploads: no limits");
         }
-        f.write_str(&parts.join(", "))
+        write!(f, "uploads: {}", parts.join(", "))
     }
 }
 

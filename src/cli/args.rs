@@ -162,15 +162,15 @@ pub struct Serve {
     pub max_rate: Option<u64>,
 
     /// Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based
-    #[arg(long, value_name = "SIZE", value_parser = parse_limit)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_limit, allow_hyphen_values = true)]
     pub max_upload_size: Option<u64>,
 
     /// Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded
-    #[arg(long, value_name = "SIZE", value_parser = parse_limit)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_limit, allow_hyphen_values = true)]
     pub quota: Option<u64>,
 
     /// Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub min_free: Option<u64>,
 }
 

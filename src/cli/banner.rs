@@ -99,7 +99,7 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         None => row("expires", "never; Ctrl-C stops"),
     }
     if let Some(limits) = info.limits {
-        row("uploads", limits);
+        row("limits", limits);
     }
     match info.temp {
         Temp::No => {}

@@ -7,6 +7,9 @@
 /// fraction of a byte is dropped (`1.5K` is 1500, `0.5` is 0).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let text = s.trim();
+    if text.starts_with('-') {
+        return Err("a size cannot be negative".into());
+    }
     let bad = || format!("{text:?} is not a size (try 500K, 2MiB, 1G or a number of bytes)");
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
