@@ -206,14 +206,18 @@ impl Budget {
         }
     }
 
-    /// ALLO n: whether `n` more bytes would fit on the disk that holds
-    /// `dir` (measured only when the free-space check is on).
-    pub async fn check_allo(&self, n: u64, dir: File) -> FtpResult<()> {
+    /// ALLO n: whether `n` more bytes would fit. `dir` opens the folder
+    /// whose disk is measured, off the runtime and only when the
+    /// free-space check is on.
+    pub async fn check_allo(
+        &self,
+        n: u64,
+        dir: impl FnOnce() -> io::Result<File> + Send + 'static,
+    ) -> FtpResult<()> {
         self.check_size(0, n)?;
         self.check_quota(n)?;
         if self.min_free() > 0 {
-            let free = disk_free_off_runtime(dir).await;
-            self.check_free(free.ok(), n)?;
+            self.check_free(free_space(dir).await, n)?;
         }
         Ok(())
     }
@@ -231,7 +235,8 @@ impl Budget {
                 file.try_clone()
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
-            let free = disk_free_off_runtime(Arc::clone(&file)).await.ok();
+            let measured = Arc::clone(&file);
+            let free = free_space(move || Ok(measured)).await;
             self.check_free(free, 1).map_err(refuse)?;
             Some(DiskWatch {
                 file,
@@ -362,7 +367,8 @@ impl Ticket {
             // Measure again when due, or before refusing on an estimate:
             // someone may have freed space since.
             if due || budget.check_free(estimate, n).is_err() {
-                d.free = disk_free_off_runtime(Arc::clone(&d.file)).await.ok();
+                let file = Arc::clone(&d.file);
+                d.free = free_space(move || Ok(file)).await;
                 d.since = 0;
                 d.at = Instant::now();
             }
@@ -415,11 +421,12 @@ pub(crate) fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
     Ok((bytes(avail)?, bytes(blocks)?))
 }
 
-/// statvfs can wait on a network file system: never on the runtime.
-async fn disk_free_off_runtime<F: AsFd + Send + 'static>(fd: F) -> io::Result<u64> {
-    tokio::task::spawn_blocking(move || disk_space(fd).map(|(free, _)| free))
-        .await
-        .map_err(io::Error::other)?
+/// Free bytes on the disk of what `open` opens, if they can be measured.
+/// Opening and statvfs can wait on a network file system: never on the
+/// runtime.
+async fn free_space<F: AsFd>(open: impl FnOnce() -> io::Result<F> + Send + 'static) -> Option<u64> {
+    let measured = tokio::task::spawn_blocking(move || disk_space(open()?)).await;
+    measured.ok()?.ok().map(|(free, _)| free)
 }
 
 #[cfg(test)]
@@ -523,13 +530,11 @@ mod tests {
             Some(UploadLimit::MaxUploadSize)
         );
         assert_eq!(
-            limit(b.check_allo(11, file.try_clone().unwrap()).await),
+            limit(b.check_allo(11, || unreachable!()).await),
             Some(UploadLimit::MaxUploadSize)
         );
-        b.check_allo(10, file.try_clone().unwrap()).await.unwrap();
-        b.check_allo(u64::MAX, file.try_clone().unwrap())
-            .await
-            .unwrap_err();
+        b.check_allo(10, || unreachable!()).await.unwrap();
+        b.check_allo(u64::MAX, || unreachable!()).await.unwrap_err();
         // ALLO only asks: nothing is counted as stopped.
         assert_eq!(b.usage().stopped_by(UploadLimit::MaxUploadSize), 2);
     }
@@ -563,7 +568,7 @@ mod tests {
             Some(UploadLimit::MinFree)
         );
         assert_eq!(
-            limit(b.check_allo(0, file).await),
+            limit(b.check_allo(0, move || Ok(file)).await),
             Some(UploadLimit::MinFree)
         );
     }

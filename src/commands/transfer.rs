@@ -3,6 +3,7 @@
 
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use rand::Rng;
 
@@ -40,7 +41,8 @@ pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
     let uploads = s.mode() != AccessMode::ReadOnly;
     match size {
         Some(n) if uploads && s.shared.config.uploads.any() => {
-            let dir = s.shared.root.open_dir(&s.cwd).at(&s.cwd)?.into_std_file();
+            let (shared, cwd) = (Arc::clone(&s.shared), s.cwd.clone());
+            let dir = move || Ok(shared.root.open_dir(&cwd)?.into_std_file());
             s.shared.budget.check_allo(n, dir).await?;
             Ok(Reply::new(200, format!("ALLO ok: {n} bytes fit")))
         }
