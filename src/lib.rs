@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bans;
 mod budget;
 mod commands;
 mod config;
