@@ -14,19 +14,6 @@ use ftpshare::{AccessMode, Event, MinFree, UploadLimit, UploadLimits};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::Receiver;
 
-/// Whether `program` is here; in CI (`CI` set) a missing client fails.
-fn need(program: &str) -> bool {
-    if have(program) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{program} is missing, and CI is set: install it (see .ci/run)"
-    );
-    println!("skipped: {program} is not installed (.ci/run installs it)");
-    false
-}
-
 /// A writable server with these upload limits (the free-space check off
 /// unless asked for: the test machine's disk is not the subject).
 async fn start_limited(limits: UploadLimits) -> TestServer {
