@@ -27,14 +27,16 @@ fn no_min_free() -> UploadLimits {
     }
 }
 
-/// Runs a client off the runtime (the server shares it).
-async fn client(program: &'static str, args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(program, &args)
-    })
-    .await
-    .unwrap()
+/// curl's arguments to upload `file` as `name`.
+fn put_args(t: &TestServer, file: &Path, name: &str) -> Vec<String> {
+    let (file, url) = (file.display().to_string(), t.url(name));
+    ["-sS", "--max-time", "50", "-T", &file, &url]
+        .map(String::from)
+        .to_vec()
+}
+
+async fn curl_put(t: &TestServer, file: &Path, name: &str) -> Output {
+    client("curl", put_args(t, file, name)).await
 }
 
 /// The next finished transfer: its path, bytes, error and limit.
@@ -90,18 +92,7 @@ async fn curl_upload_past_the_size_limit_is_cut_and_the_old_file_kept() {
     std::fs::write(&big, pseudo_random(8 << 20, 2)).unwrap();
     let mut events = t.server.subscribe();
 
-    let curl = |file: &Path, name: &str| {
-        let args = vec![
-            "-sS".into(),
-            "--max-time".into(),
-            "50".into(),
-            "-T".into(),
-            file.display().to_string(),
-            t.url(name),
-        ];
-        client("curl", args)
-    };
-    let out = curl(&big, "photo.jpg").await;
+    let out = curl_put(&t, &big, "photo.jpg").await;
     assert!(!out.status.success(), "curl succeeded past the limit");
     let (path, bytes, error, limit) = finished(&mut events).await;
     assert_eq!(path, "/photo.jpg");
@@ -118,7 +109,7 @@ async fn curl_upload_past_the_size_limit_is_cut_and_the_old_file_kept() {
     let exact = local.path().join("exact");
     let data = pseudo_random(1 << 20, 3);
     std::fs::write(&exact, &data).unwrap();
-    let out = curl(&exact, "photo.jpg").await;
+    let out = curl_put(&t, &exact, "photo.jpg").await;
     assert!(
         out.status.success(),
         "{}",
@@ -248,14 +239,7 @@ async fn concurrent_uploads_never_store_more_than_the_quota() {
     let mut events = t.server.subscribe();
     let uploads: Vec<_> = (0..4)
         .map(|i| {
-            let args = vec![
-                "-sS".into(),
-                "--max-time".into(),
-                "50".into(),
-                "-T".into(),
-                file.display().to_string(),
-                t.url(&format!("up{i}")),
-            ];
+            let args = put_args(&t, &file, &format!("up{i}"));
             tokio::spawn(client("curl", args))
         })
         .collect();
