@@ -33,23 +33,19 @@ pub fn mode() -> FtpResult<Reply> {
     Ok(Reply::new(200, "Mode set to S"))
 }
 
-/// ALLO n: storage needs no reserving here, but a size that alone would
-/// break an upload limit is refused up front (552, or 452 for disk space),
-/// before the client sends any data.
+/// ALLO n: storage needs no reserving here (202, superfluous), but a size
+/// that alone would break an upload limit is refused up front (552, or 452
+/// for disk space), before the client sends any data.
 pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
-    let uploads = s.may(Access::Create);
-    match size {
-        Some(n) if uploads && s.shared.config.uploads.any() => {
-            let (shared, cwd) = (Arc::clone(&s.shared), s.cwd.clone());
-            let dir = move || Ok(shared.root.open_dir(&cwd)?.into_std_file());
-            s.shared.budget.check_allo(n, dir).await?;
-            Ok(Reply::new(200, format!("ALLO ok: {n} bytes fit")))
-        }
-        _ => Ok(Reply::new(
-            202,
-            "ALLO not needed; command superfluous at this site",
-        )),
+    if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
+        let (shared, cwd) = (Arc::clone(&s.shared), s.cwd.clone());
+        let dir = move || Ok(shared.root.open_dir(&cwd)?.into_std_file());
+        s.shared.budget.check_allo(n, dir).await?;
     }
+    Ok(Reply::new(
+        202,
+        "ALLO not needed; command superfluous at this site",
+    ))
 }
 
 pub fn rest(s: &mut Session, offset: u64) -> FtpResult<Reply> {
