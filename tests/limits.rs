@@ -273,12 +273,17 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
     })
     .await;
     t.write("keep.txt", b"keep");
+    let mut events = t.server.subscribe();
 
     let mut raw = t.login().await;
     let _data = raw.epsv().await;
     let r = raw.cmd("STOR keep.txt").await;
     assert_eq!(r.code, 452, "{r:?}");
     assert!(r.text.contains("keeps"), "{r:?}");
+    // Whoever watches the share sees the refusal, and why.
+    let (path, bytes, _, limit) = finished(&mut events).await;
+    assert_eq!((path.as_str(), bytes), ("/keep.txt", 0));
+    assert_eq!(limit, Some(UploadLimit::MinFree));
     raw.ok("ALLO 10", 452).await;
     assert_eq!(std::fs::read(t.path("keep.txt")).unwrap(), b"keep");
     assert_eq!(names(t.root()), ["keep.txt"]);

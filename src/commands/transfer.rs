@@ -218,7 +218,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         }
         file.seek(SeekFrom::Start(offset)).at(&path)?;
         // Bytes written in place stay even if the resume fails.
-        let ticket = s.shared.budget.admit(&file, offset, true).await?;
+        let ticket = s.admit_upload(&file, &path, offset, true).await?;
         clear_special_bits(&file).at(&path)?;
         Job::Receive {
             file,
@@ -229,7 +229,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     } else {
         let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
         Job::Receive {
-            ticket: s.shared.budget.admit(&file, 0, false).await?,
+            ticket: s.admit_upload(&file, &path, 0, false).await?,
             file,
             target: path.clone(),
             finish: if may_modify {
@@ -253,7 +253,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     // The per-file limit counts what the file holds already.
     let held = s.shared.root.metadata(&path).map_or(0, |m| m.len());
     let job = Job::Receive {
-        ticket: s.shared.budget.admit(&file, held, false).await?,
+        ticket: s.admit_upload(&file, &path, held, false).await?,
         file,
         target: path.clone(),
         finish: Finish::Append(upload),
@@ -272,7 +272,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     let path = free_name(s, &wanted)?;
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
     let job = Job::Receive {
-        ticket: s.shared.budget.admit(&file, 0, false).await?,
+        ticket: s.admit_upload(&file, &path, 0, false).await?,
         file,
         target: path.clone(),
         finish: Finish::Unique(upload),

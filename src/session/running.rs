@@ -218,6 +218,43 @@ impl Session {
         Some(self.finish_transfer(report).await)
     }
 
+    /// Admits an upload into `file` under the upload limits (see
+    /// `Budget::admit`). A refusal is reported as an upload that started
+    /// and failed at once, so whoever watches the share sees what the
+    /// limits turned away.
+    pub async fn admit_upload(
+        &self,
+        file: &File,
+        path: &VPath,
+        base: u64,
+        keep: bool,
+    ) -> FtpResult<Ticket> {
+        let refused = match self.shared.budget.admit(file, base, keep).await {
+            Err(e) if e.limit().is_some() => e,
+            admitted => return admitted,
+        };
+        let id = self.shared.next_transfer_id();
+        self.shared.emit(Event::TransferStarted {
+            id,
+            peer: self.peer,
+            direction: Direction::Upload,
+            path: path.to_string(),
+            size: None,
+            progress: Arc::new(AtomicU64::new(0)),
+        });
+        self.shared.emit(Event::TransferFinished {
+            id,
+            peer: self.peer,
+            direction: Direction::Upload,
+            path: path.to_string(),
+            bytes: 0,
+            duration: std::time::Duration::ZERO,
+            limit: refused.limit(),
+            error: Some(refused.to_string()),
+        });
+        Err(refused)
+    }
+
     /// Emits the event for a finished file transfer (listings have none).
     pub fn report(&self, report: TransferReport) {
         let Some(direction) = report.direction else {
