@@ -26,7 +26,8 @@ pub struct UploadLimits {
     pub max_upload_size: Option<u64>,
     /// Bytes all uploads of this run may store together; `552` once used up.
     pub quota: Option<u64>,
-    /// Free space every upload must leave on the disk; `452` otherwise.
+    /// Free space every upload must leave on the disk it is written to;
+    /// `452` otherwise.
     pub min_free: MinFree,
 }
 
@@ -155,7 +156,7 @@ impl fmt::Display for UploadLimits {
 /// A size as people write it: exact in binary (`2 MiB`) or decimal
 /// (`500 kB`) units when it is a whole number of them, else rounded to
 /// one decimal in binary units.
-pub fn size_text(n: u64) -> String {
+fn size_text(n: u64) -> String {
     const BIN: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     const DEC: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
     for k in (1..BIN.len()).rev() {

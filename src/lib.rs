@@ -30,7 +30,7 @@ mod shared;
 mod tls;
 mod vfs;
 
-pub use budget::{size_text, MinFree, UploadLimit, UploadLimits, UploadUsage};
+pub use budget::{MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;
