@@ -1,17 +1,17 @@
 //! TYPE, STRU, MODE, PASV, EPSV, PORT, EPRT, REST, ALLO, RETR, STOR,
 //! STOU, APPE, ABOR.
 
-use std::io::{Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use rand::Rng;
 
+use super::fs;
 use crate::data::{bind_passive, DataPlan};
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -38,8 +38,8 @@ pub fn mode() -> FtpResult<Reply> {
 /// for disk space), before the client sends any data.
 pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
     if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
-        let (shared, cwd) = (Arc::clone(&s.shared), s.cwd.clone());
-        let dir = move || Ok(shared.root.open_dir(&cwd)?.into_std_file());
+        let (root, cwd) = (s.shared.root.clone(), s.cwd.clone());
+        let dir = move || Ok(root.open_dir(&cwd)?.into_std_file());
         s.shared.budget.check_allo(n, dir).await?;
     }
     Ok(Reply::new(
@@ -175,7 +175,7 @@ fn mode_word(s: &Session) -> &'static str {
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let (file, md) = s.shared.root.open_read(&path).at(&path)?;
+    let (file, md) = fs(s, &path, Root::open_read).await?;
     let offset = s.rest.unwrap_or(0);
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
@@ -197,7 +197,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
+    let path = upload_target(s, arg).await?;
     let offset = s.rest.unwrap_or(0);
     // Replacing or resuming changes what exists: without that right (a
     // drop box) an upload takes a fresh name instead.
@@ -209,17 +209,22 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             ));
         }
         // Resume writes in place from the offset, as REST STREAM defines.
-        let (mut file, md) = s.shared.root.open_resume(&path).at(&path)?;
-        if offset > md.len() {
-            return Err(FtpError::BadRestart(format!(
-                "Cannot restart at {offset}: {path} has {} bytes",
-                md.len()
-            )));
-        }
-        file.seek(SeekFrom::Start(offset)).at(&path)?;
+        let opened = fs(s, &path, move |r, p| {
+            let (mut file, md) = r.open_resume(p)?;
+            if offset > md.len() {
+                return Ok(Err(md.len()));
+            }
+            file.seek(SeekFrom::Start(offset))?;
+            clear_special_bits(&file)?;
+            Ok(Ok(file))
+        });
+        let file = opened.await?.map_err(|size| {
+            FtpError::BadRestart(format!(
+                "Cannot restart at {offset}: {path} has {size} bytes"
+            ))
+        })?;
         // Bytes written in place stay even if the resume fails.
         let ticket = s.admit_upload(&file, &path, offset, true).await?;
-        clear_special_bits(&file).at(&path)?;
         Job::Receive {
             file,
             target: path.clone(),
@@ -227,7 +232,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             ticket,
         }
     } else {
-        let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+        let (upload, file) = fs(s, &path, Upload::begin).await?;
         Job::Receive {
             ticket: s.admit_upload(&file, &path, 0, false).await?,
             file,
@@ -247,11 +252,13 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// only once complete: an empty, interrupted or concurrent append never
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
-    s.shared.root.check_appendable(&path).at(&path)?;
-    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+    let path = upload_target(s, arg).await?;
     // The per-file limit counts what the file holds already.
-    let held = s.shared.root.metadata(&path).map_or(0, |m| m.len());
+    let (held, (upload, file)) = fs(s, &path, |r, p| {
+        let held = r.check_appendable(p)?;
+        Ok((held, Upload::begin(r, p)?))
+    })
+    .await?;
     let job = Job::Receive {
         ticket: s.admit_upload(&file, &path, held, false).await?,
         file,
@@ -266,11 +273,17 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
-        Some(a) => upload_target(s, a)?,
-        None => upload_target(s, &format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+        Some(a) => upload_target(s, a).await?,
+        None => {
+            let name = format!("ftpshare-{:08x}", rand::rng().random::<u32>());
+            upload_target(s, &name).await?
+        }
     };
-    let path = free_name(s, &wanted)?;
-    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+    let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
+        let path = free_name(r, wanted)?;
+        Ok((path.clone(), Upload::begin(r, &path)?))
+    })
+    .await?;
     let job = Job::Receive {
         ticket: s.admit_upload(&file, &path, 0, false).await?,
         file,
@@ -282,18 +295,21 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
-fn free_name(s: &Session, wanted: &VPath) -> FtpResult<VPath> {
+fn free_name(root: &Root, wanted: &VPath) -> io::Result<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
     for candidate in unique_names(name) {
-        let path = wanted.parent().join(&candidate)?;
-        if s.shared.root.symlink_metadata(&path).is_err() {
+        let path = wanted
+            .parent()
+            .join(&candidate)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if root.symlink_metadata(&path).is_err() {
             return Ok(path);
         }
     }
-    Err(FtpError::FileUnavailable("No unique name available".into()))
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
 }
 
-fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
+async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
@@ -301,8 +317,7 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     // A session that may not read enters folders without learning whether
     // they exist (see `commands::nav::cwd`), so its uploads make them.
     if !s.may(Access::Read) {
-        let parent = path.parent();
-        s.shared.root.create_dir_all(&parent).at(&parent)?;
+        fs(s, &path.parent(), Root::create_dir_all).await?;
     }
     Ok(path)
 }
