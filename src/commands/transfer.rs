@@ -223,26 +223,15 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
                 "Cannot restart at {offset}: {path} has {size} bytes"
             ))
         })?;
-        // Bytes written in place stay even if the resume fails.
-        let ticket = s.admit_upload(&file, &path, offset, true).await?;
-        Job::Receive {
-            file,
-            target: path.clone(),
-            finish: Finish::Resume,
-            ticket,
-        }
+        s.upload_job(file, &path, offset, Finish::Resume).await?
     } else {
         let (upload, file) = fs(s, &path, Upload::begin).await?;
-        Job::Receive {
-            ticket: s.admit_upload(&file, &path, 0, false).await?,
-            file,
-            target: path.clone(),
-            finish: if may_modify {
-                Finish::Replace(upload)
-            } else {
-                Finish::Unique(upload)
-            },
-        }
+        let finish = if may_modify {
+            Finish::Replace(upload)
+        } else {
+            Finish::Unique(upload)
+        };
+        s.upload_job(file, &path, 0, finish).await?
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
     s.start_transfer(job, &path, None, opening).await
@@ -259,12 +248,9 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         Ok((held, Upload::begin(r, p)?))
     })
     .await?;
-    let job = Job::Receive {
-        ticket: s.admit_upload(&file, &path, held, false).await?,
-        file,
-        target: path.clone(),
-        finish: Finish::Append(upload),
-    };
+    let job = s
+        .upload_job(file, &path, held, Finish::Append(upload))
+        .await?;
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, None, opening).await
 }
@@ -284,12 +270,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
         Ok((path.clone(), Upload::begin(r, &path)?))
     })
     .await?;
-    let job = Job::Receive {
-        ticket: s.admit_upload(&file, &path, 0, false).await?,
-        file,
-        target: path.clone(),
-        finish: Finish::Unique(upload),
-    };
+    let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
     let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
     s.start_transfer(job, &path, None, opening).await
 }

@@ -218,40 +218,54 @@ impl Session {
         Some(self.finish_transfer(report).await)
     }
 
-    /// Admits an upload into `file` under the upload limits (see
-    /// `Budget::admit`). A refusal is reported as an upload that started
-    /// and failed at once, so whoever watches the share sees what the
-    /// limits turned away.
-    pub async fn admit_upload(
+    /// The job for an upload into `file`, whose target `path` holds `base`
+    /// bytes the upload adds to (APPE, resume), if the upload limits admit
+    /// it. A refused upload's temporary file is gone before the refusal is
+    /// answered, and the refusal is reported as an upload that failed at
+    /// once, so whoever watches the share sees what the limits turned away.
+    pub async fn upload_job(
         &self,
-        file: &File,
+        file: File,
         path: &VPath,
         base: u64,
-        keep: bool,
-    ) -> FtpResult<Ticket> {
-        let refused = match self.shared.budget.admit(file, base, keep).await {
-            Err(e) if e.limit().is_some() => e,
-            admitted => return admitted,
+        finish: Finish,
+    ) -> FtpResult<Job> {
+        // A resume writes in place: its bytes stay, charged, even if it fails.
+        let keep = matches!(finish, Finish::Resume);
+        let refused = match self.shared.budget.admit(&file, base, keep).await {
+            Ok(ticket) => {
+                let target = path.clone();
+                return Ok(Job::Receive {
+                    file,
+                    target,
+                    finish,
+                    ticket,
+                });
+            }
+            Err(e) => e,
         };
-        let id = self.shared.next_transfer_id();
-        self.shared.emit(Event::TransferStarted {
-            id,
-            peer: self.peer,
-            direction: Direction::Upload,
-            path: path.to_string(),
-            size: None,
-            progress: Arc::new(AtomicU64::new(0)),
-        });
-        self.shared.emit(Event::TransferFinished {
-            id,
-            peer: self.peer,
-            direction: Direction::Upload,
-            path: path.to_string(),
-            bytes: 0,
-            duration: std::time::Duration::ZERO,
-            limit: refused.limit(),
-            error: Some(refused.to_string()),
-        });
+        let _ = tokio::task::spawn_blocking(move || finish.discard()).await;
+        if let Some(limit) = refused.limit() {
+            let id = self.shared.next_transfer_id();
+            self.shared.emit(Event::TransferStarted {
+                id,
+                peer: self.peer,
+                direction: Direction::Upload,
+                path: path.to_string(),
+                size: None,
+                progress: Arc::new(AtomicU64::new(0)),
+            });
+            self.shared.emit(Event::TransferFinished {
+                id,
+                peer: self.peer,
+                direction: Direction::Upload,
+                path: path.to_string(),
+                bytes: 0,
+                duration: std::time::Duration::ZERO,
+                limit: Some(limit),
+                error: Some(refused.to_string()),
+            });
+        }
         Err(refused)
     }
 
