@@ -3,12 +3,14 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use rand::Rng;
 
 use super::fs;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
+use crate::events::{Direction, Event};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath};
@@ -174,8 +176,24 @@ fn mode_word(s: &Session) -> &'static str {
 }
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = s.path(arg)?;
-    let (file, md) = fs(s, &path, Root::open_read).await?;
+    let refused = |s: &Session, path: String, e: FtpError| {
+        // The operator hears of downloads that never started, too.
+        s.shared.emit(Event::TransferFinished {
+            id: s.shared.next_transfer_id(),
+            peer: s.peer,
+            direction: Direction::Download,
+            path,
+            bytes: 0,
+            duration: Duration::ZERO,
+            error: Some(e.to_string()),
+            limit: None,
+        });
+        e
+    };
+    let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
+    let (file, md) = fs(s, &path, Root::open_read)
+        .await
+        .map_err(|e| refused(s, path.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
