@@ -41,7 +41,7 @@ _ftpshare() {
 
     case "${cmd}" in
         ftpshare)
-            opts="-p -b -u -w -t -q -v -h -V --port --bind --user --password --write --upload-only --anonymous --timeout --idle-timeout --max-transfers --once --tls --implicit-tls --tls-cert --tls-key --no-tls-reuse --passive-ports --public-host --temp --keep --json --no-qr --qr-invert --quiet --verbose --max-connections --max-connections-per-ip --ban-after --ban-duration --max-rate --help --version completions man help"
+            opts="-p -b -u -w -t -q -v -h -V --port --bind --user --password --write --upload-only --anonymous --timeout --idle-timeout --max-transfers --once --tls --implicit-tls --tls-cert --tls-key --no-tls-reuse --passive-ports --public-host --temp --keep --json --no-qr --qr-invert --quiet --verbose --max-connections --max-connections-per-ip --ban-after --ban-duration --max-rate --max-upload-size --quota --min-free --help --version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,18 @@ _ftpshare() {
                     return 0
                     ;;
                 --max-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-upload-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-free)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_ftpshare_global_optspecs
-    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= ban-after= ban-duration= max-rate= h/help V/version
+    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= ban-after= ban-duration= max-rate= max-upload-size= quota= min-free= h/help V/version
 end
 
 function __fish_ftpshare_needs_command
@@ -40,6 +40,9 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-connections-per-i
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-after -d 'Refuse an address for --ban-duration after this many failed logins (0 = never)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-duration -d 'How long a banned address is refused' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-rate -d 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-upload-size -d 'Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l quota -d 'Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l min-free -d 'Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s w -l write -d 'Allow uploads, new folders, renames and deletes'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l upload-only -d 'Drop box: uploads only; nothing can be listed, downloaded or replaced'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l anonymous -d 'Also accept anonymous/ftp logins (always read-only)'

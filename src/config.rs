@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::budget::UploadLimits;
 use crate::tls::TlsIdentity;
 
 /// What logged-in users may do to the served files.
@@ -149,4 +150,6 @@ pub struct Config {
     /// session, proving they come from the same client.
     pub require_tls_reuse: bool,
     pub limits: Limits,
+    /// Per-file, per-run and free-disk limits on uploads.
+    pub uploads: UploadLimits,
 }

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use crate::budget::UploadLimit;
 use crate::config::AccessMode;
 use crate::protocol::{ParseError, Refusal, Reply};
 
@@ -43,6 +44,9 @@ pub enum FtpError {
     NoSpace(String),
     #[error("Exceeded storage allocation: {0}")]
     Quota(String),
+    /// An upload limit (`--max-upload-size`, `--quota`, `--min-free`).
+    #[error("{1}")]
+    Limit(UploadLimit, String),
     #[error("{0}")]
     BadRestart(String),
     #[error("{0}")]
@@ -75,8 +79,17 @@ impl FtpError {
             NoSpace(_) => 452,
             PermissionDenied(_) | FileUnavailable(_) => 550,
             Quota(_) => 552,
+            Limit(limit, _) => limit.code(),
             InvalidName(_) => 553,
             BadRestart(_) => 554,
+        }
+    }
+
+    /// The upload limit behind this error, if one is.
+    pub fn limit(&self) -> Option<UploadLimit> {
+        match self {
+            FtpError::Limit(limit, _) => Some(*limit),
+            _ => None,
         }
     }
 

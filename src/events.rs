@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::budget::UploadLimit;
 use crate::data::Progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,8 @@ pub enum Event {
         bytes: u64,
         duration: Duration,
         error: Option<String>,
+        /// The upload limit that stopped an upload, if one did.
+        limit: Option<UploadLimit>,
     },
     Mkdir {
         peer: SocketAddr,

@@ -15,6 +15,7 @@
 //! ```
 
 mod bans;
+mod budget;
 mod commands;
 mod config;
 mod connection;
@@ -29,6 +30,7 @@ mod shared;
 mod tls;
 mod vfs;
 
+pub use budget::{MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use ftpshare::TlsMode;
+use ftpshare::{AccessMode, TlsMode};
 use serde_json::json;
 
 use cli::args::{Cli, Serve, Tool};
@@ -174,10 +174,12 @@ async fn serve(args: Serve) -> Result<u8, String> {
     if args.json {
         cli::json::emit(&cli::json::ready(&server, &url, &host, timeout));
     }
+    let cfg = server.config();
+    let limits =
+        (cfg.access != AccessMode::ReadOnly && cfg.uploads.any()).then(|| cfg.uploads.to_string());
     if fixture {
         // No banner: the command gets all it needs from its environment.
     } else if !args.quiet {
-        let cfg = server.config();
         let info = BannerInfo {
             root: &root,
             mode: mode_name(cfg.access),
@@ -199,6 +201,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
                 (Some(_), false) => Temp::Removed,
                 (Some(_), true) => Temp::Kept,
             },
+            limits: limits.as_deref(),
         };
         say(
             args.json,
@@ -277,6 +280,9 @@ async fn serve(args: Serve) -> Result<u8, String> {
         }
         if let Some(k) = &kept {
             exit["kept"] = json!(k.display().to_string());
+        }
+        if limits.is_some() {
+            cli::json::upload_usage(&mut exit, &server);
         }
         cli::json::emit(&exit);
     }

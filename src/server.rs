@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
+use crate::budget::{UploadLimits, UploadUsage};
 use crate::config::{AccessMode, Config, Limits, TlsMode};
 use crate::events::Event;
 use crate::shared::Shared;
@@ -55,6 +56,7 @@ impl Server {
                 tls: None,
                 require_tls_reuse: true,
                 limits: Limits::default(),
+                uploads: UploadLimits::default(),
             },
         }
     }
@@ -120,6 +122,55 @@ impl ServerBuilder {
         self.config.limits = limits;
         self
     }
+    /// Limits on what uploads may store: refused with `552` past the
+    /// per-file size or the run's quota, `452` when the disk would keep
+    /// less than `min_free` free.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ftpshare::StartError> {
+    /// use ftpshare::{MinFree, UploadLimits};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let server = ftpshare::Server::builder()
+    ///     .root(dir.path())
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .writable(true)
+    ///     .upload_limits(UploadLimits {
+    ///         max_upload_size: Some(2 << 20), // 2 MiB per file
+    ///         quota: Some(1 << 30),           // 1 GiB in this run
+    ///         min_free: MinFree::Auto,        // min(256 MiB, 1 % of the disk)
+    ///     })
+    ///     .start()
+    ///     .await?;
+    /// // `Auto` is resolved against the served folder's file system.
+    /// assert!(matches!(server.config().uploads.min_free, MinFree::Bytes(_)));
+    /// assert_eq!(server.upload_usage().accepted, 0);
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A limit of zero bytes refuses everything, so `start()` refuses it:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = ftpshare::Server::builder()
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .upload_limits(ftpshare::UploadLimits {
+    ///         quota: Some(0),
+    ///         ..Default::default()
+    ///     })
+    ///     .start()
+    ///     .await
+    ///     .err()
+    ///     .unwrap();
+    /// assert!(matches!(err, ftpshare::StartError::Invalid(_)));
+    /// # }
+    /// ```
+    pub fn upload_limits(mut self, limits: UploadLimits) -> Self {
+        self.config.uploads = limits;
+        self
+    }
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -131,6 +182,7 @@ impl ServerBuilder {
             cfg.password = crate::generate_password();
         }
         cfg.limits.check().map_err(StartError::Invalid)?;
+        cfg.uploads.check().map_err(StartError::Invalid)?;
         if cfg.tls_mode != TlsMode::Off && cfg.tls.is_none() {
             return Err(StartError::Invalid(
                 "TLS mode set without a certificate".into(),
@@ -160,6 +212,13 @@ impl ServerBuilder {
             source,
         })?;
         cfg.root = root.path().to_path_buf();
+        let dir = cfg.root.clone();
+        let disk = tokio::task::spawn_blocking(move || {
+            crate::budget::disk_space(std::fs::File::open(dir)?)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        cfg.uploads = cfg.uploads.resolve(disk.map(|(_, total)| total));
         let pasv_ip = match &cfg.public_host {
             None => None,
             // PASV can only announce IPv4; IPv6 clients use EPSV, which
@@ -393,6 +452,11 @@ impl RunningServer {
     /// Open control connections right now.
     pub fn connections(&self) -> usize {
         self.shared.connections()
+    }
+
+    /// Bytes uploads stored against the quota, and uploads each limit stopped.
+    pub fn upload_usage(&self) -> UploadUsage {
+        self.shared.budget.usage()
     }
 }
 

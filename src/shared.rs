@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::bans::BanTable;
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::{Event, Refused};
 use crate::vfs::Root;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub kill: CancellationToken,
     /// IPv4 address announced in PASV replies instead of our own.
     pub pasv_ip: Option<Ipv4Addr>,
+    /// What uploads may still store.
+    pub budget: Arc<Budget>,
     next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
     bans: Mutex<BanTable>,
@@ -48,6 +51,7 @@ impl Shared {
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {
         Shared {
+            budget: Arc::new(Budget::new(config.uploads)),
             root,
             events,
             completed: watch::Sender::new(0),

@@ -1678,3 +1678,102 @@ fn banner_commands_work_when_pasted() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
     }
 }
+
+// ------------------------------------------------------------ upload limits
+
+/// The limits show in the banner and the ready line; an upload past one
+/// is reported with the limit's name, and the exit line counts them.
+#[test]
+fn upload_limits_are_shown_and_reported() {
+    if !common::need("curl") {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::write(dir.path().join("kept.bin"), b"old").unwrap();
+    let (mut share, ready) = Share::json(&[
+        "-w",
+        "--max-upload-size",
+        "100K",
+        "--quota",
+        "1MiB",
+        "--min-free",
+        "0",
+        dir_arg(dir.path()),
+    ]);
+    assert_eq!(ready["max_upload_size"], 100_000);
+    assert_eq!(ready["quota"], 1 << 20);
+    assert_eq!(ready["min_free"], 0);
+
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), pseudo_random(300_000, 7)).unwrap();
+    let out = curl(&["-T", src.path().to_str().unwrap(), &url(&ready, "kept.bin")]);
+    assert!(!out.status.success());
+    let failed = share.event("upload_failed");
+    assert_eq!(failed["path"], "/kept.bin");
+    assert_eq!(failed["limit"], "max_upload_size");
+    assert!(
+        failed["error"].as_str().unwrap().contains("100 kB"),
+        "{failed}"
+    );
+    assert_eq!(std::fs::read(dir.path().join("kept.bin")).unwrap(), b"old");
+    assert_eq!(files_in(dir.path()), ["kept.bin"]);
+
+    let small = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(small.path(), b"fits").unwrap();
+    let out = curl(&[
+        "-T",
+        small.path().to_str().unwrap(),
+        &url(&ready, "new.txt"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let done = share.event("upload");
+    assert!(done.get("limit").is_none(), "{done}");
+
+    share.signal(libc::SIGTERM);
+    let (status, rest, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let exit: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    assert_eq!(exit["event"], "exit");
+    assert_eq!(exit["uploads_stopped"]["max_upload_size"], 1, "{exit}");
+    assert_eq!(exit["uploads_stopped"]["quota"], 0, "{exit}");
+    assert_eq!(exit["quota_used"], 4, "{exit}");
+    assert!(
+        stderr.contains("limits     uploads: at most 100 kB per file, 1 MiB in all\n"),
+        "{stderr}"
+    );
+}
+
+/// Without flags, a writable share keeps min(256 MiB, 1 %) free and says so.
+#[test]
+fn the_default_free_space_check_is_shown() {
+    let dir = tempdir();
+    let (share, ready) = Share::json(&["--upload-only", dir_arg(dir.path())]);
+    let min_free = ready["min_free"].as_u64().unwrap();
+    assert!(min_free > 0 && min_free <= 256 << 20, "{ready}");
+    assert!(ready["quota"].is_null() && ready["max_upload_size"].is_null());
+    share.signal(libc::SIGTERM);
+    let (_, rest, stderr) = share.wait();
+    assert!(stderr.contains("kept free on disk"), "{stderr}");
+    let exit: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    assert_eq!(exit["uploads_stopped"]["min_free"], 0, "{exit}");
+    assert!(exit.get("quota_used").is_none(), "{exit}");
+}
+
+#[test]
+fn bad_sizes_are_refused_in_one_line() {
+    for (flag, value, says) in [
+        ("--quota", "0", "at least 1 byte"),
+        ("--max-upload-size", "0", "at least 1 byte"),
+        ("--max-upload-size", "5Q", "unknown unit"),
+        ("--min-free", "-1", "cannot be negative"),
+        ("--quota", "lots", "not a size"),
+        ("--quota", "16777216TiB", "too large"),
+        ("--min-free", "99999999999999999999999", "too large"),
+    ] {
+        let line = refused_argument(&[flag, value]);
+        assert!(
+            line.contains(flag) && line.contains(says),
+            "{flag} {value}: {line}"
+        );
+    }
+}

@@ -10,17 +10,6 @@ use std::process::Output;
 use common::*;
 use ftpshare::AccessMode;
 
-/// Runs an external client off the runtime's thread (the server lives on
-/// the same runtime) and returns its output.
-async fn client(program: &'static str, args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(program, &args)
-    })
-    .await
-    .unwrap()
-}
-
 /// Asserts success and returns stdout.
 fn success(what: &str, out: &Output) -> String {
     assert!(

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use super::size::{parse_limit, parse_size};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ftpshare",
@@ -162,6 +164,18 @@ pub struct Serve {
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_rate: Option<u64>,
 
+    /// Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based
+    #[arg(long, value_name = "SIZE", value_parser = parse_limit, allow_hyphen_values = true)]
+    pub max_upload_size: Option<u64>,
+
+    /// Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded
+    #[arg(long, value_name = "SIZE", value_parser = parse_limit, allow_hyphen_values = true)]
+    pub quota: Option<u64>,
+
+    /// Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
+    pub min_free: Option<u64>,
+
     /// Fixture mode: run COMMAND with FTPSHARE_URL, FTPSHARE_HOST, FTPSHARE_PORT, FTPSHARE_USER, FTPSHARE_PASSWORD and FTPSHARE_ROOT (and FTPSHARE_TLS_FINGERPRINT) set, stop when it exits and exit with its status (124 after --timeout). Binds 127.0.0.1 unless --bind is given; no banner; --json events go to stderr
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -247,35 +261,13 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(lo..=hi)
 }
 
-/// `2MiB`, `500K`, `1.5MB`, `1000`: bytes per second.
+/// `2MiB`, `500K`, `1.5MB`, `1000`: bytes per second, in the units of
+/// every size (see [`parse_size`]).
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let s = s.trim().trim_end_matches("/s");
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num
-        .parse()
-        .map_err(|_| format!("bad rate {s:?} (try 2MiB)"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        u => return Err(format!("unknown unit {u:?} (try K, KiB, M, MiB, G, GiB)")),
-    };
-    let rate = (num * mult).floor();
-    if rate < 1.0 {
-        return Err("rate must be at least 1 byte per second".into());
+    match parse_size(s.trim().trim_end_matches("/s"))? {
+        0 => Err("rate must be at least 1 byte per second".into()),
+        rate => Ok(rate),
     }
-    // `as` would quietly turn an absurd rate into u64::MAX.
-    if rate >= u64::MAX as f64 {
-        return Err(format!("rate {s:?} is too large"));
-    }
-    Ok(rate as u64)
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct BannerInfo<'a> {
     pub expires: Option<Duration>,
     pub tls: Option<TlsInfo<'a>>,
     pub temp: Temp,
+    /// Active upload limits (`at most 2 MiB per file, …`), when uploads are allowed.
+    pub limits: Option<&'a str>,
 }
 
 /// Whether the folder is a `--temp` one, and what happens to it at exit.
@@ -101,6 +103,9 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
             );
         }
         None => rows.prose("expires", "never; Ctrl-C stops"),
+    }
+    if let Some(limits) = info.limits {
+        rows.prose("limits", limits);
     }
     match info.temp {
         Temp::No => {}
@@ -420,6 +425,9 @@ mod tests {
             expires: Some(Duration::from_secs(3600)),
             tls,
             temp: Temp::Removed,
+            limits: Some(
+                "uploads: at most 2 GiB per file, 20 GiB in all, 256 MiB kept free on disk",
+            ),
         };
         console::strip_ansi_codes(&render(&info, true, false, cols)).into_owned()
     }

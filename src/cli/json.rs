@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
 
-use ftpshare::{AccessMode, Direction, Event, RunningServer, TlsMode};
+use ftpshare::{AccessMode, Direction, Event, MinFree, RunningServer, TlsMode, UploadLimit};
 use serde_json::{json, Value};
 
 /// Set once in fixture mode, where stdout belongs to the command.
@@ -78,7 +78,27 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
             TlsMode::Explicit => "explicit",
             TlsMode::Implicit => "implicit",
         },
+        "max_upload_size": cfg.uploads.max_upload_size,
+        "quota": cfg.uploads.quota,
+        "min_free": match cfg.uploads.min_free {
+            MinFree::Bytes(n) => n,
+            MinFree::Auto => 0, // resolved by start()
+        },
     })
+}
+
+/// Exit-line extras: the bytes uploads stored against the quota, and how
+/// many uploads each limit stopped.
+pub fn upload_usage(exit: &mut Value, server: &RunningServer) {
+    let usage = server.upload_usage();
+    let stopped: serde_json::Map<String, Value> = UploadLimit::ALL
+        .iter()
+        .map(|&l| (l.as_str().to_string(), json!(usage.stopped_by(l))))
+        .collect();
+    exit["uploads_stopped"] = Value::Object(stopped);
+    if server.config().uploads.quota.is_some() {
+        exit["quota_used"] = json!(usage.accepted);
+    }
 }
 
 /// The JSON form of a server event, or `None` for events scripts do not see.
@@ -107,6 +127,7 @@ pub fn event(e: &Event) -> Option<Value> {
             bytes,
             duration,
             error,
+            limit,
             ..
         } => {
             let name = match (direction, error) {
@@ -124,6 +145,9 @@ pub fn event(e: &Event) -> Option<Value> {
             });
             if let Some(err) = error {
                 v["error"] = json!(err);
+            }
+            if let Some(limit) = limit {
+                v["limit"] = json!(limit.as_str());
             }
             v
         }

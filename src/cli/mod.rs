@@ -10,4 +10,5 @@ pub mod fixture;
 pub mod json;
 pub mod run;
 pub mod setup;
+pub mod size;
 pub mod ui;

@@ -4,7 +4,10 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use ftpshare::{url_host, AccessMode, Limits, Server, ServerBuilder, TlsIdentity, TlsMode};
+use ftpshare::{
+    url_host, AccessMode, Limits, MinFree, Server, ServerBuilder, TlsIdentity, TlsMode,
+    UploadLimits,
+};
 
 use super::args::Serve;
 
@@ -111,7 +114,12 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         .access(access)
         .anonymous(args.anonymous)
         .require_tls_reuse(!args.no_tls_reuse)
-        .limits(limits);
+        .limits(limits)
+        .upload_limits(UploadLimits {
+            max_upload_size: args.max_upload_size,
+            quota: args.quota,
+            min_free: args.min_free.map_or(MinFree::Auto, MinFree::Bytes),
+        });
     if let Some(range) = &args.passive_ports {
         builder = builder.passive_ports(range.clone());
     }

@@ -219,6 +219,7 @@ impl Ui {
                 bytes,
                 duration,
                 error,
+                ..
             } => {
                 self.running.remove(id);
                 if let Some(b) = self.bars.remove(id) {

@@ -60,7 +60,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Port(addr) => transfer::port(s, addr),
         Eprt(addr) => transfer::eprt(s, addr),
         Rest(offset) => transfer::rest(s, offset),
-        Allo => transfer::allo(),
+        Allo(size) => return transfer::allo(s, size).await.map(Some),
         Retr(path) => return transfer::retr(s, &path).await,
         Stor(path) => return transfer::stor(s, &path).await,
         Stou(name) => return transfer::stou(s, name.as_deref()).await,

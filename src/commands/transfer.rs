@@ -35,7 +35,15 @@ pub fn mode() -> FtpResult<Reply> {
     Ok(Reply::new(200, "Mode set to S"))
 }
 
-pub fn allo() -> FtpResult<Reply> {
+/// ALLO n: storage needs no reserving here (202, superfluous), but a size
+/// that alone would break an upload limit is refused up front (552, or 452
+/// for disk space), before the client sends any data.
+pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
+    if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
+        let (root, cwd) = (s.shared.root.clone(), s.cwd.clone());
+        let dir = move || Ok(root.open_dir(&cwd)?.into_std_file());
+        s.shared.budget.check_allo(n, dir).await?;
+    }
     Ok(Reply::new(
         202,
         "ALLO not needed; command superfluous at this site",
@@ -178,6 +186,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             bytes: 0,
             duration: Duration::ZERO,
             error: Some(e.to_string()),
+            limit: None,
         });
         e
     };
@@ -232,22 +241,15 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
                 "Cannot restart at {offset}: {path} has {size} bytes"
             ))
         })?;
-        Job::Receive {
-            file,
-            target: path.clone(),
-            finish: Finish::Resume,
-        }
+        s.upload_job(file, &path, offset, Finish::Resume).await?
     } else {
         let (upload, file) = fs(s, &path, Upload::begin).await?;
-        Job::Receive {
-            file,
-            target: path.clone(),
-            finish: if may_modify {
-                Finish::Replace(upload)
-            } else {
-                Finish::Unique(upload)
-            },
-        }
+        let finish = if may_modify {
+            Finish::Replace(upload)
+        } else {
+            Finish::Unique(upload)
+        };
+        s.upload_job(file, &path, 0, finish).await?
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
     s.start_transfer(job, &path, None, opening).await
@@ -258,16 +260,15 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg).await?;
-    let (upload, file) = fs(s, &path, |r, p| {
-        r.check_appendable(p)?;
-        Upload::begin(r, p)
+    // The per-file limit counts what the file holds already.
+    let (held, (upload, file)) = fs(s, &path, |r, p| {
+        let held = r.check_appendable(p)?;
+        Ok((held, Upload::begin(r, p)?))
     })
     .await?;
-    let job = Job::Receive {
-        file,
-        target: path.clone(),
-        finish: Finish::Append(upload),
-    };
+    let job = s
+        .upload_job(file, &path, held, Finish::Append(upload))
+        .await?;
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, None, opening).await
 }
@@ -287,11 +288,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
         Ok((path.clone(), Upload::begin(r, &path)?))
     })
     .await?;
-    let job = Job::Receive {
-        file,
-        target: path.clone(),
-        finish: Finish::Unique(upload),
-    };
+    let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
     let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
     s.start_transfer(job, &path, None, opening).await
 }

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt
 use tokio::time::{timeout, Instant};
 
 use super::DataStream;
+use crate::budget::Ticket;
 use crate::error::{FtpError, IoContext};
 
 /// Bytes moved so far, shared with the session (STAT) and the UI.
@@ -192,13 +193,15 @@ async fn finish_send<S: AsyncWrite + Unpin>(
 /// TLS a close without close_notify is an error (the stream reports
 /// UnexpectedEof), so a truncated upload is never taken for a complete one.
 /// Writes go through tokio's file, which runs them on the blocking pool,
-/// one write in flight while the next chunk arrives.
+/// one write in flight while the next chunk arrives. Each chunk is charged
+/// to `ticket` first, so an upload stops as soon as it would break a limit.
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     file: File,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
+    ticket: &mut Ticket,
 ) -> Result<File, FtpError> {
     let throttle = Throttle::new(limits.max_rate);
     let mut file = tokio::fs::File::from_std(file);
@@ -220,10 +223,12 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             &buf[..n]
         };
+        ticket.charge(data.len() as u64).await?;
         file.write_all(data).await.at("upload")?;
         throttle.pace(received).await;
     }
     if pending_cr {
+        ticket.charge(1).await?;
         file.write_all(b"\r").await.at("upload")?;
     }
     // The last write may still be in flight: its error must count.

@@ -56,7 +56,8 @@ pub enum Command {
     Stor(String),
     Stou(Option<String>),
     Appe(String),
-    Allo,
+    /// ALLO n [R m]: the size of the coming upload, if given.
+    Allo(Option<u64>),
     Rest(u64),
     Rnfr(String),
     Rnto(String),
@@ -167,7 +168,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "STOR" => Stor(need("STOR needs a file name")?),
         "STOU" => Stou(arg_opt()),
         "APPE" => Appe(need("APPE needs a file name")?),
-        "ALLO" => Allo,
+        "ALLO" => Allo(parse_allo(arg)?),
         "REST" => Rest(
             arg.trim()
                 .parse()
@@ -215,6 +216,29 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "ADAT" | "MIC" | "CONF" | "ENC" => SecurityMechanism,
         _ => return Err(ParseError::Unknown(verb)),
     })
+}
+
+/// `ALLO n [R m]` (RFC 959): the file size; the record size means nothing
+/// in file structure. A bare ALLO is accepted, as it always was here. A
+/// size past u64 is kept as u64::MAX, which no limit allows.
+fn parse_allo(arg: &str) -> Result<Option<u64>, ParseError> {
+    let mut words = arg.split_ascii_whitespace();
+    let Some(n) = words.next() else {
+        return Ok(None);
+    };
+    let record = match (words.next(), words.next(), words.next()) {
+        (None, ..) => true,
+        (Some(r), Some(m), None) => r.eq_ignore_ascii_case("R") && digits(m),
+        _ => false,
+    };
+    if !digits(n) || !record {
+        return Err(ParseError::Syntax("ALLO takes a byte count"));
+    }
+    Ok(Some(n.parse().unwrap_or(u64::MAX)))
+}
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
@@ -312,6 +336,24 @@ mod tests {
         assert!(matches!(parse(b"RETR \xff"), Err(ParseError::Syntax(_))));
         assert_eq!(parse(b"\xffRETR x"), Err(ParseError::Garbled));
         assert_eq!(parse(b"NO\0OP"), Err(ParseError::Garbled));
+    }
+
+    #[test]
+    fn allo_takes_a_size_and_an_optional_record_size() {
+        assert_eq!(parse(b"ALLO"), Ok(Command::Allo(None)));
+        assert_eq!(parse(b"ALLO 1024"), Ok(Command::Allo(Some(1024))));
+        assert_eq!(parse(b"allo 10 r 512"), Ok(Command::Allo(Some(10))));
+        let huge = b"ALLO 99999999999999999999999";
+        assert_eq!(parse(huge), Ok(Command::Allo(Some(u64::MAX))));
+        for bad in [
+            &b"ALLO -1"[..],
+            b"ALLO 1K",
+            b"ALLO 1 R",
+            b"ALLO 1 X 2",
+            b"ALLO 1 2",
+        ] {
+            assert!(matches!(parse(bad), Err(ParseError::Syntax(_))), "{bad:?}");
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         bare("REIN", C::Rein),
         bare("QUIT", C::Quit),
         bare("PASV", C::Pasv),
-        bare("ALLO", C::Allo),
+        bare("ALLO", C::Allo(None)),
         bare("ABOR", C::Abor),
         bare("PWD", C::Pwd),
         bare("XPWD", C::Pwd),
@@ -161,6 +161,8 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         bare("ADAT", C::SecurityMechanism),
         bare("ENC", C::SecurityMechanism),
         (random_case("REST"), any::<u64>()).prop_map(|(v, n)| (format!("{v} {n}"), C::Rest(n))),
+        (random_case("ALLO"), any::<u64>())
+            .prop_map(|(v, n)| (format!("{v} {n}"), C::Allo(Some(n)))),
         (
             random_case("TYPE"),
             prop::sample::select(vec![

@@ -99,8 +99,8 @@ pub fn policy(cmd: &Command) -> Policy {
         User(_) | Pass(_) | Quit | Feat | Syst | Noop | Help(_) | Auth(_) | Pbsz(_) | Prot(_)
         | Ccc | Opts(_) | Lang(_) | SecurityMechanism => (false, Access::None, false),
         Abor | Stat(None) => (false, Access::None, true),
-        Acct | Smnt | Rein | Site(_) | Allo | Rest(_) | Type(_) | Stru | Mode | Pasv | Port(_)
-        | Eprt(_) | Epsv(_) | Pwd | Cwd(_) | Cdup => (true, Access::None, false),
+        Acct | Smnt | Rein | Site(_) | Allo(_) | Rest(_) | Type(_) | Stru | Mode | Pasv
+        | Port(_) | Eprt(_) | Epsv(_) | Pwd | Cwd(_) | Cdup => (true, Access::None, false),
         Retr(_) | List(_) | Nlst(_) | Mlsd(_) | Mlst(_) | Size(_) | Mdtm(_) | Stat(Some(_)) => {
             (true, Access::Read, false)
         }

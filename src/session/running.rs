@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::{Flow, Session};
+use crate::budget::Ticket;
 use crate::data::{self, DataStream, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
@@ -35,6 +36,7 @@ pub(crate) enum Job {
         file: File,
         target: VPath,
         finish: Finish,
+        ticket: Ticket,
     },
 }
 
@@ -219,6 +221,49 @@ impl Session {
         Some(self.finish_transfer(report).await)
     }
 
+    /// The job for an upload into `file`, whose target `path` holds `base`
+    /// bytes the upload adds to (APPE, resume), if the upload limits admit
+    /// it. A refused upload's temporary file is gone before the refusal is
+    /// answered, and the refusal is reported as a failed upload, as a
+    /// refused download is, so whoever watches the share sees what the
+    /// limits turned away.
+    pub async fn upload_job(
+        &self,
+        file: File,
+        path: &VPath,
+        base: u64,
+        finish: Finish,
+    ) -> FtpResult<Job> {
+        // A resume writes in place: its bytes stay, charged, even if it fails.
+        let keep = matches!(finish, Finish::Resume);
+        let refused = match self.shared.budget.admit(&file, base, keep).await {
+            Ok(ticket) => {
+                let target = path.clone();
+                return Ok(Job::Receive {
+                    file,
+                    target,
+                    finish,
+                    ticket,
+                });
+            }
+            Err(e) => e,
+        };
+        let _ = tokio::task::spawn_blocking(move || finish.discard()).await;
+        if let Some(limit) = refused.limit() {
+            self.shared.emit(Event::TransferFinished {
+                id: self.shared.next_transfer_id(),
+                peer: self.peer,
+                direction: Direction::Upload,
+                path: path.to_string(),
+                bytes: 0,
+                duration: std::time::Duration::ZERO,
+                limit: Some(limit),
+                error: Some(refused.to_string()),
+            });
+        }
+        Err(refused)
+    }
+
     /// Emits the event for a finished file transfer (listings have none).
     pub fn report(&self, report: TransferReport) {
         let Some(direction) = report.direction else {
@@ -235,6 +280,7 @@ impl Session {
             path: path.to_string(),
             bytes: report.bytes,
             duration: report.started.elapsed(),
+            limit: report.result.as_ref().err().and_then(FtpError::limit),
             error: report.result.err().map(|e| e.to_string()),
         });
     }
@@ -292,10 +338,17 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             file,
             target,
             finish,
+            mut ticket,
         } => {
-            let received =
-                data::receive_to_file(&mut stream, file, ctx.ascii, ctx.limits, &ctx.progress)
-                    .await;
+            let received = data::receive_to_file(
+                &mut stream,
+                file,
+                ctx.ascii,
+                ctx.limits,
+                &ctx.progress,
+                &mut ticket,
+            )
+            .await;
             // In stream mode the end of the data connection is the end of
             // the file, so a client killed mid-upload looks like one that
             // finished. But a killed client's control connection closes at
@@ -322,9 +375,13 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                     Err(e)
                 }
             });
-            outcome
+            let outcome = outcome
                 .await
-                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())))
+                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())));
+            if outcome.is_ok() {
+                ticket.keep();
+            }
+            outcome
         }
     }
 }

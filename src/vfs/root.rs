@@ -71,13 +71,14 @@ impl Root {
     }
 
     /// Refuses an APPE target that is not a regular file before any data
-    /// is accepted; a missing file is fine (APPE creates it).
-    pub fn check_appendable(&self, p: &VPath) -> io::Result<()> {
+    /// is accepted; a missing file is fine (APPE creates it). Returns the
+    /// length the appended data will follow (0 for a missing file).
+    pub fn check_appendable(&self, p: &VPath) -> io::Result<u64> {
         match self.dir.metadata(p.to_relative()) {
             Ok(md) if md.is_dir() => Err(io::Error::from(io::ErrorKind::IsADirectory)),
             Ok(md) if !md.is_file() => Err(io::Error::from(io::ErrorKind::Unsupported)),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Ok(md) => Ok(md.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
     }

@@ -226,6 +226,17 @@ pub fn run(program: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// [`run`] off the runtime's threads, for async tests whose server lives
+/// on the same runtime.
+pub async fn client(program: &'static str, args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(program, &args)
+    })
+    .await
+    .unwrap()
+}
+
 /// Whether an external client is installed. Tests use [`need`] instead,
 /// which turns a missing client into a failure in CI.
 pub fn have(program: &str) -> bool {

@@ -1,0 +1,576 @@
+//! Upload limits for drop boxes: how large one file may grow, how many
+//! bytes the whole run accepts, and how much free disk space must remain.
+//!
+//! Every upload holds a [`Ticket`] that is charged, chunk by chunk, before
+//! the chunk reaches the disk. The quota is one atomic counter that is
+//! reserved before writing, so concurrent uploads cannot overshoot it
+//! together; an upload that is discarded gives its bytes back when its
+//! ticket drops.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{FtpError, FtpResult};
+
+/// Limits on what uploads may store. The default is the CLI's: no size
+/// limit, no quota, and [`MinFree::Auto`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadLimits {
+    /// The largest file one upload may leave (for APPE and a resumed
+    /// STOR, counting what the file held before); `552` beyond it.
+    pub max_upload_size: Option<u64>,
+    /// Bytes all uploads of this run may store together; `552` once used up.
+    pub quota: Option<u64>,
+    /// Free space every upload must leave on the disk it is written to;
+    /// `452` otherwise.
+    pub min_free: MinFree,
+}
+
+/// How much free space uploads must leave on the served folder's disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MinFree {
+    /// 256 MiB or 1 % of the file system, whichever is smaller; resolved to
+    /// [`MinFree::Bytes`] when the server starts.
+    #[default]
+    Auto,
+    /// This many bytes; `Bytes(0)` turns the check off.
+    Bytes(u64),
+}
+
+/// The limit that stopped an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UploadLimit {
+    MaxUploadSize,
+    Quota,
+    MinFree,
+}
+
+impl UploadLimit {
+    pub const ALL: [UploadLimit; 3] = [
+        UploadLimit::MaxUploadSize,
+        UploadLimit::Quota,
+        UploadLimit::MinFree,
+    ];
+
+    /// The name scripts see (`--json`), after the command-line flag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadLimit::MaxUploadSize => "max_upload_size",
+            UploadLimit::Quota => "quota",
+            UploadLimit::MinFree => "min_free",
+        }
+    }
+
+    /// `452` for free disk space (RFC 959: insufficient storage, may pass),
+    /// `552` for allocations this run will not exceed.
+    pub fn code(self) -> u16 {
+        match self {
+            UploadLimit::MinFree => 452,
+            UploadLimit::MaxUploadSize | UploadLimit::Quota => 552,
+        }
+    }
+}
+
+/// What the limits did so far in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadUsage {
+    /// Bytes charged to the quota by uploads that were kept (or are running).
+    pub accepted: u64,
+    /// Uploads refused or stopped, per limit, in [`UploadLimit::ALL`] order.
+    pub stopped: [u64; 3],
+}
+
+impl UploadUsage {
+    pub fn stopped_by(&self, limit: UploadLimit) -> u64 {
+        self.stopped[limit as usize]
+    }
+}
+
+/// 256 MiB: the most [`MinFree::Auto`] keeps free.
+const AUTO_MIN_FREE_CAP: u64 = 256 << 20;
+
+impl UploadLimits {
+    /// Why these limits cannot run a server, if they cannot: a size limit
+    /// or quota of 0 refuses every byte (leave it `None` for no limit).
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_upload_size == Some(0) {
+            return Err("max_upload_size must be at least 1 byte".into());
+        }
+        if self.quota == Some(0) {
+            return Err("quota must be at least 1 byte".into());
+        }
+        Ok(())
+    }
+
+    /// Resolves [`MinFree::Auto`] for a file system of `total` bytes.
+    pub(crate) fn resolve(mut self, total: io::Result<u64>) -> UploadLimits {
+        if self.min_free == MinFree::Auto {
+            // Without the disk's size, keep the cap: refusing a little early
+            // beats filling the disk.
+            let one_percent = total.map_or(AUTO_MIN_FREE_CAP, |t| t / 100);
+            self.min_free = MinFree::Bytes(one_percent.min(AUTO_MIN_FREE_CAP));
+        }
+        self
+    }
+
+    fn min_free_bytes(&self) -> u64 {
+        match self.min_free {
+            MinFree::Auto => AUTO_MIN_FREE_CAP,
+            MinFree::Bytes(n) => n,
+        }
+    }
+
+    /// Whether any limit is on.
+    pub fn any(&self) -> bool {
+        self.max_upload_size.is_some() || self.quota.is_some() || self.min_free_bytes() > 0
+    }
+}
+
+/// `uploads: at most 2 MiB per file, 1 GB in all, 256 MiB kept free on disk`.
+impl fmt::Display for UploadLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(n) = self.max_upload_size {
+            parts.push(format!("at most {} per file", size_text(n)));
+        }
+        if let Some(n) = self.quota {
+            parts.push(format!("{} in all", size_text(n)));
+        }
+        match self.min_free {
+            MinFree::Auto => parts.push("min(256 MiB, 1 %) kept free on disk".into()),
+            MinFree::Bytes(0) => {}
+            MinFree::Bytes(n) => parts.push(format!("{} kept free on disk", size_text(n))),
+        }
+        if parts.is_empty() {
+            return f.write_str("uploads: no limits");
+        }
+        write!(f, "uploads: {}", parts.join(", "))
+    }
+}
+
+/// A size as people write it: exact in binary (`2 MiB`) or decimal
+/// (`500 kB`) units when it is a whole number of them, else rounded to
+/// one decimal in binary units.
+fn size_text(n: u64) -> String {
+    const BIN: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    const DEC: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    for k in (1..BIN.len()).rev() {
+        let unit = 1u64 << (10 * k);
+        if n >= unit && n % unit == 0 {
+            return format!("{} {}", n / unit, BIN[k]);
+        }
+        let unit = 1000u64.pow(k as u32);
+        if n >= unit && n % unit == 0 {
+            return format!("{} {}", n / unit, DEC[k]);
+        }
+    }
+    let k = (1..BIN.len()).rev().find(|k| n >= 1u64 << (10 * k));
+    match k {
+        Some(k) => format!("{:.1} {}", n as f64 / (1u64 << (10 * k)) as f64, BIN[k]),
+        None if n == 1 => "1 byte".into(),
+        None => format!("{n} bytes"),
+    }
+}
+
+/// Free space is measured again after this many bytes…
+const RECHECK_BYTES: u64 = 8 << 20;
+/// …or this long, whichever comes first.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// The limits of a running server and what uploads have used of them.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limits: UploadLimits,
+    used: AtomicU64,
+    stopped: [AtomicU64; 3],
+}
+
+impl Budget {
+    /// `limits` with [`MinFree::Auto`] already resolved.
+    pub fn new(limits: UploadLimits) -> Budget {
+        Budget {
+            limits,
+            used: AtomicU64::new(0),
+            stopped: Default::default(),
+        }
+    }
+
+    pub fn usage(&self) -> UploadUsage {
+        UploadUsage {
+            accepted: self.used.load(Ordering::Relaxed),
+            stopped: self.stopped.each_ref().map(|n| n.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// ALLO n: whether `n` more bytes would fit. `dir` opens the folder
+    /// whose disk is measured, off the runtime and only when the
+    /// free-space check is on.
+    pub async fn check_allo(
+        &self,
+        n: u64,
+        dir: impl FnOnce() -> io::Result<File> + Send + 'static,
+    ) -> FtpResult<()> {
+        self.check_size(0, n)?;
+        self.check_quota(n)?;
+        if self.min_free() > 0 {
+            self.check_free(free_space(dir).await, n)?;
+        }
+        Ok(())
+    }
+
+    /// Admits an upload into `file` that starts from `base` bytes (what the
+    /// file holds already, for APPE and resume), if one more byte fits.
+    /// With `keep` its bytes stay charged even if it fails (a resume
+    /// writes in place, so they stay on disk).
+    pub async fn admit(self: &Arc<Self>, file: &File, base: u64, keep: bool) -> FtpResult<Ticket> {
+        let refuse = |e| self.stopped(e);
+        self.check_size(base, 1).map_err(refuse)?;
+        self.check_quota(1).map_err(refuse)?;
+        let disk = if self.min_free() > 0 {
+            let file = Arc::new(
+                file.try_clone()
+                    .map_err(|e| FtpError::from_io(&e, "upload"))?,
+            );
+            let measured = Arc::clone(&file);
+            let free = free_space(move || Ok(measured)).await;
+            self.check_free(free, 1).map_err(refuse)?;
+            Some(DiskWatch {
+                file,
+                free,
+                since: 0,
+                at: Instant::now(),
+            })
+        } else {
+            None
+        };
+        Ok(Ticket {
+            budget: Arc::clone(self),
+            size: base,
+            charged: 0,
+            keep,
+            disk,
+        })
+    }
+
+    fn min_free(&self) -> u64 {
+        self.limits.min_free_bytes()
+    }
+
+    fn stopped(&self, e: FtpError) -> FtpError {
+        if let FtpError::Limit(limit, _) = &e {
+            self.stopped[*limit as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        e
+    }
+
+    fn check_size(&self, base: u64, n: u64) -> FtpResult<()> {
+        match self.limits.max_upload_size {
+            Some(max) if base.checked_add(n).is_none_or(|s| s > max) => Err(FtpError::Limit(
+                UploadLimit::MaxUploadSize,
+                format!(
+                    "Exceeded storage allocation: files may hold at most {}",
+                    size_text(max)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn quota_error(quota: u64) -> FtpError {
+        FtpError::Limit(
+            UploadLimit::Quota,
+            format!(
+                "Exceeded storage allocation: this share accepts {} in all",
+                size_text(quota)
+            ),
+        )
+    }
+
+    fn check_quota(&self, n: u64) -> FtpResult<()> {
+        match self.limits.quota {
+            Some(q) if self.used.load(Ordering::Relaxed).saturating_add(n) > q => {
+                Err(Self::quota_error(q))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes `n` bytes from the quota, or none if they do not all fit.
+    fn reserve(&self, n: u64) -> FtpResult<()> {
+        let Some(q) = self.limits.quota else {
+            self.used.fetch_add(n, Ordering::Relaxed);
+            return Ok(());
+        };
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&total| total <= q)
+            })
+            .map(|_| ())
+            .map_err(|_| Self::quota_error(q))
+    }
+
+    /// `free` unknown (statvfs failed) passes: a failing probe must not
+    /// stop uploads the disk can take.
+    fn check_free(&self, free: Option<u64>, n: u64) -> FtpResult<()> {
+        let min = self.min_free();
+        match free {
+            Some(free) if min > 0 && free.checked_sub(n).is_none_or(|left| left < min) => {
+                Err(FtpError::Limit(
+                    UploadLimit::MinFree,
+                    format!(
+                        "Insufficient storage space: the server keeps {} free on its disk",
+                        size_text(min)
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One upload's share of the budget. Dropped without [`Ticket::keep`],
+/// it gives its bytes back to the quota.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    budget: Arc<Budget>,
+    /// The file's size so far, for the per-file limit.
+    size: u64,
+    /// Bytes taken from the quota.
+    charged: u64,
+    keep: bool,
+    disk: Option<DiskWatch>,
+}
+
+/// Free space as last measured, and what this upload wrote since.
+#[derive(Debug)]
+struct DiskWatch {
+    file: Arc<File>,
+    free: Option<u64>,
+    since: u64,
+    at: Instant,
+}
+
+impl Ticket {
+    /// Charges `n` bytes about to be written; refuses them (and the
+    /// upload) if they would break a limit.
+    pub async fn charge(&mut self, n: u64) -> FtpResult<()> {
+        let budget = Arc::clone(&self.budget);
+        let refuse = |e| budget.stopped(e);
+        budget.check_size(self.size, n).map_err(refuse)?;
+        if let Some(d) = &mut self.disk {
+            let estimate = d.free.map(|f| f.saturating_sub(d.since));
+            let due = d.since >= RECHECK_BYTES || d.at.elapsed() >= RECHECK_AFTER;
+            // Measure again when due, or before refusing on an estimate:
+            // someone may have freed space since.
+            if due || budget.check_free(estimate, n).is_err() {
+                let file = Arc::clone(&d.file);
+                d.free = free_space(move || Ok(file)).await;
+                d.since = 0;
+                d.at = Instant::now();
+            }
+            let estimate = d.free.map(|f| f.saturating_sub(d.since));
+            budget.check_free(estimate, n).map_err(refuse)?;
+            d.since = d.since.saturating_add(n);
+        }
+        budget.reserve(n).map_err(refuse)?;
+        self.charged += n;
+        self.size = self.size.saturating_add(n);
+        Ok(())
+    }
+
+    /// The upload took effect: its bytes stay charged.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.budget.used.fetch_sub(self.charged, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Bytes an unprivileged user may still write on `fd`'s file system, and
+/// the file system's size.
+pub(crate) fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: the descriptor is open for the call and `st` is a valid
+    // out-pointer for one statvfs.
+    if unsafe { libc::fstatvfs(fd.as_fd().as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstatvfs succeeded, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    // The field types are 32-bit on some targets.
+    #[allow(clippy::useless_conversion)]
+    let (avail, blocks, frsize) = (
+        u64::from(st.f_bavail),
+        u64::from(st.f_blocks),
+        u64::from(st.f_frsize),
+    );
+    let bytes = |n: u64| {
+        n.checked_mul(frsize)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+    };
+    Ok((bytes(avail)?, bytes(blocks)?))
+}
+
+/// Free bytes on the disk of what `open` opens, if they can be measured.
+/// Opening and statvfs can wait on a network file system: never on the
+/// runtime.
+async fn free_space<F: AsFd>(open: impl FnOnce() -> io::Result<F> + Send + 'static) -> Option<u64> {
+    let measured = tokio::task::spawn_blocking(move || disk_space(open()?)).await;
+    measured.ok()?.ok().map(|(free, _)| free)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(limits: UploadLimits) -> Arc<Budget> {
+        Arc::new(Budget::new(limits))
+    }
+
+    fn limit(r: FtpResult<impl fmt::Debug>) -> Option<UploadLimit> {
+        match r {
+            Err(FtpError::Limit(l, _)) => Some(l),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size_text(2 << 20), "2 MiB");
+        assert_eq!(size_text(500_000), "500 kB");
+        assert_eq!(size_text(1_000_000_000), "1 GB");
+        assert_eq!(size_text(1 << 40), "1 TiB");
+        assert_eq!(size_text(1500), "1.5 KiB");
+        assert_eq!(size_text(999), "999 bytes");
+        assert_eq!(size_text(1), "1 byte");
+        assert_eq!(size_text(u64::MAX), "16777216.0 TiB");
+    }
+
+    #[test]
+    fn auto_min_free_is_the_smaller_of_256_mib_and_one_percent() {
+        let auto = UploadLimits::default();
+        let on = |total| auto.resolve(Ok(total)).min_free;
+        assert_eq!(on(1 << 40), MinFree::Bytes(256 << 20));
+        assert_eq!(on(10_000_000_000), MinFree::Bytes(100_000_000));
+        let unknown = auto.resolve(Err(io::Error::other("x"))).min_free;
+        assert_eq!(unknown, MinFree::Bytes(256 << 20));
+        let off = UploadLimits {
+            min_free: MinFree::Bytes(0),
+            ..auto
+        };
+        assert_eq!(off.resolve(Ok(1 << 40)).min_free, MinFree::Bytes(0));
+        assert!(!off.any());
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let bad = UploadLimits {
+            quota: Some(0),
+            ..UploadLimits::default()
+        };
+        assert!(bad.check().is_err());
+        let bad = UploadLimits {
+            max_upload_size: Some(0),
+            ..UploadLimits::default()
+        };
+        assert!(bad.check().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_quota_is_reserved_atomically_and_refunded_by_discarded_uploads() {
+        let b = budget(UploadLimits {
+            quota: Some(100),
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        let file = tempfile::tempfile().unwrap();
+        let mut first = b.admit(&file, 0, false).await.unwrap();
+        let mut second = b.admit(&file, 0, false).await.unwrap();
+        first.charge(60).await.unwrap();
+        assert_eq!(limit(second.charge(41).await), Some(UploadLimit::Quota));
+        second.charge(40).await.unwrap();
+        assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
+        // The full quota refuses a new upload up front.
+        assert_eq!(
+            limit(b.admit(&file, 0, false).await),
+            Some(UploadLimit::Quota)
+        );
+        drop(second); // discarded: its 40 bytes come back
+        first.keep();
+        drop(first); // kept: its 60 stay
+        assert_eq!(b.usage().accepted, 60);
+        assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
+        let mut third = b.admit(&file, 0, false).await.unwrap();
+        third.charge(40).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_size_limit_counts_what_the_file_held_before() {
+        let b = budget(UploadLimits {
+            max_upload_size: Some(10),
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        let file = tempfile::tempfile().unwrap();
+        let mut t = b.admit(&file, 4, false).await.unwrap();
+        t.charge(6).await.unwrap();
+        assert_eq!(limit(t.charge(1).await), Some(UploadLimit::MaxUploadSize));
+        assert_eq!(
+            limit(b.admit(&file, 10, false).await),
+            Some(UploadLimit::MaxUploadSize)
+        );
+        assert_eq!(
+            limit(b.check_allo(11, || unreachable!()).await),
+            Some(UploadLimit::MaxUploadSize)
+        );
+        b.check_allo(10, || unreachable!()).await.unwrap();
+        b.check_allo(u64::MAX, || unreachable!()).await.unwrap_err();
+        // ALLO only asks: nothing is counted as stopped.
+        assert_eq!(b.usage().stopped_by(UploadLimit::MaxUploadSize), 2);
+    }
+
+    #[test]
+    fn free_space_must_stay_above_the_minimum_after_the_bytes() {
+        let b = budget(UploadLimits {
+            min_free: MinFree::Bytes(100),
+            ..UploadLimits::default()
+        });
+        assert!(b.check_free(Some(150), 50).is_ok());
+        assert_eq!(
+            limit(b.check_free(Some(150), 51)),
+            Some(UploadLimit::MinFree)
+        );
+        assert_eq!(limit(b.check_free(Some(10), 0)), Some(UploadLimit::MinFree));
+        // A failed measurement lets the upload through.
+        assert!(b.check_free(None, u64::MAX).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_disk_with_less_free_than_the_minimum_refuses_uploads_up_front() {
+        let file = tempfile::tempfile().unwrap();
+        let (free, _) = disk_space(&file).unwrap();
+        let b = budget(UploadLimits {
+            min_free: MinFree::Bytes(free + (1 << 30)),
+            ..UploadLimits::default()
+        });
+        assert_eq!(
+            limit(b.admit(&file, 0, false).await),
+            Some(UploadLimit::MinFree)
+        );
+        assert_eq!(
+            limit(b.check_allo(0, move || Ok(file)).await),
+            Some(UploadLimit::MinFree)
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! Upload limits (`--max-upload-size`, `--quota`, `--min-free`) against
+//! the library server, with curl, lftp, Python's ftplib and a raw client:
+//! each limit stops an upload with the right code, and a stopped upload
+//! leaves the old file as it was and no temporary file behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use ftpshare::{AccessMode, Event, MinFree, UploadLimit, UploadLimits};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::broadcast::Receiver;
+
+/// A writable server with these upload limits (the free-space check off
+/// unless asked for: the test machine's disk is not the subject).
+async fn start_limited(limits: UploadLimits) -> TestServer {
+    start_with(|b| b.access(AccessMode::Writable).upload_limits(limits)).await
+}
+
+fn no_min_free() -> UploadLimits {
+    UploadLimits {
+        min_free: MinFree::Bytes(0),
+        ..UploadLimits::default()
+    }
+}
+
+/// curl's arguments to upload `file` as `name`.
+fn put_args(t: &TestServer, file: &Path, name: &str) -> Vec<String> {
+    let (file, url) = (file.display().to_string(), t.url(name));
+    ["-sS", "--max-time", "50", "-T", &file, &url]
+        .map(String::from)
+        .to_vec()
+}
+
+async fn curl_put(t: &TestServer, file: &Path, name: &str) -> Output {
+    client("curl", put_args(t, file, name)).await
+}
+
+/// The next finished transfer: its path, bytes, error and limit.
+async fn finished(
+    events: &mut Receiver<Event>,
+) -> (String, u64, Option<String>, Option<UploadLimit>) {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(60), events.recv())
+            .await
+            .expect("no TransferFinished event")
+            .expect("event channel");
+        if let Event::TransferFinished {
+            path,
+            bytes,
+            error,
+            limit,
+            ..
+        } = ev
+        {
+            return (path, bytes, error, limit);
+        }
+    }
+}
+
+/// The names in `dir`, sorted: a temporary upload file would show here.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn curl_upload_past_the_size_limit_is_cut_and_the_old_file_kept() {
+    if !need("curl") {
+        return;
+    }
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1 << 20),
+        ..no_min_free()
+    })
+    .await;
+    let old = pseudo_random(1000, 1);
+    t.write("photo.jpg", &old);
+    let local = tempfile::tempdir().unwrap();
+    let big = local.path().join("big");
+    std::fs::write(&big, pseudo_random(8 << 20, 2)).unwrap();
+    let mut events = t.server.subscribe();
+
+    let out = curl_put(&t, &big, "photo.jpg").await;
+    assert!(!out.status.success(), "curl succeeded past the limit");
+    let (path, bytes, error, limit) = finished(&mut events).await;
+    assert_eq!(path, "/photo.jpg");
+    assert_eq!(limit, Some(UploadLimit::MaxUploadSize), "{error:?}");
+    // Stopped in the stream, once past the limit, long before the end.
+    assert!(bytes > 1 << 20 && bytes < 8 << 20, "{bytes}");
+    assert_eq!(
+        sha256(&std::fs::read(t.path("photo.jpg")).unwrap()),
+        sha256(&old)
+    );
+    assert_eq!(names(t.root()), ["photo.jpg"]);
+
+    // Exactly the limit is fine.
+    let exact = local.path().join("exact");
+    let data = pseudo_random(1 << 20, 3);
+    std::fs::write(&exact, &data).unwrap();
+    let out = curl_put(&t, &exact, "photo.jpg").await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(finished(&mut events).await.3, None);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("photo.jpg")).unwrap()),
+        sha256(&data)
+    );
+    assert_eq!(
+        t.server
+            .upload_usage()
+            .stopped_by(UploadLimit::MaxUploadSize),
+        1
+    );
+}
+
+const FTPLIB_PUTS: &str = r#"
+import ftplib, os, sys
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+f = ftplib.FTP()
+f.connect('127.0.0.1', port, timeout=30)
+f.login(user, password)
+
+class Source:
+    def __init__(self, n): self.left = n
+    def read(self, size):
+        size = min(size, self.left)
+        self.left -= size
+        return os.urandom(size)
+
+def put(name, n):
+    try:
+        f.storbinary('STOR ' + name, Source(n))
+        return 'ok'
+    except ftplib.error_perm as e:
+        return str(e)[:3]
+    except OSError:
+        # The server stopped reading: its reply is on the control connection.
+        try:
+            f.getresp()
+        except ftplib.error_perm as e:
+            return str(e)[:3]
+        return 'no reply'
+
+for arg in sys.argv[4:]:
+    name, n = arg.split('=')
+    print(name, put(name, int(n)))
+f.quit()
+"#;
+
+async fn ftplib_puts(t: &TestServer, puts: &[(&str, usize)]) -> String {
+    let mut args = vec![
+        "-c".to_string(),
+        FTPLIB_PUTS.into(),
+        t.addr.port().to_string(),
+        USER.into(),
+        PASS.into(),
+    ];
+    args.extend(puts.iter().map(|(name, n)| format!("{name}={n}")));
+    let out = client("python3", args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+#[tokio::test]
+async fn ftplib_quota_spans_uploads_and_a_discarded_one_gives_its_bytes_back() {
+    if !need("python3") {
+        return;
+    }
+    let t = start_limited(UploadLimits {
+        quota: Some(1 << 20),
+        ..no_min_free()
+    })
+    .await;
+    t.write("b.bin", b"the old b");
+    let out = ftplib_puts(
+        &t,
+        &[
+            ("a.bin", 600 << 10),
+            ("b.bin", 600 << 10),
+            ("c.bin", 400 << 10),
+        ],
+    )
+    .await;
+    // The second does not fit after the first; its bytes are given back,
+    // so the third (600 + 400 KiB) still does.
+    assert_eq!(out, "a.bin ok\nb.bin 552\nc.bin ok\n");
+    assert_eq!(std::fs::read(t.path("b.bin")).unwrap(), b"the old b");
+    assert_eq!(names(t.root()), ["a.bin", "b.bin", "c.bin"]);
+    assert_eq!(std::fs::metadata(t.path("a.bin")).unwrap().len(), 600 << 10);
+    let usage = t.server.upload_usage();
+    assert_eq!(usage.accepted, 1000 << 10);
+    assert_eq!(usage.stopped_by(UploadLimit::Quota), 1);
+
+    // Full to the last 24 KiB: a bigger upload is stopped in the stream,
+    // one that fits exactly is stored, then the quota refuses up front.
+    let out = ftplib_puts(
+        &t,
+        &[("d.bin", 25 << 10), ("e.bin", 24 << 10), ("f.bin", 1)],
+    )
+    .await;
+    assert_eq!(out, "d.bin 552\ne.bin ok\nf.bin 552\n");
+    assert_eq!(t.server.upload_usage().accepted, 1 << 20);
+    assert_eq!(names(t.root()), ["a.bin", "b.bin", "c.bin", "e.bin"]);
+}
+
+#[tokio::test]
+async fn concurrent_uploads_never_store_more_than_the_quota() {
+    if !need("curl") {
+        return;
+    }
+    let quota = 1u64 << 20;
+    let t = start_limited(UploadLimits {
+        quota: Some(quota),
+        ..no_min_free()
+    })
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    let file = local.path().join("up");
+    std::fs::write(&file, pseudo_random(700 << 10, 4)).unwrap();
+    let mut events = t.server.subscribe();
+    let uploads: Vec<_> = (0..4)
+        .map(|i| {
+            let args = put_args(&t, &file, &format!("up{i}"));
+            tokio::spawn(client("curl", args))
+        })
+        .collect();
+    let mut ok = 0;
+    for u in uploads {
+        ok += u.await.unwrap().status.success() as u64;
+    }
+    let mut stopped = 0;
+    for _ in 0..4 {
+        stopped += (finished(&mut events).await.3 == Some(UploadLimit::Quota)) as u64;
+    }
+    assert!(ok <= 1, "{ok} uploads of 700 KiB fit a 1 MiB quota");
+    assert_eq!(ok + stopped, 4);
+    let stored: u64 = names(t.root())
+        .iter()
+        .map(|n| std::fs::metadata(t.path(n)).unwrap().len())
+        .sum();
+    assert_eq!(stored, ok * (700 << 10), "{:?}", names(t.root()));
+    assert_eq!(t.server.upload_usage().accepted, stored);
+}
+
+#[tokio::test]
+async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = std::fs::File::open(dir.path()).unwrap();
+    let free = free_bytes(&probe);
+    // More than the disk has free: the real disk trips it.
+    let t = start_limited(UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    })
+    .await;
+    t.write("keep.txt", b"keep");
+    let mut events = t.server.subscribe();
+
+    let mut raw = t.login().await;
+    let _data = raw.epsv().await;
+    let r = raw.cmd("STOR keep.txt").await;
+    assert_eq!(r.code, 452, "{r:?}");
+    assert!(r.text.contains("keeps"), "{r:?}");
+    // Whoever watches the share sees the refusal, and why.
+    let (path, bytes, _, limit) = finished(&mut events).await;
+    assert_eq!((path.as_str(), bytes), ("/keep.txt", 0));
+    assert_eq!(limit, Some(UploadLimit::MinFree));
+    raw.ok("ALLO 10", 452).await;
+    assert_eq!(std::fs::read(t.path("keep.txt")).unwrap(), b"keep");
+    assert_eq!(names(t.root()), ["keep.txt"]);
+    assert_eq!(t.server.upload_usage().stopped_by(UploadLimit::MinFree), 1);
+
+    if need("lftp") {
+        let local = tempfile::tempdir().unwrap();
+        std::fs::write(local.path().join("new.txt"), b"new").unwrap();
+        let script = format!(
+            "set cmd:fail-exit yes; set ftp:ssl-allow no; set net:max-retries 1; \
+             lcd {}; put new.txt; bye",
+            local.path().display()
+        );
+        // -d shows the replies: lftp takes 452 for a transient failure
+        // and retries until it gives up.
+        let args = vec![
+            "-d".into(),
+            "-u".into(),
+            format!("{USER},{PASS}"),
+            "-p".into(),
+            t.addr.port().to_string(),
+            "127.0.0.1".into(),
+            "-e".into(),
+            script,
+        ];
+        let out = client("lftp", args).await;
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("<--- 452"), "{err}");
+        assert!(!err.contains("<--- 150"), "{err}");
+        assert_eq!(names(t.root()), ["keep.txt"]);
+    }
+}
+
+fn free_bytes(f: &std::fs::File) -> u64 {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    assert_eq!(unsafe { libc::fstatvfs(f.as_raw_fd(), st.as_mut_ptr()) }, 0);
+    let st = unsafe { st.assume_init() };
+    st.f_bavail * st.f_frsize
+}
+
+/// The real disk, with a minimum just below what is free now: an upload
+/// starts, then is stopped with 452 once it has eaten the margin. Other
+/// programs write to the same disk, so a run whose margin vanished before
+/// the upload began (452 before 150) is tried again.
+#[tokio::test]
+async fn min_free_stops_an_upload_in_the_stream() {
+    const MARGIN: u64 = 32 << 20;
+    for _attempt in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+        let t = start_limited(UploadLimits {
+            min_free: MinFree::Bytes(free - MARGIN),
+            ..UploadLimits::default()
+        })
+        .await;
+        t.write("keep.bin", b"old");
+        let mut events = t.server.subscribe();
+        let mut raw = t.login().await;
+        let mut data = raw.epsv().await;
+        let r = raw.cmd("STOR keep.bin").await;
+        if r.code == 452 {
+            continue;
+        }
+        assert_eq!(r.code, 150, "{r:?}");
+        let chunk = vec![0x5a; 1 << 20];
+        let mut sent = 0u64;
+        while sent < 8 * MARGIN {
+            if data.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len() as u64;
+        }
+        drop(data);
+        let r = raw.reply().await;
+        assert_eq!(r.code, 452, "{r:?} after {sent} bytes");
+        let (_, bytes, _, limit) = finished(&mut events).await;
+        assert_eq!(limit, Some(UploadLimit::MinFree));
+        assert!(bytes > 0, "stopped in the stream, not before it");
+        assert_eq!(std::fs::read(t.path("keep.bin")).unwrap(), b"old");
+        assert_eq!(names(t.root()), ["keep.bin"]);
+        return;
+    }
+    panic!("the disk kept changing by more than {MARGIN} bytes");
+}
+
+#[tokio::test]
+async fn allo_answers_up_front() {
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1000),
+        quota: Some(5000),
+        ..no_min_free()
+    })
+    .await;
+    let mut raw = t.login().await;
+    raw.ok("ALLO 1000", 202).await;
+    raw.ok("ALLO 1001", 552).await;
+    raw.ok("ALLO 99999999999999999999999", 552).await;
+    raw.ok("ALLO 500 R 10", 202).await;
+    raw.ok("ALLO", 202).await;
+    raw.ok("ALLO lots", 501).await;
+    // Nothing was uploaded: ALLO only asks.
+    assert_eq!(t.server.upload_usage(), ftpshare::UploadUsage::default());
+
+    let quota_only = start_limited(UploadLimits {
+        quota: Some(5000),
+        ..no_min_free()
+    })
+    .await;
+    let mut raw = quota_only.login().await;
+    raw.ok("ALLO 5001", 552).await;
+    raw.ok("ALLO 5000", 202).await;
+
+    // No limit, or no uploads at all: nothing to check.
+    let unlimited = start_limited(no_min_free()).await;
+    unlimited.login().await.ok("ALLO 1000000", 202).await;
+    let read_only = start_with(|b| {
+        b.upload_limits(UploadLimits {
+            quota: Some(1),
+            ..no_min_free()
+        })
+    })
+    .await;
+    read_only.login().await.ok("ALLO 5", 202).await;
+}
+
+/// A resumed upload counts what the file held before its offset, and its
+/// bytes stay (it writes in place) when the limit stops it.
+#[tokio::test]
+async fn resume_counts_the_bytes_before_the_offset() {
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1000),
+        ..no_min_free()
+    })
+    .await;
+    t.write("part.bin", &[b'a'; 900]);
+    let mut raw = t.login().await;
+    raw.ok("REST 1000", 350).await;
+    let _data = raw.epsv().await;
+    raw.ok("STOR part.bin", 554).await; // past the end: nothing to resume
+    raw.ok("REST 900", 350).await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR part.bin", 150).await;
+    let _ = data.write_all(&[b'b'; 300]).await;
+    drop(data);
+    assert_eq!(raw.reply().await.code, 552);
+    assert_eq!(std::fs::read(t.path("part.bin")).unwrap(), [b'a'; 900]);
+    assert_eq!(names(t.root()), ["part.bin"]);
+}
