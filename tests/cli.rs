@@ -1240,6 +1240,23 @@ fn password_from_the_environment() {
     assert!(!curl(&[&bad]).status.success());
 }
 
+/// An empty `FTPSHARE_PASSWORD=` used to be reported as a missing value
+/// for `--password`, a flag that was never typed.
+#[test]
+fn an_empty_password_variable_is_named_in_the_error() {
+    let dir = tempdir();
+    let share = Share::start_env(
+        &["--json", "--bind", "127.0.0.1", dir_arg(dir.path())],
+        &[("FTPSHARE_PASSWORD", "")],
+    );
+    let (status, stdout, stderr) = share.wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout:?}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.contains("FTPSHARE_PASSWORD"), "{stderr}");
+    assert!(first.contains("empty"), "{stderr}");
+}
+
 #[test]
 fn user_and_password_flags() {
     let dir = tempdir();

@@ -55,7 +55,7 @@ pub struct Serve {
     pub user: String,
 
     /// Fixed password instead of a generated one
-    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true, value_parser = parse_password)]
     pub password: Option<String>,
 
     /// Allow uploads, new folders, renames and deletes
@@ -194,6 +194,19 @@ const MAX_DURATION: Duration = ftpshare::Limits::MAX_DURATION;
 
 /// `90s`, `10m`, `2h`, `1h30m`, `7d`, a bare number of seconds, or `0`
 /// for never; between 1 second and 10 years.
+/// clap's own empty-value error names `--password` even when the empty
+/// value came from the environment, so say where it may have come from.
+pub fn parse_password(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(
+            "the password is empty (from --password or an empty FTPSHARE_PASSWORD); \
+             give one, or neither for a generated password"
+                .into(),
+        );
+    }
+    Ok(s.to_owned())
+}
+
 pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     let s = s.trim();
     if s.starts_with('-') {
