@@ -27,32 +27,47 @@ fn now() -> i64 {
 async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> FtpResult<Vec<u8>> {
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<Vec<u8>> {
-        let root = &shared.root;
-        let is_dir = root.metadata(&path).at(&path)?.is_dir();
-        if dirs_only && !is_dir {
-            return Err(FtpError::Syntax(format!("{path} is not a directory")));
+        // A deleted folder lists as empty: say it is gone instead.
+        super::check_root(&shared, false)?;
+        let listed = render_blocking(&shared.root, &path, format, dirs_only);
+        if let Err(FtpError::PermissionDenied(_)) = &listed {
+            super::check_root(&shared, true)?;
         }
-        let mut entries: Vec<Entry> = if is_dir {
-            let mut v = root.list(&path).at(&path)?;
-            v.retain(|e| !is_temp_name(&e.name));
-            v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            v
-        } else {
-            vec![root.entry(&path).at(&path)?]
-        };
-        let mut out = Listing::new(now());
-        for e in entries.drain(..) {
-            match format {
-                Format::Long => out.list_line(&e),
-                Format::Names => out.name_line(&e),
-                Format::Facts(facts, perms) => out.facts_line(&e, facts, perms),
-            }
-        }
-        Ok(out.out)
+        listed
     };
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| FtpError::Local("Listing failed".into()))?
+}
+
+/// The listing's bytes, made on the calling (blocking) thread.
+fn render_blocking(
+    root: &Root,
+    path: &VPath,
+    format: Format,
+    dirs_only: bool,
+) -> FtpResult<Vec<u8>> {
+    let is_dir = root.metadata(path).at(path)?.is_dir();
+    if dirs_only && !is_dir {
+        return Err(FtpError::Syntax(format!("{path} is not a directory")));
+    }
+    let mut entries: Vec<Entry> = if is_dir {
+        let mut v = root.list(path).at(path)?;
+        v.retain(|e| !is_temp_name(&e.name));
+        v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        v
+    } else {
+        vec![root.entry(path).at(path)?]
+    };
+    let mut out = Listing::new(now());
+    for e in entries.drain(..) {
+        match format {
+            Format::Long => out.list_line(&e),
+            Format::Names => out.name_line(&e),
+            Format::Facts(facts, perms) => out.facts_line(&e, facts, perms),
+        }
+    }
+    Ok(out.out)
 }
 
 async fn send_listing(

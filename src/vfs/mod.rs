@@ -18,6 +18,6 @@ mod upload;
 pub use listing::{facts_text, Entry, Facts, Listing, Perms};
 pub use names::NAME_MAX;
 pub use path::VPath;
-pub use root::Root;
+pub use root::{Root, RootState};
 pub use time::mdtm;
 pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};
