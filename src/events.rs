@@ -102,4 +102,9 @@ pub enum Event {
         from: String,
         to: String,
     },
+    /// Something the operator should know about, such as the shared
+    /// folder having been deleted; each cause is reported once.
+    Warning {
+        message: String,
+    },
 }

@@ -105,6 +105,7 @@ pub fn upload_usage(exit: &mut Value, server: &RunningServer) {
 pub fn event(e: &Event) -> Option<Value> {
     Some(match e {
         Event::Connected { peer } => json!({"event": "connect", "peer": peer.to_string()}),
+        Event::Warning { message } => json!({"event": "warning", "message": message}),
         Event::Disconnected { peer } => json!({"event": "disconnect", "peer": peer.to_string()}),
         Event::Refused { peer, reason } => {
             json!({"event": "refused", "peer": peer.to_string(), "reason": reason.as_str()})

@@ -252,6 +252,9 @@ impl Ui {
                 };
                 self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(&rest)]);
             }
+            Event::Warning { message } => {
+                self.log_pieces(&[Piece::Text("warning  "), Piece::Name(message)])
+            }
             Event::Mkdir { peer, path } => self.log_named("mkdir    ", path, *peer),
             Event::Delete { peer, path, .. } => self.log_named("delete   ", path, *peer),
             Event::Rename { peer, from, to } => {

@@ -26,11 +26,20 @@ async fn prepare(
 ) -> FtpResult<ListingJob> {
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<ListingJob> {
+        // A deleted folder lists as empty: say it is gone instead.
+        super::check_root(&shared, false)?;
         let root = &shared.root;
-        if dirs_only && !root.metadata(&path).at(&path)?.is_dir() {
-            return Err(FtpError::Syntax(format!("{path} is not a directory")));
+        let listed = match root.metadata(&path).at(&path) {
+            Ok(m) if dirs_only && !m.is_dir() => {
+                Err(FtpError::Syntax(format!("{path} is not a directory")))
+            }
+            Ok(_) => ListingJob::new(root, &path, format, now()).at(&path),
+            Err(e) => Err(e),
+        };
+        if let Err(FtpError::PermissionDenied(_)) = &listed {
+            super::check_root(&shared, true)?;
         }
-        ListingJob::new(root, &path, format, now()).at(&path)
+        listed
     };
     tokio::task::spawn_blocking(work)
         .await

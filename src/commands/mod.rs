@@ -11,21 +11,56 @@ mod security;
 mod transfer;
 
 use std::io;
+use std::sync::Arc;
 
-use crate::error::{FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult, IoContext};
+use crate::events::Event;
 use crate::protocol::{Command, Reply};
 use crate::session::Session;
-use crate::vfs::{Root, VPath};
+use crate::shared::Shared;
+use crate::vfs::{Root, RootState, VPath};
 
-/// A command's file-system work on `path`, run on the blocking pool (see
-/// [`Root::blocking`]); an error names the path.
+/// A command's file-system work on `path`, run on tokio's blocking pool:
+/// any call that touches the disk can take long (a cold cache, a network
+/// file system, a large file read through), and on a runtime thread it
+/// would stall every session scheduled there. An error names the path;
+/// a served folder that is gone or unreadable is said to be so.
 async fn fs<T: Send + 'static>(
     s: &Session,
     path: &VPath,
     work: impl FnOnce(&Root, &VPath) -> io::Result<T> + Send + 'static,
 ) -> FtpResult<T> {
-    let p = path.clone();
-    s.shared.root.blocking(move |r| work(r, &p)).await.at(path)
+    let (shared, p) = (Arc::clone(&s.shared), path.clone());
+    let run = move || {
+        check_root(&shared, false)?;
+        let result = work(&shared.root, &p);
+        if let Err(e) = &result {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                check_root(&shared, true)?;
+            }
+        }
+        result.at(&p)
+    };
+    tokio::task::spawn_blocking(run)
+        .await
+        .unwrap_or_else(|_| Err(FtpError::Local("file-system task failed".into())))
+}
+
+/// `550 shared folder is gone` (or unreadable) when the served folder
+/// cannot be used; the first time, one log line and a warning event tell
+/// the operator, who otherwise would see nothing but failing clients.
+pub(crate) fn check_root(shared: &Shared, deep: bool) -> FtpResult<()> {
+    let what = match shared.root.state(deep) {
+        RootState::Usable => return Ok(()),
+        RootState::Gone => "shared folder is gone",
+        RootState::Unreadable => "shared folder is unreadable",
+    };
+    if shared.root.first_report() {
+        let message = format!("{what}: {}", shared.root.path().display());
+        tracing::warn!("{message}");
+        shared.emit(Event::Warning { message });
+    }
+    Err(FtpError::FileUnavailable(what.into()))
 }
 
 pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<Reply>> {

@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 
 use super::listing::{Entry, Kind};
 use super::names::display_name;
@@ -18,6 +19,18 @@ use super::VPath;
 pub struct Root {
     dir: Arc<Dir>,
     path: Arc<PathBuf>,
+    /// Set once the folder was found unusable and that was reported.
+    reported: Arc<AtomicBool>,
+}
+
+/// Why the served folder cannot be used any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootState {
+    Usable,
+    /// Deleted (its link count is 0) while we serve it.
+    Gone,
+    /// Its permissions no longer let us read it.
+    Unreadable,
 }
 
 impl Root {
@@ -27,21 +40,32 @@ impl Root {
         Ok(Root {
             dir: Arc::new(dir),
             path: Arc::new(path),
+            reported: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    /// Runs file-system work on tokio's blocking pool. Any call that
-    /// touches the disk can take long (a cold cache, a network file system,
-    /// a large file read through), and on a runtime thread it would stall
-    /// every session scheduled there.
-    pub async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Root) -> io::Result<T> + Send + 'static,
-    ) -> io::Result<T> {
-        let root = self.clone();
-        tokio::task::spawn_blocking(move || work(&root))
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    /// Whether the folder is still there to serve. Our handle keeps a
+    /// deleted folder open, where every listing would just come back empty,
+    /// so a deletion is seen by its link count (one fstat). With `deep`, a
+    /// folder that became unreadable is also seen, by opening it again
+    /// through the handle.
+    pub fn state(&self, deep: bool) -> RootState {
+        match self.dir.dir_metadata() {
+            Ok(md) if md.nlink() == 0 => return RootState::Gone,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return RootState::Gone,
+            _ if !deep => return RootState::Usable,
+            _ => {}
+        }
+        match self.dir.open_dir(".") {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => RootState::Unreadable,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => RootState::Gone,
+            _ => RootState::Usable,
+        }
+    }
+
+    /// True the first time it is called: the folder's loss is reported once.
+    pub fn first_report(&self) -> bool {
+        !self.reported.swap(true, Ordering::Relaxed)
     }
 
     /// The folder's absolute path on this machine (for the banner, never for access).
