@@ -981,18 +981,17 @@ impl Drop for Binary {
 }
 
 fn start_binary(dir: &Path, args: &[&str]) -> Binary {
+    let mut all = vec!["-b", "127.0.0.1", "-t", "2m"];
+    all.extend(args);
+    spawn_ftpshare(dir, &all)
+}
+
+/// The binary with only the test credentials, `--json`, a free port and
+/// no QR code added to `args`.
+fn spawn_ftpshare(dir: &Path, args: &[&str]) -> Binary {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ftpshare"))
         .arg(dir)
-        .args([
-            "--json",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "--no-qr",
-            "-t",
-            "2m",
-        ])
+        .args(["--json", "-p", "0", "--no-qr"])
         .args(["--password", PASS, "-u", USER])
         .args(args)
         .stdin(Stdio::null())
@@ -1009,8 +1008,8 @@ fn start_binary(dir: &Path, args: &[&str]) -> Binary {
     Binary { child, ready }
 }
 
-/// SHA-256 of the certificate `openssl s_client` receives, as AB:CD:…
-fn openssl_fingerprint(port: u16, starttls: bool) -> String {
+/// The certificate `openssl s_client` receives, in DER form.
+fn openssl_certificate(port: u16, starttls: bool) -> Vec<u8> {
     let connect = format!("127.0.0.1:{port}");
     let mut args = vec!["s_client", "-connect", &connect, "-showcerts"];
     if starttls {
@@ -1038,16 +1037,13 @@ fn openssl_fingerprint(port: u16, starttls: bool) -> String {
         pem.starts_with("-----BEGIN"),
         "no certificate from s_client: {out}"
     );
-    let mut x509 = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(x509.stdin.as_mut().unwrap(), pem.as_bytes()).unwrap();
-    let out = x509.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().rsplit('=').next().unwrap().to_string()
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    pem.contents
+}
+
+/// SHA-256 of the certificate `openssl s_client` receives, as AB:CD:…
+fn openssl_fingerprint(port: u16, starttls: bool) -> String {
+    ftpshare::fingerprint(&openssl_certificate(port, starttls))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1163,6 +1159,172 @@ async fn binary_no_tls_reuse_flag_serves_ftplib() {
     }
 }
 
+// ---------------------------------------------------------------------
+// The generated certificate
+// ---------------------------------------------------------------------
+
+/// What a client sees in the generated certificate.
+struct SeenCert {
+    subject: String,
+    ips: Vec<std::net::IpAddr>,
+    dns: Vec<String>,
+    not_before: i64,
+    not_after: i64,
+}
+
+fn decode(der: &[u8]) -> SeenCert {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    let san = cert.subject_alternative_name().unwrap().expect("no SANs");
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::IPAddress(b) if b.len() == 4 => {
+                ips.push(<[u8; 4]>::try_from(*b).unwrap().into())
+            }
+            GeneralName::IPAddress(b) => ips.push(<[u8; 16]>::try_from(*b).unwrap().into()),
+            GeneralName::DNSName(n) => dns.push(n.to_string()),
+            other => panic!("unexpected SAN {other:?}"),
+        }
+    }
+    SeenCert {
+        subject: cert.subject().to_string(),
+        ips,
+        dns,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The certificate served by a `--tls` run with `args`, after checking
+/// that the fingerprint printed is that certificate's.
+async fn served_certificate(dir: &Path, args: &[&str]) -> (SeenCert, serde_json::Value) {
+    let bin = spawn_ftpshare(dir, args);
+    let port = bin.ready["port"].as_u64().unwrap() as u16;
+    let der = tokio::task::spawn_blocking(move || openssl_certificate(port, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        bin.ready["tls_fingerprint"].as_str().unwrap(),
+        ftpshare::fingerprint(&der)
+    );
+    (decode(&der), bin.ready.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_certificate_names_this_run_and_its_addresses() {
+    if !have("openssl") {
+        eprintln!("skipped: openssl not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let loopback: Vec<std::net::IpAddr> =
+        vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()];
+    let host_name = String::from_utf8(run("hostname", &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_lowercase();
+
+    // All interfaces: the URL shows the detected LAN address.
+    let started = unix_now();
+    let (cert, ready) = served_certificate(dir.path(), &["--tls", "-t", "10m"]).await;
+    assert!(
+        cert.subject
+            .contains(&format!("CN=ftpshare on {host_name}")),
+        "{}",
+        cert.subject
+    );
+    assert!(
+        cert.subject.contains("O=ftpshare (generated for this run)"),
+        "{}",
+        cert.subject
+    );
+    let url_host: std::net::IpAddr = ready["host"].as_str().unwrap().parse().unwrap();
+    assert!(
+        cert.ips.contains(&url_host),
+        "{url_host} not in {:?}",
+        cert.ips
+    );
+    for ip in &loopback {
+        assert!(cert.ips.contains(ip), "{ip} not in {:?}", cert.ips);
+    }
+    assert!(
+        cert.dns.contains(&"localhost".to_string()),
+        "{:?}",
+        cert.dns
+    );
+    assert!(cert.dns.contains(&host_name), "{:?}", cert.dns);
+    // From an hour before the start to a day after the 10 minutes.
+    let ended = unix_now();
+    assert!(
+        (started - 3600 - 1..=ended - 3600).contains(&cert.not_before),
+        "{}",
+        cert.not_before
+    );
+    let end = 600 + 86_400;
+    assert!(
+        (started + end - 1..=ended + end).contains(&cert.not_after),
+        "{}",
+        cert.not_after
+    );
+
+    // A public address, and a specific bind address; no timeout.
+    let started = unix_now();
+    let (cert, _) = served_certificate(
+        dir.path(),
+        &[
+            "--tls",
+            "-t",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "--public-host",
+            "203.0.113.7",
+        ],
+    )
+    .await;
+    let public: std::net::IpAddr = [203, 0, 113, 7].into();
+    assert!(cert.ips.contains(&public), "{:?}", cert.ips);
+    assert!(cert.ips.contains(&loopback[0]), "{:?}", cert.ips);
+    let ended = unix_now();
+    let end = 30 * 86_400;
+    assert!(
+        (started + end - 1..=ended + end).contains(&cert.not_after),
+        "{}",
+        cert.not_after
+    );
+}
+
+/// A --public-host name must resolve, which in a test means a name of
+/// this machine; the library call the CLI makes is checked instead.
+#[test]
+fn generated_certificate_carries_a_public_host_name() {
+    let id = TlsIdentity::self_signed_for(
+        &["ftp.example.test".into(), "[2001:db8::7]".into()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let cert = decode(id.certificate_der());
+    assert!(
+        cert.dns.contains(&"ftp.example.test".to_string()),
+        "{:?}",
+        cert.dns
+    );
+    let v6: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+    assert!(cert.ips.contains(&v6), "{:?}", cert.ips);
+    assert!(
+        cert.not_after - cert.not_before == 3600 + 60
+            || cert.not_after - cert.not_before == 3600 + 61
+    );
+}
 // ---------------------------------------------------------------------
 // --tls-cert / --tls-key
 // ---------------------------------------------------------------------

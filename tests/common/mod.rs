@@ -227,11 +227,17 @@ pub fn run(program: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// Whether an external client is installed (tests using it say so and
-/// skip otherwise; .ci/run installs them all).
+/// skip otherwise). Under CI (`CI` set), which installs them all, a
+/// missing client fails the test instead of skipping it.
 pub fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
+    let found = std::process::Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{program} is not installed, and CI is set: it must be"
+    );
+    found
 }

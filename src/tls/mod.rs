@@ -5,12 +5,18 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::StoresServerSessions;
 use rustls::ServerConfig;
 use sha2::{Digest, Sha256};
+
+mod cert;
+
+/// How long a generated certificate lasts when no run length is known.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
 
 /// A certificate chain, its key, and the configuration built from them.
 #[derive(Clone)]
@@ -44,13 +50,22 @@ pub enum TlsError {
 }
 
 impl TlsIdentity {
-    /// A fresh self-signed certificate for `names` (host names or addresses).
+    /// A fresh self-signed certificate for `names` (host names or
+    /// addresses), valid for 30 days. See [`TlsIdentity::self_signed_for`].
     pub fn self_signed(names: &[String]) -> Result<TlsIdentity, TlsError> {
-        let ck = rcgen::generate_simple_self_signed(names.to_vec())
-            .map_err(|e| TlsError::Generate(e.to_string()))?;
-        let cert = ck.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-        TlsIdentity::new(vec![cert], key)
+        TlsIdentity::self_signed_for(names, DEFAULT_VALIDITY)
+    }
+
+    /// A fresh self-signed ECDSA P-256 certificate, subject `CN = ftpshare
+    /// on <host name>, O = ftpshare (generated for this run)`. Its
+    /// alternative names are `names` (host names or addresses; brackets
+    /// around IPv6 addresses are fine), this machine's host name,
+    /// `localhost`, `127.0.0.1` and `::1`. It is valid from an hour ago (for
+    /// clients whose clock is behind) until `valid_for` from now.
+    pub fn self_signed_for(names: &[String], valid_for: Duration) -> Result<TlsIdentity, TlsError> {
+        let (cert, key) = cert::generate(names, valid_for)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+        TlsIdentity::new(vec![CertificateDer::from(cert)], key)
     }
 
     /// A certificate chain and private key from PEM files.
