@@ -16,12 +16,14 @@
 
 mod commands;
 mod config;
+mod connection;
 mod data;
 mod error;
 mod events;
 mod protocol;
 mod server;
 mod session;
+mod shared;
 mod tls;
 mod vfs;
 

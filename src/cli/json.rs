@@ -77,7 +77,7 @@ pub fn event(e: &Event) -> Option<Value> {
                 "path": path,
                 "bytes": bytes,
                 "peer": peer.to_string(),
-                "duration_ms": duration.as_millis() as u64,
+                "duration_ms": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             });
             if let Some(err) = error {
                 v["error"] = json!(err);

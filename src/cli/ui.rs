@@ -240,7 +240,15 @@ impl Ui {
         let left = match self.deadline {
             Some(d) => {
                 let secs = d.saturating_duration_since(Instant::now()).as_secs();
-                if secs >= 3600 {
+                if secs >= 86_400 {
+                    format!(
+                        "{}d {}:{:02}:{:02} left",
+                        secs / 86_400,
+                        secs / 3600 % 24,
+                        secs / 60 % 60,
+                        secs % 60
+                    )
+                } else if secs >= 3600 {
                     format!(
                         "{}:{:02}:{:02} left",
                         secs / 3600,
