@@ -136,6 +136,8 @@ async fn serve(args: Serve) -> Result<(), String> {
             expires: args.timeout.0,
             tls: cfg.tls.as_ref().map(|t| TlsInfo {
                 fingerprint: t.fingerprint(),
+                spki_sha256: t.spki_sha256(),
+                fingerprint_sha1: t.fingerprint_sha1(),
                 implicit: cfg.tls_mode == TlsMode::Implicit,
             }),
             temp: match (&temp, args.keep) {

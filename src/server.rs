@@ -461,10 +461,7 @@ mod tests {
                 .limits(limits.clone())
                 .start()
                 .await;
-            assert!(
-                matches!(started, Err(StartError::Invalid(_))),
-                "{limits:?}"
-            );
+            assert!(matches!(started, Err(StartError::Invalid(_))), "{limits:?}");
         }
         let longest = Limits {
             idle_timeout: Limits::MAX_DURATION,

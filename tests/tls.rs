@@ -1069,29 +1069,93 @@ async fn binary_prints_the_fingerprint_openssl_sees() {
     // Without TLS there is no fingerprint.
     let bin = start_binary(dir.path(), &[]);
     assert_eq!(bin.ready["tls"], false);
-    assert!(bin.ready["tls_fingerprint"].is_null());
+    for field in ["tls_fingerprint", "tls_spki_sha256", "tls_fingerprint_sha1"] {
+        assert!(bin.ready[field].is_null(), "{field}");
+    }
 }
 
-/// Reads the banner (on stderr with --json) up to its last TLS row.
+/// Reads the banner (on stderr with --json) up to the end of its lftp
+/// command, the last one (continued lines included).
 async fn banner(bin: &mut Binary) -> String {
     let stderr = bin.child.stderr.take().unwrap();
-    tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // The rest is drained until the server exits: it must not find its
+    // stderr closed.
+    std::thread::spawn(move || {
         let mut r = std::io::BufReader::new(stderr);
         let mut seen = String::new();
-        for _ in 0..60 {
+        let mut in_lftp = false;
+        let mut tx = Some(tx);
+        loop {
             let mut l = String::new();
-            if std::io::BufRead::read_line(&mut r, &mut l).unwrap() == 0 {
+            if std::io::BufRead::read_line(&mut r, &mut l).unwrap_or(0) == 0 {
                 break;
+            }
+            if tx.is_none() {
+                continue;
             }
             seen.push_str(&l);
-            if l.trim_start().starts_with("lftp") {
-                break;
+            in_lftp |= l.trim_start().starts_with("lftp");
+            if in_lftp && !l.trim_end().ends_with('\\') {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(std::mem::take(&mut seen));
+                }
             }
         }
-        seen
+        if let Some(tx) = tx {
+            let _ = tx.send(seen);
+        }
+    });
+    rx.await.unwrap()
+}
+
+/// The command in the banner row `label`, continuation lines included,
+/// exactly as a person would copy it.
+fn banner_command(banner: &str, label: &str) -> String {
+    let lines: Vec<&str> = banner.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("  {label:<10} ")))
+        .unwrap_or_else(|| panic!("no {label} row in {banner}"));
+    let mut cmd = lines[start][13..].to_string();
+    for l in &lines[start + 1..] {
+        if !cmd.ends_with('\\') {
+            break;
+        }
+        cmd.push('\n');
+        cmd.push_str(l);
+    }
+    cmd
+}
+
+/// Runs a pasted command line with `sh`, `stdin` as its input.
+async fn paste(cmd: &str, stdin: &str) -> Output {
+    let (cmd, stdin) = (cmd.to_string(), stdin.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("timeout")
+            .args(["60", "sh", "-c", &cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     })
     .await
     .unwrap()
+}
+
+/// `text` with the character after `marker` replaced by another one of
+/// the same alphabet (hex digits and base64 both have 0 and 1).
+fn tamper(text: &str, marker: &str) -> String {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {text}"))
+        + marker.len();
+    let old = &text[at..at + 1];
+    let new = if old == "0" { "1" } else { "0" };
+    format!("{}{new}{}", &text[..at], &text[at + 1..])
 }
 
 /// The banner prints the fingerprint as two lines of 16 hex pairs.
@@ -1107,29 +1171,108 @@ fn assert_shows_fingerprint(text: &str, printed: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn banner_shows_the_fingerprint_and_client_hints() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bin = start_binary(dir.path(), &["--tls"]);
-    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
-    let text = banner(&mut bin).await;
-    assert_shows_fingerprint(&text, &printed);
-    assert!(
-        text.contains("ftpes://") && text.contains("--ssl-reqd"),
-        "{text}"
-    );
-    assert!(text.contains("ssl:verify-certificate no"), "{text}");
+    for flag in ["--tls", "--implicit-tls"] {
+        let mut bin = start_binary(dir.path(), &[flag]);
+        let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
+        let text = banner(&mut bin).await;
+        assert_shows_fingerprint(&text, &printed);
+        let pin = bin.ready["tls_spki_sha256"].as_str().unwrap();
+        assert!(text.contains(&format!("'sha256//{pin}'")), "{text}");
+        let url = bin.ready["url"].as_str().unwrap();
+        assert_eq!(url.starts_with("ftps://"), flag == "--implicit-tls");
+        assert!(banner_command(&text, "curl").contains(url), "{text}");
+    }
+}
 
-    let mut bin = start_binary(dir.path(), &["--implicit-tls"]);
-    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
-    let text = banner(&mut bin).await;
-    assert_shows_fingerprint(&text, &printed);
-    let port = bin.ready["port"].as_u64().unwrap();
+/// The pasted curl and lftp commands list and download with the
+/// certificate they pin, and refuse one whose pin differs by a character.
+async fn pinned_commands_work_and_refuse_another_certificate(dir: &Path, flags: &[&str]) {
+    std::fs::write(dir.join("x.txt"), b"pinned content").unwrap();
+    let mut bin = start_binary(dir, flags);
+    let shown = banner(&mut bin).await;
+    for line in shown.lines() {
+        assert!(line.chars().count() <= 80, "{flags:?}: {line:?}");
+    }
+    let sha1 = bin.ready["tls_fingerprint_sha1"].as_str().unwrap();
+    assert_eq!(sha1.len(), 20 * 3 - 1, "{sha1}");
+
+    let curl = banner_command(&shown, "curl");
+    let out = paste(&curl, "").await;
+    assert!(out.status.success(), "{flags:?}: {curl}\n{}", text(&out));
     assert!(
-        text.contains(&format!("curl -k 'ftps://{USER}:{PASS}@")),
-        "{text}"
+        String::from_utf8_lossy(&out.stdout).contains("x.txt"),
+        "{}",
+        text(&out)
+    );
+    let download = curl.replace("/'", "/x.txt'");
+    let out = paste(&download, "").await;
+    assert_eq!(out.stdout, b"pinned content", "{download}\n{}", text(&out));
+    let wrong = tamper(&curl, "sha256//");
+    let out = paste(&wrong, "").await;
+    assert_eq!(out.status.code(), Some(90), "{wrong}\n{}", text(&out));
+
+    let lftp = banner_command(&shown, "lftp");
+    let out = paste(&lftp, "ls\ncat x.txt\nbye\n").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("x.txt") && stdout.contains("pinned content"),
+        "{flags:?}: {lftp}\n{}",
+        text(&out)
+    );
+    let wrong = tamper(&lftp, "verify-certificate/");
+    let out = paste(&wrong, "set net:max-retries 1\nls\nbye\n").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("x.txt"),
+        "{wrong}\n{}",
+        text(&out)
     );
     assert!(
-        text.contains(&format!("ftps://127.0.0.1:{port}")),
-        "lftp hint: {text}"
+        stderr.contains("Certificate verification"),
+        "{wrong}\n{}",
+        text(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banner_commands_pin_the_certificate() {
+    if !have("curl") || !have("lftp") {
+        eprintln!("skipped: curl or lftp not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &["--tls"]).await;
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &["--implicit-tls"]).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (cert, key, _) = write_pem_pair(keys.path());
+    let own = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &own).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banner_fits_80_columns_with_a_long_public_host() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--tls", "--implicit-tls"] {
+        let host = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff";
+        let mut bin = start_binary(dir.path(), &[flag, "-w", "--public-host", host]);
+        let text = banner(&mut bin).await;
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{flag}: {line:?} in\n{text}");
+        }
+        // Still the same commands, split with continuations.
+        let curl = banner_command(&text, "curl");
+        assert!(curl.contains("\\\n"), "{curl}");
+        let joined = curl.replace("\\\n", " ");
+        assert!(
+            joined.contains(bin.ready["url"].as_str().unwrap()),
+            "{joined}"
+        );
+    }
 }
 
 /// `--no-tls-reuse` lets ftplib transfer; without it ftplib gets 425.

@@ -34,6 +34,10 @@ pub enum Temp {
 
 pub struct TlsInfo<'a> {
     pub fingerprint: &'a str,
+    /// For curl's `--pinnedpubkey sha256//…`.
+    pub spki_sha256: Option<&'a str>,
+    /// For lftp's `ssl:verify-certificate/…`.
+    pub fingerprint_sha1: &'a str,
     pub implicit: bool,
 }
 
@@ -46,10 +50,16 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         info.root,
         info.mode
     );
+    // A URL too long for its row goes alone on the next line: it is meant
+    // to be copied, so it is never split.
+    if LABEL + info.url.chars().count() <= WIDTH {
+        let _ = writeln!(s, "  {:<10} {}", "URL", console::style(info.url).bold());
+    } else {
+        let _ = writeln!(s, "  URL\n  {}", console::style(info.url).bold());
+    }
     let mut row = |k: &str, v: &str| {
         let _ = writeln!(s, "  {k:<10} {v}");
     };
-    row("URL", &console::style(info.url).bold().to_string());
     row("user", info.user);
     let note = if info.generated_password {
         "   (generated for this run)"
@@ -92,12 +102,6 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     let url = info.url;
     let quoted = sh_quote(url);
     let login = sh_quote(&format!("{},{}", info.user, info.password));
-    // curl's flags for the TLS mode; the commands fit the access mode.
-    let tls_flags = match &info.tls {
-        None => "",
-        Some(t) if t.implicit => "-k ",
-        Some(_) => "--ssl-reqd -k ",
-    };
     if let Some(tls) = &info.tls {
         // 32 pairs of hex digits: two lines of 16 fit the width.
         row(
@@ -116,33 +120,63 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
                 "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
             );
         }
+        row("", "the commands below accept this certificate only");
+    }
+    // curl's flags for the TLS mode: -k because the certificate is
+    // self-signed, and the key pinned so that no other is accepted.
+    let mut curl = vec![Piece::word("curl")];
+    if let Some(tls) = &info.tls {
+        if !tls.implicit {
+            curl.push(Piece::word("--ssl-reqd"));
+        }
+        curl.push(Piece::word("-k"));
+        if let Some(pin) = tls.spki_sha256 {
+            curl.push(Piece::word("--pinnedpubkey"));
+            curl.push(Piece::word(&sh_quote(&format!("sha256//{pin}"))));
+        }
     }
     if info.mode != "upload-only" {
-        row("curl", &format!("curl {tls_flags}{quoted}"));
+        let mut cmd = curl.clone();
+        cmd.push(Piece::word(&quoted));
+        command(&mut s, "curl", &cmd);
     }
     if info.mode != "read-only" {
-        row("upload", &format!("curl {tls_flags}-T FILE {quoted}"));
+        let mut cmd = curl;
+        cmd.extend([Piece::word("-T FILE"), Piece::word(&quoted)]);
+        command(&mut s, "upload", &cmd);
     }
+    let port = info.port.to_string();
+    let mut lftp = vec![Piece::word("lftp")];
+    if let Some(tls) = &info.tls {
+        // Verification stays on for every other certificate. The settings
+        // are one double-quoted word, broken only at its spaces (where
+        // the indentation of a continuation line is harmless to lftp).
+        let pin = format!("set ssl:verify-certificate/{} no", tls.fingerprint_sha1);
+        let mut settings = Vec::new();
+        if !tls.implicit {
+            settings.push("set ftp:ssl-force true;".to_string());
+            settings.push("set ftp:ssl-protect-data true;".to_string());
+        }
+        settings.push(pin);
+        let last = settings.len() - 1;
+        for (i, text) in settings.into_iter().enumerate() {
+            let open = if i == 0 { "-e \"" } else { "" };
+            let close = if i == last { "\"" } else { "" };
+            lftp.push(Piece::quoted(&format!("{open}{text}{close}")));
+        }
+    }
+    lftp.push(Piece::word(&format!("-u {login}")));
     match &info.tls {
-        None => row(
-            "lftp",
-            &format!("lftp -u {login} -p {} {}", info.port, info.host),
-        ),
-        Some(t) if !t.implicit => row(
-            "lftp",
-            &format!(
-                "lftp -e 'set ssl:verify-certificate no' -u {login} -p {} {}",
-                info.port, info.host
-            ),
-        ),
-        Some(_) => row(
-            "lftp",
-            &format!(
-                "lftp -e 'set ssl:verify-certificate no' -u {login} ftps://{}:{}",
-                info.host, info.port
-            ),
-        ),
+        Some(t) if t.implicit => {
+            lftp.push(Piece::word(&format!("ftps://{}:{port}", info.host)));
+        }
+        _ => lftp.extend([
+            Piece::word("-p"),
+            Piece::word(&port),
+            Piece::word(info.host),
+        ]),
     }
+    command(&mut s, "lftp", &lftp);
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
@@ -201,6 +235,80 @@ fn sh_quote(text: &str) -> String {
 
 /// The banner never needs more columns than this.
 pub const WIDTH: usize = 80;
+
+/// Columns taken by a row's label (`  curl       `).
+const LABEL: usize = 13;
+
+/// Where a command's continuation lines start.
+const CONTINUED: usize = LABEL + 2;
+
+/// A piece of a shell command kept on one line: shell words (an option
+/// with its value), or a space-separated part of a double-quoted word.
+#[derive(Clone)]
+struct Piece {
+    text: String,
+    /// Inside double quotes: a line break made with `\` there vanishes,
+    /// so the piece itself may be split where it does not fit.
+    quoted: bool,
+}
+
+impl Piece {
+    fn word(text: &str) -> Piece {
+        Piece {
+            text: text.to_string(),
+            quoted: false,
+        }
+    }
+
+    fn quoted(text: &str) -> Piece {
+        Piece {
+            text: text.to_string(),
+            quoted: true,
+        }
+    }
+}
+
+/// A ready-to-paste command in the row `label`, within `WIDTH` columns:
+/// longer commands go on with `\` continuation lines, so they still paste
+/// as one command. A piece too long for any line: a quoted one is split
+/// (its continuation starts in column 0, as any indentation would become
+/// part of the word); a plain word (a long URL) stays whole.
+fn command(out: &mut String, label: &str, pieces: &[Piece]) {
+    let mut line = format!("  {label:<10} ");
+    let mut fresh = true;
+    for piece in pieces {
+        let len = piece.text.chars().count();
+        // +2 for the " \" a continued line ends with.
+        if !fresh && line.chars().count() + 1 + len + 2 > WIDTH {
+            let _ = writeln!(out, "{line} \\");
+            // Outside quotes any indentation works: less of it when the
+            // piece would not fit at the usual one.
+            let indent = if CONTINUED + len + 2 <= WIDTH || piece.quoted {
+                CONTINUED
+            } else {
+                2
+            };
+            line = " ".repeat(indent);
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        fresh = false;
+        if !piece.quoted {
+            line.push_str(&piece.text);
+            continue;
+        }
+        for c in piece.text.chars() {
+            if line.chars().count() + 2 > WIDTH {
+                let _ = writeln!(out, "{line}\\");
+                line.clear();
+            }
+            line.push(c);
+        }
+    }
+    let _ = writeln!(out, "{line}");
+}
 
 const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
 

@@ -2,7 +2,6 @@
 //! the rustls configuration each control connection gets.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use rustls::ServerConfig;
 use sha2::{Digest, Sha256};
 
 mod cert;
+mod pins;
 
 /// How long a generated certificate lasts when no run length is known.
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
@@ -23,6 +23,8 @@ pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
 pub struct TlsIdentity {
     config: Arc<ServerConfig>,
     fingerprint: String,
+    fingerprint_sha1: String,
+    spki_sha256: Option<String>,
     cert_der: Vec<u8>,
 }
 
@@ -111,6 +113,8 @@ impl TlsIdentity {
             .map_err(|e| TlsError::Config(e.to_string()))?;
         Ok(TlsIdentity {
             fingerprint: fingerprint(&cert_der),
+            fingerprint_sha1: pins::sha1_fingerprint(&cert_der),
+            spki_sha256: pins::spki_sha256(&cert_der),
             config: Arc::new(config),
             cert_der,
         })
@@ -120,6 +124,19 @@ impl TlsIdentity {
     /// FileZilla show).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// SHA-1 of the certificate, as `AB:CD:…`: the name lftp's
+    /// `ssl:verify-certificate/<fingerprint>` setting pins it by.
+    pub fn fingerprint_sha1(&self) -> &str {
+        &self.fingerprint_sha1
+    }
+
+    /// Base64 SHA-256 of the certificate's public key (SubjectPublicKeyInfo):
+    /// what `curl --pinnedpubkey sha256//<this>` checks. `None` only for a
+    /// certificate whose structure could not be read.
+    pub fn spki_sha256(&self) -> Option<&str> {
+        self.spki_sha256.as_deref()
     }
 
     /// The leaf certificate in DER form.
@@ -170,15 +187,7 @@ pub(crate) struct SessionTls {
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
-    let mut s = String::with_capacity(95);
-    for (i, b) in digest.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        let _ = write!(s, "{b:02X}");
-    }
-    s
+    pins::colon_hex(&Sha256::digest(der))
 }
 
 /// A per-connection session cache whose `take` does not remove: rustls
