@@ -144,7 +144,7 @@ impl Session {
         if let Command::Pass(_) = cmd {
             tracing::debug!(peer = %self.peer, "PASS ****");
         } else {
-            tracing::debug!(peer = %self.peer, "{}", String::from_utf8_lossy(line));
+            tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
         }
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ftpshare::escape;
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -32,6 +33,7 @@ pub enum Temp {
     Kept,
 }
 
+#[derive(Clone, Copy)]
 pub struct TlsInfo<'a> {
     pub fingerprint: &'a str,
     /// For curl's `--pinnedpubkey sha256//…`.
@@ -42,6 +44,19 @@ pub struct TlsInfo<'a> {
 }
 
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
+    // The folder, host, user and interface names can hold anything.
+    let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
+    let (user, password) = (escape(info.user), escape(info.password));
+    let others: Vec<String> = info.others.iter().map(|o| escape(o).into()).collect();
+    let info = &BannerInfo {
+        root: &root,
+        url: &url,
+        host: &host,
+        user: &user,
+        password: &password,
+        others: &others,
+        ..*info
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,

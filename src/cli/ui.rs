@@ -105,13 +105,14 @@ impl Ui {
         ui
     }
 
-    /// Prints a log line (above the bars when there are bars).
+    /// Prints a log line (above the bars when there are bars). The whole
+    /// line is escaped: it carries names and messages a client chose.
     pub fn log(&self, msg: &str) {
         if self.quiet {
             return;
         }
         let stamp = clock();
-        let line = format!("{stamp} {msg}");
+        let line = format!("{stamp} {}", ftpshare::escape(msg));
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);
@@ -142,7 +143,7 @@ impl Ui {
                 self.log(&format!("login    {who} · {peer}"));
             }
             Event::LoginFailed { peer, user } => {
-                self.log(&format!("refused  wrong password for {user:?} · {peer}"))
+                self.log(&format!("refused  wrong password for \"{user}\" · {peer}"))
             }
             Event::TransferStarted {
                 id,
@@ -169,7 +170,10 @@ impl Ui {
                     {
                         bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
                     }
-                    bar.set_prefix(format!("{arrow} {}", short(path, layout.name)));
+                    bar.set_prefix(format!(
+                        "{arrow} {}",
+                        short(&ftpshare::escape(path), layout.name)
+                    ));
                     self.bars.insert(*id, (bar, progress.clone(), *direction));
                 }
             }

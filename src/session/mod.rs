@@ -93,7 +93,7 @@ impl Session {
     /// client that stops reading its replies (otherwise the session would
     /// wait forever, outside the idle timer, holding a connection slot).
     pub async fn reply(&mut self, reply: Reply) -> Flow {
-        tracing::trace!(peer = %self.peer, "{} {}", reply.code, reply.lines.join(" | "));
+        tracing::trace!(peer = %self.peer, "{} {}", reply.code, crate::escape(&reply.lines.join(" | ")));
         let limit = self.shared.config.limits.stall_timeout;
         match tokio::time::timeout(limit, self.control.send(&reply)).await {
             Ok(Ok(())) => Flow::Continue,
