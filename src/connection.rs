@@ -186,6 +186,7 @@ impl Session {
             Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
             Err(e) => Err(e),
         };
+        self.publish_login();
         if !keeps_rest {
             self.rest = None;
         }

@@ -139,6 +139,7 @@ async fn serve(args: Serve) -> Result<(), String> {
                 fingerprint: t.fingerprint(),
                 spki_sha256: t.spki_sha256(),
                 fingerprint_sha1: t.fingerprint_sha1(),
+                strict: cfg.require_tls_reuse,
                 implicit: cfg.tls_mode == TlsMode::Implicit,
             }),
             temp: match (&temp, args.keep) {

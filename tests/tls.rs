@@ -582,106 +582,118 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
 // Python's ftplib: never resumes the control connection's session.
 // ---------------------------------------------------------------------
 
-const FTPLIB_ROUND_TRIP: &str = r#"
-import ftplib, hashlib, io, ssl, sys
-port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=30)
-f.connect("127.0.0.1", port)
-f.login(user, pw)
-f.prot_p()
-lines = []
-f.retrlines("LIST", lines.append)
-print("LIST", "|".join(lines))
-buf = io.BytesIO()
-f.retrbinary("RETR py.bin", buf.write)
-print("RETR", hashlib.sha256(buf.getvalue()).hexdigest())
-up = bytes((i * 7 + 3) % 251 for i in range(1_000_000))
-print("STOR", f.storbinary("STOR py-up.bin", io.BytesIO(up)), hashlib.sha256(up).hexdigest())
-f.quit()
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ftplib_prot_p_without_reuse_enforcement() {
+async fn ftplib_plain_ftp_tls_works_by_default() {
     if !have("python3") {
         eprintln!("skipped: python3 not installed");
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
-    let data = pseudo_random(900_000, 18);
-    t.write("py.bin", &data);
-    let port = t.addr.port().to_string();
-    let out = run_client("python3", &["-c", FTPLIB_ROUND_TRIP, &port, USER, PASS]).await;
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key} ")))
-            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-            .to_string()
-    };
-    assert!(line("LIST").contains("py.bin"), "{stdout}");
-    assert_eq!(line("RETR"), sha256(&data));
-    let stor = line("STOR");
-    assert!(stor.starts_with("226"), "{stor}");
-    let sent_sha = stor.rsplit(' ').next().unwrap();
-    assert_eq!(file_sha(&t, "py-up.bin"), sent_sha);
+    t.write("x.txt", b"hello ftplib");
+    for version in ["1.2", "1.3"] {
+        let stdout = plain_ftplib(&t, version, "default").await;
+        assert!(
+            stdout.contains("LIST ") && stdout.contains("x.txt"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("RETR hello ftplib"), "{stdout}");
+        for i in 0..20 {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("STOR {i} ")))
+                .unwrap_or_else(|| panic!("upload {i}: {stdout}"));
+            assert!(line.contains(" 226 "), "{line}");
+            let sent = line.rsplit(' ').next().unwrap();
+            assert_eq!(file_sha(&t, &format!("up{i}.txt")), sent);
+        }
+    }
 }
 
-const FTPLIB_REFUSED: &str = r#"
-import ftplib, ssl, sys
-port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+/// Plain `FTP_TLS`, no tricks, on TLS `argv[4]` ("1.2" or "1.3"):
+/// `default` lists, downloads and makes 20 uploads; `strict` expects 522
+/// for NLST and STOR, each answered in turn (NOOP right after gets 200).
+const FTPLIB_PLAIN: &str = r#"
+import ftplib, hashlib, io, ssl, sys
+port, user, pw, version, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
+v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
+ctx.minimum_version = ctx.maximum_version = v
 f = ftplib.FTP_TLS(context=ctx, timeout=30)
 f.connect("127.0.0.1", port)
 f.login(user, pw)
 f.prot_p()
-try:
-    f.retrlines("NLST", print)
-    print("TRANSFER worked")
-except ftplib.error_temp as e:
-    print("REPLY", e)
-except (ssl.SSLError, OSError) as e:
-    # The data connection broke; its 425 is still to be read.
-    try:
-        f.getresp()
-        print("REPLY none")
-    except ftplib.error_temp as e:
-        print("REPLY", e)
-print("NOOP", f.voidcmd("NOOP"))
+print("VERSION", f.sock.version())
+if mode == "default":
+    lines = []
+    f.retrlines("LIST", lines.append)
+    print("LIST", "|".join(lines))
+    buf = io.BytesIO()
+    f.retrbinary("RETR x.txt", buf.write)
+    print("RETR", buf.getvalue().decode())
+    for i in range(20):
+        body = ("upload %d\n" % i).encode() * 1000
+        r = f.storbinary("STOR up%d.txt" % i, io.BytesIO(body))
+        print("STOR", i, r, hashlib.sha256(body).hexdigest())
+else:
+    for cmd in ("NLST", "STOR"):
+        try:
+            if cmd == "NLST":
+                f.retrlines("NLST", print)
+            else:
+                f.storbinary("STOR refused.txt", io.BytesIO(b"no"))
+            print(cmd, "worked")
+        except ftplib.error_perm as e:
+            print(cmd, "REFUSED", e)
+        print("NOOP", f.voidcmd("NOOP"))
 print("PWD", f.pwd())
 f.quit()
 "#;
 
+/// Runs [`FTPLIB_PLAIN`] and returns its output.
+async fn plain_ftplib(t: &TestServer, version: &str, mode: &str) -> String {
+    let port = t.addr.port().to_string();
+    let out = run_client(
+        "python3",
+        &["-c", FTPLIB_PLAIN, &port, USER, PASS, version, mode],
+    )
+    .await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let want = format!("VERSION TLSv{version}");
+    assert!(stdout.contains(&want), "{stdout}");
+    stdout
+}
+
+/// Strict mode refuses plain ftplib with 522 and a hint, as the reply to
+/// the transfer command itself: the next command gets its own reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ftplib_data_connection_is_refused_when_reuse_is_required() {
+async fn ftplib_strict_mode_refuses_with_522_and_stays_in_step() {
     if !have("python3") {
         eprintln!("skipped: python3 not installed");
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
     t.write("x.txt", b"x");
-    let port = t.addr.port().to_string();
-    let out = run_client("python3", &["-c", FTPLIB_REFUSED, &port, USER, PASS]).await;
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("TRANSFER worked"), "{stdout}");
-    let reply = stdout.lines().find(|l| l.starts_with("REPLY ")).unwrap();
-    assert!(
-        reply.starts_with("REPLY 425") && reply.contains("reuse"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("NOOP 200"), "{stdout}");
-    assert!(stdout.contains("PWD /"), "{stdout}");
+    for version in ["1.2", "1.3"] {
+        let stdout = plain_ftplib(&t, version, "strict").await;
+        for cmd in ["NLST", "STOR"] {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{cmd} ")))
+                .unwrap();
+            assert!(
+                line.contains("REFUSED 522 TLS session resumption required (client did not resume; restart the server without --require-tls-reuse)"),
+                "{version}: {stdout}"
+            );
+        }
+        assert_eq!(stdout.matches("NOOP 200").count(), 2, "{version}: {stdout}");
+        assert!(stdout.contains("PWD /"), "{stdout}");
+        assert!(!t.root().join("refused.txt").exists());
+    }
 }
 
-/// ftplib taught to resume the control connection's session (what the
-/// README suggests to Python users) passes with reuse enforced.
 const FTPLIB_RESUMING: &str = r#"
 import ftplib, hashlib, io, ssl, sys
 port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -1275,31 +1287,69 @@ async fn banner_fits_80_columns_with_a_long_public_host() {
     }
 }
 
-/// `--no-tls-reuse` lets ftplib transfer; without it ftplib gets 425.
+/// The binary's TLS modes: plain ftplib works by default and with the
+/// old `--no-tls-reuse`; `--require-tls-reuse` refuses it with 522. With
+/// -v the log says which data connections resumed and which were refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_no_tls_reuse_flag_serves_ftplib() {
+async fn binary_reuse_flags_and_their_log_lines() {
     if !have("python3") {
         eprintln!("skipped: python3 not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.txt"), b"x").unwrap();
-    for (flags, works) in [
-        (&["--tls", "--no-tls-reuse"][..], true),
-        (&["--tls"][..], false),
+    std::fs::write(dir.path().join("py.bin"), b"resumed").unwrap();
+    for (flags, mode) in [
+        (&["--tls", "-w", "-v"][..], "default"),
+        (&["--tls", "-w", "--no-tls-reuse"][..], "default"),
+        (&["--tls", "-w", "--require-tls-reuse", "-v"][..], "strict"),
     ] {
-        let bin = start_binary(dir.path(), flags);
+        let mut bin = start_binary(dir.path(), flags);
         let port = bin.ready["port"].as_u64().unwrap().to_string();
-        let out = run_client("python3", &["-c", FTPLIB_REFUSED, &port, USER, PASS]).await;
+        let out = run_client(
+            "python3",
+            &["-c", FTPLIB_PLAIN, &port, USER, PASS, "1.3", mode],
+        )
+        .await;
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
-            stdout.contains("TRANSFER worked"),
-            works,
+            stdout.contains("REFUSED 522"),
+            mode == "strict",
             "{flags:?}: {stdout}"
         );
-        assert_eq!(stdout.contains("REPLY 425"), !works, "{flags:?}: {stdout}");
+        // A client that resumes passes in both modes.
+        let out = run_client("python3", &["-c", FTPLIB_RESUMING, &port, USER, PASS]).await;
+        assert_success(&out);
+        if !flags.contains(&"-v") {
+            continue;
+        }
+        let _ = bin.child.kill();
+        let mut log = String::new();
+        let mut stderr = bin.child.stderr.take().unwrap();
+        std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+        assert!(
+            log.contains("data connection resumed a TLS session"),
+            "{log}"
+        );
+        if mode == "strict" {
+            assert!(
+                log.contains("data connection refused: client did not resume"),
+                "{log}"
+            );
+        } else {
+            assert!(
+                log.contains("data connection did not resume a TLS session"),
+                "{log}"
+            );
+        }
     }
+    // The old flag cannot be mixed with the new one.
+    let out = Command::new(env!("CARGO_BIN_EXE_ftpshare"))
+        .args(["--tls", "--no-tls-reuse", "--require-tls-reuse", "-t", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 // ---------------------------------------------------------------------

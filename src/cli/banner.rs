@@ -41,6 +41,8 @@ pub struct TlsInfo<'a> {
     /// For lftp's `ssl:verify-certificate/…`.
     pub fingerprint_sha1: &'a str,
     pub implicit: bool,
+    /// `--require-tls-reuse`.
+    pub strict: bool,
 }
 
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
@@ -136,6 +138,19 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
             );
         }
         row("", "the commands below accept this certificate only");
+        if tls.strict {
+            row(
+                "reuse",
+                "required: a data connection must resume the TLS session of a login",
+            );
+            row("", "of yours; clients that never resume (ftplib) get 522");
+        } else {
+            row("reuse", "offered, not required: every FTPS client works;");
+            row(
+                "",
+                "data connections stay encrypted and tied to your address",
+            );
+        }
     }
     // curl's flags for the TLS mode: -k because the certificate is
     // self-signed, and the key pinned so that no other is accepted.

@@ -114,7 +114,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
         .access(access)
         .anonymous(args.anonymous)
-        .require_tls_reuse(!args.no_tls_reuse)
+        .require_tls_reuse(args.require_tls_reuse)
         .limits(limits);
     if let Some(range) = &args.passive_ports {
         builder = builder.passive_ports(range.clone());

@@ -6,6 +6,6 @@ mod connect;
 mod stream;
 mod transfer;
 
-pub use connect::{bind_passive, DataPlan};
+pub use connect::{bind_passive, secure, DataPlan, TlsPolicy};
 pub use stream::DataStream;
 pub use transfer::{receive_to_file, send_bytes, send_file, Progress, TransferLimits};

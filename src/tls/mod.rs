@@ -1,19 +1,26 @@
 //! FTPS: the certificate (generated per run or loaded from PEM files) and
 //! the rustls configuration each control connection gets.
 
-use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::StoresServerSessions;
 use rustls::ServerConfig;
 use sha2::{Digest, Sha256};
 
 mod cert;
 mod pins;
+mod resume;
+mod tickets;
+
+pub(crate) use resume::Refusal;
+
+/// TLS 1.3 tickets sent with each handshake.
+const TLS13_TICKETS: usize = 8;
 
 /// How long a generated certificate lasts when no run length is known.
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(30 * 86_400);
@@ -26,6 +33,8 @@ pub struct TlsIdentity {
     fingerprint_sha1: String,
     spki_sha256: Option<String>,
     cert_der: Vec<u8>,
+    /// Sessions and tickets, shared by every connection of the run.
+    resumption: Arc<resume::Resumption>,
 }
 
 impl std::fmt::Debug for TlsIdentity {
@@ -105,13 +114,21 @@ impl TlsIdentity {
     ) -> Result<TlsIdentity, TlsError> {
         let cert_der = certs[0].to_vec();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| TlsError::Config(e.to_string()))?;
+        // ALPACA: a client that names another protocol (a browser offering
+        // http/1.1) is refused at the handshake; FTP clients name none.
+        config.alpn_protocols = vec![b"ftp".to_vec()];
+        // Clients such as rustls use each TLS 1.3 ticket once and keep the
+        // newest 8: a full stock with every handshake.
+        config.send_tls13_tickets = TLS13_TICKETS;
+        let resumption = resume::Resumption::new().map_err(|e| TlsError::Config(e.to_string()))?;
         Ok(TlsIdentity {
+            resumption: Arc::new(resumption),
             fingerprint: fingerprint(&cert_der),
             fingerprint_sha1: pins::sha1_fingerprint(&cert_der),
             spki_sha256: pins::spki_sha256(&cert_der),
@@ -144,45 +161,132 @@ impl TlsIdentity {
         &self.cert_der
     }
 
-    /// The configurations for one control connection and its data
-    /// connections. They share a session store of their own: a data
-    /// connection can then resume only a session this very client
-    /// negotiated, which proves it comes from the same client (vsftpd's
-    /// require_ssl_reuse).
-    pub(crate) fn session_configs(&self) -> SessionTls {
-        let sessions = Arc::new(Mutex::new(Sessions::default()));
-        let with_store = |control, tickets| {
-            let mut config = (*self.config).clone();
-            config.session_storage = Arc::new(KeepingStore {
-                sessions: Arc::clone(&sessions),
-                control,
-            });
-            config.send_tls13_tickets = tickets;
-            Arc::new(config)
-        };
+    /// The TLS side of one control connection from `ip`: its own
+    /// configuration, and one for each of its data connections.
+    pub(crate) fn session_tls(&self, ip: IpAddr) -> SessionTls {
+        let issuer = self.resumption.register(ip);
+        let (store, tickets) = self
+            .resumption
+            .tagging(&issuer, &Arc::new(resume::Resumed::default()));
+        let mut control = (*self.config).clone();
+        control.session_storage = store;
+        control.ticketer = tickets;
         SessionTls {
-            // Clients such as rustls use each TLS 1.3 ticket once, and
-            // uploads give none back (below): a full stock after the login
-            // and after every listing or download covers a run of uploads.
-            control: with_store(true, TICKETS),
-            data: with_store(false, TICKETS),
-            // An uploading client never reads its data connection, so
-            // tickets sent there stay unread; closing a socket with unread
-            // data makes the kernel reset it, which can throw away the end
-            // of the upload (seen with curl: 426 on a complete upload).
-            upload: with_store(false, 0),
+            control: Arc::new(control),
+            base: Arc::clone(&self.config),
+            resumption: Arc::clone(&self.resumption),
+            issuer,
+            uploads: Arc::default(),
         }
     }
 }
 
-/// The TLS configurations of one control connection.
-#[derive(Clone)]
+/// The TLS side of one control connection.
 pub(crate) struct SessionTls {
     pub control: Arc<ServerConfig>,
-    /// Downloads and listings.
-    pub data: Arc<ServerConfig>,
-    /// Uploads: the same sessions, but no TLS 1.3 tickets sent.
-    pub upload: Arc<ServerConfig>,
+    base: Arc<ServerConfig>,
+    resumption: Arc<resume::Resumption>,
+    issuer: Arc<resume::Issuer>,
+    uploads: Arc<Mutex<UploadTickets>>,
+}
+
+/// How the client's uploads in a row resumed: clients that use each TLS
+/// 1.3 ticket only once (rustls) resume every upload with a different one
+/// and would run out; clients that reuse one (OpenSSL, GnuTLS, Go) resume
+/// a run of uploads with the same ticket.
+#[derive(Debug, Default)]
+struct UploadTickets {
+    last: u64,
+    /// Uploads in a row, each resumed with a new ticket.
+    fresh: u32,
+}
+
+/// After this many uploads in a row each resumed with a new ticket, the
+/// client uses tickets up: its uploads get new ones. Such clients
+/// (suppaftp) read their upload connection to its end, so the tickets do
+/// not make the kernel reset it.
+const TICKET_USERS: u32 = 3;
+
+/// The TLS configuration of one data connection, and what the strict
+/// check needs once its handshake is done.
+pub(crate) struct DataTls {
+    pub config: Arc<ServerConfig>,
+    resumed: Arc<resume::Resumed>,
+    resumption: Arc<resume::Resumption>,
+    issuer: Arc<resume::Issuer>,
+    upload: bool,
+    uploads: Arc<Mutex<UploadTickets>>,
+}
+
+impl DataTls {
+    /// `--require-tls-reuse`: whether a data connection whose handshake
+    /// did (`resumed`) or did not resume a session may go on. The session
+    /// must have been issued to a control connection from the same
+    /// address, logged in now as the same user as this one's.
+    pub fn check(&self, resumed: bool) -> Result<(), Refusal> {
+        let from = match resumed {
+            true => self.resumed.issuer.load(Ordering::Relaxed),
+            false => 0,
+        };
+        self.resumption.check(&self.issuer, from)
+    }
+
+    /// Notes how the handshake resumed, for the ticket decision of the
+    /// next uploads. Any other transfer ends a run of uploads.
+    pub fn note(&self, resumed: bool) {
+        let Ok(mut u) = self.uploads.lock() else {
+            return;
+        };
+        let ticket = match resumed && self.upload {
+            true => self.resumed.ticket.load(Ordering::Relaxed),
+            false => 0,
+        };
+        u.fresh = match ticket != 0 && ticket != u.last {
+            true => u.fresh.saturating_add(1),
+            false => 0,
+        };
+        u.last = ticket;
+    }
+}
+
+impl SessionTls {
+    /// A data connection's configuration. Uploads get no TLS 1.3 tickets
+    /// unless the client uses tickets up (see [`UploadTickets`]): an
+    /// uploading client may never read its data connection, and closing a
+    /// socket with unread data makes the kernel reset it, which can throw
+    /// away the end of the upload (curl: 426 on a complete upload).
+    pub fn data(&self, upload: bool) -> DataTls {
+        let resumed = Arc::new(resume::Resumed::default());
+        let (store, tickets) = self.resumption.tagging(&self.issuer, &resumed);
+        let mut config = (*self.base).clone();
+        config.session_storage = store;
+        config.ticketer = tickets;
+        let uses_up = self.uploads.lock().is_ok_and(|u| u.fresh >= TICKET_USERS);
+        if upload && !uses_up {
+            config.send_tls13_tickets = 0;
+        }
+        DataTls {
+            config: Arc::new(config),
+            resumed,
+            resumption: Arc::clone(&self.resumption),
+            issuer: Arc::clone(&self.issuer),
+            upload,
+            uploads: Arc::clone(&self.uploads),
+        }
+    }
+
+    /// Publishes who this control connection is logged in as (`None`:
+    /// nobody), for the strict check of its own and its siblings' data
+    /// connections.
+    pub fn set_login(&self, login: Option<String>) {
+        resume::set_login(&self.issuer, login);
+    }
+}
+
+impl Drop for SessionTls {
+    fn drop(&mut self) {
+        self.resumption.retire(&self.issuer);
+    }
 }
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
@@ -190,107 +294,9 @@ pub fn fingerprint(der: &[u8]) -> String {
     pins::colon_hex(&Sha256::digest(der))
 }
 
-/// A per-connection session cache whose `take` does not remove: rustls
-/// takes TLS 1.3 tickets out on use, but clients such as FileZilla resume
-/// the same session for every data connection.
-///
-/// The control connection's sessions are kept for the whole connection.
-/// Every data connection adds sessions too (TLS 1.3 tickets), and
-/// clients such as curl resume the newest one, so those are kept newest
-/// first: when the store is full the oldest data session goes. Refusing
-/// new ones instead would leave such a client without a session it may
-/// resume after a few dozen transfers.
-#[derive(Debug)]
-struct KeepingStore {
-    sessions: Arc<Mutex<Sessions>>,
-    /// Whether this view stores the control connection's sessions.
-    control: bool,
-}
-
-#[derive(Debug, Default)]
-struct Sessions {
-    map: HashMap<Vec<u8>, Vec<u8>>,
-    /// Keys of data connection sessions, oldest first.
-    data_keys: VecDeque<Vec<u8>>,
-}
-
-/// Data connection sessions kept per control connection; a client resumes
-/// one of the last few (the last `TICKETS` at least).
-const MAX_DATA_SESSIONS: usize = 4 * TICKETS;
-/// TLS 1.3 tickets sent per handshake (except on uploads); rustls clients
-/// keep the newest 8 per server.
-const TICKETS: usize = 8;
-/// The control connection's handshake happens once and stores at most
-/// `TICKETS` sessions.
-const MAX_CONTROL_SESSIONS: usize = 2 * TICKETS;
-
-impl StoresServerSessions for KeepingStore {
-    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let Ok(mut s) = self.sessions.lock() else {
-            return false;
-        };
-        if let Some(old) = s.map.get_mut(&key) {
-            *old = value;
-            return true;
-        }
-        if self.control {
-            if s.map.len() - s.data_keys.len() >= MAX_CONTROL_SESSIONS {
-                return false;
-            }
-        } else {
-            if s.data_keys.len() >= MAX_DATA_SESSIONS {
-                if let Some(oldest) = s.data_keys.pop_front() {
-                    s.map.remove(&oldest);
-                }
-            }
-            s.data_keys.push_back(key.clone());
-        }
-        s.map.insert(key, value);
-        true
-    }
-
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.lock().ok()?.map.get(key).cloned()
-    }
-
-    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.get(key)
-    }
-
-    fn can_cache(&self) -> bool {
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn store_keeps_control_sessions_and_the_newest_data_sessions() {
-        let sessions = Arc::new(Mutex::new(Sessions::default()));
-        let control = KeepingStore {
-            sessions: Arc::clone(&sessions),
-            control: true,
-        };
-        let data = KeepingStore {
-            sessions,
-            control: false,
-        };
-        assert!(control.put(b"control".to_vec(), b"c".to_vec()));
-        for i in 0..100u32 {
-            assert!(data.put(i.to_be_bytes().to_vec(), vec![1]));
-        }
-        // Resuming never uses a session up.
-        assert_eq!(control.take(b"control"), Some(b"c".to_vec()));
-        assert_eq!(data.take(b"control"), Some(b"c".to_vec()));
-        for i in 100 - MAX_DATA_SESSIONS as u32..100 {
-            assert!(data.take(&i.to_be_bytes()).is_some(), "{i}");
-        }
-        assert!(data.get(&0u32.to_be_bytes()).is_none());
-        let kept = data.sessions.lock().unwrap().map.len();
-        assert_eq!(kept, MAX_DATA_SESSIONS + 1);
-    }
 
     #[test]
     fn fingerprint_format() {
