@@ -432,48 +432,126 @@ async fn curl_tls12_and_tls13() {
 /// Every data connection adds TLS 1.3 tickets to the control connection's
 /// store and curl resumes the newest: dozens of transfers on one control
 /// connection must all resume.
+/// Strict mode, one curl control connection: in TLS 1.2, 25 uploads and
+/// 25 downloads in turn; in TLS 1.3, 50 downloads (curl uses each TLS 1.3
+/// ticket once and never reads an upload's connection, so after an upload
+/// it has no ticket left: see the README). Every data connection resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_many_transfers_on_one_connection_all_resume() {
+async fn curl_50_transfers_strict_all_resume() {
     if !have("curl") {
         eprintln!("skipped: curl not installed");
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
-    let mut events = t.server.subscribe();
-    let mut want = Vec::new();
-    let mut args: Vec<String> = ["-sS", "--ssl-reqd", "-k"].map(String::from).to_vec();
-    for i in 0..40 {
-        let body = format!("file number {i}\n");
-        t.write(&format!("f{i}.txt"), body.as_bytes());
-        want.extend_from_slice(body.as_bytes());
-        args.push(curl_url(&t, "ftp", &format!("f{i}.txt")));
-    }
-    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let out = run_client("curl", &a).await;
-    assert_success(&out);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&want)
-    );
-    // All on one control connection (curl reuses it), none failed.
-    let mut connects = 0;
-    let mut finished = 0;
-    while finished < 40 {
-        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("40 transfers reported")
-            .unwrap();
-        match e {
-            ftpshare::Event::Connected { .. } => connects += 1,
-            ftpshare::Event::TransferFinished { error, path, .. } => {
-                assert!(error.is_none(), "{path}: {error:?}");
-                finished += 1;
+    let local = tempfile::tempdir().unwrap();
+    for version in [&["--tls-max", "1.2"][..], &["--tlsv1.3"][..]] {
+        let tls12 = version.len() == 2;
+        let mut events = t.server.subscribe();
+        let mut want = Vec::new();
+        let mut common: Vec<String> = ["-sS", "--ssl-reqd", "-k"].map(String::from).to_vec();
+        common.extend(version.iter().map(|v| v.to_string()));
+        // --next gives each URL its own options on the same connection.
+        let mut args = Vec::new();
+        for i in 0..50 {
+            args.extend(common.clone());
+            if tls12 && i % 2 == 0 {
+                let up = local.path().join(format!("u{i}.txt"));
+                std::fs::write(&up, format!("upload {i}\n")).unwrap();
+                args.extend(["-T".into(), up.display().to_string()]);
+                args.push(curl_url(&t, "ftp", &format!("u{i}.txt")));
+            } else {
+                let body = format!("file number {i}\n");
+                t.write(&format!("f{i}.txt"), body.as_bytes());
+                want.extend_from_slice(body.as_bytes());
+                args.push(curl_url(&t, "ftp", &format!("f{i}.txt")));
             }
-            _ => {}
+            args.push("--next".into());
+        }
+        args.pop();
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let out = run_client("curl", &a).await;
+        assert_success(&out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&want),
+            "{version:?}: {}",
+            text(&out)
+        );
+        for i in (0..50).step_by(2).filter(|_| tls12) {
+            let on_disk = std::fs::read_to_string(t.root().join(format!("u{i}.txt"))).unwrap();
+            assert_eq!(on_disk, format!("upload {i}\n"));
+        }
+        // All on one control connection (curl reuses it), none refused.
+        let mut connects = 0;
+        let mut finished = 0;
+        while finished < 50 {
+            let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .expect("50 transfers reported")
+                .unwrap();
+            match e {
+                ftpshare::Event::Connected { .. } => connects += 1,
+                ftpshare::Event::TransferFinished { error, path, .. } => {
+                    assert!(error.is_none(), "{path}: {error:?}");
+                    finished += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(connects, 1);
+    }
+}
+
+/// Strict mode: 25 uploads and 25 downloads in one lftp (GnuTLS)
+/// session, TLS 1.2 and 1.3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_50_transfers_strict_all_resume() {
+    if !have("lftp") {
+        eprintln!("skipped: lftp not installed");
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let local = tempfile::tempdir().unwrap();
+    for (version, priority) in [
+        ("1.2", "NORMAL:-VERS-ALL:+VERS-TLS1.2"),
+        ("1.3", "NORMAL:-VERS-ALL:+VERS-TLS1.3"),
+    ] {
+        let mut script = format!(
+            "set ssl:verify-certificate no; set ssl:priority {priority}; \
+             set ftp:ssl-force true; set ftp:ssl-protect-data true; \
+             set net:max-retries 1; "
+        );
+        for i in 0..25 {
+            let up = local.path().join(format!("l{version}-{i}.txt"));
+            std::fs::write(&up, format!("lftp {version} {i}\n")).unwrap();
+            script.push_str(&format!("put {} -o l{version}-{i}.txt; ", up.display()));
+        }
+        for i in 0..25 {
+            let down = local.path().join(format!("back{version}-{i}.txt"));
+            script.push_str(&format!("get l{version}-{i}.txt -o {}; ", down.display()));
+        }
+        script.push_str("bye");
+        let port = t.addr.port().to_string();
+        let user = format!("{USER},{PASS}");
+        let out = run_client(
+            "lftp",
+            &["-e", &script, "-u", &user, "-p", &port, "127.0.0.1"],
+        )
+        .await;
+        assert_success(&out);
+        for i in 0..25 {
+            let want = format!("lftp {version} {i}\n");
+            let name = format!("l{version}-{i}.txt");
+            assert_eq!(std::fs::read_to_string(t.root().join(&name)).unwrap(), want);
+            let back = local.path().join(format!("back{version}-{i}.txt"));
+            assert_eq!(
+                std::fs::read_to_string(back).unwrap(),
+                want,
+                "{}",
+                text(&out)
+            );
         }
     }
-    assert_eq!(connects, 1);
-    assert_eq!(finished, 40);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,6 +598,34 @@ async fn curl_implicit_download_and_upload() {
 // suppaftp (rustls)
 // ---------------------------------------------------------------------
 
+/// `n` uploads in a row, each checked on disk.
+async fn suppaftp_uploads(t: &TestServer, ftp: &mut suppaftp::tokio::AsyncRustlsFtpStream, n: u64) {
+    for i in 0..n {
+        let name = format!("run{i}.bin");
+        let body = pseudo_random(4096, 1000 + i);
+        ftp.put_file(&name, &mut std::io::Cursor::new(body.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("upload {i}: {e}"));
+        assert_eq!(file_sha(t, &name), sha256(&body), "upload {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppaftp_100_uploads_in_a_row_strict_tls12() {
+    use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+    let (t, id) = tls_server(TlsMode::Explicit, true).await;
+    let ftp = AsyncRustlsFtpStream::connect(t.addr).await.unwrap();
+    let config = client_config(&id, &[&rustls::version::TLS12]);
+    let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(config));
+    let mut ftp = ftp.into_secure(connector, "localhost").await.unwrap();
+    ftp.login(USER, PASS).await.unwrap();
+    ftp.transfer_type(suppaftp::types::FileType::Binary)
+        .await
+        .unwrap();
+    suppaftp_uploads(&t, &mut ftp, 100).await;
+    ftp.quit().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
     use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
@@ -558,15 +664,9 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
         .await
         .unwrap();
     assert_eq!(file_sha(&t, "s-up.bin"), sha256(&up));
-    // A run of uploads: rustls uses each ticket once and uploads give none
-    // back, so these live on the stock from the last listing/download.
-    for i in 0..5 {
-        let name = format!("s-up{i}.bin");
-        ftp.put_file(&name, &mut std::io::Cursor::new(up.clone()))
-            .await
-            .unwrap();
-        assert_eq!(file_sha(&t, &name), sha256(&up));
-    }
+    // A long run of uploads: rustls uses each TLS 1.3 ticket once, so it
+    // lives on the tickets its uploads get back.
+    suppaftp_uploads(&t, &mut ftp, 100).await;
 
     // Active mode too.
     let mut ftp = ftp.active_mode(Duration::from_secs(10));
@@ -720,6 +820,105 @@ print("RETR", hashlib.sha256(buf.getvalue()).hexdigest())
 print("STOR", f.storbinary("STOR py-up.bin", io.BytesIO(buf.getvalue())))
 f.quit()
 "#;
+
+/// Eight control connections of one user at once, each of whose data
+/// connections resumes the session of *another* one (as clients with one
+/// session cache for all their connections do); then a session of a
+/// connection that never logged in, and one of an anonymous login.
+const PY_SIBLINGS: &str = r#"
+import ftplib, ssl, sys
+from concurrent.futures import ThreadPoolExecutor
+port, user, pw, version = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
+ctx.minimum_version = ctx.maximum_version = v
+
+class Borrowing(ftplib.FTP_TLS):
+    donor = None
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                        session=self.donor.session)
+        self.reused = conn.session_reused
+        return conn, size
+
+def connect(cls=ftplib.FTP_TLS):
+    f = cls(context=ctx, timeout=30)
+    f.connect("127.0.0.1", port)
+    return f
+
+conns = []
+for i in range(8):
+    f = connect(Borrowing)
+    f.login(user, pw)
+    f.prot_p()
+    conns.append(f)
+for i, f in enumerate(conns):
+    f.donor = conns[(i + 3) % 8].sock
+
+def run(i):
+    names = conns[i].nlst()
+    return "SIBLING %d %s reused=%s" % (i, ",".join(names), conns[i].reused)
+
+with ThreadPoolExecutor(8) as pool:
+    for line in pool.map(run, range(8)):
+        print(line)
+
+stranger = connect()
+stranger.auth()
+stranger.sendcmd("FEAT")  # reads the TLS 1.3 tickets
+anon = connect()
+anon.login("anonymous", "guest@example.org")
+anon.sendcmd("NOOP")
+f = conns[0]
+for name, donor in (("UNAUTHENTICATED", stranger), ("ANONYMOUS", anon)):
+    f.donor = donor.sock
+    try:
+        f.nlst()
+        print(name, "worked")
+    except ftplib.error_perm as e:
+        print(name, "REFUSED reused=%s" % f.reused, e)
+    print(name, "NOOP", f.voidcmd("NOOP"))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_accepts_sessions_of_sibling_logins_only() {
+    if !have("python3") {
+        eprintln!("skipped: python3 not installed");
+        return;
+    }
+    let id = identity();
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable)
+            .anonymous(true)
+            .tls(id.clone(), TlsMode::Explicit)
+            .require_tls_reuse(true)
+            .limits(test_limits())
+    })
+    .await;
+    t.write("x.txt", b"x");
+    let port = t.addr.port().to_string();
+    for version in ["1.2", "1.3"] {
+        let out = run_client("python3", &["-c", PY_SIBLINGS, &port, USER, PASS, version]).await;
+        assert_success(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for i in 0..8 {
+            assert!(
+                stdout.contains(&format!("SIBLING {i} x.txt reused=True")),
+                "{version}: {stdout}"
+            );
+        }
+        for name in ["UNAUTHENTICATED", "ANONYMOUS"] {
+            // The session was resumed, and still refused: it is not this
+            // user's.
+            let want = format!("{name} REFUSED reused=True 522 TLS session resumption required (the session resumed belongs to a connection not logged in as you;");
+            assert!(stdout.contains(&want), "{version}: {stdout}");
+            assert!(stdout.contains(&format!("{name} NOOP 200")), "{stdout}");
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_resuming_the_session_passes_with_reuse_required() {
@@ -1350,6 +1549,108 @@ async fn binary_reuse_flags_and_their_log_lines() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------------
+// Resumption by ticket only, and ALPN
+// ---------------------------------------------------------------------
+
+/// `openssl s_client` with STARTTLS FTP and `args`; its exit status and
+/// everything it printed.
+async fn s_client(port: u16, args: &[&str]) -> (bool, String) {
+    let connect = format!("127.0.0.1:{port}");
+    let mut all = vec!["s_client", "-connect", &connect, "-starttls", "ftp"];
+    all.extend(args);
+    let out = run_client("openssl", &all).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_resumes_tls12_by_ticket() {
+    if !have("openssl") {
+        eprintln!("skipped: openssl not installed");
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sess = dir.path().join("sess.pem");
+    let sess = sess.to_str().unwrap();
+    let port = t.addr.port();
+    let (ok, first) = s_client(port, &["-tls1_2", "-sess_out", sess]).await;
+    assert!(ok, "{first}");
+    assert!(first.contains("TLS session ticket:"), "{first}");
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let (ok, second) = s_client(port, &["-tls1_2", "-sess_in", sess]).await;
+    assert!(ok, "{second}");
+    assert!(second.contains("Reused, TLSv1.2"), "{second}");
+}
+
+/// A Python client whose data connections offer ALPN `argv[4]`.
+const PY_DATA_ALPN: &str = r#"
+import ftplib, ssl, sys
+port, user, pw, alpn = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+data = context()
+data.set_alpn_protocols([alpn])
+class Alpn(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        return data.wrap_socket(conn, server_hostname=self.host), size
+f = Alpn(context=context(), timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, pw)
+f.prot_p()
+try:
+    print("NLST", ",".join(f.nlst()))
+except ssl.SSLError as e:
+    print("HANDSHAKE", e)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_other_than_ftp_is_refused_on_control_and_data() {
+    if !have("openssl") || !have("python3") {
+        eprintln!("skipped: openssl or python3 not installed");
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, false).await;
+    t.write("x.txt", b"x");
+    let port = t.addr.port();
+    let (ok, said) = s_client(port, &["-alpn", "http/1.1"]).await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("no application protocol"), "{said}");
+    let (ok, said) = s_client(port, &["-alpn", "ftp"]).await;
+    assert!(ok && said.contains("ALPN protocol: ftp"), "{said}");
+    let (ok, said) = s_client(port, &[]).await;
+    assert!(ok && said.contains("No ALPN negotiated"), "{said}");
+
+    let port = port.to_string();
+    let out = run_client(
+        "python3",
+        &["-c", PY_DATA_ALPN, &port, USER, PASS, "http/1.1"],
+    )
+    .await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("HANDSHAKE") && stdout.contains("no application protocol"),
+        "{stdout}"
+    );
+    let out = run_client("python3", &["-c", PY_DATA_ALPN, &port, USER, PASS, "ftp"]).await;
+    assert_success(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("NLST x.txt"),
+        "{}",
+        text(&out)
+    );
 }
 
 // ---------------------------------------------------------------------
