@@ -318,8 +318,7 @@ fn curl_active_ftps_broken() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_explicit_with_reuse_required() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -398,8 +397,7 @@ async fn curl_explicit_with_reuse_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_tls12_and_tls13() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -438,8 +436,7 @@ async fn curl_tls12_and_tls13() {
 /// it has no ticket left: see the README). Every data connection resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_50_transfers_strict_all_resume() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -506,8 +503,7 @@ async fn curl_50_transfers_strict_all_resume() {
 /// session, TLS 1.2 and 1.3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lftp_50_transfers_strict_all_resume() {
-    if !have("lftp") {
-        eprintln!("skipped: lftp not installed");
+    if !need("lftp") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -556,8 +552,7 @@ async fn lftp_50_transfers_strict_all_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_implicit_download_and_upload() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Implicit, true).await;
@@ -684,8 +679,7 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_plain_ftp_tls_works_by_default() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
@@ -770,8 +764,7 @@ async fn plain_ftplib(t: &TestServer, version: &str, mode: &str) -> String {
 /// the transfer command itself: the next command gets its own reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_strict_mode_refuses_with_522_and_stays_in_step() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -885,8 +878,7 @@ for name, donor in (("UNAUTHENTICATED", stranger), ("ANONYMOUS", anon)):
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_mode_accepts_sessions_of_sibling_logins_only() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let id = identity();
@@ -922,8 +914,7 @@ async fn strict_mode_accepts_sessions_of_sibling_logins_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_resuming_the_session_passes_with_reuse_required() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -948,8 +939,7 @@ async fn ftplib_resuming_the_session_passes_with_reuse_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lftp_get_and_put_several_megabytes() {
-    if !have("lftp") {
-        eprintln!("skipped: lftp not installed");
+    if !need("lftp") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -1259,8 +1249,7 @@ fn openssl_fingerprint(port: u16, starttls: bool) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_prints_the_fingerprint_openssl_sees() {
-    if !have("openssl") {
-        eprintln!("skipped: openssl not installed");
+    if !need("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1447,8 +1436,7 @@ async fn pinned_commands_work_and_refuse_another_certificate(dir: &Path, flags: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn banner_commands_pin_the_certificate() {
-    if !have("curl") || !have("lftp") {
-        eprintln!("skipped: curl or lftp not installed");
+    if !need("curl") || !need("lftp") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1491,8 +1479,7 @@ async fn banner_fits_80_columns_with_a_long_public_host() {
 /// -v the log says which data connections resumed and which were refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_reuse_flags_and_their_log_lines() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1572,8 +1559,7 @@ async fn s_client(port: u16, args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_resumes_tls12_by_ticket() {
-    if !have("openssl") {
-        eprintln!("skipped: openssl not installed");
+    if !need("openssl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -1617,8 +1603,7 @@ except ssl.SSLError as e:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alpn_other_than_ftp_is_refused_on_control_and_data() {
-    if !have("openssl") || !have("python3") {
-        eprintln!("skipped: openssl or python3 not installed");
+    if !need("openssl") || !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
@@ -1715,8 +1700,7 @@ async fn served_certificate(dir: &Path, args: &[&str]) -> (SeenCert, serde_json:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_certificate_names_this_run_and_its_addresses() {
-    if !have("openssl") {
-        eprintln!("skipped: openssl not installed");
+    if !need("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1853,7 +1837,7 @@ async fn tls_cert_and_key_from_pem_files() {
     );
     assert_eq!(bin.ready["tls"], true);
     assert_eq!(bin.ready["tls_fingerprint"], fp.as_str());
-    if have("curl") {
+    if need("curl") {
         // Verified against the certificate itself, not -k.
         let port = bin.ready["port"].as_u64().unwrap();
         let url = format!("ftp://{USER}:{PASS}@localhost:{port}/pem.txt");
@@ -2001,8 +1985,7 @@ print("NOOP", f.voidcmd("NOOP"))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_cut_upload_is_426_and_keeps_the_old_file() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;

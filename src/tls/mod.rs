@@ -10,7 +10,6 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
 
 mod cert;
 mod pins;
@@ -291,7 +290,7 @@ impl Drop for SessionTls {
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    pins::colon_hex(&Sha256::digest(der))
+    pins::colon_hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
 }
 
 #[cfg(test)]

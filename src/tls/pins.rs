@@ -3,12 +3,12 @@
 //! (SHA-1, colon-separated hex).
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 
 /// `sha256//…` without the prefix: what `curl --pinnedpubkey` compares.
 pub fn spki_sha256(cert_der: &[u8]) -> Option<String> {
     let spki = spki(cert_der)?;
-    Some(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(spki)))
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki);
+    Some(base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
 /// SHA-1 of the certificate as `AB:CD:…` (lftp's `ssl:verify-certificate`
