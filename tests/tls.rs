@@ -825,8 +825,11 @@ port, user, pw, version = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
-v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
+v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.2-ids": ssl.TLSVersion.TLSv1_2,
+     "1.3": ssl.TLSVersion.TLSv1_3}[version]
 ctx.minimum_version = ctx.maximum_version = v
+if version == "1.2-ids":
+    ctx.options |= ssl.OP_NO_TICKET  # resume by session ID only
 
 class Borrowing(ftplib.FTP_TLS):
     donor = None
@@ -892,7 +895,7 @@ async fn strict_mode_accepts_sessions_of_sibling_logins_only() {
     .await;
     t.write("x.txt", b"x");
     let port = t.addr.port().to_string();
-    for version in ["1.2", "1.3"] {
+    for version in ["1.2", "1.2-ids", "1.3"] {
         let out = run_client("python3", &["-c", PY_SIBLINGS, &port, USER, PASS, version]).await;
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
