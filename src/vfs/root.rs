@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
@@ -11,18 +12,36 @@ use super::listing::{Entry, Kind};
 use super::names::display_name;
 use super::VPath;
 
-/// The served folder, opened once. All access goes through `dir`.
-#[derive(Debug)]
+/// The served folder, opened once. All access goes through `dir`. Cheap
+/// to clone, so that work can move to the blocking pool.
+#[derive(Debug, Clone)]
 pub struct Root {
-    dir: Dir,
-    path: PathBuf,
+    dir: Arc<Dir>,
+    path: Arc<PathBuf>,
 }
 
 impl Root {
     pub fn open(path: &Path) -> io::Result<Root> {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
-        Ok(Root { dir, path })
+        Ok(Root {
+            dir: Arc::new(dir),
+            path: Arc::new(path),
+        })
+    }
+
+    /// Runs file-system work on tokio's blocking pool. Any call that
+    /// touches the disk can take long (a cold cache, a network file system,
+    /// a large file read through), and on a runtime thread it would stall
+    /// every session scheduled there.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Root) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// The folder's absolute path on this machine (for the banner, never for access).
