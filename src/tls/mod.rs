@@ -1,5 +1,7 @@
-//! FTPS: the certificate (generated per run or loaded from PEM files) and
-//! the rustls configuration each control connection gets.
+//! FTPS: the certificate (generated per run or loaded from PEM files), the
+//! pins clients can check it by, and the rustls configurations of each
+//! control connection and its data connections, whose sessions are
+//! tracked back to the control connection that negotiated them.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -164,12 +166,9 @@ impl TlsIdentity {
     /// configuration, and one for each of its data connections.
     pub(crate) fn session_tls(&self, ip: IpAddr) -> SessionTls {
         let issuer = self.resumption.register(ip);
-        let (store, tickets) = self
+        let control = self
             .resumption
-            .tagging(&issuer, &Arc::new(resume::Resumed::default()));
-        let mut control = (*self.config).clone();
-        control.session_storage = store;
-        control.ticketer = tickets;
+            .configure(&self.config, &issuer, &Arc::default());
         SessionTls {
             control: Arc::new(control),
             base: Arc::clone(&self.config),
@@ -256,10 +255,9 @@ impl SessionTls {
     /// away the end of the upload (curl: 426 on a complete upload).
     pub fn data(&self, upload: bool) -> DataTls {
         let resumed = Arc::new(resume::Resumed::default());
-        let (store, tickets) = self.resumption.tagging(&self.issuer, &resumed);
-        let mut config = (*self.base).clone();
-        config.session_storage = store;
-        config.ticketer = tickets;
+        let mut config = self
+            .resumption
+            .configure(&self.base, &self.issuer, &resumed);
         let uses_up = self.uploads.lock().is_ok_and(|u| u.fresh >= TICKET_USERS);
         if upload && !uses_up {
             config.send_tls13_tickets = 0;

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache, StoresServerSessions};
+use rustls::ServerConfig;
 
 /// How long sessions stay resumable. A run's keys die with the run, so
 /// this bounds only runs longer than a day.
@@ -146,9 +147,23 @@ impl Resumption {
         self.issuers.lock().ok()?.by_id.get(&id).cloned()
     }
 
-    /// Session storage and ticketer for a connection of `issuer`; what it
-    /// resumes is recorded in `resumed`.
-    pub fn tagging(
+    /// `base` for a connection of `issuer`: its sessions and tickets are
+    /// tagged with the issuer, and what it resumes is recorded in
+    /// `resumed`.
+    pub fn configure(
+        &self,
+        base: &ServerConfig,
+        issuer: &Issuer,
+        resumed: &Arc<Resumed>,
+    ) -> ServerConfig {
+        let (store, tickets) = self.tagging(issuer, resumed);
+        let mut config = base.clone();
+        config.session_storage = store;
+        config.ticketer = tickets;
+        config
+    }
+
+    fn tagging(
         &self,
         issuer: &Issuer,
         resumed: &Arc<Resumed>,
