@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use ftpshare::escape;
+
+use super::fit::{fit_line, width, wrap, Piece};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -45,7 +47,10 @@ pub struct TlsInfo<'a> {
     pub strict: bool,
 }
 
-pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
+/// The banner for a terminal `width` columns wide (`usize::MAX` when the
+/// output is not a terminal: whole lines, and the QR code's note within
+/// [`WIDTH`]).
+pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
     // The folder, host, user and interface names can hold anything.
     let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
     let (user, password) = (escape(info.user), escape(info.password));
@@ -60,38 +65,33 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         ..*info
     };
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "ftpshare {} — sharing {} ({})\n",
-        env!("CARGO_PKG_VERSION"),
-        info.root,
-        info.mode
-    );
-    // A URL too long for its row goes alone on the next line: it is meant
-    // to be copied, so it is never split.
-    if LABEL + info.url.chars().count() <= WIDTH {
-        let _ = writeln!(s, "  {:<10} {}", "URL", console::style(info.url).bold());
-    } else {
-        let _ = writeln!(s, "  URL\n  {}", console::style(info.url).bold());
+    let title = format!("ftpshare {} — sharing ", env!("CARGO_PKG_VERSION"));
+    let mode = format!(" ({})", info.mode);
+    let pieces = [
+        Piece::Text(title.as_str()),
+        Piece::Name(info.root),
+        Piece::Text(&mode),
+    ];
+    for line in fit_line(&pieces, width, 2) {
+        let _ = writeln!(s, "{line}");
     }
-    let mut row = |k: &str, v: &str| {
-        let _ = writeln!(s, "  {k:<10} {v}");
+    let _ = writeln!(s);
+    let mut rows = Rows { out: s, width };
+    rows.copy("URL", &console::style(info.url).bold().to_string());
+    rows.copy("user", info.user);
+    let note = match info.generated_password {
+        true => "(generated for this run)",
+        false => "",
     };
-    row("user", info.user);
-    let note = if info.generated_password {
-        "   (generated for this run)"
-    } else {
-        ""
-    };
-    row("password", &format!("{}{note}", info.password));
+    rows.copy_noted("password", info.password, note);
     if info.anonymous {
-        row(
+        rows.prose(
             "anonymous",
             "also accepted (user anonymous or ftp, read-only)",
         );
     }
     if !info.others.is_empty() {
-        row("also on", &info.others.join(", "));
+        rows.prose("also on", &info.others.join(", "));
     }
     match info.expires {
         Some(d) => {
@@ -101,82 +101,83 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
                 true => local_date_time(at),
                 false => crate::cli::ui::clock_at(at),
             };
-            row(
+            rows.prose(
                 "expires",
                 &format!("in {} (at {at}); Ctrl-C stops sooner", span(d)),
             );
         }
-        None => row("expires", "never; Ctrl-C stops"),
+        None => rows.prose("expires", "never; Ctrl-C stops"),
     }
     match info.temp {
         Temp::No => {}
-        Temp::Removed => row(
+        Temp::Removed => rows.prose(
             "folder",
             "temporary: removed when ftpshare exits (--keep keeps it)",
         ),
-        Temp::Kept => row("folder", "temporary, kept when ftpshare exits (--keep)"),
+        Temp::Kept => rows.prose("folder", "temporary, kept when ftpshare exits (--keep)"),
     }
     let url = info.url;
     let quoted = sh_quote(url);
     let login = sh_quote(&format!("{},{}", info.user, info.password));
     if let Some(tls) = &info.tls {
         // 32 pairs of hex digits: two lines of 16 fit the width.
-        row(
+        rows.prose(
             "TLS",
             "certificate SHA-256 fingerprint (check your client shows it):",
         );
         let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
         for half in pairs.chunks(16) {
-            row("", &half.join(":"));
+            rows.copy("", &half.join(":"));
         }
         if tls.implicit {
-            row("clients", "choose implicit FTPS (FileZilla: ftps://)");
+            rows.prose("clients", "choose implicit FTPS (FileZilla: ftps://)");
         } else {
-            row(
+            rows.prose(
                 "clients",
                 "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
             );
         }
-        row("", "the commands below accept this certificate only");
-        if tls.strict {
-            row(
-                "reuse",
+        rows.prose("", "the commands below accept this certificate only");
+        // Two short rows each: the banner stays within 80 columns even
+        // when it is not a terminal (no width to wrap prose to).
+        let reuse = match tls.strict {
+            true => [
                 "required: a data connection must resume the TLS session of a login",
-            );
-            row("", "of yours; clients that never resume (ftplib) get 522");
-        } else {
-            row("reuse", "offered, not required: every FTPS client works;");
-            row(
-                "",
+                "of yours; clients that never resume (ftplib) get 522",
+            ],
+            false => [
+                "offered, not required: every FTPS client works;",
                 "data connections stay encrypted and tied to your address",
-            );
-        }
+            ],
+        };
+        rows.prose("reuse", reuse[0]);
+        rows.prose("", reuse[1]);
     }
     // curl's flags for the TLS mode: -k because the certificate is
     // self-signed, and the key pinned so that no other is accepted.
-    let mut curl = vec![Piece::word("curl")];
+    let mut curl = vec![Arg::plain("curl")];
     if let Some(tls) = &info.tls {
         if !tls.implicit {
-            curl.push(Piece::word("--ssl-reqd"));
+            curl.push(Arg::plain("--ssl-reqd"));
         }
-        curl.push(Piece::word("-k"));
+        curl.push(Arg::plain("-k"));
         if let Some(pin) = tls.spki_sha256 {
-            curl.push(Piece::word("--pinnedpubkey"));
-            curl.push(Piece::word(&sh_quote(&format!("sha256//{pin}"))));
+            curl.push(Arg::plain("--pinnedpubkey"));
+            curl.push(Arg::plain(&sh_quote(&format!("sha256//{pin}"))));
         }
     }
     if info.mode != "upload-only" {
         let mut cmd = curl.clone();
-        cmd.push(Piece::word(&quoted));
-        command(&mut s, "curl", &cmd);
+        cmd.push(Arg::plain(&quoted));
+        rows.command("curl", &cmd);
     }
     if info.mode != "read-only" {
         let mut cmd = curl;
-        cmd.extend([Piece::word("-T FILE"), Piece::word(&quoted)]);
-        command(&mut s, "upload", &cmd);
+        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&quoted)]);
+        rows.command("upload", &cmd);
     }
     let port = info.port.to_string();
-    let mut lftp = vec![Piece::word("lftp")];
+    let mut lftp = vec![Arg::plain("lftp")];
     if let Some(tls) = &info.tls {
         // Verification stays on for every other certificate. The settings
         // are one double-quoted word, broken only at its spaces (where
@@ -192,28 +193,139 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         for (i, text) in settings.into_iter().enumerate() {
             let open = if i == 0 { "-e \"" } else { "" };
             let close = if i == last { "\"" } else { "" };
-            lftp.push(Piece::quoted(&format!("{open}{text}{close}")));
+            lftp.push(Arg::quoted(&format!("{open}{text}{close}")));
         }
     }
-    lftp.push(Piece::word(&format!("-u {login}")));
+    lftp.push(Arg::plain(&format!("-u {login}")));
     match &info.tls {
         Some(t) if t.implicit => {
-            lftp.push(Piece::word(&format!("ftps://{}:{port}", info.host)));
+            lftp.push(Arg::plain(&format!("ftps://{}:{port}", info.host)));
         }
-        _ => lftp.extend([
-            Piece::word("-p"),
-            Piece::word(&port),
-            Piece::word(info.host),
-        ]),
+        _ => lftp.extend([Arg::plain("-p"), Arg::plain(&port), Arg::plain(info.host)]),
     }
-    command(&mut s, "lftp", &lftp);
+    rows.command("lftp", &lftp);
+    let mut s = rows.out;
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, WIDTH));
+            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
         }
     }
     s
+}
+
+/// Banner rows, `  key        value`, fitted to the width: a value too
+/// long to sit beside its key goes on the lines below it.
+struct Rows {
+    out: String,
+    width: usize,
+}
+
+impl Rows {
+    /// A value meant to be copied (a URL, a command, a password): never
+    /// broken, and when it does not fit beside its key, alone on its own
+    /// line, so that a triple click or a drag copies exactly it.
+    fn copy(&mut self, key: &str, value: &str) {
+        if !self.one_line(key, value) {
+            self.key(key);
+            let _ = writeln!(self.out, "{value}");
+        }
+    }
+
+    /// A value to copy with a remark after it (`password   PASS   (generated
+    /// for this run)`); the remark goes below when the line is too long.
+    fn copy_noted(&mut self, key: &str, value: &str, note: &str) {
+        if note.is_empty() || !self.one_line(key, &format!("{value}   {note}")) {
+            self.copy(key, value);
+            if !note.is_empty() {
+                self.prose("", note);
+            }
+        }
+    }
+
+    /// Prose: wrapped under its key when it does not fit beside it.
+    fn prose(&mut self, key: &str, value: &str) {
+        if !self.one_line(key, value) {
+            self.key(key);
+            for line in wrap(value, self.width.saturating_sub(4)) {
+                let _ = writeln!(self.out, "    {line}");
+            }
+        }
+    }
+
+    /// Writes `  key        value` if it fits, and says whether it did.
+    fn one_line(&mut self, key: &str, value: &str) -> bool {
+        let line = format!("  {key:<10} {value}");
+        let fits = width(&line) <= self.width;
+        if fits {
+            let _ = writeln!(self.out, "{line}");
+        }
+        fits
+    }
+
+    /// A ready-to-paste command in the row `label`, within the width (and
+    /// never more than [`WIDTH`] columns, terminal or not):
+    /// longer commands go on with `\` continuation lines, so they still paste
+    /// as one command. A piece too long for any line: a quoted one is split
+    /// (its continuation starts in column 0, as any indentation would become
+    /// part of the word); a plain word (a long URL) stays whole.
+    fn command(&mut self, label: &str, pieces: &[Arg]) {
+        let width = self.width.min(WIDTH);
+        let whole: Vec<&str> = pieces.iter().map(|p| p.text.as_str()).collect();
+        let whole = whole.join(" ");
+        // On one line when it fits, beside its key or alone below it.
+        let line = format!("  {label:<10} {whole}");
+        if self::width(&line) <= width {
+            let _ = writeln!(self.out, "{line}");
+            return;
+        }
+        if self::width(&whole) <= width {
+            self.key(label);
+            let _ = writeln!(self.out, "{whole}");
+            return;
+        }
+        let out = &mut self.out;
+        let mut line = format!("  {label:<10} ");
+        let mut fresh = true;
+        for piece in pieces {
+            let len = piece.text.chars().count();
+            // +2 for the " \" a continued line ends with.
+            if !fresh && line.chars().count() + 1 + len + 2 > width {
+                let _ = writeln!(out, "{line} \\");
+                // Outside quotes any indentation works: less of it when the
+                // piece would not fit at the usual one.
+                let indent = if CONTINUED + len + 2 <= width || piece.quoted {
+                    CONTINUED
+                } else {
+                    2
+                };
+                line = " ".repeat(indent);
+                fresh = true;
+            }
+            if !fresh {
+                line.push(' ');
+            }
+            fresh = false;
+            if !piece.quoted {
+                line.push_str(&piece.text);
+                continue;
+            }
+            for c in piece.text.chars() {
+                if line.chars().count() + 2 > width {
+                    let _ = writeln!(out, "{line}\\");
+                    line.clear();
+                }
+                line.push(c);
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
+    fn key(&mut self, key: &str) {
+        if !key.is_empty() {
+            let _ = writeln!(self.out, "  {key}");
+        }
+    }
 }
 
 /// `text` as one shell word.
@@ -263,81 +375,37 @@ fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// The banner never needs more columns than this.
-pub const WIDTH: usize = 80;
+/// The QR code and its note never take more columns than this.
+const WIDTH: usize = 80;
 
-/// Columns taken by a row's label (`  curl       `).
-const LABEL: usize = 13;
-
-/// Where a command's continuation lines start.
-const CONTINUED: usize = LABEL + 2;
+/// Where a command's continuation lines start: two columns in from its
+/// row's value (`  curl       `).
+const CONTINUED: usize = 15;
 
 /// A piece of a shell command kept on one line: shell words (an option
 /// with its value), or a space-separated part of a double-quoted word.
 #[derive(Clone)]
-struct Piece {
+struct Arg {
     text: String,
     /// Inside double quotes: a line break made with `\` there vanishes,
     /// so the piece itself may be split where it does not fit.
     quoted: bool,
 }
 
-impl Piece {
-    fn word(text: &str) -> Piece {
-        Piece {
+impl Arg {
+    fn plain(text: &str) -> Arg {
+        Arg {
             text: text.to_string(),
             quoted: false,
         }
     }
 
-    fn quoted(text: &str) -> Piece {
-        Piece {
+    fn quoted(text: &str) -> Arg {
+        Arg {
             text: text.to_string(),
             quoted: true,
         }
     }
-}
-
-/// A ready-to-paste command in the row `label`, within `WIDTH` columns:
-/// longer commands go on with `\` continuation lines, so they still paste
-/// as one command. A piece too long for any line: a quoted one is split
-/// (its continuation starts in column 0, as any indentation would become
-/// part of the word); a plain word (a long URL) stays whole.
-fn command(out: &mut String, label: &str, pieces: &[Piece]) {
-    let mut line = format!("  {label:<10} ");
-    let mut fresh = true;
-    for piece in pieces {
-        let len = piece.text.chars().count();
-        // +2 for the " \" a continued line ends with.
-        if !fresh && line.chars().count() + 1 + len + 2 > WIDTH {
-            let _ = writeln!(out, "{line} \\");
-            // Outside quotes any indentation works: less of it when the
-            // piece would not fit at the usual one.
-            let indent = if CONTINUED + len + 2 <= WIDTH || piece.quoted {
-                CONTINUED
-            } else {
-                2
-            };
-            line = " ".repeat(indent);
-            fresh = true;
-        }
-        if !fresh {
-            line.push(' ');
-        }
-        fresh = false;
-        if !piece.quoted {
-            line.push_str(&piece.text);
-            continue;
-        }
-        for c in piece.text.chars() {
-            if line.chars().count() + 2 > WIDTH {
-                let _ = writeln!(out, "{line}\\");
-                line.clear();
-            }
-            line.push(c);
-        }
-    }
-    let _ = writeln!(out, "{line}");
 }
 
 const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
@@ -349,6 +417,14 @@ fn beside(code: &str, note: &str, width: usize) -> String {
     let qr_width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let room = width.saturating_sub(2 + qr_width + 3);
     let mut out = String::new();
+    if 2 + qr_width > width {
+        // A wrapped code cannot be scanned.
+        let why = format!("(no QR code: it needs {} columns)", 2 + qr_width);
+        for l in wrap(&why, width.saturating_sub(2)) {
+            let _ = writeln!(out, "  {l}");
+        }
+        return out;
+    }
     if room >= 20 {
         let note = wrap(note, room);
         for (i, line) in lines.iter().enumerate() {
@@ -372,24 +448,6 @@ fn beside(code: &str, note: &str, width: usize) -> String {
         }
     }
     out
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split_whitespace() {
-        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-    }
-    if !cur.is_empty() {
-        lines.push(cur);
-    }
-    lines
 }
 
 /// The URL as a QR code in Unicode half blocks, quiet zone included. By
@@ -422,12 +480,6 @@ mod tests {
     }
 
     #[test]
-    fn wrapping_keeps_words_whole() {
-        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
-        assert_eq!(wrap("longword x", 4), ["longword", "x"]);
-    }
-
-    #[test]
     fn banner_with_qr_fits_80_columns() {
         let url = "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/";
         let code = qr_code(url, false).unwrap();
@@ -438,6 +490,92 @@ mod tests {
         let wide = beside(&code, QR_NOTE, 50);
         assert!(wide.lines().all(|l| l.chars().count() <= 50), "{wide}");
         assert!(wide.lines().last().unwrap().contains("links"));
+    }
+
+    /// The banner's commands, continuation lines joined, without the
+    /// row label and without blanks (which a continuation may add or
+    /// move but which never change what the shell runs here).
+    fn squashed_commands(text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut continued = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            let keys = ["curl", "upload", "lftp"];
+            let body = if continued {
+                t
+            } else if keys.contains(&t) {
+                // The key alone: the command is on the next line.
+                out.push(String::new());
+                continued = true;
+                continue;
+            } else if let Some(rest) = ["curl ", "upload ", "lftp "]
+                .iter()
+                .find_map(|k| t.strip_prefix(k))
+            {
+                out.push(String::new());
+                rest
+            } else {
+                continue;
+            };
+            continued = body.ends_with('\\');
+            let body = body.trim_end_matches('\\');
+            if let Some(cmd) = out.last_mut() {
+                cmd.extend(body.chars().filter(|c| !c.is_whitespace()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn banner_fits_every_width_and_keeps_commands_whole() {
+        let fingerprint = &"AB:".repeat(32)[..95];
+        for tls in [
+            None,
+            Some(TlsInfo {
+                fingerprint,
+                spki_sha256: Some("jRkMpEmovHX8OoadcKwUM01wO2/9rjbU/LOz5czdML4="),
+                fingerprint_sha1: &fingerprint[..59],
+                implicit: false,
+                strict: false,
+            }),
+        ] {
+            let commands = squashed_commands(&render_at(tls, 1000));
+            assert_eq!(commands.len(), 3, "{commands:?}");
+            for cols in [40, 60, 80, 100, 120] {
+                let text = render_at(tls, cols);
+                for line in text.lines() {
+                    // Too wide only when it is one word (a URL) that
+                    // cannot be broken.
+                    let word = line.trim().trim_end_matches(" \\");
+                    let alone = !word.contains(' ');
+                    assert!(width(line) <= cols || alone, "{cols}: {line:?}\n{text}");
+                }
+                assert_eq!(squashed_commands(&text), commands, "{cols}:\n{text}");
+                assert!(text.contains("ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/"));
+                assert!(text.contains("AbCdEfGhJkMnPqRsTuVwXy"));
+                assert!(text.contains("(generated for this run)"));
+            }
+        }
+    }
+
+    /// The banner for `cols` columns, styling removed.
+    fn render_at(tls: Option<TlsInfo<'_>>, cols: usize) -> String {
+        let info = BannerInfo {
+            root: "/home/ann/Pictures/holidays 2024/the long folder name that goes on",
+            mode: "writable",
+            url: "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/",
+            host: "192.168.100.200",
+            port: 65535,
+            user: "share",
+            password: "AbCdEfGhJkMnPqRsTuVwXy",
+            generated_password: true,
+            anonymous: true,
+            others: &[],
+            expires: Some(Duration::from_secs(3600)),
+            tls,
+            temp: Temp::Removed,
+        };
+        console::strip_ansi_codes(&render(&info, true, false, cols)).into_owned()
     }
 
     #[test]
