@@ -427,9 +427,6 @@ async fn curl_tls12_and_tls13() {
     }
 }
 
-/// Every data connection adds TLS 1.3 tickets to the control connection's
-/// store and curl resumes the newest: dozens of transfers on one control
-/// connection must all resume.
 /// Strict mode, one curl control connection: in TLS 1.2, 25 uploads and
 /// 25 downloads in turn; in TLS 1.3, 50 downloads (curl uses each TLS 1.3
 /// ticket once and never reads an upload's connection, so after an upload
@@ -2079,24 +2076,47 @@ async fn shutdown_does_not_wait_for_stalled_handshakes() {
     for mode in [TlsMode::Implicit, TlsMode::Explicit] {
         let (t, _id) = tls_server_with(mode, true, limits.clone()).await;
         // Implicit: no ClientHello. Explicit: AUTH TLS, then no ClientHello.
-        let _silent = TcpStream::connect(t.addr).await.unwrap();
-        let _raw = if mode == TlsMode::Explicit {
+        let mut silent = TcpStream::connect(t.addr).await.unwrap();
+        let mut raw = if mode == TlsMode::Explicit {
             let mut raw = Raw::connect(t.addr).await;
             raw.ok("AUTH TLS", 234).await;
             Some(raw)
         } else {
             None
         };
-        // Give the sessions time to start their handshakes.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Both sessions are admitted and waiting in their handshakes.
+        let want = if raw.is_some() { 2 } else { 1 };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while t.server.connections() < want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sessions never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let started = std::time::Instant::now();
         t.server.shutdown().await;
-        // Far below the 120 s handshake limit.
+        // Within the grace period (plus a second for the goodbyes), far
+        // below the 120 s handshake limit, and nobody is left connected.
+        let bound = limits.shutdown_grace + Duration::from_secs(1);
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < bound,
             "{mode:?}: {:?}",
             started.elapsed()
         );
+        assert_eq!(t.server.connections(), 0, "{mode:?}");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(2), silent.read_to_end(&mut rest));
+        assert!(
+            closed.await.is_ok(),
+            "{mode:?}: the silent client is still connected"
+        );
+        if let Some(raw) = raw.as_mut() {
+            assert!(
+                raw.closed().await,
+                "{mode:?}: the AUTH TLS client is still connected"
+            );
+        }
     }
 }
 
