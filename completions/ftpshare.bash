@@ -41,7 +41,7 @@ _ftpshare() {
 
     case "${cmd}" in
         ftpshare)
-            opts="-p -b -u -w -t -q -v -h -V --port --bind --user --password --write --upload-only --anonymous --timeout --idle-timeout --max-transfers --once --tls --implicit-tls --tls-cert --tls-key --no-tls-reuse --passive-ports --public-host --temp --keep --json --no-qr --qr-invert --quiet --verbose --max-connections --max-connections-per-ip --ban-after --ban-duration --max-rate --max-upload-size --quota --min-free --help --version completions man help"
+            opts="-p -b -u -w -t -q -v -h -V --port --bind --user --password --write --upload-only --anonymous --timeout --idle-timeout --max-transfers --once --tls --implicit-tls --tls-cert --tls-key --require-tls-reuse --no-tls-reuse --passive-ports --public-host --temp --keep --json --no-qr --qr-invert --quiet --verbose --max-connections --max-connections-per-ip --ban-after --ban-duration --max-rate --max-upload-size --quota --min-free --help --version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

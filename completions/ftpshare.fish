@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_ftpshare_global_optspecs
-    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= ban-after= ban-duration= max-rate= max-upload-size= quota= min-free= h/help V/version
+    string join \n p/port= b/bind= u/user= password= w/write upload-only anonymous t/timeout= idle-timeout= max-transfers= once tls implicit-tls tls-cert= tls-key= require-tls-reuse no-tls-reuse passive-ports= public-host= temp keep json no-qr qr-invert q/quiet v/verbose max-connections= max-connections-per-ip= ban-after= ban-duration= max-rate= max-upload-size= quota= min-free= h/help V/version
 end
 
 function __fish_ftpshare_needs_command
@@ -49,7 +49,8 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l anonymous -d 'Also ac
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l once -d 'Exit after one completed transfer (--max-transfers 1)'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls -d 'Explicit FTPS (AUTH TLS) with a fresh self-signed certificate; plain-text logins are refused'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l implicit-tls -d 'Implicit FTPS: TLS from the first byte (ftps:// URLs)'
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -l no-tls-reuse -d 'Do not require TLS session reuse on data connections (for clients such as Python\'s ftplib)'
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l require-tls-reuse -d 'Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python\'s ftplib)'
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l no-tls-reuse -d 'The default; kept so that older scripts still run'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l temp -d 'Serve a fresh temporary folder (writable), removed on exit'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l keep -d 'With --temp: keep the folder on exit'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l json -d 'Machine-readable JSON Lines events on stdout; human output goes to stderr'

@@ -146,8 +146,9 @@ pub struct Config {
     pub public_host: Option<String>,
     pub tls_mode: TlsMode,
     pub tls: Option<TlsIdentity>,
-    /// Require data connections to resume the control connection's TLS
-    /// session, proving they come from the same client.
+    /// Strict FTPS: a data connection must resume a TLS session issued to
+    /// a control connection logged in as the same user from the same
+    /// address, proving it comes from someone who logged in.
     pub require_tls_reuse: bool,
     pub limits: Limits,
     /// Per-file, per-run and free-disk limits on uploads.

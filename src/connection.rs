@@ -196,6 +196,7 @@ impl Session {
             }
             Err(refusal) => Err(refusal.into()),
         };
+        self.publish_login();
         if !keeps_rest {
             self.rest = None;
         }

@@ -55,6 +55,9 @@ pub enum FtpError {
     ProtectionRequired(String),
     #[error("{0}")]
     ProtNotSupported(String),
+    /// `--require-tls-reuse` refused a data connection's TLS session.
+    #[error("{0}")]
+    ResumptionRequired(String),
 }
 
 impl FtpError {
@@ -67,7 +70,8 @@ impl FtpError {
             BadSequence(_) => 503,
             ParamNotImplemented(_) => 504,
             ProtectionRequired(_) => 521,
-            ProtocolNotSupported(_) => 522,
+            // 522, as vsftpd answers require_ssl_reuse refusals.
+            ProtocolNotSupported(_) | ResumptionRequired(_) => 522,
             NotLoggedIn(_) => 530,
             Closing(_) => 421,
             PolicyDenied(_) => 534,

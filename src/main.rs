@@ -194,6 +194,9 @@ async fn serve(args: Serve) -> Result<u8, String> {
             expires: timeout,
             tls: cfg.tls.as_ref().map(|t| TlsInfo {
                 fingerprint: t.fingerprint(),
+                spki_sha256: t.spki_sha256(),
+                fingerprint_sha1: t.fingerprint_sha1(),
+                strict: cfg.require_tls_reuse,
                 implicit: cfg.tls_mode == TlsMode::Implicit,
             }),
             temp: match (&temp, args.keep) {

@@ -54,7 +54,7 @@ impl Server {
                 public_host: None,
                 tls_mode: TlsMode::Off,
                 tls: None,
-                require_tls_reuse: true,
+                require_tls_reuse: false,
                 limits: Limits::default(),
                 uploads: UploadLimits::default(),
             },
@@ -114,6 +114,9 @@ impl ServerBuilder {
         self.config.tls_mode = mode;
         self
     }
+    /// Strict FTPS (off by default): every data connection must resume a
+    /// TLS session this server issued to a control connection logged in
+    /// as the same user from the same address; others get 522.
     pub fn require_tls_reuse(mut self, yes: bool) -> Self {
         self.config.require_tls_reuse = yes;
         self

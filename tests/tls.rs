@@ -427,50 +427,124 @@ async fn curl_tls12_and_tls13() {
     }
 }
 
-/// Every data connection adds TLS 1.3 tickets to the control connection's
-/// store and curl resumes the newest: dozens of transfers on one control
-/// connection must all resume.
+/// Strict mode, one curl control connection: in TLS 1.2, 25 uploads and
+/// 25 downloads in turn; in TLS 1.3, 50 downloads (curl uses each TLS 1.3
+/// ticket once and never reads an upload's connection, so after an upload
+/// it has no ticket left: see the README). Every data connection resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curl_many_transfers_on_one_connection_all_resume() {
+async fn curl_50_transfers_strict_all_resume() {
     if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
-    let mut events = t.server.subscribe();
-    let mut want = Vec::new();
-    let mut args: Vec<String> = ["-sS", "--ssl-reqd", "-k"].map(String::from).to_vec();
-    for i in 0..40 {
-        let body = format!("file number {i}\n");
-        t.write(&format!("f{i}.txt"), body.as_bytes());
-        want.extend_from_slice(body.as_bytes());
-        args.push(curl_url(&t, "ftp", &format!("f{i}.txt")));
-    }
-    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let out = run_client("curl", &a).await;
-    assert_success(&out);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&want)
-    );
-    // All on one control connection (curl reuses it), none failed.
-    let mut connects = 0;
-    let mut finished = 0;
-    while finished < 40 {
-        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("40 transfers reported")
-            .unwrap();
-        match e {
-            ftpshare::Event::Connected { .. } => connects += 1,
-            ftpshare::Event::TransferFinished { error, path, .. } => {
-                assert!(error.is_none(), "{path}: {error:?}");
-                finished += 1;
+    let local = tempfile::tempdir().unwrap();
+    for version in [&["--tls-max", "1.2"][..], &["--tlsv1.3"][..]] {
+        let tls12 = version.len() == 2;
+        let mut events = t.server.subscribe();
+        let mut want = Vec::new();
+        let mut common: Vec<String> = ["-sS", "--ssl-reqd", "-k"].map(String::from).to_vec();
+        common.extend(version.iter().map(|v| v.to_string()));
+        // --next gives each URL its own options on the same connection.
+        let mut args = Vec::new();
+        for i in 0..50 {
+            args.extend(common.clone());
+            if tls12 && i % 2 == 0 {
+                let up = local.path().join(format!("u{i}.txt"));
+                std::fs::write(&up, format!("upload {i}\n")).unwrap();
+                args.extend(["-T".into(), up.display().to_string()]);
+                args.push(curl_url(&t, "ftp", &format!("u{i}.txt")));
+            } else {
+                let body = format!("file number {i}\n");
+                t.write(&format!("f{i}.txt"), body.as_bytes());
+                want.extend_from_slice(body.as_bytes());
+                args.push(curl_url(&t, "ftp", &format!("f{i}.txt")));
             }
-            _ => {}
+            args.push("--next".into());
+        }
+        args.pop();
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let out = run_client("curl", &a).await;
+        assert_success(&out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&want),
+            "{version:?}: {}",
+            text(&out)
+        );
+        for i in (0..50).step_by(2).filter(|_| tls12) {
+            let on_disk = std::fs::read_to_string(t.root().join(format!("u{i}.txt"))).unwrap();
+            assert_eq!(on_disk, format!("upload {i}\n"));
+        }
+        // All on one control connection (curl reuses it), none refused.
+        let mut connects = 0;
+        let mut finished = 0;
+        while finished < 50 {
+            let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .expect("50 transfers reported")
+                .unwrap();
+            match e {
+                ftpshare::Event::Connected { .. } => connects += 1,
+                ftpshare::Event::TransferFinished { error, path, .. } => {
+                    assert!(error.is_none(), "{path}: {error:?}");
+                    finished += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(connects, 1);
+    }
+}
+
+/// Strict mode: 25 uploads and 25 downloads in one lftp (GnuTLS)
+/// session, TLS 1.2 and 1.3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_50_transfers_strict_all_resume() {
+    if !need("lftp") {
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let local = tempfile::tempdir().unwrap();
+    for (version, priority) in [
+        ("1.2", "NORMAL:-VERS-ALL:+VERS-TLS1.2"),
+        ("1.3", "NORMAL:-VERS-ALL:+VERS-TLS1.3"),
+    ] {
+        let mut script = format!(
+            "set ssl:verify-certificate no; set ssl:priority {priority}; \
+             set ftp:ssl-force true; set ftp:ssl-protect-data true; \
+             set net:max-retries 1; "
+        );
+        for i in 0..25 {
+            let up = local.path().join(format!("l{version}-{i}.txt"));
+            std::fs::write(&up, format!("lftp {version} {i}\n")).unwrap();
+            script.push_str(&format!("put {} -o l{version}-{i}.txt; ", up.display()));
+        }
+        for i in 0..25 {
+            let down = local.path().join(format!("back{version}-{i}.txt"));
+            script.push_str(&format!("get l{version}-{i}.txt -o {}; ", down.display()));
+        }
+        script.push_str("bye");
+        let port = t.addr.port().to_string();
+        let user = format!("{USER},{PASS}");
+        let out = run_client(
+            "lftp",
+            &["-e", &script, "-u", &user, "-p", &port, "127.0.0.1"],
+        )
+        .await;
+        assert_success(&out);
+        for i in 0..25 {
+            let want = format!("lftp {version} {i}\n");
+            let name = format!("l{version}-{i}.txt");
+            assert_eq!(std::fs::read_to_string(t.root().join(&name)).unwrap(), want);
+            let back = local.path().join(format!("back{version}-{i}.txt"));
+            assert_eq!(
+                std::fs::read_to_string(back).unwrap(),
+                want,
+                "{}",
+                text(&out)
+            );
         }
     }
-    assert_eq!(connects, 1);
-    assert_eq!(finished, 40);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,6 +590,34 @@ async fn curl_implicit_download_and_upload() {
 // suppaftp (rustls)
 // ---------------------------------------------------------------------
 
+/// `n` uploads in a row, each checked on disk.
+async fn suppaftp_uploads(t: &TestServer, ftp: &mut suppaftp::tokio::AsyncRustlsFtpStream, n: u64) {
+    for i in 0..n {
+        let name = format!("run{i}.bin");
+        let body = pseudo_random(4096, 1000 + i);
+        ftp.put_file(&name, &mut std::io::Cursor::new(body.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("upload {i}: {e}"));
+        assert_eq!(file_sha(t, &name), sha256(&body), "upload {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppaftp_100_uploads_in_a_row_strict_tls12() {
+    use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+    let (t, id) = tls_server(TlsMode::Explicit, true).await;
+    let ftp = AsyncRustlsFtpStream::connect(t.addr).await.unwrap();
+    let config = client_config(&id, &[&rustls::version::TLS12]);
+    let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(config));
+    let mut ftp = ftp.into_secure(connector, "localhost").await.unwrap();
+    ftp.login(USER, PASS).await.unwrap();
+    ftp.transfer_type(suppaftp::types::FileType::Binary)
+        .await
+        .unwrap();
+    suppaftp_uploads(&t, &mut ftp, 100).await;
+    ftp.quit().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
     use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
@@ -554,15 +656,9 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
         .await
         .unwrap();
     assert_eq!(file_sha(&t, "s-up.bin"), sha256(&up));
-    // A run of uploads: rustls uses each ticket once and uploads give none
-    // back, so these live on the stock from the last listing/download.
-    for i in 0..5 {
-        let name = format!("s-up{i}.bin");
-        ftp.put_file(&name, &mut std::io::Cursor::new(up.clone()))
-            .await
-            .unwrap();
-        assert_eq!(file_sha(&t, &name), sha256(&up));
-    }
+    // A long run of uploads: rustls uses each TLS 1.3 ticket once, so it
+    // lives on the tickets its uploads get back.
+    suppaftp_uploads(&t, &mut ftp, 100).await;
 
     // Active mode too.
     let mut ftp = ftp.active_mode(Duration::from_secs(10));
@@ -578,104 +674,116 @@ async fn suppaftp_rustls_list_retr_put_with_reuse_required() {
 // Python's ftplib: never resumes the control connection's session.
 // ---------------------------------------------------------------------
 
-const FTPLIB_ROUND_TRIP: &str = r#"
-import ftplib, hashlib, io, ssl, sys
-port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-f = ftplib.FTP_TLS(context=ctx, timeout=30)
-f.connect("127.0.0.1", port)
-f.login(user, pw)
-f.prot_p()
-lines = []
-f.retrlines("LIST", lines.append)
-print("LIST", "|".join(lines))
-buf = io.BytesIO()
-f.retrbinary("RETR py.bin", buf.write)
-print("RETR", hashlib.sha256(buf.getvalue()).hexdigest())
-up = bytes((i * 7 + 3) % 251 for i in range(1_000_000))
-print("STOR", f.storbinary("STOR py-up.bin", io.BytesIO(up)), hashlib.sha256(up).hexdigest())
-f.quit()
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ftplib_prot_p_without_reuse_enforcement() {
+async fn ftplib_plain_ftp_tls_works_by_default() {
     if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
-    let data = pseudo_random(900_000, 18);
-    t.write("py.bin", &data);
-    let port = t.addr.port().to_string();
-    let out = run_client("python3", &["-c", FTPLIB_ROUND_TRIP, &port, USER, PASS]).await;
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key} ")))
-            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-            .to_string()
-    };
-    assert!(line("LIST").contains("py.bin"), "{stdout}");
-    assert_eq!(line("RETR"), sha256(&data));
-    let stor = line("STOR");
-    assert!(stor.starts_with("226"), "{stor}");
-    let sent_sha = stor.rsplit(' ').next().unwrap();
-    assert_eq!(file_sha(&t, "py-up.bin"), sent_sha);
+    t.write("x.txt", b"hello ftplib");
+    for version in ["1.2", "1.3"] {
+        let stdout = plain_ftplib(&t, version, "default").await;
+        assert!(
+            stdout.contains("LIST ") && stdout.contains("x.txt"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("RETR hello ftplib"), "{stdout}");
+        for i in 0..20 {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("STOR {i} ")))
+                .unwrap_or_else(|| panic!("upload {i}: {stdout}"));
+            assert!(line.contains(" 226 "), "{line}");
+            let sent = line.rsplit(' ').next().unwrap();
+            assert_eq!(file_sha(&t, &format!("up{i}.txt")), sent);
+        }
+    }
 }
 
-const FTPLIB_REFUSED: &str = r#"
-import ftplib, ssl, sys
-port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+/// Plain `FTP_TLS`, no tricks, on TLS `argv[4]` ("1.2" or "1.3"):
+/// `default` lists, downloads and makes 20 uploads; `strict` expects 522
+/// for NLST and STOR, each answered in turn (NOOP right after gets 200).
+const FTPLIB_PLAIN: &str = r#"
+import ftplib, hashlib, io, ssl, sys
+port, user, pw, version, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
+v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
+ctx.minimum_version = ctx.maximum_version = v
 f = ftplib.FTP_TLS(context=ctx, timeout=30)
 f.connect("127.0.0.1", port)
 f.login(user, pw)
 f.prot_p()
-try:
-    f.retrlines("NLST", print)
-    print("TRANSFER worked")
-except ftplib.error_temp as e:
-    print("REPLY", e)
-except (ssl.SSLError, OSError) as e:
-    # The data connection broke; its 425 is still to be read.
-    try:
-        f.getresp()
-        print("REPLY none")
-    except ftplib.error_temp as e:
-        print("REPLY", e)
-print("NOOP", f.voidcmd("NOOP"))
+print("VERSION", f.sock.version())
+if mode == "default":
+    lines = []
+    f.retrlines("LIST", lines.append)
+    print("LIST", "|".join(lines))
+    buf = io.BytesIO()
+    f.retrbinary("RETR x.txt", buf.write)
+    print("RETR", buf.getvalue().decode())
+    for i in range(20):
+        body = ("upload %d\n" % i).encode() * 1000
+        r = f.storbinary("STOR up%d.txt" % i, io.BytesIO(body))
+        print("STOR", i, r, hashlib.sha256(body).hexdigest())
+else:
+    for cmd in ("NLST", "STOR"):
+        try:
+            if cmd == "NLST":
+                f.retrlines("NLST", print)
+            else:
+                f.storbinary("STOR refused.txt", io.BytesIO(b"no"))
+            print(cmd, "worked")
+        except ftplib.error_perm as e:
+            print(cmd, "REFUSED", e)
+        print("NOOP", f.voidcmd("NOOP"))
 print("PWD", f.pwd())
 f.quit()
 "#;
 
+/// Runs [`FTPLIB_PLAIN`] and returns its output.
+async fn plain_ftplib(t: &TestServer, version: &str, mode: &str) -> String {
+    let port = t.addr.port().to_string();
+    let out = run_client(
+        "python3",
+        &["-c", FTPLIB_PLAIN, &port, USER, PASS, version, mode],
+    )
+    .await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let want = format!("VERSION TLSv{version}");
+    assert!(stdout.contains(&want), "{stdout}");
+    stdout
+}
+
+/// Strict mode refuses plain ftplib with 522 and a hint, as the reply to
+/// the transfer command itself: the next command gets its own reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ftplib_data_connection_is_refused_when_reuse_is_required() {
+async fn ftplib_strict_mode_refuses_with_522_and_stays_in_step() {
     if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
     t.write("x.txt", b"x");
-    let port = t.addr.port().to_string();
-    let out = run_client("python3", &["-c", FTPLIB_REFUSED, &port, USER, PASS]).await;
-    assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("TRANSFER worked"), "{stdout}");
-    let reply = stdout.lines().find(|l| l.starts_with("REPLY ")).unwrap();
-    assert!(
-        reply.starts_with("REPLY 425") && reply.contains("reuse"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("NOOP 200"), "{stdout}");
-    assert!(stdout.contains("PWD /"), "{stdout}");
+    for version in ["1.2", "1.3"] {
+        let stdout = plain_ftplib(&t, version, "strict").await;
+        for cmd in ["NLST", "STOR"] {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{cmd} ")))
+                .unwrap();
+            assert!(
+                line.contains("REFUSED 522 TLS session resumption required (client did not resume; restart the server without --require-tls-reuse)"),
+                "{version}: {stdout}"
+            );
+        }
+        assert_eq!(stdout.matches("NOOP 200").count(), 2, "{version}: {stdout}");
+        assert!(stdout.contains("PWD /"), "{stdout}");
+        assert!(!t.root().join("refused.txt").exists());
+    }
 }
 
-/// ftplib taught to resume the control connection's session (what the
-/// README suggests to Python users) passes with reuse enforced.
 const FTPLIB_RESUMING: &str = r#"
 import ftplib, hashlib, io, ssl, sys
 port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -702,6 +810,107 @@ print("RETR", hashlib.sha256(buf.getvalue()).hexdigest())
 print("STOR", f.storbinary("STOR py-up.bin", io.BytesIO(buf.getvalue())))
 f.quit()
 "#;
+
+/// Eight control connections of one user at once, each of whose data
+/// connections resumes the session of *another* one (as clients with one
+/// session cache for all their connections do); then a session of a
+/// connection that never logged in, and one of an anonymous login.
+const PY_SIBLINGS: &str = r#"
+import ftplib, ssl, sys
+from concurrent.futures import ThreadPoolExecutor
+port, user, pw, version = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.2-ids": ssl.TLSVersion.TLSv1_2,
+     "1.3": ssl.TLSVersion.TLSv1_3}[version]
+ctx.minimum_version = ctx.maximum_version = v
+if version == "1.2-ids":
+    ctx.options |= ssl.OP_NO_TICKET  # resume by session ID only
+
+class Borrowing(ftplib.FTP_TLS):
+    donor = None
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                        session=self.donor.session)
+        self.reused = conn.session_reused
+        return conn, size
+
+def connect(cls=ftplib.FTP_TLS):
+    f = cls(context=ctx, timeout=30)
+    f.connect("127.0.0.1", port)
+    return f
+
+conns = []
+for i in range(8):
+    f = connect(Borrowing)
+    f.login(user, pw)
+    f.prot_p()
+    conns.append(f)
+for i, f in enumerate(conns):
+    f.donor = conns[(i + 3) % 8].sock
+
+def run(i):
+    names = conns[i].nlst()
+    return "SIBLING %d %s reused=%s" % (i, ",".join(names), conns[i].reused)
+
+with ThreadPoolExecutor(8) as pool:
+    for line in pool.map(run, range(8)):
+        print(line)
+
+stranger = connect()
+stranger.auth()
+stranger.sendcmd("FEAT")  # reads the TLS 1.3 tickets
+anon = connect()
+anon.login("anonymous", "guest@example.org")
+anon.sendcmd("NOOP")
+f = conns[0]
+for name, donor in (("UNAUTHENTICATED", stranger), ("ANONYMOUS", anon)):
+    f.donor = donor.sock
+    try:
+        f.nlst()
+        print(name, "worked")
+    except ftplib.error_perm as e:
+        print(name, "REFUSED reused=%s" % f.reused, e)
+    print(name, "NOOP", f.voidcmd("NOOP"))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_accepts_sessions_of_sibling_logins_only() {
+    if !need("python3") {
+        return;
+    }
+    let id = identity();
+    let t = start_with(|b| {
+        b.access(AccessMode::Writable)
+            .anonymous(true)
+            .tls(id.clone(), TlsMode::Explicit)
+            .require_tls_reuse(true)
+            .limits(test_limits())
+    })
+    .await;
+    t.write("x.txt", b"x");
+    let port = t.addr.port().to_string();
+    for version in ["1.2", "1.2-ids", "1.3"] {
+        let out = run_client("python3", &["-c", PY_SIBLINGS, &port, USER, PASS, version]).await;
+        assert_success(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for i in 0..8 {
+            assert!(
+                stdout.contains(&format!("SIBLING {i} x.txt reused=True")),
+                "{version}: {stdout}"
+            );
+        }
+        for name in ["UNAUTHENTICATED", "ANONYMOUS"] {
+            // The session was resumed, and still refused: it is not this
+            // user's.
+            let want = format!("{name} REFUSED reused=True 522 TLS session resumption required (the session resumed belongs to a connection not logged in as you;");
+            assert!(stdout.contains(&want), "{version}: {stdout}");
+            assert!(stdout.contains(&format!("{name} NOOP 200")), "{stdout}");
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_resuming_the_session_passes_with_reuse_required() {
@@ -973,18 +1182,17 @@ impl Drop for Binary {
 }
 
 fn start_binary(dir: &Path, args: &[&str]) -> Binary {
+    let mut all = vec!["-b", "127.0.0.1", "-t", "2m"];
+    all.extend(args);
+    spawn_ftpshare(dir, &all)
+}
+
+/// The binary with only the test credentials, `--json`, a free port and
+/// no QR code added to `args`.
+fn spawn_ftpshare(dir: &Path, args: &[&str]) -> Binary {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ftpshare"))
         .arg(dir)
-        .args([
-            "--json",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "--no-qr",
-            "-t",
-            "2m",
-        ])
+        .args(["--json", "-p", "0", "--no-qr"])
         .args(["--password", PASS, "-u", USER])
         .args(args)
         .stdin(Stdio::null())
@@ -1001,8 +1209,8 @@ fn start_binary(dir: &Path, args: &[&str]) -> Binary {
     Binary { child, ready }
 }
 
-/// SHA-256 of the certificate `openssl s_client` receives, as AB:CD:…
-fn openssl_fingerprint(port: u16, starttls: bool) -> String {
+/// The certificate `openssl s_client` receives, in DER form.
+fn openssl_certificate(port: u16, starttls: bool) -> Vec<u8> {
     let connect = format!("127.0.0.1:{port}");
     let mut args = vec!["s_client", "-connect", &connect, "-showcerts"];
     if starttls {
@@ -1030,16 +1238,13 @@ fn openssl_fingerprint(port: u16, starttls: bool) -> String {
         pem.starts_with("-----BEGIN"),
         "no certificate from s_client: {out}"
     );
-    let mut x509 = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(x509.stdin.as_mut().unwrap(), pem.as_bytes()).unwrap();
-    let out = x509.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().rsplit('=').next().unwrap().to_string()
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    pem.contents
+}
+
+/// SHA-256 of the certificate `openssl s_client` receives, as AB:CD:…
+fn openssl_fingerprint(port: u16, starttls: bool) -> String {
+    ftpshare::fingerprint(&openssl_certificate(port, starttls))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1064,29 +1269,93 @@ async fn binary_prints_the_fingerprint_openssl_sees() {
     // Without TLS there is no fingerprint.
     let bin = start_binary(dir.path(), &[]);
     assert_eq!(bin.ready["tls"], false);
-    assert!(bin.ready["tls_fingerprint"].is_null());
+    for field in ["tls_fingerprint", "tls_spki_sha256", "tls_fingerprint_sha1"] {
+        assert!(bin.ready[field].is_null(), "{field}");
+    }
 }
 
-/// Reads the banner (on stderr with --json) up to its last TLS row.
+/// Reads the banner (on stderr with --json) up to the end of its lftp
+/// command, the last one (continued lines included).
 async fn banner(bin: &mut Binary) -> String {
     let stderr = bin.child.stderr.take().unwrap();
-    tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // The rest is drained until the server exits: it must not find its
+    // stderr closed.
+    std::thread::spawn(move || {
         let mut r = std::io::BufReader::new(stderr);
         let mut seen = String::new();
-        for _ in 0..60 {
+        let mut in_lftp = false;
+        let mut tx = Some(tx);
+        loop {
             let mut l = String::new();
-            if std::io::BufRead::read_line(&mut r, &mut l).unwrap() == 0 {
+            if std::io::BufRead::read_line(&mut r, &mut l).unwrap_or(0) == 0 {
                 break;
+            }
+            if tx.is_none() {
+                continue;
             }
             seen.push_str(&l);
-            if l.trim_start().starts_with("lftp") {
-                break;
+            in_lftp |= l.trim_start().starts_with("lftp");
+            if in_lftp && !l.trim_end().ends_with('\\') {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(std::mem::take(&mut seen));
+                }
             }
         }
-        seen
+        if let Some(tx) = tx {
+            let _ = tx.send(seen);
+        }
+    });
+    rx.await.unwrap()
+}
+
+/// The command in the banner row `label`, continuation lines included,
+/// exactly as a person would copy it.
+fn banner_command(banner: &str, label: &str) -> String {
+    let lines: Vec<&str> = banner.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("  {label:<10} ")))
+        .unwrap_or_else(|| panic!("no {label} row in {banner}"));
+    let mut cmd = lines[start][13..].to_string();
+    for l in &lines[start + 1..] {
+        if !cmd.ends_with('\\') {
+            break;
+        }
+        cmd.push('\n');
+        cmd.push_str(l);
+    }
+    cmd
+}
+
+/// Runs a pasted command line with `sh`, `stdin` as its input.
+async fn paste(cmd: &str, stdin: &str) -> Output {
+    let (cmd, stdin) = (cmd.to_string(), stdin.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("timeout")
+            .args(["60", "sh", "-c", &cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     })
     .await
     .unwrap()
+}
+
+/// `text` with the character after `marker` replaced by another one of
+/// the same alphabet (hex digits and base64 both have 0 and 1).
+fn tamper(text: &str, marker: &str) -> String {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {text}"))
+        + marker.len();
+    let old = &text[at..at + 1];
+    let new = if old == "0" { "1" } else { "0" };
+    format!("{}{new}{}", &text[..at], &text[at + 1..])
 }
 
 /// The banner prints the fingerprint as two lines of 16 hex pairs.
@@ -1102,57 +1371,444 @@ fn assert_shows_fingerprint(text: &str, printed: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn banner_shows_the_fingerprint_and_client_hints() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bin = start_binary(dir.path(), &["--tls"]);
-    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
-    let text = banner(&mut bin).await;
-    assert_shows_fingerprint(&text, &printed);
-    assert!(
-        text.contains("ftpes://") && text.contains("--ssl-reqd"),
-        "{text}"
-    );
-    assert!(text.contains("ssl:verify-certificate no"), "{text}");
+    for flag in ["--tls", "--implicit-tls"] {
+        let mut bin = start_binary(dir.path(), &[flag]);
+        let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
+        let text = banner(&mut bin).await;
+        assert_shows_fingerprint(&text, &printed);
+        let pin = bin.ready["tls_spki_sha256"].as_str().unwrap();
+        assert!(text.contains(&format!("'sha256//{pin}'")), "{text}");
+        let url = bin.ready["url"].as_str().unwrap();
+        assert_eq!(url.starts_with("ftps://"), flag == "--implicit-tls");
+        assert!(banner_command(&text, "curl").contains(url), "{text}");
+    }
+}
 
-    let mut bin = start_binary(dir.path(), &["--implicit-tls"]);
-    let printed = bin.ready["tls_fingerprint"].as_str().unwrap().to_string();
-    let text = banner(&mut bin).await;
-    assert_shows_fingerprint(&text, &printed);
-    let port = bin.ready["port"].as_u64().unwrap();
+/// The pasted curl and lftp commands list and download with the
+/// certificate they pin, and refuse one whose pin differs by a character.
+async fn pinned_commands_work_and_refuse_another_certificate(dir: &Path, flags: &[&str]) {
+    std::fs::write(dir.join("x.txt"), b"pinned content").unwrap();
+    let mut bin = start_binary(dir, flags);
+    let shown = banner(&mut bin).await;
+    for line in shown.lines() {
+        assert!(line.chars().count() <= 80, "{flags:?}: {line:?}");
+    }
+    let sha1 = bin.ready["tls_fingerprint_sha1"].as_str().unwrap();
+    assert_eq!(sha1.len(), 20 * 3 - 1, "{sha1}");
+
+    let curl = banner_command(&shown, "curl");
+    let out = paste(&curl, "").await;
+    assert!(out.status.success(), "{flags:?}: {curl}\n{}", text(&out));
     assert!(
-        text.contains(&format!("curl -k 'ftps://{USER}:{PASS}@")),
-        "{text}"
+        String::from_utf8_lossy(&out.stdout).contains("x.txt"),
+        "{}",
+        text(&out)
+    );
+    let download = curl.replace("/'", "/x.txt'");
+    let out = paste(&download, "").await;
+    assert_eq!(out.stdout, b"pinned content", "{download}\n{}", text(&out));
+    let wrong = tamper(&curl, "sha256//");
+    let out = paste(&wrong, "").await;
+    assert_eq!(out.status.code(), Some(90), "{wrong}\n{}", text(&out));
+
+    let lftp = banner_command(&shown, "lftp");
+    let out = paste(&lftp, "ls\ncat x.txt\nbye\n").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("x.txt") && stdout.contains("pinned content"),
+        "{flags:?}: {lftp}\n{}",
+        text(&out)
+    );
+    let wrong = tamper(&lftp, "verify-certificate/");
+    let out = paste(&wrong, "set net:max-retries 1\nls\nbye\n").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("x.txt"),
+        "{wrong}\n{}",
+        text(&out)
     );
     assert!(
-        text.contains(&format!("ftps://127.0.0.1:{port}")),
-        "lftp hint: {text}"
+        stderr.contains("Certificate verification"),
+        "{wrong}\n{}",
+        text(&out)
     );
 }
 
-/// `--no-tls-reuse` lets ftplib transfer; without it ftplib gets 425.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_no_tls_reuse_flag_serves_ftplib() {
+async fn banner_commands_pin_the_certificate() {
+    if !need("curl") || !need("lftp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &["--tls"]).await;
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &["--implicit-tls"]).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (cert, key, _) = write_pem_pair(keys.path());
+    let own = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    pinned_commands_work_and_refuse_another_certificate(dir.path(), &own).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banner_fits_80_columns_with_a_long_public_host() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--tls", "--implicit-tls"] {
+        let host = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff";
+        let mut bin = start_binary(dir.path(), &[flag, "-w", "--public-host", host]);
+        let text = banner(&mut bin).await;
+        let url = bin.ready["url"].as_str().unwrap();
+        for line in text.lines() {
+            // The URL row is never broken (it is meant to be copied).
+            let url_row = line.trim_start().trim_start_matches("URL").trim() == url;
+            assert!(
+                line.chars().count() <= 80 || url_row,
+                "{flag}: {line:?} in\n{text}"
+            );
+        }
+        // Still the same commands, split with continuations.
+        let curl = banner_command(&text, "curl");
+        assert!(curl.contains("\\\n"), "{curl}");
+        let joined = curl.replace("\\\n", " ");
+        assert!(
+            joined.contains(bin.ready["url"].as_str().unwrap()),
+            "{joined}"
+        );
+    }
+}
+
+/// The binary's TLS modes: plain ftplib works by default and with the
+/// old `--no-tls-reuse`; `--require-tls-reuse` refuses it with 522. With
+/// -v the log says which data connections resumed and which were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_reuse_flags_and_their_log_lines() {
     if !need("python3") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.txt"), b"x").unwrap();
-    for (flags, works) in [
-        (&["--tls", "--no-tls-reuse"][..], true),
-        (&["--tls"][..], false),
+    std::fs::write(dir.path().join("py.bin"), b"resumed").unwrap();
+    for (flags, mode) in [
+        (&["--tls", "-w", "-v"][..], "default"),
+        (&["--tls", "-w", "--no-tls-reuse"][..], "default"),
+        (&["--tls", "-w", "--require-tls-reuse", "-v"][..], "strict"),
     ] {
-        let bin = start_binary(dir.path(), flags);
+        let mut bin = start_binary(dir.path(), flags);
         let port = bin.ready["port"].as_u64().unwrap().to_string();
-        let out = run_client("python3", &["-c", FTPLIB_REFUSED, &port, USER, PASS]).await;
+        let out = run_client(
+            "python3",
+            &["-c", FTPLIB_PLAIN, &port, USER, PASS, "1.3", mode],
+        )
+        .await;
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
-            stdout.contains("TRANSFER worked"),
-            works,
+            stdout.contains("REFUSED 522"),
+            mode == "strict",
             "{flags:?}: {stdout}"
         );
-        assert_eq!(stdout.contains("REPLY 425"), !works, "{flags:?}: {stdout}");
+        // A client that resumes passes in both modes.
+        let out = run_client("python3", &["-c", FTPLIB_RESUMING, &port, USER, PASS]).await;
+        assert_success(&out);
+        if !flags.contains(&"-v") {
+            continue;
+        }
+        let _ = bin.child.kill();
+        let mut log = String::new();
+        let mut stderr = bin.child.stderr.take().unwrap();
+        std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+        assert!(
+            log.contains("data connection resumed a TLS session"),
+            "{log}"
+        );
+        if mode == "strict" {
+            assert!(
+                log.contains("data connection refused: client did not resume"),
+                "{log}"
+            );
+        } else {
+            assert!(
+                log.contains("data connection did not resume a TLS session"),
+                "{log}"
+            );
+        }
+    }
+    // The old flag cannot be mixed with the new one.
+    let out = Command::new(env!("CARGO_BIN_EXE_ftpshare"))
+        .args(["--tls", "--no-tls-reuse", "--require-tls-reuse", "-t", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------------
+// Resumption by ticket only, and ALPN
+// ---------------------------------------------------------------------
+
+/// `openssl s_client` with STARTTLS FTP and `args`; its exit status and
+/// everything it printed.
+async fn s_client(port: u16, args: &[&str]) -> (bool, String) {
+    let connect = format!("127.0.0.1:{port}");
+    let mut all = vec!["s_client", "-connect", &connect, "-starttls", "ftp"];
+    all.extend(args);
+    let out = run_client("openssl", &all).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_resumes_tls12_by_ticket() {
+    if !need("openssl") {
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sess = dir.path().join("sess.pem");
+    let sess = sess.to_str().unwrap();
+    let port = t.addr.port();
+    let (ok, first) = s_client(port, &["-tls1_2", "-sess_out", sess]).await;
+    assert!(ok, "{first}");
+    assert!(first.contains("TLS session ticket:"), "{first}");
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let (ok, second) = s_client(port, &["-tls1_2", "-sess_in", sess]).await;
+    assert!(ok, "{second}");
+    assert!(second.contains("Reused, TLSv1.2"), "{second}");
+}
+
+/// A Python client whose data connections offer ALPN `argv[4]`.
+const PY_DATA_ALPN: &str = r#"
+import ftplib, ssl, sys
+port, user, pw, alpn = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+data = context()
+data.set_alpn_protocols([alpn])
+class Alpn(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        return data.wrap_socket(conn, server_hostname=self.host), size
+f = Alpn(context=context(), timeout=30)
+f.connect("127.0.0.1", port)
+f.login(user, pw)
+f.prot_p()
+try:
+    print("NLST", ",".join(f.nlst()))
+except ssl.SSLError as e:
+    print("HANDSHAKE", e)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_other_than_ftp_is_refused_on_control_and_data() {
+    if !need("openssl") || !need("python3") {
+        return;
+    }
+    let (t, _id) = tls_server(TlsMode::Explicit, false).await;
+    t.write("x.txt", b"x");
+    let port = t.addr.port();
+    let (ok, said) = s_client(port, &["-alpn", "http/1.1"]).await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("no application protocol"), "{said}");
+    let (ok, said) = s_client(port, &["-alpn", "ftp"]).await;
+    assert!(ok && said.contains("ALPN protocol: ftp"), "{said}");
+    let (ok, said) = s_client(port, &[]).await;
+    assert!(ok && said.contains("No ALPN negotiated"), "{said}");
+
+    let port = port.to_string();
+    let out = run_client(
+        "python3",
+        &["-c", PY_DATA_ALPN, &port, USER, PASS, "http/1.1"],
+    )
+    .await;
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("HANDSHAKE") && stdout.contains("no application protocol"),
+        "{stdout}"
+    );
+    let out = run_client("python3", &["-c", PY_DATA_ALPN, &port, USER, PASS, "ftp"]).await;
+    assert_success(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("NLST x.txt"),
+        "{}",
+        text(&out)
+    );
+}
+
+// ---------------------------------------------------------------------
+// The generated certificate
+// ---------------------------------------------------------------------
+
+/// What a client sees in the generated certificate.
+struct SeenCert {
+    subject: String,
+    ips: Vec<std::net::IpAddr>,
+    dns: Vec<String>,
+    not_before: i64,
+    not_after: i64,
+}
+
+fn decode(der: &[u8]) -> SeenCert {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    let san = cert.subject_alternative_name().unwrap().expect("no SANs");
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::IPAddress(b) if b.len() == 4 => {
+                ips.push(<[u8; 4]>::try_from(*b).unwrap().into())
+            }
+            GeneralName::IPAddress(b) => ips.push(<[u8; 16]>::try_from(*b).unwrap().into()),
+            GeneralName::DNSName(n) => dns.push(n.to_string()),
+            other => panic!("unexpected SAN {other:?}"),
+        }
+    }
+    SeenCert {
+        subject: cert.subject().to_string(),
+        ips,
+        dns,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
     }
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The certificate served by a `--tls` run with `args`, after checking
+/// that the fingerprint printed is that certificate's.
+async fn served_certificate(dir: &Path, args: &[&str]) -> (SeenCert, serde_json::Value) {
+    let bin = spawn_ftpshare(dir, args);
+    let port = bin.ready["port"].as_u64().unwrap() as u16;
+    let der = tokio::task::spawn_blocking(move || openssl_certificate(port, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        bin.ready["tls_fingerprint"].as_str().unwrap(),
+        ftpshare::fingerprint(&der)
+    );
+    (decode(&der), bin.ready.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_certificate_names_this_run_and_its_addresses() {
+    if !need("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let loopback: Vec<std::net::IpAddr> =
+        vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()];
+    let host_name = String::from_utf8(run("hostname", &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_lowercase();
+
+    // All interfaces: the URL shows the detected LAN address.
+    let started = unix_now();
+    let (cert, ready) = served_certificate(dir.path(), &["--tls", "-t", "10m"]).await;
+    assert!(
+        cert.subject
+            .contains(&format!("CN=ftpshare on {host_name}")),
+        "{}",
+        cert.subject
+    );
+    assert!(
+        cert.subject.contains("O=ftpshare (generated for this run)"),
+        "{}",
+        cert.subject
+    );
+    let url_host: std::net::IpAddr = ready["host"].as_str().unwrap().parse().unwrap();
+    assert!(
+        cert.ips.contains(&url_host),
+        "{url_host} not in {:?}",
+        cert.ips
+    );
+    for ip in &loopback {
+        assert!(cert.ips.contains(ip), "{ip} not in {:?}", cert.ips);
+    }
+    assert!(
+        cert.dns.contains(&"localhost".to_string()),
+        "{:?}",
+        cert.dns
+    );
+    assert!(cert.dns.contains(&host_name), "{:?}", cert.dns);
+    // From an hour before the start to a day after the 10 minutes.
+    let ended = unix_now();
+    assert!(
+        (started - 3600 - 1..=ended - 3600).contains(&cert.not_before),
+        "{}",
+        cert.not_before
+    );
+    let end = 600 + 86_400;
+    assert!(
+        (started + end - 1..=ended + end).contains(&cert.not_after),
+        "{}",
+        cert.not_after
+    );
+
+    // A public address, and a specific bind address; no timeout.
+    let started = unix_now();
+    let (cert, _) = served_certificate(
+        dir.path(),
+        &[
+            "--tls",
+            "-t",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "--public-host",
+            "203.0.113.7",
+        ],
+    )
+    .await;
+    let public: std::net::IpAddr = [203, 0, 113, 7].into();
+    assert!(cert.ips.contains(&public), "{:?}", cert.ips);
+    assert!(cert.ips.contains(&loopback[0]), "{:?}", cert.ips);
+    let ended = unix_now();
+    let end = 30 * 86_400;
+    assert!(
+        (started + end - 1..=ended + end).contains(&cert.not_after),
+        "{}",
+        cert.not_after
+    );
+}
+
+/// A --public-host name must resolve, which in a test means a name of
+/// this machine; the library call the CLI makes is checked instead.
+#[test]
+fn generated_certificate_carries_a_public_host_name() {
+    let id = TlsIdentity::self_signed_for(
+        &["ftp.example.test".into(), "[2001:db8::7]".into()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let cert = decode(id.certificate_der());
+    assert!(
+        cert.dns.contains(&"ftp.example.test".to_string()),
+        "{:?}",
+        cert.dns
+    );
+    let v6: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+    assert!(cert.ips.contains(&v6), "{:?}", cert.ips);
+    assert!(
+        cert.not_after - cert.not_before == 3600 + 60
+            || cert.not_after - cert.not_before == 3600 + 61
+    );
+}
 // ---------------------------------------------------------------------
 // --tls-cert / --tls-key
 // ---------------------------------------------------------------------

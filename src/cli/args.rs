@@ -104,8 +104,12 @@ pub struct Serve {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Do not require TLS session reuse on data connections (for clients such as Python's ftplib)
+    /// Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python's ftplib)
     #[arg(long)]
+    pub require_tls_reuse: bool,
+
+    /// The default; kept so that older scripts still run
+    #[arg(long, hide = true, conflicts_with = "require_tls_reuse")]
     pub no_tls_reuse: bool,
 
     /// Port range for passive data connections

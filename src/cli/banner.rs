@@ -40,7 +40,13 @@ pub enum Temp {
 #[derive(Clone, Copy)]
 pub struct TlsInfo<'a> {
     pub fingerprint: &'a str,
+    /// For curl's `--pinnedpubkey sha256//…`.
+    pub spki_sha256: Option<&'a str>,
+    /// For lftp's `ssl:verify-certificate/…`.
+    pub fingerprint_sha1: &'a str,
     pub implicit: bool,
+    /// `--require-tls-reuse`.
+    pub strict: bool,
 }
 
 /// The banner for a terminal `width` columns wide (`usize::MAX` when the
@@ -118,12 +124,6 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
     let url = info.url;
     let quoted = sh_quote(url);
     let login = sh_quote(&format!("{},{}", info.user, info.password));
-    // curl's flags for the TLS mode; the commands fit the access mode.
-    let tls_flags = match &info.tls {
-        None => "",
-        Some(t) if t.implicit => "-k ",
-        Some(_) => "--ssl-reqd -k ",
-    };
     if let Some(tls) = &info.tls {
         // 32 pairs of hex digits: two lines of 16 fit the width.
         rows.prose(
@@ -142,33 +142,73 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
                 "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
             );
         }
+        rows.prose("", "the commands below accept this certificate only");
+        // Two short rows each: the banner stays within 80 columns even
+        // when it is not a terminal (no width to wrap prose to).
+        let reuse = match tls.strict {
+            true => [
+                "required: a data connection must resume the TLS session of a login",
+                "of yours; clients that never resume (ftplib) get 522",
+            ],
+            false => [
+                "offered, not required: every FTPS client works;",
+                "data connections stay encrypted and tied to your address",
+            ],
+        };
+        rows.prose("reuse", reuse[0]);
+        rows.prose("", reuse[1]);
+    }
+    // curl's flags for the TLS mode: -k because the certificate is
+    // self-signed, and the key pinned so that no other is accepted.
+    let mut curl = vec![Arg::plain("curl")];
+    if let Some(tls) = &info.tls {
+        if !tls.implicit {
+            curl.push(Arg::plain("--ssl-reqd"));
+        }
+        curl.push(Arg::plain("-k"));
+        if let Some(pin) = tls.spki_sha256 {
+            curl.push(Arg::plain("--pinnedpubkey"));
+            curl.push(Arg::plain(&sh_quote(&format!("sha256//{pin}"))));
+        }
     }
     if info.mode != "upload-only" {
-        rows.copy("curl", &format!("curl {tls_flags}{quoted}"));
+        let mut cmd = curl.clone();
+        cmd.push(Arg::plain(&quoted));
+        rows.command("curl", &cmd);
     }
     if info.mode != "read-only" {
-        rows.copy("upload", &format!("curl {tls_flags}-T FILE {quoted}"));
+        let mut cmd = curl;
+        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&quoted)]);
+        rows.command("upload", &cmd);
     }
+    let port = info.port.to_string();
+    let mut lftp = vec![Arg::plain("lftp")];
+    if let Some(tls) = &info.tls {
+        // Verification stays on for every other certificate. The settings
+        // are one double-quoted word, broken only at its spaces (where
+        // the indentation of a continuation line is harmless to lftp).
+        let pin = format!("set ssl:verify-certificate/{} no", tls.fingerprint_sha1);
+        let mut settings = Vec::new();
+        if !tls.implicit {
+            settings.push("set ftp:ssl-force true;".to_string());
+            settings.push("set ftp:ssl-protect-data true;".to_string());
+        }
+        settings.push(pin);
+        let last = settings.len() - 1;
+        for (i, text) in settings.into_iter().enumerate() {
+            let open = if i == 0 { "-e \"" } else { "" };
+            let close = if i == last { "\"" } else { "" };
+            lftp.push(Arg::quoted(&format!("{open}{text}{close}")));
+        }
+    }
+    lftp.push(Arg::plain(&format!("-u {login}")));
     match &info.tls {
-        None => rows.copy(
-            "lftp",
-            &format!("lftp -u {login} -p {} {}", info.port, info.host),
-        ),
-        Some(t) if !t.implicit => rows.copy(
-            "lftp",
-            &format!(
-                "lftp -e 'set ssl:verify-certificate no' -u {login} -p {} {}",
-                info.port, info.host
-            ),
-        ),
-        Some(_) => rows.copy(
-            "lftp",
-            &format!(
-                "lftp -e 'set ssl:verify-certificate no' -u {login} ftps://{}:{}",
-                info.host, info.port
-            ),
-        ),
+        Some(t) if t.implicit => {
+            lftp.push(Arg::plain(&format!("ftps://{}:{port}", info.host)));
+        }
+        _ => lftp.extend([Arg::plain("-p"), Arg::plain(&port), Arg::plain(info.host)]),
     }
+    rows.command("lftp", &lftp);
     let mut s = rows.out;
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
@@ -228,6 +268,64 @@ impl Rows {
         fits
     }
 
+    /// A ready-to-paste command in the row `label`, within the width (and
+    /// never more than [`WIDTH`] columns, terminal or not):
+    /// longer commands go on with `\` continuation lines, so they still paste
+    /// as one command. A piece too long for any line: a quoted one is split
+    /// (its continuation starts in column 0, as any indentation would become
+    /// part of the word); a plain word (a long URL) stays whole.
+    fn command(&mut self, label: &str, pieces: &[Arg]) {
+        let width = self.width.min(WIDTH);
+        let whole: Vec<&str> = pieces.iter().map(|p| p.text.as_str()).collect();
+        let whole = whole.join(" ");
+        // On one line when it fits, beside its key or alone below it.
+        let line = format!("  {label:<10} {whole}");
+        if self::width(&line) <= width {
+            let _ = writeln!(self.out, "{line}");
+            return;
+        }
+        if self::width(&whole) <= width {
+            self.key(label);
+            let _ = writeln!(self.out, "{whole}");
+            return;
+        }
+        let out = &mut self.out;
+        let mut line = format!("  {label:<10} ");
+        let mut fresh = true;
+        for piece in pieces {
+            let len = piece.text.chars().count();
+            // +2 for the " \" a continued line ends with.
+            if !fresh && line.chars().count() + 1 + len + 2 > width {
+                let _ = writeln!(out, "{line} \\");
+                // Outside quotes any indentation works: less of it when the
+                // piece would not fit at the usual one.
+                let indent = if CONTINUED + len + 2 <= width || piece.quoted {
+                    CONTINUED
+                } else {
+                    2
+                };
+                line = " ".repeat(indent);
+                fresh = true;
+            }
+            if !fresh {
+                line.push(' ');
+            }
+            fresh = false;
+            if !piece.quoted {
+                line.push_str(&piece.text);
+                continue;
+            }
+            for c in piece.text.chars() {
+                if line.chars().count() + 2 > width {
+                    let _ = writeln!(out, "{line}\\");
+                    line.clear();
+                }
+                line.push(c);
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
     fn key(&mut self, key: &str) {
         if !key.is_empty() {
             let _ = writeln!(self.out, "  {key}");
@@ -284,6 +382,36 @@ fn sh_quote(text: &str) -> String {
 
 /// The QR code and its note never take more columns than this.
 const WIDTH: usize = 80;
+
+/// Where a command's continuation lines start: two columns in from its
+/// row's value (`  curl       `).
+const CONTINUED: usize = 15;
+
+/// A piece of a shell command kept on one line: shell words (an option
+/// with its value), or a space-separated part of a double-quoted word.
+#[derive(Clone)]
+struct Arg {
+    text: String,
+    /// Inside double quotes: a line break made with `\` there vanishes,
+    /// so the piece itself may be split where it does not fit.
+    quoted: bool,
+}
+
+impl Arg {
+    fn plain(text: &str) -> Arg {
+        Arg {
+            text: text.to_string(),
+            quoted: false,
+        }
+    }
+
+    fn quoted(text: &str) -> Arg {
+        Arg {
+            text: text.to_string(),
+            quoted: true,
+        }
+    }
+}
 
 const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
 
@@ -369,6 +497,40 @@ mod tests {
         assert!(wide.lines().last().unwrap().contains("links"));
     }
 
+    /// The banner's commands, continuation lines joined, without the
+    /// row label and without blanks (which a continuation may add or
+    /// move but which never change what the shell runs here).
+    fn squashed_commands(text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut continued = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            let keys = ["curl", "upload", "lftp"];
+            let body = if continued {
+                t
+            } else if keys.contains(&t) {
+                // The key alone: the command is on the next line.
+                out.push(String::new());
+                continued = true;
+                continue;
+            } else if let Some(rest) = ["curl ", "upload ", "lftp "]
+                .iter()
+                .find_map(|k| t.strip_prefix(k))
+            {
+                out.push(String::new());
+                rest
+            } else {
+                continue;
+            };
+            continued = body.ends_with('\\');
+            let body = body.trim_end_matches('\\');
+            if let Some(cmd) = out.last_mut() {
+                cmd.extend(body.chars().filter(|c| !c.is_whitespace()));
+            }
+        }
+        out
+    }
+
     #[test]
     fn banner_fits_every_width_and_keeps_commands_whole() {
         let fingerprint = &"AB:".repeat(32)[..95];
@@ -376,32 +538,24 @@ mod tests {
             None,
             Some(TlsInfo {
                 fingerprint,
+                spki_sha256: Some("jRkMpEmovHX8OoadcKwUM01wO2/9rjbU/LOz5czdML4="),
+                fingerprint_sha1: &fingerprint[..59],
                 implicit: false,
+                strict: false,
             }),
         ] {
-            let full = render_at(tls, 1000);
-            // Each command that is meant to be copied, as one line.
-            let commands: Vec<String> = full
-                .lines()
-                .filter_map(|l| l.rfind("curl ").map(|i| l[i..].to_string()))
-                .collect();
-            assert!(!commands.is_empty());
+            let commands = squashed_commands(&render_at(tls, 1000));
+            assert_eq!(commands.len(), 3, "{commands:?}");
             for cols in [40, 60, 80, 100, 120] {
                 let text = render_at(tls, cols);
                 for line in text.lines() {
-                    // Too wide only when it is a whole command or URL on
-                    // a line of its own.
-                    let alone = commands.iter().any(|c| c == line)
-                        || line.starts_with("lftp ")
-                        || !line.contains(' ');
+                    // Too wide only when it is one word (a URL) that
+                    // cannot be broken.
+                    let word = line.trim().trim_end_matches(" \\");
+                    let alone = !word.contains(' ');
                     assert!(width(line) <= cols || alone, "{cols}: {line:?}\n{text}");
                 }
-                for c in &commands {
-                    assert!(
-                        text.lines().any(|l| l.ends_with(c.as_str())),
-                        "{cols}: {c}\n{text}"
-                    );
-                }
+                assert_eq!(squashed_commands(&text), commands, "{cols}:\n{text}");
                 assert!(text.contains("ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/"));
                 assert!(text.contains("AbCdEfGhJkMnPqRsTuVwXy"));
                 assert!(text.contains("(generated for this run)"));

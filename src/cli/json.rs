@@ -78,6 +78,8 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
             TlsMode::Explicit => "explicit",
             TlsMode::Implicit => "implicit",
         },
+        "tls_spki_sha256": cfg.tls.as_ref().and_then(|t| t.spki_sha256()),
+        "tls_fingerprint_sha1": cfg.tls.as_ref().map(|t| t.fingerprint_sha1()),
         "max_upload_size": cfg.uploads.max_upload_size,
         "quota": cfg.uploads.quota,
         "min_free": match cfg.uploads.min_free {

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ftpshare::{
     url_host, AccessMode, Limits, MinFree, Server, ServerBuilder, TlsIdentity, TlsMode,
@@ -82,14 +83,22 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         }
         (_, _, TlsMode::Off) => None,
         _ => {
-            let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-            names.push(host.trim_matches(['[', ']']).to_string());
+            // Every address the banner shows, so that a client checking the
+            // name it connected to finds it in the certificate.
+            let mut names = vec![host.clone()];
+            names.extend(args.public_host.clone());
+            if !bind_ip.is_unspecified() {
+                names.push(bind_ip.to_string());
+            }
             if let Some(d) = &detected {
                 names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
             }
-            let mut seen = std::collections::HashSet::new();
-            names.retain(|n| seen.insert(n.clone()));
-            Some(TlsIdentity::self_signed(&names).map_err(|e| e.to_string())?)
+            let valid_for = match args.timeout() {
+                Some(run) => run.saturating_add(Duration::from_secs(86_400)),
+                None => ftpshare::DEFAULT_CERT_VALIDITY,
+            };
+            let id = TlsIdentity::self_signed_for(&names, valid_for).map_err(|e| e.to_string())?;
+            Some(id)
         }
     };
 
@@ -113,7 +122,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
         .access(access)
         .anonymous(args.anonymous)
-        .require_tls_reuse(!args.no_tls_reuse)
+        .require_tls_reuse(args.require_tls_reuse)
         .limits(limits)
         .upload_limits(UploadLimits {
             max_upload_size: args.max_upload_size,

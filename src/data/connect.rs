@@ -8,10 +8,15 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use rand::Rng;
+use rustls::HandshakeKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::timeout;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 use crate::error::FtpError;
+use crate::tls::DataTls;
 
 /// How the next transfer's data connection will be made.
 #[derive(Debug, Default)]
@@ -54,6 +59,83 @@ impl DataPlan {
         // Small replies after a transfer must not wait for delayed ACKs.
         let _ = stream.set_nodelay(true);
         Ok(stream)
+    }
+}
+
+/// How a data connection's TLS handshake is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsPolicy {
+    /// `--require-tls-reuse`: the session must be resumed, from a control
+    /// connection of the same user and address.
+    pub strict: bool,
+    pub handshake: Duration,
+    /// How long a refused client may go quiet while we drain it.
+    pub stall: Duration,
+}
+
+/// TLS on a data connection. Resuming a session is what clients normally
+/// do, and logged as such; in strict mode a connection whose session does
+/// not pass [`DataTls::check`] is closed cleanly (close_notify both ways)
+/// so that the client reads the command's final reply, and not the next
+/// command's.
+pub async fn secure(
+    tcp: TcpStream,
+    tls: DataTls,
+    policy: TlsPolicy,
+    peer: SocketAddr,
+) -> Result<TlsStream<TcpStream>, FtpError> {
+    let accept = TlsAcceptor::from(std::sync::Arc::clone(&tls.config)).accept(tcp);
+    let mut stream = match timeout(policy.handshake, accept).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake on a data connection failed: {e}");
+            return Err(FtpError::CannotOpenData(format!(
+                "TLS handshake on the data connection failed: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(FtpError::CannotOpenData(
+                "TLS handshake on the data connection timed out".into(),
+            ))
+        }
+    };
+    let conn = stream.get_ref().1;
+    let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    let version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    if resumed {
+        tracing::debug!(%peer, "data connection resumed a TLS session ({version})");
+    } else {
+        tracing::debug!(%peer, "data connection did not resume a TLS session ({version})");
+    }
+    tls.note(resumed);
+    if !policy.strict {
+        return Ok(stream);
+    }
+    if let Err(refusal) = tls.check(resumed) {
+        tracing::debug!(%peer, "data connection refused: {} (--require-tls-reuse)", refusal.cause());
+        close_refused(&mut stream, policy.stall).await;
+        return Err(FtpError::ResumptionRequired(format!(
+            "TLS session resumption required ({}; restart the server without --require-tls-reuse)",
+            refusal.cause()
+        )));
+    }
+    Ok(stream)
+}
+
+/// Ends a refused data connection the way a finished one ends: our
+/// close_notify, then whatever the client still sends (an upload) read
+/// and dropped until its own close. A client that finds the connection
+/// reset instead stops before reading the final reply.
+async fn close_refused(stream: &mut TlsStream<TcpStream>, stall: Duration) {
+    let _ = timeout(stall, stream.shutdown()).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(Ok(n)) = timeout(stall, stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
     }
 }
 

@@ -6,6 +6,6 @@ mod connect;
 mod stream;
 mod transfer;
 
-pub use connect::{bind_passive, DataPlan};
+pub use connect::{bind_passive, secure, DataPlan, TlsPolicy};
 pub use stream::DataStream;
 pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};

@@ -68,7 +68,7 @@ impl Session {
     /// A fresh session on `control`: logged out, in `/`, ASCII type, no
     /// data connection planned yet.
     pub fn new(shared: Arc<Shared>, control: Control, peer: SocketAddr, local: SocketAddr) -> Self {
-        let tls = shared.config.tls.as_ref().map(|t| t.session_configs());
+        let tls = shared.config.tls.as_ref().map(|t| t.session_tls(peer.ip()));
         Session {
             control,
             peer,

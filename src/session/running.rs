@@ -7,11 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::server::ServerConfig;
-use rustls::HandshakeKind;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 use super::{Flow, Session};
 use crate::budget::Ticket;
@@ -19,6 +16,7 @@ use crate::data::{self, DataStream, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
+use crate::tls::DataTls;
 use crate::vfs::{ListingJob, Upload, VPath};
 
 /// Listing chunks made ahead of the data connection (each about 64 KiB).
@@ -123,6 +121,22 @@ pub(crate) async fn wait(slot: &mut Option<RunningTransfer>) -> TransferReport {
 }
 
 impl Session {
+    /// Tells the TLS session registry who this connection is logged in as
+    /// (called after every command): the strict reuse check of every data
+    /// connection compares the login of the session's issuer with its own.
+    pub fn publish_login(&self) {
+        if let Some(tls) = &self.tls {
+            tls.set_login(match &self.login {
+                super::Login::LoggedIn {
+                    user,
+                    mode,
+                    anonymous,
+                } => Some(format!("{user}\n{mode:?}\n{anonymous}")),
+                _ => None,
+            });
+        }
+    }
+
     /// Opens the data connection, answers 150 and starts `job` in its own
     /// task. The final reply comes from [`Session::finish_transfer`].
     pub async fn start_transfer(
@@ -155,14 +169,14 @@ impl Session {
             Job::Listing(_) => None,
         };
         let progress: Progress = Arc::new(AtomicU64::new(0));
+        let cfg = &self.shared.config;
         let tls = match (secure, &self.tls) {
-            (true, Some(t)) if direction == Some(Direction::Upload) => Some(Arc::clone(&t.upload)),
-            (true, Some(t)) => Some(Arc::clone(&t.data)),
+            (true, Some(t)) => Some(t.data(direction == Some(Direction::Upload))),
             _ => None,
         };
-        let cfg = &self.shared.config;
         let ctx = TaskContext {
             tls,
+            peer: self.peer,
             require_reuse: cfg.require_tls_reuse,
             handshake: cfg.limits.tls_handshake_timeout,
             limits: TransferLimits {
@@ -287,7 +301,8 @@ impl Session {
 }
 
 struct TaskContext {
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<DataTls>,
+    peer: std::net::SocketAddr,
     require_reuse: bool,
     handshake: std::time::Duration,
     limits: TransferLimits,
@@ -301,9 +316,14 @@ struct TaskContext {
 async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option<String>> {
     let mut stream = match ctx.tls {
         None => DataStream::Plain(tcp),
-        Some(cfg) => DataStream::Tls(Box::new(
-            secure(tcp, cfg, ctx.require_reuse, ctx.handshake).await?,
-        )),
+        Some(tls) => {
+            let policy = data::TlsPolicy {
+                strict: ctx.require_reuse,
+                handshake: ctx.handshake,
+                stall: ctx.limits.stall,
+            };
+            DataStream::Tls(Box::new(data::secure(tcp, tls, policy, ctx.peer).await?))
+        }
     };
     match job {
         Job::Send { file, offset, len } => {
@@ -441,33 +461,4 @@ fn peer_closed(socket: &socket2::Socket) -> bool {
             Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
         }
     }
-}
-
-/// TLS on a data connection. With reuse required, the handshake must
-/// resume a session from this control connection's own session store.
-async fn secure(
-    tcp: TcpStream,
-    cfg: Arc<ServerConfig>,
-    require_reuse: bool,
-    limit: std::time::Duration,
-) -> FtpResult<tokio_rustls::server::TlsStream<TcpStream>> {
-    let tls = match tokio::time::timeout(limit, TlsAcceptor::from(cfg).accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            return Err(FtpError::CannotOpenData(format!(
-                "TLS handshake on the data connection failed: {e}"
-            )))
-        }
-        Err(_) => {
-            return Err(FtpError::CannotOpenData(
-                "TLS handshake on the data connection timed out".into(),
-            ))
-        }
-    };
-    if require_reuse && tls.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
-        return Err(FtpError::CannotOpenData(
-            "TLS session reuse required: the data connection must resume the control connection's session".into(),
-        ));
-    }
-    Ok(tls)
 }
