@@ -50,8 +50,12 @@ pub fn event(e: &Event) -> Option<Value> {
             peer,
             user,
             anonymous,
+            client,
         } => {
-            json!({"event": "login", "peer": peer.to_string(), "user": user, "anonymous": anonymous})
+            let client = client
+                .as_deref()
+                .map(|c| super::ui::client_text(c, super::ui::CLIENT_TEXT_MAX));
+            json!({"event": "login", "peer": peer.to_string(), "user": user, "anonymous": anonymous, "client": client})
         }
         Event::LoginFailed { peer, user } => {
             json!({"event": "login_failed", "peer": peer.to_string(), "user": user})

@@ -133,12 +133,16 @@ impl Ui {
                 peer,
                 user,
                 anonymous,
+                client,
             } => {
-                let who = if *anonymous {
+                let mut who = if *anonymous {
                     format!("{user} (anonymous)")
                 } else {
                     user.clone()
                 };
+                if let Some(c) = client {
+                    who = format!("{who} using {}", client_text(c, CLIENT_TEXT_MAX));
+                }
                 self.log(&format!("login    {who} · {peer}"));
             }
             Event::LoginFailed { peer, user } => {
@@ -425,6 +429,27 @@ fn short(path: &str, max: usize) -> String {
     format!("…{tail}")
 }
 
+/// Longest client-chosen text (CLNT) shown, in characters.
+pub const CLIENT_TEXT_MAX: usize = 64;
+
+/// Text a client chose, made safe for a terminal: control characters
+/// escaped (no colour codes or cursor moves), cut at `max` characters.
+pub fn client_text(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The local wall-clock time as `HH:MM:SS`.
 pub fn clock() -> String {
     clock_at(std::time::SystemTime::now())
@@ -475,6 +500,13 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(850)), "850ms");
         assert_eq!(seconds(Duration::from_millis(4250)), "4.2s");
         assert_eq!(seconds(Duration::from_secs(185)), "3m 5s");
+    }
+
+    #[test]
+    fn client_text_is_escaped_and_cut() {
+        assert_eq!(client_text("lftp/4.9", 64), "lftp/4.9");
+        assert_eq!(client_text("a\x1b[2Jb", 64), "a\\u{1b}[2Jb");
+        assert_eq!(client_text("abcdef", 3), "abc…");
     }
 
     #[test]

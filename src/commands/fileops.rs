@@ -110,7 +110,7 @@ pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     Ok(Reply::new(213, (md.len() + extra).to_string()))
 }
 
-pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub fn mdtm(s: &Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
     let md = s.shared.root.metadata(&path).at(&path)?;
     if md.is_dir() {

@@ -1,7 +1,7 @@
 //! SYST, FEAT, OPTS, HELP, STAT (server status), SITE, LANG.
 
 use crate::config::TlsMode;
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::Reply;
 use crate::session::{Login, Session};
 use crate::vfs::Facts;
@@ -17,12 +17,28 @@ pub fn feat(s: &Session) -> FtpResult<Reply> {
     if tls == TlsMode::Explicit {
         lines.push("AUTH TLS".into());
     }
-    lines.extend(["EPRT", "EPSV", "LANG EN*", "MDTM"].map(String::from));
+    lines.extend(["AVBL", "CLNT", "EPRT", "EPSV"].map(String::from));
+    lines.push(super::hash::feat(s));
+    lines.extend(["HOST", "LANG EN*", "MDTM", "MFF Modify;UNIX.mode;", "MFMT"].map(String::from));
     lines.push(format!("MLST {}", s.facts.feat()));
+    lines.push("MODE Z".into());
     if tls != TlsMode::Off {
         lines.extend(["PBSZ", "PROT"].map(String::from));
     }
-    lines.extend(["REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+    lines.extend(
+        [
+            "REST STREAM",
+            "SIZE",
+            "TVFS",
+            "UTF8",
+            "XCRC",
+            "XMD5",
+            "XSHA1",
+            "XSHA256",
+            "XSHA512",
+        ]
+        .map(String::from),
+    );
     Ok(Reply::multi(211, "Features:", lines, "End"))
 }
 
@@ -39,6 +55,8 @@ pub fn opts(s: &mut Session, opt: &str) -> FtpResult<Reply> {
             s.facts = Facts::select(value);
             Ok(Reply::new(200, format!("MLST OPTS {}", s.facts.selected())))
         }
+        "HASH" => super::hash::opts(s, value),
+        "MODE" => super::transfer::opts_mode(s, value),
         _ => Err(FtpError::Syntax(format!("Option {name} not understood"))),
     }
 }
@@ -49,24 +67,36 @@ const COMMANDS: &[(&str, &str)] = &[
     ("ALLO", "ALLO <bytes> (not needed)"),
     ("APPE", "APPE <file> (append)"),
     ("AUTH", "AUTH TLS (secure the control connection)"),
+    ("AVBL", "AVBL [dir] (free bytes for uploads)"),
     ("CCC", "CCC (refused)"),
     ("CDUP", "CDUP (parent directory)"),
+    ("CLNT", "CLNT <client name>"),
     ("CWD", "CWD <dir>"),
     ("DELE", "DELE <file>"),
     ("EPRT", "EPRT |proto|addr|port|"),
     ("EPSV", "EPSV [1|2|ALL]"),
     ("FEAT", "FEAT (list extensions)"),
+    (
+        "HASH",
+        "HASH <file> (checksum; OPTS HASH <algorithm> to choose)",
+    ),
     ("HELP", "HELP [command]"),
+    ("HOST", "HOST <name> (before USER)"),
     ("LANG", "LANG [EN]"),
     ("LIST", "LIST [path]"),
-    ("MDTM", "MDTM <file>"),
+    ("MDTM", "MDTM <file> | MDTM <YYYYMMDDHHMMSS> <path>"),
+    ("MFF", "MFF Modify=<time>;UNIX.mode=<octal>; <path>"),
+    ("MFMT", "MFMT <YYYYMMDDHHMMSS[.sss]> <path>"),
     ("MKD", "MKD <dir>"),
     ("MLSD", "MLSD [dir]"),
     ("MLST", "MLST [path]"),
-    ("MODE", "MODE S"),
+    ("MODE", "MODE S|Z"),
     ("NLST", "NLST [path]"),
     ("NOOP", "NOOP"),
-    ("OPTS", "OPTS UTF8 ON | OPTS MLST <facts>"),
+    (
+        "OPTS",
+        "OPTS UTF8 ON | MLST <facts> | HASH [algorithm] | MODE Z LEVEL <0-9>",
+    ),
     ("PASS", "PASS <password>"),
     ("PASV", "PASV"),
     ("PBSZ", "PBSZ 0"),
@@ -74,13 +104,17 @@ const COMMANDS: &[(&str, &str)] = &[
     ("PROT", "PROT C|P"),
     ("PWD", "PWD"),
     ("QUIT", "QUIT"),
+    (
+        "RANG",
+        "RANG <first byte> <last byte> (for HASH; RANG 1 0 resets)",
+    ),
     ("REIN", "REIN (log out, keep the connection)"),
     ("REST", "REST <offset>"),
     ("RETR", "RETR <file>"),
     ("RMD", "RMD <dir>"),
     ("RNFR", "RNFR <path>"),
     ("RNTO", "RNTO <path>"),
-    ("SITE", "SITE HELP"),
+    ("SITE", "SITE CHMOD|UTIME|HELP"),
     ("SIZE", "SIZE <file>"),
     ("SMNT", "SMNT (not supported)"),
     ("STAT", "STAT [path]"),
@@ -90,11 +124,16 @@ const COMMANDS: &[(&str, &str)] = &[
     ("SYST", "SYST"),
     ("TYPE", "TYPE A|I|L 8"),
     ("USER", "USER <name>"),
+    ("XCRC", "XCRC <file> [start [end]]"),
     ("XCUP", "XCUP (= CDUP)"),
     ("XCWD", "XCWD <dir> (= CWD)"),
+    ("XMD5", "XMD5 <file> [start [end]]"),
     ("XMKD", "XMKD <dir> (= MKD)"),
     ("XPWD", "XPWD (= PWD)"),
     ("XRMD", "XRMD <dir> (= RMD)"),
+    ("XSHA1", "XSHA1 <file> [start [end]]"),
+    ("XSHA256", "XSHA256 <file> [start [end]]"),
+    ("XSHA512", "XSHA512 <file> [start [end]]"),
 ];
 
 pub fn help(topic: Option<&str>) -> FtpResult<Reply> {
@@ -128,8 +167,13 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
         _ => "Not logged in".into(),
     });
     lines.push(format!(
-        "TYPE: {}; STRUcture: File; MODE: Stream",
-        if s.ascii { "ASCII" } else { "BINARY" }
+        "TYPE: {}; STRUcture: File; MODE: {}",
+        if s.ascii { "ASCII" } else { "BINARY" },
+        if s.deflate.is_some() {
+            "Deflate"
+        } else {
+            "Stream"
+        }
     ));
     lines.push(format!(
         "Control connection: {}",
@@ -155,16 +199,12 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
     ))
 }
 
-pub fn site(arg: &str) -> FtpResult<Reply> {
-    let sub = arg
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    if sub == "HELP" || sub.is_empty() {
-        return Ok(Reply::new(214, "No SITE commands are available"));
-    }
-    Err(FtpError::Unknown(format!("SITE {sub} not understood")))
+/// AVBL (draft-peterson-streamlined-ftp-command-extensions): free bytes
+/// where uploads go, from statvfs on the folder.
+pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
+    let path = s.path(arg.unwrap_or("."))?;
+    let free = super::blocking(s, move |root| root.free_space(&path).at(&path)).await?;
+    Ok(Reply::new(213, free.to_string()))
 }
 
 /// LANG (RFC 2640 §4): English is the one language offered.

@@ -3,16 +3,35 @@
 //! their reply, or `None` when a transfer will send it later.
 
 mod auth;
+mod facts;
 mod fileops;
+mod hash;
+mod hello;
 mod info;
 mod listing;
 mod nav;
 mod security;
+mod site;
 mod transfer;
 
-use crate::error::FtpResult;
+use std::sync::Arc;
+
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{Command, Reply};
 use crate::session::Session;
+use crate::vfs::Root;
+
+/// Runs file-system work on the blocking pool, so a slow disk cannot
+/// stall the sessions sharing a runtime thread.
+async fn blocking<T: Send + 'static>(
+    s: &Session,
+    work: impl FnOnce(&Root) -> FtpResult<T> + Send + 'static,
+) -> FtpResult<T> {
+    let shared = Arc::clone(&s.shared);
+    tokio::task::spawn_blocking(move || work(&shared.root))
+        .await
+        .map_err(|_| FtpError::Local("file-system task failed".into()))?
+}
 
 pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<Reply>> {
     use Command::*;
@@ -40,7 +59,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         // transfer.rs: data connections and file transfers
         Type(t) => transfer::type_(s, t),
         Stru => transfer::stru(),
-        Mode => transfer::mode(),
+        Mode(mode) => transfer::mode(s, mode),
         Pasv => transfer::pasv(s),
         Epsv(arg) => transfer::epsv(s, arg),
         Port(addr) => transfer::port(s, addr),
@@ -69,6 +88,26 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Size(path) => fileops::size(s, &path),
         Mdtm(path) => fileops::mdtm(s, &path),
 
+        // facts.rs: changing times and permission bits
+        MdtmSet { time, path, whole } => facts::mdtm_set(s, time, &path, &whole).await,
+        Mfmt(time, path) => facts::mfmt(s, time, &path).await,
+        Mff(changes, path) => facts::mff(s, &changes, &path).await,
+        Site(cmd) => site::site(s, cmd).await,
+
+        // hash.rs: checksums computed by the server
+        Hash(path) => return hash::hash(s, &path).await,
+        Rang(range) => hash::rang(s, range),
+        XHash {
+            algo,
+            path,
+            start,
+            end,
+        } => return hash::xhash(s, algo, &path, start, end).await,
+
+        // hello.rs: what the client says about itself
+        Host(name) => hello::host(s, name),
+        Clnt(name) => hello::clnt(s, name),
+
         // info.rs: about the server and the session
         Syst => info::syst(),
         Feat => info::feat(s),
@@ -76,7 +115,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Help(topic) => info::help(topic.as_deref()),
         Noop => Ok(Reply::new(200, "NOOP ok")),
         Stat(None) => info::stat(s),
-        Site(arg) => info::site(&arg),
+        Avbl(path) => info::avbl(s, path.as_deref()).await,
         Lang(lang) => info::lang(lang.as_deref()),
     };
     reply.map(Some)

@@ -3,9 +3,13 @@
 //! that may carry TLS, and the loops that move bytes.
 
 mod connect;
+mod deflate;
+mod digest;
 mod stream;
 mod transfer;
 
 pub use connect::{bind_passive, DataPlan};
+pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
+pub use digest::digest;
 pub use stream::DataStream;
 pub use transfer::{receive_to_file, send_bytes, send_file, Progress, TransferLimits};

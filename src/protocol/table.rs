@@ -2,7 +2,7 @@
 //! of access to the files it needs, and whether it may run while a data
 //! transfer is in progress. Handlers never repeat these checks.
 
-use super::Command;
+use super::{Command, SiteCommand};
 
 /// What a command does to the served files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +30,52 @@ pub fn policy(cmd: &Command) -> Policy {
     use Command::*;
     let (needs_login, access, during_transfer) = match cmd {
         User(_) | Pass(_) | Quit | Feat | Syst | Noop | Help(_) | Auth(_) | Pbsz(_) | Prot(_)
-        | Ccc | Opts(_) | Lang(_) | SecurityMechanism => (false, Access::None, false),
-        Abor | Stat(None) => (false, Access::None, true),
-        Acct | Smnt | Rein | Site(_) | Allo | Rest(_) | Type(_) | Stru | Mode | Pasv | Port(_)
-        | Eprt(_) | Epsv(_) | Pwd | Cwd(_) | Cdup => (true, Access::None, false),
-        Retr(_) | List(_) | Nlst(_) | Mlsd(_) | Mlst(_) | Size(_) | Mdtm(_) | Stat(Some(_)) => {
-            (true, Access::Read, false)
+        | Ccc | Opts(_) | Lang(_) | SecurityMechanism | Host(_) | Clnt(_) => {
+            (false, Access::None, false)
         }
-        Stor(_) | Stou(_) | Mkd(_) => (true, Access::Create, false),
-        Appe(_) | Dele(_) | Rmd(_) | Rnfr(_) | Rnto(_) => (true, Access::Modify, false),
+        Abor | Stat(None) => (false, Access::None, true),
+        Acct
+        | Smnt
+        | Rein
+        | Site(SiteCommand::Help)
+        | Allo
+        | Rest(_)
+        | Rang(_)
+        | Type(_)
+        | Stru
+        | Mode(_)
+        | Pasv
+        | Port(_)
+        | Eprt(_)
+        | Epsv(_)
+        | Pwd
+        | Cwd(_)
+        | Cdup => (true, Access::None, false),
+        // The MDTM set form reads when the session may not write: it is a
+        // query then (the handler decides).
+        Retr(_)
+        | List(_)
+        | Nlst(_)
+        | Mlsd(_)
+        | Mlst(_)
+        | Size(_)
+        | Mdtm(_)
+        | MdtmSet { .. }
+        | Stat(Some(_))
+        | Hash(_)
+        | XHash { .. } => (true, Access::Read, false),
+        // AVBL answers for the upload target: meaningful where one may create.
+        Stor(_) | Stou(_) | Mkd(_) | Avbl(_) => (true, Access::Create, false),
+        Appe(_)
+        | Dele(_)
+        | Rmd(_)
+        | Rnfr(_)
+        | Rnto(_)
+        | Mfmt(..)
+        | Mff(..)
+        | Site(SiteCommand::Chmod { .. } | SiteCommand::Utime { .. }) => {
+            (true, Access::Modify, false)
+        }
     };
     Policy {
         needs_login,
@@ -61,5 +98,19 @@ mod tests {
         assert!(policy(&Command::Abor).during_transfer);
         assert!(policy(&Command::Stat(None)).during_transfer);
         assert!(!policy(&Command::Stat(Some("x".into()))).during_transfer);
+        assert!(!policy(&Command::Host("h".into())).needs_login);
+        assert_eq!(policy(&Command::Avbl(None)).access, Access::Create);
+        assert_eq!(
+            policy(&Command::Site(SiteCommand::Chmod {
+                mode: 0o644,
+                path: "x".into()
+            }))
+            .access,
+            Access::Modify
+        );
+        assert_eq!(
+            policy(&Command::Site(SiteCommand::Help)).access,
+            Access::None
+        );
     }
 }

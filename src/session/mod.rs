@@ -19,7 +19,7 @@ use crate::config::{AccessMode, TlsMode};
 use crate::data::DataPlan;
 use crate::error::{FtpError, FtpResult};
 use crate::protocol::telnet::Framed;
-use crate::protocol::{self, Access, Command, ProtLevel, Reply};
+use crate::protocol::{self, Access, Command, HashAlgo, ProtLevel, Reply};
 use crate::server::Shared;
 use crate::tls::SessionTls;
 use crate::vfs::{Facts, Perms, VPath};
@@ -57,6 +57,18 @@ pub(crate) struct Session {
     pub pbsz: bool,
     pub prot: ProtLevel,
     pub transfer: Option<RunningTransfer>,
+    /// HOST (RFC 7151): the name the client asked for, as sent.
+    pub host: Option<String>,
+    /// CLNT: the client program's own description, as sent.
+    pub client: Option<String>,
+    /// OPTS HASH: the algorithm HASH uses.
+    pub hash_algo: HashAlgo,
+    /// RANG: the byte range (inclusive) for the next HASH.
+    pub range: Option<(u64, u64)>,
+    /// MODE Z: data connections carry a deflate stream at this level.
+    pub deflate: Option<u32>,
+    /// OPTS MODE Z LEVEL: the level the next MODE Z uses.
+    pub deflate_level: u32,
 }
 
 /// Whether the session goes on after a command.
@@ -93,6 +105,12 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         prot: ProtLevel::Clear,
         pbsz: false,
         transfer: None,
+        host: None,
+        client: None,
+        hash_algo: HashAlgo::ALL[0],
+        range: None,
+        deflate: None,
+        deflate_level: crate::data::DEFAULT_DEFLATE_LEVEL,
         tls,
         shared,
     };
@@ -232,9 +250,16 @@ impl Session {
             // own final reply. An immediate shutdown must still get
             // through: the transfer may never end on its own.
             let kill = self.shared.kill.clone();
-            let report = tokio::select! {
-                report = running::wait(&mut self.transfer) => Some(report),
-                _ = kill.cancelled() => None,
+            // QUIT waits for a data transfer (RFC 959) but not for a hash,
+            // which has no client-side end to wait for.
+            let cut = cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
+            let report = if cut {
+                None
+            } else {
+                tokio::select! {
+                    report = running::wait(&mut self.transfer) => Some(report),
+                    _ = kill.cancelled() => None,
+                }
             };
             let report = match (report, self.transfer.take()) {
                 (Some(report), _) => report,
@@ -258,6 +283,7 @@ impl Session {
                 | Command::Type(_)
         );
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
+        let keeps_range = matches!(cmd, Command::Rang(_));
         // A refused command ends a REST or RNFR sequence too, so it goes
         // through the reset below. The command future is boxed so that an
         // idle session's task stays small: the largest one is allocated
@@ -271,6 +297,9 @@ impl Session {
         }
         if !keeps_rename {
             self.rename_from = None;
+        }
+        if !keeps_range {
+            self.range = None;
         }
         let reply = match result {
             Ok(Some(reply)) => reply,

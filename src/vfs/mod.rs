@@ -18,5 +18,5 @@ mod upload;
 pub use listing::{facts_text, Entry, Facts, Listing, Perms};
 pub use path::VPath;
 pub use root::Root;
-pub use time::mdtm;
+pub use time::{mdtm, TimeVal};
 pub use upload::{is_temp_name, Upload};
