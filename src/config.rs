@@ -64,6 +64,47 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl Limits {
+    /// The longest duration a limit may have (10 years): long enough to
+    /// mean "never", short enough that adding it to a clock cannot overflow.
+    pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+    /// Why these limits cannot run a server, if they cannot: a duration
+    /// past [`MAX_DURATION`](Self::MAX_DURATION), or a limit that refuses
+    /// everything.
+    pub fn check(&self) -> Result<(), String> {
+        let durations = [
+            ("idle_timeout", self.idle_timeout),
+            ("data_timeout", self.data_timeout),
+            ("stall_timeout", self.stall_timeout),
+            ("login_timeout", self.login_timeout),
+            ("tls_handshake_timeout", self.tls_handshake_timeout),
+            ("failed_login_delay", self.failed_login_delay),
+            ("ban_duration", self.ban_duration),
+            ("shutdown_grace", self.shutdown_grace),
+        ];
+        for (name, d) in durations {
+            if d > Self::MAX_DURATION {
+                return Err(format!("limit {name} is longer than 10 years"));
+            }
+        }
+        let at_least_one = [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("max_line", self.max_line),
+        ];
+        for (name, n) in at_least_one {
+            if n == 0 {
+                return Err(format!("limit {name} must be at least 1"));
+            }
+        }
+        if self.max_rate == Some(0) {
+            return Err("limit max_rate must be at least 1 byte per second".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {

@@ -16,18 +16,22 @@
 
 mod commands;
 mod config;
+mod connection;
 mod data;
 mod error;
+mod escape;
 mod events;
 mod protocol;
 mod server;
 mod session;
+mod shared;
 mod tls;
 mod vfs;
 
 pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;
+pub use escape::{escape, steers_terminal};
 pub use events::{Direction, Event};
 pub use server::{url_host, RunningServer, Server, ServerBuilder, StartError};
 pub use tls::{fingerprint, TlsError, TlsIdentity};

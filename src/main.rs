@@ -72,7 +72,8 @@ fn fail(json: bool, msg: &str) -> ExitCode {
     if json {
         cli::json::emit(&json!({"event": "exit", "reason": "error", "error": msg}));
     }
-    eprintln!("ftpshare: error: {msg}");
+    // Messages can quote a path or a name.
+    eprintln!("ftpshare: error: {}", ftpshare::escape(msg));
     ExitCode::from(1)
 }
 
@@ -150,9 +151,9 @@ async fn serve(args: Serve) -> Result<(), String> {
         );
     } else if !args.json {
         // The essentials: how to connect, and where a temporary folder is.
-        say(false, &url);
+        say(false, &ftpshare::escape(&url));
         if temp.is_some() {
-            say(false, &root);
+            say(false, &ftpshare::escape(&root));
         }
     }
 

@@ -1,21 +1,19 @@
 //! Binding, the accept loop, connection limits and shutdown.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{AccessMode, Config, Limits, TlsMode};
 use crate::events::Event;
+use crate::shared::Shared;
 use crate::tls::{TlsError, TlsIdentity};
 use crate::vfs::Root;
 
@@ -34,120 +32,6 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("{0}")]
     Invalid(String),
-}
-
-/// State every session shares.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub root: Root,
-    pub events: broadcast::Sender<Event>,
-    /// Graceful shutdown: stop accepting, let transfers finish briefly.
-    pub shutdown: CancellationToken,
-    /// Immediate shutdown: abort transfers now.
-    pub kill: CancellationToken,
-    /// IPv4 address announced in PASV replies instead of our own.
-    pub pasv_ip: Option<Ipv4Addr>,
-    next_transfer: AtomicU64,
-    conns: Mutex<ConnTable>,
-}
-
-/// Addresses whose failed logins are remembered before old ones are pruned.
-const MAX_TRACKED_FAILURES: usize = 4096;
-
-#[derive(Default)]
-struct ConnTable {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    /// Failed logins per address, and when it was last refused.
-    failures: HashMap<IpAddr, (u32, Instant)>,
-}
-
-impl Shared {
-    pub fn emit(&self, event: Event) {
-        // No receiver is fine: nobody is watching.
-        let _ = self.events.send(event);
-    }
-
-    pub fn next_transfer_id(&self) -> u64 {
-        self.next_transfer.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
-        let limits = &self.config.limits;
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.banned(ip, limits) {
-            return Err("Too many failed logins from your address; try again later");
-        }
-        if t.total >= limits.max_connections {
-            return Err("Too many connections; try again later");
-        }
-        let n = t.per_ip.entry(ip).or_insert(0);
-        if *n >= limits.max_connections_per_ip {
-            return Err("Too many connections from your address");
-        }
-        *n += 1;
-        t.total += 1;
-        Ok(ConnGuard {
-            shared: Arc::clone(self),
-            ip,
-        })
-    }
-
-    /// Records a failed login from `ip` (for the cross-connection ban).
-    pub fn login_failed(&self, ip: IpAddr) {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.failures.len() >= MAX_TRACKED_FAILURES {
-            // Many addresses guessing at once must not grow this without
-            // bound: forget those whose last failure is older than a ban.
-            let keep = self.config.limits.ban_duration;
-            t.failures.retain(|_, (_, last)| last.elapsed() < keep);
-        }
-        let e = t.failures.entry(ip).or_insert((0, Instant::now()));
-        e.0 += 1;
-        e.1 = Instant::now();
-    }
-
-    pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        t.banned(ip, &self.config.limits)
-    }
-}
-
-impl ConnTable {
-    /// Whether `ip` is banned now; a ban that ran out is forgotten, so the
-    /// address starts again with a clean count.
-    fn banned(&mut self, ip: IpAddr, limits: &Limits) -> bool {
-        let Some((n, since)) = self.failures.get(&ip).copied() else {
-            return false;
-        };
-        if limits.ban_after == 0 || n < limits.ban_after {
-            return false;
-        }
-        if since.elapsed() < limits.ban_duration {
-            return true;
-        }
-        self.failures.remove(&ip);
-        false
-    }
-}
-
-/// Holds a connection's place in the limits until the session ends.
-struct ConnGuard {
-    shared: Arc<Shared>,
-    ip: IpAddr,
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        let mut t = self.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
-        t.total -= 1;
-        if let Some(n) = t.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                t.per_ip.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Entry point of the library API.
@@ -244,6 +128,7 @@ impl ServerBuilder {
         if cfg.password.is_empty() {
             cfg.password = crate::generate_password();
         }
+        cfg.limits.check().map_err(StartError::Invalid)?;
         if cfg.tls_mode != TlsMode::Off && cfg.tls.is_none() {
             return Err(StartError::Invalid(
                 "TLS mode set without a certificate".into(),
@@ -294,16 +179,7 @@ impl ServerBuilder {
         })?;
 
         let (events, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared {
-            config: self.config,
-            root,
-            events,
-            shutdown: CancellationToken::new(),
-            kill: CancellationToken::new(),
-            pasv_ip,
-            next_transfer: AtomicU64::new(1),
-            conns: Mutex::new(ConnTable::default()),
-        });
+        let shared = Arc::new(Shared::new(self.config, root, events, pasv_ip));
         let tracker = TaskTracker::new();
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
         Ok(RunningServer {
@@ -362,7 +238,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
             Ok(guard) => {
                 let shared = Arc::clone(&shared);
                 tracker.spawn(async move {
-                    crate::session::run(shared, stream, peer).await;
+                    crate::connection::run(shared, stream, peer).await;
                     drop(guard);
                 });
             }
@@ -460,7 +336,7 @@ impl RunningServer {
 
     /// Open control connections right now.
     pub fn connections(&self) -> usize {
-        self.shared.conns.lock().map(|t| t.total).unwrap_or(0)
+        self.shared.connections()
     }
 }
 
@@ -526,7 +402,7 @@ mod tests {
 
         let mut victim = BufReader::new(TcpStream::connect(addr).await.unwrap());
         assert!(line(&mut victim).await.starts_with("220"));
-        let mut panic_line = crate::session::tests::PANIC_LINE.to_vec();
+        let mut panic_line = crate::connection::tests::PANIC_LINE.to_vec();
         panic_line.extend_from_slice(b"\r\n");
         victim.get_mut().write_all(&panic_line).await.unwrap();
         assert_eq!(
@@ -552,6 +428,52 @@ mod tests {
             2,
             "the panicked session's slot is freed"
         );
+        server.shutdown().await;
+    }
+
+    /// Limits no clock can hold (or that refuse everyone) are a start
+    /// error, not a panic in every session after the greeting.
+    #[tokio::test]
+    async fn start_refuses_limits_that_cannot_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            Limits {
+                idle_timeout: Duration::MAX,
+                ..Limits::default()
+            },
+            Limits {
+                shutdown_grace: Duration::from_secs(u64::MAX),
+                ..Limits::default()
+            },
+            Limits {
+                max_connections: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_rate: Some(0),
+                ..Limits::default()
+            },
+        ];
+        for limits in cases {
+            let started = Server::builder()
+                .root(dir.path())
+                .bind("127.0.0.1:0".parse().unwrap())
+                .limits(limits.clone())
+                .start()
+                .await;
+            assert!(matches!(started, Err(StartError::Invalid(_))), "{limits:?}");
+        }
+        let longest = Limits {
+            idle_timeout: Limits::MAX_DURATION,
+            ..Limits::default()
+        };
+        let server = Server::builder()
+            .root(dir.path())
+            .bind("127.0.0.1:0".parse().unwrap())
+            .limits(longest)
+            .start()
+            .await
+            .unwrap();
         server.shutdown().await;
     }
 

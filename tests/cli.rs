@@ -771,6 +771,99 @@ fn bad_arguments_exit_2() {
     }
 }
 
+/// Exit 2 with clap's one error line (then its usual hint), and no panic.
+fn refused_argument(args: &[&str]) -> String {
+    let dir = tempdir();
+    let mut all = args.to_vec();
+    all.push(dir_arg(dir.path()));
+    let (status, stdout, stderr) = Share::start(&all).wait();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    assert!(first.starts_with("error: "), "{args:?}: {stderr}");
+    first
+}
+
+/// Durations no clock can hold used to panic ("overflow when adding
+/// duration to instant"), at once for --timeout and in every session for
+/// --idle-timeout; negative and sub-second ones got confusing answers.
+#[test]
+fn out_of_range_durations_are_refused_in_one_line() {
+    for flag in ["--timeout", "--idle-timeout", "--ban-duration"] {
+        for (value, says) in [
+            ("18446744073709551615", "at most 10 years"),
+            ("3651d", "at most 10 years"),
+            ("99999999999999999999999h", "at most 10 years"),
+            ("-5s", "cannot be negative"),
+            ("1ns", "at least 1s"),
+            ("500ms", "at least 1s"),
+        ] {
+            let line = refused_argument(&[flag, value]);
+            assert!(line.contains(says), "{flag} {value}: {line}");
+        }
+    }
+    let line = refused_argument(&["-t", "-5s"]);
+    assert!(!line.contains("unexpected argument"), "{line}");
+    for (flag, value) in [
+        ("--max-rate", "0.5"),
+        ("--max-rate", "99999999999999999999GiB"),
+        ("--max-connections", "0"),
+        ("--max-connections-per-ip", "0"),
+    ] {
+        refused_argument(&[flag, value]);
+    }
+}
+
+/// The longest accepted durations run normally: sessions get past the
+/// greeting and serve files.
+#[test]
+fn ten_year_durations_serve_normally() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"still here\n").unwrap();
+    let (share, ready) = Share::json(&[
+        "-t",
+        "3650d",
+        "--idle-timeout",
+        "3650d",
+        "--ban-duration",
+        "3650d",
+        dir_arg(dir.path()),
+    ]);
+    assert_eq!(ready["expires_in_s"], 3650 * 86_400);
+    let out = curl(&[&url(&ready, "a.txt")]);
+    assert_eq!(out.stdout, b"still here\n", "{out:?}");
+    share.signal(libc::SIGTERM);
+    assert_eq!(share.exit_event()["reason"], "signal");
+}
+
+/// Past a day, the banner says on which date the share expires.
+#[test]
+fn a_long_timeout_shows_the_date() {
+    let dir = tempdir();
+    let mut share = Share::start(&[
+        "--no-qr",
+        "--bind",
+        "127.0.0.1",
+        "-t",
+        "200d",
+        dir_arg(dir.path()),
+    ]);
+    let expires = loop {
+        let line = share.line().expect("an expires line");
+        if line.trim_start().starts_with("expires") {
+            break line;
+        }
+    };
+    assert!(expires.contains("in 200d (at "), "{expires}");
+    let date = expires.split("(at ").nth(1).unwrap();
+    let ymd: Vec<&str> = date.split(' ').next().unwrap().split('-').collect();
+    assert!(
+        ymd.len() == 3 && ymd[0].len() == 4 && ymd[0].parse::<u32>().unwrap() >= 2025,
+        "{expires}"
+    );
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.

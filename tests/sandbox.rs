@@ -738,3 +738,108 @@ async fn a_replaced_file_keeps_its_permissions() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// APPE with no data adds nothing: the file keeps every byte.
+#[tokio::test]
+async fn an_empty_append_leaves_the_file_as_it_was() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(10_000, 91);
+    t.write("log.txt", &old);
+    let mut raw = t.login().await;
+    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"").await, 226);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), old);
+    // An append cut off by a vanished client adds nothing either.
+    let mut data = raw.epsv().await;
+    raw.ok("APPE log.txt", 150).await;
+    data.write_all(&[3u8; 5000]).await.unwrap();
+    wait_received(&mut raw, 5000).await;
+    drop(raw);
+    drop(data);
+    wait_for_no_temp_files(t.root()).await;
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), old);
+}
+
+/// Polls STAT until the running transfer has received `n` bytes.
+async fn wait_received(raw: &mut Raw, n: usize) {
+    let want = format!("({n} bytes so far)");
+    for _ in 0..500 {
+        if raw.ok("STAT", 211).await.text.contains(&want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never received {n} bytes");
+}
+
+/// Two clients appending to one file at once: both parts arrive whole,
+/// one after the other, whatever the order in which their bytes came.
+#[tokio::test]
+async fn concurrent_appends_keep_both_parts_whole() {
+    let t = start(AccessMode::Writable).await;
+    t.write("log.bin", b"head:");
+    let (a, b) = (pseudo_random(600_000, 1), pseudo_random(600_000, 2));
+    let mut ca = t.login().await;
+    let mut cb = t.login().await;
+    let mut da = ca.epsv().await;
+    let mut db = cb.epsv().await;
+    ca.ok("APPE log.bin", 150).await;
+    cb.ok("APPE log.bin", 150).await;
+    // Interleave the halves as they reach the server: A1 B1 A2 B2.
+    da.write_all(&a[..300_000]).await.unwrap();
+    wait_received(&mut ca, 300_000).await;
+    db.write_all(&b[..300_000]).await.unwrap();
+    wait_received(&mut cb, 300_000).await;
+    da.write_all(&a[300_000..]).await.unwrap();
+    wait_received(&mut ca, 600_000).await;
+    db.write_all(&b[300_000..]).await.unwrap();
+    wait_received(&mut cb, 600_000).await;
+    drop(da);
+    drop(db);
+    assert_eq!(ca.reply().await.code, 226);
+    assert_eq!(cb.reply().await.code, 226);
+    let now = std::fs::read(t.path("log.bin")).unwrap();
+    let ab = [&b"head:"[..], &a, &b].concat();
+    let ba = [&b"head:"[..], &b, &a].concat();
+    assert!(
+        now == ab || now == ba,
+        "appends interleaved ({} bytes)",
+        now.len()
+    );
+}
+
+/// New content never inherits set-user-ID, set-group-ID or sticky bits
+/// (as root, a replaced 4755 file would otherwise be a planted setuid
+/// program): STOR, APPE and a resumed STOR all leave plain 0755.
+#[tokio::test]
+async fn uploads_never_keep_set_id_or_sticky_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    for special in [0o4755, 0o2755, 0o1755, 0o6755] {
+        for (rest, cmd) in [(false, "STOR"), (false, "APPE"), (true, "STOR")] {
+            t.write("prog", b"#!/bin/sh\n");
+            let perms = std::fs::Permissions::from_mode(special);
+            std::fs::set_permissions(t.path("prog"), perms).unwrap();
+            let mode = || {
+                std::fs::metadata(t.path("prog"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+            };
+            assert_eq!(mode() & 0o7777, special, "chmod did not take");
+            let mut data = raw.epsv().await;
+            if rest {
+                raw.ok("REST 2", 350).await;
+            }
+            raw.ok(&format!("{cmd} prog"), 150).await;
+            data.write_all(b"echo planted\n").await.unwrap();
+            drop(data);
+            assert_eq!(raw.reply().await.code, 226, "{cmd}");
+            assert_eq!(
+                mode() & 0o7777,
+                0o755,
+                "{cmd} (REST: {rest}) over {special:o}"
+            );
+        }
+    }
+}

@@ -67,12 +67,12 @@ pub struct Serve {
     #[arg(long, conflicts_with = "upload_only")]
     pub anonymous: bool,
 
-    /// Exit after this long (90s, 10m, 2h; 0 = never)
-    #[arg(short, long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    /// Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never)
+    #[arg(short, long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: MaybeDuration,
 
     /// Close control connections idle this long (0 = never)
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub idle_timeout: MaybeDuration,
 
     /// Exit after N completed downloads or uploads
@@ -140,11 +140,11 @@ pub struct Serve {
     pub verbose: u8,
 
     /// Most simultaneous control connections
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one)]
     pub max_connections: usize,
 
     /// Most simultaneous control connections from one address
-    #[arg(long, default_value_t = 512, value_name = "N")]
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least_one)]
     pub max_connections_per_ip: usize,
 
     /// Refuse an address for --ban-duration after this many failed logins (0 = never)
@@ -152,7 +152,7 @@ pub struct Serve {
     pub ban_after: u32,
 
     /// How long a banned address is refused
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub ban_duration: MaybeDuration,
 
     /// Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)
@@ -164,14 +164,43 @@ pub struct Serve {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaybeDuration(pub Option<Duration>);
 
-/// `90s`, `10m`, `2h`, `1h30m`, a bare number of seconds, or `0` for never.
+/// The longest duration accepted: anything longer is a typo, and the
+/// library refuses limits beyond it (adding it to a clock must not overflow).
+const MAX_DURATION: Duration = ftpshare::Limits::MAX_DURATION;
+
+/// `90s`, `10m`, `2h`, `1h30m`, `7d`, a bare number of seconds, or `0`
+/// for never; between 1 second and 10 years.
 pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(MaybeDuration((secs > 0).then(|| Duration::from_secs(secs))));
+    if s.starts_with('-') {
+        return Err("a duration cannot be negative (try 90s, 10m, 2h or 0 for never)".into());
     }
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s, 10m, 2h or 0)"))?;
-    Ok(MaybeDuration((!d.is_zero()).then_some(d)))
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => "too long (at most 10 years)".to_string(),
+            e => format!("{e} (try 90s, 10m, 2h or 0; a bare number is seconds)"),
+        })?,
+    };
+    if d.is_zero() {
+        return Ok(MaybeDuration(None));
+    }
+    if d < Duration::from_secs(1) {
+        return Err("too short: at least 1s (or 0 for never)".into());
+    }
+    if d > MAX_DURATION {
+        return Err("too long: at most 10 years (3650d), or 0 for never".into());
+    }
+    Ok(MaybeDuration(Some(d)))
+}
+
+/// A count of 1 or more (0 would refuse every connection).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -208,11 +237,15 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         "gib" => 1024.0 * 1024.0 * 1024.0,
         u => return Err(format!("unknown unit {u:?} (try K, KiB, M, MiB, G, GiB)")),
     };
-    let rate = (num * mult) as u64;
-    if rate == 0 {
-        return Err("rate must be positive".into());
+    let rate = (num * mult).floor();
+    if rate < 1.0 {
+        return Err("rate must be at least 1 byte per second".into());
     }
-    Ok(rate)
+    // `as` would quietly turn an absurd rate into u64::MAX.
+    if rate >= u64::MAX as f64 {
+        return Err(format!("rate {s:?} is too large"));
+    }
+    Ok(rate as u64)
 }
 
 #[cfg(test)]
@@ -226,7 +259,18 @@ mod tests {
         assert_eq!(d("90"), Ok(Some(Duration::from_secs(90))));
         assert_eq!(d("10m"), Ok(Some(Duration::from_secs(600))));
         assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(d("3650d"), Ok(Some(Duration::from_secs(3650 * 86_400))));
+        for bad in [
+            "soon",
+            "-5s",
+            "1ns",
+            "999ms",
+            "3651d",
+            "18446744073709551615",
+            "99999999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -235,6 +279,8 @@ mod tests {
         assert_eq!(parse_rate("500K"), Ok(500_000));
         assert_eq!(parse_rate("1.5MB"), Ok(1_500_000));
         assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0.5").is_err());
+        assert!(parse_rate("99999999999999999999GiB").is_err());
         assert_eq!(parse_port_range("50000-50100"), Ok(50000..=50100));
         assert!(parse_port_range("5-1").is_err());
         assert!(parse_port_range("0-10").is_err());

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ftpshare::escape;
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -32,12 +33,26 @@ pub enum Temp {
     Kept,
 }
 
+#[derive(Clone, Copy)]
 pub struct TlsInfo<'a> {
     pub fingerprint: &'a str,
     pub implicit: bool,
 }
 
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
+    // The folder, host, user and interface names can hold anything.
+    let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
+    let (user, password) = (escape(info.user), escape(info.password));
+    let others: Vec<String> = info.others.iter().map(|o| escape(o).into()).collect();
+    let info = &BannerInfo {
+        root: &root,
+        url: &url,
+        host: &host,
+        user: &user,
+        password: &password,
+        others: &others,
+        ..*info
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -68,13 +83,15 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     }
     match info.expires {
         Some(d) => {
-            let at = crate::cli::ui::clock_at(std::time::SystemTime::now() + d);
+            let at = std::time::SystemTime::now() + d;
+            // Past a day, the time of day alone would not say which day.
+            let at = match d >= Duration::from_secs(86_400) {
+                true => local_date_time(at),
+                false => crate::cli::ui::clock_at(at),
+            };
             row(
                 "expires",
-                &format!(
-                    "in {} (at {at}); Ctrl-C stops sooner",
-                    humantime::format_duration(d)
-                ),
+                &format!("in {} (at {at}); Ctrl-C stops sooner", span(d)),
             );
         }
         None => row("expires", "never; Ctrl-C stops"),
@@ -151,6 +168,48 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
 }
 
 /// `text` as one shell word.
+/// `200d`, `1h 30m`, `90s` → `1m 30s`: whole units, no months (whose
+/// length humantime guesses).
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    match text.is_empty() {
+        true => "0s".into(),
+        false => text.join(" "),
+    }
+}
+
+/// `2027-06-19 21:04` in local time (UTC if the time zone is unknown).
+fn local_date_time(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stamp = libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX);
+    // SAFETY: localtime_r only writes the tm it is given.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&stamp, &mut tm) }.is_null() {
+        return crate::cli::ui::clock_at(t);
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        i64::from(tm.tm_year) + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min
+    )
+}
+
 fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
@@ -225,6 +284,13 @@ pub fn qr_code(text: &str, invert: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_in_whole_units() {
+        assert_eq!(span(Duration::from_secs(200 * 86_400)), "200d");
+        assert_eq!(span(Duration::from_secs(5400)), "1h 30m");
+        assert_eq!(span(Duration::from_secs(90)), "1m 30s");
+    }
 
     #[test]
     fn shell_quoting() {

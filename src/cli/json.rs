@@ -1,6 +1,7 @@
 //! `--json`: one JSON object per line on stdout, flushed at once, so a
 //! script can read the `ready` line and then wait for events.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use std::time::Duration;
@@ -9,10 +10,36 @@ use ftpshare::{AccessMode, Direction, Event, RunningServer, TlsMode};
 use serde_json::{json, Value};
 
 pub fn emit(v: &Value) {
+    let line = to_line(v);
     let mut out = std::io::stdout().lock();
     // A closed stdout (the script went away) must not stop the server.
-    let _ = writeln!(out, "{v}");
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// `v` as one line of JSON in which every character a terminal could act
+/// on is a `\u` escape: serde_json escapes C0 controls only, and would
+/// pass DEL, C1 controls and bidi overrides from client names through raw
+/// to a person watching `--json` on a terminal. Outside strings JSON is
+/// plain ASCII, so any such character left is inside a string, where a
+/// `\u` escape means the same character.
+fn to_line(v: &Value) -> String {
+    let text = v.to_string();
+    if !text.chars().any(ftpshare::steers_terminal) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if ftpshare::steers_terminal(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `ready` line: the contract's fields first, in its order; extras after.
@@ -54,7 +81,7 @@ pub fn event(e: &Event) -> Option<Value> {
         } => {
             let client = client
                 .as_deref()
-                .map(|c| super::ui::client_text(c, super::ui::CLIENT_TEXT_MAX));
+                .map(|c| super::ui::clip(c, super::ui::CLIENT_TEXT_MAX));
             json!({"event": "login", "peer": peer.to_string(), "user": user, "anonymous": anonymous, "client": client})
         }
         Event::LoginFailed { peer, user } => {
@@ -81,7 +108,7 @@ pub fn event(e: &Event) -> Option<Value> {
                 "path": path,
                 "bytes": bytes,
                 "peer": peer.to_string(),
-                "duration_ms": duration.as_millis() as u64,
+                "duration_ms": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             });
             if let Some(err) = error {
                 v["error"] = json!(err);
@@ -98,4 +125,46 @@ pub fn event(e: &Event) -> Option<Value> {
             json!({"event": "rename", "from": from, "to": to, "path": to, "peer": peer.to_string()})
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_hold_no_terminal_controls_and_decode_to_the_same_text() {
+        let name = "/\x1b]0;PWNED\x07/\u{9b}2J\u{7f}\u{202e}txt.exe\u{e0041}";
+        let line = to_line(&json!({"event": "mkdir", "path": name}));
+        assert!(!line.chars().any(ftpshare::steers_terminal), "{line}");
+        assert!(
+            line.contains(r"\u009b") && line.contains(r"\udb40\udc41"),
+            "{line}"
+        );
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["path"], name);
+    }
+
+    #[test]
+    fn login_carries_the_clnt_text_clipped() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let login = |client: Option<String>| {
+            event(&Event::Login {
+                peer,
+                user: "u".into(),
+                anonymous: false,
+                client,
+            })
+            .unwrap()
+        };
+        assert_eq!(login(None)["client"], Value::Null);
+        let long = format!("\x1b[2J{}", "x".repeat(100));
+        let v = login(Some(long));
+        let shown = v["client"].as_str().unwrap();
+        assert!(
+            shown.starts_with("\x1b[2Jxxx") && shown.ends_with('…'),
+            "{shown}"
+        );
+        assert_eq!(shown.chars().count(), super::super::ui::CLIENT_TEXT_MAX + 1);
+        assert!(!to_line(&v).contains('\x1b'));
+    }
 }

@@ -68,12 +68,17 @@ async fn run_until_stop(
     max_transfers: Option<u64>,
     done: &mut u64,
 ) -> Reason {
-    let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
-    let until = tokio::time::Instant::from_std(deadline.unwrap_or(far));
+    let timeout = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(until) => return Reason::Timeout,
+            _ = &mut timeout => return Reason::Timeout,
             _ = signals.recv() => return Reason::Signal,
             _ = tick.tick() => ui.tick(),
             ev = events.recv() => {

@@ -86,10 +86,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
     };
 
     let limits = Limits {
-        idle_timeout: args
-            .idle_timeout
-            .0
-            .unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)),
+        idle_timeout: args.idle_timeout.0.unwrap_or(Limits::MAX_DURATION),
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         max_rate: args.max_rate,

@@ -105,13 +105,14 @@ impl Ui {
         ui
     }
 
-    /// Prints a log line (above the bars when there are bars).
+    /// Prints a log line (above the bars when there are bars). The whole
+    /// line is escaped: it carries names and messages a client chose.
     pub fn log(&self, msg: &str) {
         if self.quiet {
             return;
         }
         let stamp = clock();
-        let line = format!("{stamp} {msg}");
+        let line = format!("{stamp} {}", ftpshare::escape(msg));
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);
@@ -141,12 +142,12 @@ impl Ui {
                     user.clone()
                 };
                 if let Some(c) = client {
-                    who = format!("{who} using {}", client_text(c, CLIENT_TEXT_MAX));
+                    who = format!("{who} using {}", clip(c, CLIENT_TEXT_MAX));
                 }
                 self.log(&format!("login    {who} · {peer}"));
             }
             Event::LoginFailed { peer, user } => {
-                self.log(&format!("refused  wrong password for {user:?} · {peer}"))
+                self.log(&format!("refused  wrong password for \"{user}\" · {peer}"))
             }
             Event::TransferStarted {
                 id,
@@ -173,7 +174,10 @@ impl Ui {
                     {
                         bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
                     }
-                    bar.set_prefix(format!("{arrow} {}", short(path, layout.name)));
+                    bar.set_prefix(format!(
+                        "{arrow} {}",
+                        short(&ftpshare::escape(path), layout.name)
+                    ));
                     self.bars.insert(*id, (bar, progress.clone(), *direction));
                 }
             }
@@ -244,7 +248,15 @@ impl Ui {
         let left = match self.deadline {
             Some(d) => {
                 let secs = d.saturating_duration_since(Instant::now()).as_secs();
-                if secs >= 3600 {
+                if secs >= 86_400 {
+                    format!(
+                        "{}d {}:{:02}:{:02} left",
+                        secs / 86_400,
+                        secs / 3600 % 24,
+                        secs / 60 % 60,
+                        secs % 60
+                    )
+                } else if secs >= 3600 {
                     format!(
                         "{}:{:02}:{:02} left",
                         secs / 3600,
@@ -432,22 +444,13 @@ fn short(path: &str, max: usize) -> String {
 /// Longest client-chosen text (CLNT) shown, in characters.
 pub const CLIENT_TEXT_MAX: usize = 64;
 
-/// Text a client chose, made safe for a terminal: control characters
-/// escaped (no colour codes or cursor moves), cut at `max` characters.
-pub fn client_text(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+/// Text a client chose, cut at `max` characters so it cannot flood a log
+/// line (escaping happens where lines are printed).
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
     }
-    out
 }
 
 /// The local wall-clock time as `HH:MM:SS`.
@@ -503,10 +506,9 @@ mod tests {
     }
 
     #[test]
-    fn client_text_is_escaped_and_cut() {
-        assert_eq!(client_text("lftp/4.9", 64), "lftp/4.9");
-        assert_eq!(client_text("a\x1b[2Jb", 64), "a\\u{1b}[2Jb");
-        assert_eq!(client_text("abcdef", 3), "abc…");
+    fn client_text_is_clipped() {
+        assert_eq!(clip("lftp/4.9", 64), "lftp/4.9");
+        assert_eq!(clip("ab€def", 3), "ab€…");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{DataPort, EpsvArg, Reply, TransferMode, TransferType};
-use crate::session::{Flow, Job, Session};
-use crate::vfs::{Upload, VPath};
+use crate::session::{Finish, Flow, Job, Session};
+use crate::vfs::{clear_special_bits, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -232,42 +232,48 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             ));
         }
         // Resume writes in place from the offset, as REST STREAM defines.
-        let size = s.shared.root.metadata(&path).at(&path)?.len();
-        if offset > size {
+        let (mut file, md) = s.shared.root.open_resume(&path).at(&path)?;
+        if offset > md.len() {
             return Err(FtpError::BadRestart(format!(
-                "Cannot restart at {offset}: {path} has {size} bytes"
+                "Cannot restart at {offset}: {path} has {} bytes",
+                md.len()
             )));
         }
-        let mut file = s.shared.root.open_in_place(&path, false).at(&path)?;
         file.seek(SeekFrom::Start(offset)).at(&path)?;
+        clear_special_bits(&file).at(&path)?;
         Job::Receive {
             file,
-            upload: None,
             target: path.clone(),
-            unique: false,
+            finish: Finish::Resume,
         }
     } else {
         let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
         Job::Receive {
             file,
-            upload: Some(upload),
             target: path.clone(),
             // A drop box never replaces what is there.
-            unique: upload_only,
+            finish: if upload_only {
+                Finish::Unique(upload)
+            } else {
+                Finish::Replace(upload)
+            },
         }
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
     s.start_transfer(job, &path, None, opening).await
 }
 
+/// APPE collects the data in a temporary file and adds it to the target
+/// only once complete: an empty, interrupted or concurrent append never
+/// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    let file = s.shared.root.open_in_place(&path, true).at(&path)?;
+    s.shared.root.check_appendable(&path).at(&path)?;
+    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
     let job = Job::Receive {
         file,
-        upload: None,
         target: path.clone(),
-        unique: false,
+        finish: Finish::Append(upload),
     };
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, None, opening).await
@@ -284,9 +290,8 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
     let job = Job::Receive {
         file,
-        upload: Some(upload),
         target: path.clone(),
-        unique: true,
+        finish: Finish::Unique(upload),
     };
     let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
     s.start_transfer(job, &path, None, opening).await

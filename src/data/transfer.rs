@@ -49,8 +49,14 @@ impl Throttle {
 
     pub(crate) async fn pace(&self, total: u64) {
         if let Some(rate) = self.rate.filter(|r| *r > 0) {
-            let due = self.start + Duration::from_secs_f64(total as f64 / rate as f64);
-            tokio::time::sleep_until(due).await;
+            // Checked: a due time past what the clock can hold is never.
+            let due = Duration::try_from_secs_f64(total as f64 / rate as f64)
+                .ok()
+                .and_then(|d| self.start.checked_add(d));
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
         }
     }
 }

@@ -26,14 +26,25 @@ pub(crate) enum Job {
     Send { file: File, offset: u64, len: u64 },
     /// LIST, NLST, MLSD: a listing made beforehand.
     Listing(Vec<u8>),
-    /// STOR, STOU, APPE: into `file`; with `upload`, a temporary file that
-    /// replaces `target` (or takes a fresh name, when `unique`) on success.
+    /// STOR, STOU, APPE: into `file`, then `finish` decides what becomes
+    /// of it once every byte is in.
     Receive {
         file: File,
-        upload: Option<Upload>,
         target: VPath,
-        unique: bool,
+        finish: Finish,
     },
+}
+
+/// How a complete upload takes effect.
+pub(crate) enum Finish {
+    /// STOR: the temporary file replaces the target.
+    Replace(Upload),
+    /// STOU, drop box: the temporary file takes a name that is free.
+    Unique(Upload),
+    /// APPE: the temporary file is added to the end of the target.
+    Append(Upload),
+    /// REST + STOR, written in place: the file ends where the data ended.
+    Resume,
 }
 
 /// The session's handle on its running transfer.
@@ -167,9 +178,9 @@ impl Session {
             deflate: self.deflate,
             progress: Arc::clone(&progress),
             control: match &job {
-                Job::Receive {
-                    upload: Some(_), ..
-                } => self.control.watch(),
+                Job::Receive { finish, .. } if !matches!(finish, Finish::Resume) => {
+                    self.control.watch()
+                }
                 _ => None,
             },
         };
@@ -303,9 +314,8 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
         }
         Job::Receive {
             mut file,
-            upload,
             target,
-            unique,
+            finish,
         } => {
             data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
                 .await?;
@@ -316,25 +326,29 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             // hanging up: so a closed control connection means the upload
             // is discarded. The kernel may send the two FINs in either
             // order, microseconds apart, hence a short second look.
-            if upload.is_some() && control_closed(ctx.control.as_ref()).await {
+            if ctx.control.is_some() && control_closed(ctx.control.as_ref()).await {
                 return Err(FtpError::TransferAborted(
                     "Control connection closed before the upload was confirmed; upload discarded"
                         .into(),
                 ));
             }
-            match upload {
+            match finish {
                 // A resumed upload replaces everything after its offset, but
-                // only once it is complete (APPE's end is already the end).
-                None => {
+                // only once it is complete.
+                Finish::Resume => {
                     let end = file.stream_position().at(&target)?;
                     file.set_len(end).at(&target)?;
                     Ok(None)
                 }
-                Some(u) if unique => {
+                Finish::Unique(u) => {
                     let wanted = target.file_name().unwrap_or("upload");
                     u.commit_unique(wanted).map(Some).at(&target)
                 }
-                Some(u) => u.commit(&target).map(|_| None).at(&target),
+                Finish::Append(u) => {
+                    drop(file);
+                    u.append(&target).map(|_| None).at(&target)
+                }
+                Finish::Replace(u) => u.commit(&target).map(|_| None).at(&target),
             }
         }
     }

@@ -295,7 +295,14 @@ fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<
             }
         }
         Op::WriteInPlace(p, append) => {
-            if let Ok(mut f) = root.open_in_place(&vp(p), *append) {
+            if *append {
+                if let Ok((upload, mut f)) = Upload::begin(root, &vp(p)) {
+                    assert_inside(&f, root_dir)?;
+                    f.write_all(b"appended").unwrap();
+                    drop(f);
+                    let _ = upload.append(&vp(p));
+                }
+            } else if let Ok((mut f, _)) = root.open_resume(&vp(p)) {
                 assert_inside(&f, root_dir)?;
                 f.write_all(b"written").unwrap();
             }

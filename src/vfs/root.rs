@@ -47,13 +47,23 @@ impl Root {
         self.open_regular(p, OpenOptions::new().read(true))
     }
 
-    /// Opens a file for writing in place: APPE (append, created if missing)
-    /// or a resumed STOR. The caller positions and finally truncates it, so
-    /// an interrupted resume keeps what lies beyond the offset.
-    pub fn open_in_place(&self, p: &VPath, append: bool) -> io::Result<File> {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).append(append);
-        Ok(self.open_regular(p, &mut opts)?.0)
+    /// Opens an existing file for a resumed STOR, written in place. The
+    /// caller positions it and truncates only once the upload is complete,
+    /// so an interrupted resume keeps what lies beyond the offset.
+    pub fn open_resume(&self, p: &VPath) -> io::Result<(File, Metadata)> {
+        self.open_regular(p, OpenOptions::new().write(true))
+    }
+
+    /// Refuses an APPE target that is not a regular file before any data
+    /// is accepted; a missing file is fine (APPE creates it).
+    pub fn check_appendable(&self, p: &VPath) -> io::Result<()> {
+        match self.dir.metadata(p.to_relative()) {
+            Ok(md) if md.is_dir() => Err(io::Error::from(io::ErrorKind::IsADirectory)),
+            Ok(md) if !md.is_file() => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens with O_NONBLOCK so that a FIFO or device in the share cannot

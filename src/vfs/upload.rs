@@ -9,7 +9,7 @@ use std::io;
 
 use std::os::unix::fs::PermissionsExt;
 
-use cap_std::fs::{Dir, MetadataExt, OpenOptions};
+use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
 use rand::Rng;
 
 use super::names::{display_name, os_name};
@@ -30,7 +30,9 @@ impl Upload {
     pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
         let dir = root.open_dir(&target.parent())?;
         // A replaced file keeps its permission bits: a private file must
-        // not become world-readable by being uploaded again.
+        // not become world-readable by being uploaded again. Only those:
+        // set-user-ID, set-group-ID and sticky bits on new content would
+        // let a client plant a setuid program when we run as root.
         let mut keep_mode = None;
         if let Some(name) = target.file_name() {
             let name = os_name(name);
@@ -52,7 +54,7 @@ impl Upload {
                 .metadata(&name)
                 .ok()
                 .filter(|m| m.is_file())
-                .map(|m| m.mode() & 0o7777);
+                .map(|m| m.mode() & 0o777);
         }
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
@@ -88,6 +90,40 @@ impl Upload {
             .map(os_name)
             .ok_or(io::ErrorKind::InvalidInput)?;
         self.dir.rename(&self.temp, &self.dir, name)?;
+        self.committed = true;
+        Ok(())
+    }
+
+    /// APPE: adds the finished file to the end of the target (created if
+    /// missing) in one piece. An exclusive lock serialises appenders, so two
+    /// clients appending at once give one order or the other, never their
+    /// chunks interleaved; a failure half-way takes our bytes back off.
+    pub fn append(mut self, target: &VPath) -> io::Result<()> {
+        let name = target
+            .file_name()
+            .map(os_name)
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        let mut opts = OpenOptions::new();
+        // O_NONBLOCK: a FIFO put there since APPE was accepted must not
+        // block us in open(2); it is refused below.
+        opts.append(true)
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK);
+        let mut dest = self.dir.open_with(&name, &opts)?.into_std();
+        if !dest.metadata()?.is_file() {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        lock_exclusive(&dest)?;
+        clear_special_bits(&dest)?;
+        let before = dest.metadata()?.len();
+        let mut src = self.dir.open(&self.temp)?.into_std();
+        if let Err(e) = io::copy(&mut src, &mut dest) {
+            // Only our own bytes lie beyond `before`: we hold the lock.
+            let _ = dest.set_len(before);
+            return Err(e);
+        }
+        drop(dest);
+        let _ = self.dir.remove_file(&self.temp);
         self.committed = true;
         Ok(())
     }
@@ -135,6 +171,32 @@ impl Drop for Upload {
     fn drop(&mut self) {
         if !self.committed {
             let _ = self.dir.remove_file(&self.temp);
+        }
+    }
+}
+
+/// Drops set-user-ID, set-group-ID and sticky bits from a file whose
+/// content a client changes in place (APPE, resumed STOR): the kernel does
+/// so on writes by unprivileged users, but not when we run as root.
+pub fn clear_special_bits(file: &File) -> io::Result<()> {
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o7000 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))?;
+    }
+    Ok(())
+}
+
+/// flock(2), waiting for other appenders; released when `file` closes.
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is open for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }

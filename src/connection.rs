@@ -1,0 +1,267 @@
+//! The connection driver: one control connection from greeting to
+//! goodbye. It reads commands while a transfer may be running, applies the
+//! command table, dispatches to the handlers, watches the idle and login
+//! timers, and honours shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::config::{AccessMode, TlsMode};
+use crate::error::{FtpError, FtpResult};
+use crate::protocol::telnet::Framed;
+use crate::protocol::{self, Access, Command, ProtLevel, Reply};
+use crate::session::{running, Control, Flow, Login, Session};
+use crate::shared::Shared;
+
+pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let Ok(local) = tcp.local_addr() else { return };
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+    // Replies are small and latency-bound: never wait for a delayed ACK.
+    let _ = tcp.set_nodelay(true);
+    // Clients send ABOR with TCP urgent data (Telnet Synch); keep the
+    // urgent byte in the stream so the line still parses.
+    let _ = socket2::SockRef::from(&tcp).set_out_of_band_inline(true);
+
+    let control = Control::new(tcp, shared.config.limits.max_line);
+    let mut s = Session::new(shared, control, peer, local);
+    s.shared.emit(crate::Event::Connected { peer });
+    tracing::debug!(%peer, "connected");
+    // Every Connected gets its Disconnected, even when the implicit TLS
+    // handshake fails (the UI counts clients by them).
+    if s.implicit_tls().await && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
+    {
+        s.serve().await;
+    }
+    // The client is gone: a transfer still running cannot be confirmed,
+    // but whoever watches events still learns how it ended.
+    if let Some(t) = s.transfer.take() {
+        let report = t.abort_and_wait().await;
+        s.report(report);
+    }
+    s.control.close().await;
+    s.shared.emit(crate::Event::Disconnected { peer });
+    tracing::debug!(%peer, "disconnected");
+}
+
+impl Session {
+    /// With implicit FTPS, the TLS handshake before anything else; false
+    /// when it failed, timed out or the server is shutting down.
+    async fn implicit_tls(&mut self) -> bool {
+        if self.shared.config.tls_mode != TlsMode::Implicit {
+            return true;
+        }
+        let Some(cfg) = self.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
+            return false;
+        };
+        let limit = self.shared.config.limits.tls_handshake_timeout;
+        let result = tokio::select! {
+            r = self.control.upgrade(cfg, limit) => r,
+            _ = self.shared.shutdown.cancelled() => return false,
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {e}");
+            return false;
+        }
+        // Implicit FTPS protects data connections from the start.
+        self.pbsz = true;
+        self.prot = ProtLevel::Private;
+        true
+    }
+
+    async fn serve(&mut self) {
+        let limits = self.shared.config.limits.clone();
+        let mut login_deadline = Instant::now() + limits.login_timeout;
+        let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let mut was_logged_in = false;
+        loop {
+            let logged_in = self.logged_in();
+            // Logged out again (REIN, a new USER, AUTH TLS): a fresh login
+            // period, or a long session would be cut off at once.
+            if was_logged_in && !logged_in {
+                login_deadline = Instant::now() + limits.login_timeout;
+            }
+            was_logged_in = logged_in;
+            let busy = self.transfer.is_some();
+            tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled() => {
+                    self.on_shutdown().await;
+                    return;
+                }
+                report = running::wait(&mut self.transfer) => {
+                    if self.finish_transfer(report).await == Flow::Close {
+                        return;
+                    }
+                    idle_deadline = Instant::now() + limits.idle_timeout;
+                }
+                line = self.control.read_line() => {
+                    idle_deadline = Instant::now() + limits.idle_timeout;
+                    let flow = match line {
+                        Ok(Some(Framed::Line(line))) => self.on_line(&line).await,
+                        Ok(Some(Framed::TooLong)) => {
+                            let msg = format!("Command line too long (limit {} bytes)", limits.max_line);
+                            self.reply(Reply::new(500, msg)).await
+                        }
+                        Ok(None) | Err(_) => Flow::Close,
+                    };
+                    if flow == Flow::Close {
+                        return;
+                    }
+                }
+                _ = sleep_until(login_deadline), if !logged_in => {
+                    let _ = self.reply(Reply::new(421, "Login timed out; closing control connection")).await;
+                    return;
+                }
+                // RFC 1123 §4.1.3.2: an idle timeout, but never during a transfer.
+                _ = sleep_until(idle_deadline), if !busy => {
+                    let _ = self.reply(Reply::new(421, "Idle timeout; closing control connection")).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_line(&mut self, line: &[u8]) -> Flow {
+        // Unit tests only: lets a test make a session task panic, to show
+        // that the server and other sessions are unaffected.
+        #[cfg(test)]
+        if line == tests::PANIC_LINE {
+            panic!("test-only session panic");
+        }
+        let cmd = match protocol::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                // Even a garbled line ends a REST or RNFR sequence.
+                self.rest = None;
+                self.rename_from = None;
+                return self.reply(FtpError::from(e).reply()).await;
+            }
+        };
+        if let Command::Pass(_) = cmd {
+            tracing::debug!(peer = %self.peer, "PASS ****");
+        } else {
+            tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
+        }
+        let policy = protocol::policy(&cmd);
+        if self.transfer.is_some() && !policy.during_transfer {
+            // Commands are answered in order: this one after the transfer's
+            // own final reply. An immediate shutdown must still get
+            // through: the transfer may never end on its own.
+            let kill = self.shared.kill.clone();
+            // QUIT waits for a data transfer (RFC 959) but not for a hash,
+            // which has no client-side end to wait for.
+            let cut = cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
+            let report = if cut {
+                None
+            } else {
+                tokio::select! {
+                    report = running::wait(&mut self.transfer) => Some(report),
+                    _ = kill.cancelled() => None,
+                }
+            };
+            let report = match (report, self.transfer.take()) {
+                (Some(report), _) => report,
+                (None, Some(t)) => t.abort_and_wait().await,
+                (None, None) => return Flow::Close,
+            };
+            if self.finish_transfer(report).await == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        // Clients send REST before or after setting up the data connection
+        // (PASV/EPSV/PORT/EPRT) and TYPE; dropping the offset there would
+        // restart from byte 0 and silently corrupt a resumed file.
+        let keeps_rest = matches!(
+            cmd,
+            Command::Rest(_)
+                | Command::Pasv
+                | Command::Epsv(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Type(_)
+        );
+        let keeps_rename = matches!(cmd, Command::Rnfr(_));
+        let keeps_range = matches!(cmd, Command::Rang(_));
+        // A refused command ends a REST or RNFR sequence too, so it goes
+        // through the reset below. The command future is boxed so that an
+        // idle session's task stays small: the largest one is allocated
+        // only while a command runs.
+        let result = match self.check(&policy) {
+            Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
+            Err(e) => Err(e),
+        };
+        if !keeps_rest {
+            self.rest = None;
+        }
+        if !keeps_rename {
+            self.rename_from = None;
+        }
+        if !keeps_range {
+            self.range = None;
+        }
+        let reply = match result {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Flow::Continue,
+            Err(e) => e.reply(),
+        };
+        // QUIT's 221 and any 421 end the session once sent.
+        let close = matches!(reply.code, 221 | 421);
+        match self.reply(reply).await {
+            Flow::Continue if !close => Flow::Continue,
+            _ => Flow::Close,
+        }
+    }
+
+    /// Applies the policy table: login, then access mode.
+    fn check(&self, policy: &protocol::Policy) -> FtpResult<()> {
+        if !policy.needs_login {
+            return Ok(());
+        }
+        let Login::LoggedIn { mode, .. } = &self.login else {
+            return Err(FtpError::NotLoggedIn(
+                "Please log in with USER and PASS first".into(),
+            ));
+        };
+        let denied = |why: &str| Err(FtpError::PermissionDenied(why.to_string()));
+        match (policy.access, mode) {
+            (Access::Read, AccessMode::UploadOnly) => denied("this share is upload-only"),
+            (Access::Create, AccessMode::ReadOnly) => denied("this share is read-only"),
+            (Access::Modify, AccessMode::ReadOnly) => denied("this share is read-only"),
+            (Access::Modify, AccessMode::UploadOnly) => denied("this share is upload-only"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Shutdown: let a running transfer finish within the grace period,
+    /// then say goodbye.
+    async fn on_shutdown(&mut self) {
+        if self.transfer.is_some() {
+            let grace = self.shared.config.limits.shutdown_grace;
+            let kill = self.shared.kill.clone();
+            tokio::select! {
+                report = running::wait(&mut self.transfer) => {
+                    let _ = self.finish_transfer(report).await;
+                }
+                _ = sleep(grace) => {}
+                _ = kill.cancelled() => {}
+            }
+            if let Some(t) = self.transfer.take() {
+                let report = t.abort_and_wait().await;
+                let _ = self.finish_transfer(report).await;
+            }
+        }
+        // A client that stops reading must not hold up the exit.
+        let goodbye = Reply::new(421, "Server shutting down; goodbye");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&goodbye)).await;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A command line that panics the session task (test builds only).
+    pub const PANIC_LINE: &[u8] = b"XTEST-PANIC";
+}

@@ -1,0 +1,152 @@
+//! Server-wide state every session reads: the configuration, the served
+//! root, the event sender, shutdown tokens, and the connection and ban table.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Limits};
+use crate::events::Event;
+use crate::vfs::Root;
+
+/// State every session shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub root: Root,
+    pub events: broadcast::Sender<Event>,
+    /// Graceful shutdown: stop accepting, let transfers finish briefly.
+    pub shutdown: CancellationToken,
+    /// Immediate shutdown: abort transfers now.
+    pub kill: CancellationToken,
+    /// IPv4 address announced in PASV replies instead of our own.
+    pub pasv_ip: Option<Ipv4Addr>,
+    next_transfer: AtomicU64,
+    conns: Mutex<ConnTable>,
+}
+
+/// Addresses whose failed logins are remembered before old ones are pruned.
+const MAX_TRACKED_FAILURES: usize = 4096;
+
+#[derive(Default)]
+struct ConnTable {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Failed logins per address, and when it was last refused.
+    failures: HashMap<IpAddr, (u32, Instant)>,
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        root: Root,
+        events: broadcast::Sender<Event>,
+        pasv_ip: Option<Ipv4Addr>,
+    ) -> Shared {
+        Shared {
+            config,
+            root,
+            events,
+            shutdown: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            pasv_ip,
+            next_transfer: AtomicU64::new(1),
+            conns: Mutex::new(ConnTable::default()),
+        }
+    }
+
+    /// Open control connections right now.
+    pub fn connections(&self) -> usize {
+        self.conns.lock().map(|t| t.total).unwrap_or(0)
+    }
+
+    pub fn emit(&self, event: Event) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    pub fn next_transfer_id(&self) -> u64 {
+        self.next_transfer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+        let limits = &self.config.limits;
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if t.banned(ip, limits) {
+            return Err("Too many failed logins from your address; try again later");
+        }
+        if t.total >= limits.max_connections {
+            return Err("Too many connections; try again later");
+        }
+        let n = t.per_ip.entry(ip).or_insert(0);
+        if *n >= limits.max_connections_per_ip {
+            return Err("Too many connections from your address");
+        }
+        *n += 1;
+        t.total += 1;
+        Ok(ConnGuard {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Records a failed login from `ip` (for the cross-connection ban).
+    pub fn login_failed(&self, ip: IpAddr) {
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if t.failures.len() >= MAX_TRACKED_FAILURES {
+            // Many addresses guessing at once must not grow this without
+            // bound: forget those whose last failure is older than a ban.
+            let keep = self.config.limits.ban_duration;
+            t.failures.retain(|_, (_, last)| last.elapsed() < keep);
+        }
+        let e = t.failures.entry(ip).or_insert((0, Instant::now()));
+        e.0 += 1;
+        e.1 = Instant::now();
+    }
+
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        t.banned(ip, &self.config.limits)
+    }
+}
+
+impl ConnTable {
+    /// Whether `ip` is banned now; a ban that ran out is forgotten, so the
+    /// address starts again with a clean count.
+    fn banned(&mut self, ip: IpAddr, limits: &Limits) -> bool {
+        let Some((n, since)) = self.failures.get(&ip).copied() else {
+            return false;
+        };
+        if limits.ban_after == 0 || n < limits.ban_after {
+            return false;
+        }
+        if since.elapsed() < limits.ban_duration {
+            return true;
+        }
+        self.failures.remove(&ip);
+        false
+    }
+}
+
+/// Holds a connection's place in the limits until the session ends.
+pub(crate) struct ConnGuard {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut t = self.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
+        t.total -= 1;
+        if let Some(n) = t.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! What the operator sees: the `ftpshare` binary's output with hostile
+//! client names, in a pipe (plain log lines, `--json`) and on a terminal
+//! (tmux), and the live display's fit to the terminal's width.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{have, run};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
+
+/// Generous: the machine may be busy compiling.
+const WAIT: Duration = Duration::from_secs(60);
+
+const PASSWORD: &str = "secret";
+
+/// What a hostile client does: a user name, a folder, file names and a
+/// rename target made of terminal controls (ESC sequences that retitle
+/// the window and clear the screen, the C1 CSI U+009B, a bidi override).
+const HOSTILE: &str = r#"
+import ftplib, io
+bad = ftplib.FTP()
+bad.connect('127.0.0.1', port, timeout=30)
+try:
+    bad.login('\x1b]0;PWNED\x07\x1b[31mevil\u009b', 'wrong')
+except ftplib.error_perm:
+    pass
+bad.close()
+f = ftplib.FTP()
+f.connect('127.0.0.1', port, timeout=30)
+f.login('share', password)
+f.mkd('\x1b]0;PWNED\x07')
+for name in ['\x1b[2J.txt', '\u009b2J.txt', '\u202etxt.exe']:
+    f.storbinary('STOR ' + name, io.BytesIO(b'x' * 10))
+f.retrbinary('RETR \x1b[2J.txt', lambda b: None)
+f.rename('\u009b2J.txt', '\x1b[H\x1b[2Jmoved')
+f.delete('\u202etxt.exe')
+f.quit()
+"#;
+
+fn need(program: &str) -> bool {
+    if have(program) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{program} is missing (.ci/run installs it)"
+    );
+    eprintln!("skipped: {program} is not installed");
+    false
+}
+
+/// Runs `body` in Python with `port` and `password` defined.
+fn python(port: u16, body: &str) {
+    let script = format!("port, password = {port}, {PASSWORD:?}\n{body}");
+    let out = run("python3", &["-c", &script]);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Bytes a terminal would act on: ESC, BEL, other C0 controls except
+/// the line end, DEL, C1 controls (UTF-8 `c2 80`..`c2 9f`) and bidi
+/// overrides (U+202A..U+202E, UTF-8 `e2 80 aa`..`e2 80 ae`).
+fn raw_controls(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .filter(|l| {
+            l.chars()
+                .any(|c| (c.is_control() && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c))
+        })
+        .map(|l| format!("{l:?}"))
+        .collect()
+}
+
+/// A `ftpshare` subprocess with stdout read line by line and stderr kept.
+struct Piped {
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Piped {
+    fn start(args: &[&str]) -> Piped {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("FTPSHARE_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ftpshare");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Whole lines as bytes: a raw control must reach the test as is.
+            for line in BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                if tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = stderr.read_to_end(&mut s);
+            s
+        });
+        Piped {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Reads stdout until a line satisfies `want`.
+    fn until(&mut self, want: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("output ended; saw {:#?}", self.stdout));
+            self.stdout.push(line.clone());
+            if want(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Ctrl-C, then everything printed until the exit: stdout and stderr.
+    fn stop(mut self) -> (String, Vec<u8>) {
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) },
+            0
+        );
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.stdout.push(line);
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (self.stdout.join("\n"), stderr)
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in a banner's `URL` line (`ftp://share:…@127.0.0.1:PORT/`).
+fn banner_port(line: &str) -> u16 {
+    let after = line.rsplit_once("127.0.0.1:").expect("a URL").1;
+    after.trim_end_matches('/').parse().expect("a port")
+}
+
+#[test]
+fn hostile_names_reach_plain_output_escaped() {
+    if !need("python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut share = Piped::start(&[
+        "-vv",
+        "-w",
+        "--bind",
+        "127.0.0.1",
+        "--no-qr",
+        "--password",
+        PASSWORD,
+        d,
+    ]);
+    let port = banner_port(&share.until(|l| l.trim_start().starts_with("URL")));
+    python(port, HOSTILE);
+    share.until(|l| l.contains("delete"));
+    let (stdout, stderr) = share.stop();
+    assert_eq!(raw_controls(stdout.as_bytes()), Vec::<String>::new());
+    assert_eq!(raw_controls(&stderr), Vec::<String>::new());
+    // Escaped, not dropped: the operator can still tell what happened.
+    for seen in [
+        r#"wrong password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
+        r"mkdir    /\e]0;PWNED\u{7}",
+        r"upload   /\e[2J.txt",
+        r"upload   /\u{9b}2J.txt",
+        r"download /\e[2J.txt",
+        r"rename   /\u{9b}2J.txt -> /\e[H\e[2Jmoved",
+        r"delete   /\u{202e}txt.exe",
+    ] {
+        assert!(stdout.contains(seen), "{seen} not in {stdout}");
+    }
+    // -vv logs the commands and replies the same way.
+    let stderr = String::from_utf8_lossy(&stderr);
+    for seen in [
+        r"MKD \e]0;PWNED\u{7}",
+        r#"257 "/\e]0;PWNED\u{7}""#,
+        r"DELE \u{202e}txt.exe",
+    ] {
+        assert!(stderr.contains(seen), "{seen} not in {stderr}");
+    }
+}
+
+#[test]
+fn hostile_names_keep_json_valid_and_terminal_safe() {
+    if !need("python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut share = Piped::start(&[
+        "--json",
+        "-w",
+        "--bind",
+        "127.0.0.1",
+        "--password",
+        PASSWORD,
+        d,
+    ]);
+    let ready: Value = serde_json::from_str(&share.until(|l| l.contains("ready"))).unwrap();
+    python(ready["port"].as_u64().unwrap() as u16, HOSTILE);
+    share.until(|l| l.contains(r#""event":"delete""#));
+    let (stdout, stderr) = share.stop();
+    assert_eq!(raw_controls(stdout.as_bytes()), Vec::<String>::new());
+    assert_eq!(raw_controls(&stderr), Vec::<String>::new());
+    // Every line is JSON, and the names come back exactly as sent.
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let path = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .map(|e| e["path"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(path("mkdir").as_deref(), Some("/\x1b]0;PWNED\x07"));
+    assert_eq!(path("delete").as_deref(), Some("/\u{202e}txt.exe"));
+    let failed = events
+        .iter()
+        .find(|e| e["event"] == "login_failed")
+        .unwrap();
+    assert_eq!(failed["user"], "\x1b]0;PWNED\x07\x1b[31mevil\u{9b}");
+    // The people's lines on stderr are escaped too.
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert!(stderr.contains(r"mkdir    /\e]0;PWNED\u{7}"), "{stderr}");
+}
+
+/// A tmux server of its own (a private socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Runs `command` in a detached `cols`×`rows` session named `t`; the
+    /// pane stays after the command exits so that its output can be read.
+    fn start(cols: u16, rows: u16, command: &str) -> Tmux {
+        let socket = format!("ftpshare-test-{}-{cols}", std::process::id());
+        let tmux = Tmux { socket };
+        let (x, y) = (cols.to_string(), rows.to_string());
+        tmux.ok(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &x,
+            "-y",
+            &y,
+            command,
+        ]);
+        tmux.ok(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen and its scrollback, one string per row.
+    fn screen(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(start.elapsed() < WAIT, "{what:?} never appeared:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn hostile_names_reach_a_terminal_escaped() {
+    if !need("python3") || !need("tmux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{BIN} -w --bind 127.0.0.1 --no-qr --password {PASSWORD} {}",
+        dir.path().display()
+    );
+    let tmux = Tmux::start(100, 40, &command);
+    let title = tmux.ok(&["display-message", "-p", "-t", "t", "#{pane_title}"]);
+    let screen = tmux.wait_for("URL");
+    let line = screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("URL"))
+        .unwrap();
+    python(banner_port(line.trim_end()), HOSTILE);
+    let screen = tmux.wait_for("delete");
+    // The title did not change and the screen was not cleared: the banner
+    // is still there above the log lines.
+    assert_eq!(
+        tmux.ok(&["display-message", "-p", "-t", "t", "#{pane_title}"]),
+        title
+    );
+    assert!(
+        screen.contains("ftpshare ") && screen.contains("curl"),
+        "{screen}"
+    );
+    for seen in [
+        r"mkdir    /\e]0;PWNED\u{7}",
+        r"rename   /\u{9b}2J.txt -> /\e[H\e[2Jmoved",
+    ] {
+        assert!(screen.contains(seen), "{seen} not in\n{screen}");
+    }
+    tmux.ok(&["send-keys", "-t", "t", "C-c"]);
+    tmux.wait_for("done:");
+}
