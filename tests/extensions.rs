@@ -334,3 +334,74 @@ async fn writing_extensions_are_refused_without_write_access() {
         raw.ok("QUIT", 221).await;
     }
 }
+
+// ---------------------------------------------------------------------
+// HOST, CLNT, AVBL
+// ---------------------------------------------------------------------
+
+/// Free bytes for an unprivileged user on the file system holding `p`.
+fn statvfs_free(p: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail * st.f_frsize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_host_clnt_avbl() {
+    if !need("python3") {
+        return;
+    }
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"x");
+    std::fs::create_dir(t.path("up")).unwrap();
+    let mut events = t.server.subscribe();
+    let r = ftplib(
+        &t,
+        USER,
+        &[
+            "HOST ftp.example.org",
+            "CLNT pyftp-test/1.0",
+            "LOGIN",
+            "HOST other.example.org",
+            "AVBL",
+            "AVBL up",
+            "AVBL nothere",
+            "AVBL f.txt",
+        ],
+    )
+    .await;
+    assert!(r[0].starts_with("220"), "{r:?}");
+    assert!(r[1].starts_with("200"), "{r:?}");
+    assert!(r[2].starts_with("503"), "{r:?}");
+    let free: u64 = r[3].strip_prefix("213 ").unwrap().parse().unwrap();
+    let expected = statvfs_free(t.root());
+    assert!(free.abs_diff(expected) < 64 << 20, "{free} vs {expected}");
+    assert!(r[4].starts_with("213 "), "{r:?}");
+    assert!(r[5].starts_with("550"), "{r:?}");
+    assert!(r[6].starts_with("550"), "{r:?}");
+    let client = loop {
+        match events.recv().await.unwrap() {
+            ftpshare::Event::Login { client, .. } => break client,
+            _ => continue,
+        }
+    };
+    assert_eq!(client.as_deref(), Some("pyftp-test/1.0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_only_before_user_and_again_after_rein() {
+    let t = start(AccessMode::ReadOnly).await;
+    let mut raw = Raw::connect(t.addr).await;
+    raw.ok("HOST a.example", 220).await;
+    raw.ok("HOST b.example", 220).await;
+    raw.ok(&format!("USER {USER}"), 331).await;
+    raw.ok("HOST c.example", 503).await;
+    raw.ok(&format!("PASS {PASS}"), 230).await;
+    raw.ok("HOST c.example", 503).await;
+    raw.ok("HOST", 501).await;
+    raw.ok(&format!("CLNT {}", "x".repeat(300)), 501).await;
+    raw.ok("REIN", 220).await;
+    raw.ok("HOST d.example", 220).await;
+}
