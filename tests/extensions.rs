@@ -8,10 +8,10 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
-use ftpshare::AccessMode;
+use ftpshare::{AccessMode, Limits};
 
 /// Whether `program` can be used; a missing one fails the test under CI
 /// (which installs them all) and skips it elsewhere.
@@ -404,4 +404,219 @@ async fn host_only_before_user_and_again_after_rein() {
     raw.ok(&format!("CLNT {}", "x".repeat(300)), 501).await;
     raw.ok("REIN", 220).await;
     raw.ok("HOST d.example", 220).await;
+}
+
+// ---------------------------------------------------------------------
+// HASH, RANG, OPTS HASH, XCRC/XMD5/XSHA*
+// ---------------------------------------------------------------------
+
+/// Checks every reply against Python's own hashlib/zlib; prints `BAD …`
+/// for a mismatch and `CODE cmd => reply` for the refusals.
+const FTPLIB_HASH: &str = r#"
+import ftplib, hashlib, sys, zlib
+port, user, pw, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+data = open(path, "rb").read()
+n = len(data)
+f = ftplib.FTP()
+f.connect("127.0.0.1", port, timeout=60)
+f.login(user, pw)
+def c(line):
+    try:
+        return f.sendcmd(line)
+    except ftplib.all_errors as e:
+        return str(e)
+def check(label, got, want):
+    print(("OK " if got == want else "BAD ") + label + ": got " + repr(got) + " want " + repr(want))
+algos = {
+    "SHA-256": lambda b: hashlib.sha256(b).hexdigest(),
+    "SHA-512": lambda b: hashlib.sha512(b).hexdigest(),
+    "SHA-1": lambda b: hashlib.sha1(b).hexdigest(),
+    "MD5": lambda b: hashlib.md5(b).hexdigest(),
+    "CRC32": lambda b: "%08x" % zlib.crc32(b),
+}
+check("default", c("HASH h.bin"), "213 SHA-256 0-%d %s h.bin" % (n - 1, algos["SHA-256"](data)))
+check("query", c("OPTS HASH"), "200 SHA-256")
+for name, fn in algos.items():
+    check("opts " + name, c("OPTS HASH " + name.lower()), "200 " + name)
+    check("hash " + name, c("HASH h.bin"), "213 %s 0-%d %s h.bin" % (name, n - 1, fn(data)))
+    check("rang", c("RANG 100 199")[:3], "350")
+    check("range " + name, c("HASH h.bin"), "213 %s 100-199 %s h.bin" % (name, fn(data[100:200])))
+    check("range reset " + name, c("HASH h.bin"), "213 %s 0-%d %s h.bin" % (name, n - 1, fn(data)))
+c("OPTS HASH SHA-256")
+check("rang past end", c("RANG 5 999999999")[:3], "350")
+check("clamped", c("HASH h.bin"), "213 SHA-256 5-%d %s h.bin" % (n - 1, algos["SHA-256"](data[5:])))
+check("rang 1 0", c("RANG 1 0")[:3], "350")
+xs = {"XCRC": "CRC32", "XMD5": "MD5", "XSHA1": "SHA-1", "XSHA256": "SHA-256", "XSHA512": "SHA-512"}
+for cmd, name in xs.items():
+    fn = algos[name]
+    check(cmd, c(cmd + " h.bin"), "250 " + fn(data).upper())
+    check(cmd + " from", c(cmd + " h.bin 1000"), "250 " + fn(data[1000:]).upper())
+    check(cmd + " range", c(cmd + " h.bin 10 20"), "250 " + fn(data[10:20]).upper())
+check("empty", c("HASH empty.bin"), "213 SHA-256 0-0 %s empty.bin" % algos["SHA-256"](b""))
+for line in ["OPTS HASH SHA-3", "RANG 9 3", "HASH missing.bin", "HASH .", "XMD5 h.bin 9 3", "RANG 5000000 6000000"]:
+    print("CODE " + line + " => " + c(line))
+print("CODE after-rang HASH => " + c("HASH h.bin")[:20])
+f.quit()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_hash_rang_and_x_forms_match_hashlib() {
+    if !need("python3") {
+        return;
+    }
+    let t = start(AccessMode::ReadOnly).await;
+    t.write("h.bin", &pseudo_random(3_000_000, 77));
+    t.write("empty.bin", b"");
+    let out = client(
+        "python3",
+        vec![
+            "-c".into(),
+            FTPLIB_HASH.into(),
+            t.addr.port().to_string(),
+            USER.into(),
+            PASS.into(),
+            t.path("h.bin").display().to_string(),
+        ],
+    )
+    .await;
+    let out = stdout_of("python3", &out);
+    assert!(!out.contains("BAD "), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("OK ")).count(),
+        46,
+        "{out}"
+    );
+    let code = |cmd: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("CODE {cmd} => ")))
+            .unwrap_or_else(|| panic!("no {cmd} in {out}"))[..3]
+            .to_string()
+    };
+    assert_eq!(code("OPTS HASH SHA-3"), "501");
+    assert_eq!(code("RANG 9 3"), "501");
+    assert_eq!(code("HASH missing.bin"), "550");
+    assert_eq!(code("HASH ."), "550");
+    assert_eq!(code("XMD5 h.bin 9 3"), "501");
+    // RANG itself is accepted; the HASH it applies to starts past the end.
+    assert_eq!(code("RANG 5000000 6000000"), "350");
+    assert_eq!(code("after-rang HASH"), "550");
+}
+
+/// A 1 GiB file (sparse) with nothing on disk.
+fn big_file(t: &TestServer, name: &str, len: u64) {
+    std::fs::File::create(t.path(name))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// Session `raw` is hashing: STAT says so once bytes have been hashed.
+async fn wait_until_hashing(raw: &mut Raw) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stat = raw.ok("STAT", 211).await.text;
+        if stat.contains("Transfer in progress") && !stat.contains("(0 bytes") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no hash running: {stat}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_a_gibibyte_leaves_other_sessions_responsive() {
+    let t = start(AccessMode::ReadOnly).await;
+    big_file(&t, "big.bin", 1 << 30);
+    let mut hasher = t.login().await;
+    let mut other = t.login().await;
+    hasher.send_raw(b"XSHA256 big.bin\r\n").await;
+    let hashing = tokio::spawn(async move {
+        let r = hasher.reply().await;
+        (r, Instant::now())
+    });
+    let mut slowest = Duration::ZERO;
+    let mut noops = 0;
+    while !hashing.is_finished() {
+        let sent = Instant::now();
+        other.ok("NOOP", 200).await;
+        slowest = slowest.max(sent.elapsed());
+        noops += 1;
+    }
+    let (reply, _) = hashing.await.unwrap();
+    let path = t.path("big.bin");
+    let want = tokio::task::spawn_blocking(move || {
+        let out = run("sha256sum", &[path.to_str().unwrap()]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_ascii_uppercase()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.text, format!("250 {want}"));
+    assert!(noops > 0);
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a NOOP took {slowest:?} while hashing"
+    );
+}
+
+fn throttled(rate: u64) -> Limits {
+    Limits {
+        max_rate: Some(rate),
+        ..test_limits()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abor_and_quit_cut_a_throttled_hash() {
+    // 1 GiB at 32 MiB/s would take 32 seconds.
+    let t = start_with(|b| b.limits(throttled(32 << 20))).await;
+    big_file(&t, "big.bin", 1 << 30);
+    let mut raw = t.login().await;
+    raw.send_raw(b"HASH big.bin\r\n").await;
+    wait_until_hashing(&mut raw).await;
+    let mut other = t.login().await;
+    let sent = Instant::now();
+    other.ok("NOOP", 200).await;
+    assert!(sent.elapsed() < Duration::from_millis(500));
+    let sent = Instant::now();
+    raw.send_raw(b"ABOR\r\n").await;
+    assert_eq!(raw.reply().await.code, 426);
+    assert_eq!(raw.reply().await.code, 226);
+    assert!(sent.elapsed() < Duration::from_secs(5));
+    raw.ok("NOOP", 200).await;
+
+    raw.send_raw(b"XCRC big.bin\r\n").await;
+    wait_until_hashing(&mut raw).await;
+    let sent = Instant::now();
+    raw.send_raw(b"QUIT\r\n").await;
+    let r = raw.reply().await;
+    let r = if r.code == 426 { raw.reply().await } else { r };
+    assert_eq!(r.code, 221);
+    assert!(raw.closed().await);
+    assert!(sent.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hash_is_a_transfer_for_the_idle_timer_and_the_rate_limit() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(500),
+        ..throttled(4 << 20)
+    };
+    let t = start_with(|b| b.limits(limits)).await;
+    big_file(&t, "eight.bin", 8 << 20);
+    let mut raw = t.login().await;
+    let sent = Instant::now();
+    let r = raw.ok("XMD5 eight.bin", 250).await;
+    // 8 MiB at 4 MiB/s: about two seconds, four idle timeouts long.
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(r.text.len(), "250 ".len() + 32);
+    // Idle from here on: the timer runs again.
+    assert!(raw.reply().await.code == 421);
 }
