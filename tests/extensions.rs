@@ -620,3 +620,245 @@ async fn a_hash_is_a_transfer_for_the_idle_timer_and_the_rate_limit() {
     // Idle from here on: the timer runs again.
     assert!(raw.reply().await.code == 421);
 }
+
+// ---------------------------------------------------------------------
+// MODE Z
+// ---------------------------------------------------------------------
+
+/// A client that speaks MODE Z with Python's zlib: uploads a compressible
+/// 50 MB file compressed, downloads it again, and reports what crossed
+/// the wire. Then TYPE A, a listing, REST, and a stream that is not zlib.
+const FTPLIB_MODE_Z: &str = r#"
+import ftplib, hashlib, io, ssl, sys, zlib
+port, user, pw, level, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "tls"
+if tls:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    f = ftplib.FTP_TLS(context=ctx, timeout=120)
+else:
+    f = ftplib.FTP(timeout=120)
+f.connect("127.0.0.1", port)
+f.login(user, pw)
+if tls:
+    f.prot_p()
+f.voidcmd("TYPE I")
+print("MODE", f.sendcmd("MODE Z"))
+print("LEVEL", f.sendcmd("OPTS MODE Z LEVEL %d" % level))
+data = b"".join(b"line %08d of a file that compresses well\n" % i for i in range(1_250_000))
+c = zlib.compressobj(level)
+wire = c.compress(data) + c.flush()
+print("STOR", f.storbinary("STOR z.bin", io.BytesIO(wire))[:3], len(data), len(wire), hashlib.sha256(data).hexdigest())
+def fetch(cmd):
+    d = zlib.decompressobj()
+    parts, seen = [], [0]
+    def got(b):
+        seen[0] += len(b)
+        parts.append(d.decompress(b))
+    r = f.retrbinary(cmd, got)
+    parts.append(d.flush())
+    return r, seen[0], b"".join(parts), d.eof
+r, seen, back, eof = fetch("RETR z.bin")
+print("RETR", r[:3], seen, hashlib.sha256(back).hexdigest(), eof)
+# ftplib's own helpers always switch to TYPE I: TYPE A by hand.
+def ascii(cmd, payload=None):
+    f.voidcmd("TYPE A")
+    conn = f.transfercmd(cmd)
+    got = b""
+    if payload is None:
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            got += b
+    else:
+        conn.sendall(payload)
+    if tls:
+        conn.unwrap()
+    conn.close()
+    return f.voidresp(), got
+c = zlib.compressobj(level)
+print("ASCII-STOR", ascii("STOR a.txt", c.compress(b"one\r\ntwo\r\n") + c.flush())[0][:3])
+print("ASCII-RETR", repr(zlib.decompress(ascii("RETR a.txt")[1])))
+r, seen, back, eof = fetch("NLST")
+print("NLST", ",".join(sorted(back.decode().split())))
+f.voidcmd("TYPE I")
+try:
+    print("REST", f.sendcmd("REST 10"))
+except ftplib.error_perm as e:
+    print("REST", e)
+try:
+    print("BAD", f.storbinary("STOR bad.bin", io.BytesIO(b"this is not a zlib stream" * 1000)))
+except ftplib.Error as e:
+    print("BAD", e)
+except (OSError, EOFError) as e:
+    # The server hung up mid-upload; its reply is still to be read.
+    try:
+        print("BAD none", f.getresp())
+    except ftplib.Error as e:
+        print("BAD", e)
+print("MODE-S", f.sendcmd("MODE S"))
+print("REST-S", f.sendcmd("REST 10")[:3])
+f.quit()
+"#;
+
+async fn mode_z_round_trip(tls: bool) {
+    if !need("python3") {
+        return;
+    }
+    for level in [1, 9] {
+        let t = if tls {
+            let id = ftpshare::TlsIdentity::self_signed(&["127.0.0.1".into()]).unwrap();
+            start_with(|b| {
+                b.access(AccessMode::Writable)
+                    .tls(id, ftpshare::TlsMode::Explicit)
+                    .require_tls_reuse(false)
+            })
+            .await
+        } else {
+            start(AccessMode::Writable).await
+        };
+        let out = client(
+            "python3",
+            vec![
+                "-c".into(),
+                FTPLIB_MODE_Z.into(),
+                t.addr.port().to_string(),
+                USER.into(),
+                PASS.into(),
+                level.to_string(),
+                if tls { "tls" } else { "plain" }.into(),
+            ],
+        )
+        .await;
+        let out = stdout_of("python3", &out);
+        let field = |key: &str| -> Vec<String> {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("no {key} in {out}"))
+                .split(' ')
+                .map(String::from)
+                .collect()
+        };
+        assert!(field("MODE")[0] == "200", "{out}");
+        assert!(field("LEVEL")[0] == "200", "{out}");
+        let stor = field("STOR");
+        let (size, wire): (u64, u64) = (stor[1].parse().unwrap(), stor[2].parse().unwrap());
+        assert_eq!(stor[0], "226", "{out}");
+        assert!(size >= 50_000_000 && wire < size / 4, "{out}");
+        assert_eq!(
+            sha256(&std::fs::read(t.path("z.bin")).unwrap()),
+            stor[3],
+            "level {level}"
+        );
+        let retr = field("RETR");
+        assert_eq!(retr[0], "226", "{out}");
+        let received: u64 = retr[1].parse().unwrap();
+        assert!(
+            received < size / 4,
+            "{received} bytes on the wire for {size}"
+        );
+        assert_eq!(retr[2], stor[3]);
+        assert_eq!(retr[3], "True", "the zlib stream was not finished");
+        assert_eq!(field("ASCII-STOR")[0], "226");
+        assert_eq!(std::fs::read(t.path("a.txt")).unwrap(), b"one\ntwo\n");
+        assert_eq!(field("ASCII-RETR")[0], r"b'one\r\ntwo\r\n'");
+        assert_eq!(field("NLST")[0], "a.txt,z.bin");
+        assert_eq!(field("REST")[0], "504");
+        let bad = field("BAD")[0].clone();
+        assert!(bad == "426" || bad == "451", "{out}");
+        assert_eq!(field("MODE-S")[0], "200");
+        assert_eq!(field("REST-S")[0], "350");
+        // Nothing of the broken upload is left, not even a temporary file.
+        let mut names: Vec<String> = std::fs::read_dir(t.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.txt", "z.bin"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_z_with_python_zlib() {
+    mode_z_round_trip(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_z_with_python_zlib_over_tls() {
+    mode_z_round_trip(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_z_downloads_are_paced_by_the_rate_limit() {
+    use std::io::Read;
+    let t = start_with(|b| b.limits(throttled(1 << 20))).await;
+    let text: Vec<u8> = (0..3u32 << 20)
+        .map(|i| b"paced "[(i % 6) as usize])
+        .collect();
+    t.write("paced.txt", &text);
+    let mut raw = t.login().await;
+    raw.ok("MODE Z", 200).await;
+    let data = raw.epsv().await;
+    let sent = Instant::now();
+    raw.ok("RETR paced.txt", 150).await;
+    let wire = read_all(data).await;
+    assert_eq!(raw.reply().await.code, 226);
+    // 3 MiB of file at 1 MiB/s, however few bytes the wire carries.
+    assert!(
+        sent.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert!(wire.len() < text.len() / 100);
+    let mut back = Vec::new();
+    flate2::read::ZlibDecoder::new(&wire[..])
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(sha256(&back), sha256(&text));
+}
+
+/// lftp switches to MODE Z by itself when FEAT lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_uses_mode_z_both_ways() {
+    if !need("lftp") {
+        return;
+    }
+    let t = start(AccessMode::Writable).await;
+    let text: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("line {i} for lftp\n").into_bytes())
+        .collect();
+    t.write("t.txt", &text);
+    let local = tempfile::tempdir().unwrap();
+    let script = format!(
+        "set cmd:fail-exit yes; set ftp:ssl-allow no; set net:max-retries 1; \
+         set net:timeout 20; set ftp:use-mode-z yes; lcd {}; get t.txt -o got.txt; \
+         put got.txt -o back.txt; bye",
+        local.path().display()
+    );
+    let out = client(
+        "lftp",
+        vec![
+            "-d".into(),
+            "-u".into(),
+            format!("{USER},{PASS}"),
+            "-p".into(),
+            t.addr.port().to_string(),
+            "127.0.0.1".into(),
+            "-e".into(),
+            script,
+        ],
+    )
+    .await;
+    stdout_of("lftp", &out);
+    let debug = String::from_utf8_lossy(&out.stderr);
+    assert!(debug.contains("---> MODE Z"), "{debug}");
+    assert_eq!(
+        sha256(&std::fs::read(local.path().join("got.txt")).unwrap()),
+        sha256(&text)
+    );
+    assert_eq!(
+        sha256(&std::fs::read(t.path("back.txt")).unwrap()),
+        sha256(&text)
+    );
+}

@@ -114,10 +114,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
     }
 
     /// Ends the zlib stream (an empty file still gets a valid one), then
-    /// the connection.
+    /// the connection. An upload's connection only closes: the stream
+    /// went the other way.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        loop {
+        while this.decompress.is_none() {
             ready!(this.poll_drain(cx))?;
             if this.finished {
                 break;
@@ -253,6 +254,17 @@ mod tests {
         let data = text(500_000);
         assert_eq!(inflate(&zlib(&data)).await.unwrap(), data);
         assert_eq!(inflate(&zlib(b"")).await.unwrap(), b"");
+    }
+
+    #[tokio::test]
+    async fn closing_an_upload_sends_nothing_back() {
+        let wire = zlib(b"uploaded");
+        let mut z = Deflate::new(tokio::io::join(&wire[..], Vec::new()), 6);
+        let mut got = Vec::new();
+        z.read_to_end(&mut got).await.unwrap();
+        z.shutdown().await.unwrap();
+        assert_eq!(got, b"uploaded");
+        assert!(z.inner.writer().is_empty());
     }
 
     #[tokio::test]
