@@ -43,30 +43,16 @@ pub fn rang(s: &mut Session, range: Option<(u64, u64)>) -> FtpResult<Reply> {
 /// HASH: `213 ALGO START-END HEX path`, END being the last byte hashed.
 pub async fn hash(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let algo = s.hash_algo;
-    let (first, last) = match s.range.take() {
-        Some((a, b)) => (a, Some(b)),
+    let (first, end) = match s.range.take() {
+        // RANG's last byte is inclusive; `start` takes an exclusive end.
+        Some((a, b)) => (a, Some(b.saturating_add(1))),
         None => (0, None),
     };
-    let end = match last {
-        Some(b) => Some(
-            b.checked_add(1)
-                .ok_or_else(|| FtpError::Syntax("Range beyond the largest file offset".into()))?,
-        ),
-        None => None,
-    };
-    let arg = arg.to_string();
-    start(
-        s,
-        &arg.clone(),
-        algo,
-        first,
-        end,
-        213,
-        move |hex, start, len| {
-            let last = (start + len).saturating_sub(1).max(start);
-            format!("{} {start}-{last} {hex} {arg}", algo.name())
-        },
-    )
+    let shown = arg.to_string();
+    start(s, arg, algo, first, end, 213, move |hex, start, len| {
+        let last = (start + len).saturating_sub(1).max(start);
+        format!("{} {start}-{last} {hex} {shown}", algo.name())
+    })
     .await
 }
 

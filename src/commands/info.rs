@@ -1,4 +1,4 @@
-//! SYST, FEAT, OPTS, HELP, STAT (server status), SITE, LANG.
+//! SYST, FEAT, OPTS, HELP, STAT (server status), AVBL, LANG.
 
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult, IoContext};
