@@ -1,9 +1,8 @@
 //! MFMT, MFF and the MDTM set form (draft-somers-ftp-mfxx): changing a
 //! file's or folder's modification time and permission bits.
 
-use crate::config::AccessMode;
 use crate::error::{FtpResult, IoContext};
-use crate::protocol::{FactChange, Reply};
+use crate::protocol::{Access, FactChange, Reply};
 use crate::session::Session;
 use crate::vfs::{mdtm, TimeVal};
 
@@ -55,7 +54,7 @@ pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
 /// `MDTM time path` sets the time where the session may write; elsewhere
 /// the whole argument is a file name to query, as MDTM always meant.
 pub async fn mdtm_set(s: &Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
-    if s.mode() == AccessMode::Writable {
+    if s.may(Access::Modify) {
         mfmt(s, time, path).await
     } else {
         fileops::mdtm(s, whole)

@@ -3,7 +3,7 @@
 
 mod command;
 mod reply;
-mod table;
+pub(crate) mod table;
 pub(crate) mod telnet;
 
 #[cfg(test)]
@@ -14,4 +14,4 @@ pub use command::{
     TransferMode, TransferType,
 };
 pub use reply::Reply;
-pub use table::{policy, Access, Policy};
+pub use table::{anonymous_mode, check, features, grants, policy, Access, Refusal};

@@ -19,4 +19,4 @@ pub use listing::{facts_text, Entry, Facts, Listing, Perms};
 pub use path::VPath;
 pub use root::Root;
 pub use time::{mdtm, TimeVal};
-pub use upload::{clear_special_bits, is_temp_name, Upload};
+pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};
