@@ -862,3 +862,24 @@ async fn lftp_uses_mode_z_both_ways() {
         sha256(&text)
     );
 }
+
+/// Shutdown treats a hash as a running transfer: it gets the grace period,
+/// then is cut (426) before the goodbye (421).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_a_hash_the_grace_period_then_cuts_it() {
+    let limits = Limits {
+        shutdown_grace: Duration::from_millis(500),
+        ..throttled(32 << 20)
+    };
+    let t = start_with(|b| b.limits(limits)).await;
+    big_file(&t, "big.bin", 1 << 30);
+    let mut raw = t.login().await;
+    raw.send_raw(b"HASH big.bin\r\n").await;
+    wait_until_hashing(&mut raw).await;
+    let sent = Instant::now();
+    t.server.shutdown().await;
+    assert_eq!(raw.reply().await.code, 426);
+    assert_eq!(raw.reply().await.code, 421);
+    assert!(sent.elapsed() >= Duration::from_millis(500));
+    assert!(sent.elapsed() < Duration::from_secs(5));
+}
