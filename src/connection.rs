@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::config::TlsMode;
+use crate::config::{AccessMode, TlsMode};
 use crate::error::FtpError;
 use crate::protocol::telnet::Framed;
-use crate::protocol::{self, Command, ProtLevel, Reply};
+use crate::protocol::{self, Command, ProtLevel, Refusal, Reply};
 use crate::session::{running, Control, Flow, Session};
 use crate::shared::Shared;
 
@@ -63,7 +63,7 @@ impl Session {
             _ = self.shared.shutdown.cancelled() => return false,
         };
         if let Err(e) = result {
-            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {e}");
+            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {}", crate::escape(&e.to_string()));
             return false;
         }
         // Implicit FTPS protects data connections from the start.
@@ -149,9 +149,11 @@ impl Session {
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {
             // Commands are answered in order: this one after the transfer's
-            // own final reply. An immediate shutdown must still get
-            // through: the transfer may never end on its own.
-            let kill = self.shared.kill.clone();
+            // own final reply. Shutdown must still get through, after the
+            // grace period it gives transfers: the transfer may never end
+            // on its own.
+            let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
+            let grace = self.shared.config.limits.shutdown_grace;
             // QUIT waits for a data transfer (RFC 959) but not for a hash,
             // which has no client-side end to wait for.
             let cut = cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
@@ -161,6 +163,7 @@ impl Session {
                 tokio::select! {
                     report = running::wait(&mut self.transfer) => Some(report),
                     _ = kill.cancelled() => None,
+                    _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
                 }
             };
             let flow = match report {
@@ -191,6 +194,14 @@ impl Session {
         // only while a command runs.
         let result = match protocol::check(&policy, self.mode()) {
             Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
+            // The share may be writable for the named user: say who is limited.
+            Err(Refusal::Mode(AccessMode::ReadOnly))
+                if self.anonymous() && self.shared.config.access != AccessMode::ReadOnly =>
+            {
+                Err(FtpError::PermissionDenied(
+                    "anonymous sessions are read-only".into(),
+                ))
+            }
             Err(refusal) => Err(refusal.into()),
         };
         if !keeps_rest {

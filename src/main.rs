@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use ftpshare::TlsMode;
 use serde_json::json;
 
@@ -17,7 +18,11 @@ use cli::setup::{mode_name, Setup};
 use cli::ui::Ui;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(tool) = &cli.command {
+        shadowed_folder(tool);
+    }
     match cli.command {
         Some(Tool::Completions { shell }) => {
             clap_complete::generate(
@@ -35,6 +40,20 @@ fn main() -> ExitCode {
         None => {}
     }
     let args = cli.serve;
+    if args.password.as_deref() == Some("") {
+        // Name where the empty value came from: an exported variable is
+        // easy to forget.
+        let from_env = matches.value_source("password") == Some(ValueSource::EnvVariable);
+        let msg = match from_env {
+            true => {
+                "FTPSHARE_PASSWORD is set but empty: unset it for a generated password, or set one"
+            }
+            false => "--password must not be empty (leave it out for a generated one)",
+        };
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, msg)
+            .exit();
+    }
     if args.keep && !args.temp {
         // clap skips `requires` once DIR (which conflicts with --temp) is given.
         Cli::command()
@@ -51,6 +70,9 @@ fn main() -> ExitCode {
     }
     init_logging(args.verbose, no_color);
     let json = args.json;
+    if args.fixture() {
+        cli::json::to_stderr();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,9 +83,23 @@ fn main() -> ExitCode {
     // On a worker rather than the main thread: every server event wakes
     // this loop, and a wake-up on the same thread needs no futex round trip.
     match runtime.block_on(runtime.spawn(serve(args))) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(msg)) => fail(json, &msg),
         Err(e) => fail(json, &format!("internal error: {e}")),
+    }
+}
+
+/// `ftpshare man` (or `completions`) runs the tool even when a folder of
+/// that name is here; say how to share the folder instead.
+fn shadowed_folder(tool: &Tool) {
+    let name = match tool {
+        Tool::Man => "man",
+        Tool::Completions { .. } => "completions",
+    };
+    if std::path::Path::new(name).is_dir() {
+        eprintln!(
+            "ftpshare: note: `{name}` is a command; to share the folder, run `ftpshare ./{name}`"
+        );
     }
 }
 
@@ -104,7 +140,20 @@ fn init_logging(verbose: u8, no_color: bool) {
         .try_init();
 }
 
-async fn serve(args: Serve) -> Result<(), String> {
+/// A start error, with the way out when there is an obvious one.
+fn start_error(e: ftpshare::StartError) -> String {
+    match &e {
+        ftpshare::StartError::Bind { addr, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 =>
+        {
+            format!("{e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; use -p 0 for a free port)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Serves until it is time to stop; returns the exit status.
+async fn serve(args: Serve) -> Result<u8, String> {
     let Setup {
         builder,
         host,
@@ -113,15 +162,21 @@ async fn serve(args: Serve) -> Result<(), String> {
         generated_password,
     } = cli::setup::setup(&args)?;
     let mut signals = Signals::new()?;
-    let server = builder.start().await.map_err(|e| e.to_string())?;
-    let events = server.subscribe();
-    let deadline = args.timeout.0.map(|d| Instant::now() + d);
+    let server = builder.start().await.map_err(start_error)?;
+    let mut feed = cli::run::Feed::new(&server);
+    let timeout = args.timeout();
+    let deadline = timeout.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
     let root = server.root().display().to_string();
+    // In fixture mode stdout and the terminal belong to the command.
+    let fixture = args.fixture();
+    let to_stderr = args.json || fixture;
     if args.json {
-        cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
+        cli::json::emit(&cli::json::ready(&server, &url, &host, timeout));
     }
-    if !args.quiet {
+    if fixture {
+        // No banner: the command gets all it needs from its environment.
+    } else if !args.quiet {
         let cfg = server.config();
         let info = BannerInfo {
             root: &root,
@@ -134,7 +189,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             generated_password,
             anonymous: cfg.anonymous,
             others: &others,
-            expires: args.timeout.0,
+            expires: timeout,
             tls: cfg.tls.as_ref().map(|t| TlsInfo {
                 fingerprint: t.fingerprint(),
                 implicit: cfg.tls_mode == TlsMode::Implicit,
@@ -147,7 +202,12 @@ async fn serve(args: Serve) -> Result<(), String> {
         };
         say(
             args.json,
-            &cli::banner::render(&info, !args.no_qr, args.qr_invert),
+            &cli::banner::render(
+                &info,
+                !args.no_qr,
+                args.qr_invert,
+                cli::fit::terminal_width(args.json).unwrap_or(usize::MAX),
+            ),
         );
     } else if !args.json {
         // The essentials: how to connect, and where a temporary folder is.
@@ -157,22 +217,51 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
     }
 
-    let mut ui = Ui::new(args.json, args.quiet, deadline);
-    let max_transfers = if args.once {
-        Some(1)
+    // With a command, log lines only with -v, and never bars.
+    let quiet = args.quiet || (fixture && args.verbose == 0);
+    let mut ui = Ui::new(to_stderr, quiet, !fixture, deadline);
+    let (reason, done, status) = if fixture {
+        let env = cli::fixture::environment(&server, &url, &host);
+        let (reason, status) = match cli::fixture::spawn(&args.command, &env) {
+            Ok(child) => {
+                let grace = server.config().limits.shutdown_grace;
+                let o = cli::fixture::run(
+                    child,
+                    &mut feed,
+                    &mut signals,
+                    &mut ui,
+                    args.json,
+                    deadline,
+                    grace,
+                )
+                .await;
+                (o.reason, o.status)
+            }
+            Err((status, msg)) => {
+                eprintln!("ftpshare: {}", ftpshare::escape(&msg));
+                (cli::run::Reason::Command, status)
+            }
+        };
+        let done = cli::run::stop(&server, feed, &mut signals, &mut ui, args.json, reason).await;
+        (reason, done, Some(status))
     } else {
-        args.max_transfers
+        let max_transfers = if args.once {
+            Some(1)
+        } else {
+            args.max_transfers
+        };
+        let (reason, done) = cli::run::run(
+            &server,
+            feed,
+            &mut signals,
+            &mut ui,
+            args.json,
+            deadline,
+            max_transfers,
+        )
+        .await;
+        (reason, done, None)
     };
-    let (reason, done) = cli::run::run(
-        &server,
-        events,
-        &mut signals,
-        &mut ui,
-        args.json,
-        deadline,
-        max_transfers,
-    )
-    .await;
     ui.finish();
     let kept = match temp {
         Some(t) if args.keep => Some(t.keep()),
@@ -183,10 +272,13 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     if args.json {
         let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": done});
+        if let Some(status) = status {
+            exit["status"] = json!(status);
+        }
         if let Some(k) = &kept {
             exit["kept"] = json!(k.display().to_string());
         }
         cli::json::emit(&exit);
     }
-    Ok(())
+    Ok(status.unwrap_or(0))
 }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{have, pseudo_random, run, sha256};
+use common::{need, pseudo_random, run, sha256};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -382,6 +382,72 @@ fn max_transfers_1_exits_after_one_download() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// A burst of tiny downloads while the reader of `--json` is slow (its
+/// stdout not read, so the pipe fills and the CLI blocks): the event
+/// stream overflows, yet `--max-transfers` still ends the run on the last
+/// transfer and the exit line counts every one. The old CLI skipped the
+/// lost events, so it never reached the count and ran into its timeout.
+#[test]
+fn max_transfers_counts_a_burst_the_event_stream_cannot_hold() {
+    // 2 events each: far more than the 4096 the channel holds plus the
+    // ~1000 that fit in the pipe before the CLI blocks.
+    const N: usize = 4000;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("t.txt"), b"x").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "--bind",
+            "127.0.0.1",
+            "-t",
+            "5m",
+            "--max-transfers",
+        ])
+        .arg(N.to_string())
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let ready: Value = serde_json::from_str(&first).unwrap();
+    // One control connection, N passive downloads; stdout is left unread
+    // meanwhile.
+    ftplib(
+        &ready,
+        "share",
+        ready["password"].as_str().unwrap(),
+        &format!(
+            "for _ in range({N}):\n    b = io.BytesIO()\n    f.retrbinary('RETR t.txt', b.write)\n    assert b.getvalue() == b'x'"
+        ),
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("JSON lines only"))
+        .collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let exit = lines.last().unwrap();
+    assert_eq!(exit["event"], "exit", "{exit}");
+    assert_eq!(exit["reason"], "max-transfers", "{exit}");
+    assert_eq!(exit["transfers"], N, "{exit}");
+    let downloads = lines.iter().filter(|l| l["event"] == "download").count();
+    let missed: u64 = lines
+        .iter()
+        .filter(|l| l["event"] == "warning")
+        .map(|l| l["missed_events"].as_u64().unwrap())
+        .sum();
+    assert!(
+        missed > 0,
+        "the burst was expected to overflow the stream ({} downloads)",
+        lines.iter().filter(|l| l["event"] == "download").count()
+    );
+    assert!(downloads < N, "{downloads} download events");
+}
+
 #[test]
 fn once_is_max_transfers_1() {
     let dir = tempdir();
@@ -404,7 +470,7 @@ fn once_is_max_transfers_1() {
 
 #[test]
 fn first_ctrl_c_lets_a_running_download_finish() {
-    if !have("curl") {
+    if !need("curl") {
         return;
     }
     let dir = tempdir();
@@ -440,6 +506,35 @@ fn first_ctrl_c_lets_a_running_download_finish() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// With -q, the first Ctrl-C still says that transfers are finishing and
+/// that a second one stops them.
+#[test]
+fn quiet_still_explains_the_grace_period() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("slow.bin"), pseudo_random(300_000, 3)).unwrap();
+    let mut share = Share::start(&[
+        "-q",
+        "--bind",
+        "127.0.0.1",
+        "--max-rate",
+        "100K",
+        dir_arg(dir.path()),
+    ]);
+    let target = format!("{}slow.bin", share.line().unwrap());
+    let got = tempfile::NamedTempFile::new().unwrap();
+    let got_path = got.path().to_str().unwrap().to_string();
+    let client = std::thread::spawn(move || curl(&["-o", &got_path, &target]));
+    wait_for(|| std::fs::metadata(got.path()).is_ok_and(|m| m.len() > 0));
+    share.signal(libc::SIGINT);
+    assert!(client.join().unwrap().status.success());
+    let (status, _, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stderr.contains("letting 1 transfer finish, Ctrl-C again to stop now"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     let dir = tempdir();
@@ -459,7 +554,9 @@ fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     });
     let started = Instant::now();
     share.signal(libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
+    // The first Ctrl-C has been handled once the listener is closed.
+    let port = ready["port"].as_u64().unwrap() as u16;
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     share.signal(libc::SIGINT);
     let (status, rest, _) = share.wait();
     assert_eq!(status.code(), Some(0));
@@ -617,6 +714,44 @@ fn anonymous_logins_are_read_only() {
         "f.storbinary('STOR new.txt', io.BytesIO(b'yes'))",
     );
     assert_eq!(std::fs::read(dir.path().join("new.txt")).unwrap(), b"yes");
+}
+
+/// `-u anonymous --anonymous`: the share's password logs in the named
+/// (writable) user; any other password is an anonymous, read-only login,
+/// and both the event and the refusal say so.
+#[test]
+fn anonymous_as_the_user_name_tells_the_two_logins_apart() {
+    let dir = tempdir();
+    let (mut share, ready) =
+        Share::json(&["-u", "anonymous", "--anonymous", "-w", dir_arg(dir.path())]);
+    let out = ftplib(
+        &ready,
+        "anonymous",
+        "guest@example.org",
+        "try:\n\
+         \x20   f.storbinary('STOR no.txt', io.BytesIO(b'no'))\n\
+         except ftplib.error_perm as e:\n\
+         \x20   print(e)",
+    );
+    assert!(
+        out.starts_with("550") && out.contains("anonymous sessions are read-only"),
+        "{out}"
+    );
+    let login = share.event("login");
+    assert_eq!(login["user"], "anonymous");
+    assert_eq!(login["anonymous"], true, "{login}");
+
+    let password = ready["password"].as_str().unwrap().to_string();
+    ftplib(
+        &ready,
+        "anonymous",
+        &password,
+        "f.storbinary('STOR yes.txt', io.BytesIO(b'yes'))",
+    );
+    assert_eq!(std::fs::read(dir.path().join("yes.txt")).unwrap(), b"yes");
+    let login = share.event("login");
+    assert_eq!(login["anonymous"], false, "{login}");
+    assert!(!dir.path().join("no.txt").exists());
 }
 
 #[test]
@@ -864,6 +999,176 @@ fn a_long_timeout_shows_the_date() {
     );
 }
 
+/// Connects and returns the first line the server sends.
+fn first_line(ready: &Value) -> (std::net::TcpStream, String) {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port(ready))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    (stream, line)
+}
+
+/// A refused connection (421) is reported: one `refused` event per address
+/// a minute however many are refused, with the reason.
+#[test]
+fn refused_connections_are_reported_once_a_minute() {
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&["--max-connections-per-ip", "1", dir_arg(dir.path())]);
+    let (held, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    for _ in 0..5 {
+        let (_, line) = first_line(&ready);
+        assert!(line.starts_with("421 "), "{line}");
+    }
+    drop(held);
+    let mut refused = Vec::new();
+    loop {
+        let ev = share.next_event().expect("events");
+        match ev["event"].as_str() {
+            Some("refused") => refused.push(ev),
+            Some("disconnect") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["reason"], "max-connections-per-ip");
+    assert!(refused[0]["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+
+    // A banned address, and the line a person sees (on stderr with --json).
+    let (share, ready) = Share::json(&["--ban-after", "1", dir_arg(dir.path())]);
+    let (mut guess, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    std::io::Write::write_all(&mut guess, b"USER share\r\nPASS wrong\r\n").unwrap();
+    let mut replies = BufReader::new(&guess);
+    let mut line = String::new();
+    while !line.starts_with("530") {
+        line.clear();
+        assert!(replies.read_line(&mut line).unwrap() > 0, "no 530");
+    }
+    let (_, line) = first_line(&ready);
+    assert!(line.starts_with("421 Too many failed logins"), "{line}");
+    share.signal(libc::SIGTERM);
+    let (_, rest, stderr) = share.wait();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(r#""event":"refused""#) && l.contains(r#""reason":"banned""#)),
+        "{rest:?}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("refused") && l.contains("banned")),
+        "{stderr}"
+    );
+}
+
+/// Binding a port below 1024 without the right says how to get around it.
+/// Root may bind anything, so as root the binary runs as `nobody`.
+#[test]
+fn a_privileged_port_says_what_to_do() {
+    let unprivileged_start: u16 =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1024);
+    if unprivileged_start <= 21 {
+        eprintln!("skipped: every port is unprivileged on this machine");
+        return;
+    }
+    let dir = tempdir();
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = cmd
+        .args(["--bind", "127.0.0.1", "-p", "21", dir_arg(dir.path())])
+        .env_remove("FTPSHARE_PASSWORD")
+        .output()
+        .expect("run ftpshare (setpriv when root)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("CAP_NET_BIND_SERVICE") && stderr.contains("-p 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_password_says_where_it_came_from() {
+    let dir = tempdir();
+    let (status, _, stderr) =
+        Share::start_env(&[dir_arg(dir.path())], &[("FTPSHARE_PASSWORD", "")]).wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FTPSHARE_PASSWORD is set but empty"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = Share::start(&["--password", "", dir_arg(dir.path())]).wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--password must not be empty") && !stderr.contains("FTPSHARE_PASSWORD is"),
+        "{stderr}"
+    );
+}
+
+/// `ftpshare man` prints the man page; with a folder `./man` here it also
+/// says how to share that folder instead.
+#[test]
+fn man_next_to_a_man_folder_says_how_to_share_it() {
+    let dir = tempdir();
+    let out = Command::new(BIN)
+        .arg("man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    std::fs::create_dir(dir.path().join("man")).unwrap();
+    let out = Command::new(BIN)
+        .arg("man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH ftpshare"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ftpshare ./man"), "{err}");
+}
+
+/// A download refused with 550 (no such file) is an event too.
+#[test]
+fn a_refused_download_emits_download_failed() {
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let out = ftplib(
+        &ready,
+        "share",
+        &password,
+        "try:\n    f.retrbinary('RETR missing.txt', print)\nexcept ftplib.error_perm as e:\n    print(e)",
+    );
+    assert!(out.starts_with("550"), "{out}");
+    let failed = share.event("download_failed");
+    assert_eq!(failed["path"], "/missing.txt");
+    assert_eq!(failed["bytes"], 0);
+    assert!(
+        failed["error"].as_str().unwrap().contains("missing.txt"),
+        "{failed}"
+    );
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.
@@ -1089,6 +1394,154 @@ fn user_and_password_flags() {
     assert!(out.status.success(), "{out:?}");
 }
 
+// ---------------------------------------------------------- fixture mode
+
+/// `ftpshare DIR -- sh -c SCRIPT`; stdout is the script's alone.
+fn fixture(extra: &[&str], dir: &Path, script: &str) -> Share {
+    let mut args = extra.to_vec();
+    args.extend_from_slice(&[dir_arg(dir), "--", "sh", "-c", script]);
+    Share::start(&args)
+}
+
+#[test]
+fn fixture_mode_gives_the_command_the_server_and_its_exit_status() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"fixture data\n").unwrap();
+    let script = r#"
+        curl -sS "${FTPSHARE_URL}a.txt" || exit 90
+        curl -sS -u "$FTPSHARE_USER:$FTPSHARE_PASSWORD" "ftp://$FTPSHARE_HOST:$FTPSHARE_PORT/a.txt" || exit 91
+        echo "root=$FTPSHARE_ROOT"
+        echo "tls=${FTPSHARE_TLS_FINGERPRINT-unset}"
+        exit 7
+    "#;
+    let (status, out, err) = fixture(&[], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(7), "{err}");
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        out,
+        [
+            "fixture data",
+            "fixture data",
+            &format!("root={}", root.display()),
+            "tls=unset"
+        ],
+        "stdout is the command's alone; stderr: {err}"
+    );
+    assert!(err.is_empty(), "nothing on stderr without -v: {err}");
+}
+
+/// The README's `ftpshare --temp -w -- pytest …` shape: the command
+/// uploads into a fresh folder, which is gone once the run ends.
+#[test]
+fn fixture_mode_with_temp_uploads_and_cleans_up() {
+    let script = r#"
+        printf 'payload\n' > "$FTPSHARE_ROOT.src" || exit 90
+        curl -sS -T "$FTPSHARE_ROOT.src" "${FTPSHARE_URL}up.txt" || exit 91
+        rm -f "$FTPSHARE_ROOT.src"
+        cat "$FTPSHARE_ROOT/up.txt"
+        echo "$FTPSHARE_ROOT"
+    "#;
+    let (status, out, err) = Share::start(&["--temp", "-w", "--", "sh", "-c", script]).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(out[0], "payload", "{out:?}");
+    assert!(out[1].contains("ftpshare-"), "{out:?}");
+    assert!(
+        !Path::new(&out[1]).exists(),
+        "the temporary folder is removed"
+    );
+}
+
+#[test]
+fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
+    let dir = tempdir();
+    let script = r#"printf '%s' "$FTPSHARE_TLS_FINGERPRINT"; test "${FTPSHARE_URL#ftp://}" != "$FTPSHARE_URL""#;
+    let (status, out, err) = fixture(&["--tls", "--json"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let events: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(events[0]["event"], "ready");
+    assert_eq!(out, [events[0]["tls_fingerprint"].as_str().unwrap()]);
+    let exit = events.last().unwrap();
+    assert_eq!(exit["event"], "exit");
+    assert_eq!(exit["reason"], "command");
+    assert_eq!(exit["status"], 0);
+}
+
+#[test]
+fn fixture_mode_timeout_exits_124_after_sigterm_or_sigkill() {
+    let dir = tempdir();
+    let started = Instant::now();
+    let (status, _, err) = fixture(&["-t", "1s"], dir.path(), "exec sleep 60").wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // A command that ignores SIGTERM gets SIGKILL after the grace period.
+    let (status, _, err) = fixture(
+        &["-t", "1s", "--json"],
+        dir.path(),
+        "trap '' TERM; exec sleep 60",
+    )
+    .wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    let exit: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(exit["reason"], "timeout");
+    assert_eq!(exit["status"], 124);
+}
+
+#[test]
+fn fixture_mode_127_when_not_found_126_when_not_runnable() {
+    let dir = tempdir();
+    let (status, out, err) =
+        Share::start(&[dir_arg(dir.path()), "--", "no-such-command-here"]).wait();
+    assert_eq!(status.code(), Some(127), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no-such-command-here: command not found"),
+        "{err}"
+    );
+
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, b"#!/bin/sh\nexit 0\n").unwrap();
+    let (status, _, err) =
+        Share::start(&[dir_arg(dir.path()), "--", script.to_str().unwrap()]).wait();
+    assert_eq!(status.code(), Some(126), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Ctrl-C and SIGTERM go to the command, which decides how the run ends;
+/// a command killed by signal N gives 128 + N.
+#[test]
+fn fixture_mode_forwards_signals_and_reports_deaths_by_signal() {
+    let dir = tempdir();
+    for (sig, name, code) in [(libc::SIGTERM, "TERM", 5), (libc::SIGINT, "INT", 6)] {
+        let script = format!(
+            "trap 'kill $!; echo got-{name}; exit {code}' {name}; echo ready; sleep 60 & wait"
+        );
+        let mut share = fixture(&[], dir.path(), &script);
+        assert_eq!(share.line().as_deref(), Some("ready"));
+        share.signal(sig);
+        let (status, rest, err) = share.wait();
+        assert_eq!(status.code(), Some(code), "{name}: {err}");
+        assert_eq!(rest, [format!("got-{name}")]);
+    }
+    let (status, _, err) = fixture(&[], dir.path(), "kill -9 $$").wait();
+    assert_eq!(status.code(), Some(128 + 9), "{err}");
+}
+
+#[test]
+fn fixture_mode_logs_only_with_verbose_and_to_stderr() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
+    let script = r#"curl -sS "${FTPSHARE_URL}a.txt" -o /dev/null"#;
+    let (status, out, err) = fixture(&["-v"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(out.is_empty(), "{out:?}");
+    assert!(err.contains("RETR a.txt"), "{err}");
+    assert!(err.contains("a.txt"), "{err}");
+}
+
 // ------------------------------------------------------------- completions
 
 const SHELLS: [(&str, &str); 5] = [
@@ -1136,7 +1589,10 @@ fn man_page_renders() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(".TH ftpshare") && text.contains("upload\\-only"),
+        text.contains(".TH ftpshare")
+            && text.contains("upload\\-only")
+            && text.contains("[\\fICOMMAND\\fR]")
+            && text.contains("FTPSHARE_URL"),
         "{text}"
     );
 }
@@ -1216,7 +1672,7 @@ fn banner_commands_work_when_pasted() {
         b"pasted upload\n"
     );
 
-    if have("lftp") {
+    if need("lftp") {
         let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
         assert!(out.status.success(), "{out:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));

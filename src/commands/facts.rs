@@ -1,12 +1,12 @@
 //! MFMT, MFF and the MDTM set form (draft-somers-ftp-mfxx): changing a
 //! file's or folder's modification time and permission bits.
 
-use crate::error::{FtpResult, IoContext};
+use crate::error::FtpResult;
 use crate::protocol::{Access, FactChange, Reply};
 use crate::session::Session;
 use crate::vfs::{mdtm, TimeVal};
 
-use super::{blocking, fileops};
+use super::{fileops, fs};
 
 /// The time as the reply echoes it: `YYYYMMDDHHMMSS[.sss]`.
 fn time_text(t: TimeVal) -> String {
@@ -25,13 +25,12 @@ pub async fn set_times(
     atime: Option<TimeVal>,
 ) -> FtpResult<()> {
     let path = s.path(arg)?;
-    blocking(s, move |root| {
+    fs(s, &path, move |root, p| {
         root.set_times(
-            &path,
+            p,
             mtime.to_system_time(),
             atime.map(TimeVal::to_system_time),
         )
-        .at(&path)
     })
     .await
 }
@@ -39,7 +38,7 @@ pub async fn set_times(
 /// Sets permission bits (already masked to 0o777 by the parser).
 pub async fn set_mode(s: &Session, arg: &str, mode: u32) -> FtpResult<()> {
     let path = s.path(arg)?;
-    blocking(s, move |root| root.set_mode(&path, mode).at(&path)).await
+    fs(s, &path, move |root, p| root.set_mode(p, mode)).await
 }
 
 /// MFMT: `213 Modify=time; path`.
@@ -53,11 +52,11 @@ pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
 
 /// `MDTM time path` sets the time where the session may write; elsewhere
 /// the whole argument is a file name to query, as MDTM always meant.
-pub async fn mdtm_set(s: &Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
+pub async fn mdtm_set(s: &mut Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
     if s.may(Access::Modify) {
         mfmt(s, time, path).await
     } else {
-        fileops::mdtm(s, whole)
+        fileops::mdtm(s, whole).await
     }
 }
 

@@ -3,11 +3,11 @@
 //! slot: ABOR and QUIT cut it, shutdown and the idle timer treat it as a
 //! transfer, and the control connection stays responsive meanwhile.
 
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{HashAlgo, Reply};
 use crate::session::Session;
 
-use super::blocking;
+use super::fs;
 
 /// OPTS HASH: with no name, the current algorithm; with one, a new choice.
 pub fn opts(s: &mut Session, name: &str) -> FtpResult<Reply> {
@@ -81,8 +81,7 @@ async fn start(
     text: impl FnOnce(String, u64, u64) -> String + Send + 'static,
 ) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let p = path.clone();
-    let (file, md) = blocking(s, move |root| root.open_read(&p).at(&p)).await?;
+    let (file, md) = fs(s, &path, |root, p| root.open_read(p)).await?;
     let size = md.len();
     if first > size || (first == size && size > 0) {
         return Err(FtpError::FileUnavailable(format!(

@@ -1,7 +1,7 @@
 //! SYST, FEAT, OPTS, HELP, STAT (server status), AVBL, LANG.
 
 use crate::config::TlsMode;
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{features, Reply};
 use crate::session::{Login, Session};
 use crate::vfs::Facts;
@@ -194,7 +194,7 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
 /// where uploads go, from statvfs on the folder.
 pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let free = super::blocking(s, move |root| root.free_space(&path).at(&path)).await?;
+    let free = super::fs(s, &path, |root, p| root.free_space(p)).await?;
     Ok(Reply::new(213, free.to_string()))
 }
 

@@ -14,23 +14,22 @@ mod security;
 mod site;
 mod transfer;
 
-use std::sync::Arc;
+use std::io;
 
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpResult, IoContext};
 use crate::protocol::{Command, Reply};
 use crate::session::Session;
-use crate::vfs::Root;
+use crate::vfs::{Root, VPath};
 
-/// Runs file-system work on the blocking pool, so a slow disk cannot
-/// stall the sessions sharing a runtime thread.
-async fn blocking<T: Send + 'static>(
+/// A command's file-system work on `path`, run on the blocking pool (see
+/// [`Root::blocking`]); an error names the path.
+async fn fs<T: Send + 'static>(
     s: &Session,
-    work: impl FnOnce(&Root) -> FtpResult<T> + Send + 'static,
+    path: &VPath,
+    work: impl FnOnce(&Root, &VPath) -> io::Result<T> + Send + 'static,
 ) -> FtpResult<T> {
-    let shared = Arc::clone(&s.shared);
-    tokio::task::spawn_blocking(move || work(&shared.root))
-        .await
-        .map_err(|_| FtpError::Local("file-system task failed".into()))?
+    let p = path.clone();
+    s.shared.root.blocking(move |r| work(r, &p)).await.at(path)
 }
 
 pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<Reply>> {
@@ -51,8 +50,8 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         SecurityMechanism => security::other_mechanism(),
 
         // nav.rs: the working directory
-        Cwd(path) => nav::cwd(s, &path),
-        Cdup => nav::cwd(s, ".."),
+        Cwd(path) => nav::cwd(s, &path).await,
+        Cdup => nav::cwd(s, "..").await,
         Pwd => nav::pwd(s),
         Smnt => nav::smnt(),
 
@@ -76,17 +75,17 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         List(path) => return listing::list(s, path.as_deref()).await,
         Nlst(path) => return listing::nlst(s, path.as_deref()).await,
         Mlsd(path) => return listing::mlsd(s, path.as_deref()).await,
-        Mlst(path) => listing::mlst(s, path.as_deref()),
+        Mlst(path) => listing::mlst(s, path.as_deref()).await,
         Stat(Some(path)) => return listing::stat_path(s, &path).await,
 
         // fileops.rs: changing and inspecting files
-        Mkd(path) => fileops::mkd(s, &path),
-        Rmd(path) => fileops::rmd(s, &path),
-        Dele(path) => fileops::dele(s, &path),
-        Rnfr(path) => fileops::rnfr(s, &path),
-        Rnto(path) => fileops::rnto(s, &path),
-        Size(path) => fileops::size(s, &path),
-        Mdtm(path) => fileops::mdtm(s, &path),
+        Mkd(path) => fileops::mkd(s, &path).await,
+        Rmd(path) => fileops::rmd(s, &path).await,
+        Dele(path) => fileops::dele(s, &path).await,
+        Rnfr(path) => fileops::rnfr(s, &path).await,
+        Rnto(path) => fileops::rnto(s, &path).await,
+        Size(path) => fileops::size(s, &path).await,
+        Mdtm(path) => fileops::mdtm(s, &path).await,
 
         // facts.rs: changing times and permission bits
         MdtmSet { time, path, whole } => facts::mdtm_set(s, time, &path, &whole).await,

@@ -12,4 +12,4 @@ pub use connect::{bind_passive, DataPlan};
 pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
 pub use digest::digest;
 pub use stream::DataStream;
-pub use transfer::{ascii_len, receive_to_file, send_bytes, send_file, Progress, TransferLimits};
+pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};

@@ -28,6 +28,8 @@ pub(crate) enum Login {
     LoggedIn {
         user: String,
         mode: AccessMode,
+        /// Logged in as `anonymous`/`ftp` without the share's password.
+        anonymous: bool,
     },
 }
 
@@ -119,6 +121,15 @@ impl Session {
         }
     }
 
+    /// Sends part of a reply written in pieces, with the same stall limit.
+    pub async fn send_part(&mut self, bytes: &[u8]) -> Flow {
+        let limit = self.shared.config.limits.stall_timeout;
+        match tokio::time::timeout(limit, self.control.send_bytes(bytes)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) | Err(_) => Flow::Close,
+        }
+    }
+
     pub fn logged_in(&self) -> bool {
         matches!(self.login, Login::LoggedIn { .. })
     }
@@ -129,6 +140,16 @@ impl Session {
             Login::LoggedIn { mode, .. } => Some(*mode),
             _ => None,
         }
+    }
+
+    pub fn anonymous(&self) -> bool {
+        matches!(
+            self.login,
+            Login::LoggedIn {
+                anonymous: true,
+                ..
+            }
+        )
     }
 
     /// Whether this session's mode grants `access` (the policy table).
@@ -187,6 +208,7 @@ mod tests {
         let logged_in = |mode| Login::LoggedIn {
             user: "share".into(),
             mode,
+            anonymous: false,
         };
         let perms = |login| {
             let p = session(dir.path(), login).perms();

@@ -6,6 +6,7 @@
 //! where the kernel has it. So neither `..`, an absolute path, nor a
 //! symlink can reach outside the root, even if the tree changes under us.
 
+mod dirlist;
 mod listing;
 mod names;
 mod path;
@@ -15,7 +16,9 @@ mod root;
 mod time;
 mod upload;
 
-pub use listing::{facts_text, Entry, Facts, Listing, Perms};
+pub use dirlist::ListingJob;
+pub use listing::{facts_text, Facts, ListFormat, Perms};
+pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::Root;
 pub use time::{mdtm, TimeVal};

@@ -5,6 +5,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use cap_std::ambient_authority;
@@ -14,18 +15,36 @@ use super::listing::{Entry, Kind};
 use super::names::display_name;
 use super::VPath;
 
-/// The served folder, opened once. All access goes through `dir`.
-#[derive(Debug)]
+/// The served folder, opened once. All access goes through `dir`. Cheap
+/// to clone, so that work can move to the blocking pool.
+#[derive(Debug, Clone)]
 pub struct Root {
-    dir: Dir,
-    path: PathBuf,
+    dir: Arc<Dir>,
+    path: Arc<PathBuf>,
 }
 
 impl Root {
     pub fn open(path: &Path) -> io::Result<Root> {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
-        Ok(Root { dir, path })
+        Ok(Root {
+            dir: Arc::new(dir),
+            path: Arc::new(path),
+        })
+    }
+
+    /// Runs file-system work on tokio's blocking pool. Any call that
+    /// touches the disk can take long (a cold cache, a network file system,
+    /// a large file read through), and on a runtime thread it would stall
+    /// every session scheduled there.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Root) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let root = self.clone();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// The folder's absolute path on this machine (for the banner, never for access).
@@ -174,37 +193,12 @@ impl Root {
         Ok(self.symlink_entry(p, name, &lmd))
     }
 
-    /// All entries of a directory (without `.` and `..`), unsorted.
-    pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
-        let dir = self.open_dir(p)?;
-        let mut out = Vec::new();
-        for item in dir.entries()? {
-            let item = item?;
-            let os_name = item.file_name();
-            let name = display_name(&os_name).into_owned();
-            let ft = item.file_type()?;
-            if !ft.is_symlink() {
-                // A file may vanish between readdir and stat; skip it then.
-                if let Ok(md) = item.metadata() {
-                    out.push(Entry::from_metadata(name, &md));
-                }
-                continue;
-            }
-            let Ok(lmd) = dir.symlink_metadata(&os_name) else {
-                continue;
-            };
-            let Ok(link) = p.join(&name) else { continue };
-            out.push(self.symlink_entry(&link, name, &lmd));
-        }
-        Ok(out)
-    }
-
     /// A symlink is shown with the facts of its target when the target is
     /// inside the root, so clients can descend into linked folders, and
     /// with that target as a virtual path. Any other link is a bare link
     /// that cannot be followed, shown without its target (the target text
     /// would reveal the host's layout, its length included).
-    fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
+    pub(super) fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
         let rel = link.to_relative();
         let followed = self.dir.metadata(&rel).ok();
         let target = self.dir.read_link_contents(&rel).ok();
