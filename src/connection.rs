@@ -154,10 +154,17 @@ impl Session {
             // on its own.
             let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
             let grace = self.shared.config.limits.shutdown_grace;
-            let report = tokio::select! {
-                report = running::wait(&mut self.transfer) => Some(report),
-                _ = kill.cancelled() => None,
-                _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
+            // QUIT waits for a data transfer (RFC 959) but not for a hash,
+            // which has no client-side end to wait for.
+            let cut = cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
+            let report = if cut {
+                None
+            } else {
+                tokio::select! {
+                    report = running::wait(&mut self.transfer) => Some(report),
+                    _ = kill.cancelled() => None,
+                    _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
+                }
             };
             let flow = match report {
                 Some(report) => self.finish_transfer(report).await,
@@ -180,6 +187,7 @@ impl Session {
                 | Command::Type(_)
         );
         let keeps_rename = matches!(cmd, Command::Rnfr(_));
+        let keeps_range = matches!(cmd, Command::Rang(_));
         // A refused command ends a REST or RNFR sequence too, so it goes
         // through the reset below. The command future is boxed so that an
         // idle session's task stays small: the largest one is allocated
@@ -202,6 +210,9 @@ impl Session {
         }
         if !keeps_rename {
             self.rename_from = None;
+        }
+        if !keeps_range {
+            self.range = None;
         }
         let reply = match result {
             Ok(Some(reply)) => reply,

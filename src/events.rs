@@ -62,6 +62,8 @@ pub enum Event {
         peer: SocketAddr,
         user: String,
         anonymous: bool,
+        /// What the client called itself with CLNT, as sent (unescaped).
+        client: Option<String>,
     },
     LoginFailed {
         peer: SocketAddr,

@@ -548,7 +548,8 @@ async fn help_feat_syst_noop_opts() {
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .collect();
     let want: BTreeSet<String> = [
-        "EPRT", "EPSV", "LANG", "MDTM", "MLST", "REST", "SIZE", "TVFS", "UTF8",
+        "AVBL", "CLNT", "EPRT", "EPSV", "HASH", "HOST", "LANG", "MDTM", "MFF", "MFMT", "MLST",
+        "MODE", "REST", "SIZE", "TVFS", "UTF8", "XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -1026,7 +1027,7 @@ async fn a_drop_box_answers_alike_whether_a_name_exists() {
     let lines: Vec<&str> = feat.lines().skip(1).map(str::trim).collect();
     assert_eq!(
         lines,
-        ["EPRT", "EPSV", "LANG EN*", "TVFS", "UTF8", "211 End"],
+        ["AVBL", "CLNT", "EPRT", "EPSV", "HOST", "LANG EN*", "MODE Z", "TVFS", "UTF8", "211 End"],
         "{feat}"
     );
     // Each refused feature really is refused.

@@ -116,8 +116,12 @@ pub fn event(e: &Event) -> Option<Value> {
             peer,
             user,
             anonymous,
+            client,
         } => {
-            json!({"event": "login", "peer": peer.to_string(), "user": user, "anonymous": anonymous})
+            let client = client
+                .as_deref()
+                .map(|c| super::ui::clip(c, super::ui::CLIENT_TEXT_MAX));
+            json!({"event": "login", "peer": peer.to_string(), "user": user, "anonymous": anonymous, "client": client})
         }
         Event::LoginFailed { peer, user } => {
             json!({"event": "login_failed", "peer": peer.to_string(), "user": user})
@@ -181,5 +185,29 @@ mod tests {
         );
         let back: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back["path"], name);
+    }
+
+    #[test]
+    fn login_carries_the_clnt_text_clipped() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let login = |client: Option<String>| {
+            event(&Event::Login {
+                peer,
+                user: "u".into(),
+                anonymous: false,
+                client,
+            })
+            .unwrap()
+        };
+        assert_eq!(login(None)["client"], Value::Null);
+        let long = format!("\x1b[2J{}", "x".repeat(100));
+        let v = login(Some(long));
+        let shown = v["client"].as_str().unwrap();
+        assert!(
+            shown.starts_with("\x1b[2Jxxx") && shown.ends_with('…'),
+            "{shown}"
+        );
+        assert_eq!(shown.chars().count(), super::super::ui::CLIENT_TEXT_MAX + 1);
+        assert!(!to_line(&v).contains('\x1b'));
     }
 }

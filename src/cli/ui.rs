@@ -173,14 +173,17 @@ impl Ui {
                 peer,
                 user,
                 anonymous,
+                client,
             } => {
                 let anon = if *anonymous { " (anonymous)" } else { "" };
                 let peer = format!("{anon} · {peer}");
-                self.log_pieces(&[
-                    Piece::Text("login    "),
-                    Piece::Name(user),
-                    Piece::Text(&peer),
-                ]);
+                let client = client.as_deref().map(|c| clip(c, CLIENT_TEXT_MAX));
+                let mut pieces = vec![Piece::Text("login    "), Piece::Name(user)];
+                if let Some(c) = &client {
+                    pieces.extend([Piece::Text(" using "), Piece::Name(c)]);
+                }
+                pieces.push(Piece::Text(&peer));
+                self.log_pieces(&pieces);
             }
             Event::LoginFailed { peer, user } => {
                 let user = format!("\"{user}\"");
@@ -529,6 +532,18 @@ fn seconds(d: Duration) -> String {
     }
 }
 
+/// Longest client-chosen text (CLNT) shown, in characters.
+pub const CLIENT_TEXT_MAX: usize = 64;
+
+/// Text a client chose, cut at `max` characters so it cannot flood a log
+/// line (escaping happens where lines are printed).
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 /// The local wall-clock time as `HH:MM:SS`.
 pub fn clock() -> String {
     clock_at(std::time::SystemTime::now())
@@ -569,6 +584,12 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(850)), "850ms");
         assert_eq!(seconds(Duration::from_millis(4250)), "4.2s");
         assert_eq!(seconds(Duration::from_secs(185)), "3m 5s");
+    }
+
+    #[test]
+    fn client_text_is_clipped() {
+        assert_eq!(clip("lftp/4.9", 64), "lftp/4.9");
+        assert_eq!(clip("ab€def", 3), "ab€…");
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
             peer: s.peer,
             user: name.clone(),
             anonymous,
+            client: s.client.clone(),
         });
         s.login = Login::LoggedIn {
             user: name,
@@ -109,6 +110,11 @@ pub fn rein(s: &mut Session) -> FtpResult<Reply> {
     s.data = Default::default();
     s.epsv_all = false;
     s.facts = crate::vfs::Facts::all();
+    s.host = None;
+    s.range = None;
+    s.deflate = None;
+    s.deflate_level = crate::data::DEFAULT_DEFLATE_LEVEL;
+    s.hash_algo = crate::protocol::HashAlgo::ALL[0];
     Ok(Reply::new(220, "Service ready for new user"))
 }
 

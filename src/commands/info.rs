@@ -1,4 +1,4 @@
-//! SYST, FEAT, OPTS, HELP, STAT (server status), SITE, LANG.
+//! SYST, FEAT, OPTS, HELP, STAT (server status), AVBL, LANG.
 
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
@@ -19,6 +19,7 @@ pub fn feat(s: &Session) -> FtpResult<Reply> {
     let mut lines: Vec<String> = features(mode)
         .map(|line| match line {
             "MLST" => format!("MLST {}", s.facts.feat()),
+            "HASH" => super::hash::feat(s),
             _ => line.to_string(),
         })
         .collect();
@@ -45,6 +46,8 @@ pub fn opts(s: &mut Session, opt: &str) -> FtpResult<Reply> {
             s.facts = Facts::select(value);
             Ok(Reply::new(200, format!("MLST OPTS {}", s.facts.selected())))
         }
+        "HASH" => super::hash::opts(s, value),
+        "MODE" => super::transfer::opts_mode(s, value),
         _ => Err(FtpError::Syntax(format!("Option {name} not understood"))),
     }
 }
@@ -55,24 +58,36 @@ const COMMANDS: &[(&str, &str)] = &[
     ("ALLO", "ALLO <bytes> (not needed)"),
     ("APPE", "APPE <file> (append)"),
     ("AUTH", "AUTH TLS (secure the control connection)"),
+    ("AVBL", "AVBL [dir] (free bytes for uploads)"),
     ("CCC", "CCC (refused)"),
     ("CDUP", "CDUP (parent directory)"),
+    ("CLNT", "CLNT <client name>"),
     ("CWD", "CWD <dir>"),
     ("DELE", "DELE <file>"),
     ("EPRT", "EPRT |proto|addr|port|"),
     ("EPSV", "EPSV [1|2|ALL]"),
     ("FEAT", "FEAT (list extensions)"),
+    (
+        "HASH",
+        "HASH <file> (checksum; OPTS HASH <algorithm> to choose)",
+    ),
     ("HELP", "HELP [command]"),
+    ("HOST", "HOST <name> (before USER)"),
     ("LANG", "LANG [EN]"),
     ("LIST", "LIST [path]"),
-    ("MDTM", "MDTM <file>"),
+    ("MDTM", "MDTM <file> | MDTM <YYYYMMDDHHMMSS> <path>"),
+    ("MFF", "MFF Modify=<time>;UNIX.mode=<octal>; <path>"),
+    ("MFMT", "MFMT <YYYYMMDDHHMMSS[.sss]> <path>"),
     ("MKD", "MKD <dir>"),
     ("MLSD", "MLSD [dir]"),
     ("MLST", "MLST [path]"),
-    ("MODE", "MODE S"),
+    ("MODE", "MODE S|Z"),
     ("NLST", "NLST [path]"),
     ("NOOP", "NOOP"),
-    ("OPTS", "OPTS UTF8 ON | OPTS MLST <facts>"),
+    (
+        "OPTS",
+        "OPTS UTF8 ON | MLST <facts> | HASH [algorithm] | MODE Z LEVEL <0-9>",
+    ),
     ("PASS", "PASS <password>"),
     ("PASV", "PASV"),
     ("PBSZ", "PBSZ 0"),
@@ -80,13 +95,17 @@ const COMMANDS: &[(&str, &str)] = &[
     ("PROT", "PROT C|P"),
     ("PWD", "PWD"),
     ("QUIT", "QUIT"),
+    (
+        "RANG",
+        "RANG <first byte> <last byte> (for HASH; RANG 1 0 resets)",
+    ),
     ("REIN", "REIN (log out, keep the connection)"),
     ("REST", "REST <offset>"),
     ("RETR", "RETR <file>"),
     ("RMD", "RMD <dir>"),
     ("RNFR", "RNFR <path>"),
     ("RNTO", "RNTO <path>"),
-    ("SITE", "SITE HELP"),
+    ("SITE", "SITE CHMOD|UTIME|HELP"),
     ("SIZE", "SIZE <file>"),
     ("SMNT", "SMNT (not supported)"),
     ("STAT", "STAT [path]"),
@@ -96,11 +115,16 @@ const COMMANDS: &[(&str, &str)] = &[
     ("SYST", "SYST"),
     ("TYPE", "TYPE A|I|L 8"),
     ("USER", "USER <name>"),
+    ("XCRC", "XCRC <file> [start [end]]"),
     ("XCUP", "XCUP (= CDUP)"),
     ("XCWD", "XCWD <dir> (= CWD)"),
+    ("XMD5", "XMD5 <file> [start [end]]"),
     ("XMKD", "XMKD <dir> (= MKD)"),
     ("XPWD", "XPWD (= PWD)"),
     ("XRMD", "XRMD <dir> (= RMD)"),
+    ("XSHA1", "XSHA1 <file> [start [end]]"),
+    ("XSHA256", "XSHA256 <file> [start [end]]"),
+    ("XSHA512", "XSHA512 <file> [start [end]]"),
 ];
 
 pub fn help(topic: Option<&str>) -> FtpResult<Reply> {
@@ -134,8 +158,13 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
         _ => "Not logged in".into(),
     });
     lines.push(format!(
-        "TYPE: {}; STRUcture: File; MODE: Stream",
-        if s.ascii { "ASCII" } else { "BINARY" }
+        "TYPE: {}; STRUcture: File; MODE: {}",
+        if s.ascii { "ASCII" } else { "BINARY" },
+        if s.deflate.is_some() {
+            "Deflate"
+        } else {
+            "Stream"
+        }
     ));
     lines.push(format!(
         "Control connection: {}",
@@ -161,16 +190,12 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
     ))
 }
 
-pub fn site(arg: &str) -> FtpResult<Reply> {
-    let sub = arg
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    if sub == "HELP" || sub.is_empty() {
-        return Ok(Reply::new(214, "No SITE commands are available"));
-    }
-    Err(FtpError::Unknown(format!("SITE {sub} not understood")))
+/// AVBL (draft-peterson-streamlined-ftp-command-extensions): free bytes
+/// where uploads go, from statvfs on the folder.
+pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
+    let path = s.path(arg.unwrap_or("."))?;
+    let free = super::fs(s, &path, |root, p| root.free_space(p)).await?;
+    Ok(Reply::new(213, free.to_string()))
 }
 
 /// LANG (RFC 2640 §4): English is the one language offered.

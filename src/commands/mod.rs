@@ -3,11 +3,15 @@
 //! their reply, or `None` when a transfer will send it later.
 
 mod auth;
+mod facts;
 mod fileops;
+mod hash;
+mod hello;
 mod info;
 mod listing;
 mod nav;
 mod security;
+mod site;
 mod transfer;
 
 use std::io;
@@ -89,7 +93,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         // transfer.rs: data connections and file transfers
         Type(t) => transfer::type_(s, t),
         Stru => transfer::stru(),
-        Mode => transfer::mode(),
+        Mode(mode) => transfer::mode(s, mode),
         Pasv => transfer::pasv(s),
         Epsv(arg) => transfer::epsv(s, arg),
         Port(addr) => transfer::port(s, addr),
@@ -118,6 +122,26 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Size(path) => fileops::size(s, &path).await,
         Mdtm(path) => fileops::mdtm(s, &path).await,
 
+        // facts.rs: changing times and permission bits
+        MdtmSet { time, path, whole } => facts::mdtm_set(s, time, &path, &whole).await,
+        Mfmt(time, path) => facts::mfmt(s, time, &path).await,
+        Mff(changes, path) => facts::mff(s, &changes, &path).await,
+        Site(cmd) => site::site(s, cmd).await,
+
+        // hash.rs: checksums computed by the server
+        Hash(path) => return hash::hash(s, &path).await,
+        Rang(range) => hash::rang(s, range),
+        XHash {
+            algo,
+            path,
+            start,
+            end,
+        } => return hash::xhash(s, algo, &path, start, end).await,
+
+        // hello.rs: what the client says about itself
+        Host(name) => hello::host(s, name),
+        Clnt(name) => hello::clnt(s, name),
+
         // info.rs: about the server and the session
         Syst => info::syst(),
         Feat => info::feat(s),
@@ -125,7 +149,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         Help(topic) => info::help(topic.as_deref()),
         Noop => Ok(Reply::new(200, "NOOP ok")),
         Stat(None) => info::stat(s),
-        Site(arg) => info::site(&arg),
+        Avbl(path) => info::avbl(s, path.as_deref()).await,
         Lang(lang) => info::lang(lang.as_deref()),
     };
     reply.map(Some)

@@ -11,7 +11,7 @@ use super::fs;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
-use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
+use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath, NAME_MAX};
 
@@ -31,8 +31,35 @@ pub fn stru() -> FtpResult<Reply> {
     Ok(Reply::new(200, "Structure set to F"))
 }
 
-pub fn mode() -> FtpResult<Reply> {
-    Ok(Reply::new(200, "Mode set to S"))
+pub fn mode(s: &mut Session, mode: TransferMode) -> FtpResult<Reply> {
+    Ok(match mode {
+        TransferMode::Stream => {
+            s.deflate = None;
+            Reply::new(200, "Mode set to S")
+        }
+        TransferMode::Deflate => {
+            s.deflate = Some(s.deflate_level);
+            Reply::new(200, format!("Mode set to Z (level {})", s.deflate_level))
+        }
+    })
+}
+
+/// OPTS MODE Z LEVEL n: the compression level, 0 (none) to 9 (best).
+pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
+    let words: Vec<String> = value
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let level = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["Z", "LEVEL", n] => n.parse::<u32>().ok().filter(|n| *n <= 9),
+        _ => None,
+    }
+    .ok_or_else(|| FtpError::Syntax("Use OPTS MODE Z LEVEL <0-9>".into()))?;
+    s.deflate_level = level;
+    if s.deflate.is_some() {
+        s.deflate = Some(level);
+    }
+    Ok(Reply::new(200, format!("MODE Z LEVEL set to {level}")))
 }
 
 /// ALLO n: storage needs no reserving here (202, superfluous), but a size
@@ -51,6 +78,12 @@ pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
 }
 
 pub fn rest(s: &mut Session, offset: u64) -> FtpResult<Reply> {
+    // A compressed stream cannot start in the middle of a file.
+    if s.deflate.is_some() {
+        return Err(FtpError::ParamNotImplemented(
+            "REST is not available in MODE Z".into(),
+        ));
+    }
     s.rest = Some(offset);
     Ok(Reply::new(
         350,

@@ -3,9 +3,13 @@
 //! that may carry TLS, and the loops that move bytes.
 
 mod connect;
+mod deflate;
+mod digest;
 mod stream;
 mod transfer;
 
 pub use connect::{bind_passive, secure, DataPlan, TlsPolicy};
+pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
+pub use digest::digest;
 pub use stream::DataStream;
 pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};

@@ -8,9 +8,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::Deflate;
+
 pub enum DataStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// MODE Z over either of the others. Not `Plain`, so the sendfile
+    /// path never sees it.
+    Deflate(Box<Deflate<DataStream>>),
 }
 
 impl AsyncRead for DataStream {
@@ -22,6 +27,7 @@ impl AsyncRead for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             DataStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            DataStream::Deflate(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -35,6 +41,7 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             DataStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            DataStream::Deflate(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -42,6 +49,7 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_flush(cx),
             DataStream::Tls(s) => Pin::new(s).poll_flush(cx),
+            DataStream::Deflate(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -49,6 +57,7 @@ impl AsyncWrite for DataStream {
         match self.get_mut() {
             DataStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             DataStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            DataStream::Deflate(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -47,7 +47,7 @@ impl Throttle {
         }
     }
 
-    async fn pace(&self, total: u64) {
+    pub(crate) async fn pace(&self, total: u64) {
         if let Some(rate) = self.rate.filter(|r| *r > 0) {
             // Checked: a due time past what the clock can hold is never.
             let due = Duration::try_from_secs_f64(total as f64 / rate as f64)
@@ -62,6 +62,10 @@ impl Throttle {
 }
 
 fn broken(e: io::Error) -> FtpError {
+    // A MODE Z stream that does not inflate says what is wrong with it.
+    if e.kind() == io::ErrorKind::InvalidData {
+        return FtpError::TransferAborted(format!("Transfer failed: {e}"));
+    }
     if e.kind() == io::ErrorKind::UnexpectedEof {
         return FtpError::TransferAborted(
             "Data connection closed without TLS close_notify; transfer incomplete".into(),

@@ -2,11 +2,86 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::vfs::TimeVal;
+
 /// Representation type (RFC 959 §3.1.1). `TYPE L 8` is a synonym of image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferType {
     Ascii,
     Image,
+}
+
+/// Transfer mode (RFC 959 §3.4): stream, or stream through deflate
+/// (`MODE Z`, as FileZilla and others implement it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferMode {
+    Stream,
+    Deflate,
+}
+
+/// The hash functions HASH (draft-bryan-ftpext-hash) and the X* commands
+/// offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgo {
+    Sha256,
+    Sha512,
+    Sha1,
+    Md5,
+    Crc32,
+}
+
+impl HashAlgo {
+    /// In FEAT order; the first is the default.
+    pub const ALL: [HashAlgo; 5] = [
+        HashAlgo::Sha256,
+        HashAlgo::Sha512,
+        HashAlgo::Sha1,
+        HashAlgo::Md5,
+        HashAlgo::Crc32,
+    ];
+
+    /// The IANA hash function text name the draft uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgo::Sha256 => "SHA-256",
+            HashAlgo::Sha512 => "SHA-512",
+            HashAlgo::Sha1 => "SHA-1",
+            HashAlgo::Md5 => "MD5",
+            HashAlgo::Crc32 => "CRC32",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<HashAlgo> {
+        HashAlgo::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// One fact an MFF command changes (draft-somers-ftp-mfxx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactChange {
+    Modify(TimeVal),
+    /// Permission bits, already masked to 0o777.
+    UnixMode(u32),
+}
+
+/// SITE subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteCommand {
+    Help,
+    /// `SITE CHMOD mode path`, the mode masked to 0o777.
+    Chmod {
+        mode: u32,
+        path: String,
+    },
+    /// `SITE UTIME`: a modification time and, in the three-time form, an
+    /// access time.
+    Utime {
+        mtime: TimeVal,
+        atime: Option<TimeVal>,
+        path: String,
+    },
 }
 
 /// Data channel protection level (RFC 2228 PROT).
@@ -51,7 +126,7 @@ pub enum Command {
     Pasv,
     Type(TransferType),
     Stru,
-    Mode,
+    Mode(TransferMode),
     Retr(String),
     Stor(String),
     Stou(Option<String>),
@@ -68,7 +143,7 @@ pub enum Command {
     Pwd,
     List(Option<String>),
     Nlst(Option<String>),
-    Site(String),
+    Site(SiteCommand),
     Syst,
     Stat(Option<String>),
     Help(Option<String>),
@@ -79,6 +154,30 @@ pub enum Command {
     Epsv(EpsvArg),
     Size(String),
     Mdtm(String),
+    /// `MDTM time path`: the set form older clients send. `whole` is the
+    /// argument as a path, for sessions that may not write (a query then).
+    MdtmSet {
+        time: TimeVal,
+        path: String,
+        whole: String,
+    },
+    Mfmt(TimeVal, String),
+    Mff(Vec<FactChange>, String),
+    Hash(String),
+    /// A byte range (first and last byte, inclusive) for the next HASH;
+    /// `None` resets it (`RANG 1 0`).
+    Rang(Option<(u64, u64)>),
+    /// XCRC, XMD5, XSHA1, XSHA256, XSHA512: `path [start [end]]`, `end`
+    /// exclusive.
+    XHash {
+        algo: HashAlgo,
+        path: String,
+        start: u64,
+        end: Option<u64>,
+    },
+    Host(String),
+    Clnt(String),
+    Avbl(Option<String>),
     Mlst(Option<String>),
     Mlsd(Option<String>),
     Lang(Option<String>),
@@ -160,9 +259,14 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             _ => return Err(ParseError::Syntax("STRU takes F, R or P")),
         },
         "MODE" => match arg.to_ascii_uppercase().as_str() {
-            "S" => Mode,
-            "B" | "C" => return Err(ParseError::Unsupported("Only stream mode (S) is supported")),
-            _ => return Err(ParseError::Syntax("MODE takes S, B or C")),
+            "S" => Mode(TransferMode::Stream),
+            "Z" => Mode(TransferMode::Deflate),
+            "B" | "C" => {
+                return Err(ParseError::Unsupported(
+                    "Only stream mode (S) and deflate (Z) are supported",
+                ))
+            }
+            _ => return Err(ParseError::Syntax("MODE takes S, B, C or Z")),
         },
         "RETR" => Retr(need("RETR needs a file name")?),
         "STOR" => Stor(need("STOR needs a file name")?),
@@ -183,7 +287,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "PWD" | "XPWD" => no_arg(Pwd)?,
         "LIST" => List(strip_ls_flags(arg)),
         "NLST" => Nlst(strip_ls_flags(arg)),
-        "SITE" => Site(arg.to_string()),
+        "SITE" => Site(parse_site(arg)?),
         "SYST" => Syst,
         "STAT" => Stat(strip_ls_flags(arg)),
         "HELP" => Help(arg_opt()),
@@ -200,7 +304,35 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             _ => return Err(ParseError::Syntax("EPSV takes ALL or a protocol number")),
         }),
         "SIZE" => Size(need("SIZE needs a file name")?),
-        "MDTM" => Mdtm(need("MDTM needs a file name")?),
+        "MDTM" => match arg.split_once(' ') {
+            Some((time, path)) if !path.is_empty() => match TimeVal::parse(time) {
+                Some(time) => MdtmSet {
+                    time,
+                    path: path.to_string(),
+                    whole: arg.to_string(),
+                },
+                None => Mdtm(arg.to_string()),
+            },
+            _ => Mdtm(need("MDTM needs a file name")?),
+        },
+        "MFMT" => {
+            let (time, path) = time_and_path(arg, "MFMT takes YYYYMMDDHHMMSS[.sss] and a path")?;
+            Mfmt(time, path)
+        }
+        "MFF" => {
+            let (facts, path) = parse_mff(arg)?;
+            Mff(facts, path)
+        }
+        "HASH" => Hash(need("HASH needs a file name")?),
+        "RANG" => Rang(parse_rang(arg)?),
+        "XCRC" => parse_xhash(HashAlgo::Crc32, arg)?,
+        "XMD5" => parse_xhash(HashAlgo::Md5, arg)?,
+        "XSHA1" => parse_xhash(HashAlgo::Sha1, arg)?,
+        "XSHA256" => parse_xhash(HashAlgo::Sha256, arg)?,
+        "XSHA512" => parse_xhash(HashAlgo::Sha512, arg)?,
+        "HOST" => Host(limited(arg.trim(), "HOST needs a host name")?),
+        "CLNT" => Clnt(limited(arg.trim(), "CLNT needs a client name")?),
+        "AVBL" => Avbl(arg_opt()),
         "MLST" => Mlst(arg_opt()),
         "MLSD" => Mlsd(arg_opt()),
         "LANG" => Lang(arg_opt()),
@@ -239,6 +371,171 @@ fn parse_allo(arg: &str) -> Result<Option<u64>, ParseError> {
 
 fn digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Longest HOST or CLNT text kept: enough for any DNS name (253) and any
+/// real client's version string.
+pub const MAX_NAME_TEXT: usize = 255;
+
+fn limited(arg: &str, what: &'static str) -> Result<String, ParseError> {
+    if arg.is_empty() {
+        return Err(ParseError::Syntax(what));
+    }
+    if arg.len() > MAX_NAME_TEXT {
+        return Err(ParseError::Syntax("Argument longer than 255 bytes"));
+    }
+    Ok(arg.to_string())
+}
+
+/// `time path`, the time first (MFMT, the second SITE UTIME form).
+fn time_and_path(arg: &str, bad: &'static str) -> Result<(TimeVal, String), ParseError> {
+    let (time, path) = arg.split_once(' ').ok_or(ParseError::Syntax(bad))?;
+    let time = TimeVal::parse(time).ok_or(ParseError::Syntax(bad))?;
+    if path.is_empty() {
+        return Err(ParseError::Syntax(bad));
+    }
+    Ok((time, path.to_string()))
+}
+
+/// Octal permission bits; set-id and sticky bits are dropped (0o777).
+fn parse_mode(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 4 {
+        return None;
+    }
+    u32::from_str_radix(text, 8).ok().map(|m| m & 0o777)
+}
+
+/// `fact=value;fact=value; path` (draft-somers-ftp-mfxx MFF).
+fn parse_mff(arg: &str) -> Result<(Vec<FactChange>, String), ParseError> {
+    const BAD: ParseError = ParseError::Syntax("MFF takes fact=value;...; path");
+    let (facts, path) = arg.split_once(' ').ok_or(BAD)?;
+    let facts = facts.strip_suffix(';').ok_or(BAD)?;
+    if path.is_empty() || facts.is_empty() {
+        return Err(BAD);
+    }
+    let mut out = Vec::new();
+    for fact in facts.split(';') {
+        let (name, value) = fact.split_once('=').ok_or(BAD)?;
+        out.push(match name.to_ascii_lowercase().as_str() {
+            "modify" => FactChange::Modify(TimeVal::parse(value).ok_or(BAD)?),
+            "unix.mode" => FactChange::UnixMode(parse_mode(value).ok_or(BAD)?),
+            _ => {
+                return Err(ParseError::Unsupported(
+                    "MFF changes only the Modify and UNIX.mode facts",
+                ))
+            }
+        });
+    }
+    Ok((out, path.to_string()))
+}
+
+/// `RANG start end`, both inclusive; `RANG 1 0` resets (draft-bryan-ftp-range).
+fn parse_rang(arg: &str) -> Result<Option<(u64, u64)>, ParseError> {
+    const BAD: ParseError = ParseError::Syntax("RANG takes a first and a last byte position");
+    let nums: Vec<u64> = arg
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().map_err(|_| BAD))
+        .collect::<Result<_, _>>()?;
+    match nums[..] {
+        [1, 0] => Ok(None),
+        [start, end] if start <= end => Ok(Some((start, end))),
+        _ => Err(BAD),
+    }
+}
+
+/// `path [start [end]]`: trailing numbers are the range, the rest the path.
+fn parse_xhash(algo: HashAlgo, arg: &str) -> Result<Command, ParseError> {
+    let mut path = arg.trim_end();
+    let mut nums = Vec::new();
+    while nums.len() < 2 {
+        let Some((head, last)) = path.rsplit_once(' ') else {
+            break;
+        };
+        let Ok(n) = last.parse::<u64>() else { break };
+        nums.push(n);
+        path = head.trim_end();
+    }
+    nums.reverse();
+    if path.is_empty() {
+        return Err(ParseError::Syntax("Needs a file name"));
+    }
+    let (start, end) = match nums[..] {
+        [] => (0, None),
+        [s] => (s, None),
+        [s, e] if s <= e => (s, Some(e)),
+        _ => return Err(ParseError::Syntax("The range ends before it starts")),
+    };
+    Ok(Command::XHash {
+        algo,
+        path: path.to_string(),
+        start,
+        end,
+    })
+}
+
+fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
+    let (sub, rest) = match arg.trim_start().split_once(' ') {
+        Some((sub, rest)) => (sub, rest),
+        None => (arg.trim(), ""),
+    };
+    match sub.to_ascii_uppercase().as_str() {
+        "" | "HELP" => Ok(SiteCommand::Help),
+        "CHMOD" => {
+            const BAD: ParseError = ParseError::Syntax("SITE CHMOD takes an octal mode and a path");
+            let (mode, path) = rest.split_once(' ').ok_or(BAD)?;
+            let mode = parse_mode(mode).ok_or(BAD)?;
+            if path.is_empty() {
+                return Err(BAD);
+            }
+            Ok(SiteCommand::Chmod {
+                mode,
+                path: path.to_string(),
+            })
+        }
+        "UTIME" => parse_utime(rest),
+        other => Err(ParseError::Unknown(format!("SITE {other}"))),
+    }
+}
+
+/// Both forms clients send: `time path` (ProFTPD's), and `path atime
+/// mtime ctime UTC` or `path mtime` (others').
+fn parse_utime(arg: &str) -> Result<SiteCommand, ParseError> {
+    const BAD: ParseError =
+        ParseError::Syntax("SITE UTIME takes YYYYMMDDhhmmss and a path, or a path and its times");
+    if let Ok((mtime, path)) = time_and_path(arg, "") {
+        return Ok(SiteCommand::Utime {
+            mtime,
+            atime: None,
+            path,
+        });
+    }
+    let mut rest = arg.trim_end();
+    if let Some(head) = rest.strip_suffix(" UTC") {
+        rest = head;
+    }
+    let mut times = Vec::new();
+    while times.len() < 3 {
+        let Some((head, last)) = rest.rsplit_once(' ') else {
+            break;
+        };
+        let Some(t) = TimeVal::parse(last) else { break };
+        times.push(t);
+        rest = head;
+    }
+    times.reverse();
+    let (atime, mtime) = match times[..] {
+        [m] => (None, m),
+        [a, m, _c] => (Some(a), m),
+        _ => return Err(BAD),
+    };
+    if rest.is_empty() {
+        return Err(BAD);
+    }
+    Ok(SiteCommand::Utime {
+        mtime,
+        atime,
+        path: rest.to_string(),
+    })
 }
 
 fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
@@ -364,6 +661,8 @@ mod tests {
         assert!(matches!(parse(b"TYPE E"), Err(ParseError::Unsupported(_))));
         assert!(matches!(parse(b"TYPE X"), Err(ParseError::Syntax(_))));
         assert!(matches!(parse(b"MODE B"), Err(ParseError::Unsupported(_))));
+        assert_eq!(parse(b"MODE z"), Ok(Command::Mode(TransferMode::Deflate)));
+        assert_eq!(parse(b"MODE S"), Ok(Command::Mode(TransferMode::Stream)));
         assert!(matches!(parse(b"STRU R"), Err(ParseError::Unsupported(_))));
         assert_eq!(parse(b"STRU f"), Ok(Command::Stru));
     }
@@ -400,5 +699,167 @@ mod tests {
             Ok(Command::List(Some("dir x".into())))
         );
         assert_eq!(parse(b"NLST sub"), Ok(Command::Nlst(Some("sub".into()))));
+    }
+
+    fn t(text: &str) -> TimeVal {
+        TimeVal::parse(text).unwrap()
+    }
+
+    #[test]
+    fn mfmt_and_the_mdtm_set_form() {
+        assert_eq!(
+            parse(b"MFMT 20200102030405 a b.txt"),
+            Ok(Command::Mfmt(t("20200102030405"), "a b.txt".into()))
+        );
+        assert_eq!(
+            parse(b"MFMT 20200102030405.123 x"),
+            Ok(Command::Mfmt(t("20200102030405.123"), "x".into()))
+        );
+        assert!(matches!(parse(b"MFMT 2020 x"), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            parse(b"MFMT 20200102030405"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert_eq!(
+            parse(b"MDTM 20200102030405 f"),
+            Ok(Command::MdtmSet {
+                time: t("20200102030405"),
+                path: "f".into(),
+                whole: "20200102030405 f".into()
+            })
+        );
+        assert_eq!(parse(b"MDTM my file"), Ok(Command::Mdtm("my file".into())));
+        assert_eq!(
+            parse(b"MDTM 20200102030405"),
+            Ok(Command::Mdtm("20200102030405".into()))
+        );
+    }
+
+    #[test]
+    fn mff_facts() {
+        assert_eq!(
+            parse(b"MFF Modify=20200102030405;UNIX.mode=4755; d/f"),
+            Ok(Command::Mff(
+                vec![
+                    FactChange::Modify(t("20200102030405")),
+                    FactChange::UnixMode(0o755)
+                ],
+                "d/f".into()
+            ))
+        );
+        assert!(matches!(
+            parse(b"MFF Create=20200102030405; f"),
+            Err(ParseError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse(b"MFF UNIX.mode=9; f"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"MFF UNIX.mode=644 f"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"MFF UNIX.mode=644;"),
+            Err(ParseError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn site_commands() {
+        assert_eq!(parse(b"SITE"), Ok(Command::Site(SiteCommand::Help)));
+        assert_eq!(parse(b"site help"), Ok(Command::Site(SiteCommand::Help)));
+        assert_eq!(
+            parse(b"SITE CHMOD 6755 a b"),
+            Ok(Command::Site(SiteCommand::Chmod {
+                mode: 0o755,
+                path: "a b".into()
+            }))
+        );
+        assert!(matches!(
+            parse(b"SITE CHMOD rwx f"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"SITE CHMOD 17777 f"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert_eq!(
+            parse(b"SITE UTIME 20200102030405 my file"),
+            Ok(Command::Site(SiteCommand::Utime {
+                mtime: t("20200102030405"),
+                atime: None,
+                path: "my file".into()
+            }))
+        );
+        assert_eq!(
+            parse(b"SITE UTIME my file 20210101000000 20200102030405 20200102030405 UTC"),
+            Ok(Command::Site(SiteCommand::Utime {
+                mtime: t("20200102030405"),
+                atime: Some(t("20210101000000")),
+                path: "my file".into()
+            }))
+        );
+        assert_eq!(
+            parse(b"SITE UTIME f 20200102030405"),
+            Ok(Command::Site(SiteCommand::Utime {
+                mtime: t("20200102030405"),
+                atime: None,
+                path: "f".into()
+            }))
+        );
+        assert!(matches!(parse(b"SITE UTIME f"), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            parse(b"SITE EXEC ls"),
+            Err(ParseError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn hash_rang_and_the_x_forms() {
+        assert_eq!(parse(b"HASH a b"), Ok(Command::Hash("a b".into())));
+        assert_eq!(parse(b"RANG 10 20"), Ok(Command::Rang(Some((10, 20)))));
+        assert_eq!(parse(b"RANG 1 0"), Ok(Command::Rang(None)));
+        assert!(matches!(parse(b"RANG 5 4"), Err(ParseError::Syntax(_))));
+        assert!(matches!(parse(b"RANG 5"), Err(ParseError::Syntax(_))));
+        assert_eq!(
+            parse(b"XCRC my file 10 20"),
+            Ok(Command::XHash {
+                algo: HashAlgo::Crc32,
+                path: "my file".into(),
+                start: 10,
+                end: Some(20)
+            })
+        );
+        assert_eq!(
+            parse(b"XSHA256 f 7"),
+            Ok(Command::XHash {
+                algo: HashAlgo::Sha256,
+                path: "f".into(),
+                start: 7,
+                end: None
+            })
+        );
+        assert!(matches!(parse(b"XMD5 f 9 3"), Err(ParseError::Syntax(_))));
+        assert!(matches!(parse(b"XSHA1"), Err(ParseError::Syntax(_))));
+        assert_eq!(HashAlgo::from_name("sha-512"), Some(HashAlgo::Sha512));
+        assert_eq!(HashAlgo::from_name("SHA-3"), None);
+    }
+
+    #[test]
+    fn host_clnt_avbl() {
+        assert_eq!(
+            parse(b"HOST ftp.example.org"),
+            Ok(Command::Host("ftp.example.org".into()))
+        );
+        assert!(matches!(parse(b"HOST"), Err(ParseError::Syntax(_))));
+        let long = format!("CLNT {}", "x".repeat(MAX_NAME_TEXT + 1));
+        assert!(matches!(parse(long.as_bytes()), Err(ParseError::Syntax(_))));
+        assert_eq!(
+            parse(b"CLNT lftp 4.9"),
+            Ok(Command::Clnt("lftp 4.9".into()))
+        );
+        assert_eq!(parse(b"AVBL"), Ok(Command::Avbl(None)));
+        assert_eq!(parse(b"AVBL up"), Ok(Command::Avbl(Some("up".into()))));
     }
 }

@@ -9,6 +9,9 @@ pub(crate) mod telnet;
 #[cfg(test)]
 mod proptests;
 
-pub use command::{parse, Command, DataPort, EpsvArg, ParseError, ProtLevel, TransferType};
+pub use command::{
+    parse, Command, DataPort, EpsvArg, FactChange, HashAlgo, ParseError, ProtLevel, SiteCommand,
+    TransferMode, TransferType,
+};
 pub use reply::Reply;
 pub use table::{anonymous_mode, check, features, grants, policy, Access, Refusal};

@@ -132,7 +132,6 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         with("MDTM", C::Mdtm),
         with("OPTS", C::Opts),
         with("PBSZ", C::Pbsz),
-        with("SITE", C::Site),
         (random_case("PASS"), "[^\u{0}\r\n]{0,40}")
             .prop_map(|(v, a)| (format!("{v} {a}"), C::Pass(a))),
         optional("STOU", C::Stou),
@@ -176,7 +175,7 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         (random_case("STRU"), prop::sample::select(vec!["F", "f"]))
             .prop_map(|(v, a)| (format!("{v} {a}"), C::Stru)),
         (random_case("MODE"), prop::sample::select(vec!["S", "s"]))
-            .prop_map(|(v, a)| (format!("{v} {a}"), C::Mode)),
+            .prop_map(|(v, a)| (format!("{v} {a}"), C::Mode(super::TransferMode::Stream))),
         (
             random_case("PROT"),
             prop::sample::select(vec![

@@ -4,7 +4,7 @@
 //! lines a session is told about. Handlers never repeat these checks:
 //! adding a command is one row in [`policy`] plus its handler.
 
-use super::Command;
+use super::{Command, SiteCommand};
 use crate::config::AccessMode;
 
 /// What a command does to the served files.
@@ -63,17 +63,30 @@ pub fn check(policy: &Policy, mode: Option<AccessMode>) -> Result<(), Refusal> {
 /// session is told only about what it may use. TLS lines depend on the
 /// TLS mode instead and are added by the FEAT handler.
 pub const FEATURES: &[(&str, Access)] = &[
+    ("AVBL", Access::Create),
+    ("CLNT", Access::None),
     ("EPRT", Access::None),
     ("EPSV", Access::None),
+    // Followed by the algorithms, the session's current one marked.
+    ("HASH", Access::Read),
+    ("HOST", Access::None),
     ("LANG EN*", Access::None),
     ("MDTM", Access::Read),
+    ("MFF Modify;UNIX.mode;", Access::Modify),
+    ("MFMT", Access::Modify),
     // Followed by the facts offered.
     ("MLST", Access::Read),
+    ("MODE Z", Access::None),
     // A restart point is of use to RETR (read) or to a resumed STOR (modify).
     ("REST STREAM", Access::Read),
     ("SIZE", Access::Read),
     ("TVFS", Access::None),
     ("UTF8", Access::None),
+    ("XCRC", Access::Read),
+    ("XMD5", Access::Read),
+    ("XSHA1", Access::Read),
+    ("XSHA256", Access::Read),
+    ("XSHA512", Access::Read),
 ];
 
 /// The FEAT lines of [`FEATURES`] a session in `mode` may use.
@@ -97,15 +110,52 @@ pub fn policy(cmd: &Command) -> Policy {
     use Command::*;
     let (needs_login, access, during_transfer) = match cmd {
         User(_) | Pass(_) | Quit | Feat | Syst | Noop | Help(_) | Auth(_) | Pbsz(_) | Prot(_)
-        | Ccc | Opts(_) | Lang(_) | SecurityMechanism => (false, Access::None, false),
-        Abor | Stat(None) => (false, Access::None, true),
-        Acct | Smnt | Rein | Site(_) | Allo(_) | Rest(_) | Type(_) | Stru | Mode | Pasv
-        | Port(_) | Eprt(_) | Epsv(_) | Pwd | Cwd(_) | Cdup => (true, Access::None, false),
-        Retr(_) | List(_) | Nlst(_) | Mlsd(_) | Mlst(_) | Size(_) | Mdtm(_) | Stat(Some(_)) => {
-            (true, Access::Read, false)
+        | Ccc | Opts(_) | Lang(_) | SecurityMechanism | Host(_) | Clnt(_) => {
+            (false, Access::None, false)
         }
-        Stor(_) | Stou(_) | Mkd(_) => (true, Access::Create, false),
-        Appe(_) | Dele(_) | Rmd(_) | Rnfr(_) | Rnto(_) => (true, Access::Modify, false),
+        Abor | Stat(None) => (false, Access::None, true),
+        Acct
+        | Smnt
+        | Rein
+        | Site(SiteCommand::Help)
+        | Allo(_)
+        | Rest(_)
+        | Rang(_)
+        | Type(_)
+        | Stru
+        | Mode(_)
+        | Pasv
+        | Port(_)
+        | Eprt(_)
+        | Epsv(_)
+        | Pwd
+        | Cwd(_)
+        | Cdup => (true, Access::None, false),
+        // The MDTM set form is a query where the session may not write
+        // (the handler decides), so it needs what a query needs.
+        Retr(_)
+        | List(_)
+        | Nlst(_)
+        | Mlsd(_)
+        | Mlst(_)
+        | Size(_)
+        | Mdtm(_)
+        | MdtmSet { .. }
+        | Stat(Some(_))
+        | Hash(_)
+        | XHash { .. } => (true, Access::Read, false),
+        // AVBL answers for uploads: of use where one may create.
+        Stor(_) | Stou(_) | Mkd(_) | Avbl(_) => (true, Access::Create, false),
+        Appe(_)
+        | Dele(_)
+        | Rmd(_)
+        | Rnfr(_)
+        | Rnto(_)
+        | Mfmt(..)
+        | Mff(..)
+        | Site(SiteCommand::Chmod { .. } | SiteCommand::Utime { .. }) => {
+            (true, Access::Modify, false)
+        }
     };
     Policy {
         needs_login,
@@ -171,6 +221,17 @@ pub(crate) mod tests {
         ("PROT P", "-rwua"),
         ("CCC", "-rwua"),
         ("ADAT x", "-rwua"),
+        ("MDTM 20200101000000 f", ".rw.a"),
+        ("MFMT 20200101000000 f", "..w.."),
+        ("MFF UNIX.mode=644; f", "..w.."),
+        ("SITE CHMOD 644 f", "..w.."),
+        ("SITE UTIME 20200101000000 f", "..w.."),
+        ("HASH f", ".rw.a"),
+        ("RANG 0 9", ".rwua"),
+        ("XSHA256 f", ".rw.a"),
+        ("HOST example.org", "-rwua"),
+        ("CLNT lftp", "-rwua"),
+        ("AVBL", "..wu."),
     ];
 
     /// The columns of [`ROWS`]: the mode a session is logged in with.
@@ -198,8 +259,9 @@ pub(crate) mod tests {
                 }
             }
         }
-        // One row per variant (STAT has two: with and without a path).
-        assert_eq!(variants.len(), ROWS.len() - 1, "a variant has two rows");
+        // One row per variant; STAT has two (with and without a path),
+        // SITE three (HELP, CHMOD, UTIME).
+        assert_eq!(variants.len(), ROWS.len() - 3, "a variant has two rows");
     }
 
     #[test]
@@ -218,16 +280,24 @@ pub(crate) mod tests {
     #[test]
     fn feat_lists_only_what_a_mode_may_use() {
         let up: Vec<_> = features(AccessMode::UploadOnly).collect();
-        assert_eq!(up, ["EPRT", "EPSV", "LANG EN*", "TVFS", "UTF8"]);
-        for mode in [AccessMode::ReadOnly, AccessMode::Writable] {
-            assert_eq!(features(mode).count(), FEATURES.len(), "{mode:?}");
-        }
+        assert_eq!(
+            up,
+            ["AVBL", "CLNT", "EPRT", "EPSV", "HOST", "LANG EN*", "MODE Z", "TVFS", "UTF8"]
+        );
+        assert_eq!(features(AccessMode::Writable).count(), FEATURES.len());
+        // Read-only sessions are not told about AVBL, MFF and MFMT.
+        assert_eq!(features(AccessMode::ReadOnly).count(), FEATURES.len() - 3);
         // Every announced line is backed by a command the mode may run.
         for (line, cmd) in [
             ("MDTM", "MDTM f"),
             ("MLST", "MLST f"),
             ("REST STREAM", "RETR f"),
             ("SIZE", "SIZE f"),
+            ("AVBL", "AVBL"),
+            ("HASH", "HASH f"),
+            ("MFF Modify;UNIX.mode;", "MFF UNIX.mode=644; f"),
+            ("MFMT", "MFMT 20200101000000 f"),
+            ("XCRC", "XCRC f"),
         ] {
             let cmd = parse(cmd.as_bytes()).unwrap();
             for mode in columns().into_iter().flatten() {

@@ -15,7 +15,7 @@ pub(crate) use running::{Finish, Job, RunningTransfer};
 use crate::config::AccessMode;
 use crate::data::DataPlan;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{grants, Access, ProtLevel, Reply};
+use crate::protocol::{grants, Access, HashAlgo, ProtLevel, Reply};
 use crate::shared::Shared;
 use crate::tls::SessionTls;
 use crate::vfs::{Facts, Perms, VPath};
@@ -55,6 +55,18 @@ pub(crate) struct Session {
     pub pbsz: bool,
     pub prot: ProtLevel,
     pub transfer: Option<RunningTransfer>,
+    /// HOST (RFC 7151): the name the client asked for, as sent.
+    pub host: Option<String>,
+    /// CLNT: the client program's own description, as sent.
+    pub client: Option<String>,
+    /// OPTS HASH: the algorithm HASH uses.
+    pub hash_algo: HashAlgo,
+    /// RANG: the byte range (inclusive) for the next HASH.
+    pub range: Option<(u64, u64)>,
+    /// MODE Z: data connections carry a deflate stream at this level.
+    pub deflate: Option<u32>,
+    /// OPTS MODE Z LEVEL: the level the next MODE Z uses.
+    pub deflate_level: u32,
 }
 
 /// Whether the session goes on after a command.
@@ -86,6 +98,12 @@ impl Session {
             prot: ProtLevel::Clear,
             pbsz: false,
             transfer: None,
+            host: None,
+            client: None,
+            hash_algo: HashAlgo::ALL[0],
+            range: None,
+            deflate: None,
+            deflate_level: crate::data::DEFAULT_DEFLATE_LEVEL,
             tls,
             shared,
         }

@@ -53,6 +53,8 @@ pub(crate) enum Finish {
 /// The session's handle on its running transfer.
 pub(crate) struct RunningTransfer {
     id: u64,
+    /// For a hash (HASH, XCRC…), the code of the reply its result becomes.
+    hash_reply: Option<u16>,
     /// `None` for listings, which are not reported as file transfers.
     direction: Option<Direction>,
     path: VPath,
@@ -65,6 +67,7 @@ pub(crate) struct RunningTransfer {
 /// unique name.
 pub(crate) struct TransferReport {
     id: u64,
+    hash_reply: Option<u16>,
     direction: Option<Direction>,
     path: VPath,
     bytes: u64,
@@ -79,6 +82,12 @@ impl RunningTransfer {
 
     pub fn path(&self) -> &VPath {
         &self.path
+    }
+
+    /// A hash runs like a transfer (ABOR, shutdown, idle timer) but has no
+    /// data connection, so QUIT need not wait for it.
+    pub fn is_hash(&self) -> bool {
+        self.hash_reply.is_some()
     }
 
     pub async fn abort_and_wait(mut self) -> TransferReport {
@@ -98,6 +107,7 @@ impl RunningTransfer {
         };
         TransferReport {
             id: self.id,
+            hash_reply: self.hash_reply,
             direction: self.direction,
             bytes: self.progress.load(Ordering::Relaxed),
             path: self.path,
@@ -184,6 +194,7 @@ impl Session {
                 max_rate: cfg.limits.max_rate,
             },
             ascii: self.ascii,
+            deflate: self.deflate,
             progress: Arc::clone(&progress),
             control: match &job {
                 Job::Receive { finish, .. } if !matches!(finish, Finish::Resume) => {
@@ -206,6 +217,7 @@ impl Session {
         let handle = tokio::spawn(run_job(ctx, tcp, job));
         self.transfer = Some(RunningTransfer {
             id,
+            hash_reply: None,
             direction,
             path: path.clone(),
             progress,
@@ -215,13 +227,40 @@ impl Session {
         Ok(None)
     }
 
+    /// Starts hashing in the transfer slot: `task` yields the reply text
+    /// (answered with `code`), reading the file off the runtime and counting
+    /// its bytes in `progress`.
+    pub fn start_hash(
+        &mut self,
+        path: &VPath,
+        code: u16,
+        progress: Progress,
+        task: impl std::future::Future<Output = FtpResult<String>> + Send + 'static,
+    ) {
+        let handle = tokio::spawn(async move { task.await.map(Some) });
+        self.transfer = Some(RunningTransfer {
+            id: self.shared.next_transfer_id(),
+            hash_reply: Some(code),
+            direction: None,
+            path: path.clone(),
+            progress,
+            started: Instant::now(),
+            handle,
+        });
+    }
+
     /// Sends a finished transfer's final reply, then reports it (in that
     /// order, so a client has its 226 before anyone acts on the event).
     pub async fn finish_transfer(&mut self, report: TransferReport) -> Flow {
-        let reply = match &report.result {
-            Ok(Some(name)) => Reply::new(226, format!("Transfer complete; stored as {name}")),
-            Ok(None) => Reply::new(226, "Transfer complete"),
-            Err(e) => e.reply(),
+        let reply = match (&report.result, report.hash_reply) {
+            (Ok(Some(text)), Some(code)) => Reply::new(code, text.as_str()),
+            (Ok(_), Some(_)) => Reply::new(451, "Hash failed"),
+            (Err(FtpError::TransferAborted(_)), Some(_)) => Reply::new(426, "Hash aborted"),
+            (Ok(Some(name)), None) => {
+                Reply::new(226, format!("Transfer complete; stored as {name}"))
+            }
+            (Ok(None), None) => Reply::new(226, "Transfer complete"),
+            (Err(e), _) => e.reply(),
         };
         let flow = self.reply(reply).await;
         self.report(report);
@@ -307,6 +346,8 @@ struct TaskContext {
     handshake: std::time::Duration,
     limits: TransferLimits,
     ascii: bool,
+    /// MODE Z at this level.
+    deflate: Option<u32>,
     progress: Progress,
     /// For uploads through a temporary file: the control socket, to see
     /// whether the client is still there when the data ends.
@@ -325,6 +366,9 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             DataStream::Tls(Box::new(data::secure(tcp, tls, policy, ctx.peer).await?))
         }
     };
+    if let Some(level) = ctx.deflate {
+        stream = DataStream::Deflate(Box::new(data::Deflate::new(stream, level)));
+    }
     match job {
         Job::Send { file, offset, len } => {
             data::send_file(

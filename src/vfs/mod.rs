@@ -21,5 +21,5 @@ pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::{Root, RootState};
-pub use time::mdtm;
+pub use time::{mdtm, TimeVal};
 pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};

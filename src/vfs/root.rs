@@ -1,10 +1,13 @@
 //! The root handle and the file operations commands use.
 
-use std::fs::File;
+use std::fs::{File, FileTimes, Permissions};
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
@@ -124,6 +127,56 @@ impl Root {
         // cache and sendfile ignore it), so it can stay set.
         let file = file.into_std();
         Ok((file, md))
+    }
+
+    /// A file or folder opened only to change its times or mode; anything
+    /// else (FIFO, device) is refused before it is opened.
+    fn open_for_attrs(&self, p: &VPath) -> io::Result<File> {
+        if self.metadata(p)?.is_dir() {
+            // Not `open_dir`: its descriptor may be O_PATH, which cannot
+            // change times or modes.
+            let mut opts = OpenOptions::new();
+            opts.read(true).custom_flags(libc::O_DIRECTORY);
+            return Ok(self.dir.open_with(p.to_relative(), &opts)?.into_std());
+        }
+        Ok(self.open_read(p)?.0)
+    }
+
+    /// Sets the modification time and, when given, the access time.
+    pub fn set_times(
+        &self,
+        p: &VPath,
+        modified: SystemTime,
+        accessed: Option<SystemTime>,
+    ) -> io::Result<()> {
+        let mut times = FileTimes::new().set_modified(modified);
+        if let Some(a) = accessed {
+            times = times.set_accessed(a);
+        }
+        self.open_for_attrs(p)?.set_times(times)
+    }
+
+    /// Sets the permission bits; set-id and sticky bits are never set.
+    pub fn set_mode(&self, p: &VPath, mode: u32) -> io::Result<()> {
+        self.open_for_attrs(p)?
+            .set_permissions(Permissions::from_mode(mode & 0o777))
+    }
+
+    /// Bytes an unprivileged user may still write on the folder's file system.
+    pub fn free_space(&self, p: &VPath) -> io::Result<u64> {
+        let dir = self.open_dir(p)?.into_std_file();
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+        // SAFETY: the descriptor is open and `st` is a valid out-pointer.
+        if unsafe { libc::fstatvfs(dir.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstatvfs succeeded, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        // The field types are 32-bit on some targets.
+        #[allow(clippy::useless_conversion)]
+        u64::from(st.f_bavail)
+            .checked_mul(u64::from(st.f_frsize))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
     }
 
     pub fn open_dir(&self, p: &VPath) -> io::Result<Dir> {

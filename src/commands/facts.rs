@@ -1,0 +1,79 @@
+//! MFMT, MFF and the MDTM set form (draft-somers-ftp-mfxx): changing a
+//! file's or folder's modification time and permission bits.
+
+use crate::error::FtpResult;
+use crate::protocol::{Access, FactChange, Reply};
+use crate::session::Session;
+use crate::vfs::{mdtm, TimeVal};
+
+use super::{fileops, fs};
+
+/// The time as the reply echoes it: `YYYYMMDDHHMMSS[.sss]`.
+fn time_text(t: TimeVal) -> String {
+    match t.nanos / 1_000_000 {
+        0 => mdtm(t.secs),
+        ms => format!("{}.{ms:03}", mdtm(t.secs)),
+    }
+}
+
+/// Sets the modification time (and, when given, the access time) of a
+/// file or folder, off the runtime.
+pub async fn set_times(
+    s: &Session,
+    arg: &str,
+    mtime: TimeVal,
+    atime: Option<TimeVal>,
+) -> FtpResult<()> {
+    let path = s.path(arg)?;
+    fs(s, &path, move |root, p| {
+        root.set_times(
+            p,
+            mtime.to_system_time(),
+            atime.map(TimeVal::to_system_time),
+        )
+    })
+    .await
+}
+
+/// Sets permission bits (already masked to 0o777 by the parser).
+pub async fn set_mode(s: &Session, arg: &str, mode: u32) -> FtpResult<()> {
+    let path = s.path(arg)?;
+    fs(s, &path, move |root, p| root.set_mode(p, mode)).await
+}
+
+/// MFMT: `213 Modify=time; path`.
+pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
+    set_times(s, arg, time, None).await?;
+    Ok(Reply::new(
+        213,
+        format!("Modify={}; {arg}", time_text(time)),
+    ))
+}
+
+/// `MDTM time path` sets the time where the session may write; elsewhere
+/// the whole argument is a file name to query, as MDTM always meant.
+pub async fn mdtm_set(s: &mut Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
+    if s.may(Access::Modify) {
+        mfmt(s, time, path).await
+    } else {
+        fileops::mdtm(s, whole).await
+    }
+}
+
+/// MFF: applies each fact in order and answers with those it changed.
+pub async fn mff(s: &Session, facts: &[FactChange], arg: &str) -> FtpResult<Reply> {
+    let mut done = String::new();
+    for fact in facts {
+        match *fact {
+            FactChange::Modify(t) => {
+                set_times(s, arg, t, None).await?;
+                done.push_str(&format!("Modify={};", time_text(t)));
+            }
+            FactChange::UnixMode(mode) => {
+                set_mode(s, arg, mode).await?;
+                done.push_str(&format!("UNIX.mode={mode:04o};"));
+            }
+        }
+    }
+    Ok(Reply::new(213, format!("{done} {arg}")))
+}
