@@ -117,7 +117,10 @@ async fn serve(args: Serve) -> Result<(), String> {
     let events = server.subscribe();
     let deadline = args.timeout.0.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
-    let root = server.root().display().to_string();
+    let root = server
+        .root()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     if args.json {
         cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
     }

@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Limits};
 use crate::events::Event;
-use crate::vfs::Root;
+use crate::vfs::Share;
 
 /// State every session shares.
 pub(crate) struct Shared {
     pub config: Config,
-    pub root: Root,
+    /// What is served: a folder, or a virtual root over several paths.
+    pub root: Share,
     pub events: broadcast::Sender<Event>,
     /// Graceful shutdown: stop accepting, let transfers finish briefly.
     pub shutdown: CancellationToken,
@@ -43,7 +44,7 @@ struct ConnTable {
 impl Shared {
     pub fn new(
         config: Config,
-        root: Root,
+        root: Share,
         events: broadcast::Sender<Event>,
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {

@@ -55,7 +55,7 @@ pub fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "the shared folder itself cannot be renamed".into(),
         ));
     }
-    s.shared.root.symlink_metadata(&path).at(&path)?;
+    s.shared.root.check_movable(&path).at(&path)?;
     s.rename_from = Some(path);
     Ok(Reply::new(350, "Ready for RNTO"))
 }

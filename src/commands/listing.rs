@@ -28,7 +28,7 @@ async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> Ft
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<Vec<u8>> {
         let root = &shared.root;
-        let is_dir = root.metadata(&path).at(&path)?.is_dir();
+        let is_dir = root.is_dir(&path).at(&path)?;
         if dirs_only && !is_dir {
             return Err(FtpError::Syntax(format!("{path} is not a directory")));
         }
@@ -39,6 +39,13 @@ async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> Ft
             v
         } else {
             vec![root.entry(&path).at(&path)?]
+        };
+        let format = match format {
+            Format::Facts(facts, perms) if is_dir => {
+                Format::Facts(facts, root.perms_in(&path, perms))
+            }
+            Format::Facts(facts, perms) => Format::Facts(facts, root.perms_of(&path, perms)),
+            other => other,
         };
         let mut out = Listing::new(now());
         for e in entries.drain(..) {
@@ -86,7 +93,8 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
     let entry = s.shared.root.entry(&path).at(&path)?;
-    let facts = crate::vfs::facts_text(&entry, s.facts, s.perms());
+    let perms = s.shared.root.perms_of(&path, s.perms());
+    let facts = crate::vfs::facts_text(&entry, s.facts, perms);
     Ok(Reply::multi(
         250,
         format!("Listing {path}"),
@@ -99,7 +107,7 @@ pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// directory and 213 for a file (RFC 959 §4.2).
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = s.shared.root.metadata(&path).at(&path)?.is_dir();
+    let is_dir = s.shared.root.is_dir(&path).at(&path)?;
     let bytes = render(s, path.clone(), Format::Long, false).await?;
     let text = String::from_utf8_lossy(&bytes);
     let lines = text.lines().map(str::to_string);

@@ -6,7 +6,7 @@ use crate::session::Session;
 
 pub fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.open_dir(&path).at(&path)?;
+    s.shared.root.check_dir(&path).at(&path)?;
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))
 }

@@ -1,10 +1,12 @@
-//! The served folder: the only way any command reaches the file system.
+//! The served tree: the only way any command reaches the file system.
 //!
 //! Client paths become [`VPath`]s (normalised, absolute, never above `/`),
-//! and every operation resolves them relative to one directory handle
+//! and every operation resolves them relative to a directory handle
 //! opened at startup with cap-std, which uses `openat2(RESOLVE_BENEATH)`
 //! where the kernel has it. So neither `..`, an absolute path, nor a
 //! symlink can reach outside the root, even if the tree changes under us.
+//! When several paths (or one file) are shared, [`Share`] puts a read-only
+//! virtual root above them, and each path resolves to one entry's handle.
 
 mod listing;
 mod names;
@@ -12,11 +14,13 @@ mod path;
 #[cfg(test)]
 mod proptests;
 mod root;
+mod share;
 mod time;
 mod upload;
 
 pub use listing::{facts_text, Entry, Facts, Listing, Perms};
 pub use path::VPath;
 pub use root::Root;
+pub use share::{Share, ShareError, SharedPath};
 pub use time::mdtm;
 pub use upload::{clear_special_bits, is_temp_name, Upload};
