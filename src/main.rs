@@ -44,6 +44,10 @@ fn main() -> ExitCode {
             )
             .exit();
     }
+    if let Err(msg) = cli::paths::check(&args) {
+        eprintln!("ftpshare: error: {}", ftpshare::escape(&msg));
+        return ExitCode::from(2);
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if no_color {
         console::set_colors_enabled(false);
@@ -117,10 +121,8 @@ async fn serve(args: Serve) -> Result<(), String> {
     let events = server.subscribe();
     let deadline = args.timeout.0.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
-    let root = server
-        .root()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let root = cli::banner::shared(&server);
+    let upload_url = cli::banner::upload_url(&server, &url);
     if args.json {
         cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
     }
@@ -130,6 +132,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             root: &root,
             mode: mode_name(cfg.access),
             url: &url,
+            upload_url: upload_url.as_deref(),
             host: &host,
             port: server.local_addr().port(),
             user: &cfg.user,

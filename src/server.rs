@@ -420,8 +420,9 @@ pub fn url_host(ip: IpAddr) -> String {
     }
 }
 
-/// Percent-encodes what RFC 3986 does not allow in userinfo.
-fn url_escape(s: &str) -> String {
+/// Percent-encodes all but RFC 3986's unreserved characters, so the text
+/// is safe as userinfo or as one path segment of a URL.
+pub fn url_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

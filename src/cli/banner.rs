@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ftpshare::escape;
+use ftpshare::{escape, RunningServer};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -13,6 +13,8 @@ pub struct BannerInfo<'a> {
     pub root: &'a str,
     pub mode: &'a str,
     pub url: &'a str,
+    /// Where `curl -T` can upload to, if anywhere (a shared folder).
+    pub upload_url: Option<&'a str>,
     pub host: &'a str,
     pub port: u16,
     pub user: &'a str,
@@ -42,11 +44,13 @@ pub struct TlsInfo<'a> {
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     // The folder, host, user and interface names can hold anything.
     let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
+    let upload_url = info.upload_url.map(escape);
     let (user, password) = (escape(info.user), escape(info.password));
     let others: Vec<String> = info.others.iter().map(|o| escape(o).into()).collect();
     let info = &BannerInfo {
         root: &root,
         url: &url,
+        upload_url: upload_url.as_deref(),
         host: &host,
         user: &user,
         password: &password,
@@ -133,10 +137,18 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         }
     }
     if info.mode != "upload-only" {
-        row("curl", &format!("curl {tls_flags}{quoted}"));
+        // A URL that names a file saves it under its name.
+        let save = if url.ends_with('/') { "" } else { "-O " };
+        row("curl", &format!("curl {tls_flags}{save}{quoted}"));
     }
-    if info.mode != "read-only" {
-        row("upload", &format!("curl {tls_flags}-T FILE {quoted}"));
+    match info.upload_url {
+        Some(to) if info.mode != "read-only" => {
+            row(
+                "upload",
+                &format!("curl {tls_flags}-T FILE {}", sh_quote(to)),
+            );
+        }
+        _ => {}
     }
     match &info.tls {
         None => row(
@@ -165,6 +177,32 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         }
     }
     s
+}
+
+/// What is shared, for the first line: the folder, or the names listed in
+/// the virtual root (folders with a trailing `/`).
+pub fn shared(server: &RunningServer) -> String {
+    match server.root() {
+        Some(folder) => folder.display().to_string(),
+        None => server
+            .paths()
+            .iter()
+            .map(|p| match p.is_dir {
+                true => format!("{}/", p.name),
+                false => p.name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Where uploads can go: the root folder, else the first shared folder.
+pub fn upload_url(server: &RunningServer, url: &str) -> Option<String> {
+    if server.root().is_some() {
+        return Some(url.to_string());
+    }
+    let folder = server.paths().into_iter().find(|p| p.is_dir)?;
+    Some(format!("{url}{}/", ftpshare::url_escape(&folder.name)))
 }
 
 /// `text` as one shell word.

@@ -5,6 +5,7 @@ pub mod address;
 pub mod args;
 pub mod banner;
 pub mod json;
+pub mod paths;
 pub mod run;
 pub mod setup;
 pub mod ui;

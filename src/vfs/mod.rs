@@ -21,6 +21,6 @@ mod upload;
 pub use listing::{facts_text, Entry, Facts, Listing, Perms};
 pub use path::VPath;
 pub use root::Root;
-pub use share::{Share, ShareError, SharedPath};
+pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::mdtm;
 pub use upload::{clear_special_bits, is_temp_name, Upload};

@@ -89,6 +89,41 @@ pub enum ShareError {
     },
 }
 
+/// The names a virtual root lists `paths` by: each one's base name as
+/// given (`docs/` is `docs`), or for `.` and `..` the folder's real name.
+/// A path with no name (`/`) or two paths with the same name are an error
+/// naming them.
+pub fn entry_names(paths: &[PathBuf]) -> Result<Vec<String>, ShareError> {
+    let mut names: Vec<String> = Vec::with_capacity(paths.len());
+    for given in paths {
+        let no_name = || ShareError::NoName {
+            path: given.display().to_string(),
+        };
+        let name = match given.file_name() {
+            Some(n) => n.to_os_string(),
+            None => given
+                .canonicalize()
+                .map_err(|source| ShareError::Open {
+                    path: given.display().to_string(),
+                    source,
+                })?
+                .file_name()
+                .ok_or_else(no_name)?
+                .to_os_string(),
+        };
+        let name = display_name(&name).into_owned();
+        if let Some(j) = names.iter().position(|n| *n == name) {
+            return Err(ShareError::SameName {
+                name,
+                first: paths[j].display().to_string(),
+                second: given.display().to_string(),
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// Where a virtual path leads.
 enum Place<'a> {
     /// The virtual root itself.
@@ -119,24 +154,10 @@ impl Share {
         if paths.is_empty() {
             return Share::open(&[PathBuf::from(".")]);
         }
-        let mut entries: Vec<(Named, &Path)> = Vec::with_capacity(paths.len());
-        for given in paths {
+        let names = entry_names(paths)?;
+        let mut entries = Vec::with_capacity(paths.len());
+        for (given, name) in paths.iter().zip(names) {
             let real = given.canonicalize().map_err(open_err(given))?;
-            // The name people typed, unless it has none (`.`, `..`, `/`).
-            let name = given
-                .file_name()
-                .or_else(|| real.file_name())
-                .map(|n| display_name(n).into_owned())
-                .ok_or_else(|| ShareError::NoName {
-                    path: given.display().to_string(),
-                })?;
-            if let Some((_, first)) = entries.iter().find(|(e, _)| e.name == name) {
-                return Err(ShareError::SameName {
-                    name,
-                    first: first.display().to_string(),
-                    second: given.display().to_string(),
-                });
-            }
             let md = std::fs::metadata(&real).map_err(open_err(given))?;
             let item = if md.is_dir() {
                 Item::Folder(Root::open(&real).map_err(open_err(given))?)
@@ -147,9 +168,8 @@ impl Share {
                     path: given.display().to_string(),
                 });
             };
-            entries.push((Named { name, item }, given));
+            entries.push(Named { name, item });
         }
-        let mut entries: Vec<Named> = entries.into_iter().map(|(e, _)| e).collect();
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
