@@ -56,6 +56,10 @@ pub struct Limits {
     /// refused for `ban_duration`; 0 never bans.
     pub ban_after: u32,
     pub ban_duration: Duration,
+    /// Clients (IPv4 addresses, IPv6 /64 networks) whose failed logins are
+    /// remembered at once; when full, the one that failed longest ago is
+    /// forgotten. Bounds the memory a flood of guessing addresses can use.
+    pub ban_table_size: usize,
     /// Longest command line accepted, in bytes.
     pub max_line: usize,
     /// Bytes per second per transfer.
@@ -119,6 +123,7 @@ impl Default for Limits {
             failed_login_delay: Duration::from_secs(1),
             ban_after: 10,
             ban_duration: Duration::from_secs(300),
+            ban_table_size: 16_384,
             max_line: 8192,
             max_rate: None,
             shutdown_grace: Duration::from_secs(5),

@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::config::{AccessMode, TlsMode};
-use crate::error::{FtpError, FtpResult};
+use crate::config::TlsMode;
+use crate::error::FtpError;
 use crate::protocol::telnet::Framed;
-use crate::protocol::{self, Access, Command, ProtLevel, Reply};
-use crate::session::{running, Control, Flow, Login, Session};
+use crate::protocol::{self, Command, ProtLevel, Reply};
+use crate::session::{running, Control, Flow, Session};
 use crate::shared::Shared;
 
 pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
@@ -156,12 +156,11 @@ impl Session {
                 report = running::wait(&mut self.transfer) => Some(report),
                 _ = kill.cancelled() => None,
             };
-            let report = match (report, self.transfer.take()) {
-                (Some(report), _) => report,
-                (None, Some(t)) => t.abort_and_wait().await,
-                (None, None) => return Flow::Close,
+            let flow = match report {
+                Some(report) => self.finish_transfer(report).await,
+                None => self.abort_transfer().await.unwrap_or(Flow::Close),
             };
-            if self.finish_transfer(report).await == Flow::Close {
+            if flow == Flow::Close {
                 return Flow::Close;
             }
         }
@@ -182,9 +181,9 @@ impl Session {
         // through the reset below. The command future is boxed so that an
         // idle session's task stays small: the largest one is allocated
         // only while a command runs.
-        let result = match self.check(&policy) {
+        let result = match protocol::check(&policy, self.mode()) {
             Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
-            Err(e) => Err(e),
+            Err(refusal) => Err(refusal.into()),
         };
         if !keeps_rest {
             self.rest = None;
@@ -205,26 +204,6 @@ impl Session {
         }
     }
 
-    /// Applies the policy table: login, then access mode.
-    fn check(&self, policy: &protocol::Policy) -> FtpResult<()> {
-        if !policy.needs_login {
-            return Ok(());
-        }
-        let Login::LoggedIn { mode, .. } = &self.login else {
-            return Err(FtpError::NotLoggedIn(
-                "Please log in with USER and PASS first".into(),
-            ));
-        };
-        let denied = |why: &str| Err(FtpError::PermissionDenied(why.to_string()));
-        match (policy.access, mode) {
-            (Access::Read, AccessMode::UploadOnly) => denied("this share is upload-only"),
-            (Access::Create, AccessMode::ReadOnly) => denied("this share is read-only"),
-            (Access::Modify, AccessMode::ReadOnly) => denied("this share is read-only"),
-            (Access::Modify, AccessMode::UploadOnly) => denied("this share is upload-only"),
-            _ => Ok(()),
-        }
-    }
-
     /// Shutdown: let a running transfer finish within the grace period,
     /// then say goodbye.
     async fn on_shutdown(&mut self) {
@@ -238,10 +217,7 @@ impl Session {
                 _ = sleep(grace) => {}
                 _ = kill.cancelled() => {}
             }
-            if let Some(t) = self.transfer.take() {
-                let report = t.abort_and_wait().await;
-                let _ = self.finish_transfer(report).await;
-            }
+            let _ = self.abort_transfer().await;
         }
         // A client that stops reading must not hold up the exit.
         let goodbye = Reply::new(421, "Server shutting down; goodbye");
@@ -251,6 +227,47 @@ impl Session {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+    use super::*;
+    use crate::config::AccessMode;
+
     /// A command line that panics the session task (test builds only).
     pub const PANIC_LINE: &[u8] = b"XTEST-PANIC";
+
+    async fn ask(client: &mut BufReader<DuplexStream>, line: &str) -> String {
+        client
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        client.read_line(&mut reply).await.unwrap();
+        reply
+    }
+
+    /// The whole driver (greeting aside) over an in-memory control channel:
+    /// no socket, yet the commands reach the disk and the table applies.
+    #[tokio::test]
+    async fn a_session_is_driven_over_an_in_memory_control_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::for_tests(dir.path(), AccessMode::UploadOnly);
+        let (control, client) = Control::in_memory(512);
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+        let mut session = Session::new(shared, control, peer, local);
+        let driver = tokio::spawn(async move { session.serve().await });
+        let mut client = BufReader::new(client);
+
+        assert!(ask(&mut client, "PWD").await.starts_with("530 "));
+        assert!(ask(&mut client, "USER share").await.starts_with("331 "));
+        assert!(ask(&mut client, "PASS secret").await.starts_with("230 "));
+        assert!(ask(&mut client, "MKD inbox").await.starts_with("257 "));
+        assert!(dir.path().join("inbox").is_dir());
+        assert!(ask(&mut client, "SIZE inbox").await.starts_with("550 "));
+        assert!(ask(&mut client, "RMD inbox").await.starts_with("550 "));
+        assert!(dir.path().join("inbox").is_dir());
+        assert!(ask(&mut client, "QUIT").await.starts_with("221 "));
+        driver.await.unwrap();
+    }
 }

@@ -3,7 +3,8 @@
 
 use std::io;
 
-use crate::protocol::{ParseError, Reply};
+use crate::config::AccessMode;
+use crate::protocol::{ParseError, Refusal, Reply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FtpError {
@@ -113,6 +114,26 @@ impl FtpError {
                 Some(libc::EDQUOT) => FtpError::Quota(path.to_string()),
                 _ => FtpError::Local(format!("{path}: {}", err.kind())),
             },
+        }
+    }
+}
+
+impl From<Refusal> for FtpError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotLoggedIn => {
+                FtpError::NotLoggedIn("Please log in with USER and PASS first".into())
+            }
+            Refusal::Mode(AccessMode::ReadOnly) => {
+                FtpError::PermissionDenied("this share is read-only".into())
+            }
+            Refusal::Mode(AccessMode::UploadOnly) => {
+                FtpError::PermissionDenied("this share is upload-only".into())
+            }
+            // Writable grants everything; kept total for the compiler.
+            Refusal::Mode(AccessMode::Writable) => {
+                FtpError::PermissionDenied("not allowed on this share".into())
+            }
         }
     }
 }

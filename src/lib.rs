@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bans;
 mod commands;
 mod config;
 mod connection;

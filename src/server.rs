@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
@@ -420,18 +421,17 @@ pub fn url_host(ip: IpAddr) -> String {
     }
 }
 
-/// Percent-encodes all but RFC 3986's unreserved characters, so the text
-/// is safe as userinfo or as one path segment of a URL.
+/// All but RFC 3986's unreserved characters: what is escaped in userinfo
+/// and in a path segment.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes text for use as userinfo or one path segment of a URL.
 pub fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, USERINFO).to_string()
 }
 
 #[cfg(test)]
@@ -544,5 +544,6 @@ mod tests {
     fn url_parts() {
         assert_eq!(url_host("::1".parse().unwrap()), "[::1]");
         assert_eq!(url_escape("a b@c"), "a%20b%40c");
+        assert_eq!(url_escape("é-._~/:%"), "%C3%A9-._~%2F%3A%25");
     }
 }

@@ -10,7 +10,8 @@ use std::time::Instant;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Limits};
+use crate::bans::BanTable;
+use crate::config::Config;
 use crate::events::Event;
 use crate::vfs::Share;
 
@@ -28,17 +29,13 @@ pub(crate) struct Shared {
     pub pasv_ip: Option<Ipv4Addr>,
     next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
+    bans: Mutex<BanTable>,
 }
-
-/// Addresses whose failed logins are remembered before old ones are pruned.
-const MAX_TRACKED_FAILURES: usize = 4096;
 
 #[derive(Default)]
 struct ConnTable {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
-    /// Failed logins per address, and when it was last refused.
-    failures: HashMap<IpAddr, (u32, Instant)>,
 }
 
 impl Shared {
@@ -49,7 +46,6 @@ impl Shared {
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {
         Shared {
-            config,
             root,
             events,
             shutdown: CancellationToken::new(),
@@ -57,7 +53,27 @@ impl Shared {
             pasv_ip,
             next_transfer: AtomicU64::new(1),
             conns: Mutex::new(ConnTable::default()),
+            bans: Mutex::new(BanTable::new(
+                config.limits.ban_table_size,
+                config.limits.ban_after,
+                config.limits.ban_duration,
+            )),
+            config,
         }
+    }
+
+    /// Shared state for unit tests: `root` served in `access` mode, user
+    /// `share` with password `secret`, no TLS.
+    #[cfg(test)]
+    pub fn for_tests(root: &std::path::Path, access: crate::AccessMode) -> Arc<Shared> {
+        let config = crate::Server::builder()
+            .root(root)
+            .credentials("share", "secret")
+            .access(access)
+            .config()
+            .clone();
+        let root = Share::open(&[root.to_path_buf()]).expect("test root opens");
+        Arc::new(Shared::new(config, root, broadcast::channel(16).0, None))
     }
 
     /// Open control connections right now.
@@ -76,10 +92,10 @@ impl Shared {
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
         let limits = &self.config.limits;
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.banned(ip, limits) {
+        if self.is_banned(ip) {
             return Err("Too many failed logins from your address; try again later");
         }
+        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         if t.total >= limits.max_connections {
             return Err("Too many connections; try again later");
         }
@@ -97,39 +113,13 @@ impl Shared {
 
     /// Records a failed login from `ip` (for the cross-connection ban).
     pub fn login_failed(&self, ip: IpAddr) {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if t.failures.len() >= MAX_TRACKED_FAILURES {
-            // Many addresses guessing at once must not grow this without
-            // bound: forget those whose last failure is older than a ban.
-            let keep = self.config.limits.ban_duration;
-            t.failures.retain(|_, (_, last)| last.elapsed() < keep);
-        }
-        let e = t.failures.entry(ip).or_insert((0, Instant::now()));
-        e.0 += 1;
-        e.1 = Instant::now();
+        let mut t = self.bans.lock().unwrap_or_else(|e| e.into_inner());
+        t.failed(ip, Instant::now());
     }
 
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        t.banned(ip, &self.config.limits)
-    }
-}
-
-impl ConnTable {
-    /// Whether `ip` is banned now; a ban that ran out is forgotten, so the
-    /// address starts again with a clean count.
-    fn banned(&mut self, ip: IpAddr, limits: &Limits) -> bool {
-        let Some((n, since)) = self.failures.get(&ip).copied() else {
-            return false;
-        };
-        if limits.ban_after == 0 || n < limits.ban_after {
-            return false;
-        }
-        if since.elapsed() < limits.ban_duration {
-            return true;
-        }
-        self.failures.remove(&ip);
-        false
+        let mut t = self.bans.lock().unwrap_or_else(|e| e.into_inner());
+        t.banned(ip, Instant::now())
     }
 }
 

@@ -10,7 +10,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::StoresServerSessions;
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
 
 /// A certificate chain, its key, and the configuration built from them.
 #[derive(Clone)]
@@ -155,9 +154,9 @@ pub(crate) struct SessionTls {
 
 /// Formats a SHA-256 digest of `der` as colon-separated hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let mut s = String::with_capacity(95);
-    for (i, b) in digest.iter().enumerate() {
+    for (i, b) in digest.as_ref().iter().enumerate() {
         if i > 0 {
             s.push(':');
         }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{have, pseudo_random, run, sha256};
+use common::{have, need, pseudo_random, run, sha256};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -1265,13 +1265,13 @@ fn one_file_is_served_at_a_url_that_opens_it() {
     assert!(ready["root"].is_null(), "{ready}");
     let real = std::fs::canonicalize(&file).unwrap();
     assert_eq!(ready["paths"], serde_json::json!([real.to_str().unwrap()]));
-    if have("curl") {
+    if need("curl") {
         let out = curl(&[ready["url"].as_str().unwrap()]);
         assert!(out.status.success(), "{out:?}");
         assert_eq!(sha256(&out.stdout), sha256(&pseudo_random(300_007, 4)));
     }
     // The virtual root holds that file and nothing else.
-    if have("python3") {
+    if need("python3") {
         let out = ftplib(&ready, "share", password, "print(f.nlst('/'))");
         assert_eq!(out.trim(), "['my report.pdf']");
     }
@@ -1294,7 +1294,7 @@ fn several_paths_are_listed_by_name_with_real_sizes() {
     assert!(ready["root"].is_null(), "{ready}");
     assert_eq!(ready["paths"].as_array().unwrap().len(), 3, "{ready}");
     let password = ready["password"].as_str().unwrap().to_string();
-    if have("lftp") {
+    if need("lftp") {
         let out = run(
             "lftp",
             &[
@@ -1321,7 +1321,7 @@ fn several_paths_are_listed_by_name_with_real_sizes() {
             .any(|l| l.starts_with('d') && l.ends_with(" docs")));
         assert_eq!(text.lines().count(), 3, "{text}");
     }
-    if have("python3") {
+    if need("python3") {
         let body = r#"
 facts = {name: f for name, f in f.mlsd('/')}
 print(facts['my report.pdf']['type'], facts['my report.pdf']['size'], facts['photos']['type'])
@@ -1366,7 +1366,7 @@ fn with_write_changes_happen_only_inside_shared_folders() {
         &arg(&outer, "photos"),
         &arg(&outer, "docs"),
     ]);
-    if !have("python3") {
+    if !need("python3") {
         return;
     }
     let body = r#"

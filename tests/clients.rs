@@ -527,3 +527,28 @@ async fn wget_single_file_and_recursive() {
         );
     }
 }
+
+/// curl into a drop box, with its default way of walking folders (CWD,
+/// and MKD when CWD fails): uploads into a folder that exists and one that
+/// does not both land, though CWD tells nothing about which exists.
+#[tokio::test]
+async fn curl_uploads_into_drop_box_folders() {
+    need!("curl");
+    let t = start(AccessMode::UploadOnly).await;
+    t.write("old/keep.txt", b"kept");
+    let local = tempfile::tempdir().unwrap();
+    let up = pseudo_random(300_000, 131);
+    let src = local.path().join("up.bin");
+    std::fs::write(&src, &up).unwrap();
+    for dest in ["old/up.bin", "new/deeper/up.bin"] {
+        curl(&[
+            "--ftp-create-dirs",
+            "-T",
+            src.to_str().unwrap(),
+            &t.url(dest),
+        ])
+        .await;
+        assert_eq!(file_sha(t.path(dest)), sha256(&up), "{dest}");
+    }
+    assert_eq!(std::fs::read(t.path("old/keep.txt")).unwrap(), b"kept");
+}

@@ -184,6 +184,70 @@ async fn repeated_failures_across_connections_ban_the_address_for_a_while() {
     later.ok(&format!("PASS {PASS}"), 230).await;
 }
 
+/// One failed login from each of `hosts` (127.0.1.N), all at once.
+async fn fail_once_from(addr: SocketAddr, hosts: std::ops::RangeInclusive<u8>) {
+    let tasks: Vec<_> = hosts
+        .map(|n| {
+            tokio::spawn(async move {
+                let mut c = raw_from(IpAddr::from([127, 0, 1, n]), addr).await;
+                assert_eq!(c.greeting.code, 220, "127.0.1.{n}: {:?}", c.greeting);
+                c.ok("USER tester", 331).await;
+                c.ok("PASS wrong", 530).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// The failed-login table is bounded: with room for 64 clients, a wave of
+/// 150 guessing addresses followed by 64 more leaves exactly the newest 64
+/// remembered (and banned); the others were forgotten, oldest first.
+#[tokio::test]
+async fn the_ban_table_is_bounded_and_forgets_the_oldest_first() {
+    let _g = shared_lock().await;
+    let t = start_limited(AccessMode::ReadOnly, |l| {
+        l.ban_after = 1;
+        l.ban_table_size = 64;
+        l.failed_login_delay = Duration::from_millis(1);
+    })
+    .await;
+    fail_once_from(t.addr, 1..=150).await;
+    fail_once_from(t.addr, 151..=214).await;
+    for n in 1..=214u8 {
+        let c = raw_from(IpAddr::from([127, 0, 1, n]), t.addr).await;
+        let want = if n > 150 { 421 } else { 220 };
+        assert_eq!(c.greeting.code, want, "127.0.1.{n}: {:?}", c.greeting);
+    }
+}
+
+/// IPv6 clients are banned too (per /64 network: the unit tests in
+/// src/bans.rs show rotated addresses of one /64 share a count).
+#[tokio::test]
+async fn an_ipv6_client_is_banned_like_an_ipv4_one() {
+    let _g = shared_lock().await;
+    if !need_that(
+        "IPv6 loopback",
+        std::net::TcpListener::bind("[::1]:0").is_ok(),
+    ) {
+        return;
+    }
+    let t = start_with(|b| {
+        let mut l = test_limits();
+        l.ban_after = 2;
+        b.bind("[::1]:0".parse().unwrap()).limits(l)
+    })
+    .await;
+    let mut c = Raw::connect(t.addr).await;
+    for _ in 0..2 {
+        c.ok("USER tester", 331).await;
+        c.ok("PASS wrong", 530).await;
+    }
+    let again = Raw::connect(t.addr).await;
+    assert_eq!(again.greeting.code, 421, "{:?}", again.greeting);
+}
+
 #[tokio::test]
 async fn ban_after_zero_never_bans() {
     let _g = shared_lock().await;

@@ -112,6 +112,14 @@ async fn the_virtual_root_lists_each_path_with_its_real_facts() {
     let stat = raw.ok("STAT /report.pdf", 213).await.text;
     assert!(stat.contains("123457"), "{stat}");
 
+    // A link inside an entry shows its target as a path from the top.
+    std::os::unix::fs::symlink("2024/cat.jpg", s.path("photos/cat_link")).unwrap();
+    let (_, list) = try_list(&mut raw, "LIST /photos").await;
+    assert!(
+        list.contains(" cat_link -> /photos/2024/cat.jpg\r\n"),
+        "{list}"
+    );
+
     // Into an entry and back out.
     raw.ok("CWD photos", 250).await;
     let (_, names) = try_list(&mut raw, "NLST").await;
@@ -249,8 +257,7 @@ async fn one_file_gets_a_url_that_opens_it() {
     let mut raw = s.login().await;
     let (_, names) = try_list(&mut raw, "NLST").await;
     assert_eq!(names, "report.pdf\r\n");
-    if !have("curl") {
-        println!("skipped the curl part: curl is not installed");
+    if !need("curl") {
         return;
     }
     // Off the runtime's thread: the server runs on it.

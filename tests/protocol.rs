@@ -1007,3 +1007,80 @@ async fn an_ipv6_public_host_works() {
     let r = raw.ok("PASV", 227).await;
     assert!(r.text.contains("(127,0,0,1,"), "{r:?}");
 }
+
+/// A drop box gives no existence oracle: MKD and CWD answer alike whether
+/// a name exists or not (folders on the way are made, uploads into a
+/// folder entered by CWD make it), and FEAT lists only what upload-only
+/// sessions may use.
+#[tokio::test]
+async fn a_drop_box_answers_alike_whether_a_name_exists() {
+    let t = start(AccessMode::UploadOnly).await;
+    t.write("taken/inner.txt", b"someone's upload");
+    t.write("plain.txt", b"another");
+    let mut raw = Raw::connect(t.addr).await;
+    let feat_before_login = raw.ok("FEAT", 211).await.text;
+    raw.ok(&format!("USER {USER}"), 331).await;
+    raw.ok(&format!("PASS {PASS}"), 230).await;
+    let feat = raw.ok("FEAT", 211).await.text;
+    assert_eq!(feat, feat_before_login);
+    let lines: Vec<&str> = feat.lines().skip(1).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        ["EPRT", "EPSV", "LANG EN*", "TVFS", "UTF8", "211 End"],
+        "{feat}"
+    );
+    // Each refused feature really is refused.
+    raw.ok("SIZE plain.txt", 550).await;
+    raw.ok("MDTM plain.txt", 550).await;
+    raw.ok("MLST plain.txt", 550).await;
+
+    let shape = |r: Reply, name: &str| (r.code, r.text.replace(name, "NAME"));
+    for verb in ["MKD", "CWD"] {
+        let mut answers = Vec::new();
+        for name in ["/taken", "/plain.txt", "/fresh", "/gone/deeper"] {
+            let r = raw.cmd(&format!("{verb} {name}")).await;
+            answers.push(shape(r, name));
+            raw.ok("CWD /", 250).await;
+        }
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{verb}: {answers:?}"
+        );
+    }
+    assert!(t.path("fresh").is_dir() && t.path("gone/deeper").is_dir());
+    assert!(t.path("plain.txt").is_file());
+    // The existing folder's content is untouched.
+    assert_eq!(
+        std::fs::read(t.path("taken/inner.txt")).unwrap(),
+        b"someone's upload"
+    );
+
+    // Entering a folder that does not exist, then uploading there.
+    raw.ok("CWD /new/deeper", 250).await;
+    raw.ok("TYPE I", 200).await;
+    let mut data = raw.epsv().await;
+    raw.ok("STOR up.bin", 150).await;
+    data.write_all(b"dropped").await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(
+        std::fs::read(t.path("new/deeper/up.bin")).unwrap(),
+        b"dropped"
+    );
+}
+
+/// Read-only and writable sessions still learn that a folder is missing
+/// or taken: the oracle-free answers are for drop boxes only.
+#[tokio::test]
+async fn outside_a_drop_box_missing_and_taken_names_are_reported() {
+    let t = start(AccessMode::Writable).await;
+    t.write("taken/inner.txt", b"x");
+    let mut raw = t.login().await;
+    raw.ok("MKD taken", 550).await;
+    raw.ok("CWD missing", 550).await;
+    raw.ok("MKD gone/deeper", 550).await;
+    let feat = raw.ok("FEAT", 211).await.text;
+    for line in ["MDTM", "MLST ", "REST STREAM", "SIZE"] {
+        assert!(feat.contains(line), "{line}: {feat}");
+    }
+}

@@ -209,15 +209,29 @@ async fn symlinks_out_of_the_root_are_refused() {
         j.secret()
     );
 
-    // LIST shows them as links, without following them.
+    // Listings show them as links, without following them and without
+    // where they point: LIST, STAT, MLSD and MLST alike.
     let (code, text) = try_list(&mut raw, "LIST").await;
     assert_eq!(code, 150);
     let line = text.lines().find(|l| l.contains("etc_link")).unwrap();
     assert!(
-        line.starts_with('l') && line.ends_with("etc_link -> /etc"),
+        line.starts_with('l') && line.ends_with(" etc_link"),
         "{line}"
     );
-    assert!(!text.contains("passwd"));
+    // Not even the target's length (a link's own size) is shown.
+    assert_eq!(line.split_whitespace().nth(4), Some("0"), "{line}");
+    let (_, mlsd) = try_list(&mut raw, "MLSD").await;
+    let mut shown = vec![text, mlsd, raw.ok("STAT /", 212).await.text];
+    for link in ["etc_link", "secret_link", "out_dir", "rel_secret"] {
+        shown.push(raw.cmd(&format!("STAT {link}")).await.text);
+        shown.push(raw.ok(&format!("MLST {link}"), 250).await.text);
+    }
+    let outer = j.outer.path().to_string_lossy().into_owned();
+    for text in shown {
+        for leak in ["->", "passwd", "secret.txt", "elsewhere", &outer] {
+            assert!(!text.contains(leak), "{leak:?} shown in {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -245,6 +259,12 @@ async fn symlinks_inside_the_root_work() {
         text.contains("type=dir;") && text.contains(" sub_link\r\n"),
         "{text}"
     );
+    // Links inside the share show their target as a virtual path.
+    let (_, text) = try_list(&mut raw, "LIST").await;
+    assert!(text.contains(" f_link -> /sub/f.txt\r\n"), "{text}");
+    assert!(text.contains(" sub_link -> /sub\r\n"), "{text}");
+    let r = raw.ok("STAT sub/up_link", 213).await;
+    assert!(r.text.contains(" up_link -> /inside.txt\n"), "{r:?}");
     // Uploading through a link to a folder inside the root works.
     assert_eq!(try_stor(&mut raw, "STOR sub_link/up.txt", b"up").await, 226);
     assert_eq!(std::fs::read(root.join("sub/up.txt")).unwrap(), b"up");

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use ftpshare::{Direction, Event, Progress};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustix::process::getpgrp;
+use rustix::termios::{tcgetattr, tcgetpgrp, tcsetattr, LocalModes, OptionalActions, Termios};
 
 /// The bars being drawn, if any, so that `-v` log lines can be printed
 /// around them instead of through them.
@@ -335,7 +337,7 @@ impl Ui {
 /// starts a line too low, stranding a copy of the status line. The
 /// previous mode comes back on drop.
 struct NoEcho {
-    saved: libc::termios,
+    saved: Termios,
 }
 
 impl NoEcho {
@@ -343,27 +345,18 @@ impl NoEcho {
         if !std::io::stdin().is_terminal() || !foreground() {
             return None;
         }
-        // SAFETY: tcgetattr/tcsetattr only read and write the termios given.
-        unsafe {
-            let mut saved: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut saved) != 0 {
-                return None;
-            }
-            let mut quiet = saved;
-            quiet.c_lflag &= !(libc::ECHO | libc::ECHOCTL);
-            if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) != 0 {
-                return None;
-            }
-            Some(NoEcho { saved })
-        }
+        let saved = tcgetattr(std::io::stdin()).ok()?;
+        let mut quiet = saved.clone();
+        quiet.local_modes -= LocalModes::ECHO | LocalModes::ECHOCTL;
+        tcsetattr(std::io::stdin(), OptionalActions::Now, &quiet).ok()?;
+        Some(NoEcho { saved })
     }
 }
 
 /// Whether this process owns the terminal: changing its mode from the
 /// background (`ftpshare &`) would stop the process with SIGTTOU.
 fn foreground() -> bool {
-    // SAFETY: plain queries without pointers.
-    unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() }
+    tcgetpgrp(std::io::stdin()).is_ok_and(|group| group == getpgrp())
 }
 
 impl Drop for NoEcho {
@@ -373,10 +366,7 @@ impl Drop for NoEcho {
         if !foreground() {
             return;
         }
-        // SAFETY: as above.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
-        }
+        let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &self.saved);
     }
 }
 

@@ -1,9 +1,9 @@
 //! USER, PASS, ACCT, REIN, QUIT.
 
-use crate::config::{AccessMode, TlsMode};
+use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
-use crate::protocol::Reply;
+use crate::protocol::{anonymous_mode, Reply};
 use crate::session::{Login, Session};
 use crate::vfs::VPath;
 
@@ -41,10 +41,8 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
     let cfg = &s.shared.config;
     let mode = if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
         Some(cfg.access)
-    } else if cfg.anonymous && is_anonymous_name(&name) && cfg.access != AccessMode::UploadOnly {
-        // Anonymous users read; a drop box has nothing to read, so they
-        // have no access there at all.
-        Some(AccessMode::ReadOnly)
+    } else if cfg.anonymous && is_anonymous_name(&name) {
+        anonymous_mode(cfg.access)
     } else {
         None
     };
@@ -113,12 +111,16 @@ pub fn quit() -> FtpResult<Reply> {
     Ok(Reply::new(221, "Goodbye"))
 }
 
+/// Compares secrets in time that depends on neither their contents nor
+/// their lengths: both are hashed to 32 bytes first, then compared in
+/// constant time (`subtle` alone would return early on unequal lengths).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
+    use ring::digest::{digest, SHA256};
+    use subtle::ConstantTimeEq;
+    digest(&SHA256, a)
+        .as_ref()
+        .ct_eq(digest(&SHA256, b).as_ref())
+        .into()
 }
 
 #[cfg(test)]

@@ -1,23 +1,39 @@
 //! MKD, RMD, DELE, RNFR, RNTO, SIZE, MDTM.
 
-use std::io::Read;
+use std::io;
 
 use cap_std::fs::MetadataExt;
 
 use super::nav::quote;
+use crate::data::ascii_len;
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Event;
-use crate::protocol::Reply;
+use crate::protocol::{Access, Reply};
 use crate::session::Session;
 use crate::vfs::mdtm as mdtm_text;
 
 pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.create_dir(&path).at(&path)?;
-    s.shared.emit(Event::Mkdir {
-        peer: s.peer,
-        path: path.to_string(),
-    });
+    let created = if s.may(Access::Read) {
+        s.shared.root.create_dir(&path).at(&path)?;
+        true
+    } else {
+        // Without read access (a drop box) the answer must not tell what
+        // exists: the folders on the way are made, and a name already
+        // taken answers as if made now.
+        let existed = s.shared.root.symlink_metadata(&path).is_ok();
+        match s.shared.root.create_dir_all(&path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            r => r.at(&path)?,
+        }
+        !existed
+    };
+    if created {
+        s.shared.emit(Event::Mkdir {
+            peer: s.peer,
+            path: path.to_string(),
+        });
+    }
     Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))
 }
 
@@ -92,22 +108,8 @@ pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "{path}: SIZE in ASCII mode is only computed for files up to 64 MiB; use TYPE I"
         )));
     }
-    // Each bare LF gains a CR on the way out.
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut extra, mut prev_cr) = (0u64, false);
-    loop {
-        let n = file.read(&mut buf).at(&path)?;
-        if n == 0 {
-            break;
-        }
-        for &b in &buf[..n] {
-            if b == b'\n' && !prev_cr {
-                extra += 1;
-            }
-            prev_cr = b == b'\r';
-        }
-    }
-    Ok(Reply::new(213, (md.len() + extra).to_string()))
+    let len = ascii_len(&mut file).at(&path)?;
+    Ok(Reply::new(213, len.to_string()))
 }
 
 pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {

@@ -2,7 +2,7 @@
 
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::Reply;
+use crate::protocol::{features, Reply};
 use crate::session::{Login, Session};
 use crate::vfs::Facts;
 
@@ -10,19 +10,25 @@ pub fn syst() -> FtpResult<Reply> {
     Ok(Reply::new(215, "UNIX Type: L8"))
 }
 
-/// FEAT lists exactly what is implemented (RFC 2389), TLS only when on.
+/// FEAT lists exactly what is implemented (RFC 2389) and this session
+/// may use (the policy table; before login, what the share's mode allows),
+/// TLS only when on.
 pub fn feat(s: &Session) -> FtpResult<Reply> {
-    let mut lines: Vec<String> = Vec::new();
     let tls = s.shared.config.tls_mode;
+    let mode = s.mode().unwrap_or(s.shared.config.access);
+    let mut lines: Vec<String> = features(mode)
+        .map(|line| match line {
+            "MLST" => format!("MLST {}", s.facts.feat()),
+            _ => line.to_string(),
+        })
+        .collect();
     if tls == TlsMode::Explicit {
         lines.push("AUTH TLS".into());
     }
-    lines.extend(["EPRT", "EPSV", "LANG EN*", "MDTM"].map(String::from));
-    lines.push(format!("MLST {}", s.facts.feat()));
     if tls != TlsMode::Off {
         lines.extend(["PBSZ", "PROT"].map(String::from));
     }
-    lines.extend(["REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+    lines.sort_unstable();
     Ok(Reply::multi(211, "Features:", lines, "End"))
 }
 
@@ -175,5 +181,22 @@ pub fn lang(lang: Option<&str>) -> FtpResult<Reply> {
         Some(l) => Err(FtpError::ParamNotImplemented(format!(
             "Language {l} not supported"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The table's command × mode walk has a row for every command HELP
+    /// names (the X… forms are aliases that parse to the same commands).
+    #[test]
+    fn the_table_walk_covers_every_command_help_names() {
+        let rows = crate::protocol::table::tests::ROWS;
+        for (verb, _) in super::COMMANDS {
+            let covered = verb.starts_with('X')
+                || rows
+                    .iter()
+                    .any(|(line, _)| line.split(' ').next() == Some(*verb));
+            assert!(covered, "{verb} has no row in the table walk");
+        }
     }
 }

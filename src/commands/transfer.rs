@@ -6,12 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use rand::Rng;
 
-use crate::config::AccessMode;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult, IoContext};
-use crate::protocol::{DataPort, EpsvArg, Reply, TransferType};
+use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -191,9 +190,11 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
     let offset = s.rest.unwrap_or(0);
-    let upload_only = s.mode() == AccessMode::UploadOnly;
+    // Replacing or resuming changes what exists: without that right (a
+    // drop box) an upload takes a fresh name instead.
+    let may_modify = s.may(Access::Modify);
     let job = if offset > 0 {
-        if upload_only {
+        if !may_modify {
             return Err(FtpError::PermissionDenied(
                 "resuming is not allowed in an upload-only share".into(),
             ));
@@ -218,11 +219,10 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         Job::Receive {
             file,
             target: path.clone(),
-            // A drop box never replaces what is there.
-            finish: if upload_only {
-                Finish::Unique(upload)
-            } else {
+            finish: if may_modify {
                 Finish::Replace(upload)
+            } else {
+                Finish::Unique(upload)
             },
         }
     };
@@ -251,7 +251,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
         Some(a) => upload_target(s, a)?,
-        None => s.path(&format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+        None => upload_target(s, &format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
     };
     let path = free_name(s, &wanted)?;
     let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
@@ -267,12 +267,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
 fn free_name(s: &Session, wanted: &VPath) -> FtpResult<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            name.to_string()
-        } else {
-            format!("{name}.{n}")
-        };
+    for candidate in unique_names(name) {
         let path = wanted.parent().join(&candidate)?;
         if s.shared.root.symlink_metadata(&path).is_err() {
             return Ok(path);
@@ -286,18 +281,21 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
     }
+    // A session that may not read enters folders without learning whether
+    // they exist (see `commands::nav::cwd`), so its uploads make them.
+    if !s.may(Access::Read) {
+        let parent = path.parent();
+        s.shared.root.create_dir_all(&parent).at(&parent)?;
+    }
     Ok(path)
 }
 
 /// ABOR: a running transfer gets 426, then ABOR itself 226 (RFC 959 §4.1.3).
 pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
     s.data = DataPlan::None;
-    let Some(t) = s.transfer.take() else {
-        return Ok(Some(Reply::new(225, "No transfer to abort")));
-    };
-    let report = t.abort_and_wait().await;
-    if s.finish_transfer(report).await == Flow::Close {
-        return Err(FtpError::Closing("Connection lost".into()));
+    match s.abort_transfer().await {
+        None => Ok(Some(Reply::new(225, "No transfer to abort"))),
+        Some(Flow::Close) => Err(FtpError::Closing("Connection lost".into())),
+        Some(Flow::Continue) => Ok(Some(Reply::new(226, "ABOR successful"))),
     }
-    Ok(Some(Reply::new(226, "ABOR successful")))
 }

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,21 +97,14 @@ pub async fn send_file(
 ) -> Result<(), FtpError> {
     let throttle = Throttle::new(limits.max_rate);
     if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
-        let mut off = offset as libc::off_t;
+        let mut off = offset;
         let mut sent = 0u64;
-        while (off as u64) < len {
-            let step = SENDFILE_STEP.min((len - off as u64) as usize);
+        while off < len {
+            // At most what is left, in steps that fit a usize.
+            let step = SENDFILE_STEP.min(usize::try_from(len - off).unwrap_or(SENDFILE_STEP));
             within_stall(limits.stall, tcp.writable()).await?;
             let r = tcp.try_io(Interest::WRITABLE, || {
-                // SAFETY: both descriptors are open for the whole call and
-                // `off` is a valid, exclusively borrowed offset.
-                let n =
-                    unsafe { libc::sendfile(tcp.as_raw_fd(), file.as_raw_fd(), &mut off, step) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                rustix::fs::sendfile(tcp, &file, Some(&mut off), step).map_err(io::Error::from)
             });
             match r {
                 Ok(0) => break, // the file shrank while we sent it
@@ -217,6 +209,22 @@ pub async fn receive_to_file(
     // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
     let _ = timeout(limits.stall, stream.shutdown()).await;
     Ok(())
+}
+
+/// How many bytes `input` becomes when sent in TYPE A (for SIZE).
+pub fn ascii_len(mut input: impl Read) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut converted = Vec::new();
+    let (mut total, mut prev_cr) = (0u64, false);
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        converted.clear();
+        prev_cr = lf_to_crlf(&buf[..n], prev_cr, &mut converted);
+        total += converted.len() as u64;
+    }
 }
 
 /// TYPE A on the way out: a bare LF becomes CRLF. Returns whether the

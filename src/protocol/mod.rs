@@ -3,7 +3,7 @@
 
 mod command;
 mod reply;
-mod table;
+pub(crate) mod table;
 pub(crate) mod telnet;
 
 #[cfg(test)]
@@ -11,4 +11,4 @@ mod proptests;
 
 pub use command::{parse, Command, DataPort, EpsvArg, ParseError, ProtLevel, TransferType};
 pub use reply::Reply;
-pub use table::{policy, Access, Policy};
+pub use table::{anonymous_mode, check, features, grants, policy, Access, Refusal};

@@ -17,6 +17,9 @@ use crate::protocol::Reply;
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// An in-memory control channel, so unit tests need no socket.
+    #[cfg(test)]
+    Memory(tokio::io::DuplexStream),
     /// Only while a TLS handshake owns the socket.
     Upgrading,
 }
@@ -36,6 +39,18 @@ impl Control {
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
         }
+    }
+
+    /// A control connection over an in-memory pipe, and the client's end.
+    #[cfg(test)]
+    pub fn in_memory(max_line: usize) -> (Control, tokio::io::DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let control = Control {
+            stream: Stream::Memory(ours),
+            lines: LineBuffer::new(max_line),
+            out: Vec::new(),
+        };
+        (control, theirs)
     }
 
     pub fn is_tls(&self) -> bool {
@@ -73,6 +88,8 @@ impl Control {
                 }
             },
             Stream::Tls(s) => s.read(buf).await,
+            #[cfg(test)]
+            Stream::Memory(s) => s.read(buf).await,
             Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -86,6 +103,8 @@ impl Control {
                 s.write_all(&self.out).await?;
                 s.flush().await
             }
+            #[cfg(test)]
+            Stream::Memory(s) => s.write_all(&self.out).await,
             Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
         }?;
         // Keep an idle session small after a long reply (FEAT, HELP, STAT).
@@ -124,6 +143,8 @@ impl Control {
         let tcp = match &self.stream {
             Stream::Plain(s) => s,
             Stream::Tls(s) => s.get_ref().0,
+            #[cfg(test)]
+            Stream::Memory(_) => return None,
             Stream::Upgrading => return None,
         };
         socket2::SockRef::from(tcp).try_clone().ok()
@@ -135,6 +156,8 @@ impl Control {
             match &mut self.stream {
                 Stream::Plain(s) => s.shutdown().await,
                 Stream::Tls(s) => s.shutdown().await,
+                #[cfg(test)]
+                Stream::Memory(s) => s.shutdown().await,
                 Stream::Upgrading => Ok(()),
             }
         };

@@ -15,7 +15,7 @@ pub(crate) use running::{Finish, Job, RunningTransfer};
 use crate::config::AccessMode;
 use crate::data::DataPlan;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{ProtLevel, Reply};
+use crate::protocol::{grants, Access, ProtLevel, Reply};
 use crate::shared::Shared;
 use crate::tls::SessionTls;
 use crate::vfs::{Facts, Perms, VPath};
@@ -105,19 +105,25 @@ impl Session {
         matches!(self.login, Login::LoggedIn { .. })
     }
 
-    pub fn mode(&self) -> AccessMode {
+    /// The access mode once logged in.
+    pub fn mode(&self) -> Option<AccessMode> {
         match &self.login {
-            Login::LoggedIn { mode, .. } => *mode,
-            _ => AccessMode::ReadOnly,
+            Login::LoggedIn { mode, .. } => Some(*mode),
+            _ => None,
         }
     }
 
+    /// Whether this session's mode grants `access` (the policy table).
+    pub fn may(&self, access: Access) -> bool {
+        self.mode().is_some_and(|mode| grants(mode, access))
+    }
+
+    /// The MLSD/MLST `perm` fact's view of [`Session::may`].
     pub fn perms(&self) -> Perms {
-        let mode = self.mode();
         Perms {
-            read: mode != AccessMode::UploadOnly,
-            create: mode != AccessMode::ReadOnly,
-            modify: mode == AccessMode::Writable,
+            read: self.may(Access::Read),
+            create: self.may(Access::Create),
+            modify: self.may(Access::Modify),
         }
     }
 
@@ -141,5 +147,56 @@ impl Session {
     /// The data-connection wait, from the limits.
     pub fn data_timeout(&self) -> Duration {
         self.shared.config.limits.data_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(dir: &std::path::Path, login: Login) -> Session {
+        let shared = Shared::for_tests(dir, AccessMode::Writable);
+        let (control, _client) = Control::in_memory(512);
+        let addr: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+        let mut s = Session::new(shared, control, addr, addr);
+        s.login = login;
+        s
+    }
+
+    #[tokio::test]
+    async fn the_perm_fact_follows_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let logged_in = |mode| Login::LoggedIn {
+            user: "share".into(),
+            mode,
+        };
+        let perms = |login| {
+            let p = session(dir.path(), login).perms();
+            (p.read, p.create, p.modify)
+        };
+        assert_eq!(perms(Login::None), (false, false, false));
+        assert_eq!(perms(logged_in(AccessMode::ReadOnly)), (true, false, false));
+        assert_eq!(perms(logged_in(AccessMode::Writable)), (true, true, true));
+        assert_eq!(
+            perms(logged_in(AccessMode::UploadOnly)),
+            (false, true, false)
+        );
+    }
+
+    #[tokio::test]
+    async fn paths_resolve_against_the_working_directory_and_hide_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path(), Login::None);
+        s.cwd = s.path("a/b").unwrap();
+        assert_eq!(s.path("../c").unwrap().as_str(), "/a/c");
+        assert_eq!(s.path("/../..").unwrap().as_str(), "/");
+        let temp = "x/.ftpshare-0123456789abcdef.part";
+        assert!(crate::vfs::is_temp_name(
+            "x/.ftpshare-0123456789abcdef.part"
+                .rsplit('/')
+                .next()
+                .unwrap()
+        ));
+        assert!(s.path(temp).is_err());
     }
 }

@@ -209,6 +209,13 @@ impl Session {
         flow
     }
 
+    /// Aborts the running transfer and sends its final reply (426) and
+    /// event; `None` when no transfer runs.
+    pub async fn abort_transfer(&mut self) -> Option<Flow> {
+        let report = self.transfer.take()?.abort_and_wait().await;
+        Some(self.finish_transfer(report).await)
+    }
+
     /// Emits the event for a finished file transfer (listings have none).
     pub fn report(&self, report: TransferReport) {
         let Some(direction) = report.direction else {

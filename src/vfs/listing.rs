@@ -16,8 +16,9 @@ pub enum Kind {
     /// never opened.
     Special(char),
     /// A symlink whose target lies outside the root (or is broken): shown
-    /// for what it is, but never followed.
-    Symlink(String),
+    /// for what it is, never followed, and without its target, which would
+    /// tell a client about the host's layout.
+    Symlink,
 }
 
 /// One listed name with the facts we show about it.
@@ -26,7 +27,7 @@ pub struct Entry {
     pub name: String,
     pub kind: Kind,
     /// For LIST only: a symlink inside the root is followed for its facts
-    /// but its target is still shown as `name -> target`.
+    /// and its target shown as a virtual path, `name -> /sub/file`.
     pub link_target: Option<String>,
     pub size: u64,
     pub mtime: i64,
@@ -141,7 +142,7 @@ impl Listing {
     pub fn list_line(&mut self, e: &Entry) {
         let t = CivilTime::from_unix(e.mtime);
         let (type_char, perms) = match (&e.kind, &e.link_target) {
-            (Kind::Symlink(_), _) | (_, Some(_)) => ('l', 0o777),
+            (Kind::Symlink, _) | (_, Some(_)) => ('l', 0o777),
             (Kind::Dir, _) => ('d', e.mode),
             (Kind::File, _) => ('-', e.mode),
             (Kind::Special(c), _) => (*c, e.mode),
@@ -170,11 +171,7 @@ impl Listing {
             let _ = write!(s, "{:>5} ", t.year);
         }
         s.push_str(&e.name);
-        let target = match &e.kind {
-            Kind::Symlink(t) => Some(t),
-            _ => e.link_target.as_ref(),
-        };
-        if let Some(target) = target {
+        if let Some(target) = &e.link_target {
             s.push_str(" -> ");
             s.push_str(target);
         }
@@ -204,7 +201,7 @@ pub fn facts_text(e: &Entry, facts: Facts, perms: Perms) -> String {
         let t = match &e.kind {
             Kind::Dir => "dir",
             Kind::File => "file",
-            Kind::Symlink(_) => "OS.unix=slink",
+            Kind::Symlink => "OS.unix=slink",
             Kind::Special(_) => "OS.unix=special",
         };
         let _ = write!(s, "type={t};");
@@ -257,7 +254,7 @@ fn perm_fact(kind: &Kind, p: Perms) -> String {
                 s.push('e');
             }
         }
-        Kind::Symlink(_) | Kind::Special(_) => {}
+        Kind::Symlink | Kind::Special(_) => {}
     }
     s
 }

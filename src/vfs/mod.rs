@@ -23,4 +23,4 @@ pub use path::VPath;
 pub use root::Root;
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::mdtm;
-pub use upload::{clear_special_bits, is_temp_name, Upload};
+pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};

@@ -90,6 +90,11 @@ impl Root {
         self.dir.create_dir(p.to_relative())
     }
 
+    /// Makes `p` and any missing folders above it; fine if `p` is a folder already.
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<()> {
+        self.dir.create_dir_all(p.to_relative())
+    }
+
     pub fn remove_file(&self, p: &VPath) -> io::Result<()> {
         if self.dir.symlink_metadata(p.to_relative())?.is_dir() {
             return Err(io::Error::from(io::ErrorKind::IsADirectory));
@@ -110,22 +115,11 @@ impl Root {
     /// The entry for one path, as LIST/MLST show a single file.
     pub fn entry(&self, p: &VPath) -> io::Result<Entry> {
         let name = p.file_name().unwrap_or("/").to_string();
-        let rel = p.to_relative();
-        let lmd = self.dir.symlink_metadata(&rel)?;
+        let lmd = self.dir.symlink_metadata(p.to_relative())?;
         if !lmd.file_type().is_symlink() {
             return Ok(Entry::from_metadata(name, &lmd));
         }
-        let target = self
-            .dir
-            .read_link_contents(&rel)
-            .map(|t| display_name(t.as_os_str()).into_owned())
-            .unwrap_or_default();
-        Ok(symlink_entry(
-            name,
-            target,
-            &lmd,
-            self.dir.metadata(&rel).ok(),
-        ))
+        Ok(self.symlink_entry(p, name, &lmd))
     }
 
     /// All entries of a directory (without `.` and `..`), unsorted.
@@ -147,38 +141,49 @@ impl Root {
             let Ok(lmd) = dir.symlink_metadata(&os_name) else {
                 continue;
             };
-            let target = dir
-                .read_link_contents(&os_name)
-                .map(|t| display_name(t.as_os_str()).into_owned())
-                .unwrap_or_default();
-            let followed = self
-                .metadata(&p.join(&name).unwrap_or_else(|_| p.clone()))
-                .ok();
-            out.push(symlink_entry(name, target, &lmd, followed));
+            let Ok(link) = p.join(&name) else { continue };
+            out.push(self.symlink_entry(&link, name, &lmd));
         }
         Ok(out)
     }
-}
 
-/// A symlink is shown with the facts of its target when the target is
-/// inside the root, so clients can descend into linked folders; otherwise
-/// as a bare link that cannot be followed.
-fn symlink_entry(
-    name: String,
-    target: String,
-    link: &Metadata,
-    followed: Option<Metadata>,
-) -> Entry {
-    match followed {
-        Some(md) => {
-            let mut e = Entry::from_metadata(name, &md);
-            e.link_target = Some(target);
-            e
-        }
-        None => {
-            let mut e = Entry::from_metadata(name, link);
-            e.kind = Kind::Symlink(target);
-            e
+    /// A symlink is shown with the facts of its target when the target is
+    /// inside the root, so clients can descend into linked folders, and
+    /// with that target as a virtual path. Any other link is a bare link
+    /// that cannot be followed, shown without its target (the target text
+    /// would reveal the host's layout, its length included).
+    fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
+        let rel = link.to_relative();
+        let followed = self.dir.metadata(&rel).ok();
+        let target = self.dir.read_link_contents(&rel).ok();
+        let shown = match (followed, target) {
+            (Some(md), Some(target)) => virtual_target(link, &target).map(|t| (md, t)),
+            _ => None,
+        };
+        match shown {
+            Some((md, target)) => {
+                let mut e = Entry::from_metadata(name, &md);
+                e.link_target = Some(target);
+                e
+            }
+            None => {
+                let mut e = Entry::from_metadata(name, lmd);
+                e.kind = Kind::Symlink;
+                e.size = 0;
+                e
+            }
         }
     }
+}
+
+/// Where a link that resolves inside the root points, as a client would
+/// name it. The kernel already refused absolute targets and any climb above
+/// the root (RESOLVE_BENEATH), so the target is relative and stays inside.
+fn virtual_target(link: &VPath, target: &Path) -> Option<String> {
+    if target.is_absolute() {
+        return None;
+    }
+    let text = display_name(target.as_os_str());
+    let joined = link.parent().join(&text).ok()?;
+    Some(joined.to_string())
 }

@@ -352,6 +352,16 @@ impl Share {
         root.create_dir(&rel)
     }
 
+    /// Makes `p` and any missing folders above it inside a shared folder;
+    /// fine if it is a folder already (a shared folder itself included).
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<()> {
+        match self.place(p) {
+            Ok(Place::In(root, rel)) => root.create_dir_all(&rel),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Err(denied()),
+        }
+    }
+
     pub fn remove_file(&self, p: &VPath) -> io::Result<()> {
         let (root, rel) = self.writable(p)?;
         root.remove_file(&rel)
@@ -383,6 +393,7 @@ impl Share {
             Place::In(root, rel) => {
                 let mut e = root.entry(&rel)?;
                 name.clone_into(&mut e.name);
+                self.link_targets_from_top(p, std::slice::from_mut(&mut e));
                 Ok(e)
             }
             Place::File(f) => Ok(Entry::from_metadata(name.into(), &f.metadata()?)),
@@ -393,8 +404,24 @@ impl Share {
     pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
         match self.place(p)? {
             Place::Top(v) => Ok(v.list()),
-            Place::In(root, rel) => root.list(&rel),
+            Place::In(root, rel) => {
+                let mut entries = root.list(&rel)?;
+                self.link_targets_from_top(p, &mut entries);
+                Ok(entries)
+            }
             Place::File(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
+        }
+    }
+
+    /// A folder shows where its symlinks lead as paths from its own top;
+    /// in a virtual root those paths start with the folder's name.
+    fn link_targets_from_top(&self, p: &VPath, entries: &mut [Entry]) {
+        let (Share::Virtual(_), Some((top, _))) = (self, p.split_first()) else {
+            return;
+        };
+        for target in entries.iter_mut().filter_map(|e| e.link_target.as_mut()) {
+            let rest = if target == "/" { "" } else { target.as_str() };
+            *target = format!("/{top}{rest}");
         }
     }
 }

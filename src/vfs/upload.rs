@@ -131,12 +131,7 @@ impl Upload {
     /// Moves the finished file to `wanted`'s name, or to `name.1`, `name.2`…
     /// if that exists; never replaces anything. Returns the name used.
     pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
-        for n in 0..10_000u32 {
-            let candidate = if n == 0 {
-                wanted.to_string()
-            } else {
-                format!("{wanted}.{n}")
-            };
+        for candidate in unique_names(wanted) {
             let name = os_name(&candidate);
             // A hard link fails if the name exists, so unlike a
             // check-then-rename this cannot race with another upload.
@@ -165,6 +160,15 @@ impl Upload {
         }
         Err(io::Error::from(io::ErrorKind::AlreadyExists))
     }
+}
+
+/// The names an upload that must not replace anything tries, in order:
+/// `wanted`, then `wanted.1`, `wanted.2`… up to a bound.
+pub fn unique_names(wanted: &str) -> impl Iterator<Item = String> + '_ {
+    (0..10_000u32).map(move |n| match n {
+        0 => wanted.to_string(),
+        n => format!("{wanted}.{n}"),
+    })
 }
 
 impl Drop for Upload {

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ftpshare::{AccessMode, Limits, RunningServer, Server, ServerBuilder};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -231,7 +230,8 @@ pub async fn try_stor(raw: &mut Raw, cmd: &str, bytes: &[u8]) -> u16 {
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -263,12 +263,33 @@ pub fn run(program: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-/// Whether an external client is installed (tests using it say so and
-/// skip otherwise; .ci/run installs them all).
+/// Whether an external client is installed. Tests use [`need`] instead,
+/// which turns a missing client into a failure in CI.
 pub fn have(program: &str) -> bool {
     std::process::Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// Whether a test can use `program`. Without it the test says so and is
+/// skipped, except in CI (`CI` set), where `.ci/run` installs every client
+/// and a missing one must fail the test rather than let it pass unseen.
+pub fn need(program: &str) -> bool {
+    need_that(program, have(program))
+}
+
+/// [`need`] for something other than a program (`present` says whether
+/// this machine has it, for example an IPv6 loopback address).
+pub fn need_that(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is missing, and CI is set: install it (see .ci/run)"
+    );
+    println!("skipped: {what} is not available here");
+    false
 }
