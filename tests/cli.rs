@@ -1277,6 +1277,17 @@ fn one_file_is_served_at_a_url_that_opens_it() {
     }
     drop(share);
 
+    // The URL printed for people opens the file too.
+    let mut quiet = Share::start(&["-q", "--bind", "127.0.0.1", &file]);
+    let printed = quiet.line().expect("the URL");
+    assert!(printed.ends_with("/my%20report.pdf"), "{printed}");
+    if need("curl") {
+        let out = curl(&[&printed]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(sha256(&out.stdout), sha256(&pseudo_random(300_007, 4)));
+    }
+    drop(quiet);
+
     // People see what is shared, and where it opens.
     let out = banner_for(&[&file]);
     assert!(out.contains("sharing my report.pdf (read-only)"), "{out}");
