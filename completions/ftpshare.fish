@@ -28,7 +28,7 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -s p -l port -d 'Control
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s b -l bind -d 'Address to listen on, IPv4 or IPv6 [default: all interfaces]' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s u -l user -d 'Login name' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l password -d 'Fixed password instead of a generated one' -r
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -s t -l timeout -d 'Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never)' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -s t -l timeout -d 'Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never) [default: 1h; none with a COMMAND]' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l idle-timeout -d 'Close control connections idle this long (0 = never)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-transfers -d 'Exit after N completed downloads or uploads' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-cert -d 'PEM certificate (chain) for FTPS instead of a generated one' -r -F

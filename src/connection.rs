@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::config::TlsMode;
+use crate::config::{AccessMode, TlsMode};
 use crate::error::FtpError;
 use crate::protocol::telnet::Framed;
-use crate::protocol::{self, Command, ProtLevel, Reply};
+use crate::protocol::{self, Command, ProtLevel, Refusal, Reply};
 use crate::session::{running, Control, Flow, Session};
 use crate::shared::Shared;
 
@@ -183,6 +183,14 @@ impl Session {
         // only while a command runs.
         let result = match protocol::check(&policy, self.mode()) {
             Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
+            // The share may be writable for the named user: say who is limited.
+            Err(Refusal::Mode(AccessMode::ReadOnly))
+                if self.anonymous() && self.shared.config.access != AccessMode::ReadOnly =>
+            {
+                Err(FtpError::PermissionDenied(
+                    "anonymous sessions are read-only".into(),
+                ))
+            }
             Err(refusal) => Err(refusal.into()),
         };
         if !keeps_rest {

@@ -12,6 +12,37 @@ pub enum Direction {
     Upload,
 }
 
+/// Why a connection was turned away with `421` before its greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many failed logins from the address (`ban_after`).
+    Banned,
+    /// `max_connections` are open.
+    MaxConnections,
+    /// `max_connections_per_ip` are open from the address.
+    MaxConnectionsPerIp,
+}
+
+impl Refused {
+    /// A short name for logs and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Banned => "banned",
+            Refused::MaxConnections => "max-connections",
+            Refused::MaxConnectionsPerIp => "max-connections-per-ip",
+        }
+    }
+
+    /// The text of the 421 reply the client gets.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refused::Banned => "Too many failed logins from your address; try again later",
+            Refused::MaxConnections => "Too many connections; try again later",
+            Refused::MaxConnectionsPerIp => "Too many connections from your address",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     Connected {
@@ -19,6 +50,12 @@ pub enum Event {
     },
     Disconnected {
         peer: SocketAddr,
+    },
+    /// A connection was refused; reported at most once a minute per
+    /// address, so a flood cannot flood the reader too.
+    Refused {
+        peer: SocketAddr,
+        reason: Refused,
     },
     Login {
         peer: SocketAddr,

@@ -33,7 +33,7 @@ pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;
 pub use escape::{escape, steers_terminal};
-pub use events::{Direction, Event};
+pub use events::{Direction, Event, Refused};
 pub use server::{url_escape, url_host, RunningServer, Server, ServerBuilder, StartError};
 pub use tls::{fingerprint, TlsError, TlsIdentity};
 pub use vfs::{entry_names, ShareError, SharedPath};

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
     }
     init_logging(args.verbose, no_color);
     let json = args.json;
+    if args.fixture() {
+        cli::json::to_stderr();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,7 +68,7 @@ fn main() -> ExitCode {
     // On a worker rather than the main thread: every server event wakes
     // this loop, and a wake-up on the same thread needs no futex round trip.
     match runtime.block_on(runtime.spawn(serve(args))) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(msg)) => fail(json, &msg),
         Err(e) => fail(json, &format!("internal error: {e}")),
     }
@@ -108,7 +111,8 @@ fn init_logging(verbose: u8, no_color: bool) {
         .try_init();
 }
 
-async fn serve(args: Serve) -> Result<(), String> {
+/// Serves until it is time to stop; returns the exit status.
+async fn serve(args: Serve) -> Result<u8, String> {
     let Setup {
         builder,
         host,
@@ -118,15 +122,21 @@ async fn serve(args: Serve) -> Result<(), String> {
     } = cli::setup::setup(&args)?;
     let mut signals = Signals::new()?;
     let server = builder.start().await.map_err(|e| e.to_string())?;
-    let events = server.subscribe();
-    let deadline = args.timeout.0.map(|d| Instant::now() + d);
+    let mut feed = cli::run::Feed::new(&server);
+    let timeout = args.timeout();
+    let deadline = timeout.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
     let root = cli::banner::shared(&server);
     let upload_url = cli::banner::upload_url(&server, &url);
+    // In fixture mode stdout and the terminal belong to the command.
+    let fixture = args.fixture();
+    let to_stderr = args.json || fixture;
     if args.json {
-        cli::json::emit(&cli::json::ready(&server, &url, &host, args.timeout.0));
+        cli::json::emit(&cli::json::ready(&server, &url, &host, timeout));
     }
-    if !args.quiet {
+    if fixture {
+        // No banner: the command gets all it needs from its environment.
+    } else if !args.quiet {
         let cfg = server.config();
         let info = BannerInfo {
             root: &root,
@@ -140,7 +150,7 @@ async fn serve(args: Serve) -> Result<(), String> {
             generated_password,
             anonymous: cfg.anonymous,
             others: &others,
-            expires: args.timeout.0,
+            expires: timeout,
             tls: cfg.tls.as_ref().map(|t| TlsInfo {
                 fingerprint: t.fingerprint(),
                 implicit: cfg.tls_mode == TlsMode::Implicit,
@@ -163,22 +173,51 @@ async fn serve(args: Serve) -> Result<(), String> {
         }
     }
 
-    let mut ui = Ui::new(args.json, args.quiet, deadline);
-    let max_transfers = if args.once {
-        Some(1)
+    // With a command, log lines only with -v, and never bars.
+    let quiet = args.quiet || (fixture && args.verbose == 0);
+    let mut ui = Ui::new(to_stderr, quiet, !fixture, deadline);
+    let (reason, done, status) = if fixture {
+        let env = cli::fixture::environment(&server, &url, &host);
+        let (reason, status) = match cli::fixture::spawn(&args.command, &env) {
+            Ok(child) => {
+                let grace = server.config().limits.shutdown_grace;
+                let o = cli::fixture::run(
+                    child,
+                    &mut feed,
+                    &mut signals,
+                    &mut ui,
+                    args.json,
+                    deadline,
+                    grace,
+                )
+                .await;
+                (o.reason, o.status)
+            }
+            Err((status, msg)) => {
+                eprintln!("ftpshare: {msg}");
+                (cli::run::Reason::Command, status)
+            }
+        };
+        let done = cli::run::stop(&server, feed, &mut signals, &mut ui, args.json, reason).await;
+        (reason, done, Some(status))
     } else {
-        args.max_transfers
+        let max_transfers = if args.once {
+            Some(1)
+        } else {
+            args.max_transfers
+        };
+        let (reason, done) = cli::run::run(
+            &server,
+            feed,
+            &mut signals,
+            &mut ui,
+            args.json,
+            deadline,
+            max_transfers,
+        )
+        .await;
+        (reason, done, None)
     };
-    let (reason, done) = cli::run::run(
-        &server,
-        events,
-        &mut signals,
-        &mut ui,
-        args.json,
-        deadline,
-        max_transfers,
-    )
-    .await;
     ui.finish();
     let kept = match temp {
         Some(t) if args.keep => Some(t.keep()),
@@ -189,10 +228,13 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     if args.json {
         let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": done});
+        if let Some(status) = status {
+            exit["status"] = json!(status);
+        }
         if let Some(k) = &kept {
             exit["kept"] = json!(k.display().to_string());
         }
         cli::json::emit(&exit);
     }
-    Ok(())
+    Ok(status.unwrap_or(0))
 }

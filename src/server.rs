@@ -1,15 +1,16 @@
 //! Binding, the accept loop, connection limits and shutdown.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::config::{AccessMode, Config, Limits, TlsMode};
@@ -272,6 +273,7 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    let mut reports = RefusalReports::new();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -295,8 +297,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
                 });
             }
             Err(why) => {
-                tracing::info!(%peer, "refused: {why}");
-                refuse(stream, why);
+                if reports.due(peer.ip(), Instant::now()) {
+                    tracing::info!(%peer, "refused: {}", why.as_str());
+                    shared.emit(Event::Refused { peer, reason: why });
+                }
+                refuse(stream, why.message());
             }
         }
     }
@@ -308,6 +313,47 @@ fn refuse(stream: TcpStream, why: &'static str) {
     use std::io::Write;
     if let Ok(mut s) = stream.into_std() {
         let _ = s.write(format!("421 {why}\r\n").as_bytes());
+    }
+}
+
+/// Which refusals are reported: the first from an address in a minute.
+/// Bounded, so a flood from many addresses cannot grow it; when it is
+/// full of recent addresses, new ones go unreported until it empties.
+struct RefusalReports {
+    last: HashMap<IpAddr, Instant>,
+    pruned: Option<Instant>,
+}
+
+impl RefusalReports {
+    const EVERY: Duration = Duration::from_secs(60);
+    const CAPACITY: usize = 1024;
+
+    fn new() -> RefusalReports {
+        RefusalReports {
+            last: HashMap::new(),
+            pruned: None,
+        }
+    }
+
+    fn due(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let recent = |t: &Instant| now.saturating_duration_since(*t) < Self::EVERY;
+        if self.last.get(&ip).is_some_and(recent) {
+            return false;
+        }
+        // Pruning is a scan: at most once a second, and only when full.
+        if self.last.len() >= Self::CAPACITY
+            && self
+                .pruned
+                .is_none_or(|p| now.saturating_duration_since(p) >= Duration::from_secs(1))
+        {
+            self.last.retain(|_, t| recent(t));
+            self.pruned = Some(now);
+        }
+        if self.last.len() >= Self::CAPACITY && !self.last.contains_key(&ip) {
+            return false;
+        }
+        self.last.insert(ip, now);
+        true
     }
 }
 
@@ -370,9 +416,18 @@ impl RunningServer {
         )
     }
 
-    /// Events from now on. Slow receivers miss events rather than slow the server.
+    /// Events from now on. Slow receivers miss events rather than slow
+    /// the server (`RecvError::Lagged`); count with
+    /// [`completed_transfers`](Self::completed_transfers), which misses none.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
+    }
+
+    /// How many downloads and uploads have completed without error since
+    /// the start, updated after their `TransferFinished` event is sent.
+    /// Exact however slow the reader; `changed()` wakes on each update.
+    pub fn completed_transfers(&self) -> watch::Receiver<u64> {
+        self.shared.completed.subscribe()
     }
 
     /// Stops accepting, tells connected clients 421, lets running
@@ -538,6 +593,25 @@ mod tests {
             .await
             .unwrap();
         server.shutdown().await;
+    }
+
+    #[test]
+    fn refusals_are_reported_once_a_minute_per_address_within_a_bound() {
+        let mut r = RefusalReports::new();
+        let t0 = Instant::now();
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(r.due(a, t0));
+        assert!(!r.due(a, t0 + Duration::from_secs(59)));
+        assert!(r.due(a, t0 + Duration::from_secs(61)));
+        let mut r = RefusalReports::new();
+        for i in 0..RefusalReports::CAPACITY as u32 {
+            assert!(r.due(IpAddr::V4(i.into()), t0));
+        }
+        let late: IpAddr = "10.9.9.9".parse().unwrap();
+        assert!(!r.due(late, t0), "full of recent addresses");
+        assert_eq!(r.last.len(), RefusalReports::CAPACITY);
+        assert!(r.due(late, t0 + Duration::from_secs(61)), "old ones pruned");
+        assert_eq!(r.last.len(), 1);
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::bans::BanTable;
 use crate::config::Config;
-use crate::events::Event;
+use crate::events::{Event, Refused};
 use crate::vfs::Share;
 
 /// State every session shares.
@@ -21,6 +21,9 @@ pub(crate) struct Shared {
     /// What is served: a folder, or a virtual root over several paths.
     pub root: Share,
     pub events: broadcast::Sender<Event>,
+    /// Transfers completed without error, counted here rather than by
+    /// event subscribers, who may lag behind and miss some.
+    pub completed: watch::Sender<u64>,
     /// Graceful shutdown: stop accepting, let transfers finish briefly.
     pub shutdown: CancellationToken,
     /// Immediate shutdown: abort transfers now.
@@ -48,6 +51,7 @@ impl Shared {
         Shared {
             root,
             events,
+            completed: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
             pasv_ip,
@@ -82,26 +86,31 @@ impl Shared {
     }
 
     pub fn emit(&self, event: Event) {
+        let completed = matches!(event, Event::TransferFinished { error: None, .. });
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(event);
+        // After the event, so whoever sees the count can find the event.
+        if completed {
+            self.completed.send_modify(|n| *n += 1);
+        }
     }
 
     pub fn next_transfer_id(&self) -> u64 {
         self.next_transfer.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, &'static str> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refused> {
         let limits = &self.config.limits;
         if self.is_banned(ip) {
-            return Err("Too many failed logins from your address; try again later");
+            return Err(Refused::Banned);
         }
         let mut t = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         if t.total >= limits.max_connections {
-            return Err("Too many connections; try again later");
+            return Err(Refused::MaxConnections);
         }
         let n = t.per_ip.entry(ip).or_insert(0);
         if *n >= limits.max_connections_per_ip {
-            return Err("Too many connections from your address");
+            return Err(Refused::MaxConnectionsPerIp);
         }
         *n += 1;
         t.total += 1;

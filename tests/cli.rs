@@ -382,6 +382,72 @@ fn max_transfers_1_exits_after_one_download() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// A burst of tiny downloads while the reader of `--json` is slow (its
+/// stdout not read, so the pipe fills and the CLI blocks): the event
+/// stream overflows, yet `--max-transfers` still ends the run on the last
+/// transfer and the exit line counts every one. The old CLI skipped the
+/// lost events, so it never reached the count and ran into its timeout.
+#[test]
+fn max_transfers_counts_a_burst_the_event_stream_cannot_hold() {
+    // 2 events each: far more than the 4096 the channel holds plus the
+    // ~1000 that fit in the pipe before the CLI blocks.
+    const N: usize = 4000;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("t.txt"), b"x").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "--bind",
+            "127.0.0.1",
+            "-t",
+            "5m",
+            "--max-transfers",
+        ])
+        .arg(N.to_string())
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let ready: Value = serde_json::from_str(&first).unwrap();
+    // One control connection, N passive downloads; stdout is left unread
+    // meanwhile.
+    ftplib(
+        &ready,
+        "share",
+        ready["password"].as_str().unwrap(),
+        &format!(
+            "for _ in range({N}):\n    b = io.BytesIO()\n    f.retrbinary('RETR t.txt', b.write)\n    assert b.getvalue() == b'x'"
+        ),
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("JSON lines only"))
+        .collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let exit = lines.last().unwrap();
+    assert_eq!(exit["event"], "exit", "{exit}");
+    assert_eq!(exit["reason"], "max-transfers", "{exit}");
+    assert_eq!(exit["transfers"], N, "{exit}");
+    let downloads = lines.iter().filter(|l| l["event"] == "download").count();
+    let missed: u64 = lines
+        .iter()
+        .filter(|l| l["event"] == "warning")
+        .map(|l| l["missed_events"].as_u64().unwrap())
+        .sum();
+    assert!(
+        missed > 0,
+        "the burst was expected to overflow the stream ({} downloads)",
+        lines.iter().filter(|l| l["event"] == "download").count()
+    );
+    assert!(downloads < N, "{downloads} download events");
+}
+
 #[test]
 fn once_is_max_transfers_1() {
     let dir = tempdir();
@@ -617,6 +683,44 @@ fn anonymous_logins_are_read_only() {
         "f.storbinary('STOR new.txt', io.BytesIO(b'yes'))",
     );
     assert_eq!(std::fs::read(dir.path().join("new.txt")).unwrap(), b"yes");
+}
+
+/// `-u anonymous --anonymous`: the share's password logs in the named
+/// (writable) user; any other password is an anonymous, read-only login,
+/// and both the event and the refusal say so.
+#[test]
+fn anonymous_as_the_user_name_tells_the_two_logins_apart() {
+    let dir = tempdir();
+    let (mut share, ready) =
+        Share::json(&["-u", "anonymous", "--anonymous", "-w", dir_arg(dir.path())]);
+    let out = ftplib(
+        &ready,
+        "anonymous",
+        "guest@example.org",
+        "try:\n\
+         \x20   f.storbinary('STOR no.txt', io.BytesIO(b'no'))\n\
+         except ftplib.error_perm as e:\n\
+         \x20   print(e)",
+    );
+    assert!(
+        out.starts_with("550") && out.contains("anonymous sessions are read-only"),
+        "{out}"
+    );
+    let login = share.event("login");
+    assert_eq!(login["user"], "anonymous");
+    assert_eq!(login["anonymous"], true, "{login}");
+
+    let password = ready["password"].as_str().unwrap().to_string();
+    ftplib(
+        &ready,
+        "anonymous",
+        &password,
+        "f.storbinary('STOR yes.txt', io.BytesIO(b'yes'))",
+    );
+    assert_eq!(std::fs::read(dir.path().join("yes.txt")).unwrap(), b"yes");
+    let login = share.event("login");
+    assert_eq!(login["anonymous"], false, "{login}");
+    assert!(!dir.path().join("no.txt").exists());
 }
 
 #[test]
@@ -858,6 +962,72 @@ fn a_long_timeout_shows_the_date() {
     );
 }
 
+/// Connects and returns the first line the server sends.
+fn first_line(ready: &Value) -> (std::net::TcpStream, String) {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port(ready))).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    (stream, line)
+}
+
+/// A refused connection (421) is reported: one `refused` event per address
+/// a minute however many are refused, with the reason.
+#[test]
+fn refused_connections_are_reported_once_a_minute() {
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&["--max-connections-per-ip", "1", dir_arg(dir.path())]);
+    let (held, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    for _ in 0..5 {
+        let (_, line) = first_line(&ready);
+        assert!(line.starts_with("421 "), "{line}");
+    }
+    drop(held);
+    let mut refused = Vec::new();
+    loop {
+        let ev = share.next_event().expect("events");
+        match ev["event"].as_str() {
+            Some("refused") => refused.push(ev),
+            Some("disconnect") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["reason"], "max-connections-per-ip");
+    assert!(refused[0]["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+
+    // A banned address, and the line a person sees (on stderr with --json).
+    let (share, ready) = Share::json(&["--ban-after", "1", dir_arg(dir.path())]);
+    let (mut guess, greeting) = first_line(&ready);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    std::io::Write::write_all(&mut guess, b"USER share\r\nPASS wrong\r\n").unwrap();
+    let mut replies = BufReader::new(&guess);
+    let mut line = String::new();
+    while !line.starts_with("530") {
+        line.clear();
+        assert!(replies.read_line(&mut line).unwrap() > 0, "no 530");
+    }
+    let (_, line) = first_line(&ready);
+    assert!(line.starts_with("421 Too many failed logins"), "{line}");
+    share.signal(libc::SIGTERM);
+    let (_, rest, stderr) = share.wait();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(r#""event":"refused""#) && l.contains(r#""reason":"banned""#)),
+        "{rest:?}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("refused") && l.contains("banned")),
+        "{stderr}"
+    );
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.
@@ -1083,6 +1253,133 @@ fn user_and_password_flags() {
     assert!(out.status.success(), "{out:?}");
 }
 
+// ---------------------------------------------------------- fixture mode
+
+/// `ftpshare DIR -- sh -c SCRIPT`; stdout is the script's alone.
+fn fixture(extra: &[&str], dir: &Path, script: &str) -> Share {
+    let mut args = extra.to_vec();
+    args.extend_from_slice(&[dir_arg(dir), "--", "sh", "-c", script]);
+    Share::start(&args)
+}
+
+#[test]
+fn fixture_mode_gives_the_command_the_server_and_its_exit_status() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"fixture data\n").unwrap();
+    let script = r#"
+        curl -sS "${FTPSHARE_URL}a.txt" || exit 90
+        curl -sS -u "$FTPSHARE_USER:$FTPSHARE_PASSWORD" "ftp://$FTPSHARE_HOST:$FTPSHARE_PORT/a.txt" || exit 91
+        echo "root=$FTPSHARE_ROOT"
+        echo "tls=${FTPSHARE_TLS_FINGERPRINT-unset}"
+        exit 7
+    "#;
+    let (status, out, err) = fixture(&[], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(7), "{err}");
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        out,
+        [
+            "fixture data",
+            "fixture data",
+            &format!("root={}", root.display()),
+            "tls=unset"
+        ],
+        "stdout is the command's alone; stderr: {err}"
+    );
+    assert!(err.is_empty(), "nothing on stderr without -v: {err}");
+}
+
+#[test]
+fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
+    let dir = tempdir();
+    let script = r#"printf '%s' "$FTPSHARE_TLS_FINGERPRINT"; test "${FTPSHARE_URL#ftp://}" != "$FTPSHARE_URL""#;
+    let (status, out, err) = fixture(&["--tls", "--json"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let events: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(events[0]["event"], "ready");
+    assert_eq!(out, [events[0]["tls_fingerprint"].as_str().unwrap()]);
+    let exit = events.last().unwrap();
+    assert_eq!(exit["event"], "exit");
+    assert_eq!(exit["reason"], "command");
+    assert_eq!(exit["status"], 0);
+}
+
+#[test]
+fn fixture_mode_timeout_exits_124_after_sigterm_or_sigkill() {
+    let dir = tempdir();
+    let started = Instant::now();
+    let (status, _, err) = fixture(&["-t", "1s"], dir.path(), "exec sleep 60").wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // A command that ignores SIGTERM gets SIGKILL after the grace period.
+    let (status, _, err) = fixture(
+        &["-t", "1s", "--json"],
+        dir.path(),
+        "trap '' TERM; exec sleep 60",
+    )
+    .wait();
+    assert_eq!(status.code(), Some(124), "{err}");
+    let exit: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(exit["reason"], "timeout");
+    assert_eq!(exit["status"], 124);
+}
+
+#[test]
+fn fixture_mode_127_when_not_found_126_when_not_runnable() {
+    let dir = tempdir();
+    let (status, out, err) =
+        Share::start(&[dir_arg(dir.path()), "--", "no-such-command-here"]).wait();
+    assert_eq!(status.code(), Some(127), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no-such-command-here: command not found"),
+        "{err}"
+    );
+
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, b"#!/bin/sh\nexit 0\n").unwrap();
+    let (status, _, err) =
+        Share::start(&[dir_arg(dir.path()), "--", script.to_str().unwrap()]).wait();
+    assert_eq!(status.code(), Some(126), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Ctrl-C and SIGTERM go to the command, which decides how the run ends;
+/// a command killed by signal N gives 128 + N.
+#[test]
+fn fixture_mode_forwards_signals_and_reports_deaths_by_signal() {
+    let dir = tempdir();
+    for (sig, name, code) in [(libc::SIGTERM, "TERM", 5), (libc::SIGINT, "INT", 6)] {
+        let script = format!(
+            "trap 'kill $!; echo got-{name}; exit {code}' {name}; echo ready; sleep 60 & wait"
+        );
+        let mut share = fixture(&[], dir.path(), &script);
+        assert_eq!(share.line().as_deref(), Some("ready"));
+        share.signal(sig);
+        let (status, rest, err) = share.wait();
+        assert_eq!(status.code(), Some(code), "{name}: {err}");
+        assert_eq!(rest, [format!("got-{name}")]);
+    }
+    let (status, _, err) = fixture(&[], dir.path(), "kill -9 $$").wait();
+    assert_eq!(status.code(), Some(128 + 9), "{err}");
+}
+
+#[test]
+fn fixture_mode_logs_only_with_verbose_and_to_stderr() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
+    let script = r#"curl -sS "${FTPSHARE_URL}a.txt" -o /dev/null"#;
+    let (status, out, err) = fixture(&["-v"], dir.path(), script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(out.is_empty(), "{out:?}");
+    assert!(err.contains("RETR a.txt"), "{err}");
+    assert!(err.contains("a.txt"), "{err}");
+}
+
 // ------------------------------------------------------------- completions
 
 const SHELLS: [(&str, &str); 5] = [
@@ -1130,7 +1427,10 @@ fn man_page_renders() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(".TH ftpshare") && text.contains("upload\\-only"),
+        text.contains(".TH ftpshare")
+            && text.contains("upload\\-only")
+            && text.contains("[\\fICOMMAND\\fR]")
+            && text.contains("FTPSHARE_URL"),
         "{text}"
     );
 }
@@ -1449,4 +1749,24 @@ fn paths_that_cannot_be_shared_together_exit_2() {
     let line = usage_error(&["--temp", &file]);
     assert!(line.contains("--temp"), "{line}");
     usage_error(&[&docs, "/"]);
+}
+
+#[test]
+fn fixture_mode_with_one_file_hands_over_its_url_and_no_root() {
+    if !need("curl") {
+        return;
+    }
+    let outer = several();
+    let file = outer.path().join("my report.pdf");
+    let script = r#"
+        curl -sS "$FTPSHARE_URL" | sha256sum | cut -c1-64 || exit 90
+        echo "root=[$FTPSHARE_ROOT]"
+    "#;
+    let (status, out, err) = fixture(&[], &file, script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(
+        out,
+        [sha256(&pseudo_random(300_007, 4)).as_str(), "root=[]"],
+        "{err}"
+    );
 }

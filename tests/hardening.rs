@@ -1210,3 +1210,103 @@ async fn ban_flags_configure_the_ban() {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
+
+/// A blocking control connection for load from plain threads, so the
+/// clients take no turn on the server's runtime.
+struct BlockingClient {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl BlockingClient {
+    fn login(addr: SocketAddr) -> BlockingClient {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut c = BlockingClient {
+            reader: std::io::BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        assert!(c.line().starts_with("220"));
+        assert!(c.cmd("USER tester").starts_with("331"));
+        assert!(c.cmd(&format!("PASS {PASS}")).starts_with("230"));
+        c
+    }
+
+    fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    fn cmd(&mut self, cmd: &str) -> String {
+        use std::io::Write;
+        self.writer
+            .write_all(format!("{cmd}\r\n").as_bytes())
+            .unwrap();
+        self.line()
+    }
+}
+
+/// Slow file-system work in four sessions (TYPE A + SIZE reads a whole
+/// large file to count its line ends) must not hold up a fifth: its NOOP
+/// round trips stay fast. Run inline on the runtime, that work made them
+/// take seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_file_system_work_does_not_stall_other_sessions() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let _g = shared_lock().await;
+    let t = start(AccessMode::ReadOnly).await;
+    let text = b"a line of text\n".repeat(32 << 20 >> 4);
+    t.write("big.txt", &text);
+    let expected = format!("213 {}", text.len() + text.len() / 15);
+    let addr = t.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sizes = Arc::new(AtomicUsize::new(0));
+    let loaders: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, sizes, expected) = (stop.clone(), sizes.clone(), expected.clone());
+            std::thread::spawn(move || {
+                let mut c = BlockingClient::login(addr);
+                assert!(c.cmd("TYPE A").starts_with("200"));
+                while !stop.load(Ordering::Relaxed) {
+                    assert_eq!(c.cmd("SIZE big.txt").trim_end(), expected);
+                    sizes.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let probe = std::thread::spawn(move || {
+        let mut c = BlockingClient::login(addr);
+        // Measure only once every loader is busy.
+        while sizes.load(Ordering::Relaxed) < 4 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut rtts: Vec<Duration> = (0..60)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                let start = Instant::now();
+                assert!(c.cmd("NOOP").starts_with("200"));
+                start.elapsed()
+            })
+            .collect();
+        rtts.sort();
+        rtts
+    });
+    let rtts = tokio::task::spawn_blocking(move || probe.join().unwrap())
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for l in loaders {
+        tokio::task::spawn_blocking(move || l.join().unwrap())
+            .await
+            .unwrap();
+    }
+    let p99 = rtts[rtts.len() * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(100),
+        "NOOP p99 {p99:?} under file-system load (p50 {:?})",
+        rtts[rtts.len() / 2]
+    );
+}

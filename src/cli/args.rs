@@ -1,5 +1,6 @@
 //! The command line (see README.md and the CLI contract).
 
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -13,7 +14,9 @@ use clap::{Parser, Subcommand};
     version,
     about = "Share a folder or files over FTP(S) in one command",
     long_about = "Share a folder or files over FTP(S) in one command.\n\nServes PATH (default: the current directory) read-only with a fresh one-time password, prints the URL and a QR code, and exits after --timeout or on Ctrl-C. One file gets a URL that opens it directly; several paths are listed by their names.",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    subcommand_value_name = "TOOL",
+    subcommand_help_heading = "Tools"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -67,20 +70,20 @@ pub struct Serve {
     #[arg(long, conflicts_with = "upload_only")]
     pub anonymous: bool,
 
-    /// Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never)
-    #[arg(short, long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
-    pub timeout: MaybeDuration,
+    /// Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never) [default: 1h; none with a COMMAND]
+    #[arg(short, long, value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Option<MaybeDuration>,
 
     /// Close control connections idle this long (0 = never)
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub idle_timeout: MaybeDuration,
 
     /// Exit after N completed downloads or uploads
-    #[arg(long, value_name = "N", conflicts_with = "once", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", conflicts_with_all = ["once", "command"], value_parser = clap::value_parser!(u64).range(1..))]
     pub max_transfers: Option<u64>,
 
     /// Exit after one completed transfer (--max-transfers 1)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "command")]
     pub once: bool,
 
     /// Explicit FTPS (AUTH TLS) with a fresh self-signed certificate; plain-text logins are refused
@@ -158,6 +161,27 @@ pub struct Serve {
     /// Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_rate: Option<u64>,
+
+    /// Fixture mode: run COMMAND with FTPSHARE_URL, FTPSHARE_HOST, FTPSHARE_PORT, FTPSHARE_USER, FTPSHARE_PASSWORD and FTPSHARE_ROOT (and FTPSHARE_TLS_FINGERPRINT) set, stop when it exits and exit with its status (124 after --timeout). Binds 127.0.0.1 unless --bind is given; no banner; --json events go to stderr
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+impl Serve {
+    /// The fixture mode's command, if one was given after `--`.
+    pub fn fixture(&self) -> bool {
+        !self.command.is_empty()
+    }
+
+    /// How long to serve: the --timeout given, else an hour, or for as
+    /// long as COMMAND runs.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.timeout {
+            Some(t) => t.0,
+            None if self.fixture() => None,
+            None => Some(Duration::from_secs(3600)),
+        }
+    }
 }
 
 /// A duration where `0` means "never".

@@ -3,16 +3,29 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
 
 use ftpshare::{AccessMode, Direction, Event, RunningServer, TlsMode};
 use serde_json::{json, Value};
 
+/// Set once in fixture mode, where stdout belongs to the command.
+static TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Sends the JSON lines to stderr from now on.
+pub fn to_stderr() {
+    TO_STDERR.store(true, Ordering::Relaxed);
+}
+
 pub fn emit(v: &Value) {
     let line = to_line(v);
-    let mut out = std::io::stdout().lock();
     // A closed stdout (the script went away) must not stop the server.
+    if TO_STDERR.load(Ordering::Relaxed) {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        return;
+    }
+    let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
@@ -74,6 +87,9 @@ pub fn event(e: &Event) -> Option<Value> {
     Some(match e {
         Event::Connected { peer } => json!({"event": "connect", "peer": peer.to_string()}),
         Event::Disconnected { peer } => json!({"event": "disconnect", "peer": peer.to_string()}),
+        Event::Refused { peer, reason } => {
+            json!({"event": "refused", "peer": peer.to_string(), "reason": reason.as_str()})
+        }
         Event::Login {
             peer,
             user,

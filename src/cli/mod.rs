@@ -4,6 +4,7 @@
 pub mod address;
 pub mod args;
 pub mod banner;
+pub mod fixture;
 pub mod json;
 pub mod paths;
 pub mod run;

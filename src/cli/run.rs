@@ -4,13 +4,16 @@
 use std::time::{Duration, Instant};
 
 use ftpshare::{Event, RunningServer};
+use serde_json::json;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::watch;
 
 use super::ui::Ui;
 
 /// How often the status line and the bars refresh.
-const TICK: Duration = Duration::from_millis(200);
+pub const TICK: Duration = Duration::from_millis(200);
 
 /// Why the server stopped, as the `exit` event says it.
 #[derive(Clone, Copy)]
@@ -18,6 +21,8 @@ pub enum Reason {
     Timeout,
     Signal,
     MaxTransfers,
+    /// Fixture mode: the command exited by itself.
+    Command,
 }
 
 impl Reason {
@@ -26,6 +31,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Signal => "signal",
             Reason::MaxTransfers => "max-transfers",
+            Reason::Command => "command",
         }
     }
 }
@@ -48,63 +54,102 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) {
+    /// The next of these signals, by number.
+    pub async fn recv(&mut self) -> libc::c_int {
         tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
         }
     }
 }
 
-/// Runs until the timeout, a signal, or the last allowed transfer;
-/// `done` counts completed transfers.
+/// What the loops below read: events to report, and the exact count of
+/// completed transfers (the event stream may drop some under a burst).
+pub struct Feed {
+    pub events: Receiver<Event>,
+    pub completed: watch::Receiver<u64>,
+}
+
+impl Feed {
+    /// Subscribes to both; do it before the ready line, or what a fast
+    /// client does right after is missed.
+    pub fn new(server: &RunningServer) -> Feed {
+        Feed {
+            events: server.subscribe(),
+            completed: server.completed_transfers(),
+        }
+    }
+
+    fn done(&self) -> u64 {
+        *self.completed.borrow()
+    }
+}
+
+/// Runs until the timeout, a signal, or the last allowed transfer.
 async fn run_until_stop(
-    events: &mut Receiver<Event>,
+    feed: &mut Feed,
     signals: &mut Signals,
     ui: &mut Ui,
     json: bool,
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
-    done: &mut u64,
 ) -> Reason {
-    let timeout = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
-            None => std::future::pending().await,
-        }
-    };
+    let timeout = until(deadline);
     tokio::pin!(timeout);
     let mut tick = tokio::time::interval(TICK);
     loop {
+        if max_transfers.is_some_and(|max| feed.done() >= max) {
+            // Report the events that led here before stopping.
+            drain(&mut feed.events, ui, json);
+            return Reason::MaxTransfers;
+        }
         tokio::select! {
             _ = &mut timeout => return Reason::Timeout,
             _ = signals.recv() => return Reason::Signal,
             _ = tick.tick() => ui.tick(),
-            ev = events.recv() => {
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return Reason::Signal,
-                };
-                report(&ev, ui, json);
-                if completed(&ev) {
-                    *done += 1;
-                    if max_transfers.is_some_and(|max| *done >= max) {
-                        return Reason::MaxTransfers;
-                    }
-                }
-            }
+            // The count is checked at the top of the loop; the server
+            // (and so the sender) outlives this loop.
+            Ok(()) = feed.completed.changed() => {}
+            ev = feed.events.recv() => match ev {
+                Ok(ev) => report(&ev, ui, json),
+                Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
+                Err(RecvError::Closed) => return Reason::Signal,
+            },
         }
     }
 }
 
-/// A download or upload that finished without error.
-fn completed(ev: &Event) -> bool {
-    matches!(ev, Event::TransferFinished { error: None, .. })
+/// Sleeps until `deadline`, or forever without one.
+pub async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
-fn report(ev: &Event, ui: &mut Ui, json: bool) {
+/// Events were dropped because this reader fell behind (a burst while
+/// stdout was blocked): say so; the transfer count stays exact.
+pub fn lagged(missed: u64, ui: &mut Ui, json: bool) {
+    let msg = format!("{missed} events were not reported (too many at once); counts stay exact");
+    ui.log(&msg);
+    if json {
+        super::json::emit(&json!({"event": "warning", "message": msg, "missed_events": missed}));
+    }
+}
+
+/// Reports the events already waiting, without waiting for more.
+fn drain(events: &mut Receiver<Event>, ui: &mut Ui, json: bool) {
+    loop {
+        match events.try_recv() {
+            Ok(ev) => report(&ev, ui, json),
+            Err(TryRecvError::Lagged(missed)) => lagged(missed, ui, json),
+            Err(_) => return,
+        }
+    }
+}
+
+pub fn report(ev: &Event, ui: &mut Ui, json: bool) {
     ui.on_event(ev);
     if json {
         if let Some(v) = super::json::event(ev) {
@@ -114,29 +159,32 @@ fn report(ev: &Event, ui: &mut Ui, json: bool) {
 }
 
 /// Serves until it is time to stop, then shuts the server down (a second
-/// signal aborts running transfers). `events` must be subscribed before
-/// the ready line, or what a fast client does right after is missed.
-/// Returns why it stopped and how many transfers completed.
+/// signal aborts running transfers). Returns why it stopped and how many
+/// transfers completed.
 pub async fn run(
     server: &RunningServer,
-    mut events: Receiver<Event>,
+    mut feed: Feed,
     signals: &mut Signals,
     ui: &mut Ui,
     json: bool,
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
 ) -> (Reason, u64) {
-    let mut done = 0;
-    let reason = run_until_stop(
-        &mut events,
-        signals,
-        ui,
-        json,
-        deadline,
-        max_transfers,
-        &mut done,
-    )
-    .await;
+    let reason = run_until_stop(&mut feed, signals, ui, json, deadline, max_transfers).await;
+    let done = stop(server, feed, signals, ui, json, reason).await;
+    (reason, done)
+}
+
+/// Shuts the server down while still reporting what happens; a signal
+/// meanwhile aborts running transfers. Returns the completed transfers.
+pub async fn stop(
+    server: &RunningServer,
+    mut feed: Feed,
+    signals: &mut Signals,
+    ui: &mut Ui,
+    json: bool,
+    reason: Reason,
+) -> u64 {
     let running = ui.running_transfers();
     if running > 0 {
         let s = if running == 1 { "" } else { "s" };
@@ -163,18 +211,14 @@ pub async fn run(
                 server.abort_transfers();
             }
             _ = tick.tick() => ui.tick(),
-            ev = events.recv() => {
-                if let Ok(ev) = ev {
-                    report(&ev, ui, json);
-                    done += u64::from(completed(&ev));
-                }
-            }
+            ev = feed.events.recv() => match ev {
+                Ok(ev) => report(&ev, ui, json),
+                Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
+                Err(RecvError::Closed) => {}
+            },
         }
     }
     // Sessions are gone; report what they said last.
-    while let Ok(ev) = events.try_recv() {
-        report(&ev, ui, json);
-        done += u64::from(completed(&ev));
-    }
-    (reason, done)
+    drain(&mut feed.events, ui, json);
+    feed.done()
 }

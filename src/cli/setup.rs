@@ -43,7 +43,12 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
     } else {
         AccessMode::ReadOnly
     };
-    let bind_ip = args.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    // A fixture serves the command on this machine: nothing to expose.
+    let bind_ip = match (args.bind, args.fixture()) {
+        (Some(ip), _) => ip,
+        (None, true) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        (None, false) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
 
     // The host people should use: what they asked for, the address bound,
     // or the LAN address of this machine.

@@ -63,13 +63,15 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(to_stderr: bool, quiet: bool, deadline: Option<Instant>) -> Ui {
+    /// `bars: false` keeps to plain log lines even on a terminal (fixture
+    /// mode, where the terminal belongs to the command).
+    pub fn new(to_stderr: bool, quiet: bool, bars: bool, deadline: Option<Instant>) -> Ui {
         let terminal = if to_stderr {
             std::io::stderr().is_terminal()
         } else {
             std::io::stdout().is_terminal()
         };
-        let (multi, status) = if terminal && !quiet {
+        let (multi, status) = if bars && terminal && !quiet {
             let target = if to_stderr {
                 ProgressDrawTarget::stderr()
             } else {
@@ -132,6 +134,10 @@ impl Ui {
         match e {
             Event::Connected { .. } => self.clients += 1,
             Event::Disconnected { .. } => self.clients = self.clients.saturating_sub(1),
+            Event::Refused { peer, reason } => self.log(&format!(
+                "refused  {peer}: {} (421; at most one line per address a minute)",
+                reason.as_str()
+            )),
             Event::Login {
                 peer,
                 user,

@@ -39,13 +39,16 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
         Login::User(name) => name.clone(),
     };
     let cfg = &s.shared.config;
-    let mode = if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
-        Some(cfg.access)
-    } else if cfg.anonymous && is_anonymous_name(&name) {
-        anonymous_mode(cfg.access)
-    } else {
-        None
-    };
+    // `-u anonymous --anonymous`: the right password logs in the named
+    // user; any other is an anonymous login.
+    let (mode, anonymous) =
+        if name == cfg.user && constant_time_eq(pass.as_bytes(), cfg.password.as_bytes()) {
+            (Some(cfg.access), false)
+        } else if cfg.anonymous && is_anonymous_name(&name) {
+            (anonymous_mode(cfg.access), true)
+        } else {
+            (None, false)
+        };
     let ip = s.client_ip();
     if let Some(mode) = mode {
         if s.shared.is_banned(ip) {
@@ -54,13 +57,16 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
                 "Too many failed logins from your address; try again later".into(),
             ));
         }
-        let anonymous = is_anonymous_name(&name) && name != cfg.user;
         s.shared.emit(Event::Login {
             peer: s.peer,
             user: name.clone(),
             anonymous,
         });
-        s.login = Login::LoggedIn { user: name, mode };
+        s.login = Login::LoggedIn {
+            user: name,
+            mode,
+            anonymous,
+        };
         s.failed_logins = 0;
         return Ok(Some(Reply::new(230, "Login successful")));
     }

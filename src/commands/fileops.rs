@@ -4,30 +4,33 @@ use std::io;
 
 use cap_std::fs::MetadataExt;
 
+use super::fs;
 use super::nav::quote;
 use crate::data::ascii_len;
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
 use crate::protocol::{Access, Reply};
 use crate::session::Session;
-use crate::vfs::mdtm as mdtm_text;
+use crate::vfs::{mdtm as mdtm_text, Share};
 
-pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let created = if s.may(Access::Read) {
-        s.shared.root.create_dir(&path).at(&path)?;
-        true
-    } else {
+    let may_read = s.may(Access::Read);
+    let created = fs(s, &path, move |r, p| {
+        if may_read {
+            return r.create_dir(p).map(|_| true);
+        }
         // Without read access (a drop box) the answer must not tell what
         // exists: the folders on the way are made, and a name already
         // taken answers as if made now.
-        let existed = s.shared.root.symlink_metadata(&path).is_ok();
-        match s.shared.root.create_dir_all(&path) {
+        let existed = r.symlink_metadata(p).is_ok();
+        match r.create_dir_all(p) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            r => r.at(&path)?,
+            r => r?,
         }
-        !existed
-    };
+        Ok(!existed)
+    })
+    .await?;
     if created {
         s.shared.emit(Event::Mkdir {
             peer: s.peer,
@@ -37,14 +40,14 @@ pub fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))
 }
 
-pub fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::PermissionDenied(
             "the shared folder itself cannot be removed".into(),
         ));
     }
-    s.shared.root.remove_dir(&path).at(&path)?;
+    fs(s, &path, Share::remove_dir).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -53,9 +56,9 @@ pub fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     Ok(Reply::new(250, format!("Directory {path} removed")))
 }
 
-pub fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    s.shared.root.remove_file(&path).at(&path)?;
+    fs(s, &path, Share::remove_file).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -64,19 +67,19 @@ pub fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     Ok(Reply::new(250, format!("{path} deleted")))
 }
 
-pub fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::PermissionDenied(
             "the shared folder itself cannot be renamed".into(),
         ));
     }
-    s.shared.root.check_movable(&path).at(&path)?;
+    fs(s, &path, Share::check_movable).await?;
     s.rename_from = Some(path);
     Ok(Reply::new(350, "Ready for RNTO"))
 }
 
-pub fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let Some(from) = s.rename_from.take() else {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
@@ -84,7 +87,8 @@ pub fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     if to.is_root() {
         return Err(FtpError::InvalidName("Not a valid target name".into()));
     }
-    s.shared.root.rename(&from, &to).at(&to)?;
+    let source = from.clone();
+    fs(s, &to, move |r, to| r.rename(&source, to)).await?;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),
@@ -97,24 +101,31 @@ pub fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 const ASCII_SIZE_LIMIT: u64 = 64 << 20;
 
 /// SIZE: the bytes a RETR would send in the current TYPE (RFC 3659 §4).
-pub fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let (mut file, md) = s.shared.root.open_read(&path).at(&path)?;
-    if !s.ascii {
-        return Ok(Reply::new(213, md.len().to_string()));
-    }
-    if md.len() > ASCII_SIZE_LIMIT {
-        return Err(FtpError::FileUnavailable(format!(
+    let ascii = s.ascii;
+    let size = fs(s, &path, move |r, p| {
+        let (file, md) = r.open_read(p)?;
+        if !ascii {
+            return Ok(Some(md.len()));
+        }
+        if md.len() > ASCII_SIZE_LIMIT {
+            return Ok(None);
+        }
+        ascii_len(file).map(Some)
+    })
+    .await?;
+    match size {
+        Some(n) => Ok(Reply::new(213, n.to_string())),
+        None => Err(FtpError::FileUnavailable(format!(
             "{path}: SIZE in ASCII mode is only computed for files up to 64 MiB; use TYPE I"
-        )));
+        ))),
     }
-    let len = ascii_len(&mut file).at(&path)?;
-    Ok(Reply::new(213, len.to_string()))
 }
 
-pub fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let md = s.shared.root.metadata(&path).at(&path)?;
+    let md = fs(s, &path, Share::metadata).await?;
     if md.is_dir() {
         return Err(FtpError::FileUnavailable(format!("{path}: Is a directory")));
     }

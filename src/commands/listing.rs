@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::Reply;
 use crate::session::{Job, Session};
-use crate::vfs::{is_temp_name, Entry, Facts, Listing, Perms, VPath};
+use crate::vfs::{is_temp_name, Entry, Facts, Listing, Perms, Share, VPath};
 
 #[derive(Clone, Copy)]
 enum Format {
@@ -90,9 +90,9 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 }
 
 /// MLST: the facts of one path, on the control connection.
-pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
+pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = s.shared.root.entry(&path).at(&path)?;
+    let entry = super::fs(s, &path, Share::entry).await?;
     let perms = s.shared.root.perms_of(&path, s.perms());
     let facts = crate::vfs::facts_text(&entry, s.facts, perms);
     Ok(Reply::multi(
@@ -107,7 +107,7 @@ pub fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// directory and 213 for a file (RFC 959 §4.2).
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = s.shared.root.is_dir(&path).at(&path)?;
+    let is_dir = super::fs(s, &path, Share::is_dir).await?;
     let bytes = render(s, path.clone(), Format::Long, false).await?;
     let text = String::from_utf8_lossy(&bytes);
     let lines = text.lines().map(str::to_string);

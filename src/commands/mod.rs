@@ -10,9 +10,23 @@ mod nav;
 mod security;
 mod transfer;
 
-use crate::error::FtpResult;
+use std::io;
+
+use crate::error::{FtpResult, IoContext};
 use crate::protocol::{Command, Reply};
 use crate::session::Session;
+use crate::vfs::{Share, VPath};
+
+/// A command's file-system work on `path`, run on the blocking pool (see
+/// [`Share::blocking`]); an error names the path.
+async fn fs<T: Send + 'static>(
+    s: &Session,
+    path: &VPath,
+    work: impl FnOnce(&Share, &VPath) -> io::Result<T> + Send + 'static,
+) -> FtpResult<T> {
+    let p = path.clone();
+    s.shared.root.blocking(move |r| work(r, &p)).await.at(path)
+}
 
 pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<Reply>> {
     use Command::*;
@@ -32,8 +46,8 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         SecurityMechanism => security::other_mechanism(),
 
         // nav.rs: the working directory
-        Cwd(path) => nav::cwd(s, &path),
-        Cdup => nav::cwd(s, ".."),
+        Cwd(path) => nav::cwd(s, &path).await,
+        Cdup => nav::cwd(s, "..").await,
         Pwd => nav::pwd(s),
         Smnt => nav::smnt(),
 
@@ -57,17 +71,17 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
         List(path) => return listing::list(s, path.as_deref()).await,
         Nlst(path) => return listing::nlst(s, path.as_deref()).await,
         Mlsd(path) => return listing::mlsd(s, path.as_deref()).await,
-        Mlst(path) => listing::mlst(s, path.as_deref()),
+        Mlst(path) => listing::mlst(s, path.as_deref()).await,
         Stat(Some(path)) => return listing::stat_path(s, &path).await,
 
         // fileops.rs: changing and inspecting files
-        Mkd(path) => fileops::mkd(s, &path),
-        Rmd(path) => fileops::rmd(s, &path),
-        Dele(path) => fileops::dele(s, &path),
-        Rnfr(path) => fileops::rnfr(s, &path),
-        Rnto(path) => fileops::rnto(s, &path),
-        Size(path) => fileops::size(s, &path),
-        Mdtm(path) => fileops::mdtm(s, &path),
+        Mkd(path) => fileops::mkd(s, &path).await,
+        Rmd(path) => fileops::rmd(s, &path).await,
+        Dele(path) => fileops::dele(s, &path).await,
+        Rnfr(path) => fileops::rnfr(s, &path).await,
+        Rnto(path) => fileops::rnto(s, &path).await,
+        Size(path) => fileops::size(s, &path).await,
+        Mdtm(path) => fileops::mdtm(s, &path).await,
 
         // info.rs: about the server and the session
         Syst => info::syst(),

@@ -1,16 +1,17 @@
 //! CWD, CDUP, PWD, SMNT.
 
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{Access, Reply};
 use crate::session::Session;
+use crate::vfs::Share;
 
-pub fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
+pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
     // A session that may not read (a drop box) must not learn which names
     // exist, so any folder may be entered: uploads there make the folders
     // on the way (see `commands::transfer::upload_target`).
     if s.may(Access::Read) {
-        s.shared.root.check_dir(&path).at(&path)?;
+        super::fs(s, &path, Share::check_dir).await?;
     }
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))

@@ -1,16 +1,17 @@
 //! TYPE, STRU, MODE, PASV, EPSV, PORT, EPRT, REST, ALLO, RETR, STOR,
 //! STOU, APPE, ABOR.
 
-use std::io::{Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
 
 use rand::Rng;
 
+use super::fs;
 use crate::data::{bind_passive, DataPlan};
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::error::{FtpError, FtpResult};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Share, Upload, VPath};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -166,7 +167,7 @@ fn mode_word(s: &Session) -> &'static str {
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let (file, md) = s.shared.root.open_read(&path).at(&path)?;
+    let (file, md) = fs(s, &path, Share::open_read).await?;
     let offset = s.rest.unwrap_or(0);
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
@@ -188,7 +189,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
+    let path = upload_target(s, arg).await?;
     let offset = s.rest.unwrap_or(0);
     // Replacing or resuming changes what exists: without that right (a
     // drop box) an upload takes a fresh name instead.
@@ -200,22 +201,27 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
             ));
         }
         // Resume writes in place from the offset, as REST STREAM defines.
-        let (mut file, md) = s.shared.root.open_resume(&path).at(&path)?;
-        if offset > md.len() {
-            return Err(FtpError::BadRestart(format!(
-                "Cannot restart at {offset}: {path} has {} bytes",
-                md.len()
-            )));
-        }
-        file.seek(SeekFrom::Start(offset)).at(&path)?;
-        clear_special_bits(&file).at(&path)?;
+        let opened = fs(s, &path, move |r, p| {
+            let (mut file, md) = r.open_resume(p)?;
+            if offset > md.len() {
+                return Ok(Err(md.len()));
+            }
+            file.seek(SeekFrom::Start(offset))?;
+            clear_special_bits(&file)?;
+            Ok(Ok(file))
+        });
+        let file = opened.await?.map_err(|size| {
+            FtpError::BadRestart(format!(
+                "Cannot restart at {offset}: {path} has {size} bytes"
+            ))
+        })?;
         Job::Receive {
             file,
             target: path.clone(),
             finish: Finish::Resume,
         }
     } else {
-        let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+        let (upload, file) = fs(s, &path, Upload::begin).await?;
         Job::Receive {
             file,
             target: path.clone(),
@@ -234,9 +240,12 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// only once complete: an empty, interrupted or concurrent append never
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg)?;
-    s.shared.root.check_appendable(&path).at(&path)?;
-    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+    let path = upload_target(s, arg).await?;
+    let (upload, file) = fs(s, &path, |r, p| {
+        r.check_appendable(p)?;
+        Upload::begin(r, p)
+    })
+    .await?;
     let job = Job::Receive {
         file,
         target: path.clone(),
@@ -250,11 +259,17 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
-        Some(a) => upload_target(s, a)?,
-        None => upload_target(s, &format!("ftpshare-{:08x}", rand::rng().random::<u32>()))?,
+        Some(a) => upload_target(s, a).await?,
+        None => {
+            let name = format!("ftpshare-{:08x}", rand::rng().random::<u32>());
+            upload_target(s, &name).await?
+        }
     };
-    let path = free_name(s, &wanted)?;
-    let (upload, file) = Upload::begin(&s.shared.root, &path).at(&path)?;
+    let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
+        let path = free_name(r, wanted)?;
+        Ok((path.clone(), Upload::begin(r, &path)?))
+    })
+    .await?;
     let job = Job::Receive {
         file,
         target: path.clone(),
@@ -265,18 +280,21 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
-fn free_name(s: &Session, wanted: &VPath) -> FtpResult<VPath> {
+fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
     for candidate in unique_names(name) {
-        let path = wanted.parent().join(&candidate)?;
-        if s.shared.root.symlink_metadata(&path).is_err() {
+        let path = wanted
+            .parent()
+            .join(&candidate)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if root.symlink_metadata(&path).is_err() {
             return Ok(path);
         }
     }
-    Err(FtpError::FileUnavailable("No unique name available".into()))
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
 }
 
-fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
+async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
@@ -284,8 +302,7 @@ fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     // A session that may not read enters folders without learning whether
     // they exist (see `commands::nav::cwd`), so its uploads make them.
     if !s.may(Access::Read) {
-        let parent = path.parent();
-        s.shared.root.create_dir_all(&parent).at(&parent)?;
+        fs(s, &path.parent(), Share::create_dir_all).await?;
     }
     Ok(path)
 }

@@ -4,12 +4,12 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 
 use super::DataStream;
@@ -88,15 +88,15 @@ async fn within_stall<T>(
 /// TLS and ASCII need the bytes in user space.
 pub async fn send_file(
     stream: &mut DataStream,
-    mut file: File,
+    file: File,
     offset: u64,
     len: u64,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
-    let throttle = Throttle::new(limits.max_rate);
     if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
+        let throttle = Throttle::new(limits.max_rate);
         let mut off = offset;
         let mut sent = 0u64;
         while off < len {
@@ -120,17 +120,32 @@ pub async fn send_file(
         return finish_send(stream, limits).await;
     }
 
+    copy_out(stream, file, offset, ascii, limits, progress).await
+}
+
+/// The user-space download loop, for any stream (TLS, or an adapter
+/// layered on the data connection). Reads go through tokio's file, which
+/// runs them on the blocking pool: a cold disk must not stall a runtime
+/// thread.
+async fn copy_out<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    file: File,
+    offset: u64,
+    ascii: bool,
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    let throttle = Throttle::new(limits.max_rate);
+    let mut file = tokio::fs::File::from_std(file);
     if offset > 0 {
-        use std::io::Seek;
-        file.seek(io::SeekFrom::Start(offset)).at("file")?;
+        file.seek(io::SeekFrom::Start(offset)).await.at("file")?;
     }
     let mut buf = vec![0u8; BUF_SIZE];
     let mut converted = Vec::new();
     let mut prev_cr = false;
     let mut sent = 0u64;
     loop {
-        // Page-cache reads are short; a blocking-pool hop per chunk costs more.
-        let n = file.read(&mut buf).at("file")?;
+        let n = file.read(&mut buf).await.at("file")?;
         if n == 0 {
             break;
         }
@@ -150,8 +165,8 @@ pub async fn send_file(
 }
 
 /// Sends an in-memory listing.
-pub async fn send_bytes(
-    stream: &mut DataStream,
+pub async fn send_bytes<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     bytes: &[u8],
     limits: TransferLimits,
     progress: &Progress,
@@ -165,22 +180,28 @@ pub async fn send_bytes(
 
 /// Ends a download: TLS sends close_notify, TCP its FIN, so the client
 /// knows it has every byte.
-async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<(), FtpError> {
+async fn finish_send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    limits: TransferLimits,
+) -> Result<(), FtpError> {
     within_stall(limits.stall, stream.shutdown()).await
 }
 
 /// Receives an upload into `file` until the client closes the data
-/// connection cleanly. Over TLS a close without close_notify is an error
-/// (the stream reports UnexpectedEof), so a truncated upload is never
-/// taken for a complete one.
-pub async fn receive_to_file(
-    stream: &mut DataStream,
-    file: &mut File,
+/// connection cleanly, and returns the file with every byte written. Over
+/// TLS a close without close_notify is an error (the stream reports
+/// UnexpectedEof), so a truncated upload is never taken for a complete one.
+/// Writes go through tokio's file, which runs them on the blocking pool,
+/// one write in flight while the next chunk arrives.
+pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    file: File,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
-) -> Result<(), FtpError> {
+) -> Result<File, FtpError> {
     let throttle = Throttle::new(limits.max_rate);
+    let mut file = tokio::fs::File::from_std(file);
     let mut buf = vec![0u8; BUF_SIZE];
     let mut converted = Vec::new();
     let mut pending_cr = false;
@@ -199,16 +220,18 @@ pub async fn receive_to_file(
         } else {
             &buf[..n]
         };
-        file.write_all(data).at("upload")?;
+        file.write_all(data).await.at("upload")?;
         throttle.pace(received).await;
     }
     if pending_cr {
-        file.write_all(b"\r").at("upload")?;
+        file.write_all(b"\r").await.at("upload")?;
     }
+    // The last write may still be in flight: its error must count.
+    file.flush().await.at("upload")?;
     // Every byte is in. Answer the client's close_notify with ours: some
     // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
     let _ = timeout(limits.stall, stream.shutdown()).await;
-    Ok(())
+    Ok(file.into_std().await)
 }
 
 /// How many bytes `input` becomes when sent in TYPE A (for SIZE).

@@ -28,6 +28,8 @@ pub(crate) enum Login {
     LoggedIn {
         user: String,
         mode: AccessMode,
+        /// Logged in as `anonymous`/`ftp` without the share's password.
+        anonymous: bool,
     },
 }
 
@@ -113,6 +115,16 @@ impl Session {
         }
     }
 
+    pub fn anonymous(&self) -> bool {
+        matches!(
+            self.login,
+            Login::LoggedIn {
+                anonymous: true,
+                ..
+            }
+        )
+    }
+
     /// Whether this session's mode grants `access` (the policy table).
     pub fn may(&self, access: Access) -> bool {
         self.mode().is_some_and(|mode| grants(mode, access))
@@ -169,6 +181,7 @@ mod tests {
         let logged_in = |mode| Login::LoggedIn {
             user: "share".into(),
             mode,
+            anonymous: false,
         };
         let perms = |login| {
             let p = session(dir.path(), login).perms();

@@ -276,12 +276,13 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             Ok(None)
         }
         Job::Receive {
-            mut file,
+            file,
             target,
             finish,
         } => {
-            data::receive_to_file(&mut stream, &mut file, ctx.ascii, ctx.limits, &ctx.progress)
-                .await?;
+            let received =
+                data::receive_to_file(&mut stream, file, ctx.ascii, ctx.limits, &ctx.progress)
+                    .await;
             // In stream mode the end of the data connection is the end of
             // the file, so a client killed mid-upload looks like one that
             // finished. But a killed client's control connection closes at
@@ -289,31 +290,61 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             // hanging up: so a closed control connection means the upload
             // is discarded. The kernel may send the two FINs in either
             // order, microseconds apart, hence a short second look.
-            if ctx.control.is_some() && control_closed(ctx.control.as_ref()).await {
-                return Err(FtpError::TransferAborted(
-                    "Control connection closed before the upload was confirmed; upload discarded"
-                        .into(),
-                ));
-            }
-            match finish {
-                // A resumed upload replaces everything after its offset, but
-                // only once it is complete.
-                Finish::Resume => {
-                    let end = file.stream_position().at(&target)?;
-                    file.set_len(end).at(&target)?;
-                    Ok(None)
+            let file = match received {
+                Ok(_) if control_closed(ctx.control.as_ref()).await => Err(
+                    FtpError::TransferAborted(
+                        "Control connection closed before the upload was confirmed; upload discarded"
+                            .into(),
+                    ),
+                ),
+                other => other,
+            };
+            // Committing or discarding touches the disk: off the runtime,
+            // and done before the reply, so a client that hears 226 or 426
+            // finds the files as the reply says.
+            let outcome = tokio::task::spawn_blocking(move || match file {
+                Ok(file) => complete(file, &target, finish),
+                Err(e) => {
+                    finish.discard();
+                    Err(e)
                 }
-                Finish::Unique(u) => {
-                    let wanted = target.file_name().unwrap_or("upload");
-                    u.commit_unique(wanted).map(Some).at(&target)
-                }
-                Finish::Append(u) => {
-                    drop(file);
-                    u.append(&target).map(|_| None).at(&target)
-                }
-                Finish::Replace(u) => u.commit(&target).map(|_| None).at(&target),
-            }
+            });
+            outcome
+                .await
+                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())))
         }
+    }
+}
+
+impl Finish {
+    /// Drops an upload that failed, its temporary file removed at once.
+    fn discard(self) {
+        match self {
+            Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u) => u.discard(),
+            Finish::Resume => {}
+        }
+    }
+}
+
+/// Makes a complete upload take effect.
+fn complete(mut file: File, target: &VPath, finish: Finish) -> FtpResult<Option<String>> {
+    match finish {
+        // A resumed upload replaces everything after its offset, but only
+        // once it is complete.
+        Finish::Resume => {
+            let end = file.stream_position().at(target)?;
+            file.set_len(end).at(target)?;
+            Ok(None)
+        }
+        Finish::Unique(u) => {
+            let wanted = target.file_name().unwrap_or("upload");
+            u.commit_unique(wanted).map(Some).at(target)
+        }
+        Finish::Append(u) => {
+            drop(file);
+            u.append(target).map(|_| None).at(target)
+        }
+        Finish::Replace(u) => u.commit(target).map(|_| None).at(target),
     }
 }
 

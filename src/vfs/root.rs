@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
@@ -11,18 +12,22 @@ use super::listing::{Entry, Kind};
 use super::names::display_name;
 use super::VPath;
 
-/// The served folder, opened once. All access goes through `dir`.
-#[derive(Debug)]
+/// The served folder, opened once. All access goes through `dir`. Cheap
+/// to clone, so that work can move to the blocking pool.
+#[derive(Debug, Clone)]
 pub struct Root {
-    dir: Dir,
-    path: PathBuf,
+    dir: Arc<Dir>,
+    path: Arc<PathBuf>,
 }
 
 impl Root {
     pub fn open(path: &Path) -> io::Result<Root> {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
-        Ok(Root { dir, path })
+        Ok(Root {
+            dir: Arc::new(dir),
+            path: Arc::new(path),
+        })
     }
 
     /// The folder's absolute path on this machine (for the banner, never for access).

@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cap_std::ambient_authority;
@@ -23,11 +24,12 @@ use super::listing::{Entry, Kind, Perms};
 use super::names::display_name;
 use super::{Root, VPath};
 
-/// The served tree: a folder, or a virtual root of named entries.
-#[derive(Debug)]
+/// The served tree: a folder, or a virtual root of named entries. Cheap
+/// to clone, so that work can move to the blocking pool.
+#[derive(Debug, Clone)]
 pub enum Share {
     Folder(Root),
-    Virtual(VirtualRoot),
+    Virtual(Arc<VirtualRoot>),
 }
 
 /// A read-only directory that exists only in memory, listing shared paths.
@@ -175,7 +177,21 @@ impl Share {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        Ok(Share::Virtual(VirtualRoot { entries, created }))
+        Ok(Share::Virtual(Arc::new(VirtualRoot { entries, created })))
+    }
+
+    /// Runs file-system work on tokio's blocking pool. Any call that
+    /// touches the disk can take long (a cold cache, a network file system,
+    /// a large file read through), and on a runtime thread it would stall
+    /// every session scheduled there.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Share) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let share = self.clone();
+        tokio::task::spawn_blocking(move || work(&share))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// The folder served as the root, if that is what is served.
@@ -213,7 +229,7 @@ impl Share {
     /// URLs then point at it.
     pub fn single_file(&self) -> Option<&str> {
         match self {
-            Share::Virtual(VirtualRoot { entries, .. }) => match entries.as_slice() {
+            Share::Virtual(v) => match v.entries.as_slice() {
                 [Named {
                     name,
                     item: Item::File(_),

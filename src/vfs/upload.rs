@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -20,7 +21,8 @@ const TEMP_SUFFIX: &str = ".part";
 
 #[derive(Debug)]
 pub struct Upload {
-    dir: Dir,
+    /// Shared with the removal a drop hands to the blocking pool.
+    dir: Arc<Dir>,
     temp: OsString,
     committed: bool,
 }
@@ -66,7 +68,7 @@ impl Upload {
             match dir.open_with(&temp, &opts) {
                 Ok(file) => {
                     let upload = Upload {
-                        dir,
+                        dir: Arc::new(dir),
                         temp,
                         committed: false,
                     };
@@ -92,6 +94,13 @@ impl Upload {
         self.dir.rename(&self.temp, &self.dir, name)?;
         self.committed = true;
         Ok(())
+    }
+
+    /// Removes the temporary file now, on this thread (dropping hands the
+    /// removal to the blocking pool instead).
+    pub fn discard(mut self) {
+        let _ = self.dir.remove_file(&self.temp);
+        self.committed = true;
     }
 
     /// APPE: adds the finished file to the end of the target (created if
@@ -173,8 +182,18 @@ pub fn unique_names(wanted: &str) -> impl Iterator<Item = String> + '_ {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = self.dir.remove_file(&self.temp);
+        if self.committed {
+            return;
+        }
+        let (dir, temp) = (Arc::clone(&self.dir), std::mem::take(&mut self.temp));
+        let remove = move || {
+            let _ = dir.remove_file(&temp);
+        };
+        // Dropped by a session task (a refused or aborted upload): unlink
+        // on the blocking pool, not on a runtime thread.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
 }
