@@ -63,7 +63,7 @@ impl Session {
             _ = self.shared.shutdown.cancelled() => return false,
         };
         if let Err(e) = result {
-            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {e}");
+            tracing::debug!(peer = %self.peer, "implicit TLS handshake failed: {}", crate::escape(&e.to_string()));
             return false;
         }
         // Implicit FTPS protects data connections from the start.

@@ -163,7 +163,12 @@ async fn serve(args: Serve) -> Result<u8, String> {
         };
         say(
             args.json,
-            &cli::banner::render(&info, !args.no_qr, args.qr_invert),
+            &cli::banner::render(
+                &info,
+                !args.no_qr,
+                args.qr_invert,
+                cli::fit::terminal_width(args.json).unwrap_or(usize::MAX),
+            ),
         );
     } else if !args.json {
         // The essentials: how to connect, and where a temporary folder is.
@@ -194,7 +199,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
                 (o.reason, o.status)
             }
             Err((status, msg)) => {
-                eprintln!("ftpshare: {msg}");
+                eprintln!("ftpshare: {}", ftpshare::escape(&msg));
                 (cli::run::Reason::Command, status)
             }
         };

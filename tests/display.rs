@@ -175,8 +175,11 @@ fn hostile_names_reach_plain_output_escaped() {
     if !need("python3") {
         return;
     }
+    // The shared folder's own name is shown escaped in the banner too.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
+    let shared = dir.path().join("\x1b]0;DIR\x07\u{9b}");
+    std::fs::create_dir(&shared).unwrap();
+    let d = shared.to_str().unwrap();
     let mut share = Piped::start(&[
         "-vv",
         "-w",
@@ -195,6 +198,7 @@ fn hostile_names_reach_plain_output_escaped() {
     assert_eq!(raw_controls(&stderr), Vec::<String>::new());
     // Escaped, not dropped: the operator can still tell what happened.
     for seen in [
+        r"\e]0;DIR\u{7}\u{9b} (writable)",
         r#"wrong password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
         r"mkdir    /\e]0;PWNED\u{7}",
         r"upload   /\e[2J.txt",
@@ -261,17 +265,19 @@ fn hostile_names_keep_json_valid_and_terminal_safe() {
     assert!(stderr.contains(r"mkdir    /\e]0;PWNED\u{7}"), "{stderr}");
 }
 
-/// A tmux server of its own (a private socket), killed on drop.
+/// A tmux server of its own (a socket in a temporary folder), killed on
+/// drop.
 struct Tmux {
-    socket: String,
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Runs `command` in a detached `cols`×`rows` session named `t`; the
     /// pane stays after the command exits so that its output can be read.
     fn start(cols: u16, rows: u16, command: &str) -> Tmux {
-        let socket = format!("ftpshare-test-{}-{cols}", std::process::id());
-        let tmux = Tmux { socket };
+        let tmux = Tmux {
+            dir: tempfile::tempdir().unwrap(),
+        };
         let (x, y) = (cols.to_string(), rows.to_string());
         tmux.ok(&[
             "-f",
@@ -292,7 +298,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(self.dir.path().join("socket"))
             .args(args)
             .output()
             .expect("run tmux")
@@ -313,17 +320,162 @@ impl Tmux {
         self.ok(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
     }
 
+    /// The visible rows exactly as drawn (wrapped lines not joined).
+    fn rows(&self) -> Vec<String> {
+        let text = self.ok(&["capture-pane", "-p", "-t", "t"]);
+        text.lines().map(|l| l.trim_end().to_string()).collect()
+    }
+
     fn wait_for(&self, what: &str) -> String {
+        self.wait_until(what, |screen| screen.contains(what))
+    }
+
+    /// Polls the screen until `done` says so; returns that screen.
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
-            if screen.contains(what) {
+            if done(&screen) {
                 return screen;
             }
             assert!(start.elapsed() < WAIT, "{what:?} never appeared:\n{screen}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    fn resize(&self, cols: u16) {
+        self.ok(&["resize-window", "-t", "t", "-x", &cols.to_string()]);
+    }
+}
+
+/// What is wrong with the live part of the screen (from the first log
+/// or status row on), if anything: every row must be a whole log line
+/// (or its indented continuation), the one status line, or a transfer's
+/// line ending in its last column; a row of any other kind is a piece of
+/// a line that wrapped, or a stale copy left by a redraw.
+fn live_rows_problem(rows: &[String], cols: usize) -> Option<String> {
+    let stamp = |r: &str| {
+        let b = r.as_bytes();
+        b.len() > 9 && b[2] == b':' && b[5] == b':' && b[8] == b' '
+    };
+    let status = |r: &str| r.contains(" left · ");
+    let Some(first) = rows.iter().position(|r| stamp(r) || status(r)) else {
+        return Some("no live rows".into());
+    };
+    let live: Vec<&String> = rows[first..].iter().filter(|r| !r.is_empty()).collect();
+    let mut in_log = false;
+    for r in &live {
+        if r.chars().count() > cols {
+            return Some(format!("wider than {cols}: {r:?}"));
+        }
+        let bar = r.starts_with("  ↓ ") || r.starts_with("  ↑ ");
+        let more = in_log && r.starts_with(&" ".repeat(9)) && !r.trim().is_empty();
+        in_log = stamp(r) || more;
+        if !(in_log || status(r) || bar) {
+            return Some(format!("stray row {r:?}"));
+        }
+        // The rate (`/s`) or the ETA (`7s`, `3m`) is a bar's last column.
+        let last = r.split_whitespace().last().unwrap_or_default();
+        let eta = last
+            .strip_suffix(['s', 'm', 'h', 'd'])
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if bar && !last.ends_with("/s") && !eta {
+            return Some(format!("cut short {r:?}"));
+        }
+    }
+    let statuses = live.iter().filter(|r| status(r)).count();
+    (statuses != 1).then(|| format!("{statuses} status lines"))
+}
+
+/// Waits for a redraw showing `want` to leave a clean screen at `cols`:
+/// right after a resize the terminal shows its own rewrapping of the old
+/// lines until ftpshare redraws (within its 200 ms tick), but a stale or
+/// wrapped line that stays is a failure.
+fn settles(tmux: &Tmux, cols: usize, want: &str) {
+    let start = Instant::now();
+    loop {
+        let rows = tmux.rows();
+        let problem = match live_rows_problem(&rows, cols) {
+            None if rows.iter().any(|r| r.contains(want)) => return,
+            None => format!("no {want:?}"),
+            Some(p) => p,
+        };
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{cols} columns: {problem}:\n{}",
+            rows.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
+    if !need("python3") || !need("tmux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = "IMG_20240412_184512_HDR_edited_final_version.jpg";
+    std::fs::write(dir.path().join(name), common::pseudo_random(1_200_000, 7)).unwrap();
+    // A generated password: a URL too long to sit beside its key at 60.
+    let command = format!(
+        "{BIN} -w --bind 127.0.0.1 --no-qr --max-rate 100K {}",
+        dir.path().display()
+    );
+    let tmux = Tmux::start(60, 40, &command);
+    let screen = tmux.wait_for("lftp ");
+    let rows = tmux.rows();
+    let url = rows
+        .iter()
+        .find(|r| r.starts_with("ftp://"))
+        .unwrap_or_else(|| panic!("the URL is not alone on a row at 60 columns:\n{screen}"));
+    assert!(url.len() > 60 - 13, "{url}");
+    assert!(rows.iter().all(|r| r.chars().count() <= 60));
+    let port = banner_port(url);
+    let password = url
+        .split_once("share:")
+        .unwrap()
+        .1
+        .split_once('@')
+        .unwrap()
+        .0;
+    assert!(screen.contains(&format!("curl '{url}'")), "{screen}");
+
+    // Two throttled transfers: a download of known size, an upload of
+    // unknown size (a spinner instead of a bar).
+    let script = format!(
+        "import ftplib, io, time\n\
+         f = ftplib.FTP()\nf.connect('127.0.0.1', {port}, timeout=60)\nf.login('share', {password:?})\n\
+         if 'up' in __import__('sys').argv:\n    f.storbinary('STOR upload-of-unknown-size.bin', io.BytesIO(bytes(1_000_000)))\n\
+         else:\n    f.retrbinary('RETR {name}', lambda b: None)\nf.quit()\n"
+    );
+    let clients: Vec<Child> = ["down", "up"]
+        .iter()
+        .map(|arg| {
+            Command::new("python3")
+                .args(["-c", &script, arg])
+                .spawn()
+                .expect("python3")
+        })
+        .collect();
+    let both = |s: &str| s.contains("  ↓ ") && s.contains("  ↑ ");
+    tmux.wait_until("two transfer lines", both);
+    // Names get 12 columns at 60, 20 at 80.
+    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    tmux.resize(80);
+    settles(&tmux, 80, "  ↓ IMG_20240…ersion.jpg ");
+    // Narrower again mid-transfer: no stale copy of the status line or
+    // the bars may stay behind.
+    tmux.resize(60);
+    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    assert!(tmux
+        .rows()
+        .iter()
+        .any(|r| r.starts_with("  ↑ uploa…ze.bin ")));
+    for mut c in clients {
+        assert!(c.wait().unwrap().success());
+    }
+    settles(&tmux, 60, "download IMG_2");
 }
 
 impl Drop for Tmux {
@@ -369,4 +521,17 @@ fn hostile_names_reach_a_terminal_escaped() {
     }
     tmux.ok(&["send-keys", "-t", "t", "C-c"]);
     tmux.wait_for("done:");
+}
+
+#[test]
+fn error_lines_escape_the_path_they_quote() {
+    let out = Command::new(BIN)
+        .args(["--bind", "127.0.0.1", "/nonexistent/\x1b[2J\u{9b}"])
+        .env_remove("FTPSHARE_PASSWORD")
+        .output()
+        .expect("run ftpshare");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(raw_controls(&out.stderr), Vec::<String>::new());
+    assert!(stderr.contains(r"\e[2J\u{9b}"), "{stderr}");
 }

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use ftpshare::{escape, RunningServer};
+
+use super::fit::{fit_line, width, wrap, Piece};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -41,7 +43,10 @@ pub struct TlsInfo<'a> {
     pub implicit: bool,
 }
 
-pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
+/// The banner for a terminal `width` columns wide (`usize::MAX` when the
+/// output is not a terminal: whole lines, and the QR code's note within
+/// [`WIDTH`]).
+pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
     // The folder, host, user and interface names can hold anything.
     let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
     let upload_url = info.upload_url.map(escape);
@@ -58,32 +63,33 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         ..*info
     };
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "ftpshare {} — sharing {} ({})\n",
-        env!("CARGO_PKG_VERSION"),
-        info.root,
-        info.mode
-    );
-    let mut row = |k: &str, v: &str| {
-        let _ = writeln!(s, "  {k:<10} {v}");
+    let title = format!("ftpshare {} — sharing ", env!("CARGO_PKG_VERSION"));
+    let mode = format!(" ({})", info.mode);
+    let pieces = [
+        Piece::Text(title.as_str()),
+        Piece::Name(info.root),
+        Piece::Text(&mode),
+    ];
+    for line in fit_line(&pieces, width, 2) {
+        let _ = writeln!(s, "{line}");
+    }
+    let _ = writeln!(s);
+    let mut rows = Rows { out: s, width };
+    rows.copy("URL", &console::style(info.url).bold().to_string());
+    rows.copy("user", info.user);
+    let note = match info.generated_password {
+        true => "(generated for this run)",
+        false => "",
     };
-    row("URL", &console::style(info.url).bold().to_string());
-    row("user", info.user);
-    let note = if info.generated_password {
-        "   (generated for this run)"
-    } else {
-        ""
-    };
-    row("password", &format!("{}{note}", info.password));
+    rows.copy_noted("password", info.password, note);
     if info.anonymous {
-        row(
+        rows.prose(
             "anonymous",
             "also accepted (user anonymous or ftp, read-only)",
         );
     }
     if !info.others.is_empty() {
-        row("also on", &info.others.join(", "));
+        rows.prose("also on", &info.others.join(", "));
     }
     match info.expires {
         Some(d) => {
@@ -93,20 +99,20 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
                 true => local_date_time(at),
                 false => crate::cli::ui::clock_at(at),
             };
-            row(
+            rows.prose(
                 "expires",
                 &format!("in {} (at {at}); Ctrl-C stops sooner", span(d)),
             );
         }
-        None => row("expires", "never; Ctrl-C stops"),
+        None => rows.prose("expires", "never; Ctrl-C stops"),
     }
     match info.temp {
         Temp::No => {}
-        Temp::Removed => row(
+        Temp::Removed => rows.prose(
             "folder",
             "temporary: removed when ftpshare exits (--keep keeps it)",
         ),
-        Temp::Kept => row("folder", "temporary, kept when ftpshare exits (--keep)"),
+        Temp::Kept => rows.prose("folder", "temporary, kept when ftpshare exits (--keep)"),
     }
     let url = info.url;
     let quoted = sh_quote(url);
@@ -119,18 +125,18 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     };
     if let Some(tls) = &info.tls {
         // 32 pairs of hex digits: two lines of 16 fit the width.
-        row(
+        rows.prose(
             "TLS",
             "certificate SHA-256 fingerprint (check your client shows it):",
         );
         let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
         for half in pairs.chunks(16) {
-            row("", &half.join(":"));
+            rows.copy("", &half.join(":"));
         }
         if tls.implicit {
-            row("clients", "choose implicit FTPS (FileZilla: ftps://)");
+            rows.prose("clients", "choose implicit FTPS (FileZilla: ftps://)");
         } else {
-            row(
+            rows.prose(
                 "clients",
                 "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
             );
@@ -139,11 +145,11 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
     if info.mode != "upload-only" {
         // A URL that names a file saves it under its name.
         let save = if url.ends_with('/') { "" } else { "-O " };
-        row("curl", &format!("curl {tls_flags}{save}{quoted}"));
+        rows.copy("curl", &format!("curl {tls_flags}{save}{quoted}"));
     }
     match info.upload_url {
         Some(to) if info.mode != "read-only" => {
-            row(
+            rows.copy(
                 "upload",
                 &format!("curl {tls_flags}-T FILE {}", sh_quote(to)),
             );
@@ -151,18 +157,18 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
         _ => {}
     }
     match &info.tls {
-        None => row(
+        None => rows.copy(
             "lftp",
             &format!("lftp -u {login} -p {} {}", info.port, info.host),
         ),
-        Some(t) if !t.implicit => row(
+        Some(t) if !t.implicit => rows.copy(
             "lftp",
             &format!(
                 "lftp -e 'set ssl:verify-certificate no' -u {login} -p {} {}",
                 info.port, info.host
             ),
         ),
-        Some(_) => row(
+        Some(_) => rows.copy(
             "lftp",
             &format!(
                 "lftp -e 'set ssl:verify-certificate no' -u {login} ftps://{}:{}",
@@ -170,10 +176,11 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool) -> String {
             ),
         ),
     }
+    let mut s = rows.out;
     if qr {
         if let Some(code) = qr_code(url, qr_invert) {
             let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, WIDTH));
+            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
         }
     }
     s
@@ -203,6 +210,62 @@ pub fn upload_url(server: &RunningServer, url: &str) -> Option<String> {
     }
     let folder = server.paths().into_iter().find(|p| p.is_dir)?;
     Some(format!("{url}{}/", ftpshare::url_escape(&folder.name)))
+}
+
+/// Banner rows, `  key        value`, fitted to the width: a value too
+/// long to sit beside its key goes on the lines below it.
+struct Rows {
+    out: String,
+    width: usize,
+}
+
+impl Rows {
+    /// A value meant to be copied (a URL, a command, a password): never
+    /// broken, and when it does not fit beside its key, alone on its own
+    /// line, so that a triple click or a drag copies exactly it.
+    fn copy(&mut self, key: &str, value: &str) {
+        if !self.one_line(key, value) {
+            self.key(key);
+            let _ = writeln!(self.out, "{value}");
+        }
+    }
+
+    /// A value to copy with a remark after it (`password   PASS   (generated
+    /// for this run)`); the remark goes below when the line is too long.
+    fn copy_noted(&mut self, key: &str, value: &str, note: &str) {
+        if note.is_empty() || !self.one_line(key, &format!("{value}   {note}")) {
+            self.copy(key, value);
+            if !note.is_empty() {
+                self.prose("", note);
+            }
+        }
+    }
+
+    /// Prose: wrapped under its key when it does not fit beside it.
+    fn prose(&mut self, key: &str, value: &str) {
+        if !self.one_line(key, value) {
+            self.key(key);
+            for line in wrap(value, self.width.saturating_sub(4)) {
+                let _ = writeln!(self.out, "    {line}");
+            }
+        }
+    }
+
+    /// Writes `  key        value` if it fits, and says whether it did.
+    fn one_line(&mut self, key: &str, value: &str) -> bool {
+        let line = format!("  {key:<10} {value}");
+        let fits = width(&line) <= self.width;
+        if fits {
+            let _ = writeln!(self.out, "{line}");
+        }
+        fits
+    }
+
+    fn key(&mut self, key: &str) {
+        if !key.is_empty() {
+            let _ = writeln!(self.out, "  {key}");
+        }
+    }
 }
 
 /// `text` as one shell word.
@@ -252,8 +315,8 @@ fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// The banner never needs more columns than this.
-pub const WIDTH: usize = 80;
+/// The QR code and its note never take more columns than this.
+const WIDTH: usize = 80;
 
 const QR_NOTE: &str = "Scan with an FTP app: phone browsers no longer open ftp:// links.";
 
@@ -264,6 +327,14 @@ fn beside(code: &str, note: &str, width: usize) -> String {
     let qr_width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let room = width.saturating_sub(2 + qr_width + 3);
     let mut out = String::new();
+    if 2 + qr_width > width {
+        // A wrapped code cannot be scanned.
+        let why = format!("(no QR code: it needs {} columns)", 2 + qr_width);
+        for l in wrap(&why, width.saturating_sub(2)) {
+            let _ = writeln!(out, "  {l}");
+        }
+        return out;
+    }
     if room >= 20 {
         let note = wrap(note, room);
         for (i, line) in lines.iter().enumerate() {
@@ -287,24 +358,6 @@ fn beside(code: &str, note: &str, width: usize) -> String {
         }
     }
     out
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split_whitespace() {
-        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-    }
-    if !cur.is_empty() {
-        lines.push(cur);
-    }
-    lines
 }
 
 /// The URL as a QR code in Unicode half blocks, quiet zone included. By
@@ -337,12 +390,6 @@ mod tests {
     }
 
     #[test]
-    fn wrapping_keeps_words_whole() {
-        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
-        assert_eq!(wrap("longword x", 4), ["longword", "x"]);
-    }
-
-    #[test]
     fn banner_with_qr_fits_80_columns() {
         let url = "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/";
         let code = qr_code(url, false).unwrap();
@@ -353,6 +400,67 @@ mod tests {
         let wide = beside(&code, QR_NOTE, 50);
         assert!(wide.lines().all(|l| l.chars().count() <= 50), "{wide}");
         assert!(wide.lines().last().unwrap().contains("links"));
+    }
+
+    #[test]
+    fn banner_fits_every_width_and_keeps_commands_whole() {
+        let fingerprint = &"AB:".repeat(32)[..95];
+        for tls in [
+            None,
+            Some(TlsInfo {
+                fingerprint,
+                implicit: false,
+            }),
+        ] {
+            let full = render_at(tls, 1000);
+            // Each command that is meant to be copied, as one line.
+            let commands: Vec<String> = full
+                .lines()
+                .filter_map(|l| l.rfind("curl ").map(|i| l[i..].to_string()))
+                .collect();
+            assert!(!commands.is_empty());
+            for cols in [40, 60, 80, 100, 120] {
+                let text = render_at(tls, cols);
+                for line in text.lines() {
+                    // Too wide only when it is a whole command or URL on
+                    // a line of its own.
+                    let alone = commands.iter().any(|c| c == line)
+                        || line.starts_with("lftp ")
+                        || !line.contains(' ');
+                    assert!(width(line) <= cols || alone, "{cols}: {line:?}\n{text}");
+                }
+                for c in &commands {
+                    assert!(
+                        text.lines().any(|l| l.ends_with(c.as_str())),
+                        "{cols}: {c}\n{text}"
+                    );
+                }
+                assert!(text.contains("ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/"));
+                assert!(text.contains("AbCdEfGhJkMnPqRsTuVwXy"));
+                assert!(text.contains("(generated for this run)"));
+            }
+        }
+    }
+
+    /// The banner for `cols` columns, styling removed.
+    fn render_at(tls: Option<TlsInfo<'_>>, cols: usize) -> String {
+        let info = BannerInfo {
+            root: "/home/ann/Pictures/holidays 2024/the long folder name that goes on",
+            mode: "writable",
+            url: "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/",
+            upload_url: Some("ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/"),
+            host: "192.168.100.200",
+            port: 65535,
+            user: "share",
+            password: "AbCdEfGhJkMnPqRsTuVwXy",
+            generated_password: true,
+            anonymous: true,
+            others: &[],
+            expires: Some(Duration::from_secs(3600)),
+            tls,
+            temp: Temp::Removed,
+        };
+        console::strip_ansi_codes(&render(&info, true, false, cols)).into_owned()
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod address;
 pub mod args;
 pub mod banner;
+pub mod bar;
+pub mod fit;
 pub mod fixture;
 pub mod json;
 pub mod paths;

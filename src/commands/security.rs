@@ -38,7 +38,7 @@ pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
         }
     };
     if let Err(e) = result {
-        tracing::debug!(peer = %s.peer, "TLS handshake failed: {e}");
+        tracing::debug!(peer = %s.peer, "TLS handshake failed: {}", crate::escape(&e.to_string()));
         // The stream is unusable now; end the session without a reply.
         return Err(FtpError::Closing(format!("TLS handshake failed: {e}")));
     }
