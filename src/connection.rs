@@ -149,12 +149,15 @@ impl Session {
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some() && !policy.during_transfer {
             // Commands are answered in order: this one after the transfer's
-            // own final reply. An immediate shutdown must still get
-            // through: the transfer may never end on its own.
-            let kill = self.shared.kill.clone();
+            // own final reply. Shutdown must still get through, after the
+            // grace period it gives transfers: the transfer may never end
+            // on its own.
+            let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
+            let grace = self.shared.config.limits.shutdown_grace;
             let report = tokio::select! {
                 report = running::wait(&mut self.transfer) => Some(report),
                 _ = kill.cancelled() => None,
+                _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
             };
             let flow = match report {
                 Some(report) => self.finish_transfer(report).await,

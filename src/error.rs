@@ -99,9 +99,12 @@ impl FtpError {
             IsADirectory => FtpError::FileUnavailable(format!("{path}: Is a directory")),
             Unsupported => FtpError::FileUnavailable(format!("{path}: Not a regular file")),
             DirectoryNotEmpty => FtpError::FileUnavailable(format!("{path}: Directory not empty")),
-            InvalidFilename | InvalidInput => {
-                FtpError::InvalidName(format!("{path}: Invalid file name"))
-            }
+            // ENAMETOOLONG
+            InvalidFilename => FtpError::InvalidName(format!(
+                "{path}: name too long (max {} bytes)",
+                crate::vfs::NAME_MAX
+            )),
+            InvalidInput => FtpError::InvalidName(format!("{path}: Invalid file name")),
             StorageFull => FtpError::NoSpace(path.to_string()),
             QuotaExceeded | FileTooLarge => FtpError::Quota(path.to_string()),
             _ => match err.raw_os_error() {

@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use ftpshare::TlsMode;
 use serde_json::json;
 
@@ -17,7 +18,11 @@ use cli::setup::{mode_name, Setup};
 use cli::ui::Ui;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(tool) = &cli.command {
+        shadowed_folder(tool);
+    }
     match cli.command {
         Some(Tool::Completions { shell }) => {
             clap_complete::generate(
@@ -35,6 +40,20 @@ fn main() -> ExitCode {
         None => {}
     }
     let args = cli.serve;
+    if args.password.as_deref() == Some("") {
+        // Name where the empty value came from: an exported variable is
+        // easy to forget.
+        let from_env = matches.value_source("password") == Some(ValueSource::EnvVariable);
+        let msg = match from_env {
+            true => {
+                "FTPSHARE_PASSWORD is set but empty: unset it for a generated password, or set one"
+            }
+            false => "--password must not be empty (leave it out for a generated one)",
+        };
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, msg)
+            .exit();
+    }
     if args.keep && !args.temp {
         // clap skips `requires` once DIR (which conflicts with --temp) is given.
         Cli::command()
@@ -71,6 +90,20 @@ fn main() -> ExitCode {
         Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(msg)) => fail(json, &msg),
         Err(e) => fail(json, &format!("internal error: {e}")),
+    }
+}
+
+/// `ftpshare man` (or `completions`) runs the tool even when a folder of
+/// that name is here; say how to share the folder instead.
+fn shadowed_folder(tool: &Tool) {
+    let name = match tool {
+        Tool::Man => "man",
+        Tool::Completions { .. } => "completions",
+    };
+    if std::path::Path::new(name).is_dir() {
+        eprintln!(
+            "ftpshare: note: `{name}` is a command; to share the folder, run `ftpshare ./{name}`"
+        );
     }
 }
 
@@ -111,6 +144,18 @@ fn init_logging(verbose: u8, no_color: bool) {
         .try_init();
 }
 
+/// A start error, with the way out when there is an obvious one.
+fn start_error(e: ftpshare::StartError) -> String {
+    match &e {
+        ftpshare::StartError::Bind { addr, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 =>
+        {
+            format!("{e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; use -p 0 for a free port)")
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// Serves until it is time to stop; returns the exit status.
 async fn serve(args: Serve) -> Result<u8, String> {
     let Setup {
@@ -121,7 +166,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
         generated_password,
     } = cli::setup::setup(&args)?;
     let mut signals = Signals::new()?;
-    let server = builder.start().await.map_err(|e| e.to_string())?;
+    let server = builder.start().await.map_err(start_error)?;
     let mut feed = cli::run::Feed::new(&server);
     let timeout = args.timeout();
     let deadline = timeout.map(|d| Instant::now() + d);

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{have, need, pseudo_random, run, sha256};
+use common::{need, pseudo_random, run, sha256};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -470,7 +470,7 @@ fn once_is_max_transfers_1() {
 
 #[test]
 fn first_ctrl_c_lets_a_running_download_finish() {
-    if !have("curl") {
+    if !need("curl") {
         return;
     }
     let dir = tempdir();
@@ -506,6 +506,35 @@ fn first_ctrl_c_lets_a_running_download_finish() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// With -q, the first Ctrl-C still says that transfers are finishing and
+/// that a second one stops them.
+#[test]
+fn quiet_still_explains_the_grace_period() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("slow.bin"), pseudo_random(300_000, 3)).unwrap();
+    let mut share = Share::start(&[
+        "-q",
+        "--bind",
+        "127.0.0.1",
+        "--max-rate",
+        "100K",
+        dir_arg(dir.path()),
+    ]);
+    let target = format!("{}slow.bin", share.line().unwrap());
+    let got = tempfile::NamedTempFile::new().unwrap();
+    let got_path = got.path().to_str().unwrap().to_string();
+    let client = std::thread::spawn(move || curl(&["-o", &got_path, &target]));
+    wait_for(|| std::fs::metadata(got.path()).is_ok_and(|m| m.len() > 0));
+    share.signal(libc::SIGINT);
+    assert!(client.join().unwrap().status.success());
+    let (status, _, stderr) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stderr.contains("letting 1 transfer finish, Ctrl-C again to stop now"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     let dir = tempdir();
@@ -525,7 +554,9 @@ fn second_ctrl_c_stops_an_upload_and_leaves_no_partial_file() {
     });
     let started = Instant::now();
     share.signal(libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
+    // The first Ctrl-C has been handled once the listener is closed.
+    let port = ready["port"].as_u64().unwrap() as u16;
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     share.signal(libc::SIGINT);
     let (status, rest, _) = share.wait();
     assert_eq!(status.code(), Some(0));
@@ -1028,6 +1059,110 @@ fn refused_connections_are_reported_once_a_minute() {
     );
 }
 
+/// Binding a port below 1024 without the right says how to get around it.
+/// Root may bind anything, so as root the binary runs as `nobody`.
+#[test]
+fn a_privileged_port_says_what_to_do() {
+    let unprivileged_start: u16 =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1024);
+    if unprivileged_start <= 21 {
+        eprintln!("skipped: every port is unprivileged on this machine");
+        return;
+    }
+    let dir = tempdir();
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = cmd
+        .args(["--bind", "127.0.0.1", "-p", "21", dir_arg(dir.path())])
+        .env_remove("FTPSHARE_PASSWORD")
+        .output()
+        .expect("run ftpshare (setpriv when root)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("CAP_NET_BIND_SERVICE") && stderr.contains("-p 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_password_says_where_it_came_from() {
+    let dir = tempdir();
+    let (status, _, stderr) =
+        Share::start_env(&[dir_arg(dir.path())], &[("FTPSHARE_PASSWORD", "")]).wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FTPSHARE_PASSWORD is set but empty"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = Share::start(&["--password", "", dir_arg(dir.path())]).wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--password must not be empty") && !stderr.contains("FTPSHARE_PASSWORD is"),
+        "{stderr}"
+    );
+}
+
+/// `ftpshare man` prints the man page; with a folder `./man` here it also
+/// says how to share that folder instead.
+#[test]
+fn man_next_to_a_man_folder_says_how_to_share_it() {
+    let dir = tempdir();
+    let out = Command::new(BIN)
+        .arg("man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    std::fs::create_dir(dir.path().join("man")).unwrap();
+    let out = Command::new(BIN)
+        .arg("man")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH ftpshare"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ftpshare ./man"), "{err}");
+}
+
+/// A download refused with 550 (no such file) is an event too.
+#[test]
+fn a_refused_download_emits_download_failed() {
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&[dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let out = ftplib(
+        &ready,
+        "share",
+        &password,
+        "try:\n    f.retrbinary('RETR missing.txt', print)\nexcept ftplib.error_perm as e:\n    print(e)",
+    );
+    assert!(out.starts_with("550"), "{out}");
+    let failed = share.event("download_failed");
+    assert_eq!(failed["path"], "/missing.txt");
+    assert_eq!(failed["bytes"], 0);
+    assert!(
+        failed["error"].as_str().unwrap().contains("missing.txt"),
+        "{failed}"
+    );
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.
@@ -1289,6 +1424,27 @@ fn fixture_mode_gives_the_command_the_server_and_its_exit_status() {
     assert!(err.is_empty(), "nothing on stderr without -v: {err}");
 }
 
+/// The README's `ftpshare --temp -w -- pytest …` shape: the command
+/// uploads into a fresh folder, which is gone once the run ends.
+#[test]
+fn fixture_mode_with_temp_uploads_and_cleans_up() {
+    let script = r#"
+        printf 'payload\n' > "$FTPSHARE_ROOT.src" || exit 90
+        curl -sS -T "$FTPSHARE_ROOT.src" "${FTPSHARE_URL}up.txt" || exit 91
+        rm -f "$FTPSHARE_ROOT.src"
+        cat "$FTPSHARE_ROOT/up.txt"
+        echo "$FTPSHARE_ROOT"
+    "#;
+    let (status, out, err) = Share::start(&["--temp", "-w", "--", "sh", "-c", script]).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(out[0], "payload", "{out:?}");
+    assert!(out[1].contains("ftpshare-"), "{out:?}");
+    assert!(
+        !Path::new(&out[1]).exists(),
+        "the temporary folder is removed"
+    );
+}
+
 #[test]
 fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
     let dir = tempdir();
@@ -1510,7 +1666,7 @@ fn banner_commands_work_when_pasted() {
         b"pasted upload\n"
     );
 
-    if have("lftp") {
+    if need("lftp") {
         let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
         assert!(out.status.success(), "{out:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));

@@ -57,8 +57,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 
 macro_rules! need {
     ($prog:expr) => {
-        if !have($prog) {
-            println!("skipped: {} is not installed (.ci/run installs it)", $prog);
+        if !need($prog) {
             return;
         }
     };

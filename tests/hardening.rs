@@ -106,12 +106,18 @@ async fn failed_password_is_delayed_without_blocking_other_sessions() {
     let delay = Duration::from_millis(1500);
     let t = start_limited(AccessMode::ReadOnly, |l| l.failed_login_delay = delay).await;
     let mut other = t.login().await;
+    let mut events = t.server.subscribe();
     let mut guesser = Raw::connect(t.addr).await;
     guesser.ok("USER tester", 331).await;
     let started = Instant::now();
     guesser.send_raw(b"PASS wrong\r\n").await;
-    // The other session is answered while the guesser still waits.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The other session is answered while the guesser still waits: the
+    // failure is reported before the delay starts.
+    loop {
+        if let ftpshare::Event::LoginFailed { .. } = events.recv().await.unwrap() {
+            break;
+        }
+    }
     other.ok("NOOP", 200).await;
     let other_done = started.elapsed();
     let r = guesser.reply().await;
@@ -872,8 +878,7 @@ async fn a_client_killed_mid_upload_keeps_the_old_file_and_leaks_nothing() {
 /// connection before any 226.
 async fn killed_client_process_keeps_the_old_file(tls: bool) {
     let _g = shared_lock().await;
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let t = start_with(|b| {
@@ -1085,7 +1090,7 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     let _g = shared_lock().await;
     // SAFETY: geteuid has no preconditions.
     let root_user = unsafe { libc::geteuid() } == 0;
-    if root_user && !have("setpriv") {
+    if root_user && !need("setpriv") {
         eprintln!("skipped: running as root and setpriv is missing to drop privileges");
         return;
     }

@@ -398,7 +398,7 @@ async fn a_client_killed_mid_stor_leaves_the_old_file() {
     raw.ok("STOR keep.bin", 150).await;
     data.write_all(&pseudo_random(2 << 20, 32)).await.unwrap();
     // Make sure the server got (some of) it, then reset the connection.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_received(&mut raw, 1).await;
     data.set_zero_linger().unwrap();
     drop(data);
     let r = raw.reply().await;
@@ -481,8 +481,7 @@ fn have_ipv6_loopback() -> bool {
 
 #[tokio::test]
 async fn dual_stack_listener_serves_ipv4_and_ipv6() {
-    if !have_ipv6_loopback() {
-        println!("skipped: this machine has no IPv6 loopback (::1)");
+    if !need_that("IPv6 loopback (::1)", have_ipv6_loopback()) {
         return;
     }
     let t = start_with(|b| {
@@ -541,6 +540,24 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
     }
 }
 
+/// Bytes the server has not yet read from the IPv4 connection between
+/// `server` and `client` (the receive queue in /proc/net/tcp).
+fn unread_by_server(server: SocketAddr, client: SocketAddr) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (local, remote) = (
+        format!(":{:04X}", server.port()),
+        format!(":{:04X}", client.port()),
+    );
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && f[1].ends_with(&local) && f[2].ends_with(&remote) {
+            let rx = f[4].split(':').nth(1)?;
+            return u64::from_str_radix(rx, 16).ok();
+        }
+        None
+    })
+}
+
 #[tokio::test]
 async fn a_command_queued_behind_a_stuck_transfer_does_not_block_shutdown() {
     let t = start_with(|b| {
@@ -556,12 +573,24 @@ async fn a_command_queued_behind_a_stuck_transfer_does_not_block_shutdown() {
     let mut raw = t.login().await;
     let data = raw.epsv().await;
     raw.ok("RETR huge.bin", 150).await;
-    // The client reads nothing, and queues a command behind the transfer.
+    // The client reads nothing, and queues a command behind the transfer:
+    // the session has read it once the server's socket holds no unread byte.
     raw.send_raw(b"NOOP\r\n").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    tokio::time::timeout(Duration::from_secs(30), t.server.shutdown())
-        .await
-        .expect("shutdown hung behind a stuck transfer");
+    let client = raw.writer.local_addr().unwrap();
+    for _ in 0..1000 {
+        if unread_by_server(t.addr, client) == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(unread_by_server(t.addr, client), Some(0));
+    // Shutdown ends within the grace period plus a second for the
+    // goodbyes, and leaves no connection behind.
+    let started = std::time::Instant::now();
+    t.server.shutdown().await;
+    let bound = Duration::from_secs(1 + 1);
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    assert_eq!(t.server.connections(), 0);
     let r = raw.reply().await;
     assert_eq!(r.code, 426, "{r:?}");
     assert_eq!(raw.reply().await.code, 200);
@@ -606,8 +635,7 @@ async fn an_interrupted_resume_keeps_the_rest_of_the_file() {
     let mut data = raw.epsv().await;
     raw.ok("STOR r.bin", 150).await;
     data.write_all(&[7u8; 1000]).await.unwrap();
-    data.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_received(&mut raw, 1000).await;
     let s = socket2::SockRef::from(&data);
     s.set_linger(Some(Duration::ZERO)).unwrap();
     drop(data);
@@ -742,11 +770,15 @@ async fn an_empty_append_leaves_the_file_as_it_was() {
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), old);
 }
 
-/// Polls STAT until the running transfer has received `n` bytes.
+/// Polls STAT until the running transfer has received at least `n` bytes.
 async fn wait_received(raw: &mut Raw, n: usize) {
-    let want = format!("({n} bytes so far)");
     for _ in 0..500 {
-        if raw.ok("STAT", 211).await.text.contains(&want) {
+        let text = raw.ok("STAT", 211).await.text;
+        let so_far = text
+            .split_once("Transfer in progress: ")
+            .and_then(|(_, t)| t.split_once(" ("))
+            .and_then(|(_, t)| t.split(' ').next()?.parse::<usize>().ok());
+        if so_far.is_some_and(|got| got >= n) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -824,5 +856,67 @@ async fn uploads_never_keep_set_id_or_sticky_bits() {
                 "{cmd} (REST: {rest}) over {special:o}"
             );
         }
+    }
+}
+
+/// A drop box never loses an upload to its own renaming: a second file of
+/// a long name gets a numbered name that still fits 255 bytes, with its
+/// extension kept (`a.txt` becomes `a.1.txt`, not `a.txt.1`).
+#[tokio::test]
+async fn drop_box_unique_names_fit_and_keep_the_extension() {
+    let t = start(AccessMode::UploadOnly).await;
+    let mut raw = t.login().await;
+    let long = format!("{}.txt", "é".repeat(125)); // 254 bytes
+    for (name, second) in [
+        ("a.txt", "a.1.txt".to_string()),
+        (long.as_str(), String::new()),
+    ] {
+        assert_eq!(
+            try_stor(&mut raw, &format!("STOR {name}"), b"first").await,
+            226
+        );
+        let mut data = raw.epsv().await;
+        raw.ok(&format!("STOR {name}"), 150).await;
+        data.write_all(b"second").await.unwrap();
+        drop(data);
+        let r = raw.reply().await;
+        assert_eq!(r.code, 226, "{r:?}");
+        let stored = r.text.rsplit("stored as ").next().unwrap().to_string();
+        assert!(
+            stored.len() <= 255 && stored.ends_with(".1.txt"),
+            "{stored}"
+        );
+        if !second.is_empty() {
+            assert_eq!(stored, second);
+        }
+        assert_eq!(std::fs::read(t.path(name)).unwrap(), b"first");
+        assert_eq!(std::fs::read(t.path(&stored)).unwrap(), b"second");
+    }
+}
+
+/// An upload that cannot be stored is refused before 150, with the reason,
+/// and no data is read: a name over 255 bytes, or a folder that is not there.
+#[tokio::test]
+async fn impossible_uploads_are_refused_before_any_data() {
+    for mode in [AccessMode::Writable, AccessMode::UploadOnly] {
+        let t = start(mode).await;
+        let mut raw = t.login().await;
+        let long = "n".repeat(256);
+        for cmd in ["STOR", "APPE", "STOU"] {
+            if mode == AccessMode::UploadOnly && cmd == "APPE" {
+                continue;
+            }
+            let _data = raw.epsv().await;
+            let r = raw.cmd(&format!("{cmd} {long}")).await;
+            assert_eq!(r.code, 553, "{mode:?} {cmd}: {r:?}");
+            assert!(r.text.contains("name too long (max 255 bytes)"), "{r:?}");
+        }
+        let r = raw.cmd(&format!("MKD {long}")).await;
+        assert!(r.text.contains("name too long (max 255 bytes)"), "{r:?}");
+        if mode == AccessMode::Writable {
+            let _data = raw.epsv().await;
+            raw.ok("STOR missing/folder/x.txt", 550).await;
+        }
+        assert!(temp_files(t.root()).is_empty());
     }
 }

@@ -318,8 +318,7 @@ fn curl_active_ftps_broken() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_explicit_with_reuse_required() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -398,8 +397,7 @@ async fn curl_explicit_with_reuse_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_tls12_and_tls13() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -434,8 +432,7 @@ async fn curl_tls12_and_tls13() {
 /// connection must all resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_many_transfers_on_one_connection_all_resume() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -478,8 +475,7 @@ async fn curl_many_transfers_on_one_connection_all_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_implicit_download_and_upload() {
-    if !have("curl") {
-        eprintln!("skipped: curl not installed");
+    if !need("curl") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Implicit, true).await;
@@ -605,8 +601,7 @@ f.quit()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_prot_p_without_reuse_enforcement() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
@@ -660,8 +655,7 @@ f.quit()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_data_connection_is_refused_when_reuse_is_required() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -711,8 +705,7 @@ f.quit()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_resuming_the_session_passes_with_reuse_required() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -737,8 +730,7 @@ async fn ftplib_resuming_the_session_passes_with_reuse_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lftp_get_and_put_several_megabytes() {
-    if !have("lftp") {
-        eprintln!("skipped: lftp not installed");
+    if !need("lftp") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
@@ -1052,8 +1044,7 @@ fn openssl_fingerprint(port: u16, starttls: bool) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_prints_the_fingerprint_openssl_sees() {
-    if !have("openssl") {
-        eprintln!("skipped: openssl not installed");
+    if !need("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1139,8 +1130,7 @@ async fn banner_shows_the_fingerprint_and_client_hints() {
 /// `--no-tls-reuse` lets ftplib transfer; without it ftplib gets 425.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_no_tls_reuse_flag_serves_ftplib() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1197,7 +1187,7 @@ async fn tls_cert_and_key_from_pem_files() {
     );
     assert_eq!(bin.ready["tls"], true);
     assert_eq!(bin.ready["tls_fingerprint"], fp.as_str());
-    if have("curl") {
+    if need("curl") {
         // Verified against the certificate itself, not -k.
         let port = bin.ready["port"].as_u64().unwrap();
         let url = format!("ftp://{USER}:{PASS}@localhost:{port}/pem.txt");
@@ -1345,8 +1335,7 @@ print("NOOP", f.voidcmd("NOOP"))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_cut_upload_is_426_and_keeps_the_old_file() {
-    if !have("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !need("python3") {
         return;
     }
     let (t, _id) = tls_server(TlsMode::Explicit, false).await;
@@ -1431,24 +1420,47 @@ async fn shutdown_does_not_wait_for_stalled_handshakes() {
     for mode in [TlsMode::Implicit, TlsMode::Explicit] {
         let (t, _id) = tls_server_with(mode, true, limits.clone()).await;
         // Implicit: no ClientHello. Explicit: AUTH TLS, then no ClientHello.
-        let _silent = TcpStream::connect(t.addr).await.unwrap();
-        let _raw = if mode == TlsMode::Explicit {
+        let mut silent = TcpStream::connect(t.addr).await.unwrap();
+        let mut raw = if mode == TlsMode::Explicit {
             let mut raw = Raw::connect(t.addr).await;
             raw.ok("AUTH TLS", 234).await;
             Some(raw)
         } else {
             None
         };
-        // Give the sessions time to start their handshakes.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Both sessions are admitted and waiting in their handshakes.
+        let want = if raw.is_some() { 2 } else { 1 };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while t.server.connections() < want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sessions never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let started = std::time::Instant::now();
         t.server.shutdown().await;
-        // Far below the 120 s handshake limit.
+        // Within the grace period (plus a second for the goodbyes), far
+        // below the 120 s handshake limit, and nobody is left connected.
+        let bound = limits.shutdown_grace + Duration::from_secs(1);
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < bound,
             "{mode:?}: {:?}",
             started.elapsed()
         );
+        assert_eq!(t.server.connections(), 0, "{mode:?}");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(2), silent.read_to_end(&mut rest));
+        assert!(
+            closed.await.is_ok(),
+            "{mode:?}: the silent client is still connected"
+        );
+        if let Some(raw) = raw.as_mut() {
+            assert!(
+                raw.closed().await,
+                "{mode:?}: the AUTH TLS client is still connected"
+            );
+        }
     }
 }
 

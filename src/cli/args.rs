@@ -55,7 +55,7 @@ pub struct Serve {
     pub user: String,
 
     /// Fixed password instead of a generated one
-    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, env = "FTPSHARE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
     /// Allow uploads, new folders, renames and deletes
@@ -196,8 +196,14 @@ const MAX_DURATION: Duration = ftpshare::Limits::MAX_DURATION;
 /// for never; between 1 second and 10 years.
 pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     let s = s.trim();
-    if s.starts_with('-') {
-        return Err("a duration cannot be negative (try 90s, 10m, 2h or 0 for never)".into());
+    if let Some(rest) = s.strip_prefix('-') {
+        return Err(match rest.starts_with(|c: char| c.is_ascii_digit()) {
+            true => "a duration cannot be negative (try 90s, 10m, 2h or 0 for never)".into(),
+            // `-t --json`: the value was forgotten.
+            false => {
+                format!("expected a duration (90s, 10m, 2h or 0 for never), not the option {s:?}")
+            }
+        });
     }
     let d = match s.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
@@ -287,6 +293,7 @@ mod tests {
         for bad in [
             "soon",
             "-5s",
+            "--json",
             "1ns",
             "999ms",
             "3651d",

@@ -188,7 +188,7 @@ pub async fn stop(
     let running = ui.running_transfers();
     if running > 0 {
         let s = if running == 1 { "" } else { "s" };
-        ui.log(&format!(
+        ui.notice(&format!(
             "stopping ({}): letting {running} transfer{s} finish, Ctrl-C again to stop now",
             reason.as_str()
         ));

@@ -60,7 +60,9 @@ pub struct Ui {
     quiet: bool,
     deadline: Option<Instant>,
     clients: usize,
-    running: usize,
+    /// Transfers started and not yet finished, by id (a download refused
+    /// before it started finishes without having started).
+    running: std::collections::HashSet<u64>,
     transfers: u64,
     stopping: bool,
     bytes_in: u64,
@@ -103,7 +105,7 @@ impl Ui {
             quiet,
             deadline,
             clients: 0,
-            running: 0,
+            running: Default::default(),
             transfers: 0,
             stopping: false,
             bytes_in: 0,
@@ -149,6 +151,15 @@ impl Ui {
         }
     }
 
+    /// A line that matters even with `-q` (what a second Ctrl-C would do):
+    /// a log line, or with `-q` a plain line on stderr.
+    pub fn notice(&mut self, msg: &str) {
+        match self.quiet {
+            true => eprintln!("ftpshare: {}", ftpshare::escape(msg)),
+            false => self.log(msg),
+        }
+    }
+
     pub fn on_event(&mut self, e: &Event) {
         self.follow_width();
         match e {
@@ -183,7 +194,7 @@ impl Ui {
                 progress,
                 ..
             } => {
-                self.running += 1;
+                self.running.insert(*id);
                 if let Some(m) = &self.multi {
                     let bar = m.add(match size {
                         Some(n) => ProgressBar::new(*n),
@@ -209,7 +220,7 @@ impl Ui {
                 duration,
                 error,
             } => {
-                self.running = self.running.saturating_sub(1);
+                self.running.remove(id);
                 if let Some(b) = self.bars.remove(id) {
                     b.bar.finish_and_clear();
                 }
@@ -378,7 +389,7 @@ impl Ui {
 
     /// Transfers started and not yet finished.
     pub fn running_transfers(&self) -> usize {
-        self.running
+        self.running.len()
     }
 
     pub fn finish(&mut self) {
@@ -533,7 +544,10 @@ pub fn clock_at(t: std::time::SystemTime) -> String {
             offset = tm.tm_gmtoff;
         }
     }
-    let local = (secs as i64 + offset).rem_euclid(86_400);
+    let local = i64::try_from(secs)
+        .unwrap_or(0)
+        .saturating_add(offset)
+        .rem_euclid(86_400);
     format!(
         "{:02}:{:02}:{:02}",
         local / 3600,

@@ -4,16 +4,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FtpError, FtpResult, IoContext};
-use crate::protocol::Reply;
-use crate::session::{Job, Session};
-use crate::vfs::{is_temp_name, Entry, Facts, Listing, Perms, Share, VPath};
-
-#[derive(Clone, Copy)]
-enum Format {
-    Long,
-    Names,
-    Facts(Facts, Perms),
-}
+use crate::protocol::{reply, Reply};
+use crate::session::{Flow, Job, Session};
+use crate::vfs::{ListFormat, ListingJob, Share, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -22,40 +15,33 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Lists a directory (or one file) off the reactor: a directory can hold
-/// many thousands of entries, each one a stat call.
-async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> FtpResult<Vec<u8>> {
+/// Starts a listing off the reactor: reading a directory's names is
+/// file-system work, and a directory can hold many thousands. The entries
+/// are looked up and formatted later, a chunk at a time.
+async fn prepare(
+    s: &Session,
+    path: VPath,
+    format: ListFormat,
+    dirs_only: bool,
+) -> FtpResult<ListingJob> {
     let shared = Arc::clone(&s.shared);
-    let work = move || -> FtpResult<Vec<u8>> {
+    let work = move || -> FtpResult<ListingJob> {
         let root = &shared.root;
         let is_dir = root.is_dir(&path).at(&path)?;
         if dirs_only && !is_dir {
             return Err(FtpError::Syntax(format!("{path} is not a directory")));
         }
-        let mut entries: Vec<Entry> = if is_dir {
-            let mut v = root.list(&path).at(&path)?;
-            v.retain(|e| !is_temp_name(&e.name));
-            v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            v
-        } else {
-            vec![root.entry(&path).at(&path)?]
-        };
+        // MLSD's perm fact: what may change where the entries are.
         let format = match format {
-            Format::Facts(facts, perms) if is_dir => {
-                Format::Facts(facts, root.perms_in(&path, perms))
+            ListFormat::Facts(facts, perms) if is_dir => {
+                ListFormat::Facts(facts, root.perms_in(&path, perms))
             }
-            Format::Facts(facts, perms) => Format::Facts(facts, root.perms_of(&path, perms)),
+            ListFormat::Facts(facts, perms) => {
+                ListFormat::Facts(facts, root.perms_of(&path, perms))
+            }
             other => other,
         };
-        let mut out = Listing::new(now());
-        for e in entries.drain(..) {
-            match format {
-                Format::Long => out.list_line(&e),
-                Format::Names => out.name_line(&e),
-                Format::Facts(facts, perms) => out.facts_line(&e, facts, perms),
-            }
-        }
-        Ok(out.out)
+        root.listing(&path, format, now()).at(&path)
     };
     tokio::task::spawn_blocking(work)
         .await
@@ -65,27 +51,27 @@ async fn render(s: &Session, path: VPath, format: Format, dirs_only: bool) -> Ft
 async fn send_listing(
     s: &mut Session,
     arg: Option<&str>,
-    format: Format,
+    format: ListFormat,
     dirs_only: bool,
 ) -> FtpResult<Option<Reply>> {
     let path = s.path(arg.unwrap_or("."))?;
-    let bytes = render(s, path.clone(), format, dirs_only).await?;
+    let listing = prepare(s, path.clone(), format, dirs_only).await?;
     let opening = format!("Here comes the listing of {path}");
-    s.start_transfer(Job::Listing(bytes), &path, None, opening)
+    s.start_transfer(Job::Listing(listing), &path, None, opening)
         .await
 }
 
 pub async fn list(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
-    send_listing(s, arg, Format::Long, false).await
+    send_listing(s, arg, ListFormat::Long, false).await
 }
 
 pub async fn nlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
-    send_listing(s, arg, Format::Names, false).await
+    send_listing(s, arg, ListFormat::Names, false).await
 }
 
 /// MLSD lists directories only; a file is a 501 (RFC 3659 §7.2).
 pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
-    let format = Format::Facts(s.facts, s.perms());
+    let format = ListFormat::Facts(s.facts, s.perms());
     send_listing(s, arg, format, true).await
 }
 
@@ -104,18 +90,29 @@ pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 }
 
 /// STAT with a path: a LIST over the control connection, 212 for a
-/// directory and 213 for a file (RFC 959 §4.2).
+/// directory and 213 for a file (RFC 959 §4.2). The lines go out a chunk
+/// at a time, so a huge directory costs no more memory than a LIST.
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
     let is_dir = super::fs(s, &path, Share::is_dir).await?;
-    let bytes = render(s, path.clone(), Format::Long, false).await?;
-    let text = String::from_utf8_lossy(&bytes);
-    let lines = text.lines().map(str::to_string);
+    let mut listing = prepare(s, path.clone(), ListFormat::Long, false).await?;
     let code = if is_dir { 212 } else { 213 };
-    Ok(Some(Reply::multi(
-        code,
-        format!("Status of {path}:"),
-        lines,
-        "End of status",
-    )))
+    let mut out = Vec::new();
+    reply::begin_multi(code, &format!("Status of {path}:"), &mut out);
+    loop {
+        if s.send_part(&out).await == Flow::Close {
+            return Err(FtpError::Closing("Connection lost".into()));
+        }
+        let (back, chunk) = tokio::task::spawn_blocking(move || {
+            let chunk = listing.next_chunk();
+            (listing, chunk)
+        })
+        .await
+        .map_err(|_| FtpError::Local("Listing failed".into()))?;
+        listing = back;
+        let Some(chunk) = chunk else { break };
+        out.clear();
+        reply::body_lines(&chunk, &mut out);
+    }
+    Ok(Some(Reply::new(code, "End of status")))
 }

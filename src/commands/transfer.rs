@@ -3,15 +3,17 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use rand::Rng;
 
 use super::fs;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
+use crate::events::{Direction, Event};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Share, Upload, VPath};
+use crate::vfs::{clear_special_bits, unique_names, Share, Upload, VPath, NAME_MAX};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -166,8 +168,23 @@ fn mode_word(s: &Session) -> &'static str {
 }
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = s.path(arg)?;
-    let (file, md) = fs(s, &path, Share::open_read).await?;
+    let refused = |s: &Session, path: String, e: FtpError| {
+        // The operator hears of downloads that never started, too.
+        s.shared.emit(Event::TransferFinished {
+            id: s.shared.next_transfer_id(),
+            peer: s.peer,
+            direction: Direction::Download,
+            path,
+            bytes: 0,
+            duration: Duration::ZERO,
+            error: Some(e.to_string()),
+        });
+        e
+    };
+    let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
+    let (file, md) = fs(s, &path, Share::open_read)
+        .await
+        .map_err(|e| refused(s, path.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
@@ -298,6 +315,13 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     if path.is_root() {
         return Err(FtpError::InvalidName("Not a file name".into()));
+    }
+    // Checked before 150: otherwise the whole body would be read only to
+    // fail at the final rename.
+    if !path.fits_name_max() {
+        return Err(FtpError::InvalidName(format!(
+            "name too long (max {NAME_MAX} bytes)"
+        )));
     }
     // A session that may not read enters folders without learning whether
     // they exist (see `commands::nav::cwd`), so its uploads make them.

@@ -8,4 +8,4 @@ mod transfer;
 
 pub use connect::{bind_passive, DataPlan};
 pub use stream::DataStream;
-pub use transfer::{ascii_len, receive_to_file, send_bytes, send_file, Progress, TransferLimits};
+pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};

@@ -164,15 +164,15 @@ async fn copy_out<S: AsyncWrite + Unpin>(
     finish_send(stream, limits).await
 }
 
-/// Sends an in-memory listing.
-pub async fn send_bytes<S: AsyncWrite + Unpin>(
+/// Sends a listing as its chunks arrive, until the sender is done.
+pub async fn send_chunks<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    bytes: &[u8],
+    mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
-    for chunk in bytes.chunks(BUF_SIZE) {
-        within_stall(limits.stall, stream.write_all(chunk)).await?;
+    while let Some(chunk) = chunks.recv().await {
+        within_stall(limits.stall, stream.write_all(&chunk)).await?;
         progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     finish_send(stream, limits).await

@@ -2,7 +2,7 @@
 //! policy table. Nothing here does I/O, so all of it is unit-tested alone.
 
 mod command;
-mod reply;
+pub(crate) mod reply;
 pub(crate) mod table;
 pub(crate) mod telnet;
 

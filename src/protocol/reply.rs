@@ -50,6 +50,25 @@ impl Reply {
     }
 }
 
+/// The first line of a multi-line reply that is sent in pieces (a STAT
+/// listing of any length): `code-text`.
+pub fn begin_multi(code: u16, first: &str, out: &mut Vec<u8>) {
+    let first = first.replace(['\r', '\n'], " ");
+    out.extend_from_slice(format!("{code}-{first}\r\n").as_bytes());
+}
+
+/// Lines between the first and the last of a multi-line reply, from text
+/// whose lines end in CRLF (or LF): each is indented by a space, as in
+/// [`Reply::encode`]. A lone CR becomes a space, so it cannot end a line.
+pub fn body_lines(text: &[u8], out: &mut Vec<u8>) {
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.push(b' ');
+        out.extend(line.iter().map(|&b| if b == b'\r' { b' ' } else { b }));
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +81,22 @@ mod tests {
         out.clear();
         Reply::multi(211, "Features:", ["SIZE".to_string()], "End").encode(&mut out);
         assert_eq!(out, b"211-Features:\r\n SIZE\r\n211 End\r\n");
+    }
+
+    #[test]
+    fn a_multi_line_reply_in_pieces_is_the_same_on_the_wire() {
+        let whole = Reply::multi(212, "Status:", ["a b".into(), "c".into()], "End");
+        let mut expected = Vec::new();
+        whole.encode(&mut expected);
+        let mut out = Vec::new();
+        begin_multi(212, "Status:", &mut out);
+        body_lines(b"a b\r\n", &mut out);
+        body_lines(b"c\r\n", &mut out);
+        Reply::new(212, "End").encode(&mut out);
+        assert_eq!(out, expected);
+        out.clear();
+        body_lines(b"x\ry\r\n", &mut out);
+        assert_eq!(out, b" x y\r\n");
     }
 
     #[test]

@@ -95,23 +95,31 @@ impl Control {
     }
 
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        self.out.clear();
-        reply.encode(&mut self.out);
-        match &mut self.stream {
-            Stream::Plain(s) => s.write_all(&self.out).await,
-            Stream::Tls(s) => {
-                s.write_all(&self.out).await?;
-                s.flush().await
-            }
-            #[cfg(test)]
-            Stream::Memory(s) => s.write_all(&self.out).await,
-            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
-        }?;
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        reply.encode(&mut out);
+        let sent = self.send_bytes(&out).await;
+        self.out = out;
+        sent?;
         // Keep an idle session small after a long reply (FEAT, HELP, STAT).
         if self.out.capacity() > 4096 {
             self.out = Vec::new();
         }
         Ok(())
+    }
+
+    /// Sends bytes already in the wire format (part of a long reply).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            #[cfg(test)]
+            Stream::Memory(s) => s.write_all(bytes).await,
+            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
     /// Switches to TLS. Bytes the client pipelined after `AUTH TLS` would

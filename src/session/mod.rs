@@ -103,6 +103,15 @@ impl Session {
         }
     }
 
+    /// Sends part of a reply written in pieces, with the same stall limit.
+    pub async fn send_part(&mut self, bytes: &[u8]) -> Flow {
+        let limit = self.shared.config.limits.stall_timeout;
+        match tokio::time::timeout(limit, self.control.send_bytes(bytes)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) | Err(_) => Flow::Close,
+        }
+    }
+
     pub fn logged_in(&self) -> bool {
         matches!(self.login, Login::LoggedIn { .. })
     }

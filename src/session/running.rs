@@ -18,14 +18,17 @@ use crate::data::{self, DataStream, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
-use crate::vfs::{Upload, VPath};
+use crate::vfs::{ListingJob, Upload, VPath};
+
+/// Listing chunks made ahead of the data connection (each about 64 KiB).
+const LISTING_CHUNKS_AHEAD: usize = 2;
 
 /// What a transfer does once its data connection is open.
 pub(crate) enum Job {
     /// RETR: a file of `len` bytes (when opened), from an offset.
     Send { file: File, offset: u64, len: u64 },
-    /// LIST, NLST, MLSD: a listing made beforehand.
-    Listing(Vec<u8>),
+    /// LIST, NLST, MLSD: a listing made a chunk at a time as it is sent.
+    Listing(ListingJob),
     /// STOR, STOU, APPE: into `file`, then `finish` decides what becomes
     /// of it once every byte is in.
     Receive {
@@ -271,8 +274,18 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             Ok(None)
         }
         // Listings are text and always sent as such (RFC 1123 §4.1.2.7).
-        Job::Listing(bytes) => {
-            data::send_bytes(&mut stream, &bytes, ctx.limits, &ctx.progress).await?;
+        Job::Listing(mut listing) => {
+            // Looking entries up is file-system work: off the runtime, at
+            // most a few chunks ahead of the data connection.
+            let (tx, rx) = tokio::sync::mpsc::channel(LISTING_CHUNKS_AHEAD);
+            tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = listing.next_chunk() {
+                    if tx.blocking_send(chunk).is_err() {
+                        break; // the transfer ended
+                    }
+                }
+            });
+            data::send_chunks(&mut stream, rx, ctx.limits, &ctx.progress).await?;
             Ok(None)
         }
         Job::Receive {

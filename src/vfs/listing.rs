@@ -39,31 +39,59 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_metadata(name: String, md: &Metadata) -> Entry {
-        let kind = if md.is_dir() {
-            Kind::Dir
-        } else if md.is_file() {
-            Kind::File
-        } else {
-            Kind::Special(match md.mode() & libc::S_IFMT {
-                libc::S_IFIFO => 'p',
-                libc::S_IFSOCK => 's',
-                libc::S_IFCHR => 'c',
-                libc::S_IFBLK => 'b',
-                _ => '?',
-            })
+        Entry::from_stat(
+            name,
+            md.mode(),
+            md.len(),
+            md.mtime(),
+            md.nlink(),
+            md.dev(),
+            md.ino(),
+        )
+    }
+
+    /// From the fields of a stat(2) result.
+    pub fn from_stat(
+        name: String,
+        mode: u32,
+        size: u64,
+        mtime: i64,
+        nlink: u64,
+        dev: u64,
+        ino: u64,
+    ) -> Entry {
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFREG => Kind::File,
+            libc::S_IFIFO => Kind::Special('p'),
+            libc::S_IFSOCK => Kind::Special('s'),
+            libc::S_IFCHR => Kind::Special('c'),
+            libc::S_IFBLK => Kind::Special('b'),
+            _ => Kind::Special('?'),
         };
         Entry {
             name,
             kind,
             link_target: None,
-            size: md.len(),
-            mtime: md.mtime(),
-            mode: md.mode(),
-            nlink: md.nlink(),
-            dev: md.dev(),
-            ino: md.ino(),
+            size,
+            mtime,
+            mode,
+            nlink,
+            dev,
+            ino,
         }
     }
+}
+
+/// The three listing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// LIST: `ls -l` lines.
+    Long,
+    /// NLST: names only.
+    Names,
+    /// MLSD: facts, then the name.
+    Facts(Facts, Perms),
 }
 
 /// What the session may do, for the MLSD `perm` fact.
@@ -177,6 +205,15 @@ impl Listing {
         }
         s.push_str("\r\n");
         self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// One line of `e` in `format`.
+    pub fn line(&mut self, e: &Entry, format: ListFormat) {
+        match format {
+            ListFormat::Long => self.list_line(e),
+            ListFormat::Names => self.name_line(e),
+            ListFormat::Facts(facts, perms) => self.facts_line(e, facts, perms),
+        }
     }
 
     pub fn name_line(&mut self, e: &Entry) {

@@ -8,6 +8,7 @@
 //! When several paths (or one file) are shared, [`Share`] puts a read-only
 //! virtual root above them, and each path resolves to one entry's handle.
 
+mod dirlist;
 mod listing;
 mod names;
 mod path;
@@ -18,7 +19,9 @@ mod share;
 mod time;
 mod upload;
 
-pub use listing::{facts_text, Entry, Facts, Listing, Perms};
+pub use dirlist::ListingJob;
+pub use listing::{facts_text, Facts, ListFormat, Perms};
+pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::Root;
 pub use share::{entry_names, Share, ShareError, SharedPath};

@@ -15,11 +15,19 @@ use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+/// Whether a name is shown as it is: UTF-8 without CR or LF.
+pub fn shown_as_is(bytes: &[u8]) -> bool {
+    !bytes.iter().any(|&b| b == b'\r' || b == b'\n') && std::str::from_utf8(bytes).is_ok()
+}
+
+/// The longest file name Linux file systems take, in bytes (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
 /// How an on-disk name is shown to clients.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        if !s.contains(['\r', '\n']) {
+    if shown_as_is(bytes) {
+        if let Ok(s) = std::str::from_utf8(bytes) {
             return Cow::Borrowed(s);
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::names::os_name;
+use super::names::{os_name, NAME_MAX};
 use crate::error::{FtpError, FtpResult};
 
 /// An absolute, normalised virtual path: `/` or `/a/b` (no `.`, `..`,
@@ -72,6 +72,12 @@ impl VPath {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether every component fits [`NAME_MAX`] bytes on disk, so that an
+    /// upload can be refused before its data is sent rather than after.
+    pub fn fits_name_max(&self) -> bool {
+        self.components().all(|c| os_name(c).len() <= NAME_MAX)
     }
 
     /// The path relative to the root handle, with escaped non-UTF-8 names

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use cap_std::fs::MetadataExt;
 use proptest::prelude::*;
 
-use super::{Share, Upload, VPath};
+use super::{Facts, ListFormat, Perms, Share, Upload, VPath};
 
 const SECRET: &[u8] = b"SECRET-OUTSIDE-THE-ROOT";
 const NAMES: &[&str] = &["a", "b", "l1", "l2", "l3"];
@@ -322,9 +322,23 @@ fn run(
             }
         }
         Op::List(p) => {
-            if let Ok(entries) = root.list(&vp(p)) {
-                for e in entries {
-                    not_outside(e.dev, e.ino)?;
+            // Every listed entry's `unique` fact (device and inode).
+            let facts = ListFormat::Facts(
+                Facts::all(),
+                Perms {
+                    read: true,
+                    create: false,
+                    modify: false,
+                },
+            );
+            if let Ok(mut job) = root.listing(&vp(p), facts, 0) {
+                while let Some(chunk) = job.next_chunk() {
+                    for line in String::from_utf8_lossy(&chunk).lines() {
+                        let unique = line.split(';').find_map(|f| f.strip_prefix("unique="));
+                        let (dev, ino) = unique.and_then(|u| u.split_once('g')).unwrap();
+                        let hex = |x| u64::from_str_radix(x, 16).unwrap();
+                        not_outside(hex(dev), hex(ino))?;
+                    }
                 }
             }
             if let Ok(d) = root.open_dir(&vp(p)) {

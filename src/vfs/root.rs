@@ -127,37 +127,12 @@ impl Root {
         Ok(self.symlink_entry(p, name, &lmd))
     }
 
-    /// All entries of a directory (without `.` and `..`), unsorted.
-    pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
-        let dir = self.open_dir(p)?;
-        let mut out = Vec::new();
-        for item in dir.entries()? {
-            let item = item?;
-            let os_name = item.file_name();
-            let name = display_name(&os_name).into_owned();
-            let ft = item.file_type()?;
-            if !ft.is_symlink() {
-                // A file may vanish between readdir and stat; skip it then.
-                if let Ok(md) = item.metadata() {
-                    out.push(Entry::from_metadata(name, &md));
-                }
-                continue;
-            }
-            let Ok(lmd) = dir.symlink_metadata(&os_name) else {
-                continue;
-            };
-            let Ok(link) = p.join(&name) else { continue };
-            out.push(self.symlink_entry(&link, name, &lmd));
-        }
-        Ok(out)
-    }
-
     /// A symlink is shown with the facts of its target when the target is
     /// inside the root, so clients can descend into linked folders, and
     /// with that target as a virtual path. Any other link is a bare link
     /// that cannot be followed, shown without its target (the target text
     /// would reveal the host's layout, its length included).
-    fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
+    pub(super) fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
         let rel = link.to_relative();
         let followed = self.dir.metadata(&rel).ok();
         let target = self.dir.read_link_contents(&rel).ok();

@@ -20,7 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 
-use super::listing::{Entry, Kind, Perms};
+use super::dirlist::ListingJob;
+use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
 use super::{Root, VPath};
 
@@ -416,16 +417,19 @@ impl Share {
         }
     }
 
-    /// All entries of a directory (without `.` and `..`), unsorted.
-    pub fn list(&self, p: &VPath) -> io::Result<Vec<Entry>> {
+    /// A listing of `p` (a folder's entries, or one file), made a chunk at
+    /// a time; entries of the virtual root are looked up now.
+    pub fn listing(&self, p: &VPath, format: ListFormat, now: i64) -> io::Result<ListingJob> {
         match self.place(p)? {
-            Place::Top(v) => Ok(v.list()),
+            Place::Top(v) => Ok(ListingJob::of_entries(v.list(), format, now)),
             Place::In(root, rel) => {
-                let mut entries = root.list(&rel)?;
-                self.link_targets_from_top(p, &mut entries);
-                Ok(entries)
+                let job = ListingJob::new(root, &rel, format, now)?;
+                Ok(match (self, p.split_first()) {
+                    (Share::Virtual(_), Some((top, _))) => job.with_link_prefix(top),
+                    _ => job,
+                })
             }
-            Place::File(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
+            Place::File(_) => Ok(ListingJob::of_entries(vec![self.entry(p)?], format, now)),
         }
     }
 
@@ -546,9 +550,8 @@ mod tests {
         std::os::unix::fs::symlink("secret", &file).unwrap();
         assert!(share.open_read(&p).is_err());
         assert!(!share.metadata(&p).unwrap().is_file());
-        let listed = share.list(&VPath::root()).unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_ne!(listed[0].size, 22, "the neighbour's size is not shown");
+        let listed = share.entry(&p).unwrap();
+        assert_ne!(listed.size, 22, "the neighbour's size is not shown");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
 use rand::Rng;
 
-use super::names::{display_name, os_name};
+use super::names::{display_name, os_name, NAME_MAX};
 use super::{Share, VPath};
 
 const TEMP_PREFIX: &str = ".ftpshare-";
@@ -137,8 +137,8 @@ impl Upload {
         Ok(())
     }
 
-    /// Moves the finished file to `wanted`'s name, or to `name.1`, `name.2`…
-    /// if that exists; never replaces anything. Returns the name used.
+    /// Moves the finished file to `wanted`'s name, or to the first free one
+    /// of [`unique_names`]; never replaces anything. Returns the name used.
     pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
         for candidate in unique_names(wanted) {
             let name = os_name(&candidate);
@@ -172,12 +172,49 @@ impl Upload {
 }
 
 /// The names an upload that must not replace anything tries, in order:
-/// `wanted`, then `wanted.1`, `wanted.2`… up to a bound.
+/// `wanted`, then `report.1.pdf`, `report.2.pdf`… for `report.pdf` (the
+/// number goes before the extension, so the file still opens with the
+/// same program), up to a bound. When a numbered name would be longer than
+/// [`NAME_MAX`] bytes, the stem is shortened (on a character boundary, the
+/// extension kept) so that every name tried fits.
 pub fn unique_names(wanted: &str) -> impl Iterator<Item = String> + '_ {
+    let (stem, ext) = split_extension(wanted);
     (0..10_000u32).map(move |n| match n {
         0 => wanted.to_string(),
-        n => format!("{wanted}.{n}"),
+        n => {
+            let suffix = format!(".{n}{ext}");
+            let room = NAME_MAX.saturating_sub(suffix.len());
+            format!("{}{suffix}", shorten(stem, room))
+        }
     })
+}
+
+/// `report.pdf` → (`report`, `.pdf`). A leading dot (`.profile`) is not an
+/// extension, and neither is a long tail, which is more likely part of the
+/// name than a type.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= 16 => name.split_at(i),
+        _ => (name, ""),
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary and not inside a `%XX` escape (see `names`).
+fn shorten(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some(pct) = s[..end].rfind('%') {
+        if end - pct < 3 {
+            end = pct;
+        }
+    }
+    &s[..end]
 }
 
 impl Drop for Upload {
@@ -227,4 +264,37 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
 /// True for our own temporary files, which listings hide.
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_keep_the_extension() {
+        let names: Vec<String> = unique_names("report.pdf").take(3).collect();
+        assert_eq!(names, ["report.pdf", "report.1.pdf", "report.2.pdf"]);
+        let names: Vec<String> = unique_names(".profile").take(2).collect();
+        assert_eq!(names, [".profile", ".profile.1"]);
+        let names: Vec<String> = unique_names("archive.tar.gz").skip(1).take(1).collect();
+        assert_eq!(names, ["archive.tar.1.gz"]);
+    }
+
+    #[test]
+    fn unique_names_always_fit_name_max_and_stay_utf8() {
+        for stem in [
+            "a".repeat(300),
+            "é".repeat(140),
+            format!("{}%E9x", "b".repeat(246)),
+        ] {
+            let wanted = format!("{stem}.txt");
+            for (n, name) in unique_names(&wanted).enumerate().skip(1).take(12) {
+                assert!(name.len() <= NAME_MAX, "{n}: {} bytes", name.len());
+                assert!(name.ends_with(&format!(".{n}.txt")), "{name}");
+                let stem_kept = name.trim_end_matches(&format!(".{n}.txt"));
+                assert!(stem.starts_with(stem_kept));
+                assert!(!stem_kept.ends_with('%'));
+            }
+        }
+    }
 }

@@ -1,0 +1,198 @@
+//! Listings sent a chunk at a time, so a directory of any size costs the
+//! server about its names, never its whole listing text.
+//!
+//! Listings are sorted by name, and sorting needs every name: they are read
+//! once into one buffer (name bytes plus 8 bytes an entry, about 9 MB for
+//! 200,000 names of 36 bytes). Each entry is looked up (stat) and
+//! formatted only when its chunk is made, so the facts and the text are
+//! never held for more than a chunk.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+use cap_std::fs::Dir;
+use rustix::fs::{statat, AtFlags};
+
+use super::listing::{Entry, ListFormat, Listing};
+use super::names::{display_name, shown_as_is};
+use super::root::Root;
+use super::upload::is_temp_name;
+use super::VPath;
+
+/// About this many bytes of listing text make one chunk.
+pub const CHUNK: usize = 64 * 1024;
+
+/// What is left to list.
+enum Source {
+    /// A directory's entries, by name, with the handle of the folder they
+    /// are in (for symlinks, which are followed through it).
+    Dir(DirNames, Root),
+    /// Entries looked up already: one file (LIST of a file), or the
+    /// shared paths of a virtual root.
+    Entries(std::vec::IntoIter<Entry>),
+}
+
+/// A listing being made: what is left to list, and the format.
+pub struct ListingJob {
+    source: Source,
+    format: ListFormat,
+    now: i64,
+    /// In a virtual root, the shared folder's name that symlink targets
+    /// (paths from the folder's top) are shown under.
+    link_prefix: Option<String>,
+}
+
+/// One name in [`DirNames::names`]: its start, its length, and whether it
+/// is shown as it is (then it sorts by its bytes, without escaping).
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    /// A file name is at most 255 bytes (NAME_MAX).
+    len: u16,
+    as_is: bool,
+}
+
+/// A directory's names, sorted, in one buffer.
+struct DirNames {
+    dir: Dir,
+    path: VPath,
+    names: Vec<u8>,
+    /// Where each name is in `names`, in listing order.
+    spans: Vec<Span>,
+    next: usize,
+}
+
+impl ListingJob {
+    /// Starts listing `path`: a directory's names are read and sorted now
+    /// (so a missing or unreadable directory is an error before any data
+    /// connection opens); a file is looked up now.
+    pub fn new(root: &Root, path: &VPath, format: ListFormat, now: i64) -> io::Result<ListingJob> {
+        let source = if root.metadata(path)?.is_dir() {
+            Source::Dir(
+                DirNames::read(root.open_dir(path)?, path.clone())?,
+                root.clone(),
+            )
+        } else {
+            Source::Entries(vec![root.entry(path)?].into_iter())
+        };
+        Ok(ListingJob {
+            source,
+            format,
+            now,
+            link_prefix: None,
+        })
+    }
+
+    /// A listing of entries looked up already, in the order given.
+    pub fn of_entries(entries: Vec<Entry>, format: ListFormat, now: i64) -> ListingJob {
+        ListingJob {
+            source: Source::Entries(entries.into_iter()),
+            format,
+            now,
+            link_prefix: None,
+        }
+    }
+
+    /// Shows symlink targets under `/name` (a shared folder in a virtual root).
+    pub fn with_link_prefix(mut self, name: &str) -> ListingJob {
+        self.link_prefix = Some(format!("/{name}"));
+        self
+    }
+
+    /// The next chunk of listing text (about [`CHUNK`] bytes, whole lines);
+    /// `None` once everything was listed.
+    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut out = Listing::new(self.now);
+        out.out.reserve(CHUNK + 1024);
+        while out.out.len() < CHUNK {
+            let entry = match &mut self.source {
+                Source::Entries(entries) => entries.next(),
+                Source::Dir(names, root) => names.next_entry(root),
+            };
+            let Some(mut entry) = entry else { break };
+            if let (Some(prefix), Some(target)) = (&self.link_prefix, &mut entry.link_target) {
+                let rest = if target == "/" { "" } else { target.as_str() };
+                *target = format!("{prefix}{rest}");
+            }
+            out.line(&entry, self.format);
+        }
+        (!out.out.is_empty()).then_some(out.out)
+    }
+}
+
+impl DirNames {
+    fn read(dir: Dir, path: VPath) -> io::Result<DirNames> {
+        let mut names = Vec::new();
+        let mut spans = Vec::new();
+        for item in dir.entries()? {
+            let name = item?.file_name();
+            let bytes = name.as_bytes();
+            let as_is = shown_as_is(bytes);
+            // Our own temporary upload files are never shown.
+            if as_is && is_temp_name(&display_name(&name)) {
+                continue;
+            }
+            let too_many = || io::Error::other("directory too large to list");
+            spans.push(Span {
+                start: u32::try_from(names.len()).map_err(|_| too_many())?,
+                len: u16::try_from(bytes.len()).map_err(|_| too_many())?,
+                as_is,
+            });
+            names.extend_from_slice(bytes);
+        }
+        spans.sort_unstable_by(|a, b| {
+            let (x, y) = (name_of(&names, *a), name_of(&names, *b));
+            if a.as_is && b.as_is {
+                x.as_bytes().cmp(y.as_bytes())
+            } else {
+                display_name(x).cmp(&display_name(y))
+            }
+        });
+        Ok(DirNames {
+            dir,
+            path,
+            names,
+            spans,
+            next: 0,
+        })
+    }
+
+    /// The next entry that still exists (a file may vanish between
+    /// readdir and stat; it is skipped then).
+    fn next_entry(&mut self, root: &Root) -> Option<Entry> {
+        while let Some(&span) = self.spans.get(self.next) {
+            self.next += 1;
+            if let Some(e) = self.lookup(root, name_of(&self.names, span)) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    fn lookup(&self, root: &Root, os_name: &OsStr) -> Option<Entry> {
+        let name = display_name(os_name).into_owned();
+        // One readdir name, not followed: it cannot leave the directory.
+        let st = statat(&self.dir, os_name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        let mode = st.st_mode as u32;
+        if mode & libc::S_IFMT != libc::S_IFLNK {
+            return Some(Entry::from_stat(
+                name,
+                mode,
+                u64::try_from(st.st_size).unwrap_or(0),
+                st.st_mtime as i64,
+                st.st_nlink as u64,
+                st.st_dev as u64,
+                st.st_ino as u64,
+            ));
+        }
+        let lmd = self.dir.symlink_metadata(os_name).ok()?;
+        let link = self.path.join(&name).ok()?;
+        Some(root.symlink_entry(&link, name, &lmd))
+    }
+}
+
+fn name_of(names: &[u8], span: Span) -> &OsStr {
+    let start = span.start as usize;
+    OsStr::from_bytes(&names[start..start + span.len as usize])
+}
