@@ -134,7 +134,12 @@ impl Default for Limits {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The folder served as the root when no `paths` are given; once
+    /// started, the absolute folder (unchanged for a virtual root).
     pub root: PathBuf,
+    /// Files and folders to share (one folder alone is the root); once
+    /// started, their absolute paths.
+    pub paths: Vec<PathBuf>,
     pub bind: SocketAddr,
     pub user: String,
     pub password: String,

@@ -36,8 +36,9 @@ pub use data::Progress;
 pub use error::FtpError;
 pub use escape::{escape, steers_terminal};
 pub use events::{Direction, Event, Refused};
-pub use server::{url_host, RunningServer, Server, ServerBuilder, StartError};
+pub use server::{url_escape, url_host, RunningServer, Server, ServerBuilder, StartError};
 pub use tls::{fingerprint, TlsError, TlsIdentity, DEFAULT_VALIDITY as DEFAULT_CERT_VALIDITY};
+pub use vfs::{entry_names, ShareError, SharedPath};
 
 /// A fresh password: 22 characters from a 58-letter URL-safe alphabet
 /// without look-alikes (0/O, 1/l/I), about 128 bits from a CSPRNG seeded

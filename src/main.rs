@@ -63,6 +63,10 @@ fn main() -> ExitCode {
             )
             .exit();
     }
+    if let Err(msg) = cli::paths::check(&args) {
+        eprintln!("ftpshare: error: {}", ftpshare::escape(&msg));
+        return ExitCode::from(2);
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if no_color {
         console::set_colors_enabled(false);
@@ -167,7 +171,8 @@ async fn serve(args: Serve) -> Result<u8, String> {
     let timeout = args.timeout();
     let deadline = timeout.map(|d| Instant::now() + d);
     let url = server.url_for(&host);
-    let root = server.root().display().to_string();
+    let root = cli::banner::shared(&server);
+    let upload_url = cli::banner::upload_url(&server, &url);
     // In fixture mode stdout and the terminal belong to the command.
     let fixture = args.fixture();
     let to_stderr = args.json || fixture;
@@ -184,6 +189,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
             root: &root,
             mode: mode_name(cfg.access),
             url: &url,
+            upload_url: upload_url.as_deref(),
             host: &host,
             port: server.local_addr().port(),
             user: &cfg.user,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,15 +18,15 @@ use crate::config::{AccessMode, Config, Limits, TlsMode};
 use crate::events::Event;
 use crate::shared::Shared;
 use crate::tls::{TlsError, TlsIdentity};
-use crate::vfs::Root;
+use crate::vfs::{Share, ShareError, SharedPath};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot serve {path}: {source}")]
-    Root { path: String, source: io::Error },
-    #[error("{path} is not a directory")]
-    NotADirectory { path: String },
+    /// A path to share is missing, of the wrong kind, or two have the
+    /// same name.
+    #[error("{0}")]
+    Share(#[from] ShareError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
     #[error("cannot resolve public host {host:?}")]
@@ -45,6 +45,7 @@ impl Server {
         ServerBuilder {
             config: Config {
                 root: PathBuf::from("."),
+                paths: Vec::new(),
                 bind: SocketAddr::from(([0u16; 8], 0)),
                 user: "share".into(),
                 password: String::new(),
@@ -69,8 +70,65 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
+    /// Serves this folder as the root (the default is `.`); forgets
+    /// paths given with [`share`](Self::share).
     pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.root = dir.into();
+        self.config.paths.clear();
+        self
+    }
+
+    /// Adds a file or folder to share; repeat it to share several. One
+    /// folder alone is served as the root, as with [`root`](Self::root).
+    /// A file, or several paths, are served as a read-only virtual root
+    /// that lists each by its base name; with write access, changes are
+    /// allowed inside the shared folders only. Two paths with the same
+    /// base name are a [`StartError::Share`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("report.pdf"), b"%PDF")?;
+    /// std::fs::create_dir(dir.path().join("photos"))?;
+    /// let server = ftpshare::Server::builder()
+    ///     .share(dir.path().join("report.pdf"))
+    ///     .share(dir.path().join("photos"))
+    ///     .bind("127.0.0.1:0".parse()?)
+    ///     .start()
+    ///     .await?;
+    /// let names: Vec<String> = server.paths().into_iter().map(|p| p.name).collect();
+    /// assert_eq!(names, ["photos", "report.pdf"]);
+    /// assert_eq!(server.root(), None, "no folder is the root");
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn share(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.paths.push(path.into());
+        self
+    }
+
+    /// Shares exactly these paths, as repeated [`share`](Self::share)
+    /// calls would. One file gets a URL that points at it:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("my report.pdf"), b"%PDF")?;
+    /// let server = ftpshare::Server::builder()
+    ///     .paths([dir.path().join("my report.pdf")])
+    ///     .bind("127.0.0.1:0".parse()?)
+    ///     .credentials("share", "pw")
+    ///     .start()
+    ///     .await?;
+    /// let port = server.local_addr().port();
+    /// assert_eq!(server.url(), format!("ftp://share:pw@127.0.0.1:{port}/my%20report.pdf"));
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn paths<P: Into<PathBuf>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.config.paths = paths.into_iter().map(Into::into).collect();
         self
     }
     /// The address to listen on; port 0 picks a free port. `[::]` also
@@ -200,23 +258,22 @@ impl ServerBuilder {
                 )));
             }
         }
-        let root_err = |source| StartError::Root {
-            path: cfg.root.display().to_string(),
-            source,
-        };
-        let md = std::fs::metadata(&cfg.root).map_err(root_err)?;
-        if !md.is_dir() {
-            return Err(StartError::NotADirectory {
-                path: cfg.root.display().to_string(),
-            });
+        if cfg.paths.is_empty() {
+            cfg.paths.push(cfg.root.clone());
         }
-        let root = Root::open(&cfg.root).map_err(|source| StartError::Root {
-            path: cfg.root.display().to_string(),
-            source,
-        })?;
-        cfg.root = root.path().to_path_buf();
-        let dir = cfg.root.clone();
+        let root = Share::open(&cfg.paths)?;
+        if let Some(folder) = root.folder() {
+            cfg.root = folder.to_path_buf();
+        }
+        cfg.paths = root.paths().into_iter().map(|p| p.path).collect();
+        // Upload limits are measured on the disk uploads go to: the served
+        // folder, or the first shared folder of a virtual root.
+        let dir = root
+            .folder()
+            .map(Path::to_path_buf)
+            .or_else(|| root.paths().into_iter().find(|p| p.is_dir).map(|p| p.path));
         let disk = tokio::task::spawn_blocking(move || {
+            let dir = dir.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
             crate::budget::disk_space(std::fs::File::open(dir)?)
         })
         .await
@@ -385,13 +442,21 @@ impl RunningServer {
         &self.shared.config
     }
 
-    /// The folder served, made absolute.
-    pub fn root(&self) -> &std::path::Path {
-        self.shared.root.path()
+    /// The folder served as the root, made absolute; `None` when a file
+    /// or several paths are shared under a virtual root.
+    pub fn root(&self) -> Option<&std::path::Path> {
+        self.shared.root.folder()
+    }
+
+    /// What is shared, with the names clients see, sorted by name: one
+    /// folder served as the root is named `/`.
+    pub fn paths(&self) -> Vec<SharedPath> {
+        self.shared.root.paths()
     }
 
     /// `ftp://user:password@host:port/` with the public host, or the bound
-    /// address (loopback when bound to all interfaces).
+    /// address (loopback when bound to all interfaces); when a single file
+    /// is shared, the URL ends with its name.
     pub fn url(&self) -> String {
         let host = match &self.shared.config.public_host {
             Some(h) => h.parse().map(url_host).unwrap_or_else(|_| h.clone()),
@@ -408,11 +473,14 @@ impl RunningServer {
         } else {
             "ftp"
         };
+        // A single shared file: the URL opens it directly.
+        let file = self.shared.root.single_file().map(url_escape);
         format!(
-            "{scheme}://{}:{}@{host}:{}/",
+            "{scheme}://{}:{}@{host}:{}/{}",
             url_escape(&c.user),
             url_escape(&c.password),
-            self.local_addr.port()
+            self.local_addr.port(),
+            file.unwrap_or_default()
         )
     }
 
@@ -481,15 +549,16 @@ pub fn url_host(ip: IpAddr) -> String {
     }
 }
 
-/// What RFC 3986 does not allow unescaped in userinfo: all but its
-/// unreserved characters.
+/// All but RFC 3986's unreserved characters: what is escaped in userinfo
+/// and in a path segment.
 const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
-fn url_escape(s: &str) -> String {
+/// Percent-encodes text for use as userinfo or one path segment of a URL.
+pub fn url_escape(s: &str) -> String {
     utf8_percent_encode(s, USERINFO).to_string()
 }
 

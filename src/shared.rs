@@ -14,12 +14,13 @@ use crate::bans::BanTable;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::{Event, Refused};
-use crate::vfs::Root;
+use crate::vfs::Share;
 
 /// State every session shares.
 pub(crate) struct Shared {
     pub config: Config,
-    pub root: Root,
+    /// What is served: a folder, or a virtual root over several paths.
+    pub root: Share,
     pub events: broadcast::Sender<Event>,
     /// Transfers completed without error, counted here rather than by
     /// event subscribers, who may lag behind and miss some.
@@ -46,7 +47,7 @@ struct ConnTable {
 impl Shared {
     pub fn new(
         config: Config,
-        root: Root,
+        root: Share,
         events: broadcast::Sender<Event>,
         pasv_ip: Option<Ipv4Addr>,
     ) -> Shared {
@@ -79,7 +80,7 @@ impl Shared {
             .access(access)
             .config()
             .clone();
-        let root = Root::open(root).expect("test root opens");
+        let root = Share::open(&[root.to_path_buf()]).expect("test root opens");
         Arc::new(Shared::new(config, root, broadcast::channel(16).0, None))
     }
 

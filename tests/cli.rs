@@ -850,12 +850,6 @@ fn missing_folder_exits_1_with_one_line() {
 }
 
 #[test]
-fn a_file_is_not_a_folder() {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fails_with_one_line(&["--bind", "127.0.0.1", file.path().to_str().unwrap()]);
-}
-
-#[test]
 fn port_in_use_exits_1_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -1776,4 +1770,258 @@ fn bad_sizes_are_refused_in_one_line() {
             "{flag} {value}: {line}"
         );
     }
+}
+
+// ------------------------------------------------- files and several paths
+
+/// `outer/` holds `my report.pdf`, `photos/2024/cat.jpg`, `docs/notes.txt`
+/// and, beside them, `secret.txt`; `photos/to_docs` and `photos/to_secret`
+/// are symlinks that try to leave their entry.
+fn several() -> tempfile::TempDir {
+    let outer = tempdir();
+    let o = outer.path();
+    std::fs::create_dir_all(o.join("photos/2024")).unwrap();
+    std::fs::write(o.join("photos/2024/cat.jpg"), pseudo_random(50_003, 3)).unwrap();
+    std::fs::create_dir(o.join("docs")).unwrap();
+    std::fs::write(o.join("docs/notes.txt"), b"notes").unwrap();
+    std::fs::write(o.join("my report.pdf"), pseudo_random(300_007, 4)).unwrap();
+    std::fs::write(o.join("secret.txt"), b"never served").unwrap();
+    std::os::unix::fs::symlink("../docs/notes.txt", o.join("photos/to_docs")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", o.join("photos/to_secret")).unwrap();
+    outer
+}
+
+/// The banner shown for these paths.
+fn banner_for(paths: &[&str]) -> String {
+    let mut args = vec!["--bind", "127.0.0.1", "--timeout", "1s", "--no-qr"];
+    args.extend_from_slice(paths);
+    let (status, stdout, stderr) = Share::start(&args).wait();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    stdout.join("\n")
+}
+
+fn arg(outer: &tempfile::TempDir, rel: &str) -> String {
+    outer.path().join(rel).to_str().unwrap().to_string()
+}
+
+#[test]
+fn one_file_is_served_at_a_url_that_opens_it() {
+    let outer = several();
+    let file = arg(&outer, "my report.pdf");
+    let (share, ready) = Share::json(&[&file]);
+    let password = ready["password"].as_str().unwrap();
+    assert_eq!(
+        ready["url"],
+        format!(
+            "ftp://share:{password}@127.0.0.1:{}/my%20report.pdf",
+            port(&ready)
+        )
+    );
+    assert!(ready["root"].is_null(), "{ready}");
+    let real = std::fs::canonicalize(&file).unwrap();
+    assert_eq!(ready["paths"], serde_json::json!([real.to_str().unwrap()]));
+    if need("curl") {
+        let out = curl(&[ready["url"].as_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(sha256(&out.stdout), sha256(&pseudo_random(300_007, 4)));
+    }
+    // The virtual root holds that file and nothing else.
+    if need("python3") {
+        let out = ftplib(&ready, "share", password, "print(f.nlst('/'))");
+        assert_eq!(out.trim(), "['my report.pdf']");
+    }
+    drop(share);
+
+    // The URL printed for people opens the file too.
+    let mut quiet = Share::start(&["-q", "--bind", "127.0.0.1", &file]);
+    let printed = quiet.line().expect("the URL");
+    assert!(printed.ends_with("/my%20report.pdf"), "{printed}");
+    if need("curl") {
+        let out = curl(&[&printed]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(sha256(&out.stdout), sha256(&pseudo_random(300_007, 4)));
+    }
+    drop(quiet);
+
+    // People see what is shared, and where it opens.
+    let out = banner_for(&[&file]);
+    assert!(out.contains("sharing my report.pdf (read-only)"), "{out}");
+    assert!(out.contains("curl -O 'ftp://share:"), "{out}");
+}
+
+#[test]
+fn several_paths_are_listed_by_name_with_real_sizes() {
+    let outer = several();
+    let (share, ready) = Share::json(&[
+        &arg(&outer, "my report.pdf"),
+        &arg(&outer, "photos"),
+        &arg(&outer, "docs/"),
+    ]);
+    assert!(ready["root"].is_null(), "{ready}");
+    assert_eq!(ready["paths"].as_array().unwrap().len(), 3, "{ready}");
+    let password = ready["password"].as_str().unwrap().to_string();
+    if need("lftp") {
+        let out = run(
+            "lftp",
+            &[
+                "-u",
+                &format!("share,{password}"),
+                "-p",
+                &port(&ready).to_string(),
+                "-e",
+                "set net:max-retries 1; ls /; bye",
+                "127.0.0.1",
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pdf = text.lines().find(|l| l.ends_with(" my report.pdf"));
+        let pdf = pdf.unwrap_or_else(|| panic!("{text}"));
+        assert!(pdf.starts_with('-'), "{pdf}");
+        assert_eq!(pdf.split_whitespace().nth(4), Some("300007"), "{pdf}");
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with('d') && l.ends_with(" photos")));
+        assert!(text
+            .lines()
+            .any(|l| l.starts_with('d') && l.ends_with(" docs")));
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
+    if need("python3") {
+        let body = r#"
+facts = {name: f for name, f in f.mlsd('/')}
+print(facts['my report.pdf']['type'], facts['my report.pdf']['size'], facts['photos']['type'])
+f.voidcmd('TYPE I')
+print(f.size('/my report.pdf'))
+def get(path):
+    out = io.BytesIO()
+    try:
+        f.retrbinary('RETR ' + path, out.write)
+        return out.getvalue().decode('latin-1')
+    except ftplib.error_perm as e:
+        return str(e)[:3]
+for path in ['/photos/../docs/notes.txt', '/secret.txt', '/../secret.txt',
+             '/photos/../../secret.txt', '/photos/to_docs', '/photos/to_secret',
+             '/my report.pdf/../secret.txt', '/docs/../../../secret.txt']:
+    print(path, get(path))
+"#;
+        let out = ftplib(&ready, "share", &password, body);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "file 300007 dir", "{out}");
+        assert_eq!(lines[1], "300007", "{out}");
+        // `..` folds as text first, then one entry serves the rest.
+        assert_eq!(lines[2], "/photos/../docs/notes.txt notes", "{out}");
+        for line in &lines[3..] {
+            assert!(line.ends_with(" 550"), "reached: {line}");
+        }
+    }
+    drop(share);
+    let out = banner_for(&[&arg(&outer, "my report.pdf"), &arg(&outer, "photos")]);
+    assert!(
+        out.contains("sharing my report.pdf, photos/ (read-only)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn with_write_changes_happen_only_inside_shared_folders() {
+    let outer = several();
+    let (_share, ready) = Share::json(&[
+        "--write",
+        &arg(&outer, "my report.pdf"),
+        &arg(&outer, "photos"),
+        &arg(&outer, "docs"),
+    ]);
+    if !need("python3") {
+        return;
+    }
+    let body = r#"
+def try_(fn, *args):
+    try:
+        fn(*args)
+        return 'ok'
+    except ftplib.error_perm as e:
+        return str(e)[:3]
+up = lambda path: f.storbinary('STOR ' + path, io.BytesIO(b'uploaded'))
+appe = lambda path: f.storbinary('APPE ' + path, io.BytesIO(b'more'))
+print(try_(up, '/new.txt'), try_(up, '/my report.pdf'), try_(appe, '/my report.pdf'),
+      try_(f.delete, '/my report.pdf'), try_(f.mkd, '/newdir'), try_(f.rmd, '/docs'),
+      try_(f.rename, '/my report.pdf', '/photos/x.pdf'),
+      try_(f.rename, '/docs/notes.txt', '/notes.txt'))
+print(try_(up, '/photos/2024/up.bin'), try_(f.mkd, '/docs/sub'),
+      try_(f.rename, '/photos/2024/up.bin', '/docs/sub/up.bin'))
+"#;
+    let out = ftplib(&ready, "share", ready["password"].as_str().unwrap(), body);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "550 550 550 550 550 550 550 550", "{out}");
+    assert_eq!(lines[1], "ok ok ok", "{out}");
+    let o = outer.path();
+    assert_eq!(
+        std::fs::read(o.join("my report.pdf")).unwrap(),
+        pseudo_random(300_007, 4)
+    );
+    assert_eq!(
+        std::fs::read(o.join("docs/sub/up.bin")).unwrap(),
+        b"uploaded"
+    );
+    assert_eq!(std::fs::read(o.join("docs/notes.txt")).unwrap(), b"notes");
+    let mut beside = files_in(o);
+    beside.retain(|n| !["docs", "photos", "my report.pdf", "secret.txt"].contains(&n.as_str()));
+    assert!(beside.is_empty(), "created beside the shares: {beside:?}");
+}
+
+/// Exit 2 and one line on stderr, nothing on stdout.
+fn usage_error(args: &[&str]) -> String {
+    let (status, stdout, stderr) = Share::start(args).wait();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{stdout:?}");
+    stderr.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn paths_that_cannot_be_shared_together_exit_2() {
+    let outer = several();
+    std::fs::create_dir(outer.path().join("other")).unwrap();
+    std::fs::write(outer.path().join("other/notes.txt"), b"other").unwrap();
+    let (a, b) = (
+        arg(&outer, "docs/notes.txt"),
+        arg(&outer, "other/notes.txt"),
+    );
+    let (status, stdout, stderr) = Share::start(&["--bind", "127.0.0.1", &a, &b]).wait();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&a) && stderr.contains(&b), "{stderr}");
+
+    let file = arg(&outer, "my report.pdf");
+    let (docs, photos) = (arg(&outer, "docs"), arg(&outer, "photos"));
+    let line = usage_error(&["--upload-only", &file]);
+    assert!(
+        line.contains("--upload-only needs exactly one folder"),
+        "{line}"
+    );
+    usage_error(&["--upload-only", &docs, &photos]);
+    let line = usage_error(&["--temp", &file]);
+    assert!(line.contains("--temp"), "{line}");
+    usage_error(&[&docs, "/"]);
+}
+
+#[test]
+fn fixture_mode_with_one_file_hands_over_its_url_and_no_root() {
+    if !need("curl") {
+        return;
+    }
+    let outer = several();
+    let file = outer.path().join("my report.pdf");
+    let script = r#"
+        curl -sS "$FTPSHARE_URL" | sha256sum | cut -c1-64 || exit 90
+        echo "root=[$FTPSHARE_ROOT]"
+    "#;
+    let (status, out, err) = fixture(&[], &file, script).wait();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(
+        out,
+        [sha256(&pseudo_random(300_007, 4)).as_str(), "root=[]"],
+        "{err}"
+    );
 }

@@ -87,43 +87,6 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Tries a download; returns the reply code of RETR (150 means the data
-/// came, and it is returned).
-async fn try_retr(raw: &mut Raw, path: &str) -> (u16, Vec<u8>) {
-    let data = raw.epsv().await;
-    let r = raw.cmd(&format!("RETR {path}")).await;
-    if r.code != 150 {
-        return (r.code, Vec::new());
-    }
-    let bytes = read_all(data).await;
-    assert_eq!(raw.reply().await.code, 226);
-    (150, bytes)
-}
-
-async fn try_list(raw: &mut Raw, cmd: &str) -> (u16, String) {
-    let data = raw.epsv().await;
-    let r = raw.cmd(cmd).await;
-    if r.code != 150 {
-        return (r.code, String::new());
-    }
-    let bytes = read_all(data).await;
-    assert_eq!(raw.reply().await.code, 226);
-    (150, String::from_utf8(bytes).unwrap())
-}
-
-/// Tries an upload; returns the code that refused it, or 226.
-async fn try_stor(raw: &mut Raw, cmd: &str, bytes: &[u8]) -> u16 {
-    let mut data = raw.epsv().await;
-    let r = raw.cmd(cmd).await;
-    if r.code != 150 {
-        return r.code;
-    }
-    data.write_all(bytes).await.unwrap();
-    data.shutdown().await.unwrap();
-    drop(data);
-    raw.reply().await.code
-}
-
 #[tokio::test]
 async fn dot_dot_and_absolute_paths_stay_inside() {
     let j = jail(AccessMode::Writable).await;

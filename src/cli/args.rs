@@ -14,8 +14,8 @@ use super::size::{parse_limit, parse_size};
 #[command(
     name = "ftpshare",
     version,
-    about = "Share a folder over FTP(S) in one command",
-    long_about = "Share a folder over FTP(S) in one command.\n\nServes DIR (default: the current directory) read-only with a fresh one-time password, prints the URL and a QR code, and exits after --timeout or on Ctrl-C.",
+    about = "Share a folder or files over FTP(S) in one command",
+    long_about = "Share a folder or files over FTP(S) in one command.\n\nServes PATH (default: the current directory) read-only with a fresh one-time password, prints the URL and a QR code, and exits after --timeout or on Ctrl-C. One file gets a URL that opens it directly; several paths are listed by their names.",
     args_conflicts_with_subcommands = true,
     subcommand_value_name = "TOOL",
     subcommand_help_heading = "Tools"
@@ -40,9 +40,9 @@ pub enum Tool {
 
 #[derive(Debug, clap::Args)]
 pub struct Serve {
-    /// Folder to share
-    #[arg(value_name = "DIR", conflicts_with = "temp")]
-    pub dir: Option<PathBuf>,
+    /// Files and folders to share [default: the current directory]. One folder is served as the root; one file, or several paths, are listed by name in a read-only virtual root (writes only inside the shared folders)
+    #[arg(value_name = "PATH", conflicts_with = "temp")]
+    pub paths: Vec<PathBuf>,
 
     /// Control port; 0 picks a free random port
     #[arg(short, long, default_value_t = 0)]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ftpshare::escape;
+use ftpshare::{escape, RunningServer};
 
 use super::fit::{fit_line, width, wrap, Piece};
 use qrcode::render::unicode::Dense1x2;
@@ -15,6 +15,8 @@ pub struct BannerInfo<'a> {
     pub root: &'a str,
     pub mode: &'a str,
     pub url: &'a str,
+    /// Where `curl -T` can upload to, if anywhere (a shared folder).
+    pub upload_url: Option<&'a str>,
     pub host: &'a str,
     pub port: u16,
     pub user: &'a str,
@@ -55,11 +57,13 @@ pub struct TlsInfo<'a> {
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
     // The folder, host, user and interface names can hold anything.
     let (root, url, host) = (escape(info.root), escape(info.url), escape(info.host));
+    let upload_url = info.upload_url.map(escape);
     let (user, password) = (escape(info.user), escape(info.password));
     let others: Vec<String> = info.others.iter().map(|o| escape(o).into()).collect();
     let info = &BannerInfo {
         root: &root,
         url: &url,
+        upload_url: upload_url.as_deref(),
         host: &host,
         user: &user,
         password: &password,
@@ -172,13 +176,17 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         }
     }
     if info.mode != "upload-only" {
+        // A URL that names a file saves it under its name.
         let mut cmd = curl.clone();
+        if !url.ends_with('/') {
+            cmd.push(Arg::plain("-O"));
+        }
         cmd.push(Arg::plain(&quoted));
         rows.command("curl", &cmd);
     }
-    if info.mode != "read-only" {
+    if let Some(to) = info.upload_url.filter(|_| info.mode != "read-only") {
         let mut cmd = curl;
-        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&quoted)]);
+        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&sh_quote(to))]);
         rows.command("upload", &cmd);
     }
     let port = info.port.to_string();
@@ -217,6 +225,32 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         }
     }
     s
+}
+
+/// What is shared, for the first line: the folder, or the names listed in
+/// the virtual root (folders with a trailing `/`).
+pub fn shared(server: &RunningServer) -> String {
+    match server.root() {
+        Some(folder) => folder.display().to_string(),
+        None => server
+            .paths()
+            .iter()
+            .map(|p| match p.is_dir {
+                true => format!("{}/", p.name),
+                false => p.name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Where uploads can go: the root folder, else the first shared folder.
+pub fn upload_url(server: &RunningServer, url: &str) -> Option<String> {
+    if server.root().is_some() {
+        return Some(url.to_string());
+    }
+    let folder = server.paths().into_iter().find(|p| p.is_dir)?;
+    Some(format!("{url}{}/", ftpshare::url_escape(&folder.name)))
 }
 
 /// Banner rows, `  key        value`, fitted to the width: a value too
@@ -569,6 +603,7 @@ mod tests {
             root: "/home/ann/Pictures/holidays 2024/the long folder name that goes on",
             mode: "writable",
             url: "ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/",
+            upload_url: Some("ftp://share:AbCdEfGhJkMnPqRsTuVwXy@192.168.100.200:65535/"),
             host: "192.168.100.200",
             port: 65535,
             user: "share",

@@ -25,7 +25,14 @@ pub fn environment(server: &RunningServer, url: &str, host: &str) -> Vec<(&'stat
         ("FTPSHARE_PORT", server.local_addr().port().to_string()),
         ("FTPSHARE_USER", cfg.user.clone()),
         ("FTPSHARE_PASSWORD", cfg.password.clone()),
-        ("FTPSHARE_ROOT", server.root().display().to_string()),
+        // Empty when a file or several paths are shared (no folder is the root).
+        (
+            "FTPSHARE_ROOT",
+            server
+                .root()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
     ];
     if let Some(tls) = &cfg.tls {
         env.push(("FTPSHARE_TLS_FINGERPRINT", tls.fingerprint().to_string()));

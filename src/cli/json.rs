@@ -65,7 +65,7 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
         "port": server.local_addr().port(),
         "user": cfg.user,
         "password": cfg.password,
-        "root": server.root().display().to_string(),
+        "root": server.root().map(|p| p.display().to_string()),
         "writable": cfg.access != AccessMode::ReadOnly,
         "tls": cfg.tls_mode != TlsMode::Off,
         "tls_fingerprint": cfg.tls.as_ref().map(|t| t.fingerprint()),
@@ -73,6 +73,7 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
         "pid": std::process::id(),
         "mode": super::setup::mode_name(cfg.access),
         "anonymous": cfg.anonymous,
+        "paths": cfg.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "tls_mode": match cfg.tls_mode {
             TlsMode::Off => "off",
             TlsMode::Explicit => "explicit",

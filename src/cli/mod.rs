@@ -8,6 +8,7 @@ pub mod bar;
 pub mod fit;
 pub mod fixture;
 pub mod json;
+pub mod paths;
 pub mod run;
 pub mod setup;
 pub mod size;

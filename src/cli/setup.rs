@@ -34,10 +34,11 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         ),
         false => None,
     };
-    let root: PathBuf = match (&temp, &args.dir) {
-        (Some(t), _) => t.path().to_path_buf(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => PathBuf::from("."),
+    // --temp, the paths given, or the current directory.
+    let paths: Vec<PathBuf> = match (&temp, args.paths.is_empty()) {
+        (Some(t), _) => vec![t.path().to_path_buf()],
+        (None, true) => vec![PathBuf::from(".")],
+        (None, false) => args.paths.clone(),
     };
     let access = if args.upload_only {
         AccessMode::UploadOnly
@@ -117,7 +118,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         ..Limits::default()
     };
     let mut builder = Server::builder()
-        .root(&root)
+        .paths(paths)
         .bind(SocketAddr::new(bind_ip, args.port))
         .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
         .access(access)

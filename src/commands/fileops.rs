@@ -11,7 +11,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
 use crate::protocol::{Access, Reply};
 use crate::session::Session;
-use crate::vfs::{mdtm as mdtm_text, Root};
+use crate::vfs::{mdtm as mdtm_text, Share};
 
 pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
@@ -47,7 +47,7 @@ pub async fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "the shared folder itself cannot be removed".into(),
         ));
     }
-    fs(s, &path, Root::remove_dir).await?;
+    fs(s, &path, Share::remove_dir).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -58,7 +58,7 @@ pub async fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub async fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    fs(s, &path, Root::remove_file).await?;
+    fs(s, &path, Share::remove_file).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
         path: path.to_string(),
@@ -74,7 +74,7 @@ pub async fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
             "the shared folder itself cannot be renamed".into(),
         ));
     }
-    fs(s, &path, Root::symlink_metadata).await?;
+    fs(s, &path, Share::check_movable).await?;
     s.rename_from = Some(path);
     Ok(Reply::new(350, "Ready for RNTO"))
 }
@@ -125,7 +125,7 @@ pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub async fn mdtm(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let md = fs(s, &path, Root::metadata).await?;
+    let md = fs(s, &path, Share::metadata).await?;
     if md.is_dir() {
         return Err(FtpError::FileUnavailable(format!("{path}: Is a directory")));
     }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{reply, Reply};
 use crate::session::{Flow, Job, Session};
-use crate::vfs::{ListFormat, ListingJob, Root, VPath};
+use crate::vfs::{ListFormat, ListingJob, Share, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -29,13 +29,23 @@ async fn prepare(
         // A deleted folder lists as empty: say it is gone instead.
         super::check_root(&shared, false)?;
         let root = &shared.root;
-        let listed = match root.metadata(&path).at(&path) {
-            Ok(m) if dirs_only && !m.is_dir() => {
-                Err(FtpError::Syntax(format!("{path} is not a directory")))
+        let listed = (|| {
+            let is_dir = root.is_dir(&path).at(&path)?;
+            if dirs_only && !is_dir {
+                return Err(FtpError::Syntax(format!("{path} is not a directory")));
             }
-            Ok(_) => ListingJob::new(root, &path, format, now()).at(&path),
-            Err(e) => Err(e),
-        };
+            // MLSD's perm fact: what may change where the entries are.
+            let format = match format {
+                ListFormat::Facts(facts, perms) if is_dir => {
+                    ListFormat::Facts(facts, root.perms_in(&path, perms))
+                }
+                ListFormat::Facts(facts, perms) => {
+                    ListFormat::Facts(facts, root.perms_of(&path, perms))
+                }
+                other => other,
+            };
+            root.listing(&path, format, now()).at(&path)
+        })();
         if let Err(FtpError::PermissionDenied(_)) = &listed {
             super::check_root(&shared, true)?;
         }
@@ -76,8 +86,9 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// MLST: the facts of one path, on the control connection.
 pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = super::fs(s, &path, Root::entry).await?;
-    let facts = crate::vfs::facts_text(&entry, s.facts, s.perms());
+    let entry = super::fs(s, &path, Share::entry).await?;
+    let perms = s.shared.root.perms_of(&path, s.perms());
+    let facts = crate::vfs::facts_text(&entry, s.facts, perms);
     Ok(Reply::multi(
         250,
         format!("Listing {path}"),
@@ -91,7 +102,7 @@ pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// at a time, so a huge directory costs no more memory than a LIST.
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = super::fs(s, &path, Root::metadata).await?.is_dir();
+    let is_dir = super::fs(s, &path, Share::is_dir).await?;
     let mut listing = prepare(s, path.clone(), ListFormat::Long, false).await?;
     let code = if is_dir { 212 } else { 213 };
     let mut out = Vec::new();

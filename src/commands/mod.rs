@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::protocol::{Command, Reply};
 use crate::session::Session;
 use crate::shared::Shared;
-use crate::vfs::{Root, RootState, VPath};
+use crate::vfs::{RootState, Share, VPath};
 
 /// A command's file-system work on `path`, run on tokio's blocking pool:
 /// any call that touches the disk can take long (a cold cache, a network
@@ -32,7 +32,7 @@ use crate::vfs::{Root, RootState, VPath};
 async fn fs<T: Send + 'static>(
     s: &Session,
     path: &VPath,
-    work: impl FnOnce(&Root, &VPath) -> io::Result<T> + Send + 'static,
+    work: impl FnOnce(&Share, &VPath) -> io::Result<T> + Send + 'static,
 ) -> FtpResult<T> {
     let (shared, p) = (Arc::clone(&s.shared), path.clone());
     let run = move || {
@@ -60,7 +60,8 @@ pub(crate) fn check_root(shared: &Shared, deep: bool) -> FtpResult<()> {
         RootState::Unreadable => "shared folder is unreadable",
     };
     if shared.root.first_report() {
-        let message = format!("{what}: {}", shared.root.path().display());
+        let folder = shared.root.folder().unwrap_or(std::path::Path::new("/"));
+        let message = format!("{what}: {}", folder.display());
         tracing::warn!("{message}");
         shared.emit(Event::Warning { message });
     }

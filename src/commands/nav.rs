@@ -3,6 +3,7 @@
 use crate::error::{FtpError, FtpResult};
 use crate::protocol::{Access, Reply};
 use crate::session::Session;
+use crate::vfs::Share;
 
 pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
@@ -10,7 +11,7 @@ pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     // exist, so any folder may be entered: uploads there make the folders
     // on the way (see `commands::transfer::upload_target`).
     if s.may(Access::Read) {
-        super::fs(s, &path, |r, p| r.open_dir(p).map(drop)).await?;
+        super::fs(s, &path, Share::check_dir).await?;
     }
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))

@@ -13,7 +13,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Root, Upload, VPath, NAME_MAX};
+use crate::vfs::{clear_special_bits, unique_names, Share, Upload, VPath, NAME_MAX};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -224,7 +224,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         e
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
-    let (file, md) = fs(s, &path, Root::open_read)
+    let (file, md) = fs(s, &path, Share::open_read)
         .await
         .map_err(|e| refused(s, path.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
@@ -327,7 +327,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
-fn free_name(root: &Root, wanted: &VPath) -> io::Result<VPath> {
+fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
     let name = wanted.file_name().unwrap_or("upload");
     for candidate in unique_names(name) {
         let path = wanted
@@ -356,7 +356,7 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     // A session that may not read enters folders without learning whether
     // they exist (see `commands::nav::cwd`), so its uploads make them.
     if !s.may(Access::Read) {
-        fs(s, &path.parent(), Root::create_dir_all).await?;
+        fs(s, &path.parent(), Share::create_dir_all).await?;
     }
     Ok(path)
 }

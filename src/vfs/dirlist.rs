@@ -26,19 +26,22 @@ pub const CHUNK: usize = 64 * 1024;
 
 /// What is left to list.
 enum Source {
-    /// A directory's entries, by name.
-    Dir(DirNames),
-    /// One file (LIST of a file), until it is sent.
-    One(Option<Entry>),
+    /// A directory's entries, by name, with the handle of the folder they
+    /// are in (for symlinks, which are followed through it).
+    Dir(DirNames, Root),
+    /// Entries looked up already: one file (LIST of a file), or the
+    /// shared paths of a virtual root.
+    Entries(std::vec::IntoIter<Entry>),
 }
 
-/// A listing being made: a handle on the root (for symlinks, which are
-/// followed through it), what is left to list, and the format.
+/// A listing being made: what is left to list, and the format.
 pub struct ListingJob {
-    root: Root,
     source: Source,
     format: ListFormat,
     now: i64,
+    /// In a virtual root, the shared folder's name that symlink targets
+    /// (paths from the folder's top) are shown under.
+    link_prefix: Option<String>,
 }
 
 /// Bytes of names in one page; a name never straddles two.
@@ -71,16 +74,35 @@ impl ListingJob {
     /// connection opens); a file is looked up now.
     pub fn new(root: &Root, path: &VPath, format: ListFormat, now: i64) -> io::Result<ListingJob> {
         let source = if root.metadata(path)?.is_dir() {
-            Source::Dir(DirNames::read(root.open_dir(path)?, path.clone())?)
+            Source::Dir(
+                DirNames::read(root.open_dir(path)?, path.clone())?,
+                root.clone(),
+            )
         } else {
-            Source::One(Some(root.entry(path)?))
+            Source::Entries(vec![root.entry(path)?].into_iter())
         };
         Ok(ListingJob {
-            root: root.clone(),
             source,
             format,
             now,
+            link_prefix: None,
         })
+    }
+
+    /// A listing of entries looked up already, in the order given.
+    pub fn of_entries(entries: Vec<Entry>, format: ListFormat, now: i64) -> ListingJob {
+        ListingJob {
+            source: Source::Entries(entries.into_iter()),
+            format,
+            now,
+            link_prefix: None,
+        }
+    }
+
+    /// Shows symlink targets under `/name` (a shared folder in a virtual root).
+    pub fn with_link_prefix(mut self, name: &str) -> ListingJob {
+        self.link_prefix = Some(format!("/{name}"));
+        self
     }
 
     /// The next chunk of listing text (about [`CHUNK`] bytes, whole lines);
@@ -90,10 +112,14 @@ impl ListingJob {
         out.out.reserve(CHUNK + 1024);
         while out.out.len() < CHUNK {
             let entry = match &mut self.source {
-                Source::One(entry) => entry.take(),
-                Source::Dir(names) => names.next_entry(&self.root),
+                Source::Entries(entries) => entries.next(),
+                Source::Dir(names, root) => names.next_entry(root),
             };
-            let Some(entry) = entry else { break };
+            let Some(mut entry) = entry else { break };
+            if let (Some(prefix), Some(target)) = (&self.link_prefix, &mut entry.link_target) {
+                let rest = if target == "/" { "" } else { target.as_str() };
+                *target = format!("{prefix}{rest}");
+            }
             out.line(&entry, self.format);
         }
         (!out.out.is_empty()).then_some(out.out)

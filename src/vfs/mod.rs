@@ -1,10 +1,12 @@
-//! The served folder: the only way any command reaches the file system.
+//! The served tree: the only way any command reaches the file system.
 //!
 //! Client paths become [`VPath`]s (normalised, absolute, never above `/`),
-//! and every operation resolves them relative to one directory handle
+//! and every operation resolves them relative to a directory handle
 //! opened at startup with cap-std, which uses `openat2(RESOLVE_BENEATH)`
 //! where the kernel has it. So neither `..`, an absolute path, nor a
 //! symlink can reach outside the root, even if the tree changes under us.
+//! When several paths (or one file) are shared, [`Share`] puts a read-only
+//! virtual root above them, and each path resolves to one entry's handle.
 
 mod dirlist;
 mod listing;
@@ -13,6 +15,7 @@ mod path;
 #[cfg(test)]
 mod proptests;
 mod root;
+mod share;
 mod time;
 mod upload;
 
@@ -21,5 +24,6 @@ pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
 pub use path::VPath;
 pub use root::{Root, RootState};
+pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};
 pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};

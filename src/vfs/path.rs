@@ -55,6 +55,17 @@ impl VPath {
         }
     }
 
+    /// The first component and the rest as a path of its own:
+    /// `/a/b/c` gives `a` and `/b/c`, `/a` gives `a` and `/`; `None` for
+    /// the root.
+    pub fn split_first(&self) -> Option<(&str, VPath)> {
+        let rest = self.0.strip_prefix('/').filter(|r| !r.is_empty())?;
+        Some(match rest.find('/') {
+            Some(i) => (&rest[..i], VPath(rest[i..].to_string())),
+            None => (rest, VPath::root()),
+        })
+    }
+
     pub fn file_name(&self) -> Option<&str> {
         self.components().last()
     }
@@ -116,6 +127,21 @@ mod tests {
         assert_eq!(p.parent().parent().as_str(), "/");
         assert_eq!(VPath::root().to_relative(), PathBuf::from("."));
         assert_eq!(p.file_name(), Some("y"));
+    }
+
+    #[test]
+    fn split_first_names_the_entry_and_keeps_the_rest() {
+        let p = |s: &str| VPath::root().join(s).unwrap();
+        assert_eq!(VPath::root().split_first(), None);
+        assert_eq!(p("/a").split_first(), Some(("a", VPath::root())));
+        assert_eq!(p("/a/b/c").split_first(), Some(("a", p("/b/c"))));
+        // `..` is folded away before an entry is picked: the rest of a
+        // path never climbs out of the entry it names.
+        assert_eq!(p("/a/../b/x").split_first(), Some(("b", p("/x"))));
+        assert_eq!(
+            p("/a/b/../../../c").split_first(),
+            Some(("c", VPath::root()))
+        );
     }
 
     #[test]

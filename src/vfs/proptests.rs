@@ -1,6 +1,7 @@
 //! Property tests of the sandbox: virtual paths never leave `/`, and no
-//! operation through [`Root`] reaches anything outside the served folder,
-//! whatever symlinks the tree holds. A quick run is part of `cargo test`;
+//! operation through [`Share`] reaches anything outside the shared paths,
+//! whatever symlinks the tree holds, for one folder served as the root and
+//! for a virtual root over a folder and a single file. A quick run is part of `cargo test`;
 //! `PROPTEST_CASES=N` sets the number of cases for a long run.
 
 use std::fs;
@@ -11,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use cap_std::fs::MetadataExt;
 use proptest::prelude::*;
 
-use super::{Facts, ListFormat, ListingJob, Perms, Root, Upload, VPath};
+use super::{Facts, ListFormat, Perms, Share, Upload, VPath};
 
 const SECRET: &[u8] = b"SECRET-OUTSIDE-THE-ROOT";
 const NAMES: &[&str] = &["a", "b", "l1", "l2", "l3"];
@@ -85,9 +86,10 @@ proptest! {
             fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino()))
         }).collect();
 
-        let root = Root::open(&root_dir).unwrap();
+        let root = Share::open(std::slice::from_ref(&root_dir)).unwrap();
+        let inside = |p: &Path| p.starts_with(&root_dir);
         for op in &ops {
-            run(&root, &root_dir, &outside_inos, op)?;
+            run(&root, &inside, &outside_inos, op)?;
         }
         drop(root);
         prop_assert_eq!(snapshot(&outside), before, "outside the root changed");
@@ -95,6 +97,46 @@ proptest! {
             .map(|e| e.unwrap().file_name()).collect();
         top.sort();
         prop_assert_eq!(top, vec!["outside", "root"], "something appeared next to the root");
+    }
+}
+
+proptest! {
+    /// A virtual root over the folder `a` and the single file `b`, whose
+    /// parent folder holds a secret next to it: random operations reach
+    /// neither the secret, nor anything else outside, nor change `b`.
+    #[test]
+    fn no_operation_through_a_virtual_root_reaches_outside(
+        tree in proptest::collection::vec(entry(), 0..10),
+        ops in proptest::collection::vec(op(), 1..12),
+    ) {
+        let base = tempfile::tempdir().unwrap();
+        let base_dir = base.path().canonicalize().unwrap();
+        let folder = base_dir.join("a");
+        let files = base_dir.join("files");
+        let outside = base_dir.join("outside");
+        fs::create_dir_all(outside.join("dir")).unwrap();
+        fs::write(outside.join("secret"), SECRET).unwrap();
+        fs::create_dir_all(&files).unwrap();
+        fs::write(files.join("b"), b"shared file").unwrap();
+        fs::write(files.join("secret"), SECRET).unwrap();
+        fs::create_dir(&folder).unwrap();
+        build(&folder, &base_dir, &tree);
+        let before = (snapshot(&outside), snapshot(&files));
+        let mut forbidden = walk(&outside);
+        forbidden.extend([base_dir.clone(), files.clone(), files.join("secret"), "/".into()]);
+        let outside_inos: Vec<(u64, u64)> = forbidden.iter().filter_map(|p| {
+            use std::os::unix::fs::MetadataExt;
+            fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino()))
+        }).collect();
+
+        let root = Share::open(&[folder.clone(), files.join("b")]).unwrap();
+        let shared_file = files.join("b");
+        let inside = |p: &Path| p.starts_with(&folder) || p == shared_file;
+        for op in &ops {
+            run(&root, &inside, &outside_inos, op)?;
+        }
+        drop(root);
+        prop_assert_eq!((snapshot(&outside), snapshot(&files)), before, "outside the shares changed");
     }
 }
 
@@ -130,6 +172,8 @@ fn entry() -> impl Strategy<Value = Entry> {
         "l1",
         "l2/secret",
         "a/../../outside/secret",
+        "../files/secret",
+        "../files/b",
         "/etc/passwd",
         "/",
     ];
@@ -239,19 +283,19 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>, u32)> {
         .collect()
 }
 
-/// The file an open descriptor refers to must lie inside the root.
-fn assert_inside(file: &fs::File, root: &Path) -> Result<(), TestCaseError> {
+/// The file an open descriptor refers to must be one that is shared.
+fn assert_inside(file: &fs::File, inside: &dyn Fn(&Path) -> bool) -> Result<(), TestCaseError> {
     let target = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
-    prop_assert!(
-        target.starts_with(root),
-        "opened {} outside {}",
-        target.display(),
-        root.display()
-    );
+    prop_assert!(inside(&target), "opened {} outside", target.display());
     Ok(())
 }
 
-fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<(), TestCaseError> {
+fn run(
+    root: &Share,
+    inside: &dyn Fn(&Path) -> bool,
+    outside: &[(u64, u64)],
+    op: &Op,
+) -> Result<(), TestCaseError> {
     let vp = |s: &str| VPath::root().join(s).unwrap();
     let not_outside = |dev: u64, ino: u64| -> Result<(), TestCaseError> {
         prop_assert!(
@@ -263,7 +307,7 @@ fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<
     match op {
         Op::Read(p) => {
             if let Ok((mut f, _)) = root.open_read(&vp(p)) {
-                assert_inside(&f, root_dir)?;
+                assert_inside(&f, inside)?;
                 let mut bytes = Vec::new();
                 f.read_to_end(&mut bytes).unwrap();
                 prop_assert!(bytes != SECRET);
@@ -287,7 +331,7 @@ fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<
                     modify: false,
                 },
             );
-            if let Ok(mut job) = ListingJob::new(root, &vp(p), facts, 0) {
+            if let Ok(mut job) = root.listing(&vp(p), facts, 0) {
                 while let Some(chunk) = job.next_chunk() {
                     for line in String::from_utf8_lossy(&chunk).lines() {
                         let unique = line.split(';').find_map(|f| f.strip_prefix("unique="));
@@ -311,20 +355,20 @@ fn run(root: &Root, root_dir: &Path, outside: &[(u64, u64)], op: &Op) -> Result<
         Op::WriteInPlace(p, append) => {
             if *append {
                 if let Ok((upload, mut f)) = Upload::begin(root, &vp(p)) {
-                    assert_inside(&f, root_dir)?;
+                    assert_inside(&f, inside)?;
                     f.write_all(b"appended").unwrap();
                     drop(f);
                     let _ = upload.append(&vp(p));
                 }
             } else if let Ok((mut f, _)) = root.open_resume(&vp(p)) {
-                assert_inside(&f, root_dir)?;
+                assert_inside(&f, inside)?;
                 f.write_all(b"written").unwrap();
             }
         }
         Op::Upload(p) => {
             let target = vp(p);
             if let Ok((upload, mut f)) = Upload::begin(root, &target) {
-                assert_inside(&f, root_dir)?;
+                assert_inside(&f, inside)?;
                 f.write_all(b"uploaded").unwrap();
                 drop(f);
                 let _ = upload.commit(&target);

@@ -203,9 +203,10 @@ impl Root {
         self.dir.remove_dir(p.to_relative())
     }
 
-    pub fn rename(&self, from: &VPath, to: &VPath) -> io::Result<()> {
+    /// Renames within this folder, or into another shared folder (`to_root`).
+    pub fn rename(&self, from: &VPath, to_root: &Root, to: &VPath) -> io::Result<()> {
         self.dir
-            .rename(from.to_relative(), &self.dir, to.to_relative())
+            .rename(from.to_relative(), &to_root.dir, to.to_relative())
     }
 
     /// The entry for one path, as LIST/MLST show a single file.

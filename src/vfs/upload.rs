@@ -14,7 +14,7 @@ use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
 use rand::Rng;
 
 use super::names::{display_name, os_name, NAME_MAX};
-use super::{Root, VPath};
+use super::{Share, VPath};
 
 const TEMP_PREFIX: &str = ".ftpshare-";
 const TEMP_SUFFIX: &str = ".part";
@@ -29,7 +29,7 @@ pub struct Upload {
 
 impl Upload {
     /// Creates the temporary file in the target's directory.
-    pub fn begin(root: &Root, target: &VPath) -> io::Result<(Upload, File)> {
+    pub fn begin(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
         let dir = root.open_dir(&target.parent())?;
         // A replaced file keeps its permission bits: a private file must
         // not become world-readable by being uploaded again. Only those:

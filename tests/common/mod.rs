@@ -192,6 +192,43 @@ pub async fn read_all(mut s: TcpStream) -> Vec<u8> {
     v
 }
 
+/// Tries a download; returns the reply code of RETR (150 means the data
+/// came, and it is returned).
+pub async fn try_retr(raw: &mut Raw, path: &str) -> (u16, Vec<u8>) {
+    let data = raw.epsv().await;
+    let r = raw.cmd(&format!("RETR {path}")).await;
+    if r.code != 150 {
+        return (r.code, Vec::new());
+    }
+    let bytes = read_all(data).await;
+    assert_eq!(raw.reply().await.code, 226);
+    (150, bytes)
+}
+
+pub async fn try_list(raw: &mut Raw, cmd: &str) -> (u16, String) {
+    let data = raw.epsv().await;
+    let r = raw.cmd(cmd).await;
+    if r.code != 150 {
+        return (r.code, String::new());
+    }
+    let bytes = read_all(data).await;
+    assert_eq!(raw.reply().await.code, 226);
+    (150, String::from_utf8(bytes).unwrap())
+}
+
+/// Tries an upload; returns the code that refused it, or 226.
+pub async fn try_stor(raw: &mut Raw, cmd: &str, bytes: &[u8]) -> u16 {
+    let mut data = raw.epsv().await;
+    let r = raw.cmd(cmd).await;
+    if r.code != 150 {
+        return r.code;
+    }
+    data.write_all(bytes).await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    raw.reply().await.code
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
