@@ -5,8 +5,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::budget::UploadLimits;
 use crate::tls::TlsIdentity;
+use crate::upload_limits::UploadLimits;
 
 /// What logged-in users may do to the served files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 
 use std::io;
 
-use crate::budget::UploadLimit;
 use crate::config::AccessMode;
 use crate::protocol::{ParseError, Refusal, Reply};
+use crate::upload_limits::UploadLimit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FtpError {

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::budget::UploadLimit;
 use crate::data::Progress;
+use crate::upload_limits::UploadLimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

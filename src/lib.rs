@@ -28,9 +28,9 @@ mod server;
 mod session;
 mod shared;
 mod tls;
+mod upload_limits;
 mod vfs;
 
-pub use budget::{MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use config::{AccessMode, Config, Limits, TlsMode};
 pub use data::Progress;
 pub use error::FtpError;
@@ -38,6 +38,7 @@ pub use escape::{escape, steers_terminal};
 pub use events::{Direction, Event, Refused};
 pub use server::{url_escape, url_host, RunningServer, Server, ServerBuilder, StartError};
 pub use tls::{fingerprint, TlsError, TlsIdentity, DEFAULT_VALIDITY as DEFAULT_CERT_VALIDITY};
+pub use upload_limits::{MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use vfs::{entry_names, ShareError, SharedPath};
 
 /// A fresh password: 22 characters from a 58-letter URL-safe alphabet

@@ -13,11 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::budget::{UploadLimits, UploadUsage};
 use crate::config::{AccessMode, Config, Limits, TlsMode};
 use crate::events::Event;
 use crate::shared::Shared;
 use crate::tls::{TlsError, TlsIdentity};
+use crate::upload_limits::{UploadLimits, UploadUsage};
 use crate::vfs::{Share, ShareError, SharedPath};
 
 /// Why a server could not start.
