@@ -13,19 +13,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// Who a failure is counted against.
+/// One client as the limits count it: an IPv4 address, or an IPv6 /64
+/// (bans and the per-address connection limit alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum BanKey {
+pub(crate) enum ClientKey {
     V4(u32),
     /// The upper 64 bits of the address.
     V6Net(u64),
 }
 
-impl BanKey {
-    pub fn of(ip: IpAddr) -> BanKey {
+impl ClientKey {
+    pub fn of(ip: IpAddr) -> ClientKey {
         match ip.to_canonical() {
-            IpAddr::V4(v4) => BanKey::V4(u32::from(v4)),
-            IpAddr::V6(v6) => BanKey::V6Net((u128::from(v6) >> 64) as u64),
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => ClientKey::V6Net((u128::from(v6) >> 64) as u64),
         }
     }
 }
@@ -43,8 +44,8 @@ pub(crate) struct BanTable {
     capacity: usize,
     ban_after: u32,
     ban_duration: Duration,
-    records: HashMap<BanKey, Record>,
-    by_age: BTreeMap<(Instant, u64), BanKey>,
+    records: HashMap<ClientKey, Record>,
+    by_age: BTreeMap<(Instant, u64), ClientKey>,
     next_seq: u64,
 }
 
@@ -72,7 +73,7 @@ impl BanTable {
             return;
         }
         self.expire(now);
-        let key = BanKey::of(ip);
+        let key = ClientKey::of(ip);
         let age = (now, self.next_seq);
         self.next_seq += 1;
         let failures = match self.records.get(&key) {
@@ -97,7 +98,7 @@ impl BanTable {
     pub fn banned(&mut self, ip: IpAddr, now: Instant) -> bool {
         self.expire(now);
         self.records
-            .get(&BanKey::of(ip))
+            .get(&ClientKey::of(ip))
             .is_some_and(|r| self.ban_after > 0 && r.failures >= self.ban_after)
     }
 

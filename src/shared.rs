@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::bans::BanTable;
+use crate::bans::{BanTable, ClientKey};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::{Event, Refused};
@@ -41,7 +41,7 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct ConnTable {
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: HashMap<ClientKey, usize>,
 }
 
 impl Shared {
@@ -112,7 +112,7 @@ impl Shared {
         if t.total >= limits.max_connections {
             return Err(Refused::MaxConnections);
         }
-        let n = t.per_ip.entry(ip).or_insert(0);
+        let n = t.per_ip.entry(ClientKey::of(ip)).or_insert(0);
         if *n >= limits.max_connections_per_ip {
             return Err(Refused::MaxConnectionsPerIp);
         }
@@ -146,11 +146,43 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         let mut t = self.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
         t.total -= 1;
-        if let Some(n) = t.per_ip.get_mut(&self.ip) {
+        let key = ClientKey::of(self.ip);
+        if let Some(n) = t.per_ip.get_mut(&key) {
             *n -= 1;
             if *n == 0 {
-                t.per_ip.remove(&self.ip);
+                t.per_ip.remove(&key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    /// A host rotating through the addresses of its /64 is one client for
+    /// the per-address connection limit, as it is for bans.
+    #[test]
+    fn the_per_address_limit_counts_an_ipv6_64_as_one_client() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shared = Shared::for_tests(dir.path(), crate::AccessMode::ReadOnly);
+        let per_ip = shared.config.limits.max_connections_per_ip;
+        let in_net = |i: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i));
+        let held: Vec<_> = (0..per_ip)
+            .map(|i| {
+                shared
+                    .admit(in_net(i as u16 + 1))
+                    .expect("within the limit")
+            })
+            .collect();
+        assert!(matches!(
+            shared.admit(in_net(0xffff)),
+            Err(Refused::MaxConnectionsPerIp)
+        ));
+        let other_net = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1));
+        assert!(shared.admit(other_net).is_ok());
+        drop(held);
+        assert!(shared.admit(in_net(0xffff)).is_ok());
     }
 }
