@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             .exit();
     }
     if let Err(msg) = cli::paths::check(&args) {
-        eprintln!("ftpshare: error: {}", ftpshare::escape(&msg));
+        cli::ui::stderr_line(&format!("ftpshare: error: {}", ftpshare::escape(&msg)));
         return ExitCode::from(2);
     }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -113,7 +113,7 @@ fn fail(json: bool, msg: &str) -> ExitCode {
         cli::json::emit(&json!({"event": "exit", "reason": "error", "error": msg}));
     }
     // Messages can quote a path or a name.
-    eprintln!("ftpshare: error: {}", ftpshare::escape(msg));
+    cli::ui::stderr_line(&format!("ftpshare: error: {}", ftpshare::escape(msg)));
     ExitCode::from(1)
 }
 
@@ -250,7 +250,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
                 (o.reason, o.status)
             }
             Err((status, msg)) => {
-                eprintln!("ftpshare: {}", ftpshare::escape(&msg));
+                cli::ui::stderr_line(&format!("ftpshare: {}", ftpshare::escape(&msg)));
                 (cli::run::Reason::Command, status)
             }
         };

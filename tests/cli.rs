@@ -2025,3 +2025,39 @@ fn fixture_mode_with_one_file_hands_over_its_url_and_no_root() {
         "{err}"
     );
 }
+
+/// A script that stops reading stderr (its pipe closed) must not take the
+/// server down: the log lines that follow are lost, the transfers are not.
+#[test]
+fn a_closed_stderr_does_not_stop_the_server() {
+    if !need("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let body = pseudo_random(100_003, 9);
+    std::fs::write(dir.path().join("f.bin"), &body).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--json", "-v", "--bind", "127.0.0.1", "--timeout", "60s"])
+        .args(["--password", "pw", dir_arg(dir.path())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ftpshare");
+    drop(child.stderr.take());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let url = format!("{}f.bin", ready["url"].as_str().unwrap());
+    for _ in 0..3 {
+        let out = curl(&[&url]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(sha256(&out.stdout), sha256(&body));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    let _ = child.kill();
+    let _ = child.wait();
+}

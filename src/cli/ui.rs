@@ -25,17 +25,20 @@ static BARS: OnceLock<MultiProgress> = OnceLock::new();
 pub struct LogWriter;
 
 impl Write for LogWriter {
+    /// A closed stderr loses the line and nothing else: an error here would
+    /// reach tracing, whose own report of it would panic the session.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut err = std::io::stderr().lock();
-        match BARS.get() {
-            Some(m) => m.suspend(|| err.write_all(buf))?,
-            None => err.write_all(buf)?,
-        }
+        let _ = match BARS.get() {
+            Some(m) => m.suspend(|| err.write_all(buf)),
+            None => err.write_all(buf),
+        };
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -141,7 +144,7 @@ impl Ui {
             None => {
                 let line: String = all.iter().map(|p| p.text()).collect();
                 if self.to_stderr {
-                    eprintln!("{line}");
+                    stderr_line(&line);
                 } else {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
@@ -155,7 +158,7 @@ impl Ui {
     /// a log line, or with `-q` a plain line on stderr.
     pub fn notice(&mut self, msg: &str) {
         match self.quiet {
-            true => eprintln!("ftpshare: {}", ftpshare::escape(msg)),
+            true => stderr_line(&format!("ftpshare: {}", ftpshare::escape(msg))),
             false => self.log(msg),
         }
     }
@@ -573,6 +576,14 @@ pub fn clock_at(t: std::time::SystemTime) -> String {
         local / 60 % 60,
         local % 60
     )
+}
+
+/// One line on stderr. Unlike `eprintln!`, a closed or broken stderr (a
+/// script that stopped reading) costs the line, not the server: printing
+/// must never end a run that clients depend on.
+pub fn stderr_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }
 
 #[cfg(test)]
