@@ -143,7 +143,12 @@ impl Budget {
     /// Takes `n` bytes from the quota, or none if they do not all fit.
     fn reserve(&self, n: u64) -> FtpResult<()> {
         let Some(q) = self.limits.quota else {
-            self.used.fetch_add(n, Ordering::Relaxed);
+            // Only counted for the exit line: saturate rather than wrap.
+            let _ = self
+                .used
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                    Some(u.saturating_add(n))
+                });
             return Ok(());
         };
         self.used
@@ -218,7 +223,7 @@ impl Ticket {
             d.since = d.since.saturating_add(n);
         }
         budget.reserve(n).map_err(refuse)?;
-        self.charged += n;
+        self.charged = self.charged.saturating_add(n);
         self.size = self.size.saturating_add(n);
         Ok(())
     }

@@ -232,8 +232,8 @@ impl Ui {
                     b.bar.finish_and_clear();
                 }
                 match direction {
-                    Direction::Download => self.bytes_out += bytes,
-                    Direction::Upload => self.bytes_in += bytes,
+                    Direction::Download => self.bytes_out = self.bytes_out.saturating_add(*bytes),
+                    Direction::Upload => self.bytes_in = self.bytes_in.saturating_add(*bytes),
                 }
                 let verb = if *direction == Direction::Download {
                     "download "
