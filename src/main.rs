@@ -274,7 +274,7 @@ async fn serve(args: Serve) -> Result<u8, String> {
         .await;
         (reason, done, None)
     };
-    ui.finish();
+    ui.finish(done);
     let kept = match temp {
         Some(t) if args.keep => Some(t.keep()),
         _ => None,

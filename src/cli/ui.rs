@@ -66,7 +66,6 @@ pub struct Ui {
     /// Transfers started and not yet finished, by id (a download refused
     /// before it started finishes without having started).
     running: std::collections::HashSet<u64>,
-    transfers: u64,
     stopping: bool,
     bytes_in: u64,
     bytes_out: u64,
@@ -109,7 +108,6 @@ impl Ui {
             deadline,
             clients: 0,
             running: Default::default(),
-            transfers: 0,
             stopping: false,
             bytes_in: 0,
             bytes_out: 0,
@@ -245,7 +243,6 @@ impl Ui {
                 let took = seconds(*duration);
                 let rest = match error {
                     None => {
-                        self.transfers += 1;
                         // A rate over a few milliseconds means nothing.
                         let rate = if secs >= 0.2 {
                             format!(", {}/s", HumanBytes((*bytes as f64 / secs) as u64))
@@ -402,17 +399,18 @@ impl Ui {
         self.running.len()
     }
 
-    pub fn finish(&mut self) {
+    /// The closing line. `transfers` is the server's own count: events can
+    /// be dropped when the display falls behind, so the UI's would not do.
+    pub fn finish(&mut self, transfers: u64) {
         for (_, b) in self.bars.drain() {
             b.bar.finish_and_clear();
         }
         if let Some(s) = &self.status {
             s.finish_and_clear();
         }
-        let s = if self.transfers == 1 { "" } else { "s" };
+        let s = if transfers == 1 { "" } else { "s" };
         self.log(&format!(
-            "done: {} transfer{s}, ↓ {} ↑ {}",
-            self.transfers,
+            "done: {transfers} transfer{s}, ↓ {} ↑ {}",
             HumanBytes(self.bytes_out),
             HumanBytes(self.bytes_in)
         ));
