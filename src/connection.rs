@@ -180,6 +180,7 @@ impl Session {
         let keeps_rest = matches!(
             cmd,
             Command::Rest(_)
+                | Command::Allo(_)
                 | Command::Pasv
                 | Command::Epsv(_)
                 | Command::Port(_)
@@ -207,6 +208,7 @@ impl Session {
         self.publish_login();
         if !keeps_rest {
             self.rest = None;
+            self.announced = None;
         }
         if !keeps_rename {
             self.rename_from = None;

@@ -434,3 +434,57 @@ async fn resume_counts_the_bytes_before_the_offset() {
     assert_eq!(std::fs::read(t.path("part.bin")).unwrap(), [b'a'; 900]);
     assert_eq!(names(t.root()), ["part.bin"]);
 }
+
+/// The size a client announces with ALLO becomes the upload's progress
+/// total (its bar gets a length and an ETA); the next upload, without
+/// ALLO, has none. Python's ftplib sends TYPE and PASV in between, which
+/// keep the announcement as they keep a REST offset.
+#[tokio::test]
+async fn allo_announces_the_size_of_the_next_upload() {
+    if !need("python3") {
+        return;
+    }
+    let t = start_limited(no_min_free()).await;
+    let mut events = t.server.subscribe();
+    let script = r#"
+import ftplib, io, sys
+f = ftplib.FTP()
+f.connect('127.0.0.1', int(sys.argv[1]), timeout=30)
+f.login(sys.argv[2], sys.argv[3])
+print(f.sendcmd('ALLO 5000')[:3])
+f.storbinary('STOR announced.bin', io.BytesIO(b'x' * 5000))
+f.storbinary('STOR plain.bin', io.BytesIO(b'y' * 300))
+f.quit()
+"#;
+    let args = vec![
+        "-c".to_string(),
+        script.into(),
+        t.addr.port().to_string(),
+        USER.into(),
+        PASS.into(),
+    ];
+    let out = client("python3", args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out).trim(), "202");
+    let mut sizes = Vec::new();
+    while sizes.len() < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        if let Ok(Ok(Event::TransferStarted { path, size, .. })) = e {
+            sizes.push((path, size));
+        } else if e.is_err() {
+            panic!("no TransferStarted events: {sizes:?}");
+        }
+    }
+    assert_eq!(
+        sizes,
+        [
+            ("/announced.bin".to_string(), Some(5000)),
+            ("/plain.bin".to_string(), None)
+        ]
+    );
+    assert_eq!(std::fs::read(t.path("announced.bin")).unwrap().len(), 5000);
+}

@@ -65,12 +65,13 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 /// ALLO n: storage needs no reserving here (202, superfluous), but a size
 /// that alone would break an upload limit is refused up front (552, or 452
 /// for disk space), before the client sends any data.
-pub async fn allo(s: &Session, size: Option<u64>) -> FtpResult<Reply> {
+pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
     if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
         let (root, cwd) = (s.shared.root.clone(), s.cwd.clone());
         let dir = move || Ok(root.open_dir(&cwd)?.into_std_file());
         s.shared.budget.check_allo(n, dir).await?;
     }
+    s.announced = size;
     Ok(Reply::new(
         202,
         "ALLO not needed; command superfluous at this site",
@@ -285,7 +286,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         s.upload_job(file, &path, 0, finish).await?
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
-    s.start_transfer(job, &path, None, opening).await
+    s.start_transfer(job, &path, s.announced, opening).await
 }
 
 /// APPE collects the data in a temporary file and adds it to the target
@@ -303,7 +304,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         .upload_job(file, &path, held, Finish::Append(upload))
         .await?;
     let opening = format!("Ok to append data to {path}");
-    s.start_transfer(job, &path, None, opening).await
+    s.start_transfer(job, &path, s.announced, opening).await
 }
 
 /// STOU: store under a name that does not exist yet, announced in the 150
@@ -323,7 +324,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     .await?;
     let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
     let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
-    s.start_transfer(job, &path, None, opening).await
+    s.start_transfer(job, &path, s.announced, opening).await
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.

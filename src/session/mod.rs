@@ -44,6 +44,8 @@ pub(crate) struct Session {
     pub ascii: bool,
     /// REST offset for the next RETR/STOR.
     pub rest: Option<u64>,
+    /// The size ALLO announced for the next upload: its progress total.
+    pub announced: Option<u64>,
     /// RNFR source, for the RNTO that must come next.
     pub rename_from: Option<VPath>,
     pub data: DataPlan,
@@ -91,6 +93,7 @@ impl Session {
             // RFC 959 §3.1.1.1: ASCII is the default type.
             ascii: true,
             rest: None,
+            announced: None,
             rename_from: None,
             data: DataPlan::None,
             epsv_all: false,
