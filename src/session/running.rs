@@ -17,7 +17,7 @@ use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
 use crate::tls::DataTls;
-use crate::vfs::{ListingJob, Upload, VPath};
+use crate::vfs::{AppendError, ListingJob, Upload, VPath};
 
 /// Listing chunks made ahead of the data connection (each about 64 KiB).
 const LISTING_CHUNKS_AHEAD: usize = 2;
@@ -432,20 +432,22 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             // Committing or discarding touches the disk: off the runtime,
             // and done before the reply, so a client that hears 226 or 426
             // finds the files as the reply says.
-            let outcome = tokio::task::spawn_blocking(move || match file {
-                Ok(file) => complete(file, &target, finish),
-                Err(e) => {
-                    finish.discard();
-                    Err(e)
+            let outcome = tokio::task::spawn_blocking(move || {
+                let outcome = match file {
+                    Ok(file) => complete(file, &target, finish, &ticket),
+                    Err(e) => {
+                        finish.discard();
+                        Err(e)
+                    }
+                };
+                if outcome.is_ok() {
+                    ticket.keep();
                 }
+                outcome
             });
-            let outcome = outcome
-                .await
-                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())));
-            if outcome.is_ok() {
-                ticket.keep();
-            }
             outcome
+                .await
+                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())))
         }
     }
 }
@@ -461,7 +463,12 @@ impl Finish {
 }
 
 /// Makes a complete upload take effect.
-fn complete(mut file: File, target: &VPath, finish: Finish) -> FtpResult<Option<String>> {
+fn complete(
+    mut file: File,
+    target: &VPath,
+    finish: Finish,
+    ticket: &Ticket,
+) -> FtpResult<Option<String>> {
     match finish {
         // A resumed upload replaces everything after its offset, but only
         // once it is complete.
@@ -476,7 +483,11 @@ fn complete(mut file: File, target: &VPath, finish: Finish) -> FtpResult<Option<
         }
         Finish::Append(u) => {
             drop(file);
-            u.append(target).map(|_| None).at(target)
+            match u.append(target, ticket.max_size()) {
+                Ok(()) => Ok(None),
+                Err(AppendError::TooLarge(max)) => Err(ticket.size_refused(max)),
+                Err(AppendError::Io(e)) => Err(FtpError::from_io(&e, target.as_ref())),
+            }
         }
         Finish::Replace(u) => u.commit(target).map(|_| None).at(target),
     }

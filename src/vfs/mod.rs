@@ -26,4 +26,4 @@ pub use path::VPath;
 pub use root::{Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};
-pub use upload::{clear_special_bits, is_temp_name, unique_names, Upload};
+pub use upload::{clear_special_bits, is_temp_name, unique_names, AppendError, Upload};

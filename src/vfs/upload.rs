@@ -107,7 +107,10 @@ impl Upload {
     /// missing) in one piece. An exclusive lock serialises appenders, so two
     /// clients appending at once give one order or the other, never their
     /// chunks interleaved; a failure half-way takes our bytes back off.
-    pub fn append(mut self, target: &VPath) -> io::Result<()> {
+    /// The per-file limit `max` is checked under that lock against the
+    /// size the file has then: another append may have grown it since
+    /// this one was admitted.
+    pub fn append(mut self, target: &VPath, max: Option<u64>) -> Result<(), AppendError> {
         let name = target
             .file_name()
             .map(os_name)
@@ -120,16 +123,20 @@ impl Upload {
             .custom_flags(libc::O_NONBLOCK);
         let mut dest = self.dir.open_with(&name, &opts)?.into_std();
         if !dest.metadata()?.is_file() {
-            return Err(io::Error::from(io::ErrorKind::Unsupported));
+            return Err(io::Error::from(io::ErrorKind::Unsupported).into());
         }
         lock_exclusive(&dest)?;
-        clear_special_bits(&dest)?;
         let before = dest.metadata()?.len();
         let mut src = self.dir.open(&self.temp)?.into_std();
+        let adding = src.metadata()?.len();
+        if let Some(max) = max.filter(|&m| before.checked_add(adding).is_none_or(|t| t > m)) {
+            return Err(AppendError::TooLarge(max));
+        }
+        clear_special_bits(&dest)?;
         if let Err(e) = io::copy(&mut src, &mut dest) {
             // Only our own bytes lie beyond `before`: we hold the lock.
             let _ = dest.set_len(before);
-            return Err(e);
+            return Err(e.into());
         }
         drop(dest);
         let _ = self.dir.remove_file(&self.temp);
@@ -168,6 +175,26 @@ impl Upload {
             }
         }
         Err(io::Error::from(io::ErrorKind::AlreadyExists))
+    }
+}
+
+/// Why [`Upload::append`] added nothing.
+#[derive(Debug)]
+pub enum AppendError {
+    Io(io::Error),
+    /// The file would grow past this per-file limit.
+    TooLarge(u64),
+}
+
+impl From<io::Error> for AppendError {
+    fn from(e: io::Error) -> Self {
+        AppendError::Io(e)
+    }
+}
+
+impl From<io::ErrorKind> for AppendError {
+    fn from(kind: io::ErrorKind) -> Self {
+        AppendError::Io(kind.into())
     }
 }
 
