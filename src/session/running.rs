@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::Seek;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -432,9 +432,10 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             // Committing or discarding touches the disk: off the runtime,
             // and done before the reply, so a client that hears 226 or 426
             // finds the files as the reply says.
+            let stall = ctx.limits.stall;
             let outcome = tokio::task::spawn_blocking(move || {
                 let outcome = match file {
-                    Ok(file) => complete(file, &target, finish, &ticket),
+                    Ok(file) => complete(file, &target, finish, &ticket, stall),
                     Err(e) => {
                         finish.discard();
                         Err(e)
@@ -468,6 +469,7 @@ fn complete(
     target: &VPath,
     finish: Finish,
     ticket: &Ticket,
+    stall: Duration,
 ) -> FtpResult<Option<String>> {
     match finish {
         // A resumed upload replaces everything after its offset, but only
@@ -483,8 +485,13 @@ fn complete(
         }
         Finish::Append(u) => {
             drop(file);
-            match u.append(target, ticket.max_size()) {
+            // Waiting for another program's lock is waiting without
+            // progress: bounded like any other stall.
+            match u.append(target, ticket.max_size(), stall) {
                 Ok(()) => Ok(None),
+                Err(AppendError::Busy) => Err(FtpError::FileBusy(format!(
+                    "{target}: file busy (locked by another program); try again later"
+                ))),
                 Err(AppendError::TooLarge(max)) => Err(ticket.size_refused(max)),
                 Err(AppendError::Io(e)) => Err(FtpError::from_io(&e, target.as_ref())),
             }

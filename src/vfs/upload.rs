@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -110,7 +111,13 @@ impl Upload {
     /// The per-file limit `max` is checked under that lock against the
     /// size the file has then: another append may have grown it since
     /// this one was admitted.
-    pub fn append(mut self, target: &VPath, max: Option<u64>) -> Result<(), AppendError> {
+    /// A lock held longer than `wait` (by another program) gives up.
+    pub fn append(
+        mut self,
+        target: &VPath,
+        max: Option<u64>,
+        wait: Duration,
+    ) -> Result<(), AppendError> {
         let name = target
             .file_name()
             .map(os_name)
@@ -125,7 +132,9 @@ impl Upload {
         if !dest.metadata()?.is_file() {
             return Err(io::Error::from(io::ErrorKind::Unsupported).into());
         }
-        lock_exclusive(&dest)?;
+        if !lock_exclusive(&dest, wait)? {
+            return Err(AppendError::Busy);
+        }
         let before = dest.metadata()?.len();
         let mut src = self.dir.open(&self.temp)?.into_std();
         let adding = src.metadata()?.len();
@@ -184,6 +193,8 @@ pub enum AppendError {
     Io(io::Error),
     /// The file would grow past this per-file limit.
     TooLarge(u64),
+    /// Someone else held the file's lock for too long.
+    Busy,
 }
 
 impl From<io::Error> for AppendError {
@@ -273,20 +284,37 @@ pub fn clear_special_bits(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// flock(2), waiting for other appenders; released when `file` closes.
-fn lock_exclusive(file: &File) -> io::Result<()> {
+/// flock(2), waiting for other appenders, but at most `wait`: the lock may
+/// be held by another program for any time, and a thread blocked in
+/// flock(2) could be neither aborted nor waited for at shutdown. So the
+/// lock is tried without blocking, with a growing pause between tries.
+/// False when `wait` ran out. Released when `file` closes.
+fn lock_exclusive(file: &File, wait: Duration) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: the descriptor is open for the duration of the call.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {}
+            _ => return Err(e),
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(MAX_LOCK_PAUSE);
     }
 }
+
+/// The longest pause between two tries of a busy lock.
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
 
 /// True for our own temporary files, which listings hide.
 pub fn is_temp_name(name: &str) -> bool {
