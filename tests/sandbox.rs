@@ -921,6 +921,33 @@ async fn impossible_uploads_are_refused_before_any_data() {
     }
 }
 
+/// APPE through a symlink (inside the share) is answered before 150, so a
+/// client never sends a body that is then thrown away; the target keeps
+/// its bytes and no temporary file stays behind.
+#[tokio::test]
+async fn appe_through_a_symlink_is_refused_before_any_data() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f", b"target");
+    t.write("sub/keep", b"");
+    std::os::unix::fs::symlink("../f", t.path("sub/link")).unwrap();
+    std::os::unix::fs::symlink("f", t.path("same")).unwrap();
+    let mut raw = t.login().await;
+    for link in ["sub/link", "same"] {
+        let mut data = raw.epsv().await;
+        let r = raw.cmd(&format!("APPE {link}")).await;
+        if r.code == 150 {
+            let _ = data.write_all(&[7u8; 4000]).await;
+            drop(data);
+            let end = raw.reply().await;
+            panic!("APPE {link} took the data first, then answered {end:?}");
+        }
+        assert_eq!(r.code, 550, "{link}: {r:?}");
+        assert!(r.text.contains("symbolic link"), "{link}: {r:?}");
+    }
+    assert_eq!(std::fs::read(t.path("f")).unwrap(), b"target");
+    assert!(temp_files(t.root()).is_empty());
+}
+
 /// Another program holding a lock on the APPE target cannot hold a server
 /// thread forever: the append waits at most the stall timeout, answers 450
 /// (file busy) and leaves the file as it was; once the lock is gone the

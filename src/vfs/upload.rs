@@ -124,10 +124,12 @@ impl Upload {
             .ok_or(io::ErrorKind::InvalidInput)?;
         let mut opts = OpenOptions::new();
         // O_NONBLOCK: a FIFO put there since APPE was accepted must not
-        // block us in open(2); it is refused below.
+        // block us in open(2); it is refused below. O_NOFOLLOW: APPE was
+        // accepted for a name that was no symlink (`check_appendable`);
+        // one put there since is refused, not written through.
         opts.append(true)
             .create(true)
-            .custom_flags(libc::O_NONBLOCK);
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
         let mut dest = self.dir.open_with(&name, &opts)?.into_std();
         if !dest.metadata()?.is_file() {
             return Err(io::Error::from(io::ErrorKind::Unsupported).into());
@@ -324,6 +326,24 @@ pub fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The append opens the name it was accepted for and never follows a
+    /// symlink found there, even one to a file in the same folder.
+    #[test]
+    fn append_does_not_write_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"kept").unwrap();
+        std::os::unix::fs::symlink("f", dir.path().join("link")).unwrap();
+        let share = Share::open(&[dir.path().to_path_buf()]).unwrap();
+        let link = VPath::root().join("/link").unwrap();
+        let (upload, mut file) = Upload::begin(&share, &link).unwrap();
+        io::Write::write_all(&mut file, b"more").unwrap();
+        drop(file);
+        let wait = Duration::from_secs(1);
+        let refused = upload.append(&link, None, wait);
+        assert!(matches!(refused, Err(AppendError::Io(_))), "{refused:?}");
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"kept");
+    }
 
     #[test]
     fn unique_names_keep_the_extension() {
