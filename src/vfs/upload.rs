@@ -110,8 +110,8 @@ impl Upload {
     /// chunks interleaved; a failure half-way takes our bytes back off.
     /// The per-file limit `max` is checked under that lock against the
     /// size the file has then: another append may have grown it since
-    /// this one was admitted.
-    /// A lock held longer than `wait` (by another program) gives up.
+    /// this one was admitted. A lock held longer than `wait` (by another
+    /// program) gives up.
     pub fn append(
         mut self,
         target: &VPath,
@@ -293,7 +293,8 @@ pub fn clear_special_bits(file: &File) -> io::Result<()> {
 /// False when `wait` ran out. Released when `file` closes.
 fn lock_exclusive(file: &File, wait: Duration) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let deadline = Instant::now() + wait;
+    // A wait too long to add to the clock is as good as no deadline.
+    let deadline = Instant::now().checked_add(wait);
     let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: the descriptor is open for the duration of the call.
@@ -306,7 +307,9 @@ fn lock_exclusive(file: &File, wait: Duration) -> io::Result<bool> {
             io::ErrorKind::WouldBlock => {}
             _ => return Err(e),
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(MAX_LOCK_PAUSE, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         if left.is_zero() {
             return Ok(false);
         }
