@@ -110,15 +110,19 @@ impl Budget {
 
     fn check_size(&self, base: u64, n: u64) -> FtpResult<()> {
         match self.limits.max_upload_size {
-            Some(max) if base.checked_add(n).is_none_or(|s| s > max) => Err(FtpError::Limit(
-                UploadLimit::MaxUploadSize,
-                format!(
-                    "Exceeded storage allocation: files may hold at most {}",
-                    size_text(max)
-                ),
-            )),
+            Some(max) if base.checked_add(n).is_none_or(|s| s > max) => Err(Self::size_error(max)),
             _ => Ok(()),
         }
+    }
+
+    fn size_error(max: u64) -> FtpError {
+        FtpError::Limit(
+            UploadLimit::MaxUploadSize,
+            format!(
+                "Exceeded storage allocation: files may hold at most {}",
+                size_text(max)
+            ),
+        )
     }
 
     fn quota_error(quota: u64) -> FtpError {
@@ -226,6 +230,18 @@ impl Ticket {
         self.charged = self.charged.saturating_add(n);
         self.size = self.size.saturating_add(n);
         Ok(())
+    }
+
+    /// The per-file limit, for APPE, which checks the file's final size
+    /// itself while it holds the file's lock.
+    pub fn max_size(&self) -> Option<u64> {
+        self.budget.limits.max_upload_size
+    }
+
+    /// The refusal of an upload that would make a file larger than `max`,
+    /// counted as a stop by that limit.
+    pub fn size_refused(&self, max: u64) -> FtpError {
+        self.budget.stopped(Budget::size_error(max))
     }
 
     /// The upload took effect: its bytes stay charged.

@@ -32,6 +32,9 @@ pub enum FtpError {
     PermissionDenied(String),
     #[error("{0}")]
     FileUnavailable(String),
+    /// 450: the file is in use; the same command may work later.
+    #[error("{0}")]
+    FileBusy(String),
     #[error("{0}")]
     InvalidName(String),
     #[error("{0}")]
@@ -81,6 +84,7 @@ impl FtpError {
             TransferAborted(_) => 426,
             Local(_) => 451,
             NoSpace(_) => 452,
+            FileBusy(_) => 450,
             PermissionDenied(_) | FileUnavailable(_) => 550,
             Quota(_) => 552,
             Limit(limit, _) => limit.code(),

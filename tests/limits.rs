@@ -488,3 +488,45 @@ f.quit()
     );
     assert_eq!(std::fs::read(t.path("announced.bin")).unwrap().len(), 5000);
 }
+
+/// Two appends admitted at once each fit the per-file limit on their own,
+/// but not together: the one that completes second is refused (552, the
+/// limit named), and the file holds only the first.
+#[tokio::test]
+async fn concurrent_appends_never_grow_a_file_past_the_size_limit() {
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1000),
+        ..no_min_free()
+    })
+    .await;
+    t.write("log.bin", b"head:");
+    let (a, b) = (pseudo_random(600, 1), pseudo_random(600, 2));
+    let mut events = t.server.subscribe();
+    let mut ca = t.login().await;
+    let mut cb = t.login().await;
+    let mut da = ca.epsv().await;
+    let mut db = cb.epsv().await;
+    ca.ok("APPE log.bin", 150).await;
+    cb.ok("APPE log.bin", 150).await;
+    da.write_all(&a).await.unwrap();
+    drop(da);
+    assert_eq!(ca.reply().await.code, 226);
+    assert_eq!(finished(&mut events).await.3, None);
+    db.write_all(&b).await.unwrap();
+    drop(db);
+    let r = cb.reply().await;
+    assert_eq!(r.code, 552, "{r:?}");
+    assert!(r.text.contains("files may hold at most 1 kB"), "{r:?}");
+    let (path, _, error, limit) = finished(&mut events).await;
+    assert_eq!(path, "/log.bin");
+    assert_eq!(limit, Some(UploadLimit::MaxUploadSize), "{error:?}");
+    let now = std::fs::read(t.path("log.bin")).unwrap();
+    assert_eq!(sha256(&now), sha256(&[&b"head:"[..], &a].concat()));
+    assert_eq!(names(t.root()), ["log.bin"]);
+    assert_eq!(
+        t.server
+            .upload_usage()
+            .stopped_by(UploadLimit::MaxUploadSize),
+        1
+    );
+}

@@ -920,3 +920,61 @@ async fn impossible_uploads_are_refused_before_any_data() {
         assert!(temp_files(t.root()).is_empty());
     }
 }
+
+/// APPE through a symlink (inside the share) is answered before 150, so a
+/// client never sends a body that is then thrown away; the target keeps
+/// its bytes and no temporary file stays behind.
+#[tokio::test]
+async fn appe_through_a_symlink_is_refused_before_any_data() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f", b"target");
+    t.write("sub/keep", b"");
+    std::os::unix::fs::symlink("../f", t.path("sub/link")).unwrap();
+    std::os::unix::fs::symlink("f", t.path("same")).unwrap();
+    let mut raw = t.login().await;
+    for link in ["sub/link", "same"] {
+        let mut data = raw.epsv().await;
+        let r = raw.cmd(&format!("APPE {link}")).await;
+        if r.code == 150 {
+            let _ = data.write_all(&[7u8; 4000]).await;
+            drop(data);
+            let end = raw.reply().await;
+            panic!("APPE {link} took the data first, then answered {end:?}");
+        }
+        assert_eq!(r.code, 550, "{link}: {r:?}");
+        assert!(r.text.contains("symbolic link"), "{link}: {r:?}");
+    }
+    assert_eq!(std::fs::read(t.path("f")).unwrap(), b"target");
+    assert!(temp_files(t.root()).is_empty());
+}
+
+/// Another program holding a lock on the APPE target cannot hold a server
+/// thread forever: the append waits at most the stall timeout, answers 450
+/// (file busy) and leaves the file as it was; once the lock is gone the
+/// same append goes through.
+#[tokio::test]
+async fn appe_to_a_file_locked_elsewhere_answers_450_in_time() {
+    let stall = Duration::from_millis(800);
+    let limits = Limits {
+        stall_timeout: stall,
+        ..test_limits()
+    };
+    let t = start_with(move |b| b.access(AccessMode::Writable).limits(limits)).await;
+    t.write("log.txt", b"head:");
+    let held = std::fs::File::open(t.path("log.txt")).unwrap();
+    held.lock().unwrap();
+    let mut raw = t.login().await;
+    let mut data = raw.epsv().await;
+    raw.ok("APPE log.txt", 150).await;
+    data.write_all(b"tail").await.unwrap();
+    drop(data);
+    let sent = std::time::Instant::now();
+    let r = raw.reply().await;
+    assert_eq!(r.code, 450, "{r:?}");
+    assert!(sent.elapsed() < stall * 4, "{:?}", sent.elapsed());
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"head:");
+    assert!(temp_files(t.root()).is_empty());
+    drop(held);
+    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"tail").await, 226);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"head:tail");
+}

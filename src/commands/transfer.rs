@@ -13,7 +13,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, Share, Upload, VPath, NAME_MAX};
+use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -294,12 +294,17 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg).await?;
-    // The per-file limit counts what the file holds already.
-    let (held, (upload, file)) = fs(s, &path, |r, p| {
-        let held = r.check_appendable(p)?;
-        Ok((held, Upload::begin(r, p)?))
-    })
-    .await?;
+    // The per-file limit counts what the file holds already. A symlink is
+    // refused here, before 150, rather than after the whole body came.
+    let checked = fs(s, &path, |r, p| match r.check_appendable(p)? {
+        AppendTarget::Symlink => Ok(None),
+        AppendTarget::File(held) => Ok(Some((held, Upload::begin(r, p)?))),
+    });
+    let (held, (upload, file)) = checked.await?.ok_or_else(|| {
+        FtpError::FileUnavailable(format!(
+            "{path}: is a symbolic link; APPE to the file it points to"
+        ))
+    })?;
     let job = s
         .upload_job(file, &path, held, Finish::Append(upload))
         .await?;

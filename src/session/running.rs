@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::Seek;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -17,7 +17,7 @@ use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
 use crate::tls::DataTls;
-use crate::vfs::{ListingJob, Upload, VPath};
+use crate::vfs::{AppendError, ListingJob, Upload, VPath};
 
 /// Listing chunks made ahead of the data connection (each about 64 KiB).
 const LISTING_CHUNKS_AHEAD: usize = 2;
@@ -432,20 +432,23 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
             // Committing or discarding touches the disk: off the runtime,
             // and done before the reply, so a client that hears 226 or 426
             // finds the files as the reply says.
-            let outcome = tokio::task::spawn_blocking(move || match file {
-                Ok(file) => complete(file, &target, finish),
-                Err(e) => {
-                    finish.discard();
-                    Err(e)
+            let stall = ctx.limits.stall;
+            let outcome = tokio::task::spawn_blocking(move || {
+                let outcome = match file {
+                    Ok(file) => complete(file, &target, finish, &ticket, stall),
+                    Err(e) => {
+                        finish.discard();
+                        Err(e)
+                    }
+                };
+                if outcome.is_ok() {
+                    ticket.keep();
                 }
+                outcome
             });
-            let outcome = outcome
-                .await
-                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())));
-            if outcome.is_ok() {
-                ticket.keep();
-            }
             outcome
+                .await
+                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())))
         }
     }
 }
@@ -461,7 +464,13 @@ impl Finish {
 }
 
 /// Makes a complete upload take effect.
-fn complete(mut file: File, target: &VPath, finish: Finish) -> FtpResult<Option<String>> {
+fn complete(
+    mut file: File,
+    target: &VPath,
+    finish: Finish,
+    ticket: &Ticket,
+    stall: Duration,
+) -> FtpResult<Option<String>> {
     match finish {
         // A resumed upload replaces everything after its offset, but only
         // once it is complete.
@@ -476,7 +485,16 @@ fn complete(mut file: File, target: &VPath, finish: Finish) -> FtpResult<Option<
         }
         Finish::Append(u) => {
             drop(file);
-            u.append(target).map(|_| None).at(target)
+            // Waiting for another program's lock is waiting without
+            // progress: bounded like any other stall.
+            match u.append(target, ticket.max_size(), stall) {
+                Ok(()) => Ok(None),
+                Err(AppendError::Busy) => Err(FtpError::FileBusy(format!(
+                    "{target}: file busy (locked by another program); try again later"
+                ))),
+                Err(AppendError::TooLarge(max)) => Err(ticket.size_refused(max)),
+                Err(AppendError::Io(e)) => Err(FtpError::from_io(&e, target.as_ref())),
+            }
         }
         Finish::Replace(u) => u.commit(target).map(|_| None).at(target),
     }

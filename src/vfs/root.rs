@@ -26,6 +26,15 @@ pub struct Root {
     reported: Arc<AtomicBool>,
 }
 
+/// What an APPE target is, found before any data is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendTarget {
+    /// A regular file holding this many bytes (0: not there yet).
+    File(u64),
+    /// A symbolic link, which APPE does not write through.
+    Symlink,
+}
+
 /// Why the served folder cannot be used any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootState {
@@ -98,14 +107,17 @@ impl Root {
     }
 
     /// Refuses an APPE target that is not a regular file before any data
-    /// is accepted; a missing file is fine (APPE creates it). Returns the
-    /// length the appended data will follow (0 for a missing file).
-    pub fn check_appendable(&self, p: &VPath) -> io::Result<u64> {
-        match self.dir.metadata(p.to_relative()) {
+    /// is accepted; a missing file is fine (APPE creates it). A symlink is
+    /// reported, not followed: the append opens the name without following
+    /// links (see [`Upload::append`](super::Upload::append)), so a target
+    /// this check passes is one the append can write.
+    pub fn check_appendable(&self, p: &VPath) -> io::Result<AppendTarget> {
+        match self.dir.symlink_metadata(p.to_relative()) {
+            Ok(md) if md.file_type().is_symlink() => Ok(AppendTarget::Symlink),
             Ok(md) if md.is_dir() => Err(io::Error::from(io::ErrorKind::IsADirectory)),
             Ok(md) if !md.is_file() => Err(io::Error::from(io::ErrorKind::Unsupported)),
-            Ok(md) => Ok(md.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Ok(md) => Ok(AppendTarget::File(md.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(AppendTarget::File(0)),
             Err(e) => Err(e),
         }
     }

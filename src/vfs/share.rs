@@ -23,7 +23,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::dirlist::ListingJob;
 use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
-use super::{Root, RootState, VPath};
+use super::{AppendTarget, Root, RootState, VPath};
 
 /// The served tree: a folder, or a virtual root of named entries. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -353,7 +353,7 @@ impl Share {
         root.open_resume(&rel)
     }
 
-    pub fn check_appendable(&self, p: &VPath) -> io::Result<u64> {
+    pub fn check_appendable(&self, p: &VPath) -> io::Result<AppendTarget> {
         let (root, rel) = self.writable(p)?;
         root.check_appendable(&rel)
     }

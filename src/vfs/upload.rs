@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -107,29 +108,46 @@ impl Upload {
     /// missing) in one piece. An exclusive lock serialises appenders, so two
     /// clients appending at once give one order or the other, never their
     /// chunks interleaved; a failure half-way takes our bytes back off.
-    pub fn append(mut self, target: &VPath) -> io::Result<()> {
+    /// The per-file limit `max` is checked under that lock against the
+    /// size the file has then: another append may have grown it since
+    /// this one was admitted. A lock held longer than `wait` (by another
+    /// program) gives up.
+    pub fn append(
+        mut self,
+        target: &VPath,
+        max: Option<u64>,
+        wait: Duration,
+    ) -> Result<(), AppendError> {
         let name = target
             .file_name()
             .map(os_name)
             .ok_or(io::ErrorKind::InvalidInput)?;
         let mut opts = OpenOptions::new();
         // O_NONBLOCK: a FIFO put there since APPE was accepted must not
-        // block us in open(2); it is refused below.
+        // block us in open(2); it is refused below. O_NOFOLLOW: APPE was
+        // accepted for a name that was no symlink (`check_appendable`);
+        // one put there since is refused, not written through.
         opts.append(true)
             .create(true)
-            .custom_flags(libc::O_NONBLOCK);
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
         let mut dest = self.dir.open_with(&name, &opts)?.into_std();
         if !dest.metadata()?.is_file() {
-            return Err(io::Error::from(io::ErrorKind::Unsupported));
+            return Err(io::Error::from(io::ErrorKind::Unsupported).into());
         }
-        lock_exclusive(&dest)?;
-        clear_special_bits(&dest)?;
+        if !lock_exclusive(&dest, wait)? {
+            return Err(AppendError::Busy);
+        }
         let before = dest.metadata()?.len();
         let mut src = self.dir.open(&self.temp)?.into_std();
+        let adding = src.metadata()?.len();
+        if let Some(max) = max.filter(|&m| before.checked_add(adding).is_none_or(|t| t > m)) {
+            return Err(AppendError::TooLarge(max));
+        }
+        clear_special_bits(&dest)?;
         if let Err(e) = io::copy(&mut src, &mut dest) {
             // Only our own bytes lie beyond `before`: we hold the lock.
             let _ = dest.set_len(before);
-            return Err(e);
+            return Err(e.into());
         }
         drop(dest);
         let _ = self.dir.remove_file(&self.temp);
@@ -168,6 +186,28 @@ impl Upload {
             }
         }
         Err(io::Error::from(io::ErrorKind::AlreadyExists))
+    }
+}
+
+/// Why [`Upload::append`] added nothing.
+#[derive(Debug)]
+pub enum AppendError {
+    Io(io::Error),
+    /// The file would grow past this per-file limit.
+    TooLarge(u64),
+    /// Someone else held the file's lock for too long.
+    Busy,
+}
+
+impl From<io::Error> for AppendError {
+    fn from(e: io::Error) -> Self {
+        AppendError::Io(e)
+    }
+}
+
+impl From<io::ErrorKind> for AppendError {
+    fn from(kind: io::ErrorKind) -> Self {
+        AppendError::Io(kind.into())
     }
 }
 
@@ -246,20 +286,40 @@ pub fn clear_special_bits(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// flock(2), waiting for other appenders; released when `file` closes.
-fn lock_exclusive(file: &File) -> io::Result<()> {
+/// flock(2), waiting for other appenders, but at most `wait`: the lock may
+/// be held by another program for any time, and a thread blocked in
+/// flock(2) could be neither aborted nor waited for at shutdown. So the
+/// lock is tried without blocking, with a growing pause between tries.
+/// False when `wait` ran out. Released when `file` closes.
+fn lock_exclusive(file: &File, wait: Duration) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
+    // A wait too long to add to the clock is as good as no deadline.
+    let deadline = Instant::now().checked_add(wait);
+    let mut pause = Duration::from_millis(1);
     loop {
         // SAFETY: the descriptor is open for the duration of the call.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {}
+            _ => return Err(e),
         }
+        let left = deadline.map_or(MAX_LOCK_PAUSE, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(MAX_LOCK_PAUSE);
     }
 }
+
+/// The longest pause between two tries of a busy lock.
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
 
 /// True for our own temporary files, which listings hide.
 pub fn is_temp_name(name: &str) -> bool {
@@ -269,6 +329,24 @@ pub fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The append opens the name it was accepted for and never follows a
+    /// symlink found there, even one to a file in the same folder.
+    #[test]
+    fn append_does_not_write_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"kept").unwrap();
+        std::os::unix::fs::symlink("f", dir.path().join("link")).unwrap();
+        let share = Share::open(&[dir.path().to_path_buf()]).unwrap();
+        let link = VPath::root().join("/link").unwrap();
+        let (upload, mut file) = Upload::begin(&share, &link).unwrap();
+        io::Write::write_all(&mut file, b"more").unwrap();
+        drop(file);
+        let wait = Duration::from_secs(1);
+        let refused = upload.append(&link, None, wait);
+        assert!(matches!(refused, Err(AppendError::Io(_))), "{refused:?}");
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"kept");
+    }
 
     #[test]
     fn unique_names_keep_the_extension() {
