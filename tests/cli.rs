@@ -1060,7 +1060,9 @@ fn refused_connections_are_reported_once_a_minute() {
 }
 
 /// Binding a port below 1024 without the right says how to get around it.
-/// Root may bind anything, so as root the binary runs as `nobody`.
+/// Root may bind anything, so as root the binary runs as `nobody`; where
+/// every port is unprivileged (containers often set that), root runs it in
+/// a fresh network namespace, which starts with the kernel default of 1024.
 #[test]
 fn a_privileged_port_says_what_to_do() {
     let unprivileged_start: u16 =
@@ -1068,18 +1070,29 @@ fn a_privileged_port_says_what_to_do() {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1024);
-    if unprivileged_start <= 21 {
-        eprintln!("skipped: every port is unprivileged on this machine");
+    let root = unsafe { libc::geteuid() } == 0;
+    let own_netns = unprivileged_start <= 21
+        && root
+        && Command::new("unshare")
+            .args(["--net", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !common::need_that(
+        "a privileged port 21 (ip_unprivileged_port_start above 21, or root with unshare --net)",
+        unprivileged_start > 21 || own_netns,
+    ) {
         return;
     }
     let dir = tempdir();
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
+    let mut cmd = if !root {
+        Command::new(BIN)
+    } else {
+        let mut c = Command::new(if own_netns { "unshare" } else { "setpriv" });
+        if own_netns {
+            c.args(["--net", "setpriv"]);
+        }
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
         c
-    } else {
-        Command::new(BIN)
     };
     std::fs::set_permissions(
         dir.path(),
@@ -1090,7 +1103,7 @@ fn a_privileged_port_says_what_to_do() {
         .args(["--bind", "127.0.0.1", "-p", "21", dir_arg(dir.path())])
         .env_remove("FTPSHARE_PASSWORD")
         .output()
-        .expect("run ftpshare (setpriv when root)");
+        .expect("run ftpshare (setpriv, in unshare --net if needed, when root)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
