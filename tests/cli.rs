@@ -7,12 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{need, pseudo_random, run, sha256};
+use common::{need, pseudo_random, run, sha256, Spawned};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -20,12 +18,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
 /// Generous: the machine may be busy compiling.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A running `ftpshare` with its stdout read line by line.
+/// A running `ftpshare` with the stdout lines read so far.
 struct Share {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     seen: Vec<String>,
-    stderr: Option<JoinHandle<String>>,
 }
 
 impl Share {
@@ -35,36 +31,13 @@ impl Share {
 
     fn start_env(args: &[&str], env: &[(&str, &str)]) -> Share {
         let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env_remove("FTPSHARE_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(args).env_remove("FTPSHARE_PASSWORD");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start ftpshare");
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
         Share {
-            child,
-            lines,
+            process: Spawned::new(cmd),
             seen: Vec::new(),
-            stderr: Some(stderr),
         }
     }
 
@@ -79,7 +52,7 @@ impl Share {
     }
 
     fn line(&mut self) -> Option<String> {
-        let line = self.lines.recv_timeout(WAIT).ok()?;
+        let line = self.process.lines.recv_timeout(WAIT).ok()?;
         self.seen.push(line.clone());
         Some(line)
     }
@@ -105,7 +78,7 @@ impl Share {
     }
 
     fn signal(&self, sig: libc::c_int) {
-        let pid = self.child.id() as libc::pid_t;
+        let pid = self.process.child.id() as libc::pid_t;
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     }
 
@@ -113,20 +86,20 @@ impl Share {
     fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
         let start = Instant::now();
         let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
                 break status;
             }
             if start.elapsed() > WAIT {
-                let _ = self.child.kill();
+                let _ = self.process.child.kill();
                 panic!("ftpshare did not exit; stdout so far {:#?}", self.seen);
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+        while let Ok(line) = self.process.lines.recv_timeout(Duration::from_secs(5)) {
             rest.push(line);
         }
-        let stderr = self.stderr.take().unwrap().join().unwrap();
+        let stderr = String::from_utf8_lossy(&self.process.stderr()).into_owned();
         (status, rest, stderr)
     }
 
@@ -142,13 +115,6 @@ impl Share {
             serde_json::from_str::<Value>(line).expect("JSON lines only");
         }
         v
-    }
-}
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -236,7 +202,7 @@ fn ready_line_carries_every_contract_field() {
     assert_eq!(ready["tls"], false);
     assert!(ready["tls_fingerprint"].is_null());
     assert_eq!(ready["expires_in_s"], 3600);
-    assert_eq!(ready["pid"], share.child.id());
+    assert_eq!(ready["pid"], share.process.child.id());
 
     // The contract's fields come first and in its order.
     let keys: Vec<&str> = ready
@@ -1060,7 +1026,9 @@ fn refused_connections_are_reported_once_a_minute() {
 }
 
 /// Binding a port below 1024 without the right says how to get around it.
-/// Root may bind anything, so as root the binary runs as `nobody`.
+/// Root may bind anything, so as root the binary runs as `nobody`; where
+/// every port is unprivileged (containers often set that), root runs it in
+/// a fresh network namespace, which starts with the kernel default of 1024.
 #[test]
 fn a_privileged_port_says_what_to_do() {
     let unprivileged_start: u16 =
@@ -1068,18 +1036,29 @@ fn a_privileged_port_says_what_to_do() {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1024);
-    if unprivileged_start <= 21 {
-        eprintln!("skipped: every port is unprivileged on this machine");
+    let root = unsafe { libc::geteuid() } == 0;
+    let own_netns = unprivileged_start <= 21
+        && root
+        && Command::new("unshare")
+            .args(["--net", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !common::need_that(
+        "a privileged port 21 (ip_unprivileged_port_start above 21, or root with unshare --net)",
+        unprivileged_start > 21 || own_netns,
+    ) {
         return;
     }
     let dir = tempdir();
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
+    let mut cmd = if !root {
+        Command::new(BIN)
+    } else {
+        let mut c = Command::new(if own_netns { "unshare" } else { "setpriv" });
+        if own_netns {
+            c.args(["--net", "setpriv"]);
+        }
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
         c
-    } else {
-        Command::new(BIN)
     };
     std::fs::set_permissions(
         dir.path(),
@@ -1090,7 +1069,7 @@ fn a_privileged_port_says_what_to_do() {
         .args(["--bind", "127.0.0.1", "-p", "21", dir_arg(dir.path())])
         .env_remove("FTPSHARE_PASSWORD")
         .output()
-        .expect("run ftpshare (setpriv when root)");
+        .expect("run ftpshare (setpriv, in unshare --net if needed, when root)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

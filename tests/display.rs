@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{have, run};
+use common::{need, run, Spawned};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
@@ -44,18 +41,6 @@ f.delete('\u202etxt.exe')
 f.quit()
 "#;
 
-fn need(program: &str) -> bool {
-    if have(program) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{program} is missing (.ci/run installs it)"
-    );
-    eprintln!("skipped: {program} is not installed");
-    false
-}
-
 /// Runs `body` in Python with `port` and `password` defined.
 fn python(port: u16, body: &str) {
     let script = format!("port, password = {port}, {PASSWORD:?}\n{body}");
@@ -81,49 +66,19 @@ fn raw_controls(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A `ftpshare` subprocess with stdout read line by line and stderr kept.
+/// A `ftpshare` subprocess with the stdout lines read so far.
 struct Piped {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     stdout: Vec<String>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
 }
 
 impl Piped {
     fn start(args: &[&str]) -> Piped {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env_remove("FTPSHARE_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ftpshare");
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Whole lines as bytes: a raw control must reach the test as is.
-            for line in BufReader::new(stdout).split(b'\n') {
-                let Ok(line) = line else { break };
-                if tx
-                    .send(String::from_utf8_lossy(&line).into_owned())
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = stderr.read_to_end(&mut s);
-            s
-        });
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_remove("FTPSHARE_PASSWORD");
         Piped {
-            child,
-            lines,
+            process: Spawned::new(cmd),
             stdout: Vec::new(),
-            stderr: Some(stderr),
         }
     }
 
@@ -131,6 +86,7 @@ impl Piped {
     fn until(&mut self, want: impl Fn(&str) -> bool) -> String {
         loop {
             let line = self
+                .process
                 .lines
                 .recv_timeout(WAIT)
                 .unwrap_or_else(|_| panic!("output ended; saw {:#?}", self.stdout));
@@ -144,23 +100,16 @@ impl Piped {
     /// Ctrl-C, then everything printed until the exit: stdout and stderr.
     fn stop(mut self) -> (String, Vec<u8>) {
         assert_eq!(
-            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) },
+            unsafe { libc::kill(self.process.child.id() as libc::pid_t, libc::SIGINT) },
             0
         );
-        let status = self.child.wait().unwrap();
+        let status = self.process.child.wait().unwrap();
         assert!(status.success(), "{status:?}");
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+        while let Ok(line) = self.process.lines.recv_timeout(Duration::from_secs(5)) {
             self.stdout.push(line);
         }
-        let stderr = self.stderr.take().unwrap().join().unwrap();
+        let stderr = self.process.stderr();
         (self.stdout.join("\n"), stderr)
-    }
-}
-
-impl Drop for Piped {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

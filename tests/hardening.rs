@@ -1258,63 +1258,74 @@ impl BlockingClient {
 
 /// Slow file-system work in four sessions (TYPE A + SIZE reads a whole
 /// large file to count its line ends) must not hold up a fifth: its NOOP
-/// round trips stay fast. Run inline on the runtime, that work made them
-/// take seconds.
+/// round trips stay close to what they are without that load. Run inline
+/// on the runtime, that work made them take seconds (7.99 s measured).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_file_system_work_does_not_stall_other_sessions() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
+    const LOADERS: usize = 4;
     let _g = shared_lock().await;
     let t = start(AccessMode::ReadOnly).await;
     let text = b"a line of text\n".repeat(32 << 20 >> 4);
     t.write("big.txt", &text);
     let expected = format!("213 {}", text.len() + text.len() / 15);
     let addr = t.addr;
-    let stop = Arc::new(AtomicBool::new(false));
-    let sizes = Arc::new(AtomicUsize::new(0));
-    let loaders: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, sizes, expected) = (stop.clone(), sizes.clone(), expected.clone());
-            std::thread::spawn(move || {
-                let mut c = BlockingClient::login(addr);
-                assert!(c.cmd("TYPE A").starts_with("200"));
-                while !stop.load(Ordering::Relaxed) {
-                    assert_eq!(c.cmd("SIZE big.txt").trim_end(), expected);
-                    sizes.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let probe = std::thread::spawn(move || {
+    let probe = tokio::task::spawn_blocking(move || {
         let mut c = BlockingClient::login(addr);
-        // Measure only once every loader is busy.
-        while sizes.load(Ordering::Relaxed) < 4 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let mut rtts: Vec<Duration> = (0..60)
+        // The same round trips without load, so the bound below scales
+        // with how busy this machine is anyway.
+        let baseline = noop_rtts(&mut c);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Each loader arrives once its own first SIZE is answered and its
+        // second is about to be sent: then all of them are busy.
+        let busy = Arc::new(Barrier::new(LOADERS + 1));
+        let loaders: Vec<_> = (0..LOADERS)
             .map(|_| {
-                std::thread::sleep(Duration::from_millis(10));
-                let start = Instant::now();
-                assert!(c.cmd("NOOP").starts_with("200"));
-                start.elapsed()
+                let (stop, busy, expected) = (stop.clone(), busy.clone(), expected.clone());
+                std::thread::spawn(move || {
+                    let mut c = BlockingClient::login(addr);
+                    assert!(c.cmd("TYPE A").starts_with("200"));
+                    let first = c.cmd("SIZE big.txt");
+                    // Arrive even on a wrong reply, so the probe cannot hang.
+                    busy.wait();
+                    assert_eq!(first.trim_end(), expected);
+                    while !stop.load(Ordering::Relaxed) {
+                        assert_eq!(c.cmd("SIZE big.txt").trim_end(), expected);
+                    }
+                })
             })
             .collect();
-        rtts.sort();
-        rtts
+        busy.wait();
+        let loaded = noop_rtts(&mut c);
+        stop.store(true, Ordering::Relaxed);
+        for l in loaders {
+            l.join().unwrap();
+        }
+        (baseline, loaded)
     });
-    let rtts = tokio::task::spawn_blocking(move || probe.join().unwrap())
-        .await
-        .unwrap();
-    stop.store(true, Ordering::Relaxed);
-    for l in loaders {
-        tokio::task::spawn_blocking(move || l.join().unwrap())
-            .await
-            .unwrap();
-    }
-    let p99 = rtts[rtts.len() * 99 / 100];
+    let (baseline, loaded) = probe.await.unwrap();
+    let p99 = |rtts: &[Duration]| rtts[rtts.len() * 99 / 100];
+    let bound = (p99(&baseline) * 20).max(Duration::from_millis(500));
     assert!(
-        p99 < Duration::from_millis(100),
-        "NOOP p99 {p99:?} under file-system load (p50 {:?})",
-        rtts[rtts.len() / 2]
+        p99(&loaded) < bound,
+        "NOOP p99 {:?} under file-system load, {:?} without (bound {bound:?}; p50 {:?})",
+        p99(&loaded),
+        p99(&baseline),
+        loaded[loaded.len() / 2]
     );
+}
+
+/// Sixty NOOP round trips, paced 10 ms apart, sorted.
+fn noop_rtts(c: &mut BlockingClient) -> Vec<Duration> {
+    let mut rtts: Vec<Duration> = (0..60)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            let start = Instant::now();
+            assert!(c.cmd("NOOP").starts_with("200"));
+            start.elapsed()
+        })
+        .collect();
+    rtts.sort();
+    rtts
 }

@@ -304,3 +304,63 @@ pub fn need_that(what: &str, present: bool) -> bool {
     println!("skipped: {what} is not available here");
     false
 }
+
+/// A child process with stdin closed, its stdout delivered line by line
+/// and its stderr collected to the end. Lines are split on `\n` as bytes
+/// and decoded lossily, so a raw control byte reaches the test as is.
+/// Dropping it kills the process.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Spawned {
+    pub fn new(mut cmd: std::process::Command) -> Spawned {
+        use std::io::{BufRead, Read};
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).split(b'\n') {
+                let Ok(line) = line else { break };
+                if tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = stderr.read_to_end(&mut s);
+            s
+        });
+        Spawned {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// All of stderr; waits until the process closes it. Call it once.
+    pub fn stderr(&mut self) -> Vec<u8> {
+        let reader = self.stderr.take().expect("stderr is read once");
+        reader.join().unwrap()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
