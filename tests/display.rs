@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 use common::{need, run, Spawned};
 use serde_json::Value;
 
+/// The tests here run one at a time: the resize test reads a live screen
+/// against a redraw deadline, and four other servers with their clients
+/// starting beside it on a 2-core machine make it race its own redraws.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_ftpshare");
 
 /// Generous: the machine may be busy compiling.
@@ -121,6 +130,7 @@ fn banner_port(line: &str) -> u16 {
 
 #[test]
 fn hostile_names_reach_plain_output_escaped() {
+    let _serial = one_at_a_time();
     if !need("python3") {
         return;
     }
@@ -171,6 +181,7 @@ fn hostile_names_reach_plain_output_escaped() {
 
 #[test]
 fn hostile_names_keep_json_valid_and_terminal_safe() {
+    let _serial = one_at_a_time();
     if !need("python3") {
         return;
     }
@@ -360,6 +371,7 @@ fn settles(tmux: &Tmux, cols: usize, want: &str) {
 
 #[test]
 fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
+    let _serial = one_at_a_time();
     if !need("python3") || !need("tmux") {
         return;
     }
@@ -435,6 +447,7 @@ impl Drop for Tmux {
 
 #[test]
 fn hostile_names_reach_a_terminal_escaped() {
+    let _serial = one_at_a_time();
     if !need("python3") || !need("tmux") {
         return;
     }
@@ -474,6 +487,7 @@ fn hostile_names_reach_a_terminal_escaped() {
 
 #[test]
 fn error_lines_escape_the_path_they_quote() {
+    let _serial = one_at_a_time();
     let out = Command::new(BIN)
         .args(["--bind", "127.0.0.1", "/nonexistent/\x1b[2J\u{9b}"])
         .env_remove("FTPSHARE_PASSWORD")
