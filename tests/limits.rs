@@ -338,8 +338,7 @@ async fn min_free_stops_an_upload_in_the_stream() {
         let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
         // A disk with no more than the margin free cannot run this test.
         let Some(min_free) = free.checked_sub(MARGIN).filter(|&m| m > 0) else {
-            let what = format!("more than {MARGIN} bytes free in the temporary folder");
-            need_that(&format!("{what} ({free} free)"), false);
+            need_that(&format!("more than {MARGIN} bytes free ({free})"), false);
             return;
         };
         let t = start_limited(UploadLimits {

@@ -57,13 +57,35 @@ async fn check_listing(raw: &mut Raw, verb: &str) {
     assert_eq!(raw.reply().await.code, 226, "{verb}");
 }
 
+/// The entries, created in reverse so directory order is not already
+/// sorted order. They are hard links to a few empty files: a link adds a
+/// directory entry but no inode, which on a busy disk made this take
+/// about 3 s instead of 5 to 100 s. A new file is started whenever the
+/// file system's link limit is reached (65,000 on ext4); the files
+/// themselves are removed, so only the entries are listed.
+fn fill(dir: &std::path::Path) {
+    let new_source = |n: usize| {
+        let source = dir.join(format!(".source-{n}"));
+        std::fs::File::create(&source).unwrap();
+        source
+    };
+    let mut sources = vec![new_source(0)];
+    for i in (0..ENTRIES).rev() {
+        let entry = dir.join(name(i));
+        while let Err(e) = std::fs::hard_link(&sources[sources.len() - 1], &entry) {
+            assert_eq!(e.raw_os_error(), Some(libc::EMLINK), "link {entry:?}: {e}");
+            sources.push(new_source(sources.len()));
+        }
+    }
+    for source in sources {
+        std::fs::remove_file(source).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_200000_entries_grows_the_server_by_less_than_16_mib() {
     let dir = tempfile::tempdir().unwrap();
-    // Created in reverse, so directory order is not already sorted order.
-    for i in (0..ENTRIES).rev() {
-        std::fs::File::create(dir.path().join(name(i))).unwrap();
-    }
+    fill(dir.path());
     let child = Command::new(env!("CARGO_BIN_EXE_ftpshare"))
         .args(["--json", "--bind", "127.0.0.1", "--port", "0", "--no-qr"])
         .args(["--timeout", "0", "--user", USER, "--password", PASS])
