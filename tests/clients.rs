@@ -5,22 +5,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Output;
 
 use common::*;
 use ftpshare::AccessMode;
-
-/// Asserts success and returns stdout.
-fn success(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn file_sha(p: impl AsRef<Path>) -> String {
     let p = p.as_ref();

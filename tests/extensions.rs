@@ -7,7 +7,6 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,29 +24,6 @@ fn need(program: &str) -> bool {
     );
     eprintln!("skipped: {program} not installed");
     false
-}
-
-/// Runs an external client off the runtime's threads (the server under
-/// test runs on them).
-async fn client(program: &str, args: Vec<String>) -> Output {
-    let program = program.to_string();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(&program, &args)
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout_of(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Sends each line with ftplib's `sendcmd` and prints `line => reply`.
@@ -79,7 +55,7 @@ async fn ftplib(t: &TestServer, user: &str, lines: &[&str]) -> Vec<String> {
         PASS.to_string(),
     ];
     args.extend(lines.iter().map(|l| l.to_string()));
-    let out = stdout_of("python3", &client("python3", args).await);
+    let out = success("python3", &client("python3", args).await);
     let replies: Vec<String> = out
         .lines()
         .filter_map(|l| l.split_once(" => ").map(|(_, r)| r.to_string()))
@@ -229,7 +205,7 @@ async fn curl_quote_mfmt() {
         ],
     )
     .await;
-    stdout_of("curl", &out);
+    success("curl", &out);
     assert_eq!(mtime(&t.path("c.txt")).0, 1_393_909_567);
 }
 
@@ -276,7 +252,7 @@ async fn lftp_mirror_r_keeps_times_and_modes() {
         ],
     )
     .await;
-    stdout_of("lftp", &out);
+    success("lftp", &out);
     for (rel, secs, perm) in files {
         let remote = t.path(&format!("dst/{rel}"));
         assert_eq!(mtime(&remote).0, secs, "{rel}");
@@ -479,7 +455,7 @@ async fn ftplib_hash_rang_and_x_forms_match_hashlib() {
         ],
     )
     .await;
-    let out = stdout_of("python3", &out);
+    let out = success("python3", &out);
     assert!(!out.contains("BAD "), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("OK ")).count(),
@@ -731,7 +707,7 @@ async fn mode_z_round_trip(tls: bool) {
             ],
         )
         .await;
-        let out = stdout_of("python3", &out);
+        let out = success("python3", &out);
         let field = |key: &str| -> Vec<String> {
             out.lines()
                 .find_map(|l| l.strip_prefix(&format!("{key} ")))
@@ -850,7 +826,7 @@ async fn lftp_uses_mode_z_both_ways() {
         ],
     )
     .await;
-    stdout_of("lftp", &out);
+    success("lftp", &out);
     let debug = String::from_utf8_lossy(&out.stderr);
     assert!(debug.contains("---> MODE Z"), "{debug}");
     assert_eq!(

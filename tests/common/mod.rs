@@ -364,3 +364,16 @@ impl Drop for Spawned {
         let _ = self.child.wait();
     }
 }
+
+/// Asserts that a client run succeeded (showing its output when it did
+/// not) and returns its stdout.
+pub fn success(what: &str, out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
