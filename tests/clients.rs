@@ -225,19 +225,7 @@ async fn lftp(t: &TestServer, local: &Path, script: &str) -> String {
          set net:timeout 20; set net:reconnect-interval-base 1; lcd {}; {script}; bye",
         local.display()
     );
-    let out = client(
-        "lftp",
-        vec![
-            "-u".into(),
-            format!("{USER},{PASS}"),
-            "-p".into(),
-            t.addr.port().to_string(),
-            "127.0.0.1".into(),
-            "-e".into(),
-            full.clone(),
-        ],
-    )
-    .await;
+    let out = common::lftp(t, false, full.clone()).await;
     success(&format!("lftp {full}"), &out)
 }
 

@@ -239,19 +239,7 @@ async fn lftp_mirror_r_keeps_times_and_modes() {
          set net:timeout 20; lcd {}; mirror -R src dst; bye",
         local.path().display()
     );
-    let out = client(
-        "lftp",
-        vec![
-            "-u".into(),
-            format!("{USER},{PASS}"),
-            "-p".into(),
-            t.addr.port().to_string(),
-            "127.0.0.1".into(),
-            "-e".into(),
-            script,
-        ],
-    )
-    .await;
+    let out = lftp(&t, false, script).await;
     success("lftp", &out);
     for (rel, secs, perm) in files {
         let remote = t.path(&format!("dst/{rel}"));
@@ -812,20 +800,7 @@ async fn lftp_uses_mode_z_both_ways() {
          put got.txt -o back.txt; bye",
         local.path().display()
     );
-    let out = client(
-        "lftp",
-        vec![
-            "-d".into(),
-            "-u".into(),
-            format!("{USER},{PASS}"),
-            "-p".into(),
-            t.addr.port().to_string(),
-            "127.0.0.1".into(),
-            "-e".into(),
-            script,
-        ],
-    )
-    .await;
+    let out = lftp(&t, true, script).await;
     success("lftp", &out);
     let debug = String::from_utf8_lossy(&out.stderr);
     assert!(debug.contains("---> MODE Z"), "{debug}");

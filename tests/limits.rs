@@ -299,17 +299,7 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
         );
         // -d shows the replies: lftp takes 452 for a transient failure
         // and retries until it gives up.
-        let args = vec![
-            "-d".into(),
-            "-u".into(),
-            format!("{USER},{PASS}"),
-            "-p".into(),
-            t.addr.port().to_string(),
-            "127.0.0.1".into(),
-            "-e".into(),
-            script,
-        ];
-        let out = client("lftp", args).await;
+        let out = lftp(&t, true, script).await;
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("<--- 452"), "{err}");

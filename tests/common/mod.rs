@@ -377,3 +377,19 @@ pub fn success(what: &str, out: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// lftp logged in to `t` running `script` (`-d` adds its debug output,
+/// which shows the replies, on stderr), off the runtime's threads.
+pub async fn lftp(t: &TestServer, debug: bool, script: String) -> std::process::Output {
+    let mut args: Vec<String> = if debug { vec!["-d".into()] } else { vec![] };
+    args.extend([
+        "-u".into(),
+        format!("{USER},{PASS}"),
+        "-p".into(),
+        t.addr.port().to_string(),
+        "127.0.0.1".into(),
+        "-e".into(),
+        script,
+    ]);
+    client("lftp", args).await
+}
