@@ -182,56 +182,59 @@ async fn serve(args: Serve) -> Result<u8, String> {
     let cfg = server.config();
     let limits =
         (cfg.access != AccessMode::ReadOnly && cfg.uploads.any()).then(|| cfg.uploads.to_string());
-    if fixture {
-        // No banner: the command gets all it needs from its environment.
-    } else if !args.quiet {
-        let info = BannerInfo {
-            root: &root,
-            mode: mode_name(cfg.access),
-            url: &url,
-            upload_url: upload_url.as_deref(),
-            host: &host,
-            port: server.local_addr().port(),
-            user: &cfg.user,
-            password: &cfg.password,
-            generated_password,
-            anonymous: cfg.anonymous,
-            others: &others,
-            expires: timeout,
-            tls: cfg.tls.as_ref().map(|t| TlsInfo {
-                fingerprint: t.fingerprint(),
-                spki_sha256: t.spki_sha256(),
-                fingerprint_sha1: t.fingerprint_sha1(),
-                strict: cfg.require_tls_reuse,
-                implicit: cfg.tls_mode == TlsMode::Implicit,
-            }),
-            temp: match (&temp, args.keep) {
-                (None, _) => Temp::No,
-                (Some(_), false) => Temp::Removed,
-                (Some(_), true) => Temp::Kept,
-            },
-            limits: limits.as_deref(),
-        };
-        say(
-            args.json,
-            &cli::banner::render(
-                &info,
-                !args.no_qr,
-                args.qr_invert,
-                cli::fit::terminal_width(args.json).unwrap_or(usize::MAX),
-            ),
-        );
-    } else if !args.json {
+    // In fixture mode there is no banner: the command gets all it needs
+    // from its environment.
+    let info = (!fixture && !args.quiet).then(|| BannerInfo {
+        root: &root,
+        mode: mode_name(cfg.access),
+        url: &url,
+        upload_url: upload_url.as_deref(),
+        host: &host,
+        port: server.local_addr().port(),
+        user: &cfg.user,
+        password: &cfg.password,
+        generated_password,
+        anonymous: cfg.anonymous,
+        others: &others,
+        expires: timeout.and_then(|d| std::time::SystemTime::now().checked_add(d)),
+        tls: cfg.tls.as_ref().map(|t| TlsInfo {
+            fingerprint: t.fingerprint(),
+            spki_sha256: t.spki_sha256(),
+            fingerprint_sha1: t.fingerprint_sha1(),
+            strict: cfg.require_tls_reuse,
+            implicit: cfg.tls_mode == TlsMode::Implicit,
+        }),
+        temp: match (&temp, args.keep) {
+            (None, _) => Temp::No,
+            (Some(_), false) => Temp::Removed,
+            (Some(_), true) => Temp::Kept,
+        },
+        limits: limits.as_deref(),
+    });
+    let (qr, qr_invert) = (!args.no_qr, args.qr_invert);
+    if let Some(info) = &info {
+        let width = cli::fit::terminal_width(args.json).unwrap_or(usize::MAX);
+        say(args.json, &cli::banner::render(info, qr, qr_invert, width));
+    } else if !fixture && !args.json {
         // The essentials: how to connect, and where a temporary folder is.
         say(false, &ftpshare::escape(&url));
         if temp.is_some() {
             say(false, &ftpshare::escape(&root));
         }
     }
+    // A resize redraws the banner with the bars, unless it would also wipe
+    // JSON lines sharing the terminal.
+    let banner = info
+        .as_ref()
+        .filter(|_| !(args.json && std::io::stdout().is_terminal()))
+        .map(|info| {
+            Box::new(move |width| cli::banner::render(info, qr, qr_invert, width))
+                as cli::ui::Banner
+        });
 
     // With a command, log lines only with -v, and never bars.
     let quiet = args.quiet || (fixture && args.verbose == 0);
-    let mut ui = Ui::new(to_stderr, quiet, !fixture, deadline);
+    let mut ui = Ui::new(to_stderr, quiet, !fixture, deadline, banner);
     let (reason, done, status) = if fixture {
         let env = cli::fixture::environment(&server, &url, &host);
         let (reason, status) = match cli::fixture::spawn(&args.command, &env) {

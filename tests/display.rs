@@ -369,13 +369,7 @@ fn settles(tmux: &Tmux, cols: usize, want: &str) {
     }
 }
 
-/// Ignored in `cargo test`: about one run in four under tmux, the status
-/// line (drawn by indicatif's `wide_msg` to exactly the terminal's width)
-/// leaves stale copies of itself above the bars, so this test fails on a
-/// real, still open defect. Run it with `cargo test --test display --
-/// --ignored`.
 #[test]
-#[ignore = "known defect: a status line at exactly the terminal width can leave stale copies in tmux"]
 fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
     let _serial = one_at_a_time();
     if !need("python3") || !need("tmux") {
@@ -429,12 +423,17 @@ fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
     tmux.wait_until("two transfer lines", both);
     // Names get 12 columns at 60, 20 at 80.
     settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    // The banner is drawn again for each width: the URL beside its key
+    // at 80, alone on its row at 60.
     tmux.resize(80);
     settles(&tmux, 80, "  ↓ IMG_20240…ersion.jpg ");
+    settles(&tmux, 80, &format!("  URL        {url}"));
     // Narrower again mid-transfer: no stale copy of the status line or
-    // the bars may stay behind.
+    // the bars may stay behind, even from frames still drawn for 80
+    // columns while tmux already showed 60.
     tmux.resize(60);
     settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    assert!(tmux.rows().iter().any(|r| r == url));
     assert!(tmux
         .rows()
         .iter()

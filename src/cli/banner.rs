@@ -2,7 +2,7 @@
 //! ready-to-paste commands and a QR code of the URL.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ftpshare::{escape, RunningServer};
 
@@ -24,7 +24,9 @@ pub struct BannerInfo<'a> {
     pub generated_password: bool,
     pub anonymous: bool,
     pub others: &'a [String],
-    pub expires: Option<Duration>,
+    /// When the run ends: a banner drawn again after a resize tells the
+    /// time left then.
+    pub expires: Option<SystemTime>,
     pub tls: Option<TlsInfo<'a>>,
     pub temp: Temp,
     /// Active upload limits (`at most 2 MiB per file, …`), when uploads are allowed.
@@ -100,8 +102,10 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         rows.prose("also on", &info.others.join(", "));
     }
     match info.expires {
-        Some(d) => {
-            let at = std::time::SystemTime::now() + d;
+        Some(at) => {
+            // Whole seconds, rounded up: `1h` right after the start.
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            let d = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
             // Past a day, the time of day alone would not say which day.
             let at = match d >= Duration::from_secs(86_400) {
                 true => local_date_time(at),
@@ -611,7 +615,7 @@ mod tests {
             generated_password: true,
             anonymous: true,
             others: &[],
-            expires: Some(Duration::from_secs(3600)),
+            expires: SystemTime::now().checked_add(Duration::from_secs(3600)),
             tls,
             temp: Temp::Removed,
             limits: Some(

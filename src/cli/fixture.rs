@@ -71,7 +71,7 @@ pub async fn run(
     mut child: Child,
     feed: &mut Feed,
     signals: &mut Signals,
-    ui: &mut Ui,
+    ui: &mut Ui<'_>,
     json: bool,
     deadline: Option<Instant>,
     grace: Duration,

@@ -90,7 +90,7 @@ impl Feed {
 async fn run_until_stop(
     feed: &mut Feed,
     signals: &mut Signals,
-    ui: &mut Ui,
+    ui: &mut Ui<'_>,
     json: bool,
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
@@ -130,7 +130,7 @@ pub async fn until(deadline: Option<Instant>) {
 
 /// Events were dropped because this reader fell behind (a burst while
 /// stdout was blocked): say so; the transfer count stays exact.
-pub fn lagged(missed: u64, ui: &mut Ui, json: bool) {
+pub fn lagged(missed: u64, ui: &mut Ui<'_>, json: bool) {
     let msg = format!("{missed} events were not reported (too many at once); counts stay exact");
     ui.log(&msg);
     if json {
@@ -139,7 +139,7 @@ pub fn lagged(missed: u64, ui: &mut Ui, json: bool) {
 }
 
 /// Reports the events already waiting, without waiting for more.
-fn drain(events: &mut Receiver<Event>, ui: &mut Ui, json: bool) {
+fn drain(events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
     loop {
         match events.try_recv() {
             Ok(ev) => report(&ev, ui, json),
@@ -149,7 +149,7 @@ fn drain(events: &mut Receiver<Event>, ui: &mut Ui, json: bool) {
     }
 }
 
-pub fn report(ev: &Event, ui: &mut Ui, json: bool) {
+pub fn report(ev: &Event, ui: &mut Ui<'_>, json: bool) {
     ui.on_event(ev);
     if json {
         if let Some(v) = super::json::event(ev) {
@@ -165,7 +165,7 @@ pub async fn run(
     server: &RunningServer,
     mut feed: Feed,
     signals: &mut Signals,
-    ui: &mut Ui,
+    ui: &mut Ui<'_>,
     json: bool,
     deadline: Option<Instant>,
     max_transfers: Option<u64>,
@@ -181,7 +181,7 @@ pub async fn stop(
     server: &RunningServer,
     mut feed: Feed,
     signals: &mut Signals,
-    ui: &mut Ui,
+    ui: &mut Ui<'_>,
     json: bool,
     reason: Reason,
 ) -> u64 {

@@ -1,7 +1,7 @@
 //! Live output for a person: a status line and one progress bar per
 //! transfer on a terminal, plain log lines otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -51,9 +51,20 @@ impl tracing_subscriber::fmt::time::FormatTime for Clock {
     }
 }
 
-pub struct Ui {
+/// The banner for a given width, drawn again after a resize.
+pub type Banner<'a> = Box<dyn Fn(usize) -> String + Send + 'a>;
+
+/// How many of the latest log lines a redraw can bring back.
+const RECENT_LINES: usize = 200;
+
+pub struct Ui<'a> {
     /// Bars only on a terminal, and never with -q.
     multi: Option<MultiProgress>,
+    /// The banner above the log lines on the same terminal, if any: with
+    /// it, a resize redraws the whole screen.
+    banner: Option<Banner<'a>>,
+    /// The latest log lines, escaped, to be fitted again on a redraw.
+    recent: VecDeque<Vec<Piece<String>>>,
     _no_echo: Option<NoEcho>,
     status: Option<ProgressBar>,
     bars: HashMap<u64, Bar>,
@@ -71,10 +82,17 @@ pub struct Ui {
     bytes_out: u64,
 }
 
-impl Ui {
+impl<'a> Ui<'a> {
     /// `bars: false` keeps to plain log lines even on a terminal (fixture
-    /// mode, where the terminal belongs to the command).
-    pub fn new(to_stderr: bool, quiet: bool, bars: bool, deadline: Option<Instant>) -> Ui {
+    /// mode, where the terminal belongs to the command). `banner` is what
+    /// was printed above on the same stream, if anything.
+    pub fn new(
+        to_stderr: bool,
+        quiet: bool,
+        bars: bool,
+        deadline: Option<Instant>,
+        banner: Option<Banner<'a>>,
+    ) -> Ui<'a> {
         let terminal = if to_stderr {
             std::io::stderr().is_terminal()
         } else {
@@ -98,6 +116,8 @@ impl Ui {
         };
         let no_echo = multi.as_ref().and_then(|_| NoEcho::new());
         let mut ui = Ui {
+            banner: banner.filter(|_| multi.is_some()),
+            recent: VecDeque::new(),
             multi,
             _no_echo: no_echo,
             status,
@@ -138,6 +158,11 @@ impl Ui {
             Some(m) => {
                 let cols = self.cols.saturating_sub(1);
                 let _ = m.println(fit_line(&all, cols, stamp.len()).join("\n"));
+                if self.recent.len() == RECENT_LINES {
+                    self.recent.pop_front();
+                }
+                self.recent
+                    .push_back(all.iter().map(|p| p.map(str::to_string)).collect());
             }
             None => {
                 let line: String = all.iter().map(|p| p.text()).collect();
@@ -349,18 +374,13 @@ impl Ui {
         };
         let old = std::mem::replace(&mut self.cols, cols);
         let layout = BarLayout::for_width(cols);
-        if cols > old {
+        if cols > old && self.banner.is_none() {
             for b in self.bars.values() {
                 b.lay_out(layout);
             }
             return;
         }
-        // indicatif pads each line to the full width and lets the
-        // terminal wrap to the next, so most terminals (tmux, VTE, kitty,
-        // iTerm2) rewrap the whole block into more rows when it narrows,
-        // and indicatif, moving up one row per line, would leave the rest
-        // behind as stale copies. With drawing held, clear the rows the
-        // block takes now, and draw afresh from there.
+        // With drawing held, clear what the old width left and draw afresh.
         m.set_draw_target(ProgressDrawTarget::hidden());
         for b in self.bars.values() {
             b.lay_out(layout);
@@ -368,12 +388,54 @@ impl Ui {
         if let Some(status) = &self.status {
             status.set_message(self.status_text());
         }
-        let rows = ((1 + self.bars.len()) * old).div_ceil(cols.max(1));
+        match &self.banner {
+            Some(banner) => self.redraw(banner),
+            None => self.clear_block(old),
+        }
+        m.set_draw_target(draw_target(self.to_stderr));
+    }
+
+    /// Clears the screen and draws it again for the new width: the banner,
+    /// then as many of the latest log lines as fit above the bars.
+    /// Nothing less is reliable: a terminal rewraps its rows its own way
+    /// when it narrows (tmux reflows, others cut), and until the process
+    /// learns the new size (tmux tells it up to a quarter second late)
+    /// frames laid out for the old width keep landing on the new one, each
+    /// pushing a copy of the status line up into the log.
+    fn redraw(&self, banner: &Banner<'_>) {
+        let term = self.term();
+        // As main printed it: the banner, and a line break after it.
+        let top = banner(self.cols);
+        let live = 1 + self.bars.len();
+        let room = usize::from(term.size().0).saturating_sub(top.split('\n').count() + live);
+        let lines: Vec<String> = self
+            .recent
+            .iter()
+            .flat_map(|line| {
+                let pieces: Vec<_> = line.iter().map(Piece::as_deref).collect();
+                let indent = line.first().map_or(0, |stamp| width(stamp.text()));
+                fit_line(&pieces, self.cols.saturating_sub(1), indent)
+            })
+            .collect();
+        let _ = term.clear_screen();
+        let _ = term.write_line(&top);
+        for line in &lines[lines.len().saturating_sub(room)..] {
+            let _ = term.write_line(line);
+        }
+    }
+
+    /// Without a banner to draw from, clears just the rows the bars and
+    /// the status line take now. indicatif pads each line to the full
+    /// width and lets the terminal wrap to the next, so most terminals
+    /// (tmux, VTE, kitty, iTerm2) rewrap the whole block into more rows
+    /// when it narrows, and indicatif, moving up one row per line, would
+    /// leave the rest behind as stale copies.
+    fn clear_block(&self, old: usize) {
+        let rows = ((1 + self.bars.len()) * old).div_ceil(self.cols.max(1));
         let term = self.term();
         let _ = term.move_cursor_up(rows.saturating_sub(1));
         let _ = term.write_str("\r");
         let _ = term.clear_to_end_of_screen();
-        m.set_draw_target(draw_target(self.to_stderr));
     }
 
     /// The run is ending; the status line says so.
