@@ -5,13 +5,17 @@
 //! the chunk reaches the disk. The quota is one atomic counter that is
 //! reserved before writing, so concurrent uploads cannot overshoot it
 //! together; an upload that is discarded gives its bytes back when its
-//! ticket drops.
+//! ticket drops. Free space is estimated per file system from the last
+//! measurement minus what every upload to it wrote since, so that
+//! concurrent uploads cannot pass the reserve together either.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::{FtpError, FtpResult};
@@ -28,6 +32,17 @@ pub(crate) struct Budget {
     limits: UploadLimits,
     used: AtomicU64,
     stopped: [AtomicU64; 3],
+    /// By device number: only file systems that uploads went to.
+    disks: Mutex<HashMap<u64, DiskEstimate>>,
+}
+
+/// Free space on one file system as last measured, and what uploads
+/// charged to it since.
+#[derive(Debug)]
+struct DiskEstimate {
+    free: Option<u64>,
+    since: u64,
+    at: Instant,
 }
 
 impl Budget {
@@ -37,6 +52,7 @@ impl Budget {
             limits,
             used: AtomicU64::new(0),
             stopped: Default::default(),
+            disks: Mutex::default(),
         }
     }
 
@@ -77,14 +93,22 @@ impl Budget {
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
             let measured = Arc::clone(&file);
-            let free = free_space(move || Ok(measured)).await;
-            self.check_free(free, 1).map_err(refuse)?;
-            Some(DiskWatch {
-                file,
-                free,
-                since: 0,
-                at: Instant::now(),
-            })
+            // A file whose disk cannot even be named passes, like one
+            // whose free space cannot be measured.
+            let dev = tokio::task::spawn_blocking(move || measured.metadata().map(|m| m.dev()))
+                .await
+                .ok()
+                .and_then(Result::ok);
+            match dev {
+                Some(dev) => {
+                    let measured = Arc::clone(&file);
+                    let free = free_space(move || Ok(measured)).await;
+                    self.measured(dev, free);
+                    self.check_free(free, 1).map_err(refuse)?;
+                    Some(DiskWatch { file, dev })
+                }
+                None => None,
+            }
         } else {
             None
         };
@@ -99,6 +123,45 @@ impl Budget {
 
     fn min_free(&self) -> u64 {
         self.limits.min_free_bytes()
+    }
+
+    fn disks(&self) -> std::sync::MutexGuard<'_, HashMap<u64, DiskEstimate>> {
+        // The map stays consistent whatever panicked: every update is one
+        // assignment.
+        self.disks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh measurement of `dev`: it includes what uploads wrote so far
+    /// (all but the chunks being written right now).
+    fn measured(&self, dev: u64, free: Option<u64>) {
+        let fresh = DiskEstimate {
+            free,
+            since: 0,
+            at: Instant::now(),
+        };
+        self.disks().insert(dev, fresh);
+    }
+
+    /// Whether `dev` should be measured before `n` more bytes: after
+    /// [`RECHECK_BYTES`] or [`RECHECK_AFTER`], and before refusing on an
+    /// estimate (someone may have freed space since).
+    fn due(&self, dev: u64, n: u64) -> bool {
+        self.disks().get(&dev).is_none_or(|d| {
+            d.since >= RECHECK_BYTES
+                || d.at.elapsed() >= RECHECK_AFTER
+                || self.check_free(d.estimate(), n).is_err()
+        })
+    }
+
+    /// Takes `n` bytes from `dev`'s estimated free space, or refuses them.
+    fn take_free(&self, dev: u64, n: u64) -> FtpResult<()> {
+        let mut disks = self.disks();
+        let Some(d) = disks.get_mut(&dev) else {
+            return Ok(());
+        };
+        self.check_free(d.estimate(), n)?;
+        d.since = d.since.saturating_add(n);
+        Ok(())
     }
 
     fn stopped(&self, e: FtpError) -> FtpError {
@@ -195,13 +258,17 @@ pub(crate) struct Ticket {
     disk: Option<DiskWatch>,
 }
 
-/// Free space as last measured, and what this upload wrote since.
+/// The file an upload writes, to measure its disk by, and that disk.
 #[derive(Debug)]
 struct DiskWatch {
     file: Arc<File>,
-    free: Option<u64>,
-    since: u64,
-    at: Instant,
+    dev: u64,
+}
+
+impl DiskEstimate {
+    fn estimate(&self) -> Option<u64> {
+        self.free.map(|f| f.saturating_sub(self.since))
+    }
 }
 
 impl Ticket {
@@ -211,20 +278,12 @@ impl Ticket {
         let budget = Arc::clone(&self.budget);
         let refuse = |e| budget.stopped(e);
         budget.check_size(self.size, n).map_err(refuse)?;
-        if let Some(d) = &mut self.disk {
-            let estimate = d.free.map(|f| f.saturating_sub(d.since));
-            let due = d.since >= RECHECK_BYTES || d.at.elapsed() >= RECHECK_AFTER;
-            // Measure again when due, or before refusing on an estimate:
-            // someone may have freed space since.
-            if due || budget.check_free(estimate, n).is_err() {
+        if let Some(d) = &self.disk {
+            if budget.due(d.dev, n) {
                 let file = Arc::clone(&d.file);
-                d.free = free_space(move || Ok(file)).await;
-                d.since = 0;
-                d.at = Instant::now();
+                budget.measured(d.dev, free_space(move || Ok(file)).await);
             }
-            let estimate = d.free.map(|f| f.saturating_sub(d.since));
-            budget.check_free(estimate, n).map_err(refuse)?;
-            d.since = d.since.saturating_add(n);
+            budget.take_free(d.dev, n).map_err(refuse)?;
         }
         budget.reserve(n).map_err(refuse)?;
         self.charged = self.charged.saturating_add(n);
@@ -400,6 +459,26 @@ mod tests {
         b.check_allo(u64::MAX, || unreachable!()).await.unwrap_err();
         // ALLO only asks: nothing is counted as stopped.
         assert_eq!(b.usage().stopped_by(UploadLimit::MaxUploadSize), 2);
+    }
+
+    #[test]
+    fn concurrent_uploads_share_one_estimate_of_their_disk() {
+        let b = budget(UploadLimits {
+            min_free: MinFree::Bytes(100),
+            ..UploadLimits::default()
+        });
+        b.measured(7, Some(1000));
+        b.measured(8, Some(1000));
+        // Two uploads to disk 7 between measurements: the second sees the
+        // first one's bytes as gone.
+        b.take_free(7, 500).unwrap();
+        assert!(!b.due(7, 400));
+        b.take_free(7, 400).unwrap();
+        assert_eq!(limit(b.take_free(7, 1)), Some(UploadLimit::MinFree));
+        // Refusing on an estimate first asks for a measurement.
+        assert!(b.due(7, 1));
+        // Another file system keeps its own count.
+        b.take_free(8, 900).unwrap();
     }
 
     #[test]
