@@ -308,3 +308,39 @@ fn mdtm_of(secs: i64) -> String {
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// One shared folder deleted while the others stay: commands into it say
+/// it is gone (once to the operator), the rest is served as before.
+#[tokio::test]
+async fn a_deleted_shared_folder_is_gone_and_the_others_stay() {
+    let s = shares(AccessMode::Writable, ALL).await;
+    let mut events = s.server.subscribe();
+    let mut raw = s.login().await;
+    std::fs::remove_dir_all(s.path("photos")).unwrap();
+    for cmd in [
+        "CWD /photos",
+        "MLST /photos",
+        "SIZE /photos/2024/cat.jpg",
+        "RETR /photos/2024/cat.jpg",
+        "NLST /photos",
+        "LIST /photos/2024",
+        "STOR /photos/new.bin",
+        "MKD /photos/new",
+    ] {
+        let _d = raw.epsv().await;
+        let r = raw.cmd(cmd).await;
+        assert_eq!(r.code, 550, "{cmd}: {r:?}");
+        assert!(r.text.contains("shared folder is gone"), "{cmd}: {r:?}");
+    }
+    raw.ok("CWD /docs", 250).await;
+    raw.ok("SIZE notes.txt", 213).await;
+    raw.ok("MLST /report.pdf", 250).await;
+    let mut warnings = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let ftpshare::Event::Warning { message } = e {
+            warnings.push(message);
+        }
+    }
+    let gone = format!("shared folder is gone: {}", s.path("photos").display());
+    assert_eq!(warnings, [gone]);
+}

@@ -27,7 +27,7 @@ async fn prepare(
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<ListingJob> {
         // A deleted folder lists as empty: say it is gone instead.
-        super::check_root(&shared, false)?;
+        super::check_root(&shared, &path, false)?;
         let root = &shared.root;
         let listed = (|| {
             let is_dir = root.is_dir(&path).at(&path)?;
@@ -47,7 +47,7 @@ async fn prepare(
             root.listing(&path, format, now()).at(&path)
         })();
         if let Err(FtpError::PermissionDenied(_)) = &listed {
-            super::check_root(&shared, true)?;
+            super::check_root(&shared, &path, true)?;
         }
         listed
     };

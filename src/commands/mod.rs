@@ -36,11 +36,11 @@ async fn fs<T: Send + 'static>(
 ) -> FtpResult<T> {
     let (shared, p) = (Arc::clone(&s.shared), path.clone());
     let run = move || {
-        check_root(&shared, false)?;
+        check_root(&shared, &p, false)?;
         let result = work(&shared.root, &p);
         if let Err(e) = &result {
             if e.kind() == io::ErrorKind::PermissionDenied {
-                check_root(&shared, true)?;
+                check_root(&shared, &p, true)?;
             }
         }
         result.at(&p)
@@ -50,18 +50,21 @@ async fn fs<T: Send + 'static>(
         .unwrap_or_else(|_| Err(FtpError::Local("file-system task failed".into())))
 }
 
-/// `550 shared folder is gone` (or unreadable) when the served folder
-/// cannot be used; the first time, one log line and a warning event tell
-/// the operator, who otherwise would see nothing but failing clients.
-pub(crate) fn check_root(shared: &Shared, deep: bool) -> FtpResult<()> {
-    let what = match shared.root.state(deep) {
+/// `550 shared folder is gone` (or unreadable) when the shared folder
+/// `path` lies in cannot be used; the first time, one log line and a
+/// warning event tell the operator, who otherwise would see nothing but
+/// failing clients.
+pub(crate) fn check_root(shared: &Shared, path: &VPath, deep: bool) -> FtpResult<()> {
+    let Some(folder) = shared.root.folder_of(path) else {
+        return Ok(());
+    };
+    let what = match folder.state(deep) {
         RootState::Usable => return Ok(()),
         RootState::Gone => "shared folder is gone",
         RootState::Unreadable => "shared folder is unreadable",
     };
-    if shared.root.first_report() {
-        let folder = shared.root.folder().unwrap_or(std::path::Path::new("/"));
-        let message = format!("{what}: {}", folder.display());
+    if folder.first_report() {
+        let message = format!("{what}: {}", folder.path().display());
         tracing::warn!("{message}");
         shared.emit(Event::Warning { message });
     }

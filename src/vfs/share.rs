@@ -23,7 +23,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::dirlist::ListingJob;
 use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
-use super::{AppendTarget, Root, RootState, VPath};
+use super::{AppendTarget, Root, VPath};
 
 /// The served tree: a folder, or a virtual root of named entries. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -181,20 +181,13 @@ impl Share {
         Ok(Share::Virtual(Arc::new(VirtualRoot { entries, created })))
     }
 
-    /// Whether a folder served as the root is still there (see
-    /// [`Root::state`]); a virtual root's entries answer for themselves.
-    pub fn state(&self, deep: bool) -> RootState {
-        match self {
-            Share::Folder(root) => root.state(deep),
-            Share::Virtual(_) => RootState::Usable,
-        }
-    }
-
-    /// True the first time a lost root folder is reported.
-    pub fn first_report(&self) -> bool {
-        match self {
-            Share::Folder(root) => root.first_report(),
-            Share::Virtual(_) => false,
+    /// The shared folder `p` lies in, if any: the one served as the root,
+    /// or the virtual root's entry `p` starts with. Each is watched on its
+    /// own for being deleted or becoming unreadable (see [`Root::state`]).
+    pub fn folder_of<'a>(&'a self, p: &'a VPath) -> Option<&'a Root> {
+        match self.place(p) {
+            Ok(Place::In(root, _)) => Some(root),
+            _ => None,
         }
     }
 
