@@ -77,7 +77,12 @@ fn main() -> ExitCode {
     if args.fixture() {
         cli::json::to_stderr();
     }
+    // At least two workers, also on one CPU: the loop that prints events
+    // can block on a full pipe or a stopped terminal, and the server must
+    // go on meanwhile (the events it misses are counted, not waited for).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
