@@ -93,7 +93,14 @@ async fn curl_upload_past_the_size_limit_is_cut_and_the_old_file_kept() {
     let mut events = t.server.subscribe();
 
     let out = curl_put(&t, &big, "photo.jpg").await;
-    assert!(!out.status.success(), "curl succeeded past the limit");
+    // 70 is curl's code for a 552 reply: it read the refusal instead of
+    // failing on a reset data connection (55 or 56).
+    assert_eq!(
+        out.status.code(),
+        Some(70),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (path, bytes, error, limit) = finished(&mut events).await;
     assert_eq!(path, "/photo.jpg");
     assert_eq!(limit, Some(UploadLimit::MaxUploadSize), "{error:?}");
@@ -126,6 +133,31 @@ async fn curl_upload_past_the_size_limit_is_cut_and_the_old_file_kept() {
             .stopped_by(UploadLimit::MaxUploadSize),
         1
     );
+
+    // lftp reads the 552 and gives up, rather than taking a reset for a
+    // network error and sending the file again and again.
+    if need("lftp") {
+        let script = format!(
+            "set cmd:fail-exit yes; set ftp:ssl-allow no; set net:max-retries 5; \
+             put {} -o photo.jpg; bye",
+            big.display()
+        );
+        let out = lftp(&t, false, script).await;
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Access failed: 552"), "{err}");
+        assert_eq!(
+            t.server
+                .upload_usage()
+                .stopped_by(UploadLimit::MaxUploadSize),
+            2,
+            "{err}"
+        );
+        assert_eq!(
+            sha256(&std::fs::read(t.path("photo.jpg")).unwrap()),
+            sha256(&data)
+        );
+    }
 }
 
 const FTPLIB_PUTS: &str = r#"

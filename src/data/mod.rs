@@ -5,6 +5,7 @@
 mod connect;
 mod deflate;
 mod digest;
+mod file_sink;
 mod stream;
 mod transfer;
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 
+use super::file_sink::FileSink;
 use super::DataStream;
 use crate::budget::Ticket;
 use crate::error::{FtpError, IoContext};
@@ -196,9 +197,9 @@ async fn finish_send<S: AsyncWrite + Unpin>(
 /// connection cleanly, and returns the file with every byte written. Over
 /// TLS a close without close_notify is an error (the stream reports
 /// UnexpectedEof), so a truncated upload is never taken for a complete one.
-/// Writes go through tokio's file, which runs them on the blocking pool,
-/// one write in flight while the next chunk arrives. Each chunk is charged
-/// to `ticket` first, so an upload stops as soon as it would break a limit.
+/// Writes run on the blocking pool, a batch in flight while the next one
+/// arrives. Each chunk is charged to `ticket` first, so an upload stops as
+/// soon as it would break a limit.
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     file: File,
@@ -207,40 +208,89 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     progress: &Progress,
     ticket: &mut Ticket,
 ) -> Result<File, FtpError> {
+    let mut sink = FileSink::new(file);
+    let received = receive(stream, &mut sink, ascii, limits, progress, ticket).await;
+    // Whatever ended the stream, what the limits accepted goes to disk: a
+    // resumed upload keeps it.
+    let written = sink.finish().await;
+    if let Err(e) = received {
+        if matches!(e, FtpError::Limit(..)) {
+            discard_rest(stream).await;
+        }
+        return Err(e);
+    }
+    let file = written.at("upload")?;
+    // Every byte is in. Answer the client's close_notify with ours: some
+    // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
+    let _ = timeout(limits.stall, stream.shutdown()).await;
+    Ok(file)
+}
+
+/// How long the rest of a refused upload is read and dropped.
+const REFUSED_DRAIN: Duration = Duration::from_secs(2);
+
+/// Reads and drops what a client still sends after its upload was refused
+/// by a limit, for a while, then closes cleanly. Clients that read no reply
+/// until they are done sending (curl, lftp) take a reset data connection
+/// for a network error: curl then never reads the 552, and lftp sends the
+/// file again and again.
+async fn discard_rest<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let drained = timeout(REFUSED_DRAIN, async {
+        while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    if drained.await.is_ok() {
+        let _ = timeout(REFUSED_DRAIN, stream.shutdown()).await;
+    }
+}
+
+/// Reads the stream to its end into `sink`, each chunk charged to the
+/// upload's limits before it can reach the disk.
+async fn receive<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    sink: &mut FileSink,
+    ascii: bool,
+    limits: TransferLimits,
+    progress: &Progress,
+    ticket: &mut Ticket,
+) -> Result<(), FtpError> {
     let throttle = Throttle::new(limits.max_rate);
-    let mut file = tokio::fs::File::from_std(file);
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut converted = Vec::new();
+    // Binary data is read straight into the batch; TYPE A goes through
+    // here to be converted.
+    let mut buf = if ascii {
+        vec![0u8; BUF_SIZE]
+    } else {
+        Vec::new()
+    };
     let mut pending_cr = false;
     let mut received = 0u64;
     loop {
-        let n = within_stall(limits.stall, stream.read(&mut buf)).await?;
+        let before = sink.batch().len();
+        let n = if ascii {
+            let n = within_stall(limits.stall, stream.read(&mut buf)).await?;
+            pending_cr = crlf_to_lf(&buf[..n], pending_cr, sink.batch());
+            n
+        } else {
+            within_stall(limits.stall, stream.read_buf(sink.batch())).await?
+        };
         if n == 0 {
             break;
         }
         received += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);
-        let data = if ascii {
-            converted.clear();
-            pending_cr = crlf_to_lf(&buf[..n], pending_cr, &mut converted);
-            &converted[..]
-        } else {
-            &buf[..n]
-        };
-        ticket.charge(data.len() as u64).await?;
-        file.write_all(data).await.at("upload")?;
+        let added = sink.batch().len() - before;
+        if let Err(e) = ticket.charge(added as u64).await {
+            sink.batch().truncate(before);
+            return Err(e);
+        }
+        sink.filled().await.at("upload")?;
         throttle.pace(received).await;
     }
     if pending_cr {
         ticket.charge(1).await?;
-        file.write_all(b"\r").await.at("upload")?;
+        sink.batch().push(b'\r');
     }
-    // The last write may still be in flight: its error must count.
-    file.flush().await.at("upload")?;
-    // Every byte is in. Answer the client's close_notify with ours: some
-    // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
-    let _ = timeout(limits.stall, stream.shutdown()).await;
-    Ok(file.into_std().await)
+    Ok(())
 }
 
 /// How many bytes `input` becomes when sent in TYPE A (for SIZE).
