@@ -905,8 +905,12 @@ fn out_of_range_durations_are_refused_in_one_line() {
         ("--max-rate", "99999999999999999999GiB"),
         ("--max-connections", "0"),
         ("--max-connections-per-ip", "0"),
+        ("--max-transfers", "0"),
     ] {
-        refused_argument(&[flag, value]);
+        let line = refused_argument(&[flag, value]);
+        if value == "0" {
+            assert!(line.ends_with("must be at least 1"), "{flag}: {line}");
+        }
     }
 }
 

@@ -81,7 +81,7 @@ pub struct Serve {
     pub idle_timeout: MaybeDuration,
 
     /// Exit after N completed downloads or uploads
-    #[arg(long, value_name = "N", conflicts_with_all = ["once", "command"], value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", conflicts_with_all = ["once", "command"], value_parser = at_least_one::<u64>)]
     pub max_transfers: Option<u64>,
 
     /// Exit after one completed transfer (--max-transfers 1)
@@ -149,11 +149,11 @@ pub struct Serve {
     pub verbose: u8,
 
     /// Most simultaneous control connections
-    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_connections: usize,
 
     /// Most simultaneous control connections from one address
-    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_connections_per_ip: usize,
 
     /// Refuse an address for --ban-duration after this many failed logins (0 = never)
@@ -242,10 +242,15 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     Ok(MaybeDuration(Some(d)))
 }
 
-/// A count of 1 or more (0 would refuse every connection).
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
+/// A count of 1 or more (0 would refuse every connection, or stop before
+/// the first transfer).
+fn at_least_one<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialEq + From<u8>,
+    T::Err: std::fmt::Display,
+{
+    match s.trim().parse::<T>() {
+        Ok(n) if n == T::from(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
