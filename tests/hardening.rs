@@ -1044,34 +1044,28 @@ async fn the_served_folder_removed_while_running_gives_clear_errors() {
     c.ok("PWD", 257).await;
     // Every command that needs the folder says it is gone; listings do
     // not come back empty as if it were.
-    for cmd in [
-        "CWD /sub",
-        "SIZE /sub/f.txt",
-        "RETR /sub/f.txt",
-        "MKD /new",
-        "STOR /x",
-        "APPE /x",
-        "DELE /sub/f.txt",
-        "MLST /",
-        "STAT /",
-        "LIST /",
-        "MLSD /",
-        "NLST",
-    ] {
-        let _d = c.epsv().await;
-        let r = c.cmd(cmd).await;
-        assert_eq!(r.code, 550, "{cmd}: {r:?}");
-        assert!(r.text.contains("shared folder is gone"), "{cmd}: {r:?}");
-    }
+    each_says_gone(
+        &mut c,
+        &[
+            "CWD /sub",
+            "SIZE /sub/f.txt",
+            "RETR /sub/f.txt",
+            "MKD /new",
+            "STOR /x",
+            "APPE /x",
+            "DELE /sub/f.txt",
+            "MLST /",
+            "STAT /",
+            "LIST /",
+            "MLSD /",
+            "NLST",
+        ],
+    )
+    .await;
     c.ok("NOOP", 200).await;
     t.login().await.ok("NOOP", 200).await;
     // The operator hears of it once.
-    let mut warnings = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        if let ftpshare::Event::Warning { message } = e {
-            warnings.push(message);
-        }
-    }
+    let warnings = warnings(&mut events);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("shared folder is gone: "),

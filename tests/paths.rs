@@ -317,30 +317,23 @@ async fn a_deleted_shared_folder_is_gone_and_the_others_stay() {
     let mut events = s.server.subscribe();
     let mut raw = s.login().await;
     std::fs::remove_dir_all(s.path("photos")).unwrap();
-    for cmd in [
-        "CWD /photos",
-        "MLST /photos",
-        "SIZE /photos/2024/cat.jpg",
-        "RETR /photos/2024/cat.jpg",
-        "NLST /photos",
-        "LIST /photos/2024",
-        "STOR /photos/new.bin",
-        "MKD /photos/new",
-    ] {
-        let _d = raw.epsv().await;
-        let r = raw.cmd(cmd).await;
-        assert_eq!(r.code, 550, "{cmd}: {r:?}");
-        assert!(r.text.contains("shared folder is gone"), "{cmd}: {r:?}");
-    }
+    each_says_gone(
+        &mut raw,
+        &[
+            "CWD /photos",
+            "MLST /photos",
+            "SIZE /photos/2024/cat.jpg",
+            "RETR /photos/2024/cat.jpg",
+            "NLST /photos",
+            "LIST /photos/2024",
+            "STOR /photos/new.bin",
+            "MKD /photos/new",
+        ],
+    )
+    .await;
     raw.ok("CWD /docs", 250).await;
     raw.ok("SIZE notes.txt", 213).await;
     raw.ok("MLST /report.pdf", 250).await;
-    let mut warnings = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        if let ftpshare::Event::Warning { message } = e {
-            warnings.push(message);
-        }
-    }
     let gone = format!("shared folder is gone: {}", s.path("photos").display());
-    assert_eq!(warnings, [gone]);
+    assert_eq!(warnings(&mut events), [gone]);
 }

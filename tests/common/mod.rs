@@ -393,3 +393,25 @@ pub async fn lftp(t: &TestServer, debug: bool, script: String) -> std::process::
     ]);
     client("lftp", args).await
 }
+
+/// Sends each command (with a data connection ready) and checks that it
+/// is refused because the shared folder it needs is gone.
+pub async fn each_says_gone(c: &mut Raw, cmds: &[&str]) {
+    for cmd in cmds {
+        let _d = c.epsv().await;
+        let r = c.cmd(cmd).await;
+        assert_eq!(r.code, 550, "{cmd}: {r:?}");
+        assert!(r.text.contains("shared folder is gone"), "{cmd}: {r:?}");
+    }
+}
+
+/// The `warning` events received so far.
+pub fn warnings(events: &mut tokio::sync::broadcast::Receiver<ftpshare::Event>) -> Vec<String> {
+    let mut found = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let ftpshare::Event::Warning { message } = e {
+            found.push(message);
+        }
+    }
+    found
+}
