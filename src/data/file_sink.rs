@@ -1,10 +1,11 @@
 //! An upload's way to its file: bytes gather in a batch that one
 //! blocking-pool job writes while the next batch is read from the network.
 //!
-//! A write can wait on the disk, so it never runs on the runtime; but a
-//! hop to the blocking pool per socket read (what tokio's `File` does, with
-//! a copy into its own buffer) cost uploads about half their throughput on
-//! one core. Batches of a MiB, read into directly, cost one hop each.
+//! A write can wait on the disk, so it never runs on the runtime. tokio's
+//! `File` also writes on the blocking pool, but copies every socket read
+//! into a buffer of its own and makes one hop per read; here the network
+//! is read straight into the batch, and a hop is made per batch. Two
+//! batches per upload: 512 KiB, as much as before.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ use std::io::{self, Write};
 use tokio::task::JoinHandle;
 
 /// Bytes gathered before they are written.
-const BATCH: usize = 1 << 20;
+const BATCH: usize = 256 << 10;
 
 /// What a write job gives back: the file, its buffer (to reuse), and how
 /// the write went.
