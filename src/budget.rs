@@ -92,17 +92,15 @@ impl Budget {
                 file.try_clone()
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
-            let measured = Arc::clone(&file);
+            let f = Arc::clone(&file);
+            let measured = tokio::task::spawn_blocking(move || {
+                let dev = f.metadata()?.dev();
+                io::Result::Ok((dev, disk_space(&*f).ok().map(|(free, _)| free)))
+            });
             // A file whose disk cannot even be named passes, like one
             // whose free space cannot be measured.
-            let dev = tokio::task::spawn_blocking(move || measured.metadata().map(|m| m.dev()))
-                .await
-                .ok()
-                .and_then(Result::ok);
-            match dev {
-                Some(dev) => {
-                    let measured = Arc::clone(&file);
-                    let free = free_space(move || Ok(measured)).await;
+            match measured.await.ok().and_then(Result::ok) {
+                Some((dev, free)) => {
                     self.measured(dev, free);
                     self.check_free(free, 1).map_err(refuse)?;
                     Some(DiskWatch { file, dev })
@@ -131,8 +129,11 @@ impl Budget {
         self.disks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh measurement of `dev`: it includes what uploads wrote so far
-    /// (all but the chunks being written right now).
+    /// A fresh measurement of `dev`. What uploads have charged but not yet
+    /// written (up to two batches each, see `data::file_sink`) is not in
+    /// it: the reserve can be undershot by that much, 512 KiB per running
+    /// upload, rather than by 8 MiB per upload as with estimates of their
+    /// own.
     fn measured(&self, dev: u64, free: Option<u64>) {
         let fresh = DiskEstimate {
             free,
@@ -301,6 +302,12 @@ impl Ticket {
     /// counted as a stop by that limit.
     pub fn size_refused(&self, max: u64) -> FtpError {
         self.budget.stopped(Budget::size_error(max))
+    }
+
+    /// Whether what was written stays even if the upload fails (a resume
+    /// writes in place).
+    pub fn keeps(&self) -> bool {
+        self.keep
     }
 
     /// The upload took effect: its bytes stay charged.

@@ -227,11 +227,12 @@ async fn serve(args: Serve) -> Result<u8, String> {
             say(false, &ftpshare::escape(&root));
         }
     }
-    // A resize redraws the banner with the bars, unless it would also wipe
-    // JSON lines sharing the terminal.
+    // A resize clears the screen and redraws the banner with the bars:
+    // not with --json (its lines may reach the same terminal through a
+    // pipe, `| tee`) or -v (trace lines are not kept to redraw).
     let banner = info
         .as_ref()
-        .filter(|_| !(args.json && std::io::stdout().is_terminal()))
+        .filter(|_| !args.json && args.verbose == 0)
         .map(|info| {
             Box::new(move |width| cli::banner::render(info, qr, qr_invert, width))
                 as cli::ui::Banner

@@ -210,12 +210,15 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<File, FtpError> {
     let mut sink = FileSink::new(file);
     let received = receive(stream, &mut sink, ascii, limits, progress, ticket).await;
-    // Whatever ended the stream, what the limits accepted goes to disk: a
-    // resumed upload keeps it.
+    // A failed upload into a temporary file is deleted: only a resume,
+    // written in place, keeps what the limits accepted.
+    if received.is_err() && !ticket.keeps() {
+        sink.batch().clear();
+    }
     let written = sink.finish().await;
     if let Err(e) = received {
         if matches!(e, FtpError::Limit(..)) {
-            discard_rest(stream).await;
+            discard_rest(stream, limits.max_rate).await;
         }
         return Err(e);
     }
@@ -234,10 +237,16 @@ const REFUSED_DRAIN: Duration = Duration::from_secs(2);
 /// until they are done sending (curl, lftp) take a reset data connection
 /// for a network error: curl then never reads the 552, and lftp sends the
 /// file again and again.
-async fn discard_rest<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+/// Paced like the upload, so that a refusal opens no way around `--max-rate`.
+async fn discard_rest<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, rate: Option<u64>) {
+    let throttle = Throttle::new(rate);
     let mut buf = vec![0u8; 64 * 1024];
     let drained = timeout(REFUSED_DRAIN, async {
-        while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        let mut dropped = 0u64;
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            dropped = dropped.saturating_add(n as u64);
+            throttle.pace(dropped).await;
+        }
     });
     if drained.await.is_ok() {
         let _ = timeout(REFUSED_DRAIN, stream.shutdown()).await;
