@@ -80,12 +80,12 @@ fn main() -> ExitCode {
     // At least two workers, also on one CPU: the loop that prints events
     // can block on a full pipe or a stopped terminal, and the server must
     // go on meanwhile (the events it misses are counted, not waited for).
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    // TOKIO_WORKER_THREADS, when set, still decides.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(json, &format!("cannot start the runtime: {e}")),
     };
