@@ -9,11 +9,19 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Arc;
 
+use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
 /// Bytes gathered before they are written.
 const BATCH: usize = 256 << 10;
+
+/// Held (shared) by each write while it runs, so that whoever stops an
+/// upload can wait, by taking it exclusively, until no write of the
+/// upload is left: dropping the upload's task does not stop a write
+/// already on the blocking pool.
+pub type WriteGate = Arc<RwLock<()>>;
 
 /// What a write job gives back: the file, its buffer (to reuse), and how
 /// the write went.
@@ -27,15 +35,17 @@ pub struct FileSink {
     batch: Vec<u8>,
     /// The buffer of the last write, to gather the batch after next in.
     spare: Vec<u8>,
+    gate: WriteGate,
 }
 
 impl FileSink {
-    pub fn new(file: File) -> FileSink {
+    pub fn new(file: File, gate: WriteGate) -> FileSink {
         FileSink {
             file: Some(file),
             writing: None,
             batch: Vec::with_capacity(BATCH),
             spare: Vec::new(),
+            gate,
         }
     }
 
@@ -67,8 +77,10 @@ impl FileSink {
         let mut next = std::mem::take(&mut self.spare);
         next.reserve(BATCH);
         let batch = std::mem::replace(&mut self.batch, next);
+        let running = Arc::clone(&self.gate).read_owned().await;
         self.writing = Some(tokio::task::spawn_blocking(move || {
             let result = (&file).write_all(&batch);
+            drop(running);
             (file, batch, result)
         }));
         Ok(())
@@ -96,7 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_byte_arrives_in_order_across_batches() {
-        let mut sink = FileSink::new(tempfile::tempfile().unwrap());
+        let mut sink = FileSink::new(tempfile::tempfile().unwrap(), WriteGate::default());
         let mut want = Vec::new();
         for i in 0..3_000u32 {
             // Chunks of odd sizes, so that batches end mid-chunk.
@@ -117,9 +129,21 @@ mod tests {
     async fn a_failed_write_is_reported() {
         // Opened read-only: every write fails.
         let file = File::open("/dev/null").unwrap();
-        let mut sink = FileSink::new(file);
+        let mut sink = FileSink::new(file, WriteGate::default());
         sink.batch().resize(BATCH, 1);
         sink.filled().await.unwrap();
         assert!(sink.finish().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_gate_is_held_while_a_write_runs() {
+        let gate = WriteGate::default();
+        let mut sink = FileSink::new(tempfile::tempfile().unwrap(), Arc::clone(&gate));
+        sink.batch().resize(BATCH, 1);
+        sink.filled().await.unwrap();
+        // The upload's task is gone; its write may still be running.
+        drop(sink);
+        let _none_left = gate.write().await;
+        assert!(gate.try_read().is_err());
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 
-use super::file_sink::FileSink;
+use super::file_sink::{FileSink, WriteGate};
 use super::DataStream;
 use crate::budget::Ticket;
 use crate::error::{FtpError, IoContext};
@@ -207,8 +207,9 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     limits: TransferLimits,
     progress: &Progress,
     ticket: &mut Ticket,
+    gate: &WriteGate,
 ) -> Result<File, FtpError> {
-    let mut sink = FileSink::new(file);
+    let mut sink = FileSink::new(file, Arc::clone(gate));
     let received = receive(stream, &mut sink, ascii, limits, progress, ticket).await;
     // A failed upload into a temporary file is deleted: only a resume,
     // written in place, keeps what the limits accepted.

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{Flow, Session};
 use crate::budget::Ticket;
-use crate::data::{self, DataStream, Progress, TransferLimits};
+use crate::data::{self, DataStream, Progress, TransferLimits, WriteGate};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::{Direction, Event};
 use crate::protocol::{ProtLevel, Reply};
@@ -61,6 +61,8 @@ pub(crate) struct RunningTransfer {
     progress: Progress,
     started: Instant,
     handle: JoinHandle<FtpResult<Option<String>>>,
+    /// An upload's writes, and how long to wait for one to end.
+    writes: Option<(WriteGate, std::time::Duration)>,
 }
 
 /// How a transfer ended. `Ok(Some(name))` names a file stored under a
@@ -93,6 +95,12 @@ impl RunningTransfer {
     pub async fn abort_and_wait(mut self) -> TransferReport {
         self.handle.abort();
         let joined = (&mut self.handle).await;
+        // The 426 must describe the file as it stays: a resume writes in
+        // place, and its last write may still be running. Bounded like any
+        // other wait on the disk.
+        if let Some((writes, stall)) = &self.writes {
+            let _ = tokio::time::timeout(*stall, writes.write()).await;
+        }
         self.into_report(joined)
     }
 
@@ -179,6 +187,7 @@ impl Session {
             Job::Listing(_) => None,
         };
         let progress: Progress = Arc::new(AtomicU64::new(0));
+        let writes = WriteGate::default();
         let cfg = &self.shared.config;
         let tls = match (secure, &self.tls) {
             (true, Some(t)) => Some(t.data(direction == Some(Direction::Upload))),
@@ -196,6 +205,7 @@ impl Session {
             ascii: self.ascii,
             deflate: self.deflate,
             progress: Arc::clone(&progress),
+            writes: Arc::clone(&writes),
             control: match &job {
                 Job::Receive { finish, .. } if !matches!(finish, Finish::Resume) => {
                     self.control.watch()
@@ -223,6 +233,7 @@ impl Session {
             progress,
             started: Instant::now(),
             handle,
+            writes: Some((writes, cfg.limits.stall_timeout)),
         });
         Ok(None)
     }
@@ -246,6 +257,7 @@ impl Session {
             progress,
             started: Instant::now(),
             handle,
+            writes: None,
         });
     }
 
@@ -349,6 +361,7 @@ struct TaskContext {
     /// MODE Z at this level.
     deflate: Option<u32>,
     progress: Progress,
+    writes: WriteGate,
     /// For uploads through a temporary file: the control socket, to see
     /// whether the client is still there when the data ends.
     control: Option<socket2::Socket>,
@@ -411,6 +424,7 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                 ctx.limits,
                 &ctx.progress,
                 &mut ticket,
+                &ctx.writes,
             )
             .await;
             // In stream mode the end of the data connection is the end of
