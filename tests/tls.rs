@@ -43,15 +43,8 @@ async fn tls_server_with(mode: TlsMode, reuse: bool, limits: Limits) -> (TestSer
 
 /// Runs an external client off the runtime's threads (the server under
 /// test runs on them).
-async fn run_client(program: &str, args: &[&str]) -> Output {
-    let program = program.to_string();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        run(&program, &args)
-    })
-    .await
-    .unwrap()
+async fn run_client(program: &'static str, args: &[&str]) -> Output {
+    client(program, args.iter().map(|s| s.to_string()).collect()).await
 }
 
 fn text(out: &Output) -> String {
@@ -524,13 +517,7 @@ async fn lftp_50_transfers_strict_all_resume() {
             script.push_str(&format!("get l{version}-{i}.txt -o {}; ", down.display()));
         }
         script.push_str("bye");
-        let port = t.addr.port().to_string();
-        let user = format!("{USER},{PASS}");
-        let out = run_client(
-            "lftp",
-            &["-e", &script, "-u", &user, "-p", &port, "127.0.0.1"],
-        )
-        .await;
+        let out = lftp(&t, false, script).await;
         assert_success(&out);
         for i in 0..25 {
             let want = format!("lftp {version} {i}\n");
@@ -960,13 +947,7 @@ async fn lftp_get_and_put_several_megabytes() {
         local_down.display(),
         local_up.display()
     );
-    let port = t.addr.port().to_string();
-    let user = format!("{USER},{PASS}");
-    let out = run_client(
-        "lftp",
-        &["-e", &script, "-u", &user, "-p", &port, "127.0.0.1"],
-    )
-    .await;
+    let out = lftp(&t, false, script).await;
     assert_success(&out);
     assert_eq!(file_sha(&t, "l-up.bin"), sha256(&up));
     assert_eq!(file_sha(&t, "l-up2.bin"), sha256(&up));
