@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -261,23 +261,27 @@ impl ServerBuilder {
         if cfg.paths.is_empty() {
             cfg.paths.push(cfg.root.clone());
         }
-        let root = Share::open(&cfg.paths)?;
+        // Opening the paths and measuring a disk is file-system work: off
+        // the runtime, which an embedding program may be using already.
+        let given = cfg.paths.clone();
+        let (root, shown, disk) = tokio::task::spawn_blocking(move || {
+            let root = Share::open(&given)?;
+            let shown = root.paths();
+            // Upload limits are measured on the disk uploads go to: the
+            // served folder, or the first shared folder of a virtual root.
+            let disk = shown
+                .iter()
+                .find(|p| p.is_dir)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+                .and_then(|p| crate::budget::disk_space(std::fs::File::open(&p.path)?));
+            Ok::<_, ShareError>((root, shown, disk))
+        })
+        .await
+        .map_err(|e| StartError::Invalid(format!("opening the shared paths failed: {e}")))??;
         if let Some(folder) = root.folder() {
             cfg.root = folder.to_path_buf();
         }
-        cfg.paths = root.paths().into_iter().map(|p| p.path).collect();
-        // Upload limits are measured on the disk uploads go to: the served
-        // folder, or the first shared folder of a virtual root.
-        let dir = root
-            .folder()
-            .map(Path::to_path_buf)
-            .or_else(|| root.paths().into_iter().find(|p| p.is_dir).map(|p| p.path));
-        let disk = tokio::task::spawn_blocking(move || {
-            let dir = dir.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-            crate::budget::disk_space(std::fs::File::open(dir)?)
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        cfg.paths = shown.into_iter().map(|p| p.path).collect();
         cfg.uploads = cfg.uploads.resolve(disk.map(|(_, total)| total));
         let pasv_ip = match &cfg.public_host {
             None => None,

@@ -17,15 +17,16 @@ fn now() -> i64 {
 
 /// Starts a listing off the reactor: reading a directory's names is
 /// file-system work, and a directory can hold many thousands. The entries
-/// are looked up and formatted later, a chunk at a time.
+/// are looked up and formatted later, a chunk at a time. Also says
+/// whether `path` is a folder (STAT's reply code depends on it).
 async fn prepare(
     s: &Session,
     path: VPath,
     format: ListFormat,
     dirs_only: bool,
-) -> FtpResult<ListingJob> {
+) -> FtpResult<(ListingJob, bool)> {
     let shared = Arc::clone(&s.shared);
-    let work = move || -> FtpResult<ListingJob> {
+    let work = move || -> FtpResult<(ListingJob, bool)> {
         // A deleted folder lists as empty: say it is gone instead.
         super::check_root(&shared, &path, false)?;
         let root = &shared.root;
@@ -44,7 +45,8 @@ async fn prepare(
                 }
                 other => other,
             };
-            root.listing(&path, format, now()).at(&path)
+            let job = root.listing(&path, format, now()).at(&path)?;
+            Ok((job, is_dir))
         })();
         if let Err(FtpError::PermissionDenied(_)) = &listed {
             super::check_root(&shared, &path, true)?;
@@ -63,7 +65,7 @@ async fn send_listing(
     dirs_only: bool,
 ) -> FtpResult<Option<Reply>> {
     let path = s.path(arg.unwrap_or("."))?;
-    let listing = prepare(s, path.clone(), format, dirs_only).await?;
+    let (listing, _) = prepare(s, path.clone(), format, dirs_only).await?;
     let opening = format!("Here comes the listing of {path}");
     s.start_transfer(Job::Listing(listing), &path, None, opening)
         .await
@@ -102,8 +104,7 @@ pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// at a time, so a huge directory costs no more memory than a LIST.
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg)?;
-    let is_dir = super::fs(s, &path, Share::is_dir).await?;
-    let mut listing = prepare(s, path.clone(), ListFormat::Long, false).await?;
+    let (mut listing, is_dir) = prepare(s, path.clone(), ListFormat::Long, false).await?;
     let code = if is_dir { 212 } else { 213 };
     let mut out = Vec::new();
     reply::begin_multi(code, &format!("Status of {path}:"), &mut out);

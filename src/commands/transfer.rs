@@ -3,14 +3,13 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use rand::Rng;
 
 use super::fs;
 use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
-use crate::events::{Direction, Event};
+use crate::events::Direction;
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
@@ -210,18 +209,9 @@ fn mode_word(s: &Session) -> &'static str {
 }
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    // The operator hears of downloads that never started, too.
     let refused = |s: &Session, path: String, e: FtpError| {
-        // The operator hears of downloads that never started, too.
-        s.shared.emit(Event::TransferFinished {
-            id: s.shared.next_transfer_id(),
-            peer: s.peer,
-            direction: Direction::Download,
-            path,
-            bytes: 0,
-            duration: Duration::ZERO,
-            error: Some(e.to_string()),
-            limit: None,
-        });
+        s.report_refused(Direction::Download, path, &e);
         e
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;

@@ -314,19 +314,24 @@ impl Session {
             Err(e) => e,
         };
         let _ = tokio::task::spawn_blocking(move || finish.discard()).await;
-        if let Some(limit) = refused.limit() {
-            self.shared.emit(Event::TransferFinished {
-                id: self.shared.next_transfer_id(),
-                peer: self.peer,
-                direction: Direction::Upload,
-                path: path.to_string(),
-                bytes: 0,
-                duration: std::time::Duration::ZERO,
-                limit: Some(limit),
-                error: Some(refused.to_string()),
-            });
+        if refused.limit().is_some() {
+            self.report_refused(Direction::Upload, path.to_string(), &refused);
         }
         Err(refused)
+    }
+
+    /// Reports a transfer refused before it started as a failed one.
+    pub fn report_refused(&self, direction: Direction, path: String, e: &FtpError) {
+        self.shared.emit(Event::TransferFinished {
+            id: self.shared.next_transfer_id(),
+            peer: self.peer,
+            direction,
+            path,
+            bytes: 0,
+            duration: std::time::Duration::ZERO,
+            limit: e.limit(),
+            error: Some(e.to_string()),
+        });
     }
 
     /// Emits the event for a finished file transfer (listings have none).
