@@ -81,9 +81,7 @@ impl Budget {
 
     /// Admits an upload into `file` that starts from `base` bytes (what the
     /// file holds already, for APPE and resume), if one more byte fits.
-    /// With `keep` its bytes stay charged even if it fails (a resume
-    /// writes in place, so they stay on disk).
-    pub async fn admit(self: &Arc<Self>, file: &File, base: u64, keep: bool) -> FtpResult<Ticket> {
+    pub async fn admit(self: &Arc<Self>, file: &File, base: u64) -> FtpResult<Ticket> {
         let refuse = |e| self.stopped(e);
         self.check_size(base, 1).map_err(refuse)?;
         self.check_quota(1).map_err(refuse)?;
@@ -93,7 +91,7 @@ impl Budget {
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
             let f = Arc::clone(&file);
-            let measured = tokio::task::spawn_blocking(move || {
+            let measured = crate::blocking::run(move || {
                 let dev = f.metadata()?.dev();
                 io::Result::Ok((dev, disk_space(&*f).ok().map(|(free, _)| free)))
             });
@@ -114,7 +112,7 @@ impl Budget {
             budget: Arc::clone(self),
             size: base,
             charged: 0,
-            keep,
+            keep: false,
             disk,
         })
     }
@@ -304,12 +302,6 @@ impl Ticket {
         self.budget.stopped(Budget::size_error(max))
     }
 
-    /// Whether what was written stays even if the upload fails (a resume
-    /// writes in place).
-    pub fn keeps(&self) -> bool {
-        self.keep
-    }
-
     /// The upload took effect: its bytes stay charged.
     pub fn keep(&mut self) {
         self.keep = true;
@@ -353,7 +345,7 @@ pub(crate) fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
 /// Opening and statvfs can wait on a network file system: never on the
 /// runtime.
 async fn free_space<F: AsFd>(open: impl FnOnce() -> io::Result<F> + Send + 'static) -> Option<u64> {
-    let measured = tokio::task::spawn_blocking(move || disk_space(open()?)).await;
+    let measured = crate::blocking::run(move || disk_space(open()?)).await;
     measured.ok()?.ok().map(|(free, _)| free)
 }
 
@@ -423,23 +415,20 @@ mod tests {
             ..UploadLimits::default()
         });
         let file = tempfile::tempfile().unwrap();
-        let mut first = b.admit(&file, 0, false).await.unwrap();
-        let mut second = b.admit(&file, 0, false).await.unwrap();
+        let mut first = b.admit(&file, 0).await.unwrap();
+        let mut second = b.admit(&file, 0).await.unwrap();
         first.charge(60).await.unwrap();
         assert_eq!(limit(second.charge(41).await), Some(UploadLimit::Quota));
         second.charge(40).await.unwrap();
         assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
         // The full quota refuses a new upload up front.
-        assert_eq!(
-            limit(b.admit(&file, 0, false).await),
-            Some(UploadLimit::Quota)
-        );
+        assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::Quota));
         drop(second); // discarded: its 40 bytes come back
         first.keep();
         drop(first); // kept: its 60 stay
         assert_eq!(b.usage().accepted, 60);
         assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
-        let mut third = b.admit(&file, 0, false).await.unwrap();
+        let mut third = b.admit(&file, 0).await.unwrap();
         third.charge(40).await.unwrap();
     }
 
@@ -451,11 +440,11 @@ mod tests {
             ..UploadLimits::default()
         });
         let file = tempfile::tempfile().unwrap();
-        let mut t = b.admit(&file, 4, false).await.unwrap();
+        let mut t = b.admit(&file, 4).await.unwrap();
         t.charge(6).await.unwrap();
         assert_eq!(limit(t.charge(1).await), Some(UploadLimit::MaxUploadSize));
         assert_eq!(
-            limit(b.admit(&file, 10, false).await),
+            limit(b.admit(&file, 10).await),
             Some(UploadLimit::MaxUploadSize)
         );
         assert_eq!(
@@ -512,10 +501,7 @@ mod tests {
             min_free: MinFree::Bytes(free + (1 << 30)),
             ..UploadLimits::default()
         });
-        assert_eq!(
-            limit(b.admit(&file, 0, false).await),
-            Some(UploadLimit::MinFree)
-        );
+        assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::MinFree));
         assert_eq!(
             limit(b.check_allo(0, move || Ok(file)).await),
             Some(UploadLimit::MinFree)

@@ -63,6 +63,12 @@ pub enum FtpError {
     ResumptionRequired(String),
 }
 
+impl From<crate::vfs::BadPath> for FtpError {
+    fn from(e: crate::vfs::BadPath) -> Self {
+        FtpError::Syntax(e.to_string())
+    }
+}
+
 impl FtpError {
     pub fn code(&self) -> u16 {
         use FtpError::*;

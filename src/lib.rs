@@ -15,6 +15,7 @@
 //! ```
 
 mod bans;
+mod blocking;
 mod budget;
 mod commands;
 mod config;
@@ -23,6 +24,7 @@ mod data;
 mod error;
 mod escape;
 mod events;
+mod path_locks;
 mod protocol;
 mod server;
 mod session;

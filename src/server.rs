@@ -264,7 +264,7 @@ impl ServerBuilder {
         // Opening the paths and measuring a disk is file-system work: off
         // the runtime, which an embedding program may be using already.
         let given = cfg.paths.clone();
-        let (root, shown, disk) = tokio::task::spawn_blocking(move || {
+        let (root, shown, disk) = crate::blocking::run(move || {
             let root = Share::open(&given)?;
             let shown = root.paths();
             // Upload limits are measured on the disk uploads go to: the

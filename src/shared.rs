@@ -14,6 +14,7 @@ use crate::bans::{BanTable, ClientKey};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::events::{Event, Refused};
+use crate::path_locks::PathLocks;
 use crate::vfs::Share;
 
 /// State every session shares.
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub pasv_ip: Option<Ipv4Addr>,
     /// What uploads may still store.
     pub budget: Arc<Budget>,
+    /// One writer at a time per path.
+    pub locks: Arc<PathLocks>,
     next_transfer: AtomicU64,
     conns: Mutex<ConnTable>,
     bans: Mutex<BanTable>,
@@ -53,6 +56,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             budget: Arc::new(Budget::new(config.uploads)),
+            locks: Arc::default(),
             root,
             events,
             completed: watch::Sender::new(0),

@@ -421,7 +421,7 @@ async fn bad_input_gets_the_right_reply_codes() {
     let cases: &[(&[u8], u16)] = &[
         // Telnet: interrupt + data mark before ABOR, option negotiation,
         // and an escaped 255 inside an argument.
-        (b"\xff\xf4\xff\xf2ABOR\r\n", 225),
+        (b"\xff\xf4\xff\xf2ABOR\r\n", 226),
         (b"\xff\xfb\x01NO\xff\xfd\x03OP\r\n", 200),
         (b"SIZE \xff\xff\r\n", 501),
         // Not text.

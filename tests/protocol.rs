@@ -490,7 +490,7 @@ async fn stat_and_abor_during_a_transfer() {
     let r = raw.reply().await;
     assert_eq!(r.code, 226, "{r:?}");
     drop(data);
-    raw.ok("ABOR", 225).await;
+    raw.ok("ABOR", 226).await;
     let r = raw.ok("STAT", 211).await;
     assert!(r.text.contains("No data transfer in progress"), "{r:?}");
     let listing = fetch_text(&mut raw, "NLST").await;
@@ -502,7 +502,7 @@ async fn abor_with_telnet_interrupt_and_urgent_data() {
     let t = start(AccessMode::Writable).await;
     big_sparse(&t, "big.bin", 200 << 20);
     let mut raw = t.login().await;
-    raw.ok("ABOR", 225).await;
+    raw.ok("ABOR", 226).await;
     let data = raw.epsv().await;
     raw.ok("RETR big.bin", 150).await;
     // Telnet "interrupt process", then the Synch: DM sent as urgent data.

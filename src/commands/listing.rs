@@ -53,7 +53,7 @@ async fn prepare(
         }
         listed
     };
-    tokio::task::spawn_blocking(work)
+    crate::blocking::run(work)
         .await
         .map_err(|_| FtpError::Local("Listing failed".into()))?
 }
@@ -112,7 +112,7 @@ pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         if s.send_part(&out).await == Flow::Close {
             return Err(FtpError::Closing("Connection lost".into()));
         }
-        let (back, chunk) = tokio::task::spawn_blocking(move || {
+        let (back, chunk) = crate::blocking::run(move || {
             let chunk = listing.next_chunk();
             (listing, chunk)
         })

@@ -24,11 +24,9 @@ use crate::session::Session;
 use crate::shared::Shared;
 use crate::vfs::{RootState, Share, VPath};
 
-/// A command's file-system work on `path`, run on tokio's blocking pool:
-/// any call that touches the disk can take long (a cold cache, a network
-/// file system, a large file read through), and on a runtime thread it
-/// would stall every session scheduled there. An error names the path;
-/// a served folder that is gone or unreadable is said to be so.
+/// A command's file-system work on `path`, run off the runtime (see
+/// [`crate::blocking`]). An error names the path; a served folder that is
+/// gone or unreadable is said to be so.
 async fn fs<T: Send + 'static>(
     s: &Session,
     path: &VPath,
@@ -45,7 +43,7 @@ async fn fs<T: Send + 'static>(
         }
         result.at(&p)
     };
-    tokio::task::spawn_blocking(run)
+    crate::blocking::run(run)
         .await
         .unwrap_or_else(|_| Err(FtpError::Local("file-system task failed".into())))
 }

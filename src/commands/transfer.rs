@@ -11,7 +11,7 @@ use crate::data::{bind_passive, DataPlan};
 use crate::error::{FtpError, FtpResult};
 use crate::events::Direction;
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
-use crate::session::{Finish, Flow, Job, Session};
+use crate::session::{Finish, Flow, InPlace, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
@@ -250,22 +250,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
                 "resuming is not allowed in an upload-only share".into(),
             ));
         }
-        // Resume writes in place from the offset, as REST STREAM defines.
-        let opened = fs(s, &path, move |r, p| {
-            let (mut file, md) = r.open_resume(p)?;
-            if offset > md.len() {
-                return Ok(Err(md.len()));
-            }
-            file.seek(SeekFrom::Start(offset))?;
-            clear_special_bits(&file)?;
-            Ok(Ok(file))
-        });
-        let file = opened.await?.map_err(|size| {
-            FtpError::BadRestart(format!(
-                "Cannot restart at {offset}: {path} has {size} bytes"
-            ))
-        })?;
-        s.upload_job(file, &path, offset, Finish::Resume).await?
+        resume(s, &path, offset).await?
     } else {
         let (upload, file) = fs(s, &path, Upload::begin).await?;
         let finish = if may_modify {
@@ -277,6 +262,53 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
     s.start_transfer(job, &path, s.announced, opening).await
+}
+
+/// REST n + STOR, as REST STREAM defines it: the file keeps its first `n`
+/// bytes and ends with the upload. At the file's end (the usual resume of
+/// a broken upload) it is written in place, holding the path's lock until
+/// done; before the end, through a temporary copy of the first `n` bytes,
+/// so that the bytes it replaces are not lost if it fails.
+async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
+    let stall = s.shared.config.limits.stall_timeout;
+    let lock = tokio::time::timeout(stall, s.shared.locks.lock(path.as_str()))
+        .await
+        .map_err(|_| {
+            FtpError::FileBusy(format!(
+                "{path}: file busy (another upload is writing it); try again later"
+            ))
+        })?;
+    let opened = fs(s, path, move |r, p| {
+        let (mut file, md) = r.open_resume(p)?;
+        if offset != md.len() {
+            return Ok(Err(md.len()));
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        clear_special_bits(&file)?;
+        let restore = file.try_clone()?;
+        Ok(Ok((file, restore)))
+    });
+    match opened.await? {
+        Ok((file, restore)) => {
+            let in_place = InPlace {
+                file: restore,
+                from: offset,
+                _lock: lock,
+            };
+            s.upload_job(file, path, offset, Finish::Resume(in_place))
+                .await
+        }
+        Err(size) if offset > size => Err(FtpError::BadRestart(format!(
+            "Cannot restart at {offset}: {path} has {size} bytes"
+        ))),
+        Err(_) => {
+            drop(lock);
+            let copy = fs(s, path, move |r, p| Upload::begin_with_prefix(r, p, offset));
+            let (upload, file) = copy.await?;
+            s.upload_job(file, path, offset, Finish::Replace(upload))
+                .await
+        }
+    }
 }
 
 /// APPE collects the data in a temporary file and adds it to the target
@@ -360,8 +392,13 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
 /// ABOR: a running transfer gets 426, then ABOR itself 226 (RFC 959 §4.1.3).
 pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
     s.data = DataPlan::None;
+    // RFC 959 §4.1.3: with the transfer already complete (or none), ABOR
+    // is answered 226 alone.
     match s.abort_transfer().await {
-        None => Ok(Some(Reply::new(225, "No transfer to abort"))),
+        None => Ok(Some(Reply::new(
+            226,
+            "ABOR successful; no transfer running",
+        ))),
         Some(Flow::Close) => Err(FtpError::Closing("Connection lost".into())),
         Some(Flow::Continue) => Ok(Some(Reply::new(226, "ABOR successful"))),
     }

@@ -68,7 +68,7 @@ pub async fn digest(
         let want = usize::try_from(len - done).map_or(CHUNK, |n| n.min(CHUNK));
         let at = start.checked_add(done).ok_or_else(too_far)?;
         let (file, mut hasher, mut buf) = state;
-        let step = tokio::task::spawn_blocking(move || {
+        let step = crate::blocking::run(move || {
             let n = file.read_at(&mut buf[..want], at);
             if let Ok(n) = n {
                 hasher.update(&buf[..n]);

@@ -1,27 +1,23 @@
 //! An upload's way to its file: bytes gather in a batch that one
-//! blocking-pool job writes while the next batch is read from the network.
+//! file-system job writes while the next batch is read from the network.
 //!
-//! A write can wait on the disk, so it never runs on the runtime. tokio's
-//! `File` also writes on the blocking pool, but copies every socket read
-//! into a buffer of its own and makes one hop per read; here the network
-//! is read straight into the batch, and a hop is made per batch. Two
-//! batches per upload: 512 KiB, as much as before.
+//! tokio's `File` also writes on the blocking pool, but copies every
+//! socket read into a buffer of its own and makes one hop per read; here
+//! the network is read straight into the batch, and a hop is made per
+//! batch. Two batches per upload: 512 KiB.
+//!
+//! A write job runs to its end even when the upload stops; so an upload
+//! always ends through [`FileSink::finish`], which waits for it: whatever
+//! is decided about the file after that (keep, truncate, discard) cannot
+//! be undone by a write still running.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::Arc;
 
-use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
 /// Bytes gathered before they are written.
 const BATCH: usize = 256 << 10;
-
-/// Held (shared) by each write while it runs, so that whoever stops an
-/// upload can wait, by taking it exclusively, until no write of the
-/// upload is left: dropping the upload's task does not stop a write
-/// already on the blocking pool.
-pub type WriteGate = Arc<RwLock<()>>;
 
 /// What a write job gives back: the file, its buffer (to reuse), and how
 /// the write went.
@@ -30,22 +26,20 @@ type Written = (File, Vec<u8>, io::Result<()>);
 pub struct FileSink {
     /// The file, while no write is in flight.
     file: Option<File>,
-    writing: Option<JoinHandle<Written>>,
+    writing: Option<JoinHandle<io::Result<Written>>>,
     /// The batch being gathered.
     batch: Vec<u8>,
     /// The buffer of the last write, to gather the batch after next in.
     spare: Vec<u8>,
-    gate: WriteGate,
 }
 
 impl FileSink {
-    pub fn new(file: File, gate: WriteGate) -> FileSink {
+    pub fn new(file: File) -> FileSink {
         FileSink {
             file: Some(file),
             writing: None,
             batch: Vec::with_capacity(BATCH),
             spare: Vec::new(),
-            gate,
         }
     }
 
@@ -77,24 +71,26 @@ impl FileSink {
         let mut next = std::mem::take(&mut self.spare);
         next.reserve(BATCH);
         let batch = std::mem::replace(&mut self.batch, next);
-        let running = Arc::clone(&self.gate).read_owned().await;
-        self.writing = Some(tokio::task::spawn_blocking(move || {
+        // Spawned, so that the write starts now, while the next batch is read.
+        self.writing = Some(tokio::spawn(crate::blocking::run(move || {
             let result = (&file).write_all(&batch);
-            drop(running);
             (file, batch, result)
-        }));
+        })));
         Ok(())
     }
 
     /// The file, once the write in flight (if any) is done.
+    /// Cancel-safe: the write stays in `writing` until it has ended.
     async fn wait(&mut self) -> io::Result<File> {
-        let Some(job) = self.writing.take() else {
+        let Some(job) = self.writing.as_mut() else {
             return self
                 .file
                 .take()
                 .ok_or_else(|| io::Error::other("an earlier write failed"));
         };
-        let (file, mut buf, result) = job.await.map_err(io::Error::other)?;
+        let ended = job.await;
+        self.writing = None;
+        let (file, mut buf, result) = ended.map_err(io::Error::other)??;
         buf.clear();
         self.spare = buf;
         result.map(|()| file)
@@ -108,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_byte_arrives_in_order_across_batches() {
-        let mut sink = FileSink::new(tempfile::tempfile().unwrap(), WriteGate::default());
+        let mut sink = FileSink::new(tempfile::tempfile().unwrap());
         let mut want = Vec::new();
         for i in 0..3_000u32 {
             // Chunks of odd sizes, so that batches end mid-chunk.
@@ -129,21 +125,24 @@ mod tests {
     async fn a_failed_write_is_reported() {
         // Opened read-only: every write fails.
         let file = File::open("/dev/null").unwrap();
-        let mut sink = FileSink::new(file, WriteGate::default());
+        let mut sink = FileSink::new(file);
         sink.batch().resize(BATCH, 1);
         sink.filled().await.unwrap();
         assert!(sink.finish().await.is_err());
     }
 
-    #[tokio::test]
-    async fn the_gate_is_held_while_a_write_runs() {
-        let gate = WriteGate::default();
-        let mut sink = FileSink::new(tempfile::tempfile().unwrap(), Arc::clone(&gate));
-        sink.batch().resize(BATCH, 1);
-        sink.filled().await.unwrap();
-        // The upload's task is gone; its write may still be running.
-        drop(sink);
-        let _none_left = gate.write().await;
-        assert!(gate.try_read().is_err());
+    /// `finish` is the only way out, and it waits for the write in flight:
+    /// planted without that wait, the file would be read short.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finish_waits_for_the_write_in_flight() {
+        let (file, path) = tempfile::NamedTempFile::new().unwrap().into_parts();
+        let mut sink = FileSink::new(file);
+        // Several batches, so that one is still being written at the end.
+        for _ in 0..8 {
+            sink.batch().resize(BATCH, 7);
+            sink.filled().await.unwrap();
+        }
+        drop(sink.finish().await.unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 * BATCH as u64);
     }
 }

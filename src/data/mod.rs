@@ -12,6 +12,5 @@ mod transfer;
 pub use connect::{bind_passive, secure, DataPlan, TlsPolicy};
 pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
 pub use digest::digest;
-pub use file_sink::WriteGate;
 pub use stream::DataStream;
 pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
 
-use super::file_sink::{FileSink, WriteGate};
+use super::file_sink::FileSink;
 use super::DataStream;
 use crate::budget::Ticket;
 use crate::error::{FtpError, IoContext};
@@ -21,9 +23,11 @@ use crate::error::{FtpError, IoContext};
 pub type Progress = Arc<AtomicU64>;
 
 const BUF_SIZE: usize = 256 * 1024;
-/// Per sendfile call: small steps on a non-blocking socket keep the
-/// socket buffer fed without hogging a reactor thread.
+/// Per sendfile call.
 const SENDFILE_STEP: usize = 128 * 1024;
+/// The most one sendfile job moves before it gives its slot back, when the
+/// socket keeps taking bytes (a fast reader on loopback).
+const SENDFILE_BURST: u64 = 4 << 20;
 
 /// Limits that apply to every transfer.
 #[derive(Debug, Clone, Copy)]
@@ -102,37 +106,91 @@ pub async fn send_file(
     progress: &Progress,
 ) -> Result<(), FtpError> {
     if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
-        let throttle = Throttle::new(limits.max_rate);
-        let mut off = offset;
-        let mut sent = 0u64;
-        while off < len {
-            // At most what is left, in steps that fit a usize.
-            let step = SENDFILE_STEP.min(usize::try_from(len - off).unwrap_or(SENDFILE_STEP));
-            within_stall(limits.stall, tcp.writable()).await?;
-            let r = tcp.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(tcp, &file, Some(&mut off), step).map_err(io::Error::from)
-            });
-            match r {
-                Ok(0) => break, // the file shrank while we sent it
-                Ok(n) => {
-                    sent += n as u64;
-                    progress.fetch_add(n as u64, Ordering::Relaxed);
-                    throttle.pace(sent).await;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(broken(e)),
-            }
-        }
+        sendfile(tcp, file, offset, len, limits, progress).await?;
         return finish_send(stream, limits).await;
     }
-
     copy_out(stream, file, offset, ascii, limits, progress).await
 }
 
+/// The zero-copy download. sendfile(2) reads the file, and a page-cache
+/// miss on slow storage would block the thread it runs on: so it runs as a
+/// file-system job, on the socket in non-blocking mode, where it moves
+/// what the socket buffer takes and returns. The waiting for a slow reader
+/// happens here, on the runtime.
+async fn sendfile(
+    tcp: &tokio::net::TcpStream,
+    file: File,
+    offset: u64,
+    len: u64,
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    use std::os::fd::AsFd;
+    let throttle = Throttle::new(limits.max_rate);
+    // Paced transfers move in small steps, so that the pace stays even.
+    let burst = if limits.max_rate.is_some() {
+        SENDFILE_STEP as u64
+    } else {
+        SENDFILE_BURST
+    };
+    // The job's own handle on the socket: the same open socket (and its
+    // non-blocking mode), shared with the job so that it stays open for as
+    // long as a job may use it. Registered apart, so that a "socket full"
+    // can be cleared for exactly the readiness the job saw, and a wake-up
+    // that came while it ran is not lost.
+    let socket = Arc::new(tcp.as_fd().try_clone_to_owned().at("socket")?);
+    // SAFETY: the Arc keeps the descriptor open, on the same socket, for
+    // as long as the registration lives (and longer, while a job runs).
+    let ready = unsafe { AsyncFd::register_with_interest(Arc::clone(&socket), Interest::WRITABLE) }
+        .map_err(io::Error::from)
+        .at("socket")?;
+    let file = Arc::new(file);
+    let (mut off, mut sent) = (offset, 0u64);
+    while off < len {
+        let mut writable = within_stall(limits.stall, ready.writable()).await?;
+        let (f, sock) = (Arc::clone(&file), Arc::clone(&socket));
+        let until = len.min(off.saturating_add(burst));
+        let job = crate::blocking::run(move || sendfile_until(&sock, &f, off, until));
+        let (now, full) = job.await.and_then(|r| r).map_err(broken)?;
+        let moved = now - off;
+        off = now;
+        if full {
+            writable.clear_ready();
+        } else if moved == 0 {
+            break; // the file shrank while we sent it
+        }
+        sent += moved;
+        progress.fetch_add(moved, Ordering::Relaxed);
+        throttle.pace(sent).await;
+    }
+    Ok(())
+}
+
+/// sendfile(2) from `off` towards `until` on a non-blocking socket, until
+/// it is reached, the socket is full (then `true`), or the file ends.
+/// Gives the offset reached.
+fn sendfile_until(
+    socket: &std::os::fd::OwnedFd,
+    file: &File,
+    mut off: u64,
+    until: u64,
+) -> io::Result<(u64, bool)> {
+    while off < until {
+        let step = SENDFILE_STEP.min(usize::try_from(until - off).unwrap_or(SENDFILE_STEP));
+        match rustix::fs::sendfile(socket, file, Some(&mut off), step) {
+            Ok(0) => return Ok((off, false)),
+            Ok(_) => {}
+            Err(rustix::io::Errno::AGAIN) => return Ok((off, true)),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((off, false))
+}
+
 /// The user-space download loop, for any stream (TLS, or an adapter
-/// layered on the data connection). Reads go through tokio's file, which
-/// runs them on the blocking pool: a cold disk must not stall a runtime
-/// thread.
+/// layered on the data connection). Each read is a file-system job: a
+/// cold disk must not stall a runtime thread.
 async fn copy_out<S: AsyncWrite + Unpin>(
     stream: &mut S,
     file: File,
@@ -141,20 +199,27 @@ async fn copy_out<S: AsyncWrite + Unpin>(
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
+    use std::os::unix::fs::FileExt;
     let throttle = Throttle::new(limits.max_rate);
-    let mut file = tokio::fs::File::from_std(file);
-    if offset > 0 {
-        file.seek(io::SeekFrom::Start(offset)).await.at("file")?;
-    }
+    let file = Arc::new(file);
+    let mut at = offset;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut converted = Vec::new();
     let mut prev_cr = false;
     let mut sent = 0u64;
     loop {
-        let n = file.read(&mut buf).await.at("file")?;
+        let f = Arc::clone(&file);
+        let read = crate::blocking::run(move || {
+            let n = f.read_at(&mut buf, at);
+            (n, buf)
+        });
+        let (n, back) = read.await.at("file")?;
+        buf = back;
+        let n = n.at("file")?;
         if n == 0 {
             break;
         }
+        at = at.saturating_add(n as u64);
         let out = if ascii {
             converted.clear();
             prev_cr = lf_to_crlf(&buf[..n], prev_cr, &mut converted);
@@ -197,9 +262,13 @@ async fn finish_send<S: AsyncWrite + Unpin>(
 /// connection cleanly, and returns the file with every byte written. Over
 /// TLS a close without close_notify is an error (the stream reports
 /// UnexpectedEof), so a truncated upload is never taken for a complete one.
-/// Writes run on the blocking pool, a batch in flight while the next one
+/// Writes run off the runtime, a batch in flight while the next one
 /// arrives. Each chunk is charged to `ticket` first, so an upload stops as
 /// soon as it would break a limit.
+///
+/// `stop` ends the upload early (ABOR, a lost client, shutdown). However it
+/// ends, no write of it is still running when this returns: what the
+/// caller then does with the file is final.
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     file: File,
@@ -207,19 +276,25 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     limits: TransferLimits,
     progress: &Progress,
     ticket: &mut Ticket,
-    gate: &WriteGate,
+    stop: &CancellationToken,
 ) -> Result<File, FtpError> {
-    let mut sink = FileSink::new(file, Arc::clone(gate));
-    let received = receive(stream, &mut sink, ascii, limits, progress, ticket).await;
-    // A failed upload into a temporary file is deleted: only a resume,
-    // written in place, keeps what the limits accepted.
-    if received.is_err() && !ticket.keeps() {
+    let mut sink = FileSink::new(file);
+    let received = tokio::select! {
+        biased;
+        _ = stop.cancelled() => Err(FtpError::TransferAborted("Transfer aborted".into())),
+        r = receive(stream, &mut sink, ascii, limits, progress, ticket) => r,
+    };
+    // A failed upload leaves no trace: what it gathered is not written.
+    if received.is_err() {
         sink.batch().clear();
     }
     let written = sink.finish().await;
     if let Err(e) = received {
         if matches!(e, FtpError::Limit(..)) {
-            discard_rest(stream, limits.max_rate).await;
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = discard_rest(stream, limits.max_rate) => {}
+            }
         }
         return Err(e);
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use control::Control;
-pub(crate) use running::{Finish, Job, RunningTransfer};
+pub(crate) use running::{Finish, InPlace, Job, RunningTransfer};
 
 use crate::config::AccessMode;
 use crate::data::DataPlan;
@@ -173,7 +173,6 @@ impl Session {
         self.peer.ip()
     }
 
-    /// Resolves a client path against the working directory.
     /// Resolves a client path against the working directory. Our own
     /// temporary upload files do not exist as far as clients can tell.
     pub fn path(&self, arg: &str) -> FtpResult<VPath> {

@@ -1,5 +1,12 @@
 //! A transfer running in its own task, so the control connection stays
 //! responsive (STAT, ABOR) while data moves.
+//!
+//! A transfer goes through phases: opening (the data connection, its TLS
+//! handshake), streaming, and — for an upload — committing, when the file
+//! takes effect. ABOR, QUIT, a lost client, the idle timer and shutdown ask
+//! it to stop through its `stop` token; only opening and streaming heed
+//! that. A commit that has begun is waited for and reported as it ended,
+//! so a reply always describes the file system as the client will find it.
 
 use std::fs::File;
 use std::io::Seek;
@@ -9,12 +16,14 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{Flow, Session};
 use crate::budget::Ticket;
-use crate::data::{self, DataStream, Progress, TransferLimits, WriteGate};
-use crate::error::{FtpError, FtpResult, IoContext};
+use crate::data::{self, DataStream, Progress, TransferLimits};
+use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
+use crate::path_locks::{PathGuard, PathLocks};
 use crate::protocol::{ProtLevel, Reply};
 use crate::tls::DataTls;
 use crate::vfs::{AppendError, ListingJob, Upload, VPath};
@@ -38,16 +47,29 @@ pub(crate) enum Job {
     },
 }
 
-/// How a complete upload takes effect.
+/// How a complete upload takes effect, and how a failed one is undone.
 pub(crate) enum Finish {
-    /// STOR: the temporary file replaces the target.
+    /// STOR (and a resume before the end of the file, its prefix copied
+    /// in first): the temporary file replaces the target.
     Replace(Upload),
     /// STOU, drop box: the temporary file takes a name that is free.
     Unique(Upload),
     /// APPE: the temporary file is added to the end of the target.
     Append(Upload),
-    /// REST + STOR, written in place: the file ends where the data ended.
-    Resume,
+    /// REST + STOR at the file's end, written in place.
+    Resume(InPlace),
+}
+
+/// A resume written into the file itself, which holds the file's path
+/// lock from its open to its end: a failed one is cut back to `from`
+/// bytes, so it leaves no trace.
+pub(crate) struct InPlace {
+    /// The file, to cut back (the upload writes through its own handle).
+    pub file: File,
+    /// Its size when the resume began, which is also the offset.
+    pub from: u64,
+    /// Held for its drop: the path stays locked while this lives.
+    pub _lock: PathGuard,
 }
 
 /// The session's handle on its running transfer.
@@ -61,8 +83,10 @@ pub(crate) struct RunningTransfer {
     progress: Progress,
     started: Instant,
     handle: JoinHandle<FtpResult<Option<String>>>,
-    /// An upload's writes, and how long to wait for one to end.
-    writes: Option<(WriteGate, std::time::Duration)>,
+    /// Asks the transfer to stop; heeded only before it commits.
+    stop: CancellationToken,
+    /// How long a stop waits for a commit under way.
+    commit_wait: Duration,
 }
 
 /// How a transfer ended. `Ok(Some(name))` names a file stored under a
@@ -75,6 +99,10 @@ pub(crate) struct TransferReport {
     bytes: u64,
     started: Instant,
     result: FtpResult<Option<String>>,
+}
+
+fn aborted() -> FtpError {
+    FtpError::TransferAborted("Transfer aborted".into())
 }
 
 impl RunningTransfer {
@@ -92,15 +120,22 @@ impl RunningTransfer {
         self.hash_reply.is_some()
     }
 
+    /// Stops the transfer unless it is committing, and waits for its end:
+    /// the report says what really happened (a commit that finished is a
+    /// success). Only a disk that does not answer within the bound leaves
+    /// the outcome unknown, and the report says so.
     pub async fn abort_and_wait(mut self) -> TransferReport {
-        self.handle.abort();
-        let joined = (&mut self.handle).await;
-        // The 426 must describe the file as it stays: a resume writes in
-        // place, and its last write may still be running. Bounded like any
-        // other wait on the disk.
-        if let Some((writes, stall)) = &self.writes {
-            let _ = tokio::time::timeout(*stall, writes.write()).await;
-        }
+        self.stop.cancel();
+        let joined = match tokio::time::timeout(self.commit_wait, &mut self.handle).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                self.handle.abort();
+                let _ = (&mut self.handle).await;
+                Ok(Err(FtpError::Local(
+                    "Transfer stopped; the disk did not answer, so its outcome is unknown".into(),
+                )))
+            }
+        };
         self.into_report(joined)
     }
 
@@ -110,7 +145,7 @@ impl RunningTransfer {
     ) -> TransferReport {
         let result = match joined {
             Ok(r) => r,
-            Err(e) if e.is_cancelled() => Err(FtpError::TransferAborted("Transfer aborted".into())),
+            Err(e) if e.is_cancelled() => Err(aborted()),
             Err(_) => Err(FtpError::Local("Transfer failed unexpectedly".into())),
         };
         TransferReport {
@@ -187,7 +222,7 @@ impl Session {
             Job::Listing(_) => None,
         };
         let progress: Progress = Arc::new(AtomicU64::new(0));
-        let writes = WriteGate::default();
+        let stop = CancellationToken::new();
         let cfg = &self.shared.config;
         let tls = match (secure, &self.tls) {
             (true, Some(t)) => Some(t.data(direction == Some(Direction::Upload))),
@@ -205,11 +240,10 @@ impl Session {
             ascii: self.ascii,
             deflate: self.deflate,
             progress: Arc::clone(&progress),
-            writes: Arc::clone(&writes),
+            stop: stop.clone(),
+            locks: Arc::clone(&self.shared.locks),
             control: match &job {
-                Job::Receive { finish, .. } if !matches!(finish, Finish::Resume) => {
-                    self.control.watch()
-                }
+                Job::Receive { .. } => self.control.watch(),
                 _ => None,
             },
         };
@@ -233,7 +267,8 @@ impl Session {
             progress,
             started: Instant::now(),
             handle,
-            writes: Some((writes, cfg.limits.stall_timeout)),
+            stop,
+            commit_wait: commit_wait(cfg.limits.stall_timeout),
         });
         Ok(None)
     }
@@ -248,7 +283,15 @@ impl Session {
         progress: Progress,
         task: impl std::future::Future<Output = FtpResult<String>> + Send + 'static,
     ) {
-        let handle = tokio::spawn(async move { task.await.map(Some) });
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                _ = stopped.cancelled() => Err(aborted()),
+                r = task => r.map(Some),
+            }
+        });
         self.transfer = Some(RunningTransfer {
             id: self.shared.next_transfer_id(),
             hash_reply: Some(code),
@@ -257,7 +300,8 @@ impl Session {
             progress,
             started: Instant::now(),
             handle,
-            writes: None,
+            stop,
+            commit_wait: commit_wait(self.shared.config.limits.stall_timeout),
         });
     }
 
@@ -299,9 +343,7 @@ impl Session {
         base: u64,
         finish: Finish,
     ) -> FtpResult<Job> {
-        // A resume writes in place: its bytes stay, charged, even if it fails.
-        let keep = matches!(finish, Finish::Resume);
-        let refused = match self.shared.budget.admit(&file, base, keep).await {
+        let refused = match self.shared.budget.admit(&file, base).await {
             Ok(ticket) => {
                 let target = path.clone();
                 return Ok(Job::Receive {
@@ -313,7 +355,7 @@ impl Session {
             }
             Err(e) => e,
         };
-        let _ = tokio::task::spawn_blocking(move || finish.discard()).await;
+        let _ = crate::blocking::run(move || finish.discard()).await;
         if refused.limit().is_some() {
             self.report_refused(Direction::Upload, path.to_string(), &refused);
         }
@@ -356,24 +398,53 @@ impl Session {
     }
 }
 
+/// How long a stop waits for a transfer that is committing: the commit
+/// waits at most a stall for the path's lock and one for another
+/// program's flock, then does its own few file-system calls.
+fn commit_wait(stall: Duration) -> Duration {
+    stall.saturating_mul(3)
+}
+
 struct TaskContext {
     tls: Option<DataTls>,
     peer: std::net::SocketAddr,
     require_reuse: bool,
-    handshake: std::time::Duration,
+    handshake: Duration,
     limits: TransferLimits,
     ascii: bool,
     /// MODE Z at this level.
     deflate: Option<u32>,
     progress: Progress,
-    writes: WriteGate,
-    /// For uploads through a temporary file: the control socket, to see
-    /// whether the client is still there when the data ends.
+    stop: CancellationToken,
+    locks: Arc<PathLocks>,
+    /// For uploads: the control socket, to see whether the client is
+    /// still there when the data ends.
     control: Option<socket2::Socket>,
 }
 
 async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option<String>> {
-    let mut stream = match ctx.tls {
+    match job {
+        Job::Receive {
+            file,
+            target,
+            finish,
+            ticket,
+        } => receive(ctx, tcp, file, target, finish, ticket).await,
+        // Nothing to commit: a stop ends a download or listing at once.
+        job => {
+            let stop = ctx.stop.clone();
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => Err(aborted()),
+                sent = send(ctx, tcp, job) => sent.map(|()| None),
+            }
+        }
+    }
+}
+
+/// Opening: the data connection's TLS handshake and MODE Z layer.
+async fn open(ctx: &mut TaskContext, tcp: TcpStream) -> FtpResult<DataStream> {
+    let mut stream = match ctx.tls.take() {
         None => DataStream::Plain(tcp),
         Some(tls) => {
             let policy = data::TlsPolicy {
@@ -387,6 +458,11 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
     if let Some(level) = ctx.deflate {
         stream = DataStream::Deflate(Box::new(data::Deflate::new(stream, level)));
     }
+    Ok(stream)
+}
+
+async fn send(mut ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<()> {
+    let mut stream = open(&mut ctx, tcp).await?;
     match job {
         Job::Send { file, offset, len } => {
             data::send_file(
@@ -398,86 +474,146 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
                 ctx.limits,
                 &ctx.progress,
             )
-            .await?;
-            Ok(None)
+            .await
         }
         // Listings are text and always sent as such (RFC 1123 §4.1.2.7).
-        Job::Listing(mut listing) => {
-            // Looking entries up is file-system work: off the runtime, at
-            // most a few chunks ahead of the data connection.
-            let (tx, rx) = tokio::sync::mpsc::channel(LISTING_CHUNKS_AHEAD);
-            tokio::task::spawn_blocking(move || {
-                while let Some(chunk) = listing.next_chunk() {
-                    if tx.blocking_send(chunk).is_err() {
-                        break; // the transfer ended
-                    }
-                }
-            });
-            data::send_chunks(&mut stream, rx, ctx.limits, &ctx.progress).await?;
-            Ok(None)
+        Job::Listing(listing) => {
+            let chunks = listing_chunks(listing);
+            data::send_chunks(&mut stream, chunks, ctx.limits, &ctx.progress).await
         }
-        Job::Receive {
-            file,
-            target,
-            finish,
-            mut ticket,
-        } => {
-            let received = data::receive_to_file(
-                &mut stream,
-                file,
-                ctx.ascii,
-                ctx.limits,
-                &ctx.progress,
-                &mut ticket,
-                &ctx.writes,
-            )
-            .await;
-            // In stream mode the end of the data connection is the end of
-            // the file, so a client killed mid-upload looks like one that
-            // finished. But a killed client's control connection closes at
-            // the same moment, while a live client waits for our 226 before
-            // hanging up: so a closed control connection means the upload
-            // is discarded. The kernel may send the two FINs in either
-            // order, microseconds apart, hence a short second look.
-            let file = match received {
-                Ok(_) if control_closed(ctx.control.as_ref()).await => Err(
-                    FtpError::TransferAborted(
-                        "Control connection closed before the upload was confirmed; upload discarded"
-                            .into(),
-                    ),
-                ),
-                other => other,
-            };
-            // Committing or discarding touches the disk: off the runtime,
-            // and done before the reply, so a client that hears 226 or 426
-            // finds the files as the reply says.
-            let stall = ctx.limits.stall;
-            let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = match file {
-                    Ok(file) => complete(file, &target, finish, &ticket, stall),
-                    Err(e) => {
-                        finish.discard();
-                        Err(e)
-                    }
-                };
-                if outcome.is_ok() {
-                    ticket.keep();
-                }
-                outcome
-            });
-            outcome
-                .await
-                .unwrap_or_else(|_| Err(FtpError::Local("upload could not be completed".into())))
-        }
+        Job::Receive { .. } => Err(FtpError::Local("not a download".into())),
     }
 }
 
+/// A listing's chunks, each looked up by one file-system job, a few ahead
+/// of the data connection. The waiting for a slow reader is done here, on
+/// the runtime: no pool thread waits on the network.
+fn listing_chunks(mut listing: ListingJob) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(LISTING_CHUNKS_AHEAD);
+    tokio::spawn(async move {
+        loop {
+            let made = crate::blocking::run(move || {
+                let chunk = listing.next_chunk();
+                (listing, chunk)
+            });
+            let Ok((back, Some(chunk))) = made.await else {
+                break;
+            };
+            listing = back;
+            // The transfer ended: stop making chunks.
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// An upload: opening and streaming, which a stop ends (the upload then
+/// leaves no trace), then committing, which a stop waits for.
+async fn receive(
+    mut ctx: TaskContext,
+    tcp: TcpStream,
+    file: File,
+    target: VPath,
+    finish: Finish,
+    mut ticket: Ticket,
+) -> FtpResult<Option<String>> {
+    let stop = ctx.stop.clone();
+    let streamed = async {
+        let mut stream = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(aborted()),
+            opened = open(&mut ctx, tcp) => opened?,
+        };
+        let file = data::receive_to_file(
+            &mut stream,
+            file,
+            ctx.ascii,
+            ctx.limits,
+            &ctx.progress,
+            &mut ticket,
+            &stop,
+        )
+        .await?;
+        // In stream mode the end of the data connection is the end of
+        // the file, so a client killed mid-upload looks like one that
+        // finished. But a killed client's control connection closes at
+        // the same moment, while a live client waits for our 226 before
+        // hanging up: so a closed control connection means the upload
+        // is discarded. The kernel may send the two FINs in either
+        // order, microseconds apart, hence a short second look.
+        if control_closed(ctx.control.as_ref()).await {
+            return Err(FtpError::TransferAborted(
+                "Control connection closed before the upload was confirmed; upload discarded"
+                    .into(),
+            ));
+        }
+        Ok(file)
+    };
+    let file = match streamed.await {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = crate::blocking::run(move || finish.discard()).await;
+            return Err(e);
+        }
+    };
+    let outcome = commit(&ctx, file, &target, finish, &ticket).await;
+    if outcome.is_ok() {
+        ticket.keep();
+    }
+    outcome
+}
+
+/// Committing: takes the path's lock (a resume holds it already), then
+/// makes the upload take effect off the runtime. Nothing stops it.
+async fn commit(
+    ctx: &TaskContext,
+    file: File,
+    target: &VPath,
+    finish: Finish,
+    ticket: &Ticket,
+) -> FtpResult<Option<String>> {
+    let stall = ctx.limits.stall;
+    let lock = match &finish {
+        Finish::Replace(_) | Finish::Append(_) => {
+            match tokio::time::timeout(stall, ctx.locks.lock(target.as_str())).await {
+                Ok(lock) => Some(lock),
+                Err(_) => {
+                    let _ = crate::blocking::run(move || finish.discard()).await;
+                    return Err(busy(target));
+                }
+            }
+        }
+        Finish::Unique(_) | Finish::Resume(_) => None,
+    };
+    let (max, path) = (ticket.max_size(), target.clone());
+    let done = crate::blocking::run(move || complete(file, &path, finish, max, stall)).await;
+    drop(lock);
+    match done {
+        Ok(Ok(name)) => Ok(name),
+        Ok(Err(AppendError::Busy)) => Err(busy(target)),
+        Ok(Err(AppendError::TooLarge(max))) => Err(ticket.size_refused(max)),
+        Ok(Err(AppendError::Io(e))) => Err(FtpError::from_io(&e, target.as_ref())),
+        Err(_) => Err(FtpError::Local("upload could not be completed".into())),
+    }
+}
+
+fn busy(target: &VPath) -> FtpError {
+    FtpError::FileBusy(format!(
+        "{target}: file busy (another upload is writing it); try again later"
+    ))
+}
+
 impl Finish {
-    /// Drops an upload that failed, its temporary file removed at once.
+    /// Undoes an upload that failed, on this thread: its temporary file
+    /// removed, or a resume cut back to where it began.
     fn discard(self) {
         match self {
             Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u) => u.discard(),
-            Finish::Resume => {}
+            Finish::Resume(r) => {
+                let _ = r.file.set_len(r.from);
+            }
         }
     }
 }
@@ -487,35 +623,27 @@ fn complete(
     mut file: File,
     target: &VPath,
     finish: Finish,
-    ticket: &Ticket,
+    max: Option<u64>,
     stall: Duration,
-) -> FtpResult<Option<String>> {
+) -> Result<Option<String>, AppendError> {
     match finish {
-        // A resumed upload replaces everything after its offset, but only
-        // once it is complete.
-        Finish::Resume => {
-            let end = file.stream_position().at(target)?;
-            file.set_len(end).at(target)?;
+        // A resumed upload ends where its data ended.
+        Finish::Resume(_in_place) => {
+            let end = file.stream_position()?;
+            file.set_len(end)?;
             Ok(None)
         }
         Finish::Unique(u) => {
             let wanted = target.file_name().unwrap_or("upload");
-            u.commit_unique(wanted).map(Some).at(target)
+            Ok(Some(u.commit_unique(wanted)?))
         }
         Finish::Append(u) => {
             drop(file);
             // Waiting for another program's lock is waiting without
             // progress: bounded like any other stall.
-            match u.append(target, ticket.max_size(), stall) {
-                Ok(()) => Ok(None),
-                Err(AppendError::Busy) => Err(FtpError::FileBusy(format!(
-                    "{target}: file busy (locked by another program); try again later"
-                ))),
-                Err(AppendError::TooLarge(max)) => Err(ticket.size_refused(max)),
-                Err(AppendError::Io(e)) => Err(FtpError::from_io(&e, target.as_ref())),
-            }
+            u.append(target, max, stall).map(|()| None)
         }
-        Finish::Replace(u) => u.commit(target).map(|_| None).at(target),
+        Finish::Replace(u) => u.commit(target).map(|()| None).map_err(AppendError::Io),
     }
 }
 

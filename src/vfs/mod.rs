@@ -22,7 +22,7 @@ mod upload;
 pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
-pub use path::VPath;
+pub use path::{BadPath, VPath};
 pub use root::{AppendTarget, Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};

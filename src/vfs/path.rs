@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 
 use super::names::{os_name, NAME_MAX};
-use crate::error::{FtpError, FtpResult};
+
+/// A client path that cannot name anything: it holds NUL, CR or LF.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("NUL, CR or LF in path")]
+pub struct BadPath;
 
 /// An absolute, normalised virtual path: `/` or `/a/b` (no `.`, `..`,
 /// empty or trailing components).
@@ -17,11 +21,11 @@ impl VPath {
 
     /// Resolves a client argument against this directory. `..` at the root
     /// stays at the root, as in a chroot.
-    pub fn join(&self, arg: &str) -> FtpResult<VPath> {
+    pub fn join(&self, arg: &str) -> Result<VPath, BadPath> {
         // NUL cannot be in a name; CR and LF would be line breaks in
         // listings (names on disk that hold them are shown escaped).
         if arg.contains(['\0', '\r', '\n']) {
-            return Err(FtpError::Syntax("NUL, CR or LF in path".into()));
+            return Err(BadPath);
         }
         let mut parts: Vec<&str> = if arg.starts_with('/') {
             Vec::new()

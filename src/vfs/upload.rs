@@ -86,6 +86,24 @@ impl Upload {
         Err(io::Error::from(io::ErrorKind::AlreadyExists))
     }
 
+    /// A resume before the end of `target`: the temporary file starts as
+    /// the target's first `offset` bytes (copied in the kernel), so that
+    /// the resumed file replaces the target whole, or not at all.
+    pub fn begin_with_prefix(
+        root: &Share,
+        target: &VPath,
+        offset: u64,
+    ) -> io::Result<(Upload, File)> {
+        let (source, _) = root.open_read(target)?;
+        let (upload, mut file) = Upload::begin(root, target)?;
+        let copied = io::copy(&mut io::Read::take(&source, offset), &mut file)?;
+        if copied != offset {
+            // The file shrank meanwhile: the offset no longer fits it.
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        Ok((upload, file))
+    }
+
     /// Moves the finished file over the target (atomically replacing it).
     pub fn commit(mut self, target: &VPath) -> io::Result<()> {
         let name = target
@@ -263,15 +281,11 @@ impl Drop for Upload {
             return;
         }
         let (dir, temp) = (Arc::clone(&self.dir), std::mem::take(&mut self.temp));
-        let remove = move || {
-            let _ = dir.remove_file(&temp);
-        };
         // Dropped by a session task (a refused or aborted upload): unlink
-        // on the blocking pool, not on a runtime thread.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
-        }
+        // off the runtime.
+        crate::blocking::detach(move || {
+            let _ = dir.remove_file(&temp);
+        });
     }
 }
 

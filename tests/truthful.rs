@@ -1,0 +1,250 @@
+//! Replies that tell the truth: a reply describes the file system as the
+//! client will find it. `226` means the bytes are there, whole; `426`
+//! means the upload left no trace. Each test sets up the moment where that
+//! used to bend — an ABOR after the body is in, two resumes at once,
+//! clients that never read — with raw control connections, so that the
+//! codes and their order are exact.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ftpshare::AccessMode;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpSocket;
+
+/// Holds flock(2) on a file, as another program appending to it would;
+/// released when dropped (the file closes).
+struct OtherProgramsLock(#[allow(dead_code)] std::fs::File);
+
+impl OtherProgramsLock {
+    fn take(path: &std::path::Path) -> OtherProgramsLock {
+        let file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        // SAFETY: the descriptor is open for the call.
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        OtherProgramsLock(file)
+    }
+}
+
+/// The client sends its whole body and closes the data connection; the
+/// append then waits for another program's lock when ABOR arrives. The
+/// append goes ahead once the lock is free, so the replies say so: 226 for
+/// the transfer, 226 for ABOR. (It used to be 426, with the bytes appended
+/// anyway: a client that retried appended them twice.)
+#[tokio::test]
+async fn abor_while_an_append_commits_reports_the_append() {
+    let t = start(AccessMode::Writable).await;
+    t.write("log.txt", b"start\n");
+    let body = pseudo_random(100_000, 1);
+    let lock = OtherProgramsLock::take(&t.path("log.txt"));
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("APPE log.txt", 150).await;
+    d.write_all(&body).await.unwrap();
+    d.shutdown().await.unwrap();
+    drop(d);
+    // The server has the whole body and waits for the lock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.send_raw(b"ABOR\r\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(lock);
+    let transfer = c.reply().await;
+    let abor = c.reply().await;
+    assert_eq!(
+        (transfer.code, abor.code),
+        (226, 226),
+        "{transfer:?} {abor:?}"
+    );
+    let mut want = b"start\n".to_vec();
+    want.extend_from_slice(&body);
+    assert!(std::fs::read(t.path("log.txt")).unwrap() == want);
+}
+
+/// The other order: ABOR while the body is still coming. The upload
+/// stops, 426 then 226, and no byte of it is anywhere.
+#[tokio::test]
+async fn abor_mid_upload_leaves_no_trace() {
+    let t = start(AccessMode::Writable).await;
+    t.write("log.txt", b"start\n");
+    t.write("kept.bin", b"old content");
+    for cmd in ["APPE log.txt", "STOR kept.bin", "STOR new.bin"] {
+        let mut c = t.login().await;
+        let mut d = c.epsv().await;
+        c.ok(cmd, 150).await;
+        d.write_all(&pseudo_random(600_000, 2)).await.unwrap();
+        c.send_raw(b"ABOR\r\n").await;
+        assert_eq!(c.reply().await.code, 426, "{cmd}");
+        assert_eq!(c.reply().await.code, 226, "{cmd}");
+    }
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"start\n");
+    assert_eq!(std::fs::read(t.path("kept.bin")).unwrap(), b"old content");
+    assert!(!t.path("new.bin").exists());
+}
+
+/// A resume written in place that fails (ABOR, a reset data connection)
+/// is cut back to where it began: 426 leaves the file as it was.
+#[tokio::test]
+async fn a_failed_resume_leaves_the_file_as_it_was() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(50_000, 3);
+    t.write("part.bin", &old);
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("REST 50000", 350).await;
+    c.ok("STOR part.bin", 150).await;
+    d.write_all(&pseudo_random(700_000, 4)).await.unwrap();
+    c.send_raw(b"ABOR\r\n").await;
+    assert_eq!(c.reply().await.code, 426);
+    assert_eq!(c.reply().await.code, 226);
+    assert!(std::fs::read(t.path("part.bin")).unwrap() == old);
+}
+
+/// A resume from before the end replaces the file whole (its prefix, then
+/// the new bytes) or, failing, not at all: the bytes it would overwrite
+/// are still there after an ABOR.
+#[tokio::test]
+async fn a_resume_before_the_end_is_prefix_plus_body_or_nothing() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(80_000, 5);
+    t.write("f.bin", &old);
+    let body = pseudo_random(30_000, 6);
+    let mut c = t.login().await;
+    c.ok("REST 20000", 350).await;
+    assert_eq!(try_stor(&mut c, "STOR f.bin", &body).await, 226);
+    let mut want = old[..20_000].to_vec();
+    want.extend_from_slice(&body);
+    assert!(std::fs::read(t.path("f.bin")).unwrap() == want);
+
+    let mut d = c.epsv().await;
+    c.ok("REST 10000", 350).await;
+    c.ok("STOR f.bin", 150).await;
+    d.write_all(&pseudo_random(700_000, 7)).await.unwrap();
+    c.send_raw(b"ABOR\r\n").await;
+    assert_eq!(c.reply().await.code, 426);
+    assert_eq!(c.reply().await.code, 226);
+    assert!(std::fs::read(t.path("f.bin")).unwrap() == want);
+}
+
+/// Two resumes of one file at once: the short one finishes while the long
+/// one is still writing. They are serialized, so the file is the work of
+/// whichever committed last, whole — never a mix, never a hole of zeros.
+#[tokio::test]
+async fn concurrent_resumes_never_tear_a_file() {
+    let t = start(AccessMode::Writable).await;
+    let base = vec![b'A'; 1000];
+    t.write("r.bin", &base);
+    let (long, short) = (vec![b'L'; 400_000], vec![b'S'; 300]);
+
+    let mut a = t.login().await;
+    let mut ad = a.epsv().await;
+    a.ok("REST 1000", 350).await;
+    a.ok("STOR r.bin", 150).await;
+    ad.write_all(&long[..200_000]).await.unwrap();
+
+    let mut b = t.login().await;
+    let second = tokio::spawn(async move {
+        b.ok("REST 1000", 350).await;
+        assert_eq!(try_stor(&mut b, "STOR r.bin", &short).await, 226);
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ad.write_all(&long[200_000..]).await.unwrap();
+    ad.shutdown().await.unwrap();
+    drop(ad);
+    assert_eq!(a.reply().await.code, 226);
+    second.await.unwrap();
+
+    let got = std::fs::read(t.path("r.bin")).unwrap();
+    let a_last = [&base[..], &long[..]].concat();
+    let b_last = [&base[..], &vec![b'S'; 300][..]].concat();
+    assert!(
+        got == a_last || got == b_last,
+        "torn: {} bytes, {} zero bytes",
+        got.len(),
+        got.iter().filter(|&&b| b == 0).count()
+    );
+}
+
+/// A connection from another loopback address: a different client as far
+/// as the per-address limit is concerned.
+async fn raw_from(local: IpAddr, addr: SocketAddr) -> Raw {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(local, 0)).unwrap();
+    Raw::over(socket.connect(addr).await.unwrap()).await
+}
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// 512 sessions (the per-address limit) start a listing of a 6,000-entry
+/// folder and never read it. No pool thread waits for them: the server's
+/// thread count stays small, and another client's SIZE, MDTM and RETR are
+/// answered at once. (Each listing used to park a blocking-pool thread,
+/// and at tokio's limit of 512 every file-system command stopped.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_stall_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..6000 {
+        std::fs::write(big.join(format!("entry-with-a-long-name-{i:05}.txt")), b"").unwrap();
+    }
+    std::fs::write(dir.path().join("f.txt"), b"hello").unwrap();
+    let server = Spawned::new({
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ftpshare"));
+        cmd.arg(dir.path())
+            .args(["--bind", "127.0.0.1", "--port", "0", "--json", "--no-qr"])
+            .args(["--user", USER, "--password", PASS]);
+        cmd
+    });
+    let ready = server.lines.recv_timeout(Duration::from_secs(20)).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], ready["port"].as_u64().unwrap() as u16).into();
+    let pid = server.child.id();
+
+    let mut stalled = Vec::new();
+    for _ in 0..512 {
+        let mut c = Raw::connect(addr).await;
+        c.ok(&format!("USER {USER}"), 331).await;
+        c.ok(&format!("PASS {PASS}"), 230).await;
+        let d = c.epsv().await;
+        c.ok("LIST big", 150).await;
+        stalled.push((c, d));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let threads = threads_of(pid);
+    assert!(threads < 100, "{threads} threads for 512 stalled listings");
+
+    let mut probe = raw_from([127, 0, 0, 2].into(), addr).await;
+    probe.ok(&format!("USER {USER}"), 331).await;
+    probe.ok(&format!("PASS {PASS}"), 230).await;
+    probe.ok("TYPE I", 200).await;
+    let started = Instant::now();
+    probe.ok("SIZE f.txt", 213).await;
+    probe.ok("MDTM f.txt", 213).await;
+    // The data connection from the probe's own address, as its client's
+    // would be (the server checks that it is).
+    let r = probe.ok("EPSV", 229).await;
+    let port: u16 = r.text.split('|').nth(3).unwrap().parse().unwrap();
+    let data = TcpSocket::new_v4().unwrap();
+    data.bind(SocketAddr::new([127, 0, 0, 2].into(), 0))
+        .unwrap();
+    let data = data
+        .connect(SocketAddr::new(addr.ip(), port))
+        .await
+        .unwrap();
+    probe.ok("RETR f.txt", 150).await;
+    assert_eq!(read_all(data).await, b"hello");
+    assert_eq!(probe.reply().await.code, 226);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    drop(stalled);
+}
