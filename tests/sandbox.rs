@@ -978,3 +978,92 @@ async fn appe_to_a_file_locked_elsewhere_answers_450_in_time() {
     assert_eq!(try_stor(&mut raw, "APPE log.txt", b"tail").await, 226);
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"head:tail");
 }
+
+/// The permission bits and modification time of a folder on disk.
+fn mode_and_mtime(p: &Path) -> (u32, std::time::SystemTime) {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(p).unwrap();
+    (md.permissions().mode() & 0o7777, md.modified().unwrap())
+}
+
+/// Sends each command that would change `target` (a shared folder itself,
+/// named as a client would) and checks each is refused with 550. An
+/// upload gets a data connection first; RNTO follows a good RNFR.
+async fn every_change_is_refused(raw: &mut Raw, target: &str, movable: &str) {
+    for cmd in [
+        format!("SITE CHMOD 777 {target}"),
+        format!("MFMT 20000101000000 {target}"),
+        format!("MDTM 20000101000000 {target}"),
+        format!("MFF Modify=20000101000000; {target}"),
+        format!("MFF UNIX.mode=777; {target}"),
+        format!("SITE UTIME 20000101000000 {target}"),
+        format!("SITE UTIME {target} 20000101000000 20000101000000 20000101000000 UTC"),
+        format!("RMD {target}"),
+        format!("RNFR {target}"),
+        format!("DELE {target}"),
+        format!("MKD {target}"),
+    ] {
+        let r = raw.cmd(&cmd).await;
+        assert_eq!(r.code, 550, "{cmd}: {r:?}");
+    }
+    raw.ok(&format!("RNFR {movable}"), 350).await;
+    raw.ok(&format!("RNTO {target}"), 550).await;
+    for cmd in ["STOR", "APPE"] {
+        let line = format!("{cmd} {target}");
+        assert_eq!(try_stor(raw, &line, b"data").await, 550, "{line}");
+    }
+    raw.ok("REST 1", 350).await;
+    let line = format!("STOR {target}");
+    assert_eq!(try_stor(raw, &line, b"data").await, 550, "REST 1, {line}");
+}
+
+/// The shared folder itself never changes (issue 24, item 4): with one
+/// folder shared writable, `/` and `.` at the top (and the ways there)
+/// cannot be chmod-ed, re-timed, removed, renamed, replaced or appended
+/// to; in a virtual root neither the root nor a shared folder can. The
+/// folders' modes and times on disk stay as they were.
+#[tokio::test]
+async fn the_shared_folder_itself_never_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"file");
+    std::fs::create_dir(t.path("sub")).unwrap();
+    std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = mode_and_mtime(t.root());
+    let mut raw = t.login().await;
+    for target in ["/", ".", "/.", "sub/..", "//"] {
+        every_change_is_refused(&mut raw, target, "f.txt").await;
+        raw.ok("CWD sub", 250).await;
+        every_change_is_refused(&mut raw, "..", "/f.txt").await;
+        raw.ok("CWD /", 250).await;
+    }
+    assert_eq!(
+        mode_and_mtime(t.root()),
+        before,
+        "the shared folder changed"
+    );
+    assert_eq!(std::fs::read(t.path("f.txt")).unwrap(), b"file");
+    assert!(temp_files(t.root()).is_empty());
+    // MLST says so (no `d`elete or rename (`f`) of the folder itself).
+    let mlst = raw.ok("MLST /", 250).await.text;
+    assert!(mlst.contains(";perm=cmel;"), "{mlst}");
+    // Inside it, the same commands still work.
+    raw.ok("SITE CHMOD 700 sub", 200).await;
+    raw.ok("MFMT 20000101000000 sub", 213).await;
+
+    // A virtual root: neither it nor a shared folder in it changes.
+    let outer = tempfile::tempdir().unwrap();
+    let (a, b) = (outer.path().join("a"), outer.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    std::fs::write(a.join("f.txt"), b"file").unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let (before_a, before_b) = (mode_and_mtime(&a), mode_and_mtime(&b));
+    let v = start_with(|builder| builder.paths([&a, &b]).access(AccessMode::Writable)).await;
+    let mut raw = v.login().await;
+    for target in ["/", ".", "/a", "a/.", "/b", "b"] {
+        every_change_is_refused(&mut raw, target, "/a/f.txt").await;
+    }
+    assert_eq!(mode_and_mtime(&a), before_a);
+    assert_eq!(mode_and_mtime(&b), before_b);
+}

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::fs;
 use crate::data::{bind_passive, DataPlan};
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, Job, Session};
@@ -339,9 +339,9 @@ fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
 
 async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
-    if path.is_root() {
-        return Err(FtpError::InvalidName("Not a file name".into()));
-    }
+    // The share decides where an upload may land (never onto a shared
+    // folder itself); it looks at nothing on disk, so no blocking hop.
+    s.shared.root.check_change(&path).at(&path)?;
     // Checked before 150: otherwise the whole body would be read only to
     // fail at the final rename.
     if !path.fits_name_max() {

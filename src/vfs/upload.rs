@@ -31,6 +31,8 @@ pub struct Upload {
 impl Upload {
     /// Creates the temporary file in the target's directory.
     pub fn begin(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
+        // Never onto a shared folder itself or into the virtual root.
+        root.check_change(target)?;
         let dir = root.open_dir(&target.parent())?;
         // A replaced file keeps its permission bits: a private file must
         // not become world-readable by being uploaded again. Only those:
