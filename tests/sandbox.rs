@@ -1067,3 +1067,123 @@ async fn the_shared_folder_itself_never_changes() {
     assert_eq!(mode_and_mtime(&a), before_a);
     assert_eq!(mode_and_mtime(&b), before_b);
 }
+
+/// Every command a drop box session may send (see the policy table), and
+/// the usual refused ones, each on `NAME`; run once per name in a fresh
+/// folder. `CWD NAME` changes into it for the commands after it.
+const DROP_BOX_SWEEP: &[&[&str]] = &[
+    &[
+        "CWD NAME", "PWD", "ALLO 10", "AVBL", "AVBL .", "STAT", "CDUP", "PWD",
+    ],
+    &["AVBL NAME"],
+    &["AVBL NAME/"],
+    &["ALLO 10", "AVBL NAME/.."],
+    &["STOR NAME"],
+    &["STOU NAME"],
+    &["REST 1", "STOR NAME"],
+    &["MKD NAME", "CWD NAME", "PWD"],
+    &["SMNT NAME", "RANG 0 9", "HELP STOR", "CLNT x", "NOOP"],
+    &[
+        "RETR NAME",
+        "LIST NAME",
+        "NLST NAME",
+        "MLSD NAME",
+        "MLST NAME",
+        "SIZE NAME",
+        "MDTM NAME",
+        "MDTM 20000101000000 NAME",
+        "STAT NAME",
+        "HASH NAME",
+        "XCRC NAME",
+        "APPE NAME",
+        "DELE NAME",
+        "RMD NAME",
+        "RNFR NAME",
+        "RNTO NAME",
+        "MFMT 20000101000000 NAME",
+        "MFF UNIX.mode=777; NAME",
+        "SITE CHMOD 777 NAME",
+        "SITE UTIME 20000101000000 NAME",
+    ],
+];
+
+/// What a drop box session hears for one sequence of [`DROP_BOX_SWEEP`]
+/// run on `name` in folder `/dir`: each reply, with the name (and the
+/// unique name an upload took, a difference the README owns up to)
+/// written as NAME and AVBL's free bytes, which move, as N.
+async fn drop_box_replies(t: &TestServer, dir: &str, name: &str, steps: &[&str]) -> Vec<String> {
+    let mut raw = t.login().await;
+    raw.ok(&format!("CWD /{dir}"), 250).await;
+    // STAT shows the client's address, which differs per session.
+    let me = raw.writer.local_addr().unwrap().to_string();
+    let mut heard = Vec::new();
+    for step in steps {
+        let cmd = step.replace("NAME", name);
+        let upload = ["STOR", "STOU", "APPE"].iter().any(|v| cmd.starts_with(v));
+        let data = if upload { Some(raw.epsv().await) } else { None };
+        let mut replies = vec![raw.cmd(&cmd).await];
+        if let (Some(mut data), 150) = (data, replies[0].code) {
+            data.write_all(b"dropped").await.unwrap();
+            data.shutdown().await.unwrap();
+            drop(data);
+            replies.push(raw.reply().await);
+        }
+        for r in replies {
+            let mut text = r.text.replace(&format!("{name}.1"), "NAME");
+            text = text.replace(name, "NAME").replace(&me, "ME");
+            if step.starts_with("AVBL") && r.code == 213 {
+                text = "213 N".into();
+            }
+            heard.push(format!("{step} -> {text}"));
+        }
+    }
+    raw.ok("QUIT", 221).await;
+    heard
+}
+
+/// A drop box answers alike for an existing file, an existing folder and
+/// a missing name (issue 24, item 6): code and text, the name aside, for
+/// every command the session may send and those it may not, on a roomy
+/// disk and on one too full for uploads. An upload onto a folder's name
+/// takes a free name, as one onto a file's name does.
+#[tokio::test]
+async fn a_drop_box_answers_alike_for_existing_and_missing_names() {
+    use ftpshare::{MinFree, UploadLimits};
+    let roomy = start(AccessMode::UploadOnly).await;
+    let full = start_with(|b| {
+        b.access(AccessMode::UploadOnly)
+            .upload_limits(UploadLimits {
+                min_free: MinFree::Bytes(u64::MAX / 2),
+                ..UploadLimits::default()
+            })
+    })
+    .await;
+    for t in [&roomy, &full] {
+        for (i, steps) in DROP_BOX_SWEEP.iter().enumerate() {
+            let dir = format!("c{i}");
+            t.write(&format!("{dir}/secret-file"), b"kept");
+            std::fs::create_dir(t.path(&format!("{dir}/secret-plans"))).unwrap();
+            let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+            for name in ["secret-file", "secret-plans", "nothing-here"] {
+                seen.push((name, drop_box_replies(t, &dir, name, steps).await));
+            }
+            for (name, heard) in &seen[1..] {
+                assert_eq!(
+                    &seen[0].1,
+                    heard,
+                    "{}: secret-file and {name} answered differently",
+                    steps.join("; ")
+                );
+            }
+            assert_eq!(
+                std::fs::read(t.path(&format!("{dir}/secret-file"))).unwrap(),
+                b"kept"
+            );
+            assert!(t.path(&format!("{dir}/secret-plans")).is_dir());
+        }
+    }
+    // The uploads onto the folder's name went beside it.
+    let stored = std::fs::read(roomy.path("c4/secret-plans.1")).unwrap();
+    assert_eq!(stored, b"dropped");
+    assert!(temp_files(roomy.root()).is_empty());
+}

@@ -66,7 +66,13 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 /// for disk space), before the client sends any data.
 pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
     if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
-        let (root, cwd) = (s.shared.root.clone(), s.cwd.clone());
+        // A drop box measures its shared folder, never a folder that may
+        // or may not exist (see `info::avbl`).
+        let cwd = match s.may(Access::Read) {
+            true => s.cwd.clone(),
+            false => VPath::root(),
+        };
+        let root = s.shared.root.clone();
         let dir = move || Ok(root.open_dir(&cwd)?.into_std_file());
         s.shared.budget.check_allo(n, dir).await?;
     }
@@ -267,7 +273,13 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         })?;
         s.upload_job(file, &path, offset, Finish::Resume).await?
     } else {
-        let (upload, file) = fs(s, &path, Upload::begin).await?;
+        // Without the right to replace, whatever holds the name (a file,
+        // a folder) is not looked at: the upload takes a free name.
+        let begin = move |r: &Share, p: &VPath| match may_modify {
+            true => Upload::begin(r, p),
+            false => Upload::begin_new(r, p),
+        };
+        let (upload, file) = fs(s, &path, begin).await?;
         let finish = if may_modify {
             Finish::Replace(upload)
         } else {
@@ -314,7 +326,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     };
     let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
         let path = free_name(r, wanted)?;
-        Ok((path.clone(), Upload::begin(r, &path)?))
+        Ok((path.clone(), Upload::begin_new(r, &path)?))
     })
     .await?;
     let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
