@@ -788,11 +788,23 @@ async fn wait_received(raw: &mut Raw, n: usize) {
 
 /// Two clients appending to one file at once: both parts arrive whole,
 /// one after the other, whatever the order in which their bytes came.
-#[tokio::test]
+///
+/// The appends are made to contend: the test holds an `flock` on the file
+/// (as another program may) while both bodies arrive and both data
+/// connections close, so both appends are ready to add their bytes when it
+/// lets go. Parts of 16 MiB take long enough to add that two unserialised
+/// appends, started together, overlap (planting that bug, by not taking
+/// the lock in `Upload::append`, makes this test fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_keep_both_parts_whole() {
+    use std::os::fd::AsRawFd;
+    const PART: usize = 16 << 20;
     let t = start(AccessMode::Writable).await;
     t.write("log.bin", b"head:");
-    let (a, b) = (pseudo_random(600_000, 1), pseudo_random(600_000, 2));
+    let (a, b) = (pseudo_random(PART, 1), pseudo_random(PART, 2));
+    let held = std::fs::File::open(t.path("log.bin")).unwrap();
+    // SAFETY: the descriptor is open for the duration of the call.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     let mut ca = t.login().await;
     let mut cb = t.login().await;
     let mut da = ca.epsv().await;
@@ -800,16 +812,21 @@ async fn concurrent_appends_keep_both_parts_whole() {
     ca.ok("APPE log.bin", 150).await;
     cb.ok("APPE log.bin", 150).await;
     // Interleave the halves as they reach the server: A1 B1 A2 B2.
-    da.write_all(&a[..300_000]).await.unwrap();
-    wait_received(&mut ca, 300_000).await;
-    db.write_all(&b[..300_000]).await.unwrap();
-    wait_received(&mut cb, 300_000).await;
-    da.write_all(&a[300_000..]).await.unwrap();
-    wait_received(&mut ca, 600_000).await;
-    db.write_all(&b[300_000..]).await.unwrap();
-    wait_received(&mut cb, 600_000).await;
+    let half = PART / 2;
+    da.write_all(&a[..half]).await.unwrap();
+    wait_received(&mut ca, half).await;
+    db.write_all(&b[..half]).await.unwrap();
+    wait_received(&mut cb, half).await;
+    da.write_all(&a[half..]).await.unwrap();
+    wait_received(&mut ca, PART).await;
+    db.write_all(&b[half..]).await.unwrap();
+    wait_received(&mut cb, PART).await;
+    // Both bodies end together; both appends now wait for the lock.
+    let (_, _) = tokio::join!(da.shutdown(), db.shutdown());
     drop(da);
     drop(db);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(held);
     assert_eq!(ca.reply().await.code, 226);
     assert_eq!(cb.reply().await.code, 226);
     let now = std::fs::read(t.path("log.bin")).unwrap();
