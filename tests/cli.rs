@@ -1746,6 +1746,46 @@ fn bad_sizes_are_refused_in_one_line() {
         ("--quota", "lots", "not a size"),
         ("--quota", "16777216TiB", "too large"),
         ("--min-free", "99999999999999999999999", "too large"),
+        // Each fits u128, the sum does not: it once wrapped to 543 bytes.
+        (
+            "--max-upload-size",
+            "340282366920938463463374607431768211.999K",
+            "too large",
+        ),
+        (
+            "--quota",
+            "340282366920938463463374607431768211.999K",
+            "too large",
+        ),
+        (
+            "--min-free",
+            "340282366920938463463374607431768211.999K",
+            "too large",
+        ),
+        (
+            "--max-rate",
+            "340282366920938463463374607431768211.999K",
+            "too large",
+        ),
+        // Parts that each fit but add up past u64 seconds (a panic once).
+        (
+            "--timeout",
+            "18446744073709551615s 1000000000ns",
+            "too long",
+        ),
+        (
+            "--idle-timeout",
+            "18446744073709551615s 1000000000ns",
+            "too long",
+        ),
+        (
+            "--ban-duration",
+            "18446744073709551615s 1000000000ns",
+            "too long",
+        ),
+        ("--max-transfers", "18446744073709551616", "too large"),
+        ("--ban-after", "4294967296", "is not in"),
+        ("--max-connections", "18446744073709551616", "too large"),
     ] {
         let line = refused_argument(&[flag, value]);
         assert!(

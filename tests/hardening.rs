@@ -190,6 +190,57 @@ async fn repeated_failures_across_connections_ban_the_address_for_a_while() {
     later.ok(&format!("PASS {PASS}"), 230).await;
 }
 
+/// A PASS and how long its answer took.
+async fn timed_pass(c: &mut Raw, pass: &str) -> (Reply, Duration) {
+    let started = Instant::now();
+    let r = c.cmd(&format!("PASS {pass}")).await;
+    (r, started.elapsed())
+}
+
+/// A ban is no password oracle (issue 24, item 5): sessions opened before
+/// the ban get the same answer for the right password as for a wrong one
+/// (code, text, delay), and both count towards closing the connection.
+#[tokio::test]
+async fn while_banned_the_right_password_is_answered_like_a_wrong_one() {
+    let _g = shared_lock().await;
+    let delay = Duration::from_millis(400);
+    let t = start_limited(AccessMode::ReadOnly, |l| {
+        l.ban_after = 2;
+        l.ban_duration = Duration::from_secs(60);
+        l.failed_login_delay = delay;
+    })
+    .await;
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut right = raw_from(lo, t.addr).await;
+    let mut wrong = raw_from(lo, t.addr).await;
+    // The ban starts while both are connected.
+    let mut guesser = raw_from(lo, t.addr).await;
+    for _ in 0..2 {
+        guesser.ok("USER tester", 331).await;
+        guesser.ok("PASS nope", 530).await;
+    }
+    assert_eq!(raw_from(lo, t.addr).await.greeting.code, 421, "not banned");
+    for code in [530, 530, 421] {
+        right.ok("USER tester", 331).await;
+        wrong.ok("USER tester", 331).await;
+        let ((r, r_took), (w, w_took)) = tokio::join!(
+            timed_pass(&mut right, PASS),
+            timed_pass(&mut wrong, "wrong")
+        );
+        assert_eq!(r.code, code, "right password: {r:?}");
+        assert_eq!(
+            r.text, w.text,
+            "right and wrong passwords answered differently"
+        );
+        // Both delayed alike: at least the delay, at most its jitter more.
+        for took in [r_took, w_took] {
+            assert!(took >= delay, "answered in {took:?}, before the delay");
+            assert!(took < delay * 2, "answered in {took:?}");
+        }
+    }
+    assert!(right.closed().await && wrong.closed().await);
+}
+
 /// One failed login from each of `hosts` (127.0.1.N), all at once.
 async fn fail_once_from(addr: SocketAddr, hosts: std::ops::RangeInclusive<u8>) {
     let tasks: Vec<_> = hosts

@@ -788,11 +788,23 @@ async fn wait_received(raw: &mut Raw, n: usize) {
 
 /// Two clients appending to one file at once: both parts arrive whole,
 /// one after the other, whatever the order in which their bytes came.
-#[tokio::test]
+///
+/// The appends are made to contend: the test holds an `flock` on the file
+/// (as another program may) while both bodies arrive and both data
+/// connections close, so both appends are ready to add their bytes when it
+/// lets go. Parts of 16 MiB take long enough to add that two unserialised
+/// appends, started together, overlap (planting that bug, by not taking
+/// the lock in `Upload::append`, makes this test fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_keep_both_parts_whole() {
+    use std::os::fd::AsRawFd;
+    const PART: usize = 16 << 20;
     let t = start(AccessMode::Writable).await;
     t.write("log.bin", b"head:");
-    let (a, b) = (pseudo_random(600_000, 1), pseudo_random(600_000, 2));
+    let (a, b) = (pseudo_random(PART, 1), pseudo_random(PART, 2));
+    let held = std::fs::File::open(t.path("log.bin")).unwrap();
+    // SAFETY: the descriptor is open for the duration of the call.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     let mut ca = t.login().await;
     let mut cb = t.login().await;
     let mut da = ca.epsv().await;
@@ -800,16 +812,21 @@ async fn concurrent_appends_keep_both_parts_whole() {
     ca.ok("APPE log.bin", 150).await;
     cb.ok("APPE log.bin", 150).await;
     // Interleave the halves as they reach the server: A1 B1 A2 B2.
-    da.write_all(&a[..300_000]).await.unwrap();
-    wait_received(&mut ca, 300_000).await;
-    db.write_all(&b[..300_000]).await.unwrap();
-    wait_received(&mut cb, 300_000).await;
-    da.write_all(&a[300_000..]).await.unwrap();
-    wait_received(&mut ca, 600_000).await;
-    db.write_all(&b[300_000..]).await.unwrap();
-    wait_received(&mut cb, 600_000).await;
+    let half = PART / 2;
+    da.write_all(&a[..half]).await.unwrap();
+    wait_received(&mut ca, half).await;
+    db.write_all(&b[..half]).await.unwrap();
+    wait_received(&mut cb, half).await;
+    da.write_all(&a[half..]).await.unwrap();
+    wait_received(&mut ca, PART).await;
+    db.write_all(&b[half..]).await.unwrap();
+    wait_received(&mut cb, PART).await;
+    // Both bodies end together; both appends now wait for the lock.
+    let (_, _) = tokio::join!(da.shutdown(), db.shutdown());
     drop(da);
     drop(db);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(held);
     assert_eq!(ca.reply().await.code, 226);
     assert_eq!(cb.reply().await.code, 226);
     let now = std::fs::read(t.path("log.bin")).unwrap();
@@ -977,4 +994,213 @@ async fn appe_to_a_file_locked_elsewhere_answers_450_in_time() {
     drop(held);
     assert_eq!(try_stor(&mut raw, "APPE log.txt", b"tail").await, 226);
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"head:tail");
+}
+
+/// The permission bits and modification time of a folder on disk.
+fn mode_and_mtime(p: &Path) -> (u32, std::time::SystemTime) {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(p).unwrap();
+    (md.permissions().mode() & 0o7777, md.modified().unwrap())
+}
+
+/// Sends each command that would change `target` (a shared folder itself,
+/// named as a client would) and checks each is refused with 550. An
+/// upload gets a data connection first; RNTO follows a good RNFR.
+async fn every_change_is_refused(raw: &mut Raw, target: &str, movable: &str) {
+    for cmd in [
+        format!("SITE CHMOD 777 {target}"),
+        format!("MFMT 20000101000000 {target}"),
+        format!("MDTM 20000101000000 {target}"),
+        format!("MFF Modify=20000101000000; {target}"),
+        format!("MFF UNIX.mode=777; {target}"),
+        format!("SITE UTIME 20000101000000 {target}"),
+        format!("SITE UTIME {target} 20000101000000 20000101000000 20000101000000 UTC"),
+        format!("RMD {target}"),
+        format!("RNFR {target}"),
+        format!("DELE {target}"),
+        format!("MKD {target}"),
+    ] {
+        let r = raw.cmd(&cmd).await;
+        assert_eq!(r.code, 550, "{cmd}: {r:?}");
+    }
+    raw.ok(&format!("RNFR {movable}"), 350).await;
+    raw.ok(&format!("RNTO {target}"), 550).await;
+    for cmd in ["STOR", "APPE"] {
+        let line = format!("{cmd} {target}");
+        assert_eq!(try_stor(raw, &line, b"data").await, 550, "{line}");
+    }
+    raw.ok("REST 1", 350).await;
+    let line = format!("STOR {target}");
+    assert_eq!(try_stor(raw, &line, b"data").await, 550, "REST 1, {line}");
+}
+
+/// The shared folder itself never changes (issue 24, item 4): with one
+/// folder shared writable, `/` and `.` at the top (and the ways there)
+/// cannot be chmod-ed, re-timed, removed, renamed, replaced or appended
+/// to; in a virtual root neither the root nor a shared folder can. The
+/// folders' modes and times on disk stay as they were.
+#[tokio::test]
+async fn the_shared_folder_itself_never_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"file");
+    std::fs::create_dir(t.path("sub")).unwrap();
+    std::fs::set_permissions(t.root(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = mode_and_mtime(t.root());
+    let mut raw = t.login().await;
+    for target in ["/", ".", "/.", "sub/..", "//"] {
+        every_change_is_refused(&mut raw, target, "f.txt").await;
+        raw.ok("CWD sub", 250).await;
+        every_change_is_refused(&mut raw, "..", "/f.txt").await;
+        raw.ok("CWD /", 250).await;
+    }
+    assert_eq!(
+        mode_and_mtime(t.root()),
+        before,
+        "the shared folder changed"
+    );
+    assert_eq!(std::fs::read(t.path("f.txt")).unwrap(), b"file");
+    assert!(temp_files(t.root()).is_empty());
+    // MLST says so (no `d`elete or rename (`f`) of the folder itself).
+    let mlst = raw.ok("MLST /", 250).await.text;
+    assert!(mlst.contains(";perm=cmel;"), "{mlst}");
+    // Inside it, the same commands still work.
+    raw.ok("SITE CHMOD 700 sub", 200).await;
+    raw.ok("MFMT 20000101000000 sub", 213).await;
+
+    // A virtual root: neither it nor a shared folder in it changes.
+    let outer = tempfile::tempdir().unwrap();
+    let (a, b) = (outer.path().join("a"), outer.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    std::fs::write(a.join("f.txt"), b"file").unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let (before_a, before_b) = (mode_and_mtime(&a), mode_and_mtime(&b));
+    let v = start_with(|builder| builder.paths([&a, &b]).access(AccessMode::Writable)).await;
+    let mut raw = v.login().await;
+    for target in ["/", ".", "/a", "a/.", "/b", "b"] {
+        every_change_is_refused(&mut raw, target, "/a/f.txt").await;
+    }
+    assert_eq!(mode_and_mtime(&a), before_a);
+    assert_eq!(mode_and_mtime(&b), before_b);
+}
+
+/// Every command a drop box session may send (see the policy table), and
+/// the usual refused ones, each on `NAME`; run once per name in a fresh
+/// folder. `CWD NAME` changes into it for the commands after it.
+const DROP_BOX_SWEEP: &[&[&str]] = &[
+    &[
+        "CWD NAME", "PWD", "ALLO 10", "AVBL", "AVBL .", "STAT", "CDUP", "PWD",
+    ],
+    &["AVBL NAME"],
+    &["AVBL NAME/"],
+    &["ALLO 10", "AVBL NAME/.."],
+    &["STOR NAME"],
+    &["STOU NAME"],
+    &["REST 1", "STOR NAME"],
+    &["MKD NAME", "CWD NAME", "PWD"],
+    &["SMNT NAME", "RANG 0 9", "HELP STOR", "CLNT x", "NOOP"],
+    &[
+        "RETR NAME",
+        "LIST NAME",
+        "NLST NAME",
+        "MLSD NAME",
+        "MLST NAME",
+        "SIZE NAME",
+        "MDTM NAME",
+        "MDTM 20000101000000 NAME",
+        "STAT NAME",
+        "HASH NAME",
+        "XCRC NAME",
+        "APPE NAME",
+        "DELE NAME",
+        "RMD NAME",
+        "RNFR NAME",
+        "RNTO NAME",
+        "MFMT 20000101000000 NAME",
+        "MFF UNIX.mode=777; NAME",
+        "SITE CHMOD 777 NAME",
+        "SITE UTIME 20000101000000 NAME",
+    ],
+];
+
+/// What a drop box session hears for one sequence of [`DROP_BOX_SWEEP`]
+/// run on `name` in folder `/dir`: each reply, with the name (and the
+/// unique name an upload took, a difference the README owns up to)
+/// written as NAME and AVBL's free bytes, which move, as N.
+async fn drop_box_replies(t: &TestServer, dir: &str, name: &str, steps: &[&str]) -> Vec<String> {
+    let mut raw = t.login().await;
+    raw.ok(&format!("CWD /{dir}"), 250).await;
+    // STAT shows the client's address, which differs per session.
+    let me = raw.writer.local_addr().unwrap().to_string();
+    let mut heard = Vec::new();
+    for step in steps {
+        let cmd = step.replace("NAME", name);
+        let upload = ["STOR", "STOU", "APPE"].iter().any(|v| cmd.starts_with(v));
+        let data = if upload { Some(raw.epsv().await) } else { None };
+        let mut replies = vec![raw.cmd(&cmd).await];
+        if let (Some(mut data), 150) = (data, replies[0].code) {
+            data.write_all(b"dropped").await.unwrap();
+            data.shutdown().await.unwrap();
+            drop(data);
+            replies.push(raw.reply().await);
+        }
+        for r in replies {
+            let mut text = r.text.replace(&format!("{name}.1"), "NAME");
+            text = text.replace(name, "NAME").replace(&me, "ME");
+            if step.starts_with("AVBL") && r.code == 213 {
+                text = "213 N".into();
+            }
+            heard.push(format!("{step} -> {text}"));
+        }
+    }
+    raw.ok("QUIT", 221).await;
+    heard
+}
+
+/// A drop box answers alike for an existing file, an existing folder and
+/// a missing name (issue 24, item 6): code and text, the name aside, for
+/// every command the session may send and those it may not, on a roomy
+/// disk and on one too full for uploads. An upload onto a folder's name
+/// takes a free name, as one onto a file's name does.
+#[tokio::test]
+async fn a_drop_box_answers_alike_for_existing_and_missing_names() {
+    use ftpshare::{MinFree, UploadLimits};
+    let roomy = start(AccessMode::UploadOnly).await;
+    let full = start_with(|b| {
+        b.access(AccessMode::UploadOnly)
+            .upload_limits(UploadLimits {
+                min_free: MinFree::Bytes(u64::MAX / 2),
+                ..UploadLimits::default()
+            })
+    })
+    .await;
+    for t in [&roomy, &full] {
+        for (i, steps) in DROP_BOX_SWEEP.iter().enumerate() {
+            let dir = format!("c{i}");
+            t.write(&format!("{dir}/secret-file"), b"kept");
+            std::fs::create_dir(t.path(&format!("{dir}/secret-plans"))).unwrap();
+            let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+            for name in ["secret-file", "secret-plans", "nothing-here"] {
+                seen.push((name, drop_box_replies(t, &dir, name, steps).await));
+            }
+            for (name, heard) in &seen[1..] {
+                assert_eq!(
+                    &seen[0].1,
+                    heard,
+                    "{}: secret-file and {name} answered differently",
+                    steps.join("; ")
+                );
+            }
+            assert_eq!(
+                std::fs::read(t.path(&format!("{dir}/secret-file"))).unwrap(),
+                b"kept"
+            );
+            assert!(t.path(&format!("{dir}/secret-plans")).is_dir());
+        }
+    }
+    // The uploads onto the folder's name went beside it.
+    let stored = std::fs::read(roomy.path("c4/secret-plans.1")).unwrap();
+    assert_eq!(stored, b"dropped");
+    assert!(temp_files(roomy.root()).is_empty());
 }

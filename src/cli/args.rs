@@ -223,10 +223,15 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
             }
         });
     }
+    let too_long = || "too long (at most 10 years)".to_string();
     let d = match s.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
+        // humantime checks each part, but not every sum: parts adding up
+        // to u64::MAX seconds and a whole second of nanoseconds panic in
+        // `Duration::new`. Anything that could come near is refused first.
+        Err(_) if seconds_at_most(s) > 1 << 62 => return Err(too_long()),
         Err(_) => humantime::parse_duration(s).map_err(|e| match e {
-            humantime::DurationError::NumberOverflow => "too long (at most 10 years)".to_string(),
+            humantime::DurationError::NumberOverflow => too_long(),
             e => format!("{e} (try 90s, 10m, 2h or 0; a bare number is seconds)"),
         })?,
     };
@@ -240,6 +245,41 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
         return Err("too long: at most 10 years (3650d), or 0 for never".into());
     }
     Ok(MaybeDuration(Some(d)))
+}
+
+/// An upper bound, in seconds, of what a humantime duration adds up to:
+/// each number rounded up to a whole one of its unit (a sub-second unit
+/// counts as a second, an unknown one as a year), summed without
+/// overflow. Saturates at `u128::MAX`.
+fn seconds_at_most(text: &str) -> u128 {
+    let mut total: u128 = 0;
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let whole = rest[..end].parse::<u128>().unwrap_or(u128::MAX);
+        rest = rest[end..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+        rest = rest.trim_start();
+        let unit_end = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        let unit: u128 = match &rest[..unit_end] {
+            "nanos" | "nsec" | "ns" | "usec" | "us" | "µs" | "millis" | "msec" | "ms" => 1,
+            "seconds" | "second" | "secs" | "sec" | "s" => 1,
+            "minutes" | "minute" | "min" | "mins" | "m" => 60,
+            "hours" | "hour" | "hr" | "hrs" | "h" => 3600,
+            "days" | "day" | "d" => 86_400,
+            "weeks" | "week" | "wk" | "wks" | "w" => 604_800,
+            "months" | "month" | "M" => 2_630_016,
+            _ => 31_557_600,
+        };
+        rest = &rest[unit_end..];
+        let part = whole.saturating_add(1).saturating_mul(unit);
+        total = total.saturating_add(part);
+    }
+    total
 }
 
 /// A count of 1 or more (0 would refuse every connection, or stop before
@@ -291,6 +331,8 @@ mod tests {
         assert_eq!(d("10m"), Ok(Some(Duration::from_secs(600))));
         assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
         assert_eq!(d("3650d"), Ok(Some(Duration::from_secs(3650 * 86_400))));
+        assert_eq!(d("1000000000ns"), Ok(Some(Duration::from_secs(1))));
+        assert_eq!(d("2h 30m"), Ok(Some(Duration::from_secs(9000))));
         for bad in [
             "soon",
             "-5s",
@@ -300,6 +342,11 @@ mod tests {
             "3651d",
             "18446744073709551615",
             "99999999999999999999999h",
+            // Parts that each fit but whose sum does not.
+            "18446744073709551615s 1000000000ns",
+            "18446744073709551615s 1s",
+            "18446744073709551615s 999999999ns 1ns",
+            "584942417356y",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -46,7 +46,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if !fraction.is_empty() {
         let scale = 10u128.pow(fraction.len() as u32);
         let digits: u128 = fraction.parse().map_err(|_| bad())?;
-        bytes += digits * mult / scale;
+        // The whole part may fill u128 nearly to the brim: the fraction's
+        // bytes are added checked, or a huge size would wrap to a tiny one.
+        let part = digits.checked_mul(mult).ok_or_else(too_large)? / scale;
+        bytes = bytes.checked_add(part).ok_or_else(too_large)?;
     }
     u64::try_from(bytes).map_err(|_| too_large())
 }
@@ -91,6 +94,27 @@ mod tests {
         assert!(parse_size("16777216TiB").is_err());
         assert!(parse_size("99999999999999999999999999999999999999999999G").is_err());
         assert!(parse_size("18446744073709.551616M").is_err());
+    }
+
+    /// A whole part that fits u128 only just, times its unit, plus a
+    /// fraction: the sum passes u128 and once wrapped to 543 bytes.
+    #[test]
+    fn a_fraction_cannot_wrap_a_huge_size_around() {
+        for huge in [
+            "340282366920938463463374607431768211.999K",
+            "340282366920938463463374607431768211.999kb",
+            "340282366920938463463374607431768211455.9",
+            "309485009821345068724781055.999999999999TiB",
+        ] {
+            let got = parse_size(huge);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains("too large")),
+                "{huge}: {got:?}"
+            );
+            assert!(parse_limit(huge).is_err(), "{huge}");
+        }
+        assert_eq!(parse_size("18446744073709551614.999"), Ok(u64::MAX - 1));
+        assert_eq!(parse_size("18446744073709551.615K"), Ok(u64::MAX));
     }
 
     #[test]

@@ -39,6 +39,24 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
         Login::User(name) => name.clone(),
     };
     let cfg = &s.shared.config;
+    let ip = s.client_ip();
+    if s.shared.is_banned(ip) {
+        // While the address is banned, every password is refused alike,
+        // the right one included: same code, text and delay, and it counts
+        // towards closing this connection. A session opened before the ban
+        // must not go on guessing with an answer that tells right from
+        // wrong. The password is not even compared, and the ban is not
+        // extended by it (that, too, would differ).
+        s.shared.emit(Event::LoginFailed {
+            peer: s.peer,
+            user: name,
+        });
+        return refuse_login(
+            s,
+            "Too many failed logins from your address; try again later",
+        )
+        .await;
+    }
     // `-u anonymous --anonymous`: the right password logs in the named
     // user; any other is an anonymous login.
     let (mode, anonymous) =
@@ -49,14 +67,7 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
         } else {
             (None, false)
         };
-    let ip = s.client_ip();
     if let Some(mode) = mode {
-        if s.shared.is_banned(ip) {
-            // Even the right password is refused while the address is banned.
-            return Err(FtpError::NotLoggedIn(
-                "Too many failed logins from your address; try again later".into(),
-            ));
-        }
         s.shared.emit(Event::Login {
             peer: s.peer,
             user: name.clone(),
@@ -71,25 +82,31 @@ pub async fn pass(s: &mut Session, pass: String) -> FtpResult<Option<Reply>> {
         s.failed_logins = 0;
         return Ok(Some(Reply::new(230, "Login successful")));
     }
-    s.failed_logins += 1;
-    s.login = Login::None;
     s.shared.login_failed(ip);
     s.shared.emit(Event::LoginFailed {
         peer: s.peer,
         user: name,
     });
+    refuse_login(s, "Login incorrect").await
+}
+
+/// A refused PASS: counted against this connection, answered `530 text`
+/// after the failed-login delay (or `421` and closed after the last try).
+async fn refuse_login(s: &mut Session, text: &str) -> FtpResult<Option<Reply>> {
+    s.failed_logins = s.failed_logins.saturating_add(1);
+    s.login = Login::None;
     // RFC 2577 §5: slow down guessing. The delay holds this session only;
     // up to half again as much jitter keeps the reply time from being a
     // clean signal to time against.
-    let delay = cfg.limits.failed_login_delay;
+    let delay = s.shared.config.limits.failed_login_delay;
     let jitter = delay.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.0..0.5));
-    tokio::time::sleep(delay + jitter).await;
+    tokio::time::sleep(delay.saturating_add(jitter)).await;
     if s.failed_logins >= s.shared.config.limits.max_login_failures {
         return Err(FtpError::Closing(
             "Too many failed logins; closing connection".into(),
         ));
     }
-    Err(FtpError::NotLoggedIn("Login incorrect".into()))
+    Err(FtpError::NotLoggedIn(text.into()))
 }
 
 /// ACCT: accounts are not used here; RFC 959 lists 202 for that case.

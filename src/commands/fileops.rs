@@ -42,11 +42,6 @@ pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub async fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    if path.is_root() {
-        return Err(FtpError::PermissionDenied(
-            "the shared folder itself cannot be removed".into(),
-        ));
-    }
     fs(s, &path, Share::remove_dir).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
@@ -69,11 +64,6 @@ pub async fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub async fn rnfr(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    if path.is_root() {
-        return Err(FtpError::PermissionDenied(
-            "the shared folder itself cannot be renamed".into(),
-        ));
-    }
     fs(s, &path, Share::check_movable).await?;
     s.rename_from = Some(path);
     Ok(Reply::new(350, "Ready for RNTO"))
@@ -84,9 +74,6 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
     let to = s.path(arg)?;
-    if to.is_root() {
-        return Err(FtpError::InvalidName("Not a valid target name".into()));
-    }
     let source = from.clone();
     fs(s, &to, move |r, to| r.rename(&source, to)).await?;
     s.shared.emit(Event::Rename {

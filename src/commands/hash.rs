@@ -50,7 +50,7 @@ pub async fn hash(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     };
     let shown = arg.to_string();
     start(s, arg, algo, first, end, 213, move |hex, start, len| {
-        let last = (start + len).saturating_sub(1).max(start);
+        let last = start.saturating_add(len).saturating_sub(1).max(start);
         format!("{} {start}-{last} {hex} {shown}", algo.name())
     })
     .await
@@ -88,7 +88,9 @@ async fn start(
             "{path}: range starts beyond the end of the file ({size} bytes)"
         )));
     }
-    let len = end.unwrap_or(size).min(size) - first;
+    // The parsers keep `first <= end`, and `first <= size` was checked;
+    // an empty range is still no reason to underflow.
+    let len = end.unwrap_or(size).min(size).saturating_sub(first);
     let progress = crate::data::Progress::default();
     let rate = s.shared.config.limits.max_rate;
     let task = crate::data::digest(file, algo, first, len, rate, progress.clone());

@@ -2,9 +2,9 @@
 
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{features, Reply};
+use crate::protocol::{features, Access, Reply};
 use crate::session::{Login, Session};
-use crate::vfs::Facts;
+use crate::vfs::{Facts, VPath};
 
 pub fn syst() -> FtpResult<Reply> {
     Ok(Reply::new(215, "UNIX Type: L8"))
@@ -191,9 +191,14 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
 }
 
 /// AVBL (draft-peterson-streamlined-ftp-command-extensions): free bytes
-/// where uploads go, from statvfs on the folder.
+/// where uploads go, from statvfs on the folder. A drop box answers for
+/// its shared folder whatever the name (an upload makes missing folders
+/// there), so the answer tells nothing about what exists.
 pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
-    let path = s.path(arg.unwrap_or("."))?;
+    let mut path = s.path(arg.unwrap_or("."))?;
+    if !s.may(Access::Read) {
+        path = VPath::root();
+    }
     let free = super::fs(s, &path, |root, p| root.free_space(p)).await?;
     Ok(Reply::new(213, free.to_string()))
 }

@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::fs;
 use crate::data::{bind_passive, DataPlan};
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, InPlace, Job, Session};
@@ -66,7 +66,13 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 /// for disk space), before the client sends any data.
 pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
     if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
-        let (root, cwd) = (s.shared.root.clone(), s.cwd.clone());
+        // A drop box measures its shared folder, never a folder that may
+        // or may not exist (see `info::avbl`).
+        let cwd = match s.may(Access::Read) {
+            true => s.cwd.clone(),
+            false => VPath::root(),
+        };
+        let root = s.shared.root.clone();
         let dir = move || Ok(root.open_dir(&cwd)?.into_std_file());
         s.shared.budget.check_allo(n, dir).await?;
     }
@@ -252,7 +258,13 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         }
         resume(s, &path, offset).await?
     } else {
-        let (upload, file) = fs(s, &path, Upload::begin).await?;
+        // Without the right to replace, whatever holds the name (a file,
+        // a folder) is not looked at: the upload takes a free name.
+        let begin = move |r: &Share, p: &VPath| match may_modify {
+            true => Upload::begin(r, p),
+            false => Upload::begin_new(r, p),
+        };
+        let (upload, file) = fs(s, &path, begin).await?;
         let finish = if may_modify {
             Finish::Replace(upload)
         } else {
@@ -346,7 +358,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
     };
     let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
         let path = free_name(r, wanted)?;
-        Ok((path.clone(), Upload::begin(r, &path)?))
+        Ok((path.clone(), Upload::begin_new(r, &path)?))
     })
     .await?;
     let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
@@ -371,9 +383,9 @@ fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
 
 async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
-    if path.is_root() {
-        return Err(FtpError::InvalidName("Not a file name".into()));
-    }
+    // The share decides where an upload may land (never onto a shared
+    // folder itself); it looks at nothing on disk, so no blocking hop.
+    s.shared.root.check_change(&path).at(&path)?;
     // Checked before 150: otherwise the whole body would be read only to
     // fail at the final rename.
     if !path.fits_name_max() {

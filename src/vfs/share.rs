@@ -258,11 +258,12 @@ impl Share {
     }
 
     /// Where a change may happen: inside a shared folder, never the
-    /// virtual root, a shared file or a shared folder itself.
+    /// virtual root, a shared file or a shared folder itself (the one
+    /// served as the root included: its mode, times and name belong to
+    /// the operator). Every command that changes something asks here,
+    /// through the methods below or [`check_change`](Self::check_change);
+    /// it looks at nothing on disk.
     fn writable<'a>(&'a self, p: &'a VPath) -> io::Result<(&'a Root, Cow<'a, VPath>)> {
-        if let Share::Folder(root) = self {
-            return Ok((root, Cow::Borrowed(p)));
-        }
         match self.place(p) {
             Ok(Place::In(root, rel)) if !rel.is_root() => Ok((root, rel)),
             // A new name directly in the virtual root.
@@ -270,6 +271,13 @@ impl Share {
             Err(e) => Err(e),
             Ok(_) => Err(denied()),
         }
+    }
+
+    /// Succeeds when something may be created, changed or removed at `p`
+    /// (see [`writable`](Self::writable)); for a check before any work,
+    /// such as an upload's before its data. Touches no disk.
+    pub fn check_change(&self, p: &VPath) -> io::Result<()> {
+        self.writable(p).map(drop)
     }
 
     /// What a session with `session` rights may do to the entries listed
@@ -286,11 +294,16 @@ impl Share {
     }
 
     /// [`perms_in`](Self::perms_in) for the entry at `p` itself; nothing
-    /// can be created in the virtual root.
+    /// can be created in the virtual root, and the shared folder itself
+    /// is never changed.
     pub fn perms_of(&self, p: &VPath, session: Perms) -> Perms {
         match self {
             Share::Virtual(_) if p.is_root() => Perms {
                 create: false,
+                modify: false,
+                ..session
+            },
+            Share::Folder(_) if p.is_root() => Perms {
                 modify: false,
                 ..session
             },

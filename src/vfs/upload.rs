@@ -29,15 +29,30 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Creates the temporary file in the target's directory.
+    /// Creates the temporary file in the target's directory, for an
+    /// upload that replaces the target ([`commit`](Self::commit)).
     pub fn begin(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
+        Upload::start(root, target, true)
+    }
+
+    /// [`begin`](Self::begin) for an upload that never replaces anything
+    /// ([`commit_unique`](Self::commit_unique): a drop box, STOU). What
+    /// holds the name now is not looked at, so a folder or a symlink there
+    /// is answered like a file or nothing: the upload takes a free name.
+    pub fn begin_new(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
+        Upload::start(root, target, false)
+    }
+
+    fn start(root: &Share, target: &VPath, replacing: bool) -> io::Result<(Upload, File)> {
+        // Never onto a shared folder itself or into the virtual root.
+        root.check_change(target)?;
         let dir = root.open_dir(&target.parent())?;
         // A replaced file keeps its permission bits: a private file must
         // not become world-readable by being uploaded again. Only those:
         // set-user-ID, set-group-ID and sticky bits on new content would
         // let a client plant a setuid program when we run as root.
         let mut keep_mode = None;
-        if let Some(name) = target.file_name() {
+        if let Some(name) = target.file_name().filter(|_| replacing) {
             let name = os_name(name);
             // Renaming a file over a directory fails late; fail early instead.
             if dir.metadata(&name).is_ok_and(|m| m.is_dir()) {
