@@ -688,10 +688,19 @@ async fn resume(ctx: &Ctx, c: &mut Ctl, key: OpKey, p: &Plan) -> Res<After> {
         })
         .flatten()
         .unwrap_or(0);
-    // No file (or an empty one): REST past its end, which must be refused
-    // without a trace.
+    // Resume at a block boundary: a size caught while an in-place write is
+    // running (a resume, an APPE's copy) can end mid-block, and a resume
+    // there would cut a block legitimately, which the oracle could not
+    // tell from a tear. No file (or an empty one): REST past its end,
+    // which must be refused without a trace.
     let step = u64::from(p.back) * BLOCK as u64;
-    let offset = if known > step { known - step } else { known }.max(BLOCK as u64);
+    let aligned = known - known % BLOCK as u64;
+    let offset = if aligned > step {
+        aligned - step
+    } else {
+        aligned
+    }
+    .max(BLOCK as u64);
     let r = c.cmd(&format!("REST {offset}")).await?;
     if r.code != 350 {
         return Err(format!("REST {offset} -> {}", r.text));
@@ -1005,7 +1014,9 @@ impl<'a> Oracle<'a> {
                 self.shape(pieces, i)
             );
             self.flag("failed-left-partial", detail);
-            return true;
+            // Off the block grid from here: a later cut mid-block would be
+            // this trace's doing, not a new finding.
+            return len % BLOCK as u64 == 0;
         }
         let by = hint.map(|k| format!(", a partial block of {}", self.who(k)));
         let detail = format!(
