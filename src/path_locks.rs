@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -44,6 +45,11 @@ impl PathLocks {
         }
     }
 
+    /// Like [`PathLocks::lock`], but gives up after `wait`.
+    pub async fn lock_within(self: &Arc<Self>, path: &str, wait: Duration) -> Option<PathGuard> {
+        tokio::time::timeout(wait, self.lock(path)).await.ok()
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map().len()
@@ -67,7 +73,6 @@ impl Drop for PathGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn one_holder_per_path_and_none_remembered_after() {

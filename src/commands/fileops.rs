@@ -53,6 +53,8 @@ pub async fn rmd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
 
 pub async fn dele(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
+    // After any upload to it has committed: its 226 was true.
+    let _lock = s.lock_path(&path).await?;
     fs(s, &path, Share::remove_file).await?;
     s.shared.emit(Event::Delete {
         peer: s.peer,
@@ -74,6 +76,18 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
     let to = s.path(arg)?;
+    // Both names, in one order for every session, so that two renames
+    // between the same names cannot wait for each other.
+    let (first, second) = if from.as_str() <= to.as_str() {
+        (&from, &to)
+    } else {
+        (&to, &from)
+    };
+    let _first = s.lock_path(first).await?;
+    let _second = match first == second {
+        true => None,
+        false => Some(s.lock_path(second).await?),
+    };
     let source = from.clone();
     fs(s, &to, move |r, to| r.rename(&source, to)).await?;
     s.shared.emit(Event::Rename {

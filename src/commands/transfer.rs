@@ -282,14 +282,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// done; before the end, through a temporary copy of the first `n` bytes,
 /// so that the bytes it replaces are not lost if it fails.
 async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
-    let stall = s.shared.config.limits.stall_timeout;
-    let lock = tokio::time::timeout(stall, s.shared.locks.lock(path.as_str()))
-        .await
-        .map_err(|_| {
-            FtpError::FileBusy(format!(
-                "{path}: file busy (another upload is writing it); try again later"
-            ))
-        })?;
+    let lock = s.lock_path(path).await?;
     let opened = fs(s, path, move |r, p| {
         let (mut file, md) = r.open_resume(p)?;
         if offset != md.len() {

@@ -174,6 +174,13 @@ pub(crate) async fn wait(slot: &mut Option<RunningTransfer>) -> TransferReport {
 }
 
 impl Session {
+    /// Holds `path`'s lock for a change to it (see `path_locks`).
+    pub async fn lock_path(&self, path: &VPath) -> FtpResult<PathGuard> {
+        let stall = self.shared.config.limits.stall_timeout;
+        let lock = self.shared.locks.lock_within(path.as_str(), stall);
+        lock.await.ok_or_else(|| busy(path))
+    }
+
     /// Tells the TLS session registry who this connection is logged in as
     /// (called after every command): the strict reuse check of every data
     /// connection compares the login of the session's issuer with its own.
@@ -577,9 +584,9 @@ async fn commit(
     let stall = ctx.limits.stall;
     let lock = match &finish {
         Finish::Replace(_) | Finish::Append(_) => {
-            match tokio::time::timeout(stall, ctx.locks.lock(target.as_str())).await {
-                Ok(lock) => Some(lock),
-                Err(_) => {
+            match ctx.locks.lock_within(target.as_str(), stall).await {
+                Some(lock) => Some(lock),
+                None => {
                     let _ = crate::blocking::run(move || finish.discard()).await;
                     return Err(busy(target));
                 }
@@ -599,7 +606,8 @@ async fn commit(
     }
 }
 
-fn busy(target: &VPath) -> FtpError {
+/// 450: another writer of `target` kept it longer than a stall.
+pub(crate) fn busy(target: &VPath) -> FtpError {
     FtpError::FileBusy(format!(
         "{target}: file busy (another upload is writing it); try again later"
     ))
