@@ -2121,3 +2121,97 @@ async fn runs_of_uploads_keep_resuming() {
         assert_eq!(file_sha(&t, &format!("u{i}.bin")), sha256(&body));
     }
 }
+
+// ---------------------------------------------------------------------
+// Data connections in either order: a client that shakes hands before
+// it sends the transfer command, and one that closes at once after its
+// last write.
+// ---------------------------------------------------------------------
+
+impl TlsRaw {
+    /// Handshake first: connect to the passive port, complete TLS, and
+    /// only then send `line` (as some Go and Python clients do).
+    async fn handshake_then(&mut self, line: &str) -> (Tls, Reply) {
+        let tcp = self.epsv().await;
+        let tls = tokio::time::timeout(Duration::from_secs(10), self.secure(tcp))
+            .await
+            .expect("the server never answered a handshake sent before the command")
+            .unwrap();
+        let opening = self.cmd(line).await;
+        (tls, opening)
+    }
+}
+
+#[tokio::test]
+async fn handshake_before_the_command_works_both_ways_tls12_and_13() {
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        for mode in [TlsMode::Explicit, TlsMode::Implicit] {
+            let (t, id) = tls_server(mode, true).await;
+            let body = pseudo_random(300_000, 77);
+            t.write("down.bin", &body);
+            let config = client_config(&id, &[version]);
+            let mut c = match mode {
+                TlsMode::Implicit => TlsRaw::implicit(t.addr, config).await,
+                _ => TlsRaw::explicit(t.addr, config).await,
+            };
+            c.login().await;
+            if mode == TlsMode::Explicit {
+                c.protect().await;
+            }
+            let what = format!("{version:?} {mode:?}");
+            // A download.
+            let (mut tls, opening) = c.handshake_then("RETR down.bin").await;
+            assert_eq!(opening.code, 150, "{what}: {opening:?}");
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).await.unwrap();
+            assert_eq!(c.reply().await.code, 226, "{what}");
+            assert!(got == body, "{what}: {} bytes", got.len());
+            // A listing.
+            let (mut tls, opening) = c.handshake_then("NLST").await;
+            assert_eq!(opening.code, 150, "{what}: {opening:?}");
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).await.unwrap();
+            assert_eq!(c.reply().await.code, 226, "{what}");
+            assert!(String::from_utf8_lossy(&got).contains("down.bin"), "{what}");
+            // An upload, then the command-first order on the same session.
+            let (mut tls, opening) = c.handshake_then("STOR up.bin").await;
+            assert_eq!(opening.code, 150, "{what}: {opening:?}");
+            tls.write_all(&body).await.unwrap();
+            tls.shutdown().await.unwrap();
+            drop(tls);
+            assert_eq!(c.reply().await.code, 226, "{what}");
+            assert_eq!(file_sha(&t, "up.bin"), sha256(&body), "{what}");
+            let (_, done) = c.push("STOR up2.bin", &body, false).await;
+            assert_eq!(done.code, 226, "{what}");
+            let (got, done) = c.fetch("RETR up2.bin", false).await;
+            assert_eq!(done.code, 226, "{what}");
+            assert!(got == body, "{what}");
+        }
+    }
+}
+
+/// A client that closes its data connection right after its last write,
+/// reading nothing: hundreds of empty and one-byte uploads over TLS 1.3,
+/// none of them taken for a cut-off one.
+#[tokio::test]
+async fn empty_and_tiny_uploads_that_close_at_once_all_succeed() {
+    let (t, id) = tls_server(TlsMode::Explicit, false).await;
+    let mut c = TlsRaw::explicit(t.addr, client_config(&id, &[&rustls::version::TLS13])).await;
+    c.login().await;
+    c.protect().await;
+    let mut failed = Vec::new();
+    for i in 0..400 {
+        let body: &[u8] = if i % 2 == 0 { b"" } else { b"x" };
+        let (_, done) = c.push(&format!("STOR e{i}.bin"), body, false).await;
+        if done.code != 226
+            || std::fs::read(t.path(&format!("e{i}.bin"))).ok().as_deref() != Some(body)
+        {
+            failed.push(format!("{i}: {done:?}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 400 failed: {failed:?}",
+        failed.len()
+    );
+}

@@ -3,14 +3,15 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use rand::Rng;
 
 use super::fs;
-use crate::data::{bind_passive, DataPlan};
+use crate::data::{bind_passive, DataPlan, EarlyTls};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
-use crate::protocol::{Access, DataPort, EpsvArg, Reply, TransferMode, TransferType};
+use crate::protocol::{Access, DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, InPlace, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
 
@@ -116,7 +117,17 @@ fn listen(s: &mut Session) -> FtpResult<u16> {
         .local_addr()
         .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?
         .port();
-    s.data = DataPlan::Passive(listener);
+    s.data = match (&s.tls, s.prot) {
+        // Protected: a client may start TLS before its command.
+        (Some(tls), ProtLevel::Private) => {
+            let handshake = s.shared.config.limits.tls_handshake_timeout;
+            let activity = Arc::clone(&s.activity);
+            let early =
+                EarlyTls::start(listener, s.client_ip(), tls.data(true), handshake, activity);
+            DataPlan::PassiveTls(early)
+        }
+        _ => DataPlan::Passive(listener),
+    };
     Ok(port)
 }
 

@@ -5,15 +5,17 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use rustls::HandshakeKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::error::FtpError;
 use crate::tls::DataTls;
@@ -25,40 +27,234 @@ pub enum DataPlan {
     None,
     /// PASV/EPSV: we listen; the client connects.
     Passive(TcpListener),
+    /// PASV/EPSV under PROT P: see [`EarlyTls`].
+    PassiveTls(EarlyTls),
     /// PORT/EPRT: we connect to the client.
     Active(SocketAddr),
 }
 
+/// An opened data connection.
+pub enum Opened {
+    /// TCP, with the TLS still to negotiate when there is a configuration.
+    Tcp(TcpStream, Option<DataTls>),
+    /// A client that started TLS before its transfer command: the
+    /// handshake is done, with this configuration.
+    Tls(Box<TlsStream<TcpStream>>, DataTls),
+}
+
+/// How long a control connection must be quiet, once a ClientHello came
+/// on a protected passive connection before any transfer command, before
+/// that client is taken to be waiting for the handshake. curl sends its
+/// ClientHello at once and its next command up to ~200 ms later (it
+/// polls), so less would misjudge it; a client that really waits pays
+/// this once per transfer.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// A protected passive connection, accepted as soon as the client
+/// connects. Clients differ in their order: most send the transfer
+/// command, read 150, then start TLS; some (curl) start TLS at once but go
+/// on with their commands, and some start TLS and send the command only
+/// after the handshake. Each kind must be answered, and the configuration
+/// a handshake gets depends on the transfer's direction (uploads get no
+/// TLS 1.3 tickets, see `tls::SessionTls::data`), which only the command
+/// tells. So a ClientHello that comes first is held until the command
+/// comes or the control connection goes quiet; only then is it answered,
+/// in this task, while the session waits for its command. The address
+/// check, the one-shot port and the handshake timeout are the same in
+/// every order; the strict reuse check runs when the command comes
+/// ([`vet`]).
+pub struct EarlyTls {
+    task: tokio::task::JoinHandle<Result<Early, FtpError>>,
+    /// The transfer command came, with its direction's configuration.
+    claim: Option<tokio::sync::oneshot::Sender<DataTls>>,
+}
+
+enum Early {
+    /// The client has not connected yet.
+    Waiting(TcpListener, Option<DataTls>),
+    /// It connected and has sent nothing.
+    Connected(TcpStream, Option<DataTls>),
+    Secured(Box<TlsStream<TcpStream>>, DataTls),
+}
+
+impl EarlyTls {
+    /// Starts listening on `listener` for `client`. `fallback` answers a
+    /// handshake that comes before the command; `activity` is notified
+    /// for each line the control connection reads.
+    pub fn start(
+        listener: TcpListener,
+        client: IpAddr,
+        fallback: DataTls,
+        handshake: Duration,
+        activity: Arc<Notify>,
+    ) -> EarlyTls {
+        let (claim, claimed) = tokio::sync::oneshot::channel();
+        let early = early(listener, client, fallback, handshake, activity, claimed);
+        EarlyTls {
+            task: tokio::spawn(early),
+            claim: Some(claim),
+        }
+    }
+}
+
+impl std::fmt::Debug for EarlyTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EarlyTls")
+    }
+}
+
+impl Drop for EarlyTls {
+    /// A new PASV, or the session's end: the port and connection go.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn early(
+    listener: TcpListener,
+    client: IpAddr,
+    fallback: DataTls,
+    handshake: Duration,
+    activity: Arc<Notify>,
+    claimed: tokio::sync::oneshot::Receiver<DataTls>,
+) -> Result<Early, FtpError> {
+    tokio::pin!(claimed);
+    let tcp = tokio::select! {
+        biased;
+        tls = &mut claimed => return Ok(Early::Waiting(listener, tls.ok())),
+        tcp = accept_from(&listener, client) => tcp.map_err(cannot_open)?,
+    };
+    drop(listener);
+    let _ = tcp.set_nodelay(true);
+    let mut first = [0u8; 1];
+    tokio::select! {
+        biased;
+        tls = &mut claimed => return Ok(Early::Connected(tcp, tls.ok())),
+        peeked = tcp.peek(&mut first) => {
+            if peeked.map_err(cannot_open)? == 0 {
+                return Err(FtpError::CannotOpenData("Data connection closed".into()));
+            }
+        }
+    }
+    // The client spoke first. Read its ClientHello, then wait for the
+    // command (its direction) or for a quiet control connection.
+    let started = tokio::time::Instant::now();
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let start = match timeout(handshake, hello).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => return Err(handshake_failed(e)),
+        Err(_) => return Err(handshake_timed_out()),
+    };
+    let claimed = tokio::select! {
+        biased;
+        tls = &mut claimed => tls.ok(),
+        _ = timeout(handshake, quiet(&activity)) => None,
+    };
+    tracing::debug!(
+        "a data connection's ClientHello came before its command; answered {} ({:?})",
+        if claimed.is_some() {
+            "once the command came"
+        } else {
+            "after the control connection went quiet"
+        },
+        started.elapsed()
+    );
+    let tls = claimed.unwrap_or(fallback);
+    let left = handshake.saturating_sub(started.elapsed());
+    match timeout(left, start.into_stream(Arc::clone(&tls.config))).await {
+        Ok(Ok(stream)) => Ok(Early::Secured(Box::new(stream), tls)),
+        Ok(Err(e)) => Err(handshake_failed(e)),
+        Err(_) => Err(handshake_timed_out()),
+    }
+}
+
+/// Returns once no line has come on the control connection for [`QUIET`].
+async fn quiet(activity: &Notify) {
+    loop {
+        tokio::select! {
+            _ = activity.notified() => {}
+            _ = tokio::time::sleep(QUIET) => return,
+        }
+    }
+}
+
+fn cannot_open(e: io::Error) -> FtpError {
+    FtpError::CannotOpenData(format!("Can't open data connection: {e}"))
+}
+
+fn handshake_failed(e: io::Error) -> FtpError {
+    tracing::debug!("TLS handshake on a data connection failed: {e}");
+    FtpError::CannotOpenData(format!("TLS handshake on the data connection failed: {e}"))
+}
+
+fn handshake_timed_out() -> FtpError {
+    FtpError::CannotOpenData("TLS handshake on the data connection timed out".into())
+}
+
 impl DataPlan {
-    /// Opens the connection for one transfer. The plan is used up: PASV and
-    /// PORT are per transfer (RFC 1123 §4.1.2.6).
+    /// Opens the connection for one transfer, whose TLS (if any) is to be
+    /// negotiated with `tls`. The plan is used up: PASV and PORT are per
+    /// transfer (RFC 1123 §4.1.2.6).
     pub async fn open(
         self,
         client: IpAddr,
         local: IpAddr,
         wait: Duration,
-    ) -> Result<TcpStream, FtpError> {
-        let stream = match self {
+        tls: Option<DataTls>,
+    ) -> Result<Opened, FtpError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let (stream, tls) = match self {
             DataPlan::None => {
                 return Err(FtpError::CannotOpenData(
                     "Use PASV, EPSV, PORT or EPRT first".into(),
                 ));
             }
-            DataPlan::Passive(listener) => timeout(wait, accept_from(&listener, client)).await,
-            DataPlan::Active(addr) => timeout(wait, connect_active(local, addr)).await,
+            DataPlan::Passive(listener) => {
+                (timeout(wait, accept_from(&listener, client)).await, tls)
+            }
+            DataPlan::PassiveTls(mut early) => {
+                // Without a configuration (PROT C since) the claim is a
+                // dropped sender: the task hands over what it has.
+                let protected = tls.is_some();
+                match (early.claim.take(), tls) {
+                    (Some(claim), Some(tls)) => drop(claim.send(tls)),
+                    (claim, _) => drop(claim),
+                }
+                let settled = match tokio::time::timeout_at(deadline, &mut early.task).await {
+                    Ok(Ok(settled)) => settled?,
+                    Ok(Err(_)) => {
+                        return Err(FtpError::CannotOpenData("Data connection failed".into()))
+                    }
+                    Err(_) => {
+                        return Err(FtpError::CannotOpenData("Data connection timed out".into()))
+                    }
+                };
+                match settled {
+                    Early::Secured(stream, tls) if protected => {
+                        return Ok(Opened::Tls(stream, tls))
+                    }
+                    Early::Secured(..) => {
+                        return Err(FtpError::CannotOpenData(
+                            "TLS on the data connection after PROT C".into(),
+                        ))
+                    }
+                    Early::Connected(tcp, tls) => (Ok(Ok(tcp)), tls),
+                    Early::Waiting(listener, tls) => {
+                        let accepted = accept_from(&listener, client);
+                        (tokio::time::timeout_at(deadline, accepted).await, tls)
+                    }
+                }
+            }
+            DataPlan::Active(addr) => (timeout(wait, connect_active(local, addr)).await, tls),
         };
         let stream = match stream {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(FtpError::CannotOpenData(format!(
-                    "Can't open data connection: {e}"
-                )))
-            }
+            Ok(Err(e)) => return Err(cannot_open(e)),
             Err(_) => return Err(FtpError::CannotOpenData("Data connection timed out".into())),
         };
         // Small replies after a transfer must not wait for delayed ACKs.
         let _ = stream.set_nodelay(true);
-        Ok(stream)
+        Ok(Opened::Tcp(stream, tls))
     }
 }
 
@@ -73,32 +269,42 @@ pub struct TlsPolicy {
     pub stall: Duration,
 }
 
-/// TLS on a data connection. Resuming a session is what clients normally
-/// do, and logged as such; in strict mode a connection whose session does
-/// not pass [`DataTls::check`] is closed cleanly (close_notify both ways)
-/// so that the client reads the command's final reply, and not the next
-/// command's.
+/// TLS on a data connection whose client waits for us: the handshake,
+/// then [`vet`].
 pub async fn secure(
     tcp: TcpStream,
     tls: DataTls,
     policy: TlsPolicy,
     peer: SocketAddr,
 ) -> Result<TlsStream<TcpStream>, FtpError> {
-    let accept = TlsAcceptor::from(std::sync::Arc::clone(&tls.config)).accept(tcp);
-    let mut stream = match timeout(policy.handshake, accept).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, "TLS handshake on a data connection failed: {e}");
-            return Err(FtpError::CannotOpenData(format!(
-                "TLS handshake on the data connection failed: {e}"
-            )));
-        }
-        Err(_) => {
-            return Err(FtpError::CannotOpenData(
-                "TLS handshake on the data connection timed out".into(),
-            ))
-        }
-    };
+    let stream = handshake(tcp, &tls, policy.handshake).await?;
+    vet(stream, &tls, policy, peer).await
+}
+
+async fn handshake(
+    tcp: TcpStream,
+    tls: &DataTls,
+    limit: Duration,
+) -> Result<TlsStream<TcpStream>, FtpError> {
+    let accept = TlsAcceptor::from(Arc::clone(&tls.config)).accept(tcp);
+    match timeout(limit, accept).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(handshake_failed(e)),
+        Err(_) => Err(handshake_timed_out()),
+    }
+}
+
+/// Judges a data connection's finished handshake. Resuming a session is
+/// what clients normally do, and logged as such; in strict mode a
+/// connection whose session does not pass [`DataTls::check`] is closed
+/// cleanly (close_notify both ways) so that the client reads the command's
+/// final reply, and not the next command's.
+pub async fn vet(
+    mut stream: TlsStream<TcpStream>,
+    tls: &DataTls,
+    policy: TlsPolicy,
+    peer: SocketAddr,
+) -> Result<TlsStream<TcpStream>, FtpError> {
     let conn = stream.get_ref().1;
     let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
     let version = conn

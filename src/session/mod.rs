@@ -65,6 +65,10 @@ pub(crate) struct Session {
     pub hash_algo: HashAlgo,
     /// RANG: the byte range (inclusive) for the next HASH.
     pub range: Option<(u64, u64)>,
+    /// Notified for each line read from the control connection: a client
+    /// that started TLS on a data connection early is told apart by it
+    /// (see `data::EarlyTls`).
+    pub activity: Arc<tokio::sync::Notify>,
     /// MODE Z: data connections carry a deflate stream at this level.
     pub deflate: Option<u32>,
     /// OPTS MODE Z LEVEL: the level the next MODE Z uses.
@@ -105,6 +109,7 @@ impl Session {
             client: None,
             hash_algo: HashAlgo::ALL[0],
             range: None,
+            activity: Arc::default(),
             deflate: None,
             deflate_level: crate::data::DEFAULT_DEFLATE_LEVEL,
             tls,

@@ -14,18 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Flow, Session};
 use crate::budget::Ticket;
-use crate::data::{self, DataStream, Progress, TransferLimits};
+use crate::data::{self, DataStream, Opened, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult};
 use crate::events::{Direction, Event};
 use crate::path_locks::{PathGuard, PathLocks};
 use crate::protocol::{ProtLevel, Reply};
-use crate::tls::DataTls;
 use crate::vfs::{AppendError, ListingJob, Upload, VPath};
 
 /// Listing chunks made ahead of the data connection (each about 64 KiB).
@@ -213,9 +211,15 @@ impl Session {
             ));
         }
         let plan = std::mem::take(&mut self.data);
+        let upload = matches!(job, Job::Receive { .. });
+        let tls = match (secure, &self.tls) {
+            (true, Some(t)) => Some(t.data(upload)),
+            _ => None,
+        };
+        let (client, local, wait) = (self.client_ip(), self.local.ip(), self.data_timeout());
         // Shutdown must not wait out a client that never connects.
-        let tcp = tokio::select! {
-            tcp = plan.open(self.client_ip(), self.local.ip(), self.data_timeout()) => tcp?,
+        let conn = tokio::select! {
+            conn = plan.open(client, local, wait, tls) => conn?,
             _ = self.shared.shutdown.cancelled() => {
                 return Err(FtpError::CannotOpenData("Server shutting down".into()));
             }
@@ -231,12 +235,7 @@ impl Session {
         let progress: Progress = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
         let cfg = &self.shared.config;
-        let tls = match (secure, &self.tls) {
-            (true, Some(t)) => Some(t.data(direction == Some(Direction::Upload))),
-            _ => None,
-        };
         let ctx = TaskContext {
-            tls,
             peer: self.peer,
             require_reuse: cfg.require_tls_reuse,
             handshake: cfg.limits.tls_handshake_timeout,
@@ -265,7 +264,7 @@ impl Session {
                 progress: Arc::clone(&progress),
             });
         }
-        let handle = tokio::spawn(run_job(ctx, tcp, job));
+        let handle = tokio::spawn(run_job(ctx, conn, job));
         self.transfer = Some(RunningTransfer {
             id,
             hash_reply: None,
@@ -413,7 +412,6 @@ fn commit_wait(stall: Duration) -> Duration {
 }
 
 struct TaskContext {
-    tls: Option<DataTls>,
     peer: std::net::SocketAddr,
     require_reuse: bool,
     handshake: Duration,
@@ -429,7 +427,7 @@ struct TaskContext {
     control: Option<socket2::Socket>,
 }
 
-async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option<String>> {
+async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<String>> {
     match job {
         Job::Receive {
             file,
@@ -449,17 +447,21 @@ async fn run_job(ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<Option
     }
 }
 
-/// Opening: the data connection's TLS handshake and MODE Z layer.
-async fn open(ctx: &mut TaskContext, tcp: TcpStream) -> FtpResult<DataStream> {
-    let mut stream = match ctx.tls.take() {
-        None => DataStream::Plain(tcp),
-        Some(tls) => {
-            let policy = data::TlsPolicy {
-                strict: ctx.require_reuse,
-                handshake: ctx.handshake,
-                stall: ctx.limits.stall,
-            };
+/// Opening: the data connection's TLS (its handshake, unless the client
+/// made it before its command) and MODE Z layer.
+async fn open(ctx: &TaskContext, conn: Opened) -> FtpResult<DataStream> {
+    let policy = data::TlsPolicy {
+        strict: ctx.require_reuse,
+        handshake: ctx.handshake,
+        stall: ctx.limits.stall,
+    };
+    let mut stream = match conn {
+        Opened::Tcp(tcp, None) => DataStream::Plain(tcp),
+        Opened::Tcp(tcp, Some(tls)) => {
             DataStream::Tls(Box::new(data::secure(tcp, tls, policy, ctx.peer).await?))
+        }
+        Opened::Tls(stream, tls) => {
+            DataStream::Tls(Box::new(data::vet(*stream, &tls, policy, ctx.peer).await?))
         }
     };
     if let Some(level) = ctx.deflate {
@@ -468,8 +470,8 @@ async fn open(ctx: &mut TaskContext, tcp: TcpStream) -> FtpResult<DataStream> {
     Ok(stream)
 }
 
-async fn send(mut ctx: TaskContext, tcp: TcpStream, job: Job) -> FtpResult<()> {
-    let mut stream = open(&mut ctx, tcp).await?;
+async fn send(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<()> {
+    let mut stream = open(&ctx, tcp).await?;
     match job {
         Job::Send { file, offset, len } => {
             data::send_file(
@@ -519,8 +521,8 @@ fn listing_chunks(mut listing: ListingJob) -> tokio::sync::mpsc::Receiver<Vec<u8
 /// An upload: opening and streaming, which a stop ends (the upload then
 /// leaves no trace), then committing, which a stop waits for.
 async fn receive(
-    mut ctx: TaskContext,
-    tcp: TcpStream,
+    ctx: TaskContext,
+    tcp: Opened,
     file: File,
     target: VPath,
     finish: Finish,
@@ -531,7 +533,7 @@ async fn receive(
         let mut stream = tokio::select! {
             biased;
             _ = stop.cancelled() => return Err(aborted()),
-            opened = open(&mut ctx, tcp) => opened?,
+            opened = open(&ctx, tcp) => opened?,
         };
         let file = data::receive_to_file(
             &mut stream,
