@@ -3,12 +3,14 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::Duration;
 
 use ftpshare::{AccessMode, Direction, Event, MinFree, RunningServer, TlsMode, UploadLimit};
 use serde_json::{json, Value};
+
+use super::run::Reason;
 
 /// Set once in fixture mode, where stdout belongs to the command.
 static TO_STDERR: AtomicBool = AtomicBool::new(false);
@@ -88,6 +90,19 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
             MinFree::Auto => 0, // resolved by start()
         },
     })
+}
+
+/// The `exit` line of a run that served: why it stopped, the completed
+/// transfers, COMMAND's status in fixture mode, and a folder `--keep` kept.
+pub fn exit(reason: Reason, transfers: u64, status: Option<u8>, kept: Option<&Path>) -> Value {
+    let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": transfers});
+    if let Some(status) = status {
+        exit["status"] = json!(status);
+    }
+    if let Some(k) = kept {
+        exit["kept"] = json!(k.display().to_string());
+    }
+    exit
 }
 
 /// Exit-line extras: the bytes uploads stored against the quota, and how

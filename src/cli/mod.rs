@@ -10,6 +10,7 @@ pub mod fixture;
 pub mod json;
 pub mod paths;
 pub mod run;
+pub mod serve;
 pub mod setup;
 pub mod size;
 pub mod ui;
