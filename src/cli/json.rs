@@ -1,5 +1,6 @@
-//! `--json`: one JSON object per line on stdout, flushed at once, so a
-//! script can read the `ready` line and then wait for events.
+//! `--json`: one JSON object per line on stdout (stderr in fixture mode,
+//! where stdout belongs to the command), flushed at once, so a script can
+//! read the `ready` line, wait for events, and read the `exit` line.
 
 use std::fmt::Write as _;
 use std::io::Write;

@@ -1,5 +1,6 @@
-//! The command-line program around the library: arguments, the banner,
-//! live output and `--json` events. The library itself never prints.
+//! The command-line program around the library: arguments and setup, one
+//! run (`serve`), the banner, live output, `--json` events and fixture
+//! mode. The library itself never prints.
 
 pub mod address;
 pub mod args;
