@@ -154,14 +154,8 @@ pub fn event(e: &Event) -> Option<Value> {
             limit,
             ..
         } => {
-            let name = match (direction, error) {
-                (Direction::Download, None) => "download",
-                (Direction::Upload, None) => "upload",
-                (Direction::Download, Some(_)) => "download_failed",
-                (Direction::Upload, Some(_)) => "upload_failed",
-            };
             let mut v = json!({
-                "event": name,
+                "event": transfer_event(*direction, error.is_some()),
                 "path": path,
                 "bytes": bytes,
                 "peer": peer.to_string(),
@@ -185,6 +179,16 @@ pub fn event(e: &Event) -> Option<Value> {
             json!({"event": "rename", "from": from, "to": to, "path": to, "peer": peer.to_string()})
         }
     })
+}
+
+/// `download`, `upload`, or with `_failed` after.
+fn transfer_event(direction: Direction, failed: bool) -> &'static str {
+    match (direction, failed) {
+        (Direction::Download, false) => "download",
+        (Direction::Upload, false) => "upload",
+        (Direction::Download, true) => "download_failed",
+        (Direction::Upload, true) => "upload_failed",
+    }
 }
 
 #[cfg(test)]

@@ -224,12 +224,8 @@ impl<'a> Ui<'a> {
                 ..
             } => {
                 self.transfer_finished(*id, *direction, *bytes);
-                let verb = match direction {
-                    Direction::Download => "download ",
-                    Direction::Upload => "upload   ",
-                };
                 let rest = outcome(*bytes, *duration, error.as_deref(), *peer);
-                self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(&rest)]);
+                self.log_transfer(*direction, path, &rest);
             }
             Event::Warning { message } => {
                 self.log_pieces(&[Piece::Text("warning  "), Piece::Name(message)])
@@ -308,6 +304,15 @@ impl<'a> Ui<'a> {
             Direction::Download => self.bytes_out = self.bytes_out.saturating_add(bytes),
             Direction::Upload => self.bytes_in = self.bytes_in.saturating_add(bytes),
         }
+    }
+
+    /// `download PATH  REST` or `upload   PATH  REST`, as a log line.
+    fn log_transfer(&mut self, direction: Direction, path: &str, rest: &str) {
+        let verb = match direction {
+            Direction::Download => "download ",
+            Direction::Upload => "upload   ",
+        };
+        self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(rest)]);
     }
 
     /// `verb name · peer`, as a log line.
