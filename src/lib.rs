@@ -43,7 +43,7 @@ pub use tls::{fingerprint, TlsError, TlsIdentity, DEFAULT_VALIDITY as DEFAULT_CE
 pub use upload_limits::{MinFree, UploadLimit, UploadLimits, UploadUsage};
 pub use vfs::{entry_names, ShareError, SharedPath};
 
-/// A fresh password: 22 characters from a 58-letter URL-safe alphabet
+/// A fresh password: 22 characters from a 57-letter URL-safe alphabet
 /// without look-alikes (0/O, 1/l/I), about 128 bits from a CSPRNG seeded
 /// by the operating system.
 pub fn generate_password() -> String {

@@ -12,20 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use ftpshare::{AccessMode, Limits};
 
-/// Whether `program` can be used; a missing one fails the test under CI
-/// (which installs them all) and skips it elsewhere.
-fn need(program: &str) -> bool {
-    if have(program) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{program} is required when CI is set"
-    );
-    eprintln!("skipped: {program} not installed");
-    false
-}
-
 /// Sends each line with ftplib's `sendcmd` and prints `line => reply`.
 /// Lines before `LOGIN` go before logging in; `LOGIN` logs in.
 const FTPLIB_COMMANDS: &str = r#"

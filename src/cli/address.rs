@@ -1,5 +1,6 @@
 //! Which address to put in the URL: the one other devices on the LAN can
-//! reach, not a container bridge or VPN tunnel.
+//! reach, not a container bridge or VPN tunnel (127.0.0.1 when there is
+//! none), and the machine's other addresses worth mentioning.
 
 use std::net::IpAddr;
 

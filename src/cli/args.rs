@@ -1,4 +1,5 @@
-//! The command line (see README.md and the CLI contract).
+//! The command line: the flags, their defaults and conflicts (clap), and
+//! the parsers for durations, port ranges and rates; README.md explains them.
 
 use std::ffi::OsString;
 use std::net::IpAddr;

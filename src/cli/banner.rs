@@ -72,6 +72,33 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         others: &others,
         ..*info
     };
+    let mut rows = Rows {
+        out: title(info, width),
+        width,
+    };
+    login_rows(&mut rows, info);
+    expires_row(&mut rows, info.expires);
+    if let Some(limits) = info.limits {
+        rows.prose("limits", limits);
+    }
+    temp_row(&mut rows, info.temp);
+    if let Some(tls) = &info.tls {
+        tls_rows(&mut rows, tls);
+    }
+    command_rows(&mut rows, info);
+    let mut s = rows.out;
+    if qr {
+        if let Some(code) = qr_code(info.url, qr_invert) {
+            let _ = writeln!(s);
+            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
+        }
+    }
+    s
+}
+
+/// `ftpshare 0.1.0 — sharing FOLDER (mode)` and a blank line; the folder
+/// is the piece shortened or wrapped to fit.
+fn title(info: &BannerInfo<'_>, width: usize) -> String {
     let mut s = String::new();
     let title = format!("ftpshare {} — sharing ", env!("CARGO_PKG_VERSION"));
     let mode = format!(" ({})", info.mode);
@@ -84,7 +111,12 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         let _ = writeln!(s, "{line}");
     }
     let _ = writeln!(s);
-    let mut rows = Rows { out: s, width };
+    s
+}
+
+/// Where to connect and with what: the URL, the login, and the other
+/// addresses this machine answers on.
+fn login_rows(rows: &mut Rows, info: &BannerInfo<'_>) {
     rows.copy("URL", &console::style(info.url).bold().to_string());
     rows.copy("user", info.user);
     let note = match info.generated_password {
@@ -101,27 +133,29 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
     if !info.others.is_empty() {
         rows.prose("also on", &info.others.join(", "));
     }
-    match info.expires {
-        Some(at) => {
-            // Whole seconds, rounded up: `1h` right after the start.
-            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-            let d = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
-            // Past a day, the time of day alone would not say which day.
-            let at = match d >= Duration::from_secs(86_400) {
-                true => local_date_time(at),
-                false => crate::cli::ui::clock_at(at),
-            };
-            rows.prose(
-                "expires",
-                &format!("in {} (at {at}); Ctrl-C stops sooner", span(d)),
-            );
-        }
-        None => rows.prose("expires", "never; Ctrl-C stops"),
-    }
-    if let Some(limits) = info.limits {
-        rows.prose("limits", limits);
-    }
-    match info.temp {
+}
+
+fn expires_row(rows: &mut Rows, expires: Option<SystemTime>) {
+    let Some(at) = expires else {
+        rows.prose("expires", "never; Ctrl-C stops");
+        return;
+    };
+    // Whole seconds, rounded up: `1h` right after the start.
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    let d = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+    // Past a day, the time of day alone would not say which day.
+    let at = match d >= Duration::from_secs(86_400) {
+        true => local_date_time(at),
+        false => crate::cli::ui::clock_at(at),
+    };
+    rows.prose(
+        "expires",
+        &format!("in {} (at {at}); Ctrl-C stops sooner", span(d)),
+    );
+}
+
+fn temp_row(rows: &mut Rows, temp: Temp) {
+    match temp {
         Temp::No => {}
         Temp::Removed => rows.prose(
             "folder",
@@ -129,47 +163,71 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         ),
         Temp::Kept => rows.prose("folder", "temporary, kept when ftpshare exits (--keep)"),
     }
-    let url = info.url;
-    let quoted = sh_quote(url);
-    let login = sh_quote(&format!("{},{}", info.user, info.password));
-    if let Some(tls) = &info.tls {
-        // 32 pairs of hex digits: two lines of 16 fit the width.
-        rows.prose(
-            "TLS",
-            "certificate SHA-256 fingerprint (check your client shows it):",
-        );
-        let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
-        for half in pairs.chunks(16) {
-            rows.copy("", &half.join(":"));
-        }
-        if tls.implicit {
-            rows.prose("clients", "choose implicit FTPS (FileZilla: ftps://)");
-        } else {
-            rows.prose(
-                "clients",
-                "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
-            );
-        }
-        rows.prose("", "the commands below accept this certificate only");
-        // Two short rows each: the banner stays within 80 columns even
-        // when it is not a terminal (no width to wrap prose to).
-        let reuse = match tls.strict {
-            true => [
-                "required: a data connection must resume the TLS session of a login",
-                "of yours; clients that never resume (ftplib) get 522",
-            ],
-            false => [
-                "offered, not required: every FTPS client works;",
-                "data connections stay encrypted and tied to your address",
-            ],
-        };
-        rows.prose("reuse", reuse[0]);
-        rows.prose("", reuse[1]);
+}
+
+/// The certificate to check, which kind of FTPS to choose, and whether a
+/// data connection must resume the login's TLS session.
+fn tls_rows(rows: &mut Rows, tls: &TlsInfo<'_>) {
+    // 32 pairs of hex digits: two lines of 16 fit the width.
+    rows.prose(
+        "TLS",
+        "certificate SHA-256 fingerprint (check your client shows it):",
+    );
+    let pairs: Vec<&str> = tls.fingerprint.split(':').collect();
+    for half in pairs.chunks(16) {
+        rows.copy("", &half.join(":"));
     }
-    // curl's flags for the TLS mode: -k because the certificate is
-    // self-signed, and the key pinned so that no other is accepted.
+    if tls.implicit {
+        rows.prose("clients", "choose implicit FTPS (FileZilla: ftps://)");
+    } else {
+        rows.prose(
+            "clients",
+            "choose explicit FTPS (FileZilla: ftpes://); plain FTP is refused",
+        );
+    }
+    rows.prose("", "the commands below accept this certificate only");
+    // Two short rows each: the banner stays within 80 columns even
+    // when it is not a terminal (no width to wrap prose to).
+    let reuse = match tls.strict {
+        true => [
+            "required: a data connection must resume the TLS session of a login",
+            "of yours; clients that never resume (ftplib) get 522",
+        ],
+        false => [
+            "offered, not required: every FTPS client works;",
+            "data connections stay encrypted and tied to your address",
+        ],
+    };
+    rows.prose("reuse", reuse[0]);
+    rows.prose("", reuse[1]);
+}
+
+/// Ready-to-paste commands: curl to download (unless upload-only) and to
+/// upload (unless read-only), and lftp to browse.
+fn command_rows(rows: &mut Rows, info: &BannerInfo<'_>) {
+    let curl = curl(info.tls.as_ref());
+    if info.mode != "upload-only" {
+        // A URL that names a file saves it under its name.
+        let mut cmd = curl.clone();
+        if !info.url.ends_with('/') {
+            cmd.push(Arg::plain("-O"));
+        }
+        cmd.push(Arg::plain(&sh_quote(info.url)));
+        rows.command("curl", &cmd);
+    }
+    if let Some(to) = info.upload_url.filter(|_| info.mode != "read-only") {
+        let mut cmd = curl;
+        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&sh_quote(to))]);
+        rows.command("upload", &cmd);
+    }
+    rows.command("lftp", &lftp(info));
+}
+
+/// curl and its flags for the TLS mode: -k because the certificate is
+/// self-signed, and the key pinned so that no other is accepted.
+fn curl(tls: Option<&TlsInfo<'_>>) -> Vec<Arg> {
     let mut curl = vec![Arg::plain("curl")];
-    if let Some(tls) = &info.tls {
+    if let Some(tls) = tls {
         if !tls.implicit {
             curl.push(Arg::plain("--ssl-reqd"));
         }
@@ -179,56 +237,49 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
             curl.push(Arg::plain(&sh_quote(&format!("sha256//{pin}"))));
         }
     }
-    if info.mode != "upload-only" {
-        // A URL that names a file saves it under its name.
-        let mut cmd = curl.clone();
-        if !url.ends_with('/') {
-            cmd.push(Arg::plain("-O"));
-        }
-        cmd.push(Arg::plain(&quoted));
-        rows.command("curl", &cmd);
-    }
-    if let Some(to) = info.upload_url.filter(|_| info.mode != "read-only") {
-        let mut cmd = curl;
-        cmd.extend([Arg::plain("-T FILE"), Arg::plain(&sh_quote(to))]);
-        rows.command("upload", &cmd);
-    }
-    let port = info.port.to_string();
+    curl
+}
+
+/// lftp logged in to this server, with the TLS settings it needs.
+fn lftp(info: &BannerInfo<'_>) -> Vec<Arg> {
     let mut lftp = vec![Arg::plain("lftp")];
     if let Some(tls) = &info.tls {
-        // Verification stays on for every other certificate. The settings
-        // are one double-quoted word, broken only at its spaces (where
-        // the indentation of a continuation line is harmless to lftp).
-        let pin = format!("set ssl:verify-certificate/{} no", tls.fingerprint_sha1);
-        let mut settings = Vec::new();
-        if !tls.implicit {
-            settings.push("set ftp:ssl-force true;".to_string());
-            settings.push("set ftp:ssl-protect-data true;".to_string());
-        }
-        settings.push(pin);
-        let last = settings.len() - 1;
-        for (i, text) in settings.into_iter().enumerate() {
-            let open = if i == 0 { "-e \"" } else { "" };
-            let close = if i == last { "\"" } else { "" };
-            lftp.push(Arg::quoted(&format!("{open}{text}{close}")));
-        }
+        lftp.extend(lftp_tls(tls));
     }
+    let login = sh_quote(&format!("{},{}", info.user, info.password));
     lftp.push(Arg::plain(&format!("-u {login}")));
+    let port = info.port.to_string();
     match &info.tls {
         Some(t) if t.implicit => {
             lftp.push(Arg::plain(&format!("ftps://{}:{port}", info.host)));
         }
         _ => lftp.extend([Arg::plain("-p"), Arg::plain(&port), Arg::plain(info.host)]),
     }
-    rows.command("lftp", &lftp);
-    let mut s = rows.out;
-    if qr {
-        if let Some(code) = qr_code(url, qr_invert) {
-            let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
-        }
+    lftp
+}
+
+/// lftp's `-e "…"` for TLS. Verification stays on for every other
+/// certificate. The settings are one double-quoted word, broken only at
+/// its spaces (where the indentation of a continuation line is harmless
+/// to lftp).
+fn lftp_tls(tls: &TlsInfo<'_>) -> Vec<Arg> {
+    let pin = format!("set ssl:verify-certificate/{} no", tls.fingerprint_sha1);
+    let mut settings = Vec::new();
+    if !tls.implicit {
+        settings.push("set ftp:ssl-force true;".to_string());
+        settings.push("set ftp:ssl-protect-data true;".to_string());
     }
-    s
+    settings.push(pin);
+    let last = settings.len() - 1;
+    settings
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let open = if i == 0 { "-e \"" } else { "" };
+            let close = if i == last { "\"" } else { "" };
+            Arg::quoted(&format!("{open}{text}{close}"))
+        })
+        .collect()
 }
 
 /// What is shared, for the first line: the folder, or the names listed in
@@ -371,7 +422,6 @@ impl Rows {
     }
 }
 
-/// `text` as one shell word.
 /// `200d`, `1h 30m`, `90s` → `1m 30s`: whole units, no months (whose
 /// length humantime guesses).
 fn span(d: Duration) -> String {
@@ -414,6 +464,7 @@ fn local_date_time(t: std::time::SystemTime) -> String {
     )
 }
 
+/// `text` as one shell word.
 fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }

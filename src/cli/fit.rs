@@ -125,6 +125,16 @@ const MIN_NAME: usize = 16;
 /// kept whole as one word (shortened only to a whole line's width). An
 /// address or a name is never split across lines.
 pub fn fit_line(pieces: &[Piece<&str>], cols: usize, indent: usize) -> Vec<String> {
+    let line = shortened(pieces, cols);
+    if width(&line) <= cols {
+        return vec![line];
+    }
+    broken(words(pieces), cols, indent)
+}
+
+/// The pieces as one line, each name shortened to its share of the
+/// columns the fixed text leaves.
+fn shortened(pieces: &[Piece<&str>], cols: usize) -> String {
     let fixed: usize = pieces
         .iter()
         .map(|p| match p {
@@ -140,19 +150,18 @@ pub fn fit_line(pieces: &[Piece<&str>], cols: usize, indent: usize) -> Vec<Strin
         })
         .collect();
     let mut caps = share(&names, cols.saturating_sub(fixed)).into_iter();
-    let line: String = pieces
+    pieces
         .iter()
         .map(|p| match p {
             Piece::Text(t) => Cow::Borrowed(*t),
             Piece::Name(n) => shorten_path(n, caps.next().unwrap_or(MIN_NAME)),
         })
-        .collect();
-    if width(&line) <= cols {
-        return vec![line];
-    }
-    // Words, each with whether a space goes before it: text splits at its
-    // spaces, a name is one word glued to what surrounds it.
-    let rest = cols.saturating_sub(indent).max(1);
+        .collect()
+}
+
+/// Words, each with whether a space goes before it: text splits at its
+/// spaces, a name is one word glued to what surrounds it.
+fn words<'a>(pieces: &[Piece<&'a str>]) -> Vec<(Piece<&'a str>, bool)> {
     let mut words: Vec<(Piece<&str>, bool)> = Vec::new();
     let mut space = false;
     for p in pieces {
@@ -174,6 +183,13 @@ pub fn fit_line(pieces: &[Piece<&str>], cols: usize, indent: usize) -> Vec<Strin
             }
         }
     }
+    words
+}
+
+/// The words as lines of at most `cols` columns, continuation lines
+/// indented by `indent`.
+fn broken(words: Vec<(Piece<&str>, bool)>, cols: usize, indent: usize) -> Vec<String> {
+    let rest = cols.saturating_sub(indent).max(1);
     let mut lines = Vec::new();
     let mut cur = String::new();
     for (word, space) in words {

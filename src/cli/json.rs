@@ -1,14 +1,17 @@
-//! `--json`: one JSON object per line on stdout, flushed at once, so a
-//! script can read the `ready` line and then wait for events.
+//! `--json`: one JSON object per line on stdout (stderr in fixture mode,
+//! where stdout belongs to the command), flushed at once, so a script can
+//! read the `ready` line, wait for events, and read the `exit` line.
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::Duration;
 
 use ftpshare::{AccessMode, Direction, Event, MinFree, RunningServer, TlsMode, UploadLimit};
 use serde_json::{json, Value};
+
+use super::run::Reason;
 
 /// Set once in fixture mode, where stdout belongs to the command.
 static TO_STDERR: AtomicBool = AtomicBool::new(false);
@@ -90,6 +93,19 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
     })
 }
 
+/// The `exit` line of a run that served: why it stopped, the completed
+/// transfers, COMMAND's status in fixture mode, and a folder `--keep` kept.
+pub fn exit(reason: Reason, transfers: u64, status: Option<u8>, kept: Option<&Path>) -> Value {
+    let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": transfers});
+    if let Some(status) = status {
+        exit["status"] = json!(status);
+    }
+    if let Some(k) = kept {
+        exit["kept"] = json!(k.display().to_string());
+    }
+    exit
+}
+
 /// Exit-line extras: the bytes uploads stored against the quota, and how
 /// many uploads each limit stopped.
 pub fn upload_usage(exit: &mut Value, server: &RunningServer) {
@@ -138,14 +154,8 @@ pub fn event(e: &Event) -> Option<Value> {
             limit,
             ..
         } => {
-            let name = match (direction, error) {
-                (Direction::Download, None) => "download",
-                (Direction::Upload, None) => "upload",
-                (Direction::Download, Some(_)) => "download_failed",
-                (Direction::Upload, Some(_)) => "upload_failed",
-            };
             let mut v = json!({
-                "event": name,
+                "event": transfer_event(*direction, error.is_some()),
                 "path": path,
                 "bytes": bytes,
                 "peer": peer.to_string(),
@@ -169,6 +179,16 @@ pub fn event(e: &Event) -> Option<Value> {
             json!({"event": "rename", "from": from, "to": to, "path": to, "peer": peer.to_string()})
         }
     })
+}
+
+/// `download`, `upload`, or with `_failed` after.
+fn transfer_event(direction: Direction, failed: bool) -> &'static str {
+    match (direction, failed) {
+        (Direction::Download, false) => "download",
+        (Direction::Upload, false) => "upload",
+        (Direction::Download, true) => "download_failed",
+        (Direction::Upload, true) => "upload_failed",
+    }
 }
 
 #[cfg(test)]

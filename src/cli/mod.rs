@@ -1,5 +1,6 @@
-//! The command-line program around the library: arguments, the banner,
-//! live output and `--json` events. The library itself never prints.
+//! The command-line program around the library: arguments and setup, one
+//! run (`serve`), the banner, live output, `--json` events and fixture
+//! mode. The library itself never prints.
 
 pub mod address;
 pub mod args;
@@ -10,6 +11,7 @@ pub mod fixture;
 pub mod json;
 pub mod paths;
 pub mod run;
+pub mod serve;
 pub mod setup;
 pub mod size;
 pub mod ui;

@@ -1,5 +1,6 @@
 //! What may be shared together, checked before anything starts so that a
-//! mistake is a usage error (exit 2) in one line naming the paths.
+//! mistake is a usage error (exit 2) in one line: `--upload-only` takes one
+//! folder, and several paths need a name each (not `/`), all different.
 
 use ftpshare::ShareError;
 

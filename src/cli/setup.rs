@@ -10,6 +10,7 @@ use ftpshare::{
     UploadLimits,
 };
 
+use super::address::Addresses;
 use super::args::Serve;
 
 /// Everything `serve` needs before it starts the server.
@@ -25,37 +26,86 @@ pub struct Setup {
 }
 
 pub fn setup(args: &Serve) -> Result<Setup, String> {
-    let temp = match args.temp {
-        true => Some(
-            tempfile::Builder::new()
-                .prefix("ftpshare-")
-                .tempdir()
-                .map_err(|e| format!("cannot create a temporary folder: {e}"))?,
-        ),
-        false => None,
-    };
+    let temp = temp_folder(args)?;
     // --temp, the paths given, or the current directory.
     let paths: Vec<PathBuf> = match (&temp, args.paths.is_empty()) {
         (Some(t), _) => vec![t.path().to_path_buf()],
         (None, true) => vec![PathBuf::from(".")],
         (None, false) => args.paths.clone(),
     };
-    let access = if args.upload_only {
+    let bind_ip = bind_ip(args);
+    let (host, detected) = host(args, bind_ip);
+    let others: Vec<String> = detected
+        .iter()
+        .flat_map(|d| d.others.iter().map(|(ip, name)| format!("{ip} ({name})")))
+        .collect();
+    let mut builder = Server::builder()
+        .paths(paths)
+        .bind(SocketAddr::new(bind_ip, args.port))
+        .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
+        .access(access(args))
+        .anonymous(args.anonymous)
+        .require_tls_reuse(args.require_tls_reuse)
+        .limits(limits(args))
+        .upload_limits(UploadLimits {
+            max_upload_size: args.max_upload_size,
+            quota: args.quota,
+            min_free: args.min_free.map_or(MinFree::Auto, MinFree::Bytes),
+        });
+    if let Some(range) = &args.passive_ports {
+        builder = builder.passive_ports(range.clone());
+    }
+    if let Some(h) = &args.public_host {
+        builder = builder.public_host(h.clone());
+    }
+    let tls_mode = tls_mode(args);
+    if let Some(id) = identity(args, tls_mode, &host, bind_ip, detected.as_ref())? {
+        builder = builder.tls(id, tls_mode);
+    }
+    Ok(Setup {
+        builder,
+        host,
+        others,
+        temp,
+        generated_password: args.password.is_none(),
+    })
+}
+
+/// The folder `--temp` shares, if asked for.
+fn temp_folder(args: &Serve) -> Result<Option<tempfile::TempDir>, String> {
+    if !args.temp {
+        return Ok(None);
+    }
+    tempfile::Builder::new()
+        .prefix("ftpshare-")
+        .tempdir()
+        .map(Some)
+        .map_err(|e| format!("cannot create a temporary folder: {e}"))
+}
+
+fn access(args: &Serve) -> AccessMode {
+    if args.upload_only {
         AccessMode::UploadOnly
     } else if args.write || args.temp {
         AccessMode::Writable
     } else {
         AccessMode::ReadOnly
-    };
+    }
+}
+
+fn bind_ip(args: &Serve) -> IpAddr {
     // A fixture serves the command on this machine: nothing to expose.
-    let bind_ip = match (args.bind, args.fixture()) {
+    match (args.bind, args.fixture()) {
         (Some(ip), _) => ip,
         (None, true) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         (None, false) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    };
+    }
+}
 
-    // The host people should use: what they asked for, the address bound,
-    // or the LAN address of this machine.
+/// The host people should use: what they asked for, the address bound,
+/// or the LAN address of this machine (with the machine's other
+/// addresses, when it had to be detected).
+fn host(args: &Serve, bind_ip: IpAddr) -> (String, Option<Addresses>) {
     let detected = match (&args.public_host, bind_ip.is_unspecified()) {
         (None, true) => Some(super::address::detect(bind_ip.is_ipv6())),
         _ => None,
@@ -66,44 +116,55 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         (None, Some(d)) => url_host(d.primary),
         (None, None) => url_host(bind_ip),
     };
-    let others: Vec<String> = detected
-        .iter()
-        .flat_map(|d| d.others.iter().map(|(ip, name)| format!("{ip} ({name})")))
-        .collect();
+    (host, detected)
+}
 
-    let tls_mode = if args.implicit_tls {
+fn tls_mode(args: &Serve) -> TlsMode {
+    if args.implicit_tls {
         TlsMode::Implicit
     } else if args.tls || args.tls_cert.is_some() {
         TlsMode::Explicit
     } else {
         TlsMode::Off
-    };
-    let identity = match (&args.tls_cert, &args.tls_key, tls_mode) {
-        (Some(cert), Some(key), _) => {
-            Some(TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?)
-        }
-        (_, _, TlsMode::Off) => None,
-        _ => {
-            // Every address the banner shows, so that a client checking the
-            // name it connected to finds it in the certificate.
-            let mut names = vec![host.clone()];
-            names.extend(args.public_host.clone());
-            if !bind_ip.is_unspecified() {
-                names.push(bind_ip.to_string());
-            }
-            if let Some(d) = &detected {
-                names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
-            }
-            let valid_for = match args.timeout() {
-                Some(run) => run.saturating_add(Duration::from_secs(86_400)),
-                None => ftpshare::DEFAULT_CERT_VALIDITY,
-            };
-            let id = TlsIdentity::self_signed_for(&names, valid_for).map_err(|e| e.to_string())?;
-            Some(id)
-        }
-    };
+    }
+}
 
-    let limits = Limits {
+/// The certificate given, or with TLS on and none given a self-signed one
+/// for every address the banner shows, so that a client checking the
+/// name it connected to finds it in the certificate.
+fn identity(
+    args: &Serve,
+    tls_mode: TlsMode,
+    host: &str,
+    bind_ip: IpAddr,
+    detected: Option<&Addresses>,
+) -> Result<Option<TlsIdentity>, String> {
+    match (&args.tls_cert, &args.tls_key, tls_mode) {
+        (Some(cert), Some(key), _) => {
+            let id = TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+            return Ok(Some(id));
+        }
+        (_, _, TlsMode::Off) => return Ok(None),
+        _ => {}
+    }
+    let mut names = vec![host.to_string()];
+    names.extend(args.public_host.clone());
+    if !bind_ip.is_unspecified() {
+        names.push(bind_ip.to_string());
+    }
+    if let Some(d) = detected {
+        names.extend(d.others.iter().map(|(ip, _)| ip.to_string()));
+    }
+    let valid_for = match args.timeout() {
+        Some(run) => run.saturating_add(Duration::from_secs(86_400)),
+        None => ftpshare::DEFAULT_CERT_VALIDITY,
+    };
+    let id = TlsIdentity::self_signed_for(&names, valid_for).map_err(|e| e.to_string())?;
+    Ok(Some(id))
+}
+
+fn limits(args: &Serve) -> Limits {
+    Limits {
         idle_timeout: args.idle_timeout.0.unwrap_or(Limits::MAX_DURATION),
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
@@ -116,36 +177,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         },
         ban_duration: args.ban_duration.0.unwrap_or_default(),
         ..Limits::default()
-    };
-    let mut builder = Server::builder()
-        .paths(paths)
-        .bind(SocketAddr::new(bind_ip, args.port))
-        .credentials(args.user.clone(), args.password.clone().unwrap_or_default())
-        .access(access)
-        .anonymous(args.anonymous)
-        .require_tls_reuse(args.require_tls_reuse)
-        .limits(limits)
-        .upload_limits(UploadLimits {
-            max_upload_size: args.max_upload_size,
-            quota: args.quota,
-            min_free: args.min_free.map_or(MinFree::Auto, MinFree::Bytes),
-        });
-    if let Some(range) = &args.passive_ports {
-        builder = builder.passive_ports(range.clone());
     }
-    if let Some(h) = &args.public_host {
-        builder = builder.public_host(h.clone());
-    }
-    if let Some(id) = identity {
-        builder = builder.tls(id, tls_mode);
-    }
-    Ok(Setup {
-        builder,
-        host,
-        others,
-        temp,
-        generated_password: args.password.is_none(),
-    })
 }
 
 /// How the access mode is named in the banner and the ready line.

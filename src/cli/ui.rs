@@ -200,17 +200,7 @@ impl<'a> Ui<'a> {
                 user,
                 anonymous,
                 client,
-            } => {
-                let anon = if *anonymous { " (anonymous)" } else { "" };
-                let peer = format!("{anon} · {peer}");
-                let client = client.as_deref().map(|c| clip(c, CLIENT_TEXT_MAX));
-                let mut pieces = vec![Piece::Text("login    "), Piece::Name(user)];
-                if let Some(c) = &client {
-                    pieces.extend([Piece::Text(" using "), Piece::Name(c)]);
-                }
-                pieces.push(Piece::Text(&peer));
-                self.log_pieces(&pieces);
-            }
+            } => self.log_login(*peer, user, *anonymous, client.as_deref()),
             Event::LoginFailed { peer, user } => {
                 let user = format!("\"{user}\"");
                 self.log_named("refused  wrong password for ", &user, *peer);
@@ -222,24 +212,7 @@ impl<'a> Ui<'a> {
                 size,
                 progress,
                 ..
-            } => {
-                self.running.insert(*id);
-                if let Some(m) = &self.multi {
-                    let bar = m.add(match size {
-                        Some(n) => ProgressBar::new(*n),
-                        None => ProgressBar::no_length(),
-                    });
-                    let bar = Bar {
-                        bar,
-                        name: escape(path).into_owned(),
-                        progress: progress.clone(),
-                        direction: *direction,
-                        sized: size.is_some(),
-                    };
-                    bar.lay_out(BarLayout::for_width(self.cols));
-                    self.bars.insert(*id, bar);
-                }
-            }
+            } => self.transfer_started(*id, *direction, path, *size, progress),
             Event::TransferFinished {
                 id,
                 peer,
@@ -250,35 +223,9 @@ impl<'a> Ui<'a> {
                 error,
                 ..
             } => {
-                self.running.remove(id);
-                if let Some(b) = self.bars.remove(id) {
-                    b.bar.finish_and_clear();
-                }
-                match direction {
-                    Direction::Download => self.bytes_out = self.bytes_out.saturating_add(*bytes),
-                    Direction::Upload => self.bytes_in = self.bytes_in.saturating_add(*bytes),
-                }
-                let verb = if *direction == Direction::Download {
-                    "download "
-                } else {
-                    "upload   "
-                };
-                let secs = duration.as_secs_f64();
-                let size = HumanBytes(*bytes);
-                let took = seconds(*duration);
-                let rest = match error {
-                    None => {
-                        // A rate over a few milliseconds means nothing.
-                        let rate = if secs >= 0.2 {
-                            format!(", {}/s", HumanBytes((*bytes as f64 / secs) as u64))
-                        } else {
-                            String::new()
-                        };
-                        format!("  {size} in {took}{rate} · {peer}")
-                    }
-                    Some(e) => format!("  FAILED after {size}, {took}: {e} · {peer}"),
-                };
-                self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(&rest)]);
+                self.transfer_finished(*id, *direction, *bytes);
+                let rest = outcome(*bytes, *duration, error.as_deref(), *peer);
+                self.log_transfer(*direction, path, &rest);
             }
             Event::Warning { message } => {
                 self.log_pieces(&[Piece::Text("warning  "), Piece::Name(message)])
@@ -297,6 +244,75 @@ impl<'a> Ui<'a> {
             }
         }
         self.tick();
+    }
+
+    /// `login    USER using CLIENT (anonymous) · peer`: the user and the
+    /// client's own name (CLNT, clipped) are names a client chose.
+    fn log_login(
+        &mut self,
+        peer: std::net::SocketAddr,
+        user: &str,
+        anonymous: bool,
+        client: Option<&str>,
+    ) {
+        let anon = if anonymous { " (anonymous)" } else { "" };
+        let peer = format!("{anon} · {peer}");
+        let client = client.map(|c| clip(c, CLIENT_TEXT_MAX));
+        let mut pieces = vec![Piece::Text("login    "), Piece::Name(user)];
+        if let Some(c) = &client {
+            pieces.extend([Piece::Text(" using "), Piece::Name(c)]);
+        }
+        pieces.push(Piece::Text(&peer));
+        self.log_pieces(&pieces);
+    }
+
+    /// Counts the transfer as running and, with bars, gives it one.
+    fn transfer_started(
+        &mut self,
+        id: u64,
+        direction: Direction,
+        path: &str,
+        size: Option<u64>,
+        progress: &Progress,
+    ) {
+        self.running.insert(id);
+        let Some(m) = &self.multi else {
+            return;
+        };
+        let bar = m.add(match size {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::no_length(),
+        });
+        let bar = Bar {
+            bar,
+            name: escape(path).into_owned(),
+            progress: progress.clone(),
+            direction,
+            sized: size.is_some(),
+        };
+        bar.lay_out(BarLayout::for_width(self.cols));
+        self.bars.insert(id, bar);
+    }
+
+    /// Removes the transfer's bar and adds its bytes to the totals.
+    fn transfer_finished(&mut self, id: u64, direction: Direction, bytes: u64) {
+        self.running.remove(&id);
+        if let Some(b) = self.bars.remove(&id) {
+            b.bar.finish_and_clear();
+        }
+        match direction {
+            Direction::Download => self.bytes_out = self.bytes_out.saturating_add(bytes),
+            Direction::Upload => self.bytes_in = self.bytes_in.saturating_add(bytes),
+        }
+    }
+
+    /// `download PATH  REST` or `upload   PATH  REST`, as a log line.
+    fn log_transfer(&mut self, direction: Direction, path: &str, rest: &str) {
+        let verb = match direction {
+            Direction::Download => "download ",
+            Direction::Upload => "upload   ",
+        };
+        self.log_pieces(&[Piece::Text(verb), Piece::Name(path), Piece::Text(rest)]);
     }
 
     /// `verb name · peer`, as a log line.
@@ -582,6 +598,31 @@ impl StatusLine {
             .into_iter()
             .find(|f| width(f) <= cols)
             .unwrap_or_else(|| console::truncate_str(&last, cols, "…").into_owned())
+    }
+}
+
+/// What a finished transfer's log line says after its path: size, time
+/// and rate, or how far it got and why it failed; then the peer.
+fn outcome(
+    bytes: u64,
+    duration: Duration,
+    error: Option<&str>,
+    peer: std::net::SocketAddr,
+) -> String {
+    let secs = duration.as_secs_f64();
+    let size = HumanBytes(bytes);
+    let took = seconds(duration);
+    match error {
+        None => {
+            // A rate over a few milliseconds means nothing.
+            let rate = if secs >= 0.2 {
+                format!(", {}/s", HumanBytes((bytes as f64 / secs) as u64))
+            } else {
+                String::new()
+            };
+            format!("  {size} in {took}{rate} · {peer}")
+        }
+        Some(e) => format!("  FAILED after {size}, {took}: {e} · {peer}"),
     }
 }
 

@@ -1,0 +1,280 @@
+//! One run, from the command line to the exit line: set the server up and
+//! start it, announce it (the banner, the URL or the `ready` line), serve
+//! until it is time to stop (or until COMMAND exits in fixture mode), and
+//! report how the run ended.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ftpshare::{escape, AccessMode, RunningServer, TlsMode};
+
+use super::args::Serve;
+use super::banner::{BannerInfo, Temp, TlsInfo};
+use super::run::{Feed, Reason, Signals};
+use super::setup::{mode_name, Setup};
+use super::ui::Ui;
+
+/// Serves until it is time to stop; returns the exit status.
+pub async fn serve(args: Serve) -> Result<u8, String> {
+    let Setup {
+        builder,
+        host,
+        others,
+        mut temp,
+        generated_password,
+    } = super::setup::setup(&args)?;
+    let mut signals = Signals::new()?;
+    let server = builder.start().await.map_err(start_error)?;
+    let feed = Feed::new(&server);
+    let timeout = args.timeout();
+    let deadline = timeout.map(|d| Instant::now() + d);
+    let started = Started::new(server, host, others, generated_password);
+    if args.json {
+        let ready = super::json::ready(&started.server, &started.url, &started.host, timeout);
+        super::json::emit(&ready);
+    }
+    // In fixture mode there is no banner: the command gets all it needs
+    // from its environment.
+    let info = (!args.fixture() && !args.quiet)
+        .then(|| started.banner_info(timeout, temp_kind(temp.as_ref(), args.keep)));
+    announce(&args, info.as_ref(), &started, temp.is_some());
+    let mut ui = ui(&args, deadline, info.as_ref());
+    let end = match args.fixture() {
+        true => run_command(&started, &args, feed, &mut signals, &mut ui, deadline).await,
+        false => run_server(&started, &args, feed, &mut signals, &mut ui, deadline).await,
+    };
+    finish(&mut ui, &args, &started, &mut temp, end);
+    Ok(end.status.unwrap_or(0))
+}
+
+/// How a run ended.
+#[derive(Clone, Copy)]
+struct End {
+    reason: Reason,
+    /// Completed transfers, as the server counts them.
+    done: u64,
+    /// COMMAND's status, in fixture mode.
+    status: Option<u8>,
+}
+
+fn temp_kind(temp: Option<&tempfile::TempDir>, keep: bool) -> Temp {
+    match (temp, keep) {
+        (None, _) => Temp::No,
+        (Some(_), false) => Temp::Removed,
+        (Some(_), true) => Temp::Kept,
+    }
+}
+
+/// A start error, with the way out when there is an obvious one.
+fn start_error(e: ftpshare::StartError) -> String {
+    match &e {
+        ftpshare::StartError::Bind { addr, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 =>
+        {
+            format!("{e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; use -p 0 for a free port)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The running server and what the banner and the exit line say about it.
+struct Started {
+    server: RunningServer,
+    url: String,
+    host: String,
+    /// What is shared, for the banner's first line.
+    root: String,
+    upload_url: Option<String>,
+    others: Vec<String>,
+    generated_password: bool,
+    /// The upload limits in words, when uploads are allowed and limited.
+    limits: Option<String>,
+}
+
+impl Started {
+    fn new(
+        server: RunningServer,
+        host: String,
+        others: Vec<String>,
+        generated_password: bool,
+    ) -> Started {
+        let url = server.url_for(&host);
+        let root = super::banner::shared(&server);
+        let upload_url = super::banner::upload_url(&server, &url);
+        let cfg = server.config();
+        let limits = (cfg.access != AccessMode::ReadOnly && cfg.uploads.any())
+            .then(|| cfg.uploads.to_string());
+        Started {
+            server,
+            url,
+            host,
+            root,
+            upload_url,
+            others,
+            generated_password,
+            limits,
+        }
+    }
+
+    fn banner_info(&self, timeout: Option<Duration>, temp: Temp) -> BannerInfo<'_> {
+        let cfg = self.server.config();
+        BannerInfo {
+            root: &self.root,
+            mode: mode_name(cfg.access),
+            url: &self.url,
+            upload_url: self.upload_url.as_deref(),
+            host: &self.host,
+            port: self.server.local_addr().port(),
+            user: &cfg.user,
+            password: &cfg.password,
+            generated_password: self.generated_password,
+            anonymous: cfg.anonymous,
+            others: &self.others,
+            expires: timeout.and_then(|d| SystemTime::now().checked_add(d)),
+            tls: cfg.tls.as_ref().map(|t| TlsInfo {
+                fingerprint: t.fingerprint(),
+                spki_sha256: t.spki_sha256(),
+                fingerprint_sha1: t.fingerprint_sha1(),
+                strict: cfg.require_tls_reuse,
+                implicit: cfg.tls_mode == TlsMode::Implicit,
+            }),
+            temp,
+            limits: self.limits.as_deref(),
+        }
+    }
+}
+
+/// Tells a person how to connect: the banner, or with -q just the URL
+/// (and where a temporary folder is). Nothing in fixture mode, where
+/// stdout and the terminal belong to the command, nor with --json and -q.
+fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp: bool) {
+    if let Some(info) = info {
+        let width = super::fit::terminal_width(args.json).unwrap_or(usize::MAX);
+        let banner = super::banner::render(info, !args.no_qr, args.qr_invert, width);
+        say(args.json, &banner);
+    } else if !args.fixture() && !args.json {
+        say(false, &escape(&started.url));
+        if temp {
+            say(false, &escape(&started.root));
+        }
+    }
+}
+
+/// The live output, with the banner to draw again on a resize: not with
+/// --json (its lines may reach the same terminal through a pipe, `| tee`)
+/// or -v (trace lines are not kept to redraw).
+fn ui<'a>(args: &Serve, deadline: Option<Instant>, info: Option<&'a BannerInfo<'a>>) -> Ui<'a> {
+    let (qr, qr_invert) = (!args.no_qr, args.qr_invert);
+    let banner = info
+        .filter(|_| !args.json && args.verbose == 0)
+        .map(|info| {
+            Box::new(move |width| super::banner::render(info, qr, qr_invert, width))
+                as super::ui::Banner
+        });
+    let fixture = args.fixture();
+    // With a command, log lines only with -v, and never bars.
+    let quiet = args.quiet || (fixture && args.verbose == 0);
+    Ui::new(args.json || fixture, quiet, !fixture, deadline, banner)
+}
+
+/// Serves until the timeout, a signal or the last allowed transfer, then
+/// stops the server.
+async fn run_server(
+    started: &Started,
+    args: &Serve,
+    feed: Feed,
+    signals: &mut Signals,
+    ui: &mut Ui<'_>,
+    deadline: Option<Instant>,
+) -> End {
+    let max_transfers = if args.once {
+        Some(1)
+    } else {
+        args.max_transfers
+    };
+    let (reason, done) = super::run::run(
+        &started.server,
+        feed,
+        signals,
+        ui,
+        args.json,
+        deadline,
+        max_transfers,
+    )
+    .await;
+    End {
+        reason,
+        done,
+        status: None,
+    }
+}
+
+/// Fixture mode: runs COMMAND until it exits (or cannot start), then
+/// stops the server; COMMAND's status is the one to exit with.
+async fn run_command(
+    started: &Started,
+    args: &Serve,
+    mut feed: Feed,
+    signals: &mut Signals,
+    ui: &mut Ui<'_>,
+    deadline: Option<Instant>,
+) -> End {
+    let server = &started.server;
+    let env = super::fixture::environment(server, &started.url, &started.host);
+    let (reason, status) = match super::fixture::spawn(&args.command, &env) {
+        Ok(child) => {
+            let grace = server.config().limits.shutdown_grace;
+            let o = super::fixture::run(child, &mut feed, signals, ui, args.json, deadline, grace)
+                .await;
+            (o.reason, o.status)
+        }
+        Err((status, msg)) => {
+            super::ui::stderr_line(&format!("ftpshare: {}", escape(&msg)));
+            (Reason::Command, status)
+        }
+    };
+    let done = super::run::stop(server, feed, signals, ui, args.json, reason).await;
+    End {
+        reason,
+        done,
+        status: Some(status),
+    }
+}
+
+/// The closing line, a temporary folder kept with --keep (without, it
+/// goes when `temp` is dropped, after the server), and with --json the
+/// exit line.
+fn finish(
+    ui: &mut Ui<'_>,
+    args: &Serve,
+    started: &Started,
+    temp: &mut Option<tempfile::TempDir>,
+    end: End,
+) {
+    ui.finish(end.done);
+    let kept = match args.keep {
+        true => temp.take().map(|t| t.keep()),
+        false => None,
+    };
+    if let Some(k) = &kept {
+        ui.log(&format!("kept {}", k.display()));
+    }
+    if args.json {
+        let mut exit = super::json::exit(end.reason, end.done, end.status, kept.as_deref());
+        if started.limits.is_some() {
+            super::json::upload_usage(&mut exit, &started.server);
+        }
+        super::json::emit(&exit);
+    }
+}
+
+/// A line for people, on stderr with --json; a closed pipe (`| head`)
+/// must not end the server.
+fn say(to_stderr: bool, text: &str) {
+    use std::io::Write;
+    let _ = if to_stderr {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|()| out.flush())
+    };
+}
