@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,7 +93,7 @@ impl Budget {
             let f = Arc::clone(&file);
             let measured = crate::blocking::run(move || {
                 let dev = f.metadata()?.dev();
-                io::Result::Ok((dev, disk_space(&*f).ok().map(|(free, _)| free)))
+                io::Result::Ok((dev, crate::vfs::disk_space(&*f).ok().map(|(free, _)| free)))
             });
             // A file whose disk cannot even be named passes, like one
             // whose free space cannot be measured.
@@ -316,36 +316,11 @@ impl Drop for Ticket {
     }
 }
 
-/// Bytes an unprivileged user may still write on `fd`'s file system, and
-/// the file system's size.
-pub(crate) fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: the descriptor is open for the call and `st` is a valid
-    // out-pointer for one statvfs.
-    if unsafe { libc::fstatvfs(fd.as_fd().as_raw_fd(), st.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fstatvfs succeeded, so it filled `st`.
-    let st = unsafe { st.assume_init() };
-    // The field types are 32-bit on some targets.
-    #[allow(clippy::useless_conversion)]
-    let (avail, blocks, frsize) = (
-        u64::from(st.f_bavail),
-        u64::from(st.f_blocks),
-        u64::from(st.f_frsize),
-    );
-    let bytes = |n: u64| {
-        n.checked_mul(frsize)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
-    };
-    Ok((bytes(avail)?, bytes(blocks)?))
-}
-
 /// Free bytes on the disk of what `open` opens, if they can be measured.
 /// Opening and statvfs can wait on a network file system: never on the
 /// runtime.
 async fn free_space<F: AsFd>(open: impl FnOnce() -> io::Result<F> + Send + 'static) -> Option<u64> {
-    let measured = crate::blocking::run(move || disk_space(open()?)).await;
+    let measured = crate::blocking::run(move || crate::vfs::disk_space(open()?)).await;
     measured.ok()?.ok().map(|(free, _)| free)
 }
 
@@ -496,7 +471,7 @@ mod tests {
     #[tokio::test]
     async fn a_disk_with_less_free_than_the_minimum_refuses_uploads_up_front() {
         let file = tempfile::tempfile().unwrap();
-        let (free, _) = disk_space(&file).unwrap();
+        let (free, _) = crate::vfs::disk_space(&file).unwrap();
         let b = budget(UploadLimits {
             min_free: MinFree::Bytes(free + (1 << 30)),
             ..UploadLimits::default()

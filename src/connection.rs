@@ -148,48 +148,13 @@ impl Session {
             tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
         }
         let policy = protocol::policy(&cmd);
-        if self.transfer.is_some() && !policy.during_transfer {
-            // Commands are answered in order: this one after the transfer's
-            // own final reply. Shutdown must still get through, after the
-            // grace period it gives transfers: the transfer may never end
-            // on its own.
-            let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
-            let grace = self.shared.config.limits.shutdown_grace;
-            // QUIT waits for a data transfer (RFC 959) but not for a hash,
-            // which has no client-side end to wait for.
-            let cut = cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
-            let report = if cut {
-                None
-            } else {
-                tokio::select! {
-                    report = running::wait(&mut self.transfer) => Some(report),
-                    _ = kill.cancelled() => None,
-                    _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
-                }
-            };
-            let flow = match report {
-                Some(report) => self.finish_transfer(report).await,
-                None => self.abort_transfer().await.unwrap_or(Flow::Close),
-            };
-            if flow == Flow::Close {
-                return Flow::Close;
-            }
+        if self.transfer.is_some()
+            && !policy.during_transfer
+            && self.finish_before(&cmd).await == Flow::Close
+        {
+            return Flow::Close;
         }
-        // Clients send REST before or after setting up the data connection
-        // (PASV/EPSV/PORT/EPRT) and TYPE; dropping the offset there would
-        // restart from byte 0 and silently corrupt a resumed file.
-        let keeps_rest = matches!(
-            cmd,
-            Command::Rest(_)
-                | Command::Allo(_)
-                | Command::Pasv
-                | Command::Epsv(_)
-                | Command::Port(_)
-                | Command::Eprt(_)
-                | Command::Type(_)
-        );
-        let keeps_rename = matches!(cmd, Command::Rnfr(_));
-        let keeps_range = matches!(cmd, Command::Rang(_));
+        let kept = Kept::by(&cmd);
         // A refused command ends a REST or RNFR sequence too, so it goes
         // through the reset below. The command future is boxed so that an
         // idle session's task stays small: the largest one is allocated
@@ -207,16 +172,7 @@ impl Session {
             Err(refusal) => Err(refusal.into()),
         };
         self.publish_login();
-        if !keeps_rest {
-            self.rest = None;
-            self.announced = None;
-        }
-        if !keeps_rename {
-            self.rename_from = None;
-        }
-        if !keeps_range {
-            self.range = None;
-        }
+        self.end_sequences(kept);
         let reply = match result {
             Ok(Some(reply)) => reply,
             Ok(None) => return Flow::Continue,
@@ -227,6 +183,46 @@ impl Session {
         match self.reply(reply).await {
             Flow::Continue if !close => Flow::Continue,
             _ => Flow::Close,
+        }
+    }
+
+    /// Before a command that does not run during a transfer: the transfer's
+    /// own final reply comes first, so commands are answered in order.
+    /// Shutdown must still get through, after the grace period it gives
+    /// transfers: the transfer may never end on its own.
+    async fn finish_before(&mut self, cmd: &Command) -> Flow {
+        let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
+        let grace = self.shared.config.limits.shutdown_grace;
+        // QUIT waits for a data transfer (RFC 959) but not for a hash,
+        // which has no client-side end to wait for.
+        let cut = *cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
+        let report = if cut {
+            None
+        } else {
+            tokio::select! {
+                report = running::wait(&mut self.transfer) => Some(report),
+                _ = kill.cancelled() => None,
+                _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
+            }
+        };
+        match report {
+            Some(report) => self.finish_transfer(report).await,
+            None => self.abort_transfer().await.unwrap_or(Flow::Close),
+        }
+    }
+
+    /// Ends the REST, ALLO, RNFR and RANG sequences a command does not
+    /// continue.
+    fn end_sequences(&mut self, kept: Kept) {
+        if !kept.rest {
+            self.rest = None;
+            self.announced = None;
+        }
+        if !kept.rename {
+            self.rename_from = None;
+        }
+        if !kept.range {
+            self.range = None;
         }
     }
 
@@ -248,6 +244,37 @@ impl Session {
         // A client that stops reading must not hold up the exit.
         let goodbye = Reply::new(421, "Server shutting down; goodbye");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&goodbye)).await;
+    }
+}
+
+/// The sequences a command continues rather than ends.
+#[derive(Clone, Copy)]
+struct Kept {
+    rest: bool,
+    rename: bool,
+    range: bool,
+}
+
+impl Kept {
+    fn by(cmd: &Command) -> Kept {
+        Kept {
+            // Clients send REST before or after setting up the data
+            // connection (PASV/EPSV/PORT/EPRT) and TYPE; dropping the
+            // offset there would restart from byte 0 and silently corrupt
+            // a resumed file.
+            rest: matches!(
+                cmd,
+                Command::Rest(_)
+                    | Command::Allo(_)
+                    | Command::Pasv
+                    | Command::Epsv(_)
+                    | Command::Port(_)
+                    | Command::Eprt(_)
+                    | Command::Type(_)
+            ),
+            rename: matches!(cmd, Command::Rnfr(_)),
+            range: matches!(cmd, Command::Rang(_)),
+        }
     }
 }
 

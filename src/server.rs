@@ -273,7 +273,7 @@ impl ServerBuilder {
                 .iter()
                 .find(|p| p.is_dir)
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-                .and_then(|p| crate::budget::disk_space(std::fs::File::open(&p.path)?));
+                .and_then(|p| crate::vfs::disk_space(std::fs::File::open(&p.path)?));
             Ok::<_, ShareError>((root, shown, disk))
         })
         .await

@@ -11,8 +11,6 @@ use std::time::Duration;
 use ftpshare::{AccessMode, Direction, Event, MinFree, RunningServer, TlsMode, UploadLimit};
 use serde_json::{json, Value};
 
-use super::run::Reason;
-
 /// Set once in fixture mode, where stdout belongs to the command.
 static TO_STDERR: AtomicBool = AtomicBool::new(false);
 
@@ -95,8 +93,8 @@ pub fn ready(server: &RunningServer, url: &str, host: &str, expires: Option<Dura
 
 /// The `exit` line of a run that served: why it stopped, the completed
 /// transfers, COMMAND's status in fixture mode, and a folder `--keep` kept.
-pub fn exit(reason: Reason, transfers: u64, status: Option<u8>, kept: Option<&Path>) -> Value {
-    let mut exit = json!({"event": "exit", "reason": reason.as_str(), "transfers": transfers});
+pub fn exit(reason: &str, transfers: u64, status: Option<u8>, kept: Option<&Path>) -> Value {
+    let mut exit = json!({"event": "exit", "reason": reason, "transfers": transfers});
     if let Some(status) = status {
         exit["status"] = json!(status);
     }

@@ -259,7 +259,8 @@ fn finish(
         ui.log(&format!("kept {}", k.display()));
     }
     if args.json {
-        let mut exit = super::json::exit(end.reason, end.done, end.status, kept.as_deref());
+        let mut exit =
+            super::json::exit(end.reason.as_str(), end.done, end.status, kept.as_deref());
         if started.limits.is_some() {
             super::json::upload_usage(&mut exit, &started.server);
         }

@@ -2,7 +2,7 @@
 //! file's or folder's modification time and permission bits.
 
 use crate::error::FtpResult;
-use crate::protocol::{Access, FactChange, Reply};
+use crate::protocol::{FactChange, Reply};
 use crate::session::Session;
 use crate::vfs::{mdtm, TimeVal};
 
@@ -53,7 +53,7 @@ pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
 /// `MDTM time path` sets the time where the session may write; elsewhere
 /// the whole argument is a file name to query, as MDTM always meant.
 pub async fn mdtm_set(s: &mut Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
-    if s.may(Access::Modify) {
+    if s.rules().sets_times {
         mfmt(s, time, path).await
     } else {
         fileops::mdtm(s, whole).await

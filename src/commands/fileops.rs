@@ -9,15 +9,15 @@ use super::nav::quote;
 use crate::data::ascii_len;
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
-use crate::protocol::{Access, Reply};
+use crate::protocol::Reply;
 use crate::session::Session;
 use crate::vfs::{mdtm as mdtm_text, Share};
 
 pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    let may_read = s.may(Access::Read);
+    let sees_names = s.rules().sees_names;
     let created = fs(s, &path, move |r, p| {
-        if may_read {
+        if sees_names {
             return r.create_dir(p).map(|_| true);
         }
         // Without read access (a drop box) the answer must not tell what

@@ -2,7 +2,7 @@
 
 use crate::config::TlsMode;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{features, Access, Reply};
+use crate::protocol::{features, Reply};
 use crate::session::{Login, Session};
 use crate::vfs::{Facts, VPath};
 
@@ -196,7 +196,7 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
 /// there), so the answer tells nothing about what exists.
 pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
     let mut path = s.path(arg.unwrap_or("."))?;
-    if !s.may(Access::Read) {
+    if !s.rules().sees_names {
         path = VPath::root();
     }
     let free = super::fs(s, &path, |root, p| root.free_space(p)).await?;

@@ -1,16 +1,15 @@
 //! CWD, CDUP, PWD, SMNT.
 
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{Access, Reply};
+use crate::protocol::Reply;
 use crate::session::Session;
 use crate::vfs::Share;
 
 pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
-    // A session that may not read (a drop box) must not learn which names
-    // exist, so any folder may be entered: uploads there make the folders
-    // on the way (see `commands::transfer::upload_target`).
-    if s.may(Access::Read) {
+    // A drop box enters any folder: uploads there make the folders on the
+    // way (see `commands::transfer::upload_target`).
+    if s.rules().sees_names {
         super::fs(s, &path, Share::check_dir).await?;
     }
     s.cwd = path;

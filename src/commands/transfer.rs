@@ -11,7 +11,7 @@ use super::fs;
 use crate::data::{bind_passive, DataPlan, EarlyTls};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
-use crate::protocol::{Access, DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
+use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, InPlace, Job, Session};
 use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
 
@@ -66,10 +66,9 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 /// that alone would break an upload limit is refused up front (552, or 452
 /// for disk space), before the client sends any data.
 pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
-    if let Some(n) = size.filter(|_| s.may(Access::Create) && s.shared.config.uploads.any()) {
-        // A drop box measures its shared folder, never a folder that may
-        // or may not exist (see `info::avbl`).
-        let cwd = match s.may(Access::Read) {
+    let rules = s.rules();
+    if let Some(n) = size.filter(|_| rules.uploads && s.shared.config.uploads.any()) {
+        let cwd = match rules.sees_names {
             true => s.cwd.clone(),
             false => VPath::root(),
         };
@@ -258,11 +257,9 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg).await?;
     let offset = s.rest.unwrap_or(0);
-    // Replacing or resuming changes what exists: without that right (a
-    // drop box) an upload takes a fresh name instead.
-    let may_modify = s.may(Access::Modify);
+    let replaces = s.rules().replaces;
     let job = if offset > 0 {
-        if !may_modify {
+        if !replaces {
             return Err(FtpError::PermissionDenied(
                 "resuming is not allowed in an upload-only share".into(),
             ));
@@ -271,12 +268,12 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     } else {
         // Without the right to replace, whatever holds the name (a file,
         // a folder) is not looked at: the upload takes a free name.
-        let begin = move |r: &Share, p: &VPath| match may_modify {
+        let begin = move |r: &Share, p: &VPath| match replaces {
             true => Upload::begin(r, p),
             false => Upload::begin_new(r, p),
         };
         let (upload, file) = fs(s, &path, begin).await?;
-        let finish = if may_modify {
+        let finish = if replaces {
             Finish::Replace(upload)
         } else {
             Finish::Unique(upload)
@@ -397,9 +394,9 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
             "name too long (max {NAME_MAX} bytes)"
         )));
     }
-    // A session that may not read enters folders without learning whether
-    // they exist (see `commands::nav::cwd`), so its uploads make them.
-    if !s.may(Access::Read) {
+    // A drop box enters folders without learning whether they exist (see
+    // `commands::nav::cwd`), so its uploads make them.
+    if !s.rules().sees_names {
         fs(s, &path.parent(), Share::create_dir_all).await?;
     }
     Ok(path)

@@ -1,6 +1,8 @@
-//! The loops that move a transfer's bytes. Each runs inside the transfer's
-//! own task; aborting it is dropping its future, so none of them needs to
-//! watch for ABOR.
+//! The loops that move a transfer's bytes, inside the transfer's own task.
+//! A download or listing is stopped by dropping its future (what it
+//! leaves running, a read of the file, changes nothing); an upload watches
+//! its stop token instead, so that it ends only once no write of it is
+//! still running (see [`receive_to_file`]).
 
 use std::fs::File;
 use std::future::Future;

@@ -14,4 +14,4 @@ pub use command::{
     TransferMode, TransferType,
 };
 pub use reply::Reply;
-pub use table::{anonymous_mode, check, features, grants, policy, Access, Refusal};
+pub use table::{anonymous_mode, check, features, grants, policy, rules, Access, Refusal, Rules};

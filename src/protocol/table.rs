@@ -31,6 +31,37 @@ pub fn grants(mode: AccessMode, access: Access) -> bool {
     }
 }
 
+/// Where one command does different things by mode, the difference is a
+/// rule here, decided by the mode once; handlers read the rule, never
+/// the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Names may be told apart: whether one exists, is a file or a
+    /// folder. A drop box's session may not learn that: it enters any
+    /// folder, its uploads make the folders on their way, it is answered
+    /// alike whatever a name holds, and it measures its shared folder.
+    pub sees_names: bool,
+    /// An upload replaces what holds its name, and REST resumes it;
+    /// without this, an upload takes a free name.
+    pub replaces: bool,
+    /// `MDTM time path` sets a time; without, the whole argument is a
+    /// file name to query, as MDTM always meant.
+    pub sets_times: bool,
+    /// Uploads are possible at all, so ALLO checks the upload limits.
+    pub uploads: bool,
+}
+
+/// The rules of `mode` (`None`: not logged in, no rule granted).
+pub fn rules(mode: Option<AccessMode>) -> Rules {
+    let may = |access| mode.is_some_and(|m| grants(m, access));
+    Rules {
+        sees_names: may(Access::Read),
+        replaces: may(Access::Modify),
+        sets_times: may(Access::Modify),
+        uploads: may(Access::Create),
+    }
+}
+
 /// What an anonymous login gets on a share of mode `share`: anonymous
 /// users read; a drop box has nothing to read, so there they get nothing.
 pub fn anonymous_mode(share: AccessMode) -> Option<AccessMode> {

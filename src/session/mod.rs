@@ -15,7 +15,7 @@ pub(crate) use running::{Finish, InPlace, Job, RunningTransfer};
 use crate::config::AccessMode;
 use crate::data::DataPlan;
 use crate::error::{FtpError, FtpResult};
-use crate::protocol::{grants, Access, HashAlgo, ProtLevel, Reply};
+use crate::protocol::{grants, rules, Access, HashAlgo, ProtLevel, Reply, Rules};
 use crate::shared::Shared;
 use crate::tls::SessionTls;
 use crate::vfs::{Facts, Perms, VPath};
@@ -163,6 +163,11 @@ impl Session {
     /// Whether this session's mode grants `access` (the policy table).
     pub fn may(&self, access: Access) -> bool {
         self.mode().is_some_and(|mode| grants(mode, access))
+    }
+
+    /// What this session's mode makes of the commands it may use.
+    pub fn rules(&self) -> Rules {
+        rules(self.mode())
     }
 
     /// The MLSD/MLST `perm` fact's view of [`Session::may`].

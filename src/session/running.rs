@@ -204,26 +204,7 @@ impl Session {
         size: Option<u64>,
         opening: String,
     ) -> FtpResult<Option<Reply>> {
-        let secure = self.prot == ProtLevel::Private;
-        if !secure && self.shared.config.tls_mode != crate::TlsMode::Off {
-            return Err(FtpError::ProtectionRequired(
-                "Data connections must be protected: send PBSZ 0 and PROT P".into(),
-            ));
-        }
-        let plan = std::mem::take(&mut self.data);
-        let upload = matches!(job, Job::Receive { .. });
-        let tls = match (secure, &self.tls) {
-            (true, Some(t)) => Some(t.data(upload)),
-            _ => None,
-        };
-        let (client, local, wait) = (self.client_ip(), self.local.ip(), self.data_timeout());
-        // Shutdown must not wait out a client that never connects.
-        let conn = tokio::select! {
-            conn = plan.open(client, local, wait, tls) => conn?,
-            _ = self.shared.shutdown.cancelled() => {
-                return Err(FtpError::CannotOpenData("Server shutting down".into()));
-            }
-        };
+        let conn = self.open_data(matches!(job, Job::Receive { .. })).await?;
         if self.reply(Reply::new(150, opening)).await == Flow::Close {
             return Err(FtpError::TransferAborted("Control connection lost".into()));
         }
@@ -232,27 +213,8 @@ impl Session {
             Job::Receive { .. } => Some(Direction::Upload),
             Job::Listing(_) => None,
         };
-        let progress: Progress = Arc::new(AtomicU64::new(0));
-        let stop = CancellationToken::new();
-        let cfg = &self.shared.config;
-        let ctx = TaskContext {
-            peer: self.peer,
-            require_reuse: cfg.require_tls_reuse,
-            handshake: cfg.limits.tls_handshake_timeout,
-            limits: TransferLimits {
-                stall: cfg.limits.stall_timeout,
-                max_rate: cfg.limits.max_rate,
-            },
-            ascii: self.ascii,
-            deflate: self.deflate,
-            progress: Arc::clone(&progress),
-            stop: stop.clone(),
-            locks: Arc::clone(&self.shared.locks),
-            control: match &job {
-                Job::Receive { .. } => self.control.watch(),
-                _ => None,
-            },
-        };
+        let ctx = self.task_context(&job);
+        let (progress, stop) = (Arc::clone(&ctx.progress), ctx.stop.clone());
         let id = self.shared.next_transfer_id();
         if let Some(direction) = direction {
             self.shared.emit(Event::TransferStarted {
@@ -274,9 +236,56 @@ impl Session {
             started: Instant::now(),
             handle,
             stop,
-            commit_wait: commit_wait(cfg.limits.stall_timeout),
+            commit_wait: commit_wait(self.shared.config.limits.stall_timeout),
         });
         Ok(None)
+    }
+
+    /// The data connection the session planned (PASV, PORT…), with the
+    /// TLS configuration for an upload or a download when it is protected.
+    async fn open_data(&mut self, upload: bool) -> FtpResult<Opened> {
+        let secure = self.prot == ProtLevel::Private;
+        if !secure && self.shared.config.tls_mode != crate::TlsMode::Off {
+            return Err(FtpError::ProtectionRequired(
+                "Data connections must be protected: send PBSZ 0 and PROT P".into(),
+            ));
+        }
+        let plan = std::mem::take(&mut self.data);
+        let tls = match (secure, &self.tls) {
+            (true, Some(t)) => Some(t.data(upload)),
+            _ => None,
+        };
+        let (client, local, wait) = (self.client_ip(), self.local.ip(), self.data_timeout());
+        // Shutdown must not wait out a client that never connects.
+        tokio::select! {
+            conn = plan.open(client, local, wait, tls) => conn,
+            _ = self.shared.shutdown.cancelled() => {
+                Err(FtpError::CannotOpenData("Server shutting down".into()))
+            }
+        }
+    }
+
+    /// What the transfer's task needs of the session and the server.
+    fn task_context(&self, job: &Job) -> TaskContext {
+        let cfg = &self.shared.config;
+        TaskContext {
+            peer: self.peer,
+            require_reuse: cfg.require_tls_reuse,
+            handshake: cfg.limits.tls_handshake_timeout,
+            limits: TransferLimits {
+                stall: cfg.limits.stall_timeout,
+                max_rate: cfg.limits.max_rate,
+            },
+            ascii: self.ascii,
+            deflate: self.deflate,
+            progress: Arc::new(AtomicU64::new(0)),
+            stop: CancellationToken::new(),
+            locks: Arc::clone(&self.shared.locks),
+            control: match job {
+                Job::Receive { .. } => self.control.watch(),
+                _ => None,
+            },
+        }
     }
 
     /// Starts hashing in the transfer slot: `task` yields the reply text

@@ -101,7 +101,7 @@ impl ListingJob {
 
     /// Shows symlink targets under `/name` (a shared folder in a virtual root).
     pub fn with_link_prefix(mut self, name: &str) -> ListingJob {
-        self.link_prefix = Some(format!("/{name}"));
+        self.link_prefix = Some(name.to_string());
         self
     }
 
@@ -116,9 +116,8 @@ impl ListingJob {
                 Source::Dir(names, root) => names.next_entry(root),
             };
             let Some(mut entry) = entry else { break };
-            if let (Some(prefix), Some(target)) = (&self.link_prefix, &mut entry.link_target) {
-                let rest = if target == "/" { "" } else { target.as_str() };
-                *target = format!("{prefix}{rest}");
+            if let Some(top) = &self.link_prefix {
+                entry.show_link_under(top);
             }
             out.line(&entry, self.format);
         }

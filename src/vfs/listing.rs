@@ -38,6 +38,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A symlink's target, a path from its shared folder's top, shown
+    /// under `/top` (the folder's name in a virtual root).
+    pub fn show_link_under(&mut self, top: &str) {
+        if let Some(target) = &mut self.link_target {
+            let rest = if target == "/" { "" } else { target.as_str() };
+            *target = format!("/{top}{rest}");
+        }
+    }
+
     pub fn from_metadata(name: String, md: &Metadata) -> Entry {
         Entry::from_stat(
             name,

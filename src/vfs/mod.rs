@@ -23,7 +23,7 @@ pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
 pub use path::{BadPath, VPath};
-pub use root::{AppendTarget, Root, RootState};
+pub use root::{disk_space, AppendTarget, Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};
 pub use upload::{clear_special_bits, is_temp_name, unique_names, AppendError, Upload};

@@ -2,7 +2,7 @@
 
 use std::fs::{File, FileTimes, Permissions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -176,19 +176,7 @@ impl Root {
 
     /// Bytes an unprivileged user may still write on the folder's file system.
     pub fn free_space(&self, p: &VPath) -> io::Result<u64> {
-        let dir = self.open_dir(p)?.into_std_file();
-        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-        // SAFETY: the descriptor is open and `st` is a valid out-pointer.
-        if unsafe { libc::fstatvfs(dir.as_raw_fd(), st.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fstatvfs succeeded, so it filled `st`.
-        let st = unsafe { st.assume_init() };
-        // The field types are 32-bit on some targets.
-        #[allow(clippy::useless_conversion)]
-        u64::from(st.f_bavail)
-            .checked_mul(u64::from(st.f_frsize))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+        disk_space(self.open_dir(p)?.into_std_file()).map(|(free, _)| free)
     }
 
     pub fn open_dir(&self, p: &VPath) -> io::Result<Dir> {
@@ -270,4 +258,29 @@ fn virtual_target(link: &VPath, target: &Path) -> Option<String> {
     let text = display_name(target.as_os_str());
     let joined = link.parent().join(&text).ok()?;
     Some(joined.to_string())
+}
+
+/// Bytes an unprivileged user may still write on `fd`'s file system, and
+/// the file system's size.
+pub fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: the descriptor is open for the call and `st` is a valid
+    // out-pointer for one statvfs.
+    if unsafe { libc::fstatvfs(fd.as_fd().as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstatvfs succeeded, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    // The field types are 32-bit on some targets.
+    #[allow(clippy::useless_conversion)]
+    let (avail, blocks, frsize) = (
+        u64::from(st.f_bavail),
+        u64::from(st.f_blocks),
+        u64::from(st.f_frsize),
+    );
+    let bytes = |n: u64| {
+        n.checked_mul(frsize)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+    };
+    Ok((bytes(avail)?, bytes(blocks)?))
 }

@@ -472,9 +472,8 @@ impl Share {
         let (Share::Virtual(_), Some((top, _))) = (self, p.split_first()) else {
             return;
         };
-        for target in entries.iter_mut().filter_map(|e| e.link_target.as_mut()) {
-            let rest = if target == "/" { "" } else { target.as_str() };
-            *target = format!("/{top}{rest}");
+        for e in entries {
+            e.show_link_under(top);
         }
     }
 }
