@@ -384,10 +384,15 @@ impl<'a> Ui<'a> {
     /// width changed. Runs before anything else is drawn, so that nothing
     /// is ever drawn wider than the terminal.
     fn follow_width(&mut self) {
-        let cols = self.columns();
-        let Some(m) = self.multi.clone().filter(|_| cols != self.cols) else {
+        // Off a terminal there is no width to follow, and asking would
+        // cost a system call per event.
+        let Some(m) = self.multi.clone() else {
             return;
         };
+        let cols = self.columns();
+        if cols == self.cols {
+            return;
+        }
         let old = std::mem::replace(&mut self.cols, cols);
         let layout = BarLayout::for_width(cols);
         if cols > old && self.banner.is_none() {

@@ -231,10 +231,15 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         e
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
-    let (file, md) = fs(s, &path, Share::open_read)
-        .await
-        .map_err(|e| refused(s, path.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
+    // A small file is read in the job that opens it: one trip to the
+    // disk per download.
+    let opened = fs(s, &path, move |r, p| {
+        let (file, md) = r.open_read(p)?;
+        let bytes = crate::data::read_small(&file, offset, md.len())?;
+        Ok((file, md, bytes))
+    });
+    let (file, md, bytes) = opened.await.map_err(|e| refused(s, path.to_string(), e))?;
     if offset > md.len() {
         return Err(FtpError::BadRestart(format!(
             "Cannot restart at {offset}: {path} has {} bytes",
@@ -250,6 +255,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         file,
         offset,
         len: md.len(),
+        bytes,
     };
     s.start_transfer(job, &path, Some(md.len()), opening).await
 }

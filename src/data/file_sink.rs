@@ -66,6 +66,14 @@ impl FileSink {
         self.wait().await
     }
 
+    /// The file, once no write is running, and the bytes gathered since the
+    /// last write: for the caller to write in the job that commits the
+    /// upload (a small upload then reaches the disk in one job).
+    pub async fn finish_but_last(mut self) -> io::Result<(File, Vec<u8>)> {
+        let file = self.wait().await?;
+        Ok((file, self.batch))
+    }
+
     async fn submit(&mut self) -> io::Result<()> {
         let file = self.wait().await?;
         let mut next = std::mem::take(&mut self.spare);

@@ -13,4 +13,7 @@ pub use connect::{bind_passive, secure, vet, DataPlan, EarlyTls, Opened, TlsPoli
 pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
 pub use digest::digest;
 pub use stream::DataStream;
-pub use transfer::{ascii_len, receive_to_file, send_chunks, send_file, Progress, TransferLimits};
+pub use transfer::{
+    ascii_len, read_small, receive_to_file, send_bytes, send_chunks, send_file, Progress,
+    TransferLimits,
+};

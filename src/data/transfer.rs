@@ -96,6 +96,65 @@ async fn within_stall<T>(
     }
 }
 
+/// Files up to this size are read whole when they are opened.
+const SMALL_FILE: u64 = 64 << 10;
+
+/// The bytes of `file` from `offset` to `len` when that is a small file's
+/// worth (read now: the caller is a file-system job), else `None`.
+pub fn read_small(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let Some(want) = len.checked_sub(offset).filter(|&n| n <= SMALL_FILE) else {
+        return Ok(None);
+    };
+    let mut bytes = vec![0u8; want as usize];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], offset + got as u64) {
+            Ok(0) => break, // the file shrank: send what there is
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(got);
+    Ok(Some(bytes))
+}
+
+/// Sends bytes already read (a small file), as a download of them.
+pub async fn send_bytes<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    ascii: bool,
+    limits: TransferLimits,
+    progress: &Progress,
+) -> Result<(), FtpError> {
+    let mut converted = Vec::new();
+    let out = match ascii {
+        true => {
+            lf_to_crlf(bytes, false, &mut converted);
+            &converted[..]
+        }
+        false => bytes,
+    };
+    // Paced in small steps under --max-rate, at once otherwise.
+    let step = match limits.max_rate {
+        Some(_) => PACED_STEP,
+        None => out.len().max(1),
+    };
+    let throttle = Throttle::new(limits.max_rate);
+    let mut sent = 0u64;
+    for chunk in out.chunks(step) {
+        within_stall(limits.stall, stream.write_all(chunk)).await?;
+        sent += chunk.len() as u64;
+        progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        throttle.pace(sent).await;
+    }
+    finish_send(stream, limits).await
+}
+
+/// A paced transfer's step when it sends bytes it holds.
+const PACED_STEP: usize = 4 << 10;
+
 /// Sends a file from `offset`. Plain binary transfers use sendfile(2);
 /// TLS and ASCII need the bytes in user space.
 pub async fn send_file(
@@ -270,7 +329,8 @@ async fn finish_send<S: AsyncWrite + Unpin>(
 ///
 /// `stop` ends the upload early (ABOR, a lost client, shutdown). However it
 /// ends, no write of it is still running when this returns: what the
-/// caller then does with the file is final.
+/// caller then does with the file is final. A complete upload's last bytes
+/// come back unwritten, with the file, for the commit to write.
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     file: File,
@@ -279,19 +339,17 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     progress: &Progress,
     ticket: &mut Ticket,
     stop: &CancellationToken,
-) -> Result<File, FtpError> {
+) -> Result<(File, Vec<u8>), FtpError> {
     let mut sink = FileSink::new(file);
     let received = tokio::select! {
         biased;
         _ = stop.cancelled() => Err(FtpError::TransferAborted("Transfer aborted".into())),
         r = receive(stream, &mut sink, ascii, limits, progress, ticket) => r,
     };
-    // A failed upload leaves no trace: what it gathered is not written.
-    if received.is_err() {
-        sink.batch().clear();
-    }
-    let written = sink.finish().await;
     if let Err(e) = received {
+        // A failed upload leaves no trace: what it gathered is not written.
+        sink.batch().clear();
+        let _ = sink.finish().await;
         if matches!(e, FtpError::Limit(..)) {
             tokio::select! {
                 _ = stop.cancelled() => {}
@@ -300,11 +358,11 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
         }
         return Err(e);
     }
-    let file = written.at("upload")?;
+    let done = sink.finish_but_last().await.at("upload")?;
     // Every byte is in. Answer the client's close_notify with ours: some
     // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
     let _ = timeout(limits.stall, stream.shutdown()).await;
-    Ok(file)
+    Ok(done)
 }
 
 /// How long the rest of a refused upload is read and dropped.

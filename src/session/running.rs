@@ -9,7 +9,7 @@
 //! so a reply always describes the file system as the client will find it.
 
 use std::fs::File;
-use std::io::Seek;
+use std::io::{Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,8 +31,14 @@ const LISTING_CHUNKS_AHEAD: usize = 2;
 
 /// What a transfer does once its data connection is open.
 pub(crate) enum Job {
-    /// RETR: a file of `len` bytes (when opened), from an offset.
-    Send { file: File, offset: u64, len: u64 },
+    /// RETR: a file of `len` bytes (when opened), from an offset; a small
+    /// one's `bytes` from there were read when it was opened.
+    Send {
+        file: File,
+        offset: u64,
+        len: u64,
+        bytes: Option<Vec<u8>>,
+    },
     /// LIST, NLST, MLSD: a listing made a chunk at a time as it is sent.
     Listing(ListingJob),
     /// STOR, STOU, APPE: into `file`, then `finish` decides what becomes
@@ -482,7 +488,12 @@ async fn open(ctx: &TaskContext, conn: Opened) -> FtpResult<DataStream> {
 async fn send(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<()> {
     let mut stream = open(&ctx, tcp).await?;
     match job {
-        Job::Send { file, offset, len } => {
+        Job::Send {
+            bytes: Some(bytes), ..
+        } => data::send_bytes(&mut stream, &bytes, ctx.ascii, ctx.limits, &ctx.progress).await,
+        Job::Send {
+            file, offset, len, ..
+        } => {
             data::send_file(
                 &mut stream,
                 file,
@@ -569,14 +580,14 @@ async fn receive(
         }
         Ok(file)
     };
-    let file = match streamed.await {
-        Ok(file) => file,
+    let received = match streamed.await {
+        Ok(received) => received,
         Err(e) => {
             let _ = crate::blocking::run(move || finish.discard()).await;
             return Err(e);
         }
     };
-    let outcome = commit(&ctx, file, &target, finish, &ticket).await;
+    let outcome = commit(&ctx, received, &target, finish, &ticket).await;
     if outcome.is_ok() {
         ticket.keep();
     }
@@ -584,10 +595,11 @@ async fn receive(
 }
 
 /// Committing: takes the path's lock (a resume holds it already), then
-/// makes the upload take effect off the runtime. Nothing stops it.
+/// writes the upload's last bytes and makes it take effect, in one job.
+/// Nothing stops it.
 async fn commit(
     ctx: &TaskContext,
-    file: File,
+    (file, last): (File, Vec<u8>),
     target: &VPath,
     finish: Finish,
     ticket: &Ticket,
@@ -606,7 +618,14 @@ async fn commit(
         Finish::Unique(_) | Finish::Resume(_) => None,
     };
     let (max, path) = (ticket.max_size(), target.clone());
-    let done = crate::blocking::run(move || complete(file, &path, finish, max, stall)).await;
+    let done = crate::blocking::run(move || {
+        if let Err(e) = (&file).write_all(&last) {
+            finish.discard();
+            return Err(AppendError::Io(e));
+        }
+        complete(file, &path, finish, max, stall)
+    });
+    let done = done.await;
     drop(lock);
     match done {
         Ok(Ok(name)) => Ok(name),

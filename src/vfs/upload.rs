@@ -111,16 +111,25 @@ impl Upload {
     ) -> io::Result<(Upload, File)> {
         let (source, _) = root.open_read(target)?;
         let (upload, mut file) = Upload::begin(root, target)?;
-        let copied = io::copy(&mut io::Read::take(&source, offset), &mut file)?;
-        if copied != offset {
-            // The file shrank meanwhile: the offset no longer fits it.
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        match io::copy(&mut io::Read::take(&source, offset), &mut file) {
+            Ok(copied) if copied == offset => Ok((upload, file)),
+            failed => {
+                upload.discard();
+                // Short: the file shrank meanwhile, below the offset.
+                Err(failed
+                    .err()
+                    .unwrap_or_else(|| io::ErrorKind::UnexpectedEof.into()))
+            }
         }
-        Ok((upload, file))
     }
 
     /// Moves the finished file over the target (atomically replacing it).
     pub fn commit(mut self, target: &VPath) -> io::Result<()> {
+        let done = self.rename_over(target);
+        self.settle(done)
+    }
+
+    fn rename_over(&mut self, target: &VPath) -> io::Result<()> {
         let name = target
             .file_name()
             .map(os_name)
@@ -147,6 +156,16 @@ impl Upload {
     /// program) gives up.
     pub fn append(
         mut self,
+        target: &VPath,
+        max: Option<u64>,
+        wait: Duration,
+    ) -> Result<(), AppendError> {
+        let done = self.append_to(target, max, wait);
+        self.settle(done)
+    }
+
+    fn append_to(
+        &mut self,
         target: &VPath,
         max: Option<u64>,
         wait: Duration,
@@ -191,6 +210,21 @@ impl Upload {
     /// Moves the finished file to `wanted`'s name, or to the first free one
     /// of [`unique_names`]; never replaces anything. Returns the name used.
     pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
+        let done = self.link_unique(wanted);
+        self.settle(done)
+    }
+
+    /// The end of a commit: a failed one's temporary file is removed now,
+    /// on this thread (a file-system job), before the failure is answered.
+    fn settle<T, E>(&mut self, done: Result<T, E>) -> Result<T, E> {
+        if done.is_err() {
+            let _ = self.dir.remove_file(&self.temp);
+        }
+        self.committed = true;
+        done
+    }
+
+    fn link_unique(&mut self, wanted: &str) -> io::Result<String> {
         for candidate in unique_names(wanted) {
             let name = os_name(&candidate);
             // A hard link fails if the name exists, so unlike a
