@@ -34,12 +34,11 @@ async fn fs<T: Send + 'static>(
 ) -> FtpResult<T> {
     let (shared, p) = (Arc::clone(&s.shared), path.clone());
     let run = move || {
-        check_root(&shared, &p, false)?;
         let result = work(&shared.root, &p);
+        // Nothing works in a folder that is gone: asked only when the work
+        // failed, so that a working share pays no extra call for it.
         if let Err(e) = &result {
-            if e.kind() == io::ErrorKind::PermissionDenied {
-                check_root(&shared, &p, true)?;
-            }
+            check_root(&shared, &p, e.kind() == io::ErrorKind::PermissionDenied)?;
         }
         result.at(&p)
     };

@@ -54,25 +54,23 @@ impl Upload {
         let mut keep_mode = None;
         if let Some(name) = target.file_name().filter(|_| replacing) {
             let name = os_name(name);
+            // One look at the name (and, for a symlink, one where it leads).
+            let held = match dir.symlink_metadata(&name) {
+                Ok(m) if m.file_type().is_symlink() => match dir.metadata(&name) {
+                    Ok(m) => Some(m),
+                    // A symlink that leads out of the share (or nowhere)
+                    // stands for a file the client may not touch: refuse
+                    // rather than silently replace the link with a file.
+                    Err(_) => return Err(io::Error::from(io::ErrorKind::PermissionDenied)),
+                },
+                Ok(m) => Some(m),
+                Err(_) => None,
+            };
             // Renaming a file over a directory fails late; fail early instead.
-            if dir.metadata(&name).is_ok_and(|m| m.is_dir()) {
+            if held.as_ref().is_some_and(|m| m.is_dir()) {
                 return Err(io::Error::from(io::ErrorKind::IsADirectory));
             }
-            // A symlink that leads out of the share (or nowhere) stands for
-            // a file the client may not touch: refuse rather than silently
-            // replace the link with a new file.
-            if dir
-                .symlink_metadata(&name)
-                .is_ok_and(|m| m.file_type().is_symlink())
-                && dir.metadata(&name).is_err()
-            {
-                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
-            }
-            keep_mode = dir
-                .metadata(&name)
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.mode() & 0o777);
+            keep_mode = held.filter(|m| m.is_file()).map(|m| m.mode() & 0o777);
         }
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
