@@ -557,3 +557,115 @@ async fn concurrent_appends_never_grow_a_file_past_the_size_limit() {
         1
     );
 }
+
+/// A drop box with these limits.
+async fn start_drop_box(limits: UploadLimits) -> TestServer {
+    start_with(|b| b.access(AccessMode::UploadOnly).upload_limits(limits)).await
+}
+
+/// Every name under `dir`, as paths relative to it, sorted: an empty
+/// folder shows as well as a file.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            found.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `tree(dir)` once no temporary upload file is left (one dropped with
+/// a refused command is removed off the runtime, a moment later).
+async fn settled_tree(dir: &Path) -> Vec<String> {
+    for _ in 0..100 {
+        let now = tree(dir);
+        if !now.iter().any(|n| n.contains(".ftpshare-")) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tree(dir)
+}
+
+/// A drop box enters folders that do not exist yet, and only an upload
+/// that is stored makes them: uploads refused for want of a data
+/// connection (STOR, STOU) or by --min-free leave the disk as it was.
+/// Two uploads into the same new folder at once are both stored there.
+#[tokio::test]
+async fn a_refused_drop_box_upload_makes_no_folder() {
+    let t = start_drop_box(no_min_free()).await;
+    let mut raw = t.login().await;
+    raw.ok("CWD /p/q", 250).await;
+    raw.ok("STOR g.txt", 425).await;
+    raw.ok("STOU", 425).await;
+    raw.ok("STOU g.txt", 425).await;
+    raw.ok("STOR /x/y/z.txt", 425).await;
+    assert_eq!(settled_tree(t.root()).await, Vec::<String>::new());
+
+    // Stored: the folders appear with the file, nothing else.
+    assert_eq!(try_stor(&mut raw, "STOR g.txt", b"g").await, 226);
+    assert_eq!(tree(t.root()), ["p", "p/q", "p/q/g.txt"]);
+    assert_eq!(std::fs::read(t.path("p/q/g.txt")).unwrap(), b"g");
+
+    // Two at once into one new folder: both land there.
+    let mut other = t.login().await;
+    other.ok("CWD /n/m", 250).await;
+    raw.ok("CWD /n/m", 250).await;
+    let mut d1 = raw.epsv().await;
+    let mut d2 = other.epsv().await;
+    raw.ok("STOR f.txt", 150).await;
+    other.ok("STOR f.txt", 150).await;
+    d1.write_all(b"one").await.unwrap();
+    d2.write_all(b"two").await.unwrap();
+    drop(d1);
+    drop(d2);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(other.reply().await.code, 226);
+    let mut got = [
+        std::fs::read(t.path("n/m/f.txt")).unwrap(),
+        std::fs::read(t.path("n/m/f.1.txt")).unwrap(),
+    ];
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(
+        tree(t.root()),
+        [
+            "n",
+            "n/m",
+            "n/m/f.1.txt",
+            "n/m/f.txt",
+            "p",
+            "p/q",
+            "p/q/g.txt"
+        ]
+    );
+    // A path through a file is still answered before any data.
+    let mut raw = t.login().await;
+    let _d = raw.epsv().await;
+    raw.ok("STOR /p/q/g.txt/h.txt", 550).await;
+
+    // Refused by --min-free: no folder either.
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let full = start_drop_box(UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    })
+    .await;
+    let mut raw = full.login().await;
+    raw.ok("CWD /p/q", 250).await;
+    let _d = raw.epsv().await;
+    let r = raw.cmd("STOR g.txt").await;
+    assert!(r.code == 452 || r.code == 552, "{r:?}");
+    let _d = raw.epsv().await;
+    let r = raw.cmd("STOU").await;
+    assert!(r.code == 452 || r.code == 552, "{r:?}");
+    assert_eq!(settled_tree(full.root()).await, Vec::<String>::new());
+}
