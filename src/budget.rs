@@ -206,8 +206,13 @@ impl Budget {
         }
     }
 
-    /// Takes `n` bytes from the quota, or none if they do not all fit.
-    fn reserve(&self, n: u64) -> FtpResult<()> {
+    /// Takes `n` bytes from the quota for an upload that holds `charged`
+    /// bytes of it already. If they do not all fit, the upload is stopped
+    /// and gives its `charged` bytes back in the same atomic step, so that
+    /// uploads reaching the quota together cannot all stop one another:
+    /// each refusal leaves room for the others, and one that fits alone
+    /// goes on.
+    fn reserve(&self, n: u64, charged: u64) -> FtpResult<()> {
         let Some(q) = self.limits.quota else {
             // Only counted for the exit line: saturate rather than wrap.
             let _ = self
@@ -217,12 +222,17 @@ impl Budget {
                 });
             return Ok(());
         };
-        self.used
+        let fits = |used: u64| used.checked_add(n).filter(|&total| total <= q);
+        let step = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(n).filter(|&total| total <= q)
-            })
-            .map(|_| ())
-            .map_err(|_| Self::quota_error(q))
+                Some(fits(used).unwrap_or_else(|| used.saturating_sub(charged)))
+            });
+        let (Ok(before) | Err(before)) = step;
+        match fits(before) {
+            Some(_) => Ok(()),
+            None => Err(Self::quota_error(q)),
+        }
     }
 
     /// `free` unknown (statvfs failed) passes: a failing probe must not
@@ -245,7 +255,8 @@ impl Budget {
 }
 
 /// One upload's share of the budget. Dropped without [`Ticket::keep`],
-/// it gives its bytes back to the quota.
+/// it gives its bytes back to the quota; stopped by the quota, it gives
+/// them back at once.
 #[derive(Debug)]
 pub(crate) struct Ticket {
     budget: Arc<Budget>,
@@ -284,7 +295,11 @@ impl Ticket {
             }
             budget.take_free(d.dev, n).map_err(refuse)?;
         }
-        budget.reserve(n).map_err(refuse)?;
+        if let Err(e) = budget.reserve(n, self.charged) {
+            // Given back by the refusal itself.
+            self.charged = 0;
+            return Err(refuse(e));
+        }
         self.charged = self.charged.saturating_add(n);
         self.size = self.size.saturating_add(n);
         Ok(())
@@ -383,7 +398,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_quota_is_reserved_atomically_and_refunded_by_discarded_uploads() {
+    async fn the_quota_is_reserved_atomically_and_refunded_by_stopped_uploads() {
         let b = budget(UploadLimits {
             quota: Some(100),
             min_free: MinFree::Bytes(0),
@@ -393,18 +408,60 @@ mod tests {
         let mut first = b.admit(&file, 0).await.unwrap();
         let mut second = b.admit(&file, 0).await.unwrap();
         first.charge(60).await.unwrap();
-        assert_eq!(limit(second.charge(41).await), Some(UploadLimit::Quota));
         second.charge(40).await.unwrap();
-        assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
         // The full quota refuses a new upload up front.
         assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::Quota));
-        drop(second); // discarded: its 40 bytes come back
-        first.keep();
-        drop(first); // kept: its 60 stay
+        // Stopped by the quota: its 40 bytes come back at once, before
+        // the ticket is dropped, and the first upload can go on.
+        assert_eq!(limit(second.charge(1).await), Some(UploadLimit::Quota));
         assert_eq!(b.usage().accepted, 60);
-        assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
         let mut third = b.admit(&file, 0).await.unwrap();
-        third.charge(40).await.unwrap();
+        third.charge(30).await.unwrap();
+        drop(third); // discarded: its 30 come back
+        first.charge(40).await.unwrap();
+        assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
+        assert_eq!(b.usage().accepted, 0);
+        drop(second);
+        drop(first);
+        assert_eq!(b.usage().accepted, 0);
+        assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
+        // Kept: its bytes stay.
+        let mut fourth = b.admit(&file, 0).await.unwrap();
+        fourth.charge(100).await.unwrap();
+        fourth.keep();
+        drop(fourth);
+        assert_eq!(b.usage().accepted, 100);
+    }
+
+    /// Three uploads that reach the quota together: however their charges
+    /// interleave, one that fits alone is never stopped by the others.
+    #[test]
+    fn uploads_reaching_the_quota_together_leave_one_standing() {
+        let b = Budget::new(UploadLimits {
+            quota: Some(500),
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        // Each holds 160 (480 in all); each wants 20 more, then 300 in all.
+        let mut held = [160u64; 3];
+        b.used.store(480, Ordering::Relaxed);
+        let mut stopped = [false; 3];
+        for _ in 0..7 {
+            for i in 0..3 {
+                if stopped[i] || held[i] >= 300 {
+                    continue;
+                }
+                match b.reserve(20, held[i]) {
+                    Ok(()) => held[i] += 20,
+                    Err(_) => {
+                        held[i] = 0;
+                        stopped[i] = true;
+                    }
+                }
+            }
+        }
+        assert_eq!(stopped.iter().filter(|s| !**s).count(), 1, "{held:?}");
+        assert_eq!(b.usage().accepted, 300);
     }
 
     #[tokio::test]

@@ -669,3 +669,64 @@ async fn a_refused_drop_box_upload_makes_no_folder() {
     assert!(r.code == 452 || r.code == 552, "{r:?}");
     assert_eq!(settled_tree(full.root()).await, Vec::<String>::new());
 }
+
+/// Three uploads of 3 MB at once under a 5 MiB quota: one fits, and it
+/// is stored. Each upload the quota stops gives its bytes back at once,
+/// so the others go on rather than all three being stopped together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_stopped_by_the_quota_lets_the_others_go_on() {
+    const SIZE: usize = 3_000_000;
+    for round in 0..3 {
+        let t = start_limited(UploadLimits {
+            quota: Some(5 << 20),
+            ..no_min_free()
+        })
+        .await;
+        let mut controls = Vec::new();
+        let mut streams = Vec::new();
+        for i in 0..3 {
+            let mut raw = t.login().await;
+            let data = raw.epsv().await;
+            raw.ok(&format!("STOR up{i}.bin"), 150).await;
+            controls.push(raw);
+            streams.push(Some(data));
+        }
+        // Round robin, so that all three reach the quota together.
+        let body = pseudo_random(SIZE, round);
+        for chunk in body.chunks(64 << 10) {
+            for s in streams.iter_mut() {
+                if let Some(d) = s {
+                    if d.write_all(chunk).await.is_err() {
+                        *s = None;
+                    }
+                }
+            }
+        }
+        for s in streams.iter_mut() {
+            if let Some(mut d) = s.take() {
+                let _ = d.shutdown().await;
+            }
+        }
+        let mut codes = Vec::new();
+        for raw in controls.iter_mut() {
+            codes.push(raw.reply().await.code);
+        }
+        let mut sorted = codes.clone();
+        sorted.sort();
+        assert_eq!(sorted, [226, 552, 552], "round {round}: {codes:?}");
+        let stored = codes.iter().position(|&c| c == 226).unwrap();
+        let name = format!("up{stored}.bin");
+        assert_eq!(
+            names(t.root()),
+            std::slice::from_ref(&name),
+            "round {round}"
+        );
+        assert_eq!(
+            sha256(&std::fs::read(t.path(&name)).unwrap()),
+            sha256(&body)
+        );
+        let usage = t.server.upload_usage();
+        assert_eq!(usage.accepted, SIZE as u64);
+        assert_eq!(usage.stopped_by(UploadLimit::Quota), 2);
+    }
+}
