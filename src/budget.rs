@@ -244,7 +244,7 @@ impl Budget {
                 Err(FtpError::Limit(
                     UploadLimit::MinFree,
                     format!(
-                        "Insufficient storage space: the server keeps {} free on its disk",
+                        "Exceeded storage allocation: the server keeps {} free on its disk",
                         size_text(min)
                     ),
                 ))

@@ -310,13 +310,13 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
     let mut raw = t.login().await;
     let _data = raw.epsv().await;
     let r = raw.cmd("STOR keep.txt").await;
-    assert_eq!(r.code, 452, "{r:?}");
+    assert_eq!(r.code, 552, "{r:?}");
     assert!(r.text.contains("keeps"), "{r:?}");
     // Whoever watches the share sees the refusal, and why.
     let (path, bytes, _, limit) = finished(&mut events).await;
     assert_eq!((path.as_str(), bytes), ("/keep.txt", 0));
     assert_eq!(limit, Some(UploadLimit::MinFree));
-    raw.ok("ALLO 10", 452).await;
+    raw.ok("ALLO 10", 552).await;
     assert_eq!(std::fs::read(t.path("keep.txt")).unwrap(), b"keep");
     assert_eq!(names(t.root()), ["keep.txt"]);
     assert_eq!(t.server.upload_usage().stopped_by(UploadLimit::MinFree), 1);
@@ -329,12 +329,11 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
              lcd {}; put new.txt; bye",
             local.path().display()
         );
-        // -d shows the replies: lftp takes 452 for a transient failure
-        // and retries until it gives up.
+        // -d shows the replies: the refusal comes before any data.
         let out = lftp(&t, true, script).await;
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("<--- 452"), "{err}");
+        assert!(err.contains("<--- 552"), "{err}");
         assert!(!err.contains("<--- 150"), "{err}");
         assert_eq!(names(t.root()), ["keep.txt"]);
     }
@@ -349,9 +348,9 @@ fn free_bytes(f: &std::fs::File) -> u64 {
 }
 
 /// The real disk, with a minimum just below what is free now: an upload
-/// starts, then is stopped with 452 once it has eaten the margin. Other
+/// starts, then is stopped with 552 once it has eaten the margin. Other
 /// programs write to the same disk, so a run whose margin vanished before
-/// the upload began (452 before 150) is tried again.
+/// the upload began (552 before 150) is tried again.
 #[tokio::test]
 async fn min_free_stops_an_upload_in_the_stream() {
     const MARGIN: u64 = 32 << 20;
@@ -373,7 +372,7 @@ async fn min_free_stops_an_upload_in_the_stream() {
         let mut raw = t.login().await;
         let mut data = raw.epsv().await;
         let r = raw.cmd("STOR keep.bin").await;
-        if r.code == 452 {
+        if r.code == 552 {
             continue;
         }
         assert_eq!(r.code, 150, "{r:?}");
@@ -387,7 +386,7 @@ async fn min_free_stops_an_upload_in_the_stream() {
         }
         drop(data);
         let r = raw.reply().await;
-        assert_eq!(r.code, 452, "{r:?} after {sent} bytes");
+        assert_eq!(r.code, 552, "{r:?} after {sent} bytes");
         let (_, bytes, _, limit) = finished(&mut events).await;
         assert_eq!(limit, Some(UploadLimit::MinFree));
         assert!(bytes > 0, "stopped in the stream, not before it");
@@ -662,11 +661,9 @@ async fn a_refused_drop_box_upload_makes_no_folder() {
     let mut raw = full.login().await;
     raw.ok("CWD /p/q", 250).await;
     let _d = raw.epsv().await;
-    let r = raw.cmd("STOR g.txt").await;
-    assert!(r.code == 452 || r.code == 552, "{r:?}");
+    raw.ok("STOR g.txt", 552).await;
     let _d = raw.epsv().await;
-    let r = raw.cmd("STOU").await;
-    assert!(r.code == 452 || r.code == 552, "{r:?}");
+    raw.ok("STOU", 552).await;
     assert_eq!(settled_tree(full.root()).await, Vec::<String>::new());
 }
 
@@ -729,4 +726,55 @@ async fn an_upload_stopped_by_the_quota_lets_the_others_go_on() {
         assert_eq!(usage.accepted, SIZE as u64);
         assert_eq!(usage.stopped_by(UploadLimit::Quota), 2);
     }
+}
+
+/// A drop box whose disk is at the --min-free line will not get emptier
+/// (nothing there is deleted): the refusal reads as final. lftp gives up
+/// at once with the reason, rather than "Delaying before retry" for half
+/// an hour, and curl fails with the code of a full allocation.
+#[tokio::test]
+async fn a_full_drop_box_reads_as_final_to_lftp_and_curl() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let t = start_drop_box(UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    })
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    let file = local.path().join("new.txt");
+    std::fs::write(&file, b"new").unwrap();
+    let mut raw = t.login().await;
+    let _d = raw.epsv().await;
+    let r = raw.cmd("STOR new.txt").await;
+    assert_eq!(r.code, 552, "{r:?}");
+    assert!(r.text.contains("keeps"), "{r:?}");
+    raw.ok("ALLO 10", 552).await;
+
+    if need("lftp") {
+        // lftp's own defaults: no retry setting lowered.
+        let script = format!(
+            "set cmd:fail-exit yes; set ftp:ssl-allow no; put {} -o new.txt; bye",
+            file.display()
+        );
+        let began = std::time::Instant::now();
+        let out = lftp(&t, false, script).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(began.elapsed() < Duration::from_secs(10), "{err}");
+        assert!(err.contains("Access failed: 552"), "{err}");
+        assert!(err.contains("keeps"), "{err}");
+        assert!(!err.contains("Delaying"), "{err}");
+    }
+    if need("curl") {
+        let out = curl_put(&t, &file, "new.txt").await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(25), "{err}");
+        assert!(err.contains("Failed FTP upload: 552"), "{err}");
+    }
+    if need("python3") {
+        // ftplib raises error_perm (5xx), not error_temp (4xx).
+        assert_eq!(ftplib_puts(&t, &[("new.txt", 3)]).await, "new.txt 552\n");
+    }
+    assert_eq!(tree(t.root()), Vec::<String>::new());
 }

@@ -63,8 +63,8 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 }
 
 /// ALLO n: storage needs no reserving here (202, superfluous), but a size
-/// that alone would break an upload limit is refused up front (552, or 452
-/// for disk space), before the client sends any data.
+/// that alone would break an upload limit is refused up front (552),
+/// before the client sends any data.
 pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
     let rules = s.rules();
     if let Some(n) = size.filter(|_| rules.uploads && s.shared.config.uploads.any()) {
