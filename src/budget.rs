@@ -117,6 +117,20 @@ impl Budget {
         })
     }
 
+    /// AVBL: what one upload may store now on a disk with `free` bytes
+    /// free: that less the reserve `--min-free` keeps, at most what is
+    /// left of the quota and at most the per-file limit.
+    pub fn available(&self, free: u64) -> u64 {
+        let mut room = free.saturating_sub(self.min_free());
+        if let Some(q) = self.limits.quota {
+            room = room.min(q.saturating_sub(self.used.load(Ordering::Acquire)));
+        }
+        if let Some(max) = self.limits.max_upload_size {
+            room = room.min(max);
+        }
+        room
+    }
+
     fn min_free(&self) -> u64 {
         self.limits.min_free_bytes()
     }
@@ -487,6 +501,30 @@ mod tests {
         b.check_allo(u64::MAX, || unreachable!()).await.unwrap_err();
         // ALLO only asks: nothing is counted as stopped.
         assert_eq!(b.usage().stopped_by(UploadLimit::MaxUploadSize), 2);
+    }
+
+    #[tokio::test]
+    async fn available_is_the_least_of_the_limits() {
+        let b = budget(UploadLimits {
+            quota: Some(5000),
+            max_upload_size: Some(3000),
+            min_free: MinFree::Bytes(100),
+        });
+        assert_eq!(b.available(10_000), 3000);
+        assert_eq!(b.available(2100), 2000);
+        assert_eq!(b.available(50), 0);
+        let file = tempfile::tempfile().unwrap();
+        let mut t = b.admit(&file, 0).await;
+        // The disk of `file` may be below 100 bytes free: then no ticket.
+        if let Ok(t) = t.as_mut() {
+            t.charge(2500).await.unwrap();
+            assert_eq!(b.available(10_000), 2500);
+        }
+        let open = budget(UploadLimits {
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        assert_eq!(open.available(u64::MAX), u64::MAX);
     }
 
     #[test]

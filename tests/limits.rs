@@ -778,3 +778,57 @@ async fn a_full_drop_box_reads_as_final_to_lftp_and_curl() {
     }
     assert_eq!(tree(t.root()), Vec::<String>::new());
 }
+
+/// AVBL answers what an upload there may really store: the disk's free
+/// space less --min-free, at most what is left of --quota and at most
+/// --max-upload-size. A drop box answers alike for any folder name.
+#[tokio::test]
+async fn avbl_answers_what_an_upload_may_store() {
+    async fn avbl(raw: &mut Raw, arg: &str) -> u64 {
+        let r = raw.ok(format!("AVBL {arg}").trim_end(), 213).await;
+        r.text[4..].trim().parse().unwrap()
+    }
+    let t = start_limited(UploadLimits {
+        quota: Some(5000),
+        ..no_min_free()
+    })
+    .await;
+    let mut raw = t.login().await;
+    assert_eq!(avbl(&mut raw, "").await, 5000);
+    assert_eq!(try_stor(&mut raw, "STOR a.bin", &[7; 1200]).await, 226);
+    assert_eq!(avbl(&mut raw, "").await, 3800);
+
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1000),
+        ..no_min_free()
+    })
+    .await;
+    assert_eq!(avbl(&mut t.login().await, "").await, 1000);
+
+    // The real disk, with a reserve 100 MB below its free space.
+    const ROOM: u64 = 100_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let Some(min_free) = free.checked_sub(ROOM).filter(|&m| m > 0) else {
+        need_that(&format!("more than {ROOM} bytes free ({free})"), false);
+        return;
+    };
+    for drop_box in [false, true] {
+        let limits = UploadLimits {
+            min_free: MinFree::Bytes(min_free),
+            ..UploadLimits::default()
+        };
+        let t = match drop_box {
+            true => start_drop_box(limits).await,
+            false => start_limited(limits).await,
+        };
+        let mut raw = t.login().await;
+        // Other programs write to the disk meanwhile: 10 MB either way.
+        let room = avbl(&mut raw, "").await;
+        assert!(room.abs_diff(ROOM) < 10_000_000, "{room}");
+        if drop_box {
+            let elsewhere = avbl(&mut raw, "/no/such/folder").await;
+            assert!(elsewhere.abs_diff(ROOM) < 10_000_000, "{elsewhere}");
+        }
+    }
+}
