@@ -6,8 +6,10 @@
 //! reserved before writing, so concurrent uploads cannot overshoot it
 //! together; an upload that is discarded gives its bytes back when its
 //! ticket drops. Free space is estimated per file system from the last
-//! measurement minus what every upload to it wrote since, so that
-//! concurrent uploads cannot pass the reserve together either.
+//! measurement minus what uploads to it charged and had not written when
+//! it was taken, so that concurrent uploads cannot pass the reserve
+//! together either, not even by the bytes one of them has charged but not
+//! yet written when another measures the disk again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,17 +34,46 @@ pub(crate) struct Budget {
     limits: UploadLimits,
     used: AtomicU64,
     stopped: [AtomicU64; 3],
+    /// Names the running uploads in [`DiskEstimate::uploads`].
+    next_upload: AtomicU64,
     /// By device number: only file systems that uploads went to.
     disks: Mutex<HashMap<u64, DiskEstimate>>,
 }
 
 /// Free space on one file system as last measured, and what uploads
-/// charged to it since.
+/// charged to it that the measurement did not see written.
 #[derive(Debug)]
 struct DiskEstimate {
     free: Option<u64>,
     since: u64,
     at: Instant,
+    /// The uploads writing to this file system, by number.
+    uploads: HashMap<u64, Writing>,
+}
+
+/// One upload's file and what it charged, to tell at a measurement how
+/// much of that is not on the disk yet.
+#[derive(Debug)]
+struct Writing {
+    file: Arc<File>,
+    /// The file's length when the upload was admitted (a resume's or a
+    /// prefix copy's bytes are there already).
+    start: u64,
+    charged: u64,
+    /// Stored: every byte is written; left for the next measurement, which
+    /// may have begun before the last of them.
+    kept: bool,
+}
+
+impl DiskEstimate {
+    fn empty() -> DiskEstimate {
+        DiskEstimate {
+            free: None,
+            since: 0,
+            at: Instant::now(),
+            uploads: HashMap::new(),
+        }
+    }
 }
 
 impl Budget {
@@ -52,6 +83,7 @@ impl Budget {
             limits,
             used: AtomicU64::new(0),
             stopped: Default::default(),
+            next_upload: AtomicU64::new(0),
             disks: Mutex::default(),
         }
     }
@@ -91,17 +123,25 @@ impl Budget {
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
             let f = Arc::clone(&file);
-            let measured = crate::blocking::run(move || {
-                let dev = f.metadata()?.dev();
-                io::Result::Ok((dev, crate::vfs::disk_space(&*f).ok().map(|(free, _)| free)))
-            });
+            let named = crate::blocking::run(move || f.metadata().map(|m| (m.dev(), m.len())));
             // A file whose disk cannot even be named passes, like one
             // whose free space cannot be measured.
-            match measured.await.ok().and_then(Result::ok) {
-                Some((dev, free)) => {
-                    self.measured(dev, free);
-                    self.check_free(free, 1).map_err(refuse)?;
-                    Some(DiskWatch { file, dev })
+            match named.await.ok().and_then(Result::ok) {
+                Some((dev, start)) => {
+                    self.measure(dev, Arc::clone(&file)).await;
+                    let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
+                    self.check_free(estimate, 1).map_err(refuse)?;
+                    let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
+                    let writing = Writing {
+                        file: Arc::clone(&file),
+                        start,
+                        charged: 0,
+                        kept: false,
+                    };
+                    let mut disks = self.disks();
+                    let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
+                    d.uploads.insert(id, writing);
+                    Some(DiskWatch { file, dev, id })
                 }
                 None => None,
             }
@@ -141,16 +181,56 @@ impl Budget {
         self.disks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh measurement of `dev`. What uploads have charged but not yet
-    /// written (up to two batches each, see `data::file_sink`) is not in
-    /// it: the reserve can be undershot by that much, 512 KiB per running
-    /// upload, rather than by 8 MiB per upload as with estimates of their
-    /// own.
+    /// Measures `dev` (through `own`, a file on it) afresh, off the
+    /// runtime. What running uploads charged but had not written then
+    /// (up to two batches each, see `data::file_sink`) is not in the
+    /// measurement: each one's file length is read first, and what it
+    /// charged beyond that stays counted. Read before the free space, a
+    /// length can only miss bytes the measurement saw, which are then
+    /// counted twice until the next one: on the safe side.
+    async fn measure(&self, dev: u64, own: Arc<File>) {
+        let files: Vec<(u64, Arc<File>)> = self.disks().get(&dev).map_or_else(Vec::new, |d| {
+            d.uploads
+                .iter()
+                .map(|(id, w)| (*id, Arc::clone(&w.file)))
+                .collect()
+        });
+        let measured = crate::blocking::run(move || {
+            let lengths: HashMap<u64, u64> = files
+                .iter()
+                .map(|(id, f)| (*id, f.metadata().map_or(0, |m| m.len())))
+                .collect();
+            let free = crate::vfs::disk_space(&*own).ok().map(|(free, _)| free);
+            (lengths, free)
+        });
+        let (lengths, free) = measured.await.unwrap_or_default();
+        let mut disks = self.disks();
+        let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
+        let mut unwritten = 0u64;
+        d.uploads.retain(|id, w| match lengths.get(id) {
+            Some(&len) => {
+                let written = len.saturating_sub(w.start);
+                unwritten = unwritten.saturating_add(w.charged.saturating_sub(written));
+                // A kept upload measured now is all on the disk.
+                !w.kept
+            }
+            // Admitted after the lengths were read: none of it counted.
+            None => {
+                unwritten = unwritten.saturating_add(w.charged);
+                true
+            }
+        });
+        d.free = free;
+        d.since = unwritten;
+        d.at = Instant::now();
+    }
+
+    /// A measurement of `dev` with no uploads running, for tests.
+    #[cfg(test)]
     fn measured(&self, dev: u64, free: Option<u64>) {
         let fresh = DiskEstimate {
             free,
-            since: 0,
-            at: Instant::now(),
+            ..DiskEstimate::empty()
         };
         self.disks().insert(dev, fresh);
     }
@@ -166,14 +246,18 @@ impl Budget {
         })
     }
 
-    /// Takes `n` bytes from `dev`'s estimated free space, or refuses them.
-    fn take_free(&self, dev: u64, n: u64) -> FtpResult<()> {
+    /// Takes `n` bytes from `dev`'s estimated free space for upload `id`,
+    /// or refuses them.
+    fn take_free(&self, dev: u64, id: u64, n: u64) -> FtpResult<()> {
         let mut disks = self.disks();
         let Some(d) = disks.get_mut(&dev) else {
             return Ok(());
         };
         self.check_free(d.estimate(), n)?;
         d.since = d.since.saturating_add(n);
+        if let Some(w) = d.uploads.get_mut(&id) {
+            w.charged = w.charged.saturating_add(n);
+        }
         Ok(())
     }
 
@@ -287,6 +371,8 @@ pub(crate) struct Ticket {
 struct DiskWatch {
     file: Arc<File>,
     dev: u64,
+    /// The upload's number in its disk's [`DiskEstimate::uploads`].
+    id: u64,
 }
 
 impl DiskEstimate {
@@ -304,10 +390,9 @@ impl Ticket {
         budget.check_size(self.size, n).map_err(refuse)?;
         if let Some(d) = &self.disk {
             if budget.due(d.dev, n) {
-                let file = Arc::clone(&d.file);
-                budget.measured(d.dev, free_space(move || Ok(file)).await);
+                budget.measure(d.dev, Arc::clone(&d.file)).await;
             }
-            budget.take_free(d.dev, n).map_err(refuse)?;
+            budget.take_free(d.dev, d.id, n).map_err(refuse)?;
         }
         if let Err(e) = budget.reserve(n, self.charged) {
             // Given back by the refusal itself.
@@ -341,6 +426,22 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.keep {
             self.budget.used.fetch_sub(self.charged, Ordering::AcqRel);
+        }
+        if let Some(d) = &self.disk {
+            let mut disks = self.budget.disks();
+            let uploads = disks.get_mut(&d.dev).map(|e| &mut e.uploads);
+            match (uploads, self.keep) {
+                (Some(u), true) => {
+                    if let Some(w) = u.get_mut(&d.id) {
+                        w.kept = true;
+                    }
+                }
+                // Discarded: what it wrote is freed, the rest never comes.
+                (Some(u), false) => {
+                    u.remove(&d.id);
+                }
+                (None, _) => {}
+            }
         }
     }
 }
@@ -537,14 +638,49 @@ mod tests {
         b.measured(8, Some(1000));
         // Two uploads to disk 7 between measurements: the second sees the
         // first one's bytes as gone.
-        b.take_free(7, 500).unwrap();
+        b.take_free(7, 0, 500).unwrap();
         assert!(!b.due(7, 400));
-        b.take_free(7, 400).unwrap();
-        assert_eq!(limit(b.take_free(7, 1)), Some(UploadLimit::MinFree));
+        b.take_free(7, 1, 400).unwrap();
+        assert_eq!(limit(b.take_free(7, 0, 1)), Some(UploadLimit::MinFree));
         // Refusing on an estimate first asks for a measurement.
         assert!(b.due(7, 1));
         // Another file system keeps its own count.
-        b.take_free(8, 900).unwrap();
+        b.take_free(8, 0, 900).unwrap();
+    }
+
+    /// Bytes one upload charged but has not written yet are not in a new
+    /// measurement another upload takes: they stay counted, so that the
+    /// two cannot pass the reserve together. Once written, they are
+    /// counted once, not twice.
+    #[tokio::test]
+    async fn a_new_measurement_still_counts_bytes_charged_but_not_written() {
+        const MB: u64 = 1_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = tempfile::tempfile_in(dir.path()).unwrap();
+        let second = tempfile::tempfile_in(dir.path()).unwrap();
+        let (free, _) = crate::vfs::disk_space(&first).unwrap();
+        let Some(min) = free.checked_sub(10 * MB).filter(|&m| m > 0) else {
+            return; // a disk with 10 MB free or less cannot run this
+        };
+        let b = budget(UploadLimits {
+            min_free: MinFree::Bytes(min),
+            ..UploadLimits::default()
+        });
+        let mut a = b.admit(&first, 0).await.unwrap();
+        a.charge(6 * MB).await.unwrap();
+        // Admitting measures the disk afresh: a's 6 MB are not on it.
+        let mut c = b.admit(&second, 0).await.unwrap();
+        assert_eq!(limit(c.charge(6 * MB).await), Some(UploadLimit::MinFree));
+        // Written, and measured again by a new upload: counted once.
+        io::Write::write_all(&mut first, &vec![1u8; 6 * MB as usize]).unwrap();
+        first.sync_all().unwrap();
+        let mut d = b.admit(&second, 0).await.unwrap();
+        d.charge(3 * MB).await.unwrap();
+        // a is discarded: its bytes no longer count once measured again.
+        drop(a);
+        drop(first);
+        let mut e = b.admit(&second, 0).await.unwrap();
+        e.charge(6 * MB).await.unwrap();
     }
 
     #[test]
