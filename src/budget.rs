@@ -6,8 +6,10 @@
 //! reserved before writing, so concurrent uploads cannot overshoot it
 //! together; an upload that is discarded gives its bytes back when its
 //! ticket drops. Free space is estimated per file system from the last
-//! measurement minus what every upload to it wrote since, so that
-//! concurrent uploads cannot pass the reserve together either.
+//! measurement minus what uploads to it charged and had not written when
+//! it was taken, so that concurrent uploads cannot pass the reserve
+//! together either, not even by the bytes one of them has charged but not
+//! yet written when another measures the disk again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,17 +34,46 @@ pub(crate) struct Budget {
     limits: UploadLimits,
     used: AtomicU64,
     stopped: [AtomicU64; 3],
+    /// Names the running uploads in [`DiskEstimate::uploads`].
+    next_upload: AtomicU64,
     /// By device number: only file systems that uploads went to.
     disks: Mutex<HashMap<u64, DiskEstimate>>,
 }
 
 /// Free space on one file system as last measured, and what uploads
-/// charged to it since.
+/// charged to it that the measurement did not see written.
 #[derive(Debug)]
 struct DiskEstimate {
     free: Option<u64>,
     since: u64,
     at: Instant,
+    /// The uploads writing to this file system, by number.
+    uploads: HashMap<u64, Writing>,
+}
+
+/// One upload's file and what it charged, to tell at a measurement how
+/// much of that is not on the disk yet.
+#[derive(Debug)]
+struct Writing {
+    file: Arc<File>,
+    /// The file's length when the upload was admitted (a resume's or a
+    /// prefix copy's bytes are there already).
+    start: u64,
+    charged: u64,
+    /// Stored: every byte is written; left for the next measurement, which
+    /// may have begun before the last of them.
+    kept: bool,
+}
+
+impl DiskEstimate {
+    fn empty() -> DiskEstimate {
+        DiskEstimate {
+            free: None,
+            since: 0,
+            at: Instant::now(),
+            uploads: HashMap::new(),
+        }
+    }
 }
 
 impl Budget {
@@ -52,6 +83,7 @@ impl Budget {
             limits,
             used: AtomicU64::new(0),
             stopped: Default::default(),
+            next_upload: AtomicU64::new(0),
             disks: Mutex::default(),
         }
     }
@@ -90,18 +122,33 @@ impl Budget {
                 file.try_clone()
                     .map_err(|e| FtpError::from_io(&e, "upload"))?,
             );
-            let f = Arc::clone(&file);
+            // Naming the file's disk and measuring it: one job.
+            let (own, running) = (Arc::clone(&file), self.running());
             let measured = crate::blocking::run(move || {
-                let dev = f.metadata()?.dev();
-                io::Result::Ok((dev, crate::vfs::disk_space(&*f).ok().map(|(free, _)| free)))
+                let md = own.metadata()?;
+                let dev = md.dev();
+                let lengths = lengths(running.into_iter().filter(|(d, ..)| *d == dev));
+                let free = crate::vfs::disk_space(&*own).ok().map(|(free, _)| free);
+                io::Result::Ok((dev, md.len(), lengths, free))
             });
             // A file whose disk cannot even be named passes, like one
             // whose free space cannot be measured.
             match measured.await.ok().and_then(Result::ok) {
-                Some((dev, free)) => {
-                    self.measured(dev, free);
-                    self.check_free(free, 1).map_err(refuse)?;
-                    Some(DiskWatch { file, dev })
+                Some((dev, start, lengths, free)) => {
+                    self.measured_at(dev, &lengths, free);
+                    let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
+                    self.check_free(estimate, 1).map_err(refuse)?;
+                    let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
+                    let writing = Writing {
+                        file: Arc::clone(&file),
+                        start,
+                        charged: 0,
+                        kept: false,
+                    };
+                    let mut disks = self.disks();
+                    let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
+                    d.uploads.insert(id, writing);
+                    Some(DiskWatch { file, dev, id })
                 }
                 None => None,
             }
@@ -117,6 +164,20 @@ impl Budget {
         })
     }
 
+    /// AVBL: what one upload may store now on a disk with `free` bytes
+    /// free: that less the reserve `--min-free` keeps, at most what is
+    /// left of the quota and at most the per-file limit.
+    pub fn available(&self, free: u64) -> u64 {
+        let mut room = free.saturating_sub(self.min_free());
+        if let Some(q) = self.limits.quota {
+            room = room.min(q.saturating_sub(self.used.load(Ordering::Acquire)));
+        }
+        if let Some(max) = self.limits.max_upload_size {
+            room = room.min(max);
+        }
+        room
+    }
+
     fn min_free(&self) -> u64 {
         self.limits.min_free_bytes()
     }
@@ -127,16 +188,65 @@ impl Budget {
         self.disks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh measurement of `dev`. What uploads have charged but not yet
-    /// written (up to two batches each, see `data::file_sink`) is not in
-    /// it: the reserve can be undershot by that much, 512 KiB per running
-    /// upload, rather than by 8 MiB per upload as with estimates of their
-    /// own.
+    /// Measures `dev` (through `own`, a file on it) afresh, off the
+    /// runtime. What running uploads charged but had not written then
+    /// (up to two batches each, see `data::file_sink`) is not in the
+    /// measurement: each one's file length is read first, and what it
+    /// charged beyond that stays counted. Read before the free space, a
+    /// length can only miss bytes the measurement saw, which are then
+    /// counted twice until the next one: on the safe side.
+    async fn measure(&self, dev: u64, own: Arc<File>) {
+        let running = self.running();
+        let measured = crate::blocking::run(move || {
+            let lengths = lengths(running.into_iter().filter(|(d, ..)| *d == dev));
+            let free = crate::vfs::disk_space(&*own).ok().map(|(free, _)| free);
+            (lengths, free)
+        });
+        let (lengths, free) = measured.await.unwrap_or_default();
+        self.measured_at(dev, &lengths, free);
+    }
+
+    /// The files of the uploads running on every disk, to measure.
+    fn running(&self) -> Vec<(u64, u64, Arc<File>)> {
+        let disks = self.disks();
+        let each = disks.iter().flat_map(|(dev, d)| {
+            d.uploads
+                .iter()
+                .map(move |(id, w)| (*dev, *id, Arc::clone(&w.file)))
+        });
+        each.collect()
+    }
+
+    /// Takes a measurement of `dev`: its free space, read after the
+    /// lengths of the files its uploads were writing.
+    fn measured_at(&self, dev: u64, lengths: &HashMap<u64, u64>, free: Option<u64>) {
+        let mut disks = self.disks();
+        let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
+        let mut unwritten = 0u64;
+        d.uploads.retain(|id, w| match lengths.get(id) {
+            Some(&len) => {
+                let written = len.saturating_sub(w.start);
+                unwritten = unwritten.saturating_add(w.charged.saturating_sub(written));
+                // A kept upload measured now is all on the disk.
+                !w.kept
+            }
+            // Admitted after the lengths were read: none of it counted.
+            None => {
+                unwritten = unwritten.saturating_add(w.charged);
+                true
+            }
+        });
+        d.free = free;
+        d.since = unwritten;
+        d.at = Instant::now();
+    }
+
+    /// A measurement of `dev` with no uploads running, for tests.
+    #[cfg(test)]
     fn measured(&self, dev: u64, free: Option<u64>) {
         let fresh = DiskEstimate {
             free,
-            since: 0,
-            at: Instant::now(),
+            ..DiskEstimate::empty()
         };
         self.disks().insert(dev, fresh);
     }
@@ -152,14 +262,18 @@ impl Budget {
         })
     }
 
-    /// Takes `n` bytes from `dev`'s estimated free space, or refuses them.
-    fn take_free(&self, dev: u64, n: u64) -> FtpResult<()> {
+    /// Takes `n` bytes from `dev`'s estimated free space for upload `id`,
+    /// or refuses them.
+    fn take_free(&self, dev: u64, id: u64, n: u64) -> FtpResult<()> {
         let mut disks = self.disks();
         let Some(d) = disks.get_mut(&dev) else {
             return Ok(());
         };
         self.check_free(d.estimate(), n)?;
         d.since = d.since.saturating_add(n);
+        if let Some(w) = d.uploads.get_mut(&id) {
+            w.charged = w.charged.saturating_add(n);
+        }
         Ok(())
     }
 
@@ -206,8 +320,13 @@ impl Budget {
         }
     }
 
-    /// Takes `n` bytes from the quota, or none if they do not all fit.
-    fn reserve(&self, n: u64) -> FtpResult<()> {
+    /// Takes `n` bytes from the quota for an upload that holds `charged`
+    /// bytes of it already. If they do not all fit, the upload is stopped
+    /// and gives its `charged` bytes back in the same atomic step, so that
+    /// uploads reaching the quota together cannot all stop one another:
+    /// each refusal leaves room for the others, and one that fits alone
+    /// goes on.
+    fn reserve(&self, n: u64, charged: u64) -> FtpResult<()> {
         let Some(q) = self.limits.quota else {
             // Only counted for the exit line: saturate rather than wrap.
             let _ = self
@@ -217,12 +336,17 @@ impl Budget {
                 });
             return Ok(());
         };
-        self.used
+        let fits = |used: u64| used.checked_add(n).filter(|&total| total <= q);
+        let step = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(n).filter(|&total| total <= q)
-            })
-            .map(|_| ())
-            .map_err(|_| Self::quota_error(q))
+                Some(fits(used).unwrap_or_else(|| used.saturating_sub(charged)))
+            });
+        let (Ok(before) | Err(before)) = step;
+        match fits(before) {
+            Some(_) => Ok(()),
+            None => Err(Self::quota_error(q)),
+        }
     }
 
     /// `free` unknown (statvfs failed) passes: a failing probe must not
@@ -234,7 +358,7 @@ impl Budget {
                 Err(FtpError::Limit(
                     UploadLimit::MinFree,
                     format!(
-                        "Insufficient storage space: the server keeps {} free on its disk",
+                        "Exceeded storage allocation: the server keeps {} free on its disk",
                         size_text(min)
                     ),
                 ))
@@ -245,7 +369,8 @@ impl Budget {
 }
 
 /// One upload's share of the budget. Dropped without [`Ticket::keep`],
-/// it gives its bytes back to the quota.
+/// it gives its bytes back to the quota; stopped by the quota, it gives
+/// them back at once.
 #[derive(Debug)]
 pub(crate) struct Ticket {
     budget: Arc<Budget>,
@@ -262,6 +387,8 @@ pub(crate) struct Ticket {
 struct DiskWatch {
     file: Arc<File>,
     dev: u64,
+    /// The upload's number in its disk's [`DiskEstimate::uploads`].
+    id: u64,
 }
 
 impl DiskEstimate {
@@ -279,12 +406,15 @@ impl Ticket {
         budget.check_size(self.size, n).map_err(refuse)?;
         if let Some(d) = &self.disk {
             if budget.due(d.dev, n) {
-                let file = Arc::clone(&d.file);
-                budget.measured(d.dev, free_space(move || Ok(file)).await);
+                budget.measure(d.dev, Arc::clone(&d.file)).await;
             }
-            budget.take_free(d.dev, n).map_err(refuse)?;
+            budget.take_free(d.dev, d.id, n).map_err(refuse)?;
         }
-        budget.reserve(n).map_err(refuse)?;
+        if let Err(e) = budget.reserve(n, self.charged) {
+            // Given back by the refusal itself.
+            self.charged = 0;
+            return Err(refuse(e));
+        }
         self.charged = self.charged.saturating_add(n);
         self.size = self.size.saturating_add(n);
         Ok(())
@@ -313,7 +443,30 @@ impl Drop for Ticket {
         if !self.keep {
             self.budget.used.fetch_sub(self.charged, Ordering::AcqRel);
         }
+        if let Some(d) = &self.disk {
+            let mut disks = self.budget.disks();
+            let uploads = disks.get_mut(&d.dev).map(|e| &mut e.uploads);
+            match (uploads, self.keep) {
+                (Some(u), true) => {
+                    if let Some(w) = u.get_mut(&d.id) {
+                        w.kept = true;
+                    }
+                }
+                // Discarded: what it wrote is freed, the rest never comes.
+                (Some(u), false) => {
+                    u.remove(&d.id);
+                }
+                (None, _) => {}
+            }
+        }
     }
+}
+
+/// The lengths of running uploads' files, by upload (a file-system job's work).
+fn lengths(running: impl Iterator<Item = (u64, u64, Arc<File>)>) -> HashMap<u64, u64> {
+    running
+        .map(|(_, id, f)| (id, f.metadata().map_or(0, |m| m.len())))
+        .collect()
 }
 
 /// Free bytes on the disk of what `open` opens, if they can be measured.
@@ -383,7 +536,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_quota_is_reserved_atomically_and_refunded_by_discarded_uploads() {
+    async fn the_quota_is_reserved_atomically_and_refunded_by_stopped_uploads() {
         let b = budget(UploadLimits {
             quota: Some(100),
             min_free: MinFree::Bytes(0),
@@ -393,18 +546,60 @@ mod tests {
         let mut first = b.admit(&file, 0).await.unwrap();
         let mut second = b.admit(&file, 0).await.unwrap();
         first.charge(60).await.unwrap();
-        assert_eq!(limit(second.charge(41).await), Some(UploadLimit::Quota));
         second.charge(40).await.unwrap();
-        assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
         // The full quota refuses a new upload up front.
         assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::Quota));
-        drop(second); // discarded: its 40 bytes come back
-        first.keep();
-        drop(first); // kept: its 60 stay
+        // Stopped by the quota: its 40 bytes come back at once, before
+        // the ticket is dropped, and the first upload can go on.
+        assert_eq!(limit(second.charge(1).await), Some(UploadLimit::Quota));
         assert_eq!(b.usage().accepted, 60);
-        assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
         let mut third = b.admit(&file, 0).await.unwrap();
-        third.charge(40).await.unwrap();
+        third.charge(30).await.unwrap();
+        drop(third); // discarded: its 30 come back
+        first.charge(40).await.unwrap();
+        assert_eq!(limit(first.charge(1).await), Some(UploadLimit::Quota));
+        assert_eq!(b.usage().accepted, 0);
+        drop(second);
+        drop(first);
+        assert_eq!(b.usage().accepted, 0);
+        assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
+        // Kept: its bytes stay.
+        let mut fourth = b.admit(&file, 0).await.unwrap();
+        fourth.charge(100).await.unwrap();
+        fourth.keep();
+        drop(fourth);
+        assert_eq!(b.usage().accepted, 100);
+    }
+
+    /// Three uploads that reach the quota together: however their charges
+    /// interleave, one that fits alone is never stopped by the others.
+    #[test]
+    fn uploads_reaching_the_quota_together_leave_one_standing() {
+        let b = Budget::new(UploadLimits {
+            quota: Some(500),
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        // Each holds 160 (480 in all); each wants 20 more, then 300 in all.
+        let mut held = [160u64; 3];
+        b.used.store(480, Ordering::Relaxed);
+        let mut stopped = [false; 3];
+        for _ in 0..7 {
+            for i in 0..3 {
+                if stopped[i] || held[i] >= 300 {
+                    continue;
+                }
+                match b.reserve(20, held[i]) {
+                    Ok(()) => held[i] += 20,
+                    Err(_) => {
+                        held[i] = 0;
+                        stopped[i] = true;
+                    }
+                }
+            }
+        }
+        assert_eq!(stopped.iter().filter(|s| !**s).count(), 1, "{held:?}");
+        assert_eq!(b.usage().accepted, 300);
     }
 
     #[tokio::test]
@@ -432,6 +627,30 @@ mod tests {
         assert_eq!(b.usage().stopped_by(UploadLimit::MaxUploadSize), 2);
     }
 
+    #[tokio::test]
+    async fn available_is_the_least_of_the_limits() {
+        let b = budget(UploadLimits {
+            quota: Some(5000),
+            max_upload_size: Some(3000),
+            min_free: MinFree::Bytes(100),
+        });
+        assert_eq!(b.available(10_000), 3000);
+        assert_eq!(b.available(2100), 2000);
+        assert_eq!(b.available(50), 0);
+        let file = tempfile::tempfile().unwrap();
+        let mut t = b.admit(&file, 0).await;
+        // The disk of `file` may be below 100 bytes free: then no ticket.
+        if let Ok(t) = t.as_mut() {
+            t.charge(2500).await.unwrap();
+            assert_eq!(b.available(10_000), 2500);
+        }
+        let open = budget(UploadLimits {
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        });
+        assert_eq!(open.available(u64::MAX), u64::MAX);
+    }
+
     #[test]
     fn concurrent_uploads_share_one_estimate_of_their_disk() {
         let b = budget(UploadLimits {
@@ -442,14 +661,49 @@ mod tests {
         b.measured(8, Some(1000));
         // Two uploads to disk 7 between measurements: the second sees the
         // first one's bytes as gone.
-        b.take_free(7, 500).unwrap();
+        b.take_free(7, 0, 500).unwrap();
         assert!(!b.due(7, 400));
-        b.take_free(7, 400).unwrap();
-        assert_eq!(limit(b.take_free(7, 1)), Some(UploadLimit::MinFree));
+        b.take_free(7, 1, 400).unwrap();
+        assert_eq!(limit(b.take_free(7, 0, 1)), Some(UploadLimit::MinFree));
         // Refusing on an estimate first asks for a measurement.
         assert!(b.due(7, 1));
         // Another file system keeps its own count.
-        b.take_free(8, 900).unwrap();
+        b.take_free(8, 0, 900).unwrap();
+    }
+
+    /// Bytes one upload charged but has not written yet are not in a new
+    /// measurement another upload takes: they stay counted, so that the
+    /// two cannot pass the reserve together. Once written, they are
+    /// counted once, not twice.
+    #[tokio::test]
+    async fn a_new_measurement_still_counts_bytes_charged_but_not_written() {
+        const MB: u64 = 1_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = tempfile::tempfile_in(dir.path()).unwrap();
+        let second = tempfile::tempfile_in(dir.path()).unwrap();
+        let (free, _) = crate::vfs::disk_space(&first).unwrap();
+        let Some(min) = free.checked_sub(10 * MB).filter(|&m| m > 0) else {
+            return; // a disk with 10 MB free or less cannot run this
+        };
+        let b = budget(UploadLimits {
+            min_free: MinFree::Bytes(min),
+            ..UploadLimits::default()
+        });
+        let mut a = b.admit(&first, 0).await.unwrap();
+        a.charge(6 * MB).await.unwrap();
+        // Admitting measures the disk afresh: a's 6 MB are not on it.
+        let mut c = b.admit(&second, 0).await.unwrap();
+        assert_eq!(limit(c.charge(6 * MB).await), Some(UploadLimit::MinFree));
+        // Written, and measured again by a new upload: counted once.
+        io::Write::write_all(&mut first, &vec![1u8; 6 * MB as usize]).unwrap();
+        first.sync_all().unwrap();
+        let mut d = b.admit(&second, 0).await.unwrap();
+        d.charge(3 * MB).await.unwrap();
+        // a is discarded: its bytes no longer count once measured again.
+        drop(a);
+        drop(first);
+        let mut e = b.admit(&second, 0).await.unwrap();
+        e.charge(6 * MB).await.unwrap();
     }
 
     #[test]

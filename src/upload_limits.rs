@@ -14,7 +14,7 @@ pub struct UploadLimits {
     /// Bytes all uploads of this run may store together; `552` once used up.
     pub quota: Option<u64>,
     /// Free space every upload must leave on the disk it is written to;
-    /// `452` otherwise.
+    /// `552` otherwise.
     pub min_free: MinFree,
 }
 
@@ -53,13 +53,16 @@ impl UploadLimit {
         }
     }
 
-    /// `452` for free disk space (RFC 959: insufficient storage, may pass),
-    /// `552` for allocations this run will not exceed.
+    /// `552` (RFC 959: exceeded storage allocation) for every limit: each
+    /// is an allocation this server will not exceed, and the reserve
+    /// `--min-free` keeps is one too. A drop box's disk does not get
+    /// emptier (nothing there is deleted), so a refusal must read as final:
+    /// `452` (insufficient storage, transient) makes lftp retry the upload
+    /// for half an hour, "Delaying before retry", where `552` makes it give
+    /// up at once and show the reason. A disk that is really full (the
+    /// file system's own ENOSPC, not a limit) still answers `452`.
     pub fn code(self) -> u16 {
-        match self {
-            UploadLimit::MinFree => 452,
-            UploadLimit::MaxUploadSize | UploadLimit::Quota => 552,
-        }
+        552
     }
 }
 

@@ -336,7 +336,11 @@ async fn ftplib_host_clnt_avbl() {
     assert!(r[1].starts_with("200"), "{r:?}");
     assert!(r[2].starts_with("503"), "{r:?}");
     let free: u64 = r[3].strip_prefix("213 ").unwrap().parse().unwrap();
-    let expected = statvfs_free(t.root());
+    // What an upload may store: the free space less what --min-free keeps.
+    let ftpshare::MinFree::Bytes(kept) = t.server.config().uploads.min_free else {
+        panic!("--min-free not resolved");
+    };
+    let expected = statvfs_free(t.root()).saturating_sub(kept);
     assert!(free.abs_diff(expected) < 64 << 20, "{free} vs {expected}");
     assert!(r[4].starts_with("213 "), "{r:?}");
     assert!(r[5].starts_with("550"), "{r:?}");

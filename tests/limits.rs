@@ -310,13 +310,13 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
     let mut raw = t.login().await;
     let _data = raw.epsv().await;
     let r = raw.cmd("STOR keep.txt").await;
-    assert_eq!(r.code, 452, "{r:?}");
+    assert_eq!(r.code, 552, "{r:?}");
     assert!(r.text.contains("keeps"), "{r:?}");
     // Whoever watches the share sees the refusal, and why.
     let (path, bytes, _, limit) = finished(&mut events).await;
     assert_eq!((path.as_str(), bytes), ("/keep.txt", 0));
     assert_eq!(limit, Some(UploadLimit::MinFree));
-    raw.ok("ALLO 10", 452).await;
+    raw.ok("ALLO 10", 552).await;
     assert_eq!(std::fs::read(t.path("keep.txt")).unwrap(), b"keep");
     assert_eq!(names(t.root()), ["keep.txt"]);
     assert_eq!(t.server.upload_usage().stopped_by(UploadLimit::MinFree), 1);
@@ -329,12 +329,11 @@ async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
              lcd {}; put new.txt; bye",
             local.path().display()
         );
-        // -d shows the replies: lftp takes 452 for a transient failure
-        // and retries until it gives up.
+        // -d shows the replies: the refusal comes before any data.
         let out = lftp(&t, true, script).await;
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("<--- 452"), "{err}");
+        assert!(err.contains("<--- 552"), "{err}");
         assert!(!err.contains("<--- 150"), "{err}");
         assert_eq!(names(t.root()), ["keep.txt"]);
     }
@@ -349,9 +348,9 @@ fn free_bytes(f: &std::fs::File) -> u64 {
 }
 
 /// The real disk, with a minimum just below what is free now: an upload
-/// starts, then is stopped with 452 once it has eaten the margin. Other
+/// starts, then is stopped with 552 once it has eaten the margin. Other
 /// programs write to the same disk, so a run whose margin vanished before
-/// the upload began (452 before 150) is tried again.
+/// the upload began (552 before 150) is tried again.
 #[tokio::test]
 async fn min_free_stops_an_upload_in_the_stream() {
     const MARGIN: u64 = 32 << 20;
@@ -373,7 +372,7 @@ async fn min_free_stops_an_upload_in_the_stream() {
         let mut raw = t.login().await;
         let mut data = raw.epsv().await;
         let r = raw.cmd("STOR keep.bin").await;
-        if r.code == 452 {
+        if r.code == 552 {
             continue;
         }
         assert_eq!(r.code, 150, "{r:?}");
@@ -387,7 +386,7 @@ async fn min_free_stops_an_upload_in_the_stream() {
         }
         drop(data);
         let r = raw.reply().await;
-        assert_eq!(r.code, 452, "{r:?} after {sent} bytes");
+        assert_eq!(r.code, 552, "{r:?} after {sent} bytes");
         let (_, bytes, _, limit) = finished(&mut events).await;
         assert_eq!(limit, Some(UploadLimit::MinFree));
         assert!(bytes > 0, "stopped in the stream, not before it");
@@ -556,4 +555,370 @@ async fn concurrent_appends_never_grow_a_file_past_the_size_limit() {
             .stopped_by(UploadLimit::MaxUploadSize),
         1
     );
+}
+
+/// A drop box with these limits.
+async fn start_drop_box(limits: UploadLimits) -> TestServer {
+    start_with(|b| b.access(AccessMode::UploadOnly).upload_limits(limits)).await
+}
+
+/// Every name under `dir`, as paths relative to it, sorted: an empty
+/// folder shows as well as a file.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            found.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `tree(dir)` once no temporary upload file is left (one dropped with
+/// a refused command is removed off the runtime, a moment later).
+async fn settled_tree(dir: &Path) -> Vec<String> {
+    for _ in 0..100 {
+        let now = tree(dir);
+        if !now.iter().any(|n| n.contains(".ftpshare-")) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tree(dir)
+}
+
+/// A drop box enters folders that do not exist yet, and only an upload
+/// that is stored makes them: uploads refused for want of a data
+/// connection (STOR, STOU) or by --min-free leave the disk as it was.
+/// Two uploads into the same new folder at once are both stored there.
+#[tokio::test]
+async fn a_refused_drop_box_upload_makes_no_folder() {
+    let t = start_drop_box(no_min_free()).await;
+    let mut raw = t.login().await;
+    raw.ok("CWD /p/q", 250).await;
+    raw.ok("STOR g.txt", 425).await;
+    raw.ok("STOU", 425).await;
+    raw.ok("STOU g.txt", 425).await;
+    raw.ok("STOR /x/y/z.txt", 425).await;
+    assert_eq!(settled_tree(t.root()).await, Vec::<String>::new());
+
+    // Stored: the folders appear with the file, nothing else.
+    assert_eq!(try_stor(&mut raw, "STOR g.txt", b"g").await, 226);
+    assert_eq!(tree(t.root()), ["p", "p/q", "p/q/g.txt"]);
+    assert_eq!(std::fs::read(t.path("p/q/g.txt")).unwrap(), b"g");
+
+    // Two at once into one new folder: both land there.
+    let mut other = t.login().await;
+    other.ok("CWD /n/m", 250).await;
+    raw.ok("CWD /n/m", 250).await;
+    let mut d1 = raw.epsv().await;
+    let mut d2 = other.epsv().await;
+    raw.ok("STOR f.txt", 150).await;
+    other.ok("STOR f.txt", 150).await;
+    d1.write_all(b"one").await.unwrap();
+    d2.write_all(b"two").await.unwrap();
+    drop(d1);
+    drop(d2);
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(other.reply().await.code, 226);
+    let mut got = [
+        std::fs::read(t.path("n/m/f.txt")).unwrap(),
+        std::fs::read(t.path("n/m/f.1.txt")).unwrap(),
+    ];
+    got.sort();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(
+        tree(t.root()),
+        [
+            "n",
+            "n/m",
+            "n/m/f.1.txt",
+            "n/m/f.txt",
+            "p",
+            "p/q",
+            "p/q/g.txt"
+        ]
+    );
+    // A path through a file is still answered before any data.
+    let mut raw = t.login().await;
+    let _d = raw.epsv().await;
+    raw.ok("STOR /p/q/g.txt/h.txt", 550).await;
+
+    // Refused by --min-free: no folder either.
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let full = start_drop_box(UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    })
+    .await;
+    let mut raw = full.login().await;
+    raw.ok("CWD /p/q", 250).await;
+    let _d = raw.epsv().await;
+    raw.ok("STOR g.txt", 552).await;
+    let _d = raw.epsv().await;
+    raw.ok("STOU", 552).await;
+    assert_eq!(settled_tree(full.root()).await, Vec::<String>::new());
+}
+
+/// Three uploads of 3 MB at once under a 5 MiB quota: one fits, and it
+/// is stored. Each upload the quota stops gives its bytes back at once,
+/// so the others go on rather than all three being stopped together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_stopped_by_the_quota_lets_the_others_go_on() {
+    const SIZE: usize = 3_000_000;
+    for round in 0..3 {
+        let t = start_limited(UploadLimits {
+            quota: Some(5 << 20),
+            ..no_min_free()
+        })
+        .await;
+        let mut controls = Vec::new();
+        let mut streams = Vec::new();
+        for i in 0..3 {
+            let mut raw = t.login().await;
+            let data = raw.epsv().await;
+            raw.ok(&format!("STOR up{i}.bin"), 150).await;
+            controls.push(raw);
+            streams.push(Some(data));
+        }
+        // Round robin, so that all three reach the quota together.
+        let body = pseudo_random(SIZE, round);
+        for chunk in body.chunks(64 << 10) {
+            for s in streams.iter_mut() {
+                if let Some(d) = s {
+                    if d.write_all(chunk).await.is_err() {
+                        *s = None;
+                    }
+                }
+            }
+        }
+        for s in streams.iter_mut() {
+            if let Some(mut d) = s.take() {
+                let _ = d.shutdown().await;
+            }
+        }
+        let mut codes = Vec::new();
+        for raw in controls.iter_mut() {
+            codes.push(raw.reply().await.code);
+        }
+        let mut sorted = codes.clone();
+        sorted.sort();
+        assert_eq!(sorted, [226, 552, 552], "round {round}: {codes:?}");
+        let stored = codes.iter().position(|&c| c == 226).unwrap();
+        let name = format!("up{stored}.bin");
+        assert_eq!(
+            names(t.root()),
+            std::slice::from_ref(&name),
+            "round {round}"
+        );
+        assert_eq!(
+            sha256(&std::fs::read(t.path(&name)).unwrap()),
+            sha256(&body)
+        );
+        let usage = t.server.upload_usage();
+        assert_eq!(usage.accepted, SIZE as u64);
+        assert_eq!(usage.stopped_by(UploadLimit::Quota), 2);
+    }
+}
+
+/// A drop box whose disk is at the --min-free line will not get emptier
+/// (nothing there is deleted): the refusal reads as final. lftp gives up
+/// at once with the reason, rather than "Delaying before retry" for half
+/// an hour, and curl fails with the code of a full allocation.
+#[tokio::test]
+async fn a_full_drop_box_reads_as_final_to_lftp_and_curl() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let t = start_drop_box(UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    })
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    let file = local.path().join("new.txt");
+    std::fs::write(&file, b"new").unwrap();
+    let mut raw = t.login().await;
+    let _d = raw.epsv().await;
+    let r = raw.cmd("STOR new.txt").await;
+    assert_eq!(r.code, 552, "{r:?}");
+    assert!(r.text.contains("keeps"), "{r:?}");
+    raw.ok("ALLO 10", 552).await;
+
+    if need("lftp") {
+        // lftp's own defaults: no retry setting lowered.
+        let script = format!(
+            "set cmd:fail-exit yes; set ftp:ssl-allow no; put {} -o new.txt; bye",
+            file.display()
+        );
+        let began = std::time::Instant::now();
+        let out = lftp(&t, false, script).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(began.elapsed() < Duration::from_secs(10), "{err}");
+        assert!(err.contains("Access failed: 552"), "{err}");
+        assert!(err.contains("keeps"), "{err}");
+        assert!(!err.contains("Delaying"), "{err}");
+    }
+    if need("curl") {
+        let out = curl_put(&t, &file, "new.txt").await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(25), "{err}");
+        assert!(err.contains("Failed FTP upload: 552"), "{err}");
+    }
+    if need("python3") {
+        // ftplib raises error_perm (5xx), not error_temp (4xx).
+        assert_eq!(ftplib_puts(&t, &[("new.txt", 3)]).await, "new.txt 552\n");
+    }
+    assert_eq!(tree(t.root()), Vec::<String>::new());
+}
+
+/// AVBL answers what an upload there may really store: the disk's free
+/// space less --min-free, at most what is left of --quota and at most
+/// --max-upload-size. A drop box answers alike for any folder name.
+#[tokio::test]
+async fn avbl_answers_what_an_upload_may_store() {
+    async fn avbl(raw: &mut Raw, arg: &str) -> u64 {
+        let r = raw.ok(format!("AVBL {arg}").trim_end(), 213).await;
+        r.text[4..].trim().parse().unwrap()
+    }
+    let t = start_limited(UploadLimits {
+        quota: Some(5000),
+        ..no_min_free()
+    })
+    .await;
+    let mut raw = t.login().await;
+    assert_eq!(avbl(&mut raw, "").await, 5000);
+    assert_eq!(try_stor(&mut raw, "STOR a.bin", &[7; 1200]).await, 226);
+    assert_eq!(avbl(&mut raw, "").await, 3800);
+
+    let t = start_limited(UploadLimits {
+        max_upload_size: Some(1000),
+        ..no_min_free()
+    })
+    .await;
+    assert_eq!(avbl(&mut t.login().await, "").await, 1000);
+
+    // The real disk, with a reserve 100 MB below its free space.
+    const ROOM: u64 = 100_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    let Some(min_free) = free.checked_sub(ROOM).filter(|&m| m > 0) else {
+        need_that(&format!("more than {ROOM} bytes free ({free})"), false);
+        return;
+    };
+    for drop_box in [false, true] {
+        let limits = UploadLimits {
+            min_free: MinFree::Bytes(min_free),
+            ..UploadLimits::default()
+        };
+        let t = match drop_box {
+            true => start_drop_box(limits).await,
+            false => start_limited(limits).await,
+        };
+        let mut raw = t.login().await;
+        // Other programs write to the disk meanwhile: 10 MB either way.
+        let room = avbl(&mut raw, "").await;
+        assert!(room.abs_diff(ROOM) < 10_000_000, "{room}");
+        if drop_box {
+            let elsewhere = avbl(&mut raw, "/no/such/folder").await;
+            assert!(elsewhere.abs_diff(ROOM) < 10_000_000, "{elsewhere}");
+        }
+    }
+}
+
+/// Unmounts (lazily: the server may still hold the root open) on drop.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// --min-free 15 MiB on a 20 MiB disk, two 3,000,000-byte uploads at once,
+/// again and again: the line holds, to the file system's rounding of each
+/// file to its blocks (4 KiB), never by what one upload charged but had
+/// not written when the other measured the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_free_holds_against_concurrent_uploads_on_a_small_disk() {
+    const SIZE: usize = 3_000_000;
+    const MIN: u64 = 15 << 20;
+    // SAFETY: geteuid has no preconditions.
+    if !need_that(
+        "root, to mount a small tmpfs",
+        unsafe { libc::geteuid() } == 0,
+    ) {
+        return;
+    }
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=20m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        if !need_that("a tmpfs mount", mounted.status.success()) {
+            return;
+        }
+        let _unmount = Unmount(dir.path().to_path_buf());
+        let t = start_with(|b| {
+            b.root(dir.path())
+                .access(AccessMode::UploadOnly)
+                .upload_limits(UploadLimits {
+                    min_free: MinFree::Bytes(MIN),
+                    ..UploadLimits::default()
+                })
+        })
+        .await;
+        let mut controls = Vec::new();
+        let mut streams = Vec::new();
+        for i in 0..2 {
+            let mut raw = t.login().await;
+            let data = raw.epsv().await;
+            raw.ok(&format!("STOR up{i}.bin"), 150).await;
+            controls.push(raw);
+            streams.push(Some(data));
+        }
+        let body = pseudo_random(SIZE, round);
+        for chunk in body.chunks(64 << 10) {
+            for s in streams.iter_mut() {
+                if let Some(d) = s {
+                    if d.write_all(chunk).await.is_err() {
+                        *s = None;
+                    }
+                }
+            }
+        }
+        for s in streams.iter_mut() {
+            if let Some(mut d) = s.take() {
+                let _ = d.shutdown().await;
+            }
+        }
+        let mut codes = Vec::new();
+        for raw in controls.iter_mut() {
+            codes.push(raw.reply().await.code);
+        }
+        let stored = codes.iter().filter(|&&c| c == 226).count();
+        assert!(stored <= 1, "round {round}: {codes:?}");
+        assert!(codes.iter().all(|&c| c == 226 || c == 552), "{codes:?}");
+        let left = settled_tree(dir.path()).await;
+        assert_eq!(left.len(), stored, "round {round}: {left:?}");
+        let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+        assert!(
+            free + 4096 >= MIN,
+            "round {round}: {free} free, {} under the line",
+            MIN - free
+        );
+        drop(t);
+    }
 }

@@ -190,17 +190,20 @@ pub fn stat(s: &Session) -> FtpResult<Reply> {
     ))
 }
 
-/// AVBL (draft-peterson-streamlined-ftp-command-extensions): free bytes
-/// where uploads go, from statvfs on the folder. A drop box answers for
-/// its shared folder whatever the name (an upload makes missing folders
-/// there), so the answer tells nothing about what exists.
+/// AVBL (draft-peterson-streamlined-ftp-command-extensions): the bytes an
+/// upload there may really store: the folder's free space (statvfs) less
+/// what `--min-free` keeps, at most what is left of `--quota` and at most
+/// `--max-upload-size`. A drop box answers for its shared folder whatever
+/// the name (an upload makes missing folders there), so the answer tells
+/// nothing about what exists.
 pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
     let mut path = s.path(arg.unwrap_or("."))?;
     if !s.rules().sees_names {
         path = VPath::root();
     }
     let free = super::fs(s, &path, |root, p| root.free_space(p)).await?;
-    Ok(Reply::new(213, free.to_string()))
+    let room = s.shared.budget.available(free);
+    Ok(Reply::new(213, room.to_string()))
 }
 
 /// LANG (RFC 2640 §4): English is the one language offered.

@@ -63,8 +63,8 @@ pub fn opts_mode(s: &mut Session, value: &str) -> FtpResult<Reply> {
 }
 
 /// ALLO n: storage needs no reserving here (202, superfluous), but a size
-/// that alone would break an upload limit is refused up front (552, or 452
-/// for disk space), before the client sends any data.
+/// that alone would break an upload limit is refused up front (552),
+/// before the client sends any data.
 pub async fn allo(s: &mut Session, size: Option<u64>) -> FtpResult<Reply> {
     let rules = s.rules();
     if let Some(n) = size.filter(|_| rules.uploads && s.shared.config.uploads.any()) {
@@ -261,9 +261,10 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg).await?;
+    let path = upload_target(s, arg)?;
     let offset = s.rest.unwrap_or(0);
     let replaces = s.rules().replaces;
+    let makes_folders = !s.rules().sees_names;
     let job = if offset > 0 {
         if !replaces {
             return Err(FtpError::PermissionDenied(
@@ -274,9 +275,10 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     } else {
         // Without the right to replace, whatever holds the name (a file,
         // a folder) is not looked at: the upload takes a free name.
-        let begin = move |r: &Share, p: &VPath| match replaces {
-            true => Upload::begin(r, p),
-            false => Upload::begin_new(r, p),
+        let begin = move |r: &Share, p: &VPath| match (replaces, makes_folders) {
+            (true, _) => Upload::begin(r, p),
+            (false, true) => Upload::begin_making_folders(r, p),
+            (false, false) => Upload::begin_new(r, p),
         };
         let (upload, file) = fs(s, &path, begin).await?;
         let finish = if replaces {
@@ -334,7 +336,7 @@ async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
 /// only once complete: an empty, interrupted or concurrent append never
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = upload_target(s, arg).await?;
+    let path = upload_target(s, arg)?;
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let checked = fs(s, &path, |r, p| match r.check_appendable(p)? {
@@ -357,15 +359,20 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let wanted = match arg {
-        Some(a) => upload_target(s, a).await?,
+        Some(a) => upload_target(s, a)?,
         None => {
             let name = format!("ftpshare-{:08x}", rand::rng().random::<u32>());
-            upload_target(s, &name).await?
+            upload_target(s, &name)?
         }
     };
-    let (path, (upload, file)) = fs(s, &wanted, |r, wanted| {
+    let makes_folders = !s.rules().sees_names;
+    let (path, (upload, file)) = fs(s, &wanted, move |r, wanted| {
         let path = free_name(r, wanted)?;
-        Ok((path.clone(), Upload::begin_new(r, &path)?))
+        let begun = match makes_folders {
+            true => Upload::begin_making_folders(r, &path)?,
+            false => Upload::begin_new(r, &path)?,
+        };
+        Ok((path.clone(), begun))
     })
     .await?;
     let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
@@ -388,7 +395,7 @@ fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
     Err(io::Error::from(io::ErrorKind::AlreadyExists))
 }
 
-async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
+fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
     let path = s.path(arg)?;
     // The share decides where an upload may land (never onto a shared
     // folder itself); it looks at nothing on disk, so no blocking hop.
@@ -401,10 +408,8 @@ async fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
         )));
     }
     // A drop box enters folders without learning whether they exist (see
-    // `commands::nav::cwd`), so its uploads make them.
-    if !s.rules().sees_names {
-        fs(s, &path.parent(), Share::create_dir_all).await?;
-    }
+    // `commands::nav::cwd`), so its uploads make them: only once stored
+    // (`Upload::begin_making_folders`), so that a refused one makes none.
     Ok(path)
 }
 

@@ -210,10 +210,20 @@ impl Session {
         size: Option<u64>,
         opening: String,
     ) -> FtpResult<Option<Reply>> {
-        let conn = self.open_data(matches!(job, Job::Receive { .. })).await?;
-        if self.reply(Reply::new(150, opening)).await == Flow::Close {
-            return Err(FtpError::TransferAborted("Control connection lost".into()));
-        }
+        let opened = match self.open_data(matches!(job, Job::Receive { .. })).await {
+            Ok(conn) if self.reply(Reply::new(150, opening)).await == Flow::Continue => Ok(conn),
+            Ok(_) => Err(FtpError::TransferAborted("Control connection lost".into())),
+            Err(e) => Err(e),
+        };
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                // An upload that never started leaves no trace, before the
+                // refusal is answered.
+                let _ = crate::blocking::run(move || job.abandon()).await;
+                return Err(e);
+            }
+        };
         let direction = match &job {
             Job::Send { .. } => Some(Direction::Download),
             Job::Receive { .. } => Some(Direction::Upload),
@@ -641,6 +651,16 @@ pub(crate) fn busy(target: &VPath) -> FtpError {
     FtpError::FileBusy(format!(
         "{target}: file busy (another upload is writing it); try again later"
     ))
+}
+
+impl Job {
+    /// Drops a job that never ran, on this thread: an upload's temporary
+    /// file is removed at once.
+    fn abandon(self) {
+        if let Job::Receive { finish, .. } = self {
+            finish.discard();
+        }
+    }
 }
 
 impl Finish {

@@ -25,6 +25,10 @@ pub struct Upload {
     /// Shared with the removal a drop hands to the blocking pool.
     dir: Arc<Dir>,
     temp: OsString,
+    /// Folders under `dir` that do not exist yet and lead to the target
+    /// ([`begin_making_folders`](Self::begin_making_folders)): made by the
+    /// commit, so that a refused or failed upload makes none.
+    missing: Vec<OsString>,
     committed: bool,
 }
 
@@ -41,6 +45,38 @@ impl Upload {
     /// is answered like a file or nothing: the upload takes a free name.
     pub fn begin_new(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
         Upload::start(root, target, false)
+    }
+
+    /// [`begin_new`](Self::begin_new) for a drop box, whose uploads make
+    /// the folders on their way: the temporary file goes to the nearest
+    /// folder that exists, and the missing ones are made only when the
+    /// upload is stored ([`commit_unique`](Self::commit_unique)). A path
+    /// through a file is refused now, before any data.
+    pub fn begin_making_folders(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
+        root.check_change(target)?;
+        let mut missing = Vec::new();
+        let mut folder = target.parent();
+        let dir = loop {
+            match root.open_dir(&folder) {
+                Ok(dir) => break dir,
+                // Missing, not a dangling symlink: made by the commit.
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && root.symlink_metadata(&folder).is_err() =>
+                {
+                    let Some(name) = folder.file_name() else {
+                        return Err(e);
+                    };
+                    missing.push(os_name(name));
+                    folder = folder.parent();
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        missing.reverse();
+        let (mut upload, file) = Upload::create_temp(dir, None)?;
+        upload.missing = missing;
+        Ok((upload, file))
     }
 
     fn start(root: &Share, target: &VPath, replacing: bool) -> io::Result<(Upload, File)> {
@@ -72,6 +108,11 @@ impl Upload {
             }
             keep_mode = held.filter(|m| m.is_file()).map(|m| m.mode() & 0o777);
         }
+        Upload::create_temp(dir, keep_mode)
+    }
+
+    /// A new temporary file in `dir`, with `mode`'s permission bits if given.
+    fn create_temp(dir: Dir, keep_mode: Option<u32>) -> io::Result<(Upload, File)> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         for _ in 0..16 {
@@ -84,6 +125,7 @@ impl Upload {
                     let upload = Upload {
                         dir: Arc::new(dir),
                         temp,
+                        missing: Vec::new(),
                         committed: false,
                     };
                     let file = file.into_std();
@@ -207,6 +249,8 @@ impl Upload {
 
     /// Moves the finished file to `wanted`'s name, or to the first free one
     /// of [`unique_names`]; never replaces anything. Returns the name used.
+    /// Folders the upload was to make are made first; one that another
+    /// upload made meanwhile is used as it is.
     pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
         let done = self.link_unique(wanted);
         self.settle(done)
@@ -223,11 +267,13 @@ impl Upload {
     }
 
     fn link_unique(&mut self, wanted: &str) -> io::Result<String> {
+        let made = self.make_folders()?;
+        let dest = made.as_ref().unwrap_or(&self.dir);
         for candidate in unique_names(wanted) {
             let name = os_name(&candidate);
             // A hard link fails if the name exists, so unlike a
             // check-then-rename this cannot race with another upload.
-            match self.dir.hard_link(&self.temp, &self.dir, &name) {
+            match self.dir.hard_link(&self.temp, dest, &name) {
                 Ok(()) => {
                     let _ = self.dir.remove_file(&self.temp);
                     self.committed = true;
@@ -236,7 +282,7 @@ impl Upload {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
                     // File systems without hard links: check, then rename.
-                    if self.dir.symlink_metadata(&name).is_ok() {
+                    if dest.symlink_metadata(&name).is_ok() {
                         continue;
                     }
                     if e.kind() != io::ErrorKind::Unsupported
@@ -244,13 +290,34 @@ impl Upload {
                     {
                         return Err(e);
                     }
-                    self.dir.rename(&self.temp, &self.dir, &name)?;
+                    self.dir.rename(&self.temp, dest, &name)?;
                     self.committed = true;
                     return Ok(candidate);
                 }
             }
         }
         Err(io::Error::from(io::ErrorKind::AlreadyExists))
+    }
+}
+
+impl Upload {
+    /// Makes the folders in `missing` (each in the one before, the first
+    /// in `dir`) and opens the last; `None` when there are none. Never
+    /// removed again, even if the commit then fails: another upload into
+    /// the same new folder may be about to use it, and removing it could
+    /// pull it away from under that upload.
+    fn make_folders(&self) -> io::Result<Option<Dir>> {
+        let mut made: Option<Dir> = None;
+        for name in &self.missing {
+            let parent = made.as_ref().unwrap_or(&self.dir);
+            match parent.create_dir(name) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            made = Some(parent.open_dir(name)?);
+        }
+        Ok(made)
     }
 }
 
