@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{reply, Reply};
 use crate::session::{Flow, Job, Session};
-use crate::vfs::{ListFormat, ListingJob, RootState, VPath};
+use crate::vfs::{ListFormat, ListingJob, Share, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -88,15 +88,7 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// MLST: the facts of one path, on the control connection.
 pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = super::fs(s, &path, |r, p| {
-        let entry = r.entry(p)?;
-        // A folder that is gone still has facts: say it is gone instead.
-        match r.folder_of(p).map(|f| f.state(false)) {
-            Some(RootState::Gone) => Err(std::io::ErrorKind::NotFound.into()),
-            _ => Ok(entry),
-        }
-    });
-    let entry = entry.await?;
+    let entry = super::fs(s, &path, Share::entry).await?;
     let perms = s.shared.root.perms_of(&path, s.perms());
     let facts = crate::vfs::facts_text(&entry, s.facts, perms);
     Ok(Reply::multi(

@@ -34,9 +34,13 @@ async fn fs<T: Send + 'static>(
 ) -> FtpResult<T> {
     let (shared, p) = (Arc::clone(&s.shared), path.clone());
     let run = move || {
+        // Inside a folder that is gone nothing works, so its state is asked
+        // only when the work failed (a working share pays no extra call);
+        // the folder itself still has facts, so for it, first.
+        if shared.root.is_folder_top(&p) {
+            check_root(&shared, &p, false)?;
+        }
         let result = work(&shared.root, &p);
-        // Nothing works in a folder that is gone: asked only when the work
-        // failed, so that a working share pays no extra call for it.
         if let Err(e) = &result {
             check_root(&shared, &p, e.kind() == io::ErrorKind::PermissionDenied)?;
         }

@@ -139,18 +139,41 @@ mod tests {
         assert!(sink.finish().await.is_err());
     }
 
-    /// `finish` is the only way out, and it waits for the write in flight:
-    /// planted without that wait, the file would be read short.
+    /// `finish` waits for the write in flight: a write into a pipe that
+    /// nobody reads yet is still running, so `finish` must not return
+    /// until the reader has taken every byte. (Returning early would let
+    /// an upload be answered, cut back or discarded while its last write
+    /// still changes the file.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn finish_waits_for_the_write_in_flight() {
-        let (file, path) = tempfile::NamedTempFile::new().unwrap().into_parts();
-        let mut sink = FileSink::new(file);
-        // Several batches, so that one is still being written at the end.
-        for _ in 0..8 {
-            sink.batch().resize(BATCH, 7);
-            sink.filled().await.unwrap();
-        }
-        drop(sink.finish().await.unwrap());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 * BATCH as u64);
+    async fn finish_waits_for_a_write_still_running() {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a valid out-pointer for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (mut reader, writer) =
+            unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        let mut sink = FileSink::new(writer);
+        // More than a pipe holds: the write blocks until the reader reads.
+        sink.batch().resize(BATCH, 7);
+        sink.filled().await.unwrap();
+        let finishing = tokio::spawn(sink.finish());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !finishing.is_finished(),
+            "finish returned while a write ran"
+        );
+        let mut got = Vec::new();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; BATCH];
+            while got.len() < BATCH {
+                let n = reader.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        let file = finishing.await.unwrap().unwrap();
+        drop(file);
+        assert_eq!(read.await.unwrap().len(), BATCH);
     }
 }

@@ -488,6 +488,68 @@ fn crlf_to_lf(input: &[u8], mut pending_cr: bool, out: &mut Vec<u8>) -> bool {
 mod tests {
     use super::*;
 
+    /// An upload stopped while a write of it is still running (here into a
+    /// pipe nobody reads yet) returns only once that write has ended: what
+    /// the caller then does with the file (cut it back, remove it) cannot
+    /// be undone by a late write. (It used to return at once, the write
+    /// left running on the blocking pool.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_upload_returns_only_once_its_write_ended() {
+        use crate::upload_limits::{MinFree, UploadLimits};
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a valid out-pointer for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (mut reader, writer) =
+            unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        let limits = UploadLimits {
+            min_free: MinFree::Bytes(0),
+            ..UploadLimits::default()
+        };
+        let budget = Arc::new(crate::budget::Budget::new(limits));
+        let mut ticket = budget.admit(&writer, 0).await.unwrap();
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        // One batch and a little: the batch's write starts (and blocks).
+        client.write_all(&vec![5u8; 300 << 10]).await.unwrap();
+        let stop = CancellationToken::new();
+        let limits = TransferLimits {
+            stall: Duration::from_secs(10),
+            max_rate: None,
+        };
+        let progress = Progress::default();
+        let receiving = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let r = receive_to_file(
+                    &mut server,
+                    writer,
+                    false,
+                    limits,
+                    &progress,
+                    &mut ticket,
+                    &stop,
+                );
+                r.await.map(|_| ())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.cancel();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!receiving.is_finished(), "returned while its write ran");
+        let drained = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; 64 << 10];
+            let mut n = 0;
+            while n < 256 << 10 {
+                n += reader.read(&mut buf).unwrap();
+            }
+            n
+        });
+        assert!(receiving.await.unwrap().is_err());
+        assert_eq!(drained.await.unwrap(), 256 << 10);
+        drop(client);
+    }
+
     #[test]
     fn ascii_out_converts_bare_lf_only_across_chunks() {
         let mut out = Vec::new();

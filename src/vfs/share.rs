@@ -191,6 +191,12 @@ impl Share {
         }
     }
 
+    /// Whether `p` is a shared folder itself (not something in it): the
+    /// one path whose commands can succeed after the folder was deleted.
+    pub fn is_folder_top(&self, p: &VPath) -> bool {
+        matches!(self.place(p), Ok(Place::In(_, rel)) if rel.is_root())
+    }
+
     /// The folder served as the root, if that is what is served.
     pub fn folder(&self) -> Option<&Path> {
         match self {
