@@ -96,6 +96,8 @@ async fn a_failed_resume_leaves_the_file_as_it_was() {
     c.ok("REST 50000", 350).await;
     c.ok("STOR part.bin", 150).await;
     d.write_all(&pseudo_random(700_000, 4)).await.unwrap();
+    // Long enough for the server to write some of it in place.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     c.send_raw(b"ABOR\r\n").await;
     assert_eq!(c.reply().await.code, 426);
     assert_eq!(c.reply().await.code, 226);
@@ -142,7 +144,9 @@ async fn concurrent_resumes_never_tear_a_file() {
     let mut ad = a.epsv().await;
     a.ok("REST 1000", 350).await;
     a.ok("STOR r.bin", 150).await;
-    ad.write_all(&long[..200_000]).await.unwrap();
+    // More than one write batch (256 KiB): some of it reaches the file.
+    ad.write_all(&long[..300_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut b = t.login().await;
     let second = tokio::spawn(async move {
@@ -150,7 +154,7 @@ async fn concurrent_resumes_never_tear_a_file() {
         assert_eq!(try_stor(&mut b, "STOR r.bin", &short).await, 226);
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    ad.write_all(&long[200_000..]).await.unwrap();
+    ad.write_all(&long[300_000..]).await.unwrap();
     ad.shutdown().await.unwrap();
     drop(ad);
     assert_eq!(a.reply().await.code, 226);
@@ -215,7 +219,16 @@ async fn clients_that_never_read_stall_no_one() {
         let mut c = Raw::connect(addr).await;
         c.ok(&format!("USER {USER}"), 331).await;
         c.ok(&format!("PASS {PASS}"), 230).await;
-        let d = c.epsv().await;
+        let r = c.ok("EPSV", 229).await;
+        let port: u16 = r.text.split('|').nth(3).unwrap().parse().unwrap();
+        // A slow link's small window: the listing does not fit in flight.
+        let data = TcpSocket::new_v4().unwrap();
+        data.set_recv_buffer_size(4096).unwrap();
+        socket2::SockRef::from(&data).set_tcp_mss(1400).unwrap();
+        let d = data
+            .connect(SocketAddr::new(addr.ip(), port))
+            .await
+            .unwrap();
         c.ok("LIST big", 150).await;
         stalled.push((c, d));
     }
@@ -247,4 +260,59 @@ async fn clients_that_never_read_stall_no_one() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     drop(stalled);
+}
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".ftpshare-"))
+        .collect()
+}
+
+/// When the control connection is gone, the upload is over: its
+/// temporary file goes at once, though the data connection stays open
+/// (it used to stay until the data connection's stall timeout).
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_upload_leaves_no_temporary_file() {
+    let t = start(AccessMode::Writable).await;
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("STOR big.bin", 150).await;
+    d.write_all(&pseudo_random(300_000, 8)).await.unwrap();
+    assert_eq!(temp_files(t.root()).len(), 1);
+    drop(c);
+    let since = Instant::now();
+    while !temp_files(t.root()).is_empty() {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            temp_files(t.root())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!t.path("big.bin").exists());
+    drop(d);
+}
+
+/// Nothing temporary outlives the server: an upload still running when it
+/// shuts down is stopped and its temporary file removed before
+/// `shutdown` returns.
+#[tokio::test]
+async fn no_temporary_file_outlives_the_server() {
+    let t = start_with(|b| {
+        let mut limits = test_limits();
+        limits.shutdown_grace = Duration::from_millis(200);
+        b.access(AccessMode::Writable).limits(limits)
+    })
+    .await;
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("STOR big.bin", 150).await;
+    d.write_all(&pseudo_random(300_000, 9)).await.unwrap();
+    assert_eq!(temp_files(t.root()).len(), 1);
+    t.server.shutdown().await;
+    assert_eq!(temp_files(t.root()), Vec::<String>::new());
+    assert!(!t.path("big.bin").exists());
+    drop((c, d));
 }
