@@ -679,35 +679,9 @@ async fn an_upload_stopped_by_the_quota_lets_the_others_go_on() {
             ..no_min_free()
         })
         .await;
-        let mut controls = Vec::new();
-        let mut streams = Vec::new();
-        for i in 0..3 {
-            let mut raw = t.login().await;
-            let data = raw.epsv().await;
-            raw.ok(&format!("STOR up{i}.bin"), 150).await;
-            controls.push(raw);
-            streams.push(Some(data));
-        }
         // Round robin, so that all three reach the quota together.
         let body = pseudo_random(SIZE, round);
-        for chunk in body.chunks(64 << 10) {
-            for s in streams.iter_mut() {
-                if let Some(d) = s {
-                    if d.write_all(chunk).await.is_err() {
-                        *s = None;
-                    }
-                }
-            }
-        }
-        for s in streams.iter_mut() {
-            if let Some(mut d) = s.take() {
-                let _ = d.shutdown().await;
-            }
-        }
-        let mut codes = Vec::new();
-        for raw in controls.iter_mut() {
-            codes.push(raw.reply().await.code);
-        }
+        let codes = uploads_side_by_side(&t, 3, &body).await;
         let mut sorted = codes.clone();
         sorted.sort();
         assert_eq!(sorted, [226, 552, 552], "round {round}: {codes:?}");
@@ -880,34 +854,7 @@ async fn min_free_holds_against_concurrent_uploads_on_a_small_disk() {
                 })
         })
         .await;
-        let mut controls = Vec::new();
-        let mut streams = Vec::new();
-        for i in 0..2 {
-            let mut raw = t.login().await;
-            let data = raw.epsv().await;
-            raw.ok(&format!("STOR up{i}.bin"), 150).await;
-            controls.push(raw);
-            streams.push(Some(data));
-        }
-        let body = pseudo_random(SIZE, round);
-        for chunk in body.chunks(64 << 10) {
-            for s in streams.iter_mut() {
-                if let Some(d) = s {
-                    if d.write_all(chunk).await.is_err() {
-                        *s = None;
-                    }
-                }
-            }
-        }
-        for s in streams.iter_mut() {
-            if let Some(mut d) = s.take() {
-                let _ = d.shutdown().await;
-            }
-        }
-        let mut codes = Vec::new();
-        for raw in controls.iter_mut() {
-            codes.push(raw.reply().await.code);
-        }
+        let codes = uploads_side_by_side(&t, 2, &pseudo_random(SIZE, round)).await;
         let stored = codes.iter().filter(|&&c| c == 226).count();
         assert!(stored <= 1, "round {round}: {codes:?}");
         assert!(codes.iter().all(|&c| c == 226 || c == 552), "{codes:?}");
@@ -921,4 +868,37 @@ async fn min_free_holds_against_concurrent_uploads_on_a_small_disk() {
         );
         drop(t);
     }
+}
+
+/// `n` sessions upload `body` as `up0.bin`, `up1.bin`… at once, a chunk
+/// each in turn, so that they reach a limit together; their final codes.
+async fn uploads_side_by_side(t: &TestServer, n: usize, body: &[u8]) -> Vec<u16> {
+    let mut controls = Vec::new();
+    let mut streams = Vec::new();
+    for i in 0..n {
+        let mut raw = t.login().await;
+        let data = raw.epsv().await;
+        raw.ok(&format!("STOR up{i}.bin"), 150).await;
+        controls.push(raw);
+        streams.push(Some(data));
+    }
+    for chunk in body.chunks(64 << 10) {
+        for s in streams.iter_mut() {
+            if let Some(d) = s {
+                if d.write_all(chunk).await.is_err() {
+                    *s = None;
+                }
+            }
+        }
+    }
+    for s in streams.iter_mut() {
+        if let Some(mut d) = s.take() {
+            let _ = d.shutdown().await;
+        }
+    }
+    let mut codes = Vec::new();
+    for raw in controls.iter_mut() {
+        codes.push(raw.reply().await.code);
+    }
+    codes
 }

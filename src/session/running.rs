@@ -243,9 +243,25 @@ impl Session {
             });
         }
         let handle = tokio::spawn(run_job(ctx, conn, job));
-        self.transfer = Some(RunningTransfer {
+        self.transfer = Some(self.running(id, None, direction, path, progress, handle, stop));
+        Ok(None)
+    }
+
+    /// The handle on a transfer (or hash) just started.
+    #[allow(clippy::too_many_arguments)]
+    fn running(
+        &self,
+        id: u64,
+        hash_reply: Option<u16>,
+        direction: Option<Direction>,
+        path: &VPath,
+        progress: Progress,
+        handle: JoinHandle<FtpResult<Option<String>>>,
+        stop: CancellationToken,
+    ) -> RunningTransfer {
+        RunningTransfer {
             id,
-            hash_reply: None,
+            hash_reply,
             direction,
             path: path.clone(),
             progress,
@@ -253,8 +269,7 @@ impl Session {
             handle,
             stop,
             commit_wait: commit_wait(self.shared.config.limits.stall_timeout),
-        });
-        Ok(None)
+        }
     }
 
     /// The data connection the session planned (PASV, PORT…), with the
@@ -323,17 +338,8 @@ impl Session {
                 r = task => r.map(Some),
             }
         });
-        self.transfer = Some(RunningTransfer {
-            id: self.shared.next_transfer_id(),
-            hash_reply: Some(code),
-            direction: None,
-            path: path.clone(),
-            progress,
-            started: Instant::now(),
-            handle,
-            stop,
-            commit_wait: commit_wait(self.shared.config.limits.stall_timeout),
-        });
+        let id = self.shared.next_transfer_id();
+        self.transfer = Some(self.running(id, Some(code), None, path, progress, handle, stop));
     }
 
     /// Sends a finished transfer's final reply, then reports it (in that
