@@ -113,47 +113,15 @@ impl Budget {
 
     /// Admits an upload into `file` that starts from `base` bytes (what the
     /// file holds already, for APPE and resume), if one more byte fits.
-    pub async fn admit(self: &Arc<Self>, file: &File, base: u64) -> FtpResult<Ticket> {
+    /// Measures the file's disk: a file-system job's work, done by the job
+    /// that opened the file.
+    pub fn admit(self: &Arc<Self>, file: &File, base: u64) -> FtpResult<Ticket> {
         let refuse = |e| self.stopped(e);
         self.check_size(base, 1).map_err(refuse)?;
         self.check_quota(1).map_err(refuse)?;
-        let disk = if self.min_free() > 0 {
-            let file = Arc::new(
-                file.try_clone()
-                    .map_err(|e| FtpError::from_io(&e, "upload"))?,
-            );
-            // Naming the file's disk and measuring it: one job.
-            let (own, running) = (Arc::clone(&file), self.running());
-            let measured = crate::blocking::run(move || {
-                let md = own.metadata()?;
-                let dev = md.dev();
-                let lengths = lengths(running.into_iter().filter(|(d, ..)| *d == dev));
-                let free = crate::vfs::disk_space(&*own).ok().map(|(free, _)| free);
-                io::Result::Ok((dev, md.len(), lengths, free))
-            });
-            // A file whose disk cannot even be named passes, like one
-            // whose free space cannot be measured.
-            match measured.await.ok().and_then(Result::ok) {
-                Some((dev, start, lengths, free)) => {
-                    self.measured_at(dev, &lengths, free);
-                    let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
-                    self.check_free(estimate, 1).map_err(refuse)?;
-                    let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
-                    let writing = Writing {
-                        file: Arc::clone(&file),
-                        start,
-                        charged: 0,
-                        kept: false,
-                    };
-                    let mut disks = self.disks();
-                    let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
-                    d.uploads.insert(id, writing);
-                    Some(DiskWatch { file, dev, id })
-                }
-                None => None,
-            }
-        } else {
-            None
+        let disk = match self.min_free() {
+            0 => None,
+            _ => self.watch(file).map_err(refuse)?,
         };
         Ok(Ticket {
             budget: Arc::clone(self),
@@ -162,6 +130,36 @@ impl Budget {
             keep: false,
             disk,
         })
+    }
+
+    /// Names `file`'s disk, measures it, refuses when it is at the
+    /// `--min-free` line, and counts the upload among those running there.
+    /// A file whose disk cannot even be named passes, like one whose free
+    /// space cannot be measured.
+    fn watch(&self, file: &File) -> FtpResult<Option<DiskWatch>> {
+        let Ok(file) = file.try_clone().map(Arc::new) else {
+            return Ok(None);
+        };
+        let Ok(md) = file.metadata() else {
+            return Ok(None);
+        };
+        let (dev, start) = (md.dev(), md.len());
+        let lengths = lengths(self.running().into_iter().filter(|(d, ..)| *d == dev));
+        let free = crate::vfs::disk_space(&*file).ok().map(|(free, _)| free);
+        self.measured_at(dev, &lengths, free);
+        let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
+        self.check_free(estimate, 1)?;
+        let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
+        let writing = Writing {
+            file: Arc::clone(&file),
+            start,
+            charged: 0,
+            kept: false,
+        };
+        let mut disks = self.disks();
+        let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
+        d.uploads.insert(id, writing);
+        Ok(Some(DiskWatch { file, dev, id }))
     }
 
     /// AVBL: what one upload may store now on a disk with `free` bytes
@@ -543,17 +541,17 @@ mod tests {
             ..UploadLimits::default()
         });
         let file = tempfile::tempfile().unwrap();
-        let mut first = b.admit(&file, 0).await.unwrap();
-        let mut second = b.admit(&file, 0).await.unwrap();
+        let mut first = b.admit(&file, 0).unwrap();
+        let mut second = b.admit(&file, 0).unwrap();
         first.charge(60).await.unwrap();
         second.charge(40).await.unwrap();
         // The full quota refuses a new upload up front.
-        assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::Quota));
+        assert_eq!(limit(b.admit(&file, 0)), Some(UploadLimit::Quota));
         // Stopped by the quota: its 40 bytes come back at once, before
         // the ticket is dropped, and the first upload can go on.
         assert_eq!(limit(second.charge(1).await), Some(UploadLimit::Quota));
         assert_eq!(b.usage().accepted, 60);
-        let mut third = b.admit(&file, 0).await.unwrap();
+        let mut third = b.admit(&file, 0).unwrap();
         third.charge(30).await.unwrap();
         drop(third); // discarded: its 30 come back
         first.charge(40).await.unwrap();
@@ -564,7 +562,7 @@ mod tests {
         assert_eq!(b.usage().accepted, 0);
         assert_eq!(b.usage().stopped_by(UploadLimit::Quota), 3);
         // Kept: its bytes stay.
-        let mut fourth = b.admit(&file, 0).await.unwrap();
+        let mut fourth = b.admit(&file, 0).unwrap();
         fourth.charge(100).await.unwrap();
         fourth.keep();
         drop(fourth);
@@ -610,13 +608,10 @@ mod tests {
             ..UploadLimits::default()
         });
         let file = tempfile::tempfile().unwrap();
-        let mut t = b.admit(&file, 4).await.unwrap();
+        let mut t = b.admit(&file, 4).unwrap();
         t.charge(6).await.unwrap();
         assert_eq!(limit(t.charge(1).await), Some(UploadLimit::MaxUploadSize));
-        assert_eq!(
-            limit(b.admit(&file, 10).await),
-            Some(UploadLimit::MaxUploadSize)
-        );
+        assert_eq!(limit(b.admit(&file, 10)), Some(UploadLimit::MaxUploadSize));
         assert_eq!(
             limit(b.check_allo(11, || unreachable!()).await),
             Some(UploadLimit::MaxUploadSize)
@@ -638,7 +633,7 @@ mod tests {
         assert_eq!(b.available(2100), 2000);
         assert_eq!(b.available(50), 0);
         let file = tempfile::tempfile().unwrap();
-        let mut t = b.admit(&file, 0).await;
+        let mut t = b.admit(&file, 0);
         // The disk of `file` may be below 100 bytes free: then no ticket.
         if let Ok(t) = t.as_mut() {
             t.charge(2500).await.unwrap();
@@ -689,20 +684,20 @@ mod tests {
             min_free: MinFree::Bytes(min),
             ..UploadLimits::default()
         });
-        let mut a = b.admit(&first, 0).await.unwrap();
+        let mut a = b.admit(&first, 0).unwrap();
         a.charge(6 * MB).await.unwrap();
         // Admitting measures the disk afresh: a's 6 MB are not on it.
-        let mut c = b.admit(&second, 0).await.unwrap();
+        let mut c = b.admit(&second, 0).unwrap();
         assert_eq!(limit(c.charge(6 * MB).await), Some(UploadLimit::MinFree));
         // Written, and measured again by a new upload: counted once.
         io::Write::write_all(&mut first, &vec![1u8; 6 * MB as usize]).unwrap();
         first.sync_all().unwrap();
-        let mut d = b.admit(&second, 0).await.unwrap();
+        let mut d = b.admit(&second, 0).unwrap();
         d.charge(3 * MB).await.unwrap();
         // a is discarded: its bytes no longer count once measured again.
         drop(a);
         drop(first);
-        let mut e = b.admit(&second, 0).await.unwrap();
+        let mut e = b.admit(&second, 0).unwrap();
         e.charge(6 * MB).await.unwrap();
     }
 
@@ -730,7 +725,7 @@ mod tests {
             min_free: MinFree::Bytes(free + (1 << 30)),
             ..UploadLimits::default()
         });
-        assert_eq!(limit(b.admit(&file, 0).await), Some(UploadLimit::MinFree));
+        assert_eq!(limit(b.admit(&file, 0)), Some(UploadLimit::MinFree));
         assert_eq!(
             limit(b.check_allo(0, move || Ok(file)).await),
             Some(UploadLimit::MinFree)

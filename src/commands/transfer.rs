@@ -1,6 +1,7 @@
 //! TYPE, STRU, MODE, PASV, EPSV, PORT, EPRT, REST, ALLO, RETR, STOR,
 //! STOU, APPE, ABOR.
 
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -275,18 +276,19 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     } else {
         // Without the right to replace, whatever holds the name (a file,
         // a folder) is not looked at: the upload takes a free name.
-        let begin = move |r: &Share, p: &VPath| match (replaces, makes_folders) {
-            (true, _) => Upload::begin(r, p),
-            (false, true) => Upload::begin_making_folders(r, p),
-            (false, false) => Upload::begin_new(r, p),
-        };
-        let (upload, file) = fs(s, &path, begin).await?;
-        let finish = if replaces {
-            Finish::Replace(upload)
-        } else {
-            Finish::Unique(upload)
-        };
-        s.upload_job(file, &path, 0, finish).await?
+        admitted(s, &path, move |r, p| {
+            let (upload, file) = match (replaces, makes_folders) {
+                (true, _) => Upload::begin(r, p)?,
+                (false, true) => Upload::begin_making_folders(r, p)?,
+                (false, false) => Upload::begin_new(r, p)?,
+            };
+            let finish = match replaces {
+                true => Finish::Replace(upload),
+                false => Finish::Unique(upload),
+            };
+            Ok(Ok((file, finish, 0)))
+        })
+        .await?
     };
     let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
     s.start_transfer(job, &path, s.announced, opening).await
@@ -299,35 +301,70 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// so that the bytes it replaces are not lost if it fails.
 async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
     let lock = s.lock_path(path).await?;
-    let opened = fs(s, path, move |r, p| {
+    let shown = path.clone();
+    admitted(s, path, move |r, p| {
         let (mut file, md) = r.open_resume(p)?;
-        if offset != md.len() {
-            return Ok(Err(md.len()));
+        if offset > md.len() {
+            return Ok(Err(FtpError::BadRestart(format!(
+                "Cannot restart at {offset}: {shown} has {} bytes",
+                md.len()
+            ))));
+        }
+        if offset < md.len() {
+            drop((file, lock));
+            let (upload, file) = Upload::begin_with_prefix(r, p, offset)?;
+            return Ok(Ok((file, Finish::Replace(upload), offset)));
         }
         file.seek(SeekFrom::Start(offset))?;
         clear_special_bits(&file)?;
-        let restore = file.try_clone()?;
-        Ok(Ok((file, restore)))
+        let in_place = InPlace {
+            file: file.try_clone()?,
+            from: offset,
+            _lock: lock,
+        };
+        Ok(Ok((file, Finish::Resume(in_place), offset)))
+    })
+    .await
+}
+
+/// The job for an upload that `open` begins (its file, how it will take
+/// effect, and the bytes the target holds already that it adds to), if
+/// the upload limits admit it: opening, checking and measuring the disk
+/// in one file-system job. A refused upload's temporary file is gone
+/// before the refusal is answered, and the refusal is reported as a
+/// failed upload, as a refused download is, so whoever watches the share
+/// sees what the limits turned away.
+async fn admitted(
+    s: &Session,
+    path: &VPath,
+    open: impl FnOnce(&Share, &VPath) -> io::Result<FtpResult<(File, Finish, u64)>> + Send + 'static,
+) -> FtpResult<Job> {
+    let budget = Arc::clone(&s.shared.budget);
+    let opened = fs(s, path, move |r, p| {
+        let (file, finish, base) = match open(r, p)? {
+            Ok(opened) => opened,
+            Err(e) => return Ok(Err(e)),
+        };
+        match budget.admit(&file, base) {
+            Ok(ticket) => Ok(Ok((file, finish, ticket))),
+            Err(refused) => {
+                finish.discard();
+                Ok(Err(refused))
+            }
+        }
     });
     match opened.await? {
-        Ok((file, restore)) => {
-            let in_place = InPlace {
-                file: restore,
-                from: offset,
-                _lock: lock,
-            };
-            s.upload_job(file, path, offset, Finish::Resume(in_place))
-                .await
-        }
-        Err(size) if offset > size => Err(FtpError::BadRestart(format!(
-            "Cannot restart at {offset}: {path} has {size} bytes"
-        ))),
-        Err(_) => {
-            drop(lock);
-            let copy = fs(s, path, move |r, p| Upload::begin_with_prefix(r, p, offset));
-            let (upload, file) = copy.await?;
-            s.upload_job(file, path, offset, Finish::Replace(upload))
-                .await
+        Ok((file, finish, ticket)) => Ok(Job::Receive {
+            file,
+            target: path.clone(),
+            finish,
+            ticket,
+        }),
+        Err(refused) => {
+            if refused.limit().is_some() {
+                s.report_refused(Direction::Upload, path.to_string(), &refused);
+            }
+            Err(refused)
         }
     }
 }
@@ -339,18 +376,17 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
-    let checked = fs(s, &path, |r, p| match r.check_appendable(p)? {
-        AppendTarget::Symlink => Ok(None),
-        AppendTarget::File(held) => Ok(Some((held, Upload::begin(r, p)?))),
-    });
-    let (held, (upload, file)) = checked.await?.ok_or_else(|| {
-        FtpError::FileUnavailable(format!(
-            "{path}: is a symbolic link; APPE to the file it points to"
-        ))
-    })?;
-    let job = s
-        .upload_job(file, &path, held, Finish::Append(upload))
-        .await?;
+    let shown = path.clone();
+    let job = admitted(s, &path, move |r, p| match r.check_appendable(p)? {
+        AppendTarget::Symlink => Ok(Err(FtpError::FileUnavailable(format!(
+            "{shown}: is a symbolic link; APPE to the file it points to"
+        )))),
+        AppendTarget::File(held) => {
+            let (upload, file) = Upload::begin(r, p)?;
+            Ok(Ok((file, Finish::Append(upload), held)))
+        }
+    })
+    .await?;
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, s.announced, opening).await
 }
@@ -366,16 +402,15 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
         }
     };
     let makes_folders = !s.rules().sees_names;
-    let (path, (upload, file)) = fs(s, &wanted, move |r, wanted| {
-        let path = free_name(r, wanted)?;
-        let begun = match makes_folders {
-            true => Upload::begin_making_folders(r, &path)?,
-            false => Upload::begin_new(r, &path)?,
+    let path = fs(s, &wanted, free_name).await?;
+    let job = admitted(s, &path, move |r, p| {
+        let (upload, file) = match makes_folders {
+            true => Upload::begin_making_folders(r, p)?,
+            false => Upload::begin_new(r, p)?,
         };
-        Ok((path.clone(), begun))
+        Ok(Ok((file, Finish::Unique(upload), 0)))
     })
     .await?;
-    let job = s.upload_job(file, &path, 0, Finish::Unique(upload)).await?;
     let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
     s.start_transfer(job, &path, s.announced, opening).await
 }

@@ -508,7 +508,7 @@ mod tests {
             ..UploadLimits::default()
         };
         let budget = Arc::new(crate::budget::Budget::new(limits));
-        let mut ticket = budget.admit(&writer, 0).await.unwrap();
+        let mut ticket = budget.admit(&writer, 0).unwrap();
         let (mut client, mut server) = tokio::io::duplex(1 << 20);
         // One batch and a little: the batch's write starts (and blocks).
         client.write_all(&vec![5u8; 300 << 10]).await.unwrap();

@@ -367,38 +367,6 @@ impl Session {
         Some(self.finish_transfer(report).await)
     }
 
-    /// The job for an upload into `file`, whose target `path` holds `base`
-    /// bytes the upload adds to (APPE, resume), if the upload limits admit
-    /// it. A refused upload's temporary file is gone before the refusal is
-    /// answered, and the refusal is reported as a failed upload, as a
-    /// refused download is, so whoever watches the share sees what the
-    /// limits turned away.
-    pub async fn upload_job(
-        &self,
-        file: File,
-        path: &VPath,
-        base: u64,
-        finish: Finish,
-    ) -> FtpResult<Job> {
-        let refused = match self.shared.budget.admit(&file, base).await {
-            Ok(ticket) => {
-                let target = path.clone();
-                return Ok(Job::Receive {
-                    file,
-                    target,
-                    finish,
-                    ticket,
-                });
-            }
-            Err(e) => e,
-        };
-        let _ = crate::blocking::run(move || finish.discard()).await;
-        if refused.limit().is_some() {
-            self.report_refused(Direction::Upload, path.to_string(), &refused);
-        }
-        Err(refused)
-    }
-
     /// Reports a transfer refused before it started as a failed one.
     pub fn report_refused(&self, direction: Direction, path: String, e: &FtpError) {
         self.shared.emit(Event::TransferFinished {
@@ -672,7 +640,7 @@ impl Job {
 impl Finish {
     /// Undoes an upload that failed, on this thread: its temporary file
     /// removed, or a resume cut back to where it began.
-    fn discard(self) {
+    pub fn discard(self) {
         match self {
             Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u) => u.discard(),
             Finish::Resume(r) => {
