@@ -1592,6 +1592,24 @@ fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
     assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
 }
 
+/// A flag that only means something with TLS never leaves the server on
+/// plain FTP: `--require-tls-reuse` alone turns on explicit FTPS, as
+/// `--tls-cert` does, and with `--implicit-tls` it stays implicit.
+#[test]
+fn tls_only_flags_turn_tls_on() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("s.txt"), b"over tls\n").unwrap();
+    let (_share, ready) = Share::json(&["--require-tls-reuse", dir_arg(dir.path())]);
+    assert_eq!(ready["tls"], true, "{ready}");
+    assert_eq!(ready["tls_mode"], "explicit", "{ready}");
+    assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
+    let out = curl(&["--ssl-reqd", "-k", &url(&ready, "s.txt")]);
+    assert_eq!(out.stdout, b"over tls\n", "{out:?}");
+    let (_share, ready) =
+        Share::json(&["--require-tls-reuse", "--implicit-tls", dir_arg(dir.path())]);
+    assert_eq!(ready["tls_mode"], "implicit", "{ready}");
+}
+
 #[test]
 fn quiet_with_temp_prints_the_url_and_the_folder() {
     let mut share = Share::start(&["-q", "--temp", "--bind", "127.0.0.1"]);

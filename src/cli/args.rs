@@ -97,7 +97,7 @@ pub struct Serve {
     #[arg(long, conflicts_with = "tls")]
     pub implicit_tls: bool,
 
-    /// PEM certificate (chain) for FTPS instead of a generated one
+    /// PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -105,7 +105,7 @@ pub struct Serve {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python's ftplib)
+    /// Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python's ftplib). Turns on --tls unless --implicit-tls is given
     #[arg(long)]
     pub require_tls_reuse: bool,
 
