@@ -914,6 +914,38 @@ fn out_of_range_durations_are_refused_in_one_line() {
     }
 }
 
+/// Units in any case, whole numbers only, and `M` alone refused: `10M`
+/// used to mean ten months, `90S` was an error and `1.5h` was accepted.
+/// The README's examples are accepted as it says.
+#[test]
+fn durations_read_units_in_any_case_but_refuse_m_alone() {
+    let line = refused_argument(&["-t", "10M"]);
+    assert!(
+        line.contains("10m for minutes, 10months for months"),
+        "{line}"
+    );
+    let line = refused_argument(&["-t", "1.5h"]);
+    assert!(line.contains("1h30m"), "{line}");
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("`10m` for minutes, `10months` for months"));
+    for (value, secs) in [
+        ("90S", 90),
+        ("2h 30m", 9000),
+        ("1h30m", 5400),
+        ("10months", 26_300_160),
+    ] {
+        assert!(
+            readme.contains(&format!("`{value}`")),
+            "{value} not in the README"
+        );
+        let dir = tempdir();
+        let (share, ready) = Share::json(&["-t", value, dir_arg(dir.path())]);
+        assert_eq!(ready["expires_in_s"], secs, "{value}");
+        share.signal(libc::SIGTERM);
+        let _ = share.wait();
+    }
+}
+
 /// The longest accepted durations run normally: sessions get past the
 /// greeting and serve files.
 #[test]
