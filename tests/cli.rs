@@ -1642,6 +1642,69 @@ fn tls_only_flags_turn_tls_on() {
     assert_eq!(ready["tls_mode"], "implicit", "{ready}");
 }
 
+/// `-q --tls` prints the URL and, on the next line, the fingerprint of
+/// the certificate the server really presents: without it nothing says
+/// which certificate makes the URL safe to use.
+#[test]
+fn quiet_with_tls_prints_the_fingerprint_too() {
+    let mut share = Share::start(&["-q", "--tls", "--bind", "127.0.0.1", "--password", "pw"]);
+    let url = share.line().unwrap();
+    let port = url.rsplit_once(':').unwrap().1.trim_end_matches('/');
+    let line = share.line().unwrap();
+    let fingerprint = line
+        .strip_prefix("SHA-256 fingerprint ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let script = format!(
+        "import ftplib, hashlib\nf = ftplib.FTP_TLS()\nf.connect('127.0.0.1', {port}, timeout=30)\nf.auth()\n\
+         print(hashlib.sha256(f.sock.getpeercert(binary_form=True)).hexdigest())"
+    );
+    let out = run("python3", &["-c", &script]);
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(fingerprint.replace(':', "").to_lowercase(), seen, "{out:?}");
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains("`SHA-256 fingerprint …`"),
+        "the README does not say so"
+    );
+    share.signal(libc::SIGINT);
+    let (status, rest, _) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// With `-b ::1` the lftp command quotes `[::1]`: unquoted, the shell
+/// reads it as a glob, and a file named `1` in the current folder would
+/// replace it. Pasted there, the command still lists the share.
+#[test]
+fn the_lftp_command_quotes_an_ipv6_address() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::write(dir.path().join("listed.txt"), b"x").unwrap();
+    let mut share = Share::start(&["--no-qr", "--bind", "::1", dir_arg(dir.path())]);
+    let lftp = loop {
+        let line = share.line().expect("an lftp row");
+        if let Some(cmd) = line.trim_start().strip_prefix("lftp ") {
+            break cmd.trim().to_string();
+        }
+    };
+    assert!(lftp.ends_with(" '[::1]'"), "{lftp}");
+    let cwd = tempdir();
+    std::fs::write(cwd.path().join("1"), b"").unwrap();
+    if need("lftp") {
+        let out = Command::new("sh")
+            .args(["-c", &format!("{lftp} -e 'ls; bye'")])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("listed.txt"),
+            "{out:?}"
+        );
+    }
+}
+
 #[test]
 fn quiet_with_temp_prints_the_url_and_the_folder() {
     let mut share = Share::start(&["-q", "--temp", "--bind", "127.0.0.1"]);

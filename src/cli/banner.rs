@@ -251,9 +251,14 @@ fn lftp(info: &BannerInfo<'_>) -> Vec<Arg> {
     let port = info.port.to_string();
     match &info.tls {
         Some(t) if t.implicit => {
-            lftp.push(Arg::plain(&format!("ftps://{}:{port}", info.host)));
+            let url = format!("ftps://{}:{port}", info.host);
+            lftp.push(Arg::plain(&shell_word(&url)));
         }
-        _ => lftp.extend([Arg::plain("-p"), Arg::plain(&port), Arg::plain(info.host)]),
+        _ => lftp.extend([
+            Arg::plain("-p"),
+            Arg::plain(&port),
+            Arg::plain(&shell_word(info.host)),
+        ]),
     }
     lftp
 }
@@ -464,6 +469,17 @@ fn local_date_time(t: std::time::SystemTime) -> String {
     )
 }
 
+/// `text` as it can be typed: as it is when the shell reads it as one
+/// literal word, quoted otherwise (`[::1]` unquoted is a glob, which a
+/// file named `1` would replace).
+fn shell_word(text: &str) -> String {
+    let literal = |c: char| c.is_ascii_alphanumeric() || "._-:/@%+=,".contains(c);
+    match !text.is_empty() && text.chars().all(literal) {
+        true => text.to_string(),
+        false => sh_quote(text),
+    }
+}
+
 /// `text` as one shell word.
 fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -571,6 +587,9 @@ mod tests {
     fn shell_quoting() {
         assert_eq!(sh_quote("a b"), "'a b'");
         assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("192.168.1.20"), "192.168.1.20");
+        assert_eq!(shell_word("[::1]"), "'[::1]'");
+        assert_eq!(shell_word("ftps://[::1]:21"), "'ftps://[::1]:21'");
     }
 
     #[test]
