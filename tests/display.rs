@@ -444,6 +444,43 @@ fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
     settles(&tmux, 60, "download IMG_2");
 }
 
+/// At 80×24 the banner with its QR code is taller than the screen: what
+/// people copy, the URL and the password, must be what stays on it after
+/// start-up (the code's top may scroll away), at 60 columns, without the
+/// QR code and with TLS's longer banner too.
+#[test]
+fn the_url_and_password_stay_on_an_80x24_screen() {
+    let _serial = one_at_a_time();
+    if !need("tmux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (cols, extra) in [(80, ""), (60, ""), (80, "--no-qr"), (80, "--tls")] {
+        let command = format!("{BIN} --bind 127.0.0.1 {extra} {}", dir.path().display());
+        let tmux = Tmux::start(cols, 24, &command);
+        tmux.wait_for(" left · ");
+        let rows = tmux.rows();
+        let shown = rows.join("\n");
+        let url = rows
+            .iter()
+            .find_map(|r| r.split_whitespace().find(|w| w.starts_with("ftp://share:")))
+            .unwrap_or_else(|| panic!("{cols} {extra}: no URL on screen:\n{shown}"));
+        let password = url
+            .split_once("share:")
+            .unwrap()
+            .1
+            .split_once('@')
+            .unwrap()
+            .0;
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("  password   ") && r.contains(password)),
+            "{cols} {extra}: no password on screen:\n{shown}"
+        );
+        assert!(rows.iter().all(|r| r.chars().count() <= usize::from(cols)));
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);

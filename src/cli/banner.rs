@@ -53,7 +53,8 @@ pub struct TlsInfo<'a> {
     pub strict: bool,
 }
 
-/// The banner for a terminal `width` columns wide (`usize::MAX` when the
+/// The banner for a terminal `width` columns wide: the QR code, then what
+/// is shared, how to log in and the commands (`usize::MAX` when the
 /// output is not a terminal: whole lines, and the QR code's note within
 /// [`WIDTH`]).
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
@@ -72,10 +73,17 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         others: &others,
         ..*info
     };
-    let mut rows = Rows {
-        out: title(info, width),
-        width,
-    };
+    // The QR code first and the facts to copy last: on a short terminal
+    // (80×24) the top of the code scrolls away, never the URL and password.
+    let mut out = String::new();
+    if qr {
+        if let Some(code) = qr_code(info.url, qr_invert) {
+            out.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
+            out.push('\n');
+        }
+    }
+    out.push_str(&title(info, width));
+    let mut rows = Rows { out, width };
     login_rows(&mut rows, info);
     expires_row(&mut rows, info.expires);
     if let Some(limits) = info.limits {
@@ -86,14 +94,7 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         tls_rows(&mut rows, tls);
     }
     command_rows(&mut rows, info);
-    let mut s = rows.out;
-    if qr {
-        if let Some(code) = qr_code(info.url, qr_invert) {
-            let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
-        }
-    }
-    s
+    rows.out
 }
 
 /// `ftpshare 0.1.0 — sharing FOLDER (mode)` and a blank line; the folder
