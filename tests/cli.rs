@@ -813,6 +813,8 @@ fn missing_folder_exits_1_with_one_line() {
     let exit: Value = serde_json::from_str(&stdout[0]).unwrap();
     assert_eq!(exit["event"], "exit");
     assert_eq!(exit["reason"], "error");
+    // As the README's table of events says: every exit line counts transfers.
+    assert_eq!(exit["transfers"], 0, "{exit}");
 }
 
 #[test]
@@ -822,6 +824,24 @@ fn port_in_use_exits_1_with_one_line() {
     let dir = tempdir();
     let line = fails_with_one_line(&["--bind", "127.0.0.1", "-p", &port, dir_arg(dir.path())]);
     assert!(line.contains(&port), "{line}");
+    assert!(line.starts_with("ftpshare: error: "), "{line}");
+    // A bind failure's exit line has the fields every exit line has.
+    let (status, stdout, _) = Share::start(&[
+        "--json",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        &port,
+        dir_arg(dir.path()),
+    ])
+    .wait();
+    assert_eq!(status.code(), Some(1));
+    let exit: Value = serde_json::from_str(stdout.last().unwrap()).unwrap();
+    assert_eq!(
+        (&exit["reason"], &exit["transfers"]),
+        (&Value::from("error"), &Value::from(0)),
+        "{exit}"
+    );
 }
 
 #[test]
@@ -1154,6 +1174,51 @@ fn man_next_to_a_man_folder_says_how_to_share_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH ftpshare"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ftpshare ./man"), "{err}");
+}
+
+/// `help` is a command word too: with a folder `./help` here, `ftpshare
+/// help` prints the help and says how to share that folder, as the README
+/// says of all three words.
+#[test]
+fn help_next_to_a_help_folder_says_how_to_share_it() {
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("These three words are commands"));
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("help")).unwrap();
+    let out = Command::new(BIN)
+        .arg("help")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ftpshare ./help"), "{err}");
+    // `--help` is no command word: no note.
+    let out = Command::new(BIN)
+        .arg("--help")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+/// A 75-character CLNT reaches the login event as its first 64
+/// characters and `…`, as the README says.
+#[test]
+fn a_long_clnt_is_cut_after_64_characters() {
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("(its first 64 characters, then `…` when it is longer)"));
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&["--password", "pw", dir_arg(dir.path())]);
+    let script = format!(
+        "import ftplib\nf = ftplib.FTP()\nf.connect('127.0.0.1', {}, timeout=30)\n\
+         f.sendcmd('CLNT ' + 'c' * 75)\nf.login('share', 'pw')\nf.quit()\n",
+        port(&ready)
+    );
+    assert!(run("python3", &["-c", &script]).status.success());
+    let login = share.event("login");
+    assert_eq!(login["client"], format!("{}…", "c".repeat(64)), "{login}");
 }
 
 /// A download refused with 550 (no such file) is an event too.
@@ -2128,6 +2193,10 @@ fn paths_that_cannot_be_shared_together_exit_2() {
     assert!(stdout.is_empty());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&a) && stderr.contains(&b), "{stderr}");
+    // The two forms the README names: ours, and clap's for a conflict.
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("`ftpshare: error: …`, or for a conflict between\nflags (`--temp` with paths) clap's `error: …`"));
+    assert!(stderr.starts_with("ftpshare: error: "), "{stderr}");
 
     let file = arg(&outer, "my report.pdf");
     let (docs, photos) = (arg(&outer, "docs"), arg(&outer, "photos"));
@@ -2138,7 +2207,10 @@ fn paths_that_cannot_be_shared_together_exit_2() {
     );
     usage_error(&["--upload-only", &docs, &photos]);
     let line = usage_error(&["--temp", &file]);
-    assert!(line.contains("--temp"), "{line}");
+    assert!(
+        line.contains("--temp") && line.starts_with("error: "),
+        "{line}"
+    );
     usage_error(&[&docs, "/"]);
 }
 
