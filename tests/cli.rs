@@ -1241,6 +1241,14 @@ fn a_refused_download_emits_download_failed() {
         failed["error"].as_str().unwrap().contains("missing.txt"),
         "{failed}"
     );
+    // The operator sees what was asked for too: a log line (on stderr
+    // with --json).
+    share.signal(libc::SIGTERM);
+    let (_, _, stderr) = share.wait();
+    assert!(
+        stderr.contains("download /missing.txt  FAILED after 0 B"),
+        "{stderr}"
+    );
 }
 
 // --------------------------------------------------------------- people

@@ -421,27 +421,27 @@ fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
         .collect();
     let both = |s: &str| s.contains("  ↓ ") && s.contains("  ↑ ");
     tmux.wait_until("two transfer lines", both);
-    // Names get 12 columns at 60, 20 at 80.
-    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    // Names get 12 columns at 60, 20 at 80, and keep their `/`.
+    settles(&tmux, 60, "  ↓ /IMG_2…n.jpg ");
     // The banner is drawn again for each width: the URL beside its key
     // at 80, alone on its row at 60.
     tmux.resize(80);
-    settles(&tmux, 80, "  ↓ IMG_20240…ersion.jpg ");
+    settles(&tmux, 80, "  ↓ /IMG_20240…rsion.jpg ");
     settles(&tmux, 80, &format!("  URL        {url}"));
     // Narrower again mid-transfer: no stale copy of the status line or
     // the bars may stay behind, even from frames still drawn for 80
     // columns while tmux already showed 60.
     tmux.resize(60);
-    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    settles(&tmux, 60, "  ↓ /IMG_2…n.jpg ");
     assert!(tmux.rows().iter().any(|r| r == url));
     assert!(tmux
         .rows()
         .iter()
-        .any(|r| r.starts_with("  ↑ uploa…ze.bin ")));
+        .any(|r| r.starts_with("  ↑ /uploa…e.bin ")));
     for mut c in clients {
         assert!(c.wait().unwrap().success());
     }
-    settles(&tmux, 60, "download IMG_2");
+    settles(&tmux, 60, "download /IMG_2");
 }
 
 /// At 80×24 the banner with its QR code is taller than the screen: what
