@@ -672,6 +672,39 @@ mod tests {
         }
     }
 
+    /// The README's promise: from the minimum it states up, no banner line
+    /// is wider than the terminal, with the longest IPv4 URL a generated
+    /// password makes, with and without TLS. Narrower, only a URL or a
+    /// command word alone on its line may be wider.
+    #[test]
+    fn no_banner_line_wraps_from_the_stated_minimum() {
+        let readme = include_str!("../../README.md");
+        let (_, after) = readme
+            .split_once("no line wraps from ")
+            .expect("the README states a minimum");
+        let min: usize = after
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number of columns");
+        let fingerprint = &"AB:".repeat(32)[..95];
+        let tls = TlsInfo {
+            fingerprint,
+            spki_sha256: Some("jRkMpEmovHX8OoadcKwUM01wO2/9rjbU/LOz5czdML4="),
+            fingerprint_sha1: &fingerprint[..59],
+            implicit: false,
+            strict: false,
+        };
+        for tls in [None, Some(tls)] {
+            for cols in min..=120 {
+                let text = render_at(tls, cols);
+                let wide = text.lines().find(|l| width(l) > cols);
+                assert!(wide.is_none(), "{cols}: {wide:?}");
+            }
+            assert!(render_at(tls, min - 1).lines().any(|l| width(l) > min - 1));
+        }
+    }
+
     /// The banner for `cols` columns, styling removed.
     fn render_at(tls: Option<TlsInfo<'_>>, cols: usize) -> String {
         let info = BannerInfo {
