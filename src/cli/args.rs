@@ -265,6 +265,10 @@ fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
         let unit = unit_seconds(unit)?;
         let part = number.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
         total = total.zip(part).and_then(|(t, p)| t.checked_add(p));
+        if total.is_none_or(|t| t > MAX_DURATION.as_secs()) {
+            // Too long already, whatever follows.
+            return Ok(None);
+        }
         rest = after.trim_start();
     }
     Ok(total)
