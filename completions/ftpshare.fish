@@ -31,7 +31,7 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l password -d 'Fixed pa
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s t -l timeout -d 'Exit after this long (90s, 10m, 2h, 7d; a bare number is seconds; 0 = never) [default: 1h; none with a COMMAND]' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l idle-timeout -d 'Close control connections idle this long (0 = never)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-transfers -d 'Exit after N completed downloads or uploads' -r
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-cert -d 'PEM certificate (chain) for FTPS instead of a generated one' -r -F
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-cert -d 'PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given' -r -F
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-key -d 'PEM private key for --tls-cert' -r -F
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l passive-ports -d 'Port range for passive data connections' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l public-host -d 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)' -r
@@ -49,7 +49,7 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l anonymous -d 'Also ac
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l once -d 'Exit after one completed transfer (--max-transfers 1)'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls -d 'Explicit FTPS (AUTH TLS) with a fresh self-signed certificate; plain-text logins are refused'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l implicit-tls -d 'Implicit FTPS: TLS from the first byte (ftps:// URLs)'
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -l require-tls-reuse -d 'Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python\'s ftplib)'
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l require-tls-reuse -d 'Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python\'s ftplib). Turns on --tls unless --implicit-tls is given'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l no-tls-reuse -d 'The default; kept so that older scripts still run'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l temp -d 'Serve a fresh temporary folder (writable), removed on exit'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l keep -d 'With --temp: keep the folder on exit'

@@ -16,7 +16,12 @@ use serde_json::json;
 use cli::args::{Cli, Serve, Tool};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| {
+        if e.kind() == clap::error::ErrorKind::DisplayHelp {
+            shadowed_help();
+        }
+        e.exit()
+    });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(tool) = cli.command {
         shadowed_folder(&tool);
@@ -124,17 +129,31 @@ fn shadowed_folder(tool: &Tool) {
         Tool::Man => "man",
         Tool::Completions { .. } => "completions",
     };
+    shadowed_folder_note(name);
+}
+
+fn shadowed_folder_note(name: &str) {
     if std::path::Path::new(name).is_dir() {
-        eprintln!(
+        cli::ui::stderr_line(&format!(
             "ftpshare: note: `{name}` is a command; to share the folder, run `ftpshare ./{name}`"
-        );
+        ));
+    }
+}
+
+/// `ftpshare help` prints the help, as `man` and `completions` run their
+/// tool: with a folder named `help` here, say how to share it instead.
+fn shadowed_help() {
+    let first = std::env::args_os().nth(1);
+    if first.as_deref() == Some(std::ffi::OsStr::new("help")) {
+        shadowed_folder_note("help");
     }
 }
 
 /// Exit 1 with one line on stderr (and an exit event for scripts).
 fn fail(json: bool, msg: &str) -> ExitCode {
     if json {
-        cli::json::emit(&json!({"event": "exit", "reason": "error", "error": msg}));
+        let exit = json!({"event": "exit", "reason": "error", "transfers": 0, "error": msg});
+        cli::json::emit(&exit);
     }
     // Messages can quote a path or a name.
     cli::ui::stderr_line(&format!("ftpshare: error: {}", ftpshare::escape(msg)));

@@ -813,6 +813,8 @@ fn missing_folder_exits_1_with_one_line() {
     let exit: Value = serde_json::from_str(&stdout[0]).unwrap();
     assert_eq!(exit["event"], "exit");
     assert_eq!(exit["reason"], "error");
+    // As the README's table of events says: every exit line counts transfers.
+    assert_eq!(exit["transfers"], 0, "{exit}");
 }
 
 #[test]
@@ -822,6 +824,24 @@ fn port_in_use_exits_1_with_one_line() {
     let dir = tempdir();
     let line = fails_with_one_line(&["--bind", "127.0.0.1", "-p", &port, dir_arg(dir.path())]);
     assert!(line.contains(&port), "{line}");
+    assert!(line.starts_with("ftpshare: error: "), "{line}");
+    // A bind failure's exit line has the fields every exit line has.
+    let (status, stdout, _) = Share::start(&[
+        "--json",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        &port,
+        dir_arg(dir.path()),
+    ])
+    .wait();
+    assert_eq!(status.code(), Some(1));
+    let exit: Value = serde_json::from_str(stdout.last().unwrap()).unwrap();
+    assert_eq!(
+        (&exit["reason"], &exit["transfers"]),
+        (&Value::from("error"), &Value::from(0)),
+        "{exit}"
+    );
 }
 
 #[test]
@@ -911,6 +931,38 @@ fn out_of_range_durations_are_refused_in_one_line() {
         if value == "0" {
             assert!(line.ends_with("must be at least 1"), "{flag}: {line}");
         }
+    }
+}
+
+/// Units in any case, whole numbers only, and `M` alone refused: `10M`
+/// used to mean ten months, `90S` was an error and `1.5h` was accepted.
+/// The README's examples are accepted as it says.
+#[test]
+fn durations_read_units_in_any_case_but_refuse_m_alone() {
+    let line = refused_argument(&["-t", "10M"]);
+    assert!(
+        line.contains("10m for minutes, 10months for months"),
+        "{line}"
+    );
+    let line = refused_argument(&["-t", "1.5h"]);
+    assert!(line.contains("1h30m"), "{line}");
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("`10m` for minutes, `10months` for months"));
+    for (value, secs) in [
+        ("90S", 90),
+        ("2h 30m", 9000),
+        ("1h30m", 5400),
+        ("10months", 26_300_160),
+    ] {
+        assert!(
+            readme.contains(&format!("`{value}`")),
+            "{value} not in the README"
+        );
+        let dir = tempdir();
+        let (share, ready) = Share::json(&["-t", value, dir_arg(dir.path())]);
+        assert_eq!(ready["expires_in_s"], secs, "{value}");
+        share.signal(libc::SIGTERM);
+        let _ = share.wait();
     }
 }
 
@@ -1124,6 +1176,51 @@ fn man_next_to_a_man_folder_says_how_to_share_it() {
     assert!(err.contains("ftpshare ./man"), "{err}");
 }
 
+/// `help` is a command word too: with a folder `./help` here, `ftpshare
+/// help` prints the help and says how to share that folder, as the README
+/// says of all three words.
+#[test]
+fn help_next_to_a_help_folder_says_how_to_share_it() {
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("These three words are commands"));
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("help")).unwrap();
+    let out = Command::new(BIN)
+        .arg("help")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ftpshare ./help"), "{err}");
+    // `--help` is no command word: no note.
+    let out = Command::new(BIN)
+        .arg("--help")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+/// A 75-character CLNT reaches the login event as its first 64
+/// characters and `…`, as the README says.
+#[test]
+fn a_long_clnt_is_cut_after_64_characters() {
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("(its first 64 characters, then `…` when it is longer)"));
+    let dir = tempdir();
+    let (mut share, ready) = Share::json(&["--password", "pw", dir_arg(dir.path())]);
+    let script = format!(
+        "import ftplib\nf = ftplib.FTP()\nf.connect('127.0.0.1', {}, timeout=30)\n\
+         f.sendcmd('CLNT ' + 'c' * 75)\nf.login('share', 'pw')\nf.quit()\n",
+        port(&ready)
+    );
+    assert!(run("python3", &["-c", &script]).status.success());
+    let login = share.event("login");
+    assert_eq!(login["client"], format!("{}…", "c".repeat(64)), "{login}");
+}
+
 /// A download refused with 550 (no such file) is an event too.
 #[test]
 fn a_refused_download_emits_download_failed() {
@@ -1143,6 +1240,14 @@ fn a_refused_download_emits_download_failed() {
     assert!(
         failed["error"].as_str().unwrap().contains("missing.txt"),
         "{failed}"
+    );
+    // The operator sees what was asked for too: a log line (on stderr
+    // with --json).
+    share.signal(libc::SIGTERM);
+    let (_, _, stderr) = share.wait();
+    assert!(
+        stderr.contains("download /missing.txt  FAILED after 0 B"),
+        "{stderr}"
     );
 }
 
@@ -1592,6 +1697,87 @@ fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
     assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
 }
 
+/// A flag that only means something with TLS never leaves the server on
+/// plain FTP: `--require-tls-reuse` alone turns on explicit FTPS, as
+/// `--tls-cert` does, and with `--implicit-tls` it stays implicit.
+#[test]
+fn tls_only_flags_turn_tls_on() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("s.txt"), b"over tls\n").unwrap();
+    let (_share, ready) = Share::json(&["--require-tls-reuse", dir_arg(dir.path())]);
+    assert_eq!(ready["tls"], true, "{ready}");
+    assert_eq!(ready["tls_mode"], "explicit", "{ready}");
+    assert!(!curl(&[&url(&ready, "s.txt")]).status.success());
+    let out = curl(&["--ssl-reqd", "-k", &url(&ready, "s.txt")]);
+    assert_eq!(out.stdout, b"over tls\n", "{out:?}");
+    let (_share, ready) =
+        Share::json(&["--require-tls-reuse", "--implicit-tls", dir_arg(dir.path())]);
+    assert_eq!(ready["tls_mode"], "implicit", "{ready}");
+}
+
+/// `-q --tls` prints the URL and, on the next line, the fingerprint of
+/// the certificate the server really presents: without it nothing says
+/// which certificate makes the URL safe to use.
+#[test]
+fn quiet_with_tls_prints_the_fingerprint_too() {
+    let mut share = Share::start(&["-q", "--tls", "--bind", "127.0.0.1", "--password", "pw"]);
+    let url = share.line().unwrap();
+    let port = url.rsplit_once(':').unwrap().1.trim_end_matches('/');
+    let line = share.line().unwrap();
+    let fingerprint = line
+        .strip_prefix("SHA-256 fingerprint ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let script = format!(
+        "import ftplib, hashlib\nf = ftplib.FTP_TLS()\nf.connect('127.0.0.1', {port}, timeout=30)\nf.auth()\n\
+         print(hashlib.sha256(f.sock.getpeercert(binary_form=True)).hexdigest())"
+    );
+    let out = run("python3", &["-c", &script]);
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(fingerprint.replace(':', "").to_lowercase(), seen, "{out:?}");
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains("`SHA-256 fingerprint …`"),
+        "the README does not say so"
+    );
+    share.signal(libc::SIGINT);
+    let (status, rest, _) = share.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// With `-b ::1` the lftp command quotes `[::1]`: unquoted, the shell
+/// reads it as a glob, and a file named `1` in the current folder would
+/// replace it. Pasted there, the command still lists the share.
+#[test]
+fn the_lftp_command_quotes_an_ipv6_address() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::write(dir.path().join("listed.txt"), b"x").unwrap();
+    let mut share = Share::start(&["--no-qr", "--bind", "::1", dir_arg(dir.path())]);
+    let lftp = loop {
+        let line = share.line().expect("an lftp row");
+        if let Some(cmd) = line.trim_start().strip_prefix("lftp ") {
+            break cmd.trim().to_string();
+        }
+    };
+    assert!(lftp.ends_with(" '[::1]'"), "{lftp}");
+    let cwd = tempdir();
+    std::fs::write(cwd.path().join("1"), b"").unwrap();
+    if need("lftp") {
+        let out = Command::new("sh")
+            .args(["-c", &format!("{lftp} -e 'ls; bye'")])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("listed.txt"),
+            "{out:?}"
+        );
+    }
+}
+
 #[test]
 fn quiet_with_temp_prints_the_url_and_the_folder() {
     let mut share = Share::start(&["-q", "--temp", "--bind", "127.0.0.1"]);
@@ -2015,6 +2201,10 @@ fn paths_that_cannot_be_shared_together_exit_2() {
     assert!(stdout.is_empty());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&a) && stderr.contains(&b), "{stderr}");
+    // The two forms the README names: ours, and clap's for a conflict.
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("`ftpshare: error: …`, or for a conflict between\nflags (`--temp` with paths) clap's `error: …`"));
+    assert!(stderr.starts_with("ftpshare: error: "), "{stderr}");
 
     let file = arg(&outer, "my report.pdf");
     let (docs, photos) = (arg(&outer, "docs"), arg(&outer, "photos"));
@@ -2025,7 +2215,10 @@ fn paths_that_cannot_be_shared_together_exit_2() {
     );
     usage_error(&["--upload-only", &docs, &photos]);
     let line = usage_error(&["--temp", &file]);
-    assert!(line.contains("--temp"), "{line}");
+    assert!(
+        line.contains("--temp") && line.starts_with("error: "),
+        "{line}"
+    );
     usage_error(&[&docs, "/"]);
 }
 

@@ -421,27 +421,64 @@ fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
         .collect();
     let both = |s: &str| s.contains("  ↓ ") && s.contains("  ↑ ");
     tmux.wait_until("two transfer lines", both);
-    // Names get 12 columns at 60, 20 at 80.
-    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    // Names get 12 columns at 60, 20 at 80, and keep their `/`.
+    settles(&tmux, 60, "  ↓ /IMG_2…n.jpg ");
     // The banner is drawn again for each width: the URL beside its key
     // at 80, alone on its row at 60.
     tmux.resize(80);
-    settles(&tmux, 80, "  ↓ IMG_20240…ersion.jpg ");
+    settles(&tmux, 80, "  ↓ /IMG_20240…rsion.jpg ");
     settles(&tmux, 80, &format!("  URL        {url}"));
     // Narrower again mid-transfer: no stale copy of the status line or
     // the bars may stay behind, even from frames still drawn for 80
     // columns while tmux already showed 60.
     tmux.resize(60);
-    settles(&tmux, 60, "  ↓ IMG_2…on.jpg ");
+    settles(&tmux, 60, "  ↓ /IMG_2…n.jpg ");
     assert!(tmux.rows().iter().any(|r| r == url));
     assert!(tmux
         .rows()
         .iter()
-        .any(|r| r.starts_with("  ↑ uploa…ze.bin ")));
+        .any(|r| r.starts_with("  ↑ /uploa…e.bin ")));
     for mut c in clients {
         assert!(c.wait().unwrap().success());
     }
-    settles(&tmux, 60, "download IMG_2");
+    settles(&tmux, 60, "download /IMG_2");
+}
+
+/// At 80×24 the banner with its QR code is taller than the screen: what
+/// people copy, the URL and the password, must be what stays on it after
+/// start-up (the code's top may scroll away), at 60 columns, without the
+/// QR code and with TLS's longer banner too.
+#[test]
+fn the_url_and_password_stay_on_an_80x24_screen() {
+    let _serial = one_at_a_time();
+    if !need("tmux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (cols, extra) in [(80, ""), (60, ""), (80, "--no-qr"), (80, "--tls")] {
+        let command = format!("{BIN} --bind 127.0.0.1 {extra} {}", dir.path().display());
+        let tmux = Tmux::start(cols, 24, &command);
+        tmux.wait_for(" left · ");
+        let rows = tmux.rows();
+        let shown = rows.join("\n");
+        let url = rows
+            .iter()
+            .find_map(|r| r.split_whitespace().find(|w| w.starts_with("ftp://share:")))
+            .unwrap_or_else(|| panic!("{cols} {extra}: no URL on screen:\n{shown}"));
+        let password = url
+            .split_once("share:")
+            .unwrap()
+            .1
+            .split_once('@')
+            .unwrap()
+            .0;
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("  password   ") && r.contains(password)),
+            "{cols} {extra}: no password on screen:\n{shown}"
+        );
+        assert!(rows.iter().all(|r| r.chars().count() <= usize::from(cols)));
+    }
 }
 
 impl Drop for Tmux {

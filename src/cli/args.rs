@@ -97,7 +97,7 @@ pub struct Serve {
     #[arg(long, conflicts_with = "tls")]
     pub implicit_tls: bool,
 
-    /// PEM certificate (chain) for FTPS instead of a generated one
+    /// PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -105,7 +105,7 @@ pub struct Serve {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python's ftplib)
+    /// Strict FTPS: data connections must resume a TLS session of a control connection logged in as the same user from the same address (refuses clients such as Python's ftplib). Turns on --tls unless --implicit-tls is given
     #[arg(long)]
     pub require_tls_reuse: bool,
 
@@ -212,7 +212,8 @@ pub struct MaybeDuration(pub Option<Duration>);
 const MAX_DURATION: Duration = ftpshare::Limits::MAX_DURATION;
 
 /// `90s`, `10m`, `2h`, `1h30m`, `7d`, a bare number of seconds, or `0`
-/// for never; between 1 second and 10 years.
+/// for never; between 1 second and 10 years. Whole numbers only, units in
+/// any case, except `M` alone, which could mean minutes or months.
 pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     let s = s.trim();
     if let Some(rest) = s.strip_prefix('-') {
@@ -224,63 +225,82 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
             }
         });
     }
-    let too_long = || "too long (at most 10 years)".to_string();
-    let d = match s.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        // humantime checks each part, but not every sum: parts adding up
-        // to u64::MAX seconds and a whole second of nanoseconds panic in
-        // `Duration::new`. Anything that could come near is refused first.
-        Err(_) if seconds_at_most(s) > 1 << 62 => return Err(too_long()),
-        Err(_) => humantime::parse_duration(s).map_err(|e| match e {
-            humantime::DurationError::NumberOverflow => too_long(),
-            e => format!("{e} (try 90s, 10m, 2h or 0; a bare number is seconds)"),
-        })?,
+    let secs = match s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+        true => s.parse::<u64>().ok(),
+        false => sum_of_parts(s)?,
     };
-    if d.is_zero() {
-        return Ok(MaybeDuration(None));
+    let max = MAX_DURATION.as_secs();
+    match secs {
+        Some(0) => Ok(MaybeDuration(None)),
+        Some(n) if n <= max => Ok(MaybeDuration(Some(Duration::from_secs(n)))),
+        _ => Err("too long: at most 10 years (3650d), or 0 for never".into()),
     }
-    if d < Duration::from_secs(1) {
-        return Err("too short: at least 1s (or 0 for never)".into());
-    }
-    if d > MAX_DURATION {
-        return Err("too long: at most 10 years (3650d), or 0 for never".into());
-    }
-    Ok(MaybeDuration(Some(d)))
 }
 
-/// An upper bound, in seconds, of what a humantime duration adds up to:
-/// each number rounded up to a whole one of its unit (a sub-second unit
-/// counts as a second, an unknown one as a year), summed without
-/// overflow. Saturates at `u128::MAX`.
-fn seconds_at_most(text: &str) -> u128 {
-    let mut total: u128 = 0;
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
-        rest = &rest[start..];
-        let end = rest
+/// `1h30m`, `2h 30m`, `90S`: the seconds the parts add up to, `None` past
+/// `u64::MAX`; an error for anything but whole numbers with known units.
+fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
+    let hint = "(try 90s, 10m, 2h, 1h30m or 0 for never; a bare number is seconds)";
+    let mut total = Some(0u64);
+    let mut rest = text.trim_start();
+    if rest.is_empty() {
+        return Err(format!("expected a duration {hint}"));
+    }
+    while !rest.is_empty() {
+        let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let whole = rest[..end].parse::<u128>().unwrap_or(u128::MAX);
-        rest = rest[end..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-        rest = rest.trim_start();
-        let unit_end = rest
+        if digits == 0 {
+            return Err(format!("expected a number at {rest:?} {hint}"));
+        }
+        let (number, after) = rest.split_at(digits);
+        if after.starts_with(['.', ',']) {
+            return Err(format!("whole numbers only: 1h30m, not 1.5h {hint}"));
+        }
+        let after = after.trim_start();
+        let letters = after
             .find(|c: char| !c.is_alphabetic())
-            .unwrap_or(rest.len());
-        let unit: u128 = match &rest[..unit_end] {
-            "nanos" | "nsec" | "ns" | "usec" | "us" | "µs" | "millis" | "msec" | "ms" => 1,
-            "seconds" | "second" | "secs" | "sec" | "s" => 1,
-            "minutes" | "minute" | "min" | "mins" | "m" => 60,
-            "hours" | "hour" | "hr" | "hrs" | "h" => 3600,
-            "days" | "day" | "d" => 86_400,
-            "weeks" | "week" | "wk" | "wks" | "w" => 604_800,
-            "months" | "month" | "M" => 2_630_016,
-            _ => 31_557_600,
-        };
-        rest = &rest[unit_end..];
-        let part = whole.saturating_add(1).saturating_mul(unit);
-        total = total.saturating_add(part);
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(letters);
+        let unit = unit_seconds(unit)?;
+        let part = number.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
+        total = total.zip(part).and_then(|(t, p)| t.checked_add(p));
+        if total.is_none_or(|t| t > MAX_DURATION.as_secs()) {
+            // Too long already, whatever follows.
+            return Ok(None);
+        }
+        rest = after.trim_start();
     }
-    total
+    Ok(total)
+}
+
+/// Seconds in one `unit`, in any case; `M` alone is refused rather than
+/// guessed, and units below a second are refused as too short.
+fn unit_seconds(unit: &str) -> Result<u64, String> {
+    if unit == "M" {
+        return Err("ambiguous unit \"M\": write 10m for minutes, 10months for months".into());
+    }
+    Ok(match unit.to_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "wk" | "wks" | "week" | "weeks" => 604_800,
+        // As humantime counted them: 30.44 and 365.25 days.
+        "month" | "months" => 2_630_016,
+        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600,
+        "ms" | "us" | "µs" | "ns" | "msec" | "usec" | "nsec" | "millis" | "micros" | "nanos" => {
+            return Err(
+                "too short: durations count whole seconds, at least 1s (or 0 for never)".into(),
+            )
+        }
+        "" => return Err("a number without a unit: write 90s, 10m, 2h or 7d".into()),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?}: use s, m, h, d, w, months or y (10m is minutes)"
+            ))
+        }
+    })
 }
 
 /// A count of 1 or more (0 would refuse every connection, or stop before
@@ -332,11 +352,28 @@ mod tests {
         assert_eq!(d("10m"), Ok(Some(Duration::from_secs(600))));
         assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
         assert_eq!(d("3650d"), Ok(Some(Duration::from_secs(3650 * 86_400))));
-        assert_eq!(d("1000000000ns"), Ok(Some(Duration::from_secs(1))));
         assert_eq!(d("2h 30m"), Ok(Some(Duration::from_secs(9000))));
+        // Units in any case; M alone is neither minutes nor months.
+        assert_eq!(d("90S"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(d("2H"), Ok(Some(Duration::from_secs(7200))));
+        assert_eq!(d("10Min"), Ok(Some(Duration::from_secs(600))));
+        assert_eq!(d("1months"), Ok(Some(Duration::from_secs(2_630_016))));
+        assert!(parse_duration("10M")
+            .unwrap_err()
+            .contains("10m for minutes"));
+        assert!(parse_duration("1.5h")
+            .unwrap_err()
+            .contains("whole numbers"));
         for bad in [
             "soon",
             "-5s",
+            "",
+            "1000000000ns",
+            "h",
+            "1h30",
+            "1.5h",
+            "10M",
+            "1h 10M",
             "--json",
             "1ns",
             "999ms",

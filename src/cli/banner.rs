@@ -53,7 +53,8 @@ pub struct TlsInfo<'a> {
     pub strict: bool,
 }
 
-/// The banner for a terminal `width` columns wide (`usize::MAX` when the
+/// The banner for a terminal `width` columns wide: the QR code, then what
+/// is shared, how to log in and the commands (`usize::MAX` when the
 /// output is not a terminal: whole lines, and the QR code's note within
 /// [`WIDTH`]).
 pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) -> String {
@@ -72,10 +73,17 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         others: &others,
         ..*info
     };
-    let mut rows = Rows {
-        out: title(info, width),
-        width,
-    };
+    // The QR code first and the facts to copy last: on a short terminal
+    // (80×24) the top of the code scrolls away, never the URL and password.
+    let mut out = String::new();
+    if qr {
+        if let Some(code) = qr_code(info.url, qr_invert) {
+            out.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
+            out.push('\n');
+        }
+    }
+    out.push_str(&title(info, width));
+    let mut rows = Rows { out, width };
     login_rows(&mut rows, info);
     expires_row(&mut rows, info.expires);
     if let Some(limits) = info.limits {
@@ -86,14 +94,7 @@ pub fn render(info: &BannerInfo<'_>, qr: bool, qr_invert: bool, width: usize) ->
         tls_rows(&mut rows, tls);
     }
     command_rows(&mut rows, info);
-    let mut s = rows.out;
-    if qr {
-        if let Some(code) = qr_code(info.url, qr_invert) {
-            let _ = writeln!(s);
-            s.push_str(&beside(&code, QR_NOTE, width.min(WIDTH)));
-        }
-    }
-    s
+    rows.out
 }
 
 /// `ftpshare 0.1.0 — sharing FOLDER (mode)` and a blank line; the folder
@@ -251,9 +252,14 @@ fn lftp(info: &BannerInfo<'_>) -> Vec<Arg> {
     let port = info.port.to_string();
     match &info.tls {
         Some(t) if t.implicit => {
-            lftp.push(Arg::plain(&format!("ftps://{}:{port}", info.host)));
+            let url = format!("ftps://{}:{port}", info.host);
+            lftp.push(Arg::plain(&shell_word(&url)));
         }
-        _ => lftp.extend([Arg::plain("-p"), Arg::plain(&port), Arg::plain(info.host)]),
+        _ => lftp.extend([
+            Arg::plain("-p"),
+            Arg::plain(&port),
+            Arg::plain(&shell_word(info.host)),
+        ]),
     }
     lftp
 }
@@ -464,6 +470,17 @@ fn local_date_time(t: std::time::SystemTime) -> String {
     )
 }
 
+/// `text` as it can be typed: as it is when the shell reads it as one
+/// literal word, quoted otherwise (`[::1]` unquoted is a glob, which a
+/// file named `1` would replace).
+fn shell_word(text: &str) -> String {
+    let literal = |c: char| c.is_ascii_alphanumeric() || "._-:/@%+=,".contains(c);
+    match !text.is_empty() && text.chars().all(literal) {
+        true => text.to_string(),
+        false => sh_quote(text),
+    }
+}
+
 /// `text` as one shell word.
 fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -571,6 +588,9 @@ mod tests {
     fn shell_quoting() {
         assert_eq!(sh_quote("a b"), "'a b'");
         assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("192.168.1.20"), "192.168.1.20");
+        assert_eq!(shell_word("[::1]"), "'[::1]'");
+        assert_eq!(shell_word("ftps://[::1]:21"), "'ftps://[::1]:21'");
     }
 
     #[test]
@@ -649,6 +669,39 @@ mod tests {
                 assert!(text.contains("AbCdEfGhJkMnPqRsTuVwXy"));
                 assert!(text.contains("(generated for this run)"));
             }
+        }
+    }
+
+    /// The README's promise: from the minimum it states up, no banner line
+    /// is wider than the terminal, with the longest IPv4 URL a generated
+    /// password makes, with and without TLS. Narrower, only a URL or a
+    /// command word alone on its line may be wider.
+    #[test]
+    fn no_banner_line_wraps_from_the_stated_minimum() {
+        let readme = include_str!("../../README.md");
+        let (_, after) = readme
+            .split_once("no line wraps from ")
+            .expect("the README states a minimum");
+        let min: usize = after
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number of columns");
+        let fingerprint = &"AB:".repeat(32)[..95];
+        let tls = TlsInfo {
+            fingerprint,
+            spki_sha256: Some("jRkMpEmovHX8OoadcKwUM01wO2/9rjbU/LOz5czdML4="),
+            fingerprint_sha1: &fingerprint[..59],
+            implicit: false,
+            strict: false,
+        };
+        for tls in [None, Some(tls)] {
+            for cols in min..=120 {
+                let text = render_at(tls, cols);
+                let wide = text.lines().find(|l| width(l) > cols);
+                assert!(wide.is_none(), "{cols}: {wide:?}");
+            }
+            assert!(render_at(tls, min - 1).lines().any(|l| width(l) > min - 1));
         }
     }
 

@@ -236,7 +236,8 @@ mod tests {
                 }
             }
             let line = drawn(cols, names[0], Some(4_613_734), 2_128_609);
-            assert!(line.contains("IMG_2"), "{cols}: {line}");
+            // The name keeps its `/` (here after `…`: folders left out).
+            assert!(line.contains("/IMG_"), "{cols}: {line}");
             assert!(
                 line.contains(".jpg") && line.contains("2.03 MiB"),
                 "{cols}: {line}"

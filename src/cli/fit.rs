@@ -18,13 +18,10 @@ pub fn width(text: &str) -> usize {
     console::measure_text_width(text)
 }
 
-fn char_width(c: char) -> usize {
-    width(c.encode_utf8(&mut [0; 4]))
-}
-
 /// `text` in at most `max` columns: its start and its end with `…`
 /// between (`IMG_2024…0412.jpg`); the end gets the odd column, so that an
-/// extension survives.
+/// extension survives. An escape (`\u{202e}`, `\e`) is kept whole or left
+/// out, never cut.
 pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
     if width(text) <= max {
         return Cow::Borrowed(text);
@@ -32,37 +29,61 @@ pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
     let Some(room) = max.checked_sub(1) else {
         return Cow::Borrowed("");
     };
-    let head = take_width(text.chars(), room / 2);
-    let mut tail = take_width(text.chars().rev(), room - room / 2);
+    let atoms = atoms(text);
+    let head = take_width(atoms.iter().copied(), room / 2);
+    let mut tail = take_width(atoms.iter().rev().copied(), room - room / 2);
     tail.reverse();
-    let mut out: String = head.into_iter().collect();
-    out.push('…');
-    out.extend(tail);
-    Cow::Owned(out)
+    Cow::Owned(format!("{}…{}", head.concat(), tail.concat()))
 }
 
 /// A path in at most `max` columns, keeping what says most: the file
 /// name whole, after as much of its folder as fits (`…/2024/IMG_0412.jpg`),
-/// or, when the name alone is too long, the name shortened in the middle.
+/// or, when the name alone is too long, the name shortened in the middle
+/// after its `/` (`/IMG_2…0412.jpg`, `…/IMG_2…412.jpg` in a folder).
 pub fn shorten_path(path: &str, max: usize) -> Cow<'_, str> {
-    let name = path.rsplit('/').next().unwrap_or(path);
     if width(path) <= max {
-        Cow::Borrowed(path)
-    } else if width(name) < max {
-        let mut tail = take_width(path.chars().rev(), max - 1);
+        return Cow::Borrowed(path);
+    }
+    let Some((folder, name)) = path.rsplit_once('/') else {
+        return shorten(path, max);
+    };
+    // `…` and the `/` before the name, at least.
+    if width(name) + 2 <= max {
+        let mut tail = take_width(atoms(path).into_iter().rev(), max - 1);
         tail.reverse();
-        Cow::Owned(std::iter::once('…').chain(tail).collect())
-    } else {
-        shorten(name, max)
+        return Cow::Owned(format!("…{}", tail.concat()));
+    }
+    let lead = if folder.is_empty() { "/" } else { "…/" };
+    match max.checked_sub(width(lead)) {
+        Some(room) if room > 1 => Cow::Owned(format!("{lead}{}", shorten(name, room))),
+        _ => shorten(name, max),
     }
 }
 
-/// The first characters of `chars` that fit in `max` columns.
-fn take_width(chars: impl Iterator<Item = char>, max: usize) -> Vec<char> {
+/// What shortening may not cut: an escape written by `ftpshare::escape`
+/// (`\e`, `\t`, `\r`, `\n`, `\u{…}`), or else one character.
+fn atoms(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let len = match rest.as_bytes() {
+            [b'\\', b'u', b'{', ..] => rest.find('}').map_or(1, |end| end + 1),
+            [b'\\', b'e' | b't' | b'r' | b'n', ..] => 2,
+            _ => c.len_utf8(),
+        };
+        let (atom, after) = rest.split_at(len);
+        out.push(atom);
+        rest = after;
+    }
+    out
+}
+
+/// The first pieces of `atoms` that fit in `max` columns.
+fn take_width<'a>(atoms: impl Iterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
     let mut used = 0;
-    chars
-        .take_while(|&c| {
-            used += char_width(c);
+    atoms
+        .take_while(|a| {
+            used += width(a);
             used <= max
         })
         .collect()
@@ -125,16 +146,22 @@ const MIN_NAME: usize = 16;
 /// kept whole as one word (shortened only to a whole line's width). An
 /// address or a name is never split across lines.
 pub fn fit_line(pieces: &[Piece<&str>], cols: usize, indent: usize) -> Vec<String> {
-    let line = shortened(pieces, cols);
-    if width(&line) <= cols {
-        return vec![line];
+    match shortened(pieces, cols) {
+        Some(line) if width(&line) <= cols => vec![line],
+        _ => broken(words(pieces), cols, indent),
     }
-    broken(words(pieces), cols, indent)
 }
 
+/// A name is shortened on one line only while it keeps this many columns:
+/// past that, the line is broken instead, where the name gets more room
+/// (a wider terminal never shows less of a name than a narrower one,
+/// whose broken lines give a name less than this).
+const LONG_NAME: usize = 32;
+
 /// The pieces as one line, each name shortened to its share of the
-/// columns the fixed text leaves.
-fn shortened(pieces: &[Piece<&str>], cols: usize) -> String {
+/// columns the fixed text leaves; `None` when a name would keep less than
+/// [`LONG_NAME`] columns.
+fn shortened(pieces: &[Piece<&str>], cols: usize) -> Option<String> {
     let fixed: usize = pieces
         .iter()
         .map(|p| match p {
@@ -149,14 +176,23 @@ fn shortened(pieces: &[Piece<&str>], cols: usize) -> String {
             Piece::Text(_) => None,
         })
         .collect();
-    let mut caps = share(&names, cols.saturating_sub(fixed)).into_iter();
-    pieces
+    let caps = share(&names, cols.saturating_sub(fixed));
+    if caps
+        .iter()
+        .zip(&names)
+        .any(|(cap, name)| cap < name && *cap < LONG_NAME)
+    {
+        return None;
+    }
+    let mut caps = caps.into_iter();
+    let line = pieces
         .iter()
         .map(|p| match p {
             Piece::Text(t) => Cow::Borrowed(*t),
             Piece::Name(n) => shorten_path(n, caps.next().unwrap_or(MIN_NAME)),
         })
-        .collect()
+        .collect();
+    Some(line)
 }
 
 /// Words, each with whether a space goes before it: text splits at its
@@ -167,7 +203,7 @@ fn words<'a>(pieces: &[Piece<&'a str>]) -> Vec<(Piece<&'a str>, bool)> {
     for p in pieces {
         match p {
             Piece::Text(t) => {
-                for (i, w) in t.split(' ').enumerate() {
+                for (i, w) in text_words(t).into_iter().enumerate() {
                     words.push((Piece::Text(w), space || i > 0));
                     space = false;
                 }
@@ -184,6 +220,32 @@ fn words<'a>(pieces: &[Piece<&'a str>]) -> Vec<(Piece<&'a str>, bool)> {
         }
     }
     words
+}
+
+/// `text` split at its spaces, where a unit stays with the number before
+/// it: `976.47 KiB/s` is one word.
+fn text_words(text: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let (mut start, mut last_start) = (0, 0);
+    for word in text.split(' ') {
+        let end = start + word.len();
+        match out.last_mut() {
+            Some(last) if is_unit(word) => *last = &text[last_start..end],
+            _ => {
+                out.push(&text[start..end]);
+                last_start = start;
+            }
+        }
+        start = end + 1;
+    }
+    out
+}
+
+/// Whether `word` is a byte unit (`KiB`, `MiB/s,`) that must stay on the
+/// line of the number before it.
+fn is_unit(word: &str) -> bool {
+    let unit = word.trim_end_matches([',', ')']).trim_end_matches("/s");
+    ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"].contains(&unit)
 }
 
 /// The words as lines of at most `cols` columns, continuation lines
@@ -252,14 +314,68 @@ mod tests {
     }
 
     #[test]
-    fn paths_keep_their_file_name() {
+    fn paths_keep_their_file_name_and_its_slash() {
         let p = "/holidays/2024/IMG_0412.jpg";
         assert_eq!(shorten_path(p, 30), p);
         assert_eq!(shorten_path(p, 19), "…/2024/IMG_0412.jpg");
-        assert_eq!(shorten_path(p, 13), "…IMG_0412.jpg");
-        assert_eq!(shorten_path(p, 12), "IMG_0412.jpg");
-        assert_eq!(shorten_path(p, 11), "IMG_0…2.jpg");
+        assert_eq!(shorten_path(p, 14), "…/IMG_0412.jpg");
+        assert_eq!(shorten_path(p, 13), "…/IMG_0…2.jpg");
+        assert_eq!(shorten_path(p, 11), "…/IMG_….jpg");
+        assert_eq!(shorten_path("/IMG_20240412_0412.jpg", 12), "/IMG_2…2.jpg");
         assert_eq!(shorten_path("no-folder-at-all.txt", 12), "no-fo…ll.txt");
+    }
+
+    #[test]
+    fn shortening_never_cuts_an_escape() {
+        let name = r"/abc\u{202e}defghijklmnop\u{202e}txt.exe";
+        for max in 2..40 {
+            let s = shorten_path(name, max);
+            assert!(width(&s) <= max, "{max}: {s}");
+            let cut = s.replace(r"\u{202e}", "");
+            assert!(
+                !cut.contains(r"\u") && !cut.contains("u{") && !cut.contains("202e"),
+                "{max}: {s}"
+            );
+        }
+        assert_eq!(shorten(r"ab\e[2Jcd", 5), "ab…cd");
+    }
+
+    #[test]
+    fn a_rate_stays_with_its_unit() {
+        let pieces = [
+            Piece::Text("12:00:00 download "),
+            Piece::Name("/a.bin"),
+            Piece::Text("  976.47 KiB in 1.0s, 976.47 KiB/s · 127.0.0.1:51544"),
+        ];
+        for cols in 36..60 {
+            let text = fit_line(&pieces, cols, 9).join("\n");
+            assert_eq!(text.matches("976.47 KiB").count(), 2, "{cols}:\n{text}");
+        }
+    }
+
+    /// A wider terminal never shows less of a finished transfer's name.
+    #[test]
+    fn wider_terminals_show_no_less_of_a_name() {
+        let name = "/holidays/2024/IMG_20240412_184512_HDR_edited_final.jpg";
+        let shown = |cols| {
+            let pieces = [
+                Piece::Text("14:42:36 download "),
+                Piece::Name(name),
+                Piece::Text("  1.20 MiB in 850ms · 127.0.0.1:51544"),
+            ];
+            let text = fit_line(&pieces, cols, 9).join(" ");
+            text.split_whitespace()
+                .find(|w| w.ends_with(".jpg"))
+                .map_or(0, width)
+        };
+        for narrow in 40..80 {
+            assert!(
+                shown(80) >= shown(narrow),
+                "80: {} < {narrow}: {}",
+                shown(80),
+                shown(narrow)
+            );
+        }
     }
 
     #[test]

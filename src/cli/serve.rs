@@ -144,7 +144,8 @@ impl Started {
 }
 
 /// Tells a person how to connect: the banner, or with -q just the URL
-/// (and where a temporary folder is). Nothing in fixture mode, where
+/// (then, with TLS, the certificate's fingerprint, and where a temporary
+/// folder is). Nothing in fixture mode, where
 /// stdout and the terminal belong to the command, nor with --json and -q.
 fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp: bool) {
     if let Some(info) = info {
@@ -153,6 +154,10 @@ fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp
         say(args.json, &banner);
     } else if !args.fixture() && !args.json {
         say(false, &escape(&started.url));
+        // What makes the URL safe to use over TLS: the certificate to expect.
+        if let Some(tls) = &started.server.config().tls {
+            say(false, &format!("SHA-256 fingerprint {}", tls.fingerprint()));
+        }
         if temp {
             say(false, &escape(&started.root));
         }
