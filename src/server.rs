@@ -238,6 +238,41 @@ impl ServerBuilder {
 
     /// Binds, and returns once the server accepts connections.
     pub async fn start(mut self) -> Result<RunningServer, StartError> {
+        self.check()?;
+        let root = self.open_paths().await?;
+        let cfg = &self.config;
+        let pasv_ip = match &cfg.public_host {
+            None => None,
+            // PASV can only announce IPv4; IPv6 clients use EPSV, which
+            // names no address, so an IPv6 public host needs nothing here.
+            Some(host) if host.trim_matches(['[', ']']).parse::<Ipv6Addr>().is_ok() => None,
+            Some(host) => Some(
+                resolve_v4(host)
+                    .await
+                    .ok_or_else(|| StartError::PublicHost { host: host.clone() })?,
+            ),
+        };
+        let bind_failed = |source| StartError::Bind {
+            addr: cfg.bind,
+            source,
+        };
+        let listener = bind(cfg.bind).map_err(bind_failed)?;
+        let local_addr = listener.local_addr().map_err(bind_failed)?;
+
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared::new(self.config, root, events, pasv_ip));
+        let tracker = TaskTracker::new();
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
+        Ok(RunningServer {
+            shared,
+            tracker,
+            accept,
+            local_addr,
+        })
+    }
+
+    /// Refuses a configuration that cannot work, before anything is bound.
+    fn check(&mut self) -> Result<(), StartError> {
         let cfg = &mut self.config;
         if cfg.password.is_empty() {
             cfg.password = crate::generate_password();
@@ -249,26 +284,29 @@ impl ServerBuilder {
                 "TLS mode set without a certificate".into(),
             ));
         }
-        if let Some(r) = &cfg.passive_ports {
-            if r.start() > r.end() || *r.start() == 0 {
-                return Err(StartError::Invalid(format!(
-                    "bad passive port range {}-{}",
-                    r.start(),
-                    r.end()
-                )));
-            }
+        match &cfg.passive_ports {
+            Some(r) if r.start() > r.end() || *r.start() == 0 => Err(StartError::Invalid(format!(
+                "bad passive port range {}-{}",
+                r.start(),
+                r.end()
+            ))),
+            _ => Ok(()),
         }
+    }
+
+    /// Opens what is shared, and resolves the upload limits against the
+    /// disk uploads go to (the served folder, or the first shared folder
+    /// of a virtual root). File-system work: off the runtime, which an
+    /// embedding program may be using already.
+    async fn open_paths(&mut self) -> Result<Share, StartError> {
+        let cfg = &mut self.config;
         if cfg.paths.is_empty() {
             cfg.paths.push(cfg.root.clone());
         }
-        // Opening the paths and measuring a disk is file-system work: off
-        // the runtime, which an embedding program may be using already.
         let given = cfg.paths.clone();
         let (root, shown, disk) = crate::blocking::run(move || {
             let root = Share::open(&given)?;
             let shown = root.paths();
-            // Upload limits are measured on the disk uploads go to: the
-            // served folder, or the first shared folder of a virtual root.
             let disk = shown
                 .iter()
                 .find(|p| p.is_dir)
@@ -283,36 +321,7 @@ impl ServerBuilder {
         }
         cfg.paths = shown.into_iter().map(|p| p.path).collect();
         cfg.uploads = cfg.uploads.resolve(disk.map(|(_, total)| total));
-        let pasv_ip = match &cfg.public_host {
-            None => None,
-            // PASV can only announce IPv4; IPv6 clients use EPSV, which
-            // names no address, so an IPv6 public host needs nothing here.
-            Some(host) if host.trim_matches(['[', ']']).parse::<Ipv6Addr>().is_ok() => None,
-            Some(host) => Some(
-                resolve_v4(host)
-                    .await
-                    .ok_or_else(|| StartError::PublicHost { host: host.clone() })?,
-            ),
-        };
-        let listener = bind(cfg.bind).map_err(|source| StartError::Bind {
-            addr: cfg.bind,
-            source,
-        })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: cfg.bind,
-            source,
-        })?;
-
-        let (events, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared::new(self.config, root, events, pasv_ip));
-        let tracker = TaskTracker::new();
-        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
-        Ok(RunningServer {
-            shared,
-            tracker,
-            accept,
-            local_addr,
-        })
+        Ok(root)
     }
 }
 
