@@ -44,6 +44,21 @@ pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) ->
         .map_err(|_| io::Error::other("file-system job failed"))
 }
 
+/// Starts `job` now and gives a handle to await its result later (a write
+/// that runs while the next batch is read). With a slot free it goes
+/// straight to the pool; otherwise a task waits for a slot.
+pub fn start<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<io::Result<T>> {
+    match JOBS.try_acquire() {
+        Ok(slot) => tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            Ok(job())
+        }),
+        Err(_) => tokio::spawn(run(job)),
+    }
+}
+
 /// Runs `job` without waiting for it: for clean-up that no reply depends on
 /// (a temporary file dropped by a task that is gone). On a thread with no
 /// runtime it runs at once.

@@ -79,11 +79,11 @@ impl FileSink {
         let mut next = std::mem::take(&mut self.spare);
         next.reserve(BATCH);
         let batch = std::mem::replace(&mut self.batch, next);
-        // Spawned, so that the write starts now, while the next batch is read.
-        self.writing = Some(tokio::spawn(crate::blocking::run(move || {
+        // Started now, so that it runs while the next batch is read.
+        self.writing = Some(crate::blocking::start(move || {
             let result = (&file).write_all(&batch);
             (file, batch, result)
-        })));
+        }));
         Ok(())
     }
 

@@ -539,7 +539,7 @@ async fn receive(
             _ = stop.cancelled() => return Err(aborted()),
             opened = open(&ctx, tcp) => opened?,
         };
-        let file = data::receive_to_file(
+        let received = data::receive_to_file(
             &mut stream,
             file,
             ctx.ascii,
@@ -562,7 +562,7 @@ async fn receive(
                     .into(),
             ));
         }
-        Ok(file)
+        Ok(received)
     };
     let received = match streamed.await {
         Ok(received) => received,
