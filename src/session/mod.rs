@@ -4,13 +4,16 @@
 
 mod control;
 pub(crate) mod running;
+mod task;
+mod upload;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use control::Control;
-pub(crate) use running::{Finish, InPlace, Job, RunningTransfer};
+pub(crate) use running::{Job, RunningTransfer};
+pub(crate) use upload::{Finish, InPlace};
 
 use crate::config::AccessMode;
 use crate::data::DataPlan;

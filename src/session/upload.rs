@@ -1,0 +1,212 @@
+//! An upload's way from its data connection to the disk: streaming into
+//! its file (which a stop ends, leaving no trace), then committing (which
+//! nothing stops: the path's lock, the last bytes, the rename, append or
+//! cut that makes it take effect).
+
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::time::Duration;
+
+use super::task::{aborted, open, TaskContext};
+use crate::budget::Ticket;
+use crate::data::{self, Opened};
+use crate::error::{FtpError, FtpResult};
+use crate::path_locks::PathGuard;
+use crate::vfs::{AppendError, Upload, VPath};
+
+/// How a complete upload takes effect, and how a failed one is undone.
+pub(crate) enum Finish {
+    /// STOR (and a resume before the end of the file, its prefix copied
+    /// in first): the temporary file replaces the target.
+    Replace(Upload),
+    /// STOU, drop box: the temporary file takes a name that is free.
+    Unique(Upload),
+    /// APPE: the temporary file is added to the end of the target.
+    Append(Upload),
+    /// REST + STOR at the file's end, written in place.
+    Resume(InPlace),
+}
+
+/// A resume written into the file itself, which holds the file's path
+/// lock from its open to its end: a failed one is cut back to `from`
+/// bytes, so it leaves no trace.
+pub(crate) struct InPlace {
+    /// The file, to cut back (the upload writes through its own handle).
+    pub file: File,
+    /// Its size when the resume began, which is also the offset.
+    pub from: u64,
+    /// Held for its drop: the path stays locked while this lives.
+    pub _lock: PathGuard,
+}
+
+/// An upload: opening and streaming, which a stop ends (the upload then
+/// leaves no trace), then committing, which a stop waits for.
+pub(super) async fn receive(
+    ctx: TaskContext,
+    tcp: Opened,
+    file: File,
+    target: VPath,
+    finish: Finish,
+    mut ticket: Ticket,
+) -> FtpResult<Option<String>> {
+    let stop = ctx.stop.clone();
+    let streamed = async {
+        let mut stream = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(aborted()),
+            opened = open(&ctx, tcp) => opened?,
+        };
+        let received = data::receive_to_file(
+            &mut stream,
+            file,
+            ctx.ascii,
+            ctx.limits,
+            &ctx.progress,
+            &mut ticket,
+            &stop,
+        )
+        .await?;
+        // In stream mode the end of the data connection is the end of
+        // the file, so a client killed mid-upload looks like one that
+        // finished. But a killed client's control connection closes at
+        // the same moment, while a live client waits for our 226 before
+        // hanging up: so a closed control connection means the upload
+        // is discarded. The kernel may send the two FINs in either
+        // order, microseconds apart, hence a short second look.
+        if control_closed(ctx.control.as_ref()).await {
+            return Err(FtpError::TransferAborted(
+                "Control connection closed before the upload was confirmed; upload discarded"
+                    .into(),
+            ));
+        }
+        Ok(received)
+    };
+    let received = match streamed.await {
+        Ok(received) => received,
+        Err(e) => {
+            let _ = crate::blocking::run(move || finish.discard()).await;
+            return Err(e);
+        }
+    };
+    let outcome = commit(&ctx, received, &target, finish, &ticket).await;
+    if outcome.is_ok() {
+        ticket.keep();
+    }
+    outcome
+}
+
+/// Committing: takes the path's lock (a resume holds it already), then
+/// writes the upload's last bytes and makes it take effect, in one job.
+/// Nothing stops it.
+async fn commit(
+    ctx: &TaskContext,
+    (file, last): (File, Vec<u8>),
+    target: &VPath,
+    finish: Finish,
+    ticket: &Ticket,
+) -> FtpResult<Option<String>> {
+    let stall = ctx.limits.stall;
+    let lock = match &finish {
+        Finish::Replace(_) | Finish::Append(_) => {
+            match ctx.locks.lock_within(target.as_str(), stall).await {
+                Some(lock) => Some(lock),
+                None => {
+                    let _ = crate::blocking::run(move || finish.discard()).await;
+                    return Err(busy(target));
+                }
+            }
+        }
+        Finish::Unique(_) | Finish::Resume(_) => None,
+    };
+    let (max, path) = (ticket.max_size(), target.clone());
+    let done = crate::blocking::run(move || {
+        if let Err(e) = (&file).write_all(&last) {
+            finish.discard();
+            return Err(AppendError::Io(e));
+        }
+        complete(file, &path, finish, max, stall)
+    });
+    let done = done.await;
+    drop(lock);
+    match done {
+        Ok(Ok(name)) => Ok(name),
+        Ok(Err(AppendError::Busy)) => Err(busy(target)),
+        Ok(Err(AppendError::TooLarge(max))) => Err(ticket.size_refused(max)),
+        Ok(Err(AppendError::Io(e))) => Err(FtpError::from_io(&e, target.as_ref())),
+        Err(_) => Err(FtpError::Local("upload could not be completed".into())),
+    }
+}
+
+/// 450: another writer of `target` kept it longer than a stall.
+pub(crate) fn busy(target: &VPath) -> FtpError {
+    FtpError::FileBusy(format!(
+        "{target}: file busy (another upload is writing it); try again later"
+    ))
+}
+
+impl Finish {
+    /// Undoes an upload that failed, on this thread: its temporary file
+    /// removed, or a resume cut back to where it began.
+    pub fn discard(self) {
+        match self {
+            Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u) => u.discard(),
+            Finish::Resume(r) => {
+                let _ = r.file.set_len(r.from);
+            }
+        }
+    }
+}
+
+/// Makes a complete upload take effect.
+fn complete(
+    mut file: File,
+    target: &VPath,
+    finish: Finish,
+    max: Option<u64>,
+    stall: Duration,
+) -> Result<Option<String>, AppendError> {
+    match finish {
+        // A resumed upload ends where its data ended.
+        Finish::Resume(_in_place) => {
+            let end = file.stream_position()?;
+            file.set_len(end)?;
+            Ok(None)
+        }
+        Finish::Unique(u) => {
+            let wanted = target.file_name().unwrap_or("upload");
+            Ok(Some(u.commit_unique(wanted)?))
+        }
+        Finish::Append(u) => {
+            drop(file);
+            // Waiting for another program's lock is waiting without
+            // progress: bounded like any other stall.
+            u.append(target, max, stall).map(|()| None)
+        }
+        Finish::Replace(u) => u.commit(target).map(|()| None).map_err(AppendError::Io),
+    }
+}
+
+async fn control_closed(control: Option<&socket2::Socket>) -> bool {
+    let Some(control) = control else {
+        return false;
+    };
+    if peer_closed(control) {
+        return true;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    peer_closed(control)
+}
+
+/// Whether the peer has closed (or reset) a socket, without consuming
+/// anything and without waiting.
+fn peer_closed(socket: &socket2::Socket) -> bool {
+    let mut buf = [std::mem::MaybeUninit::uninit(); 1];
+    loop {
+        match socket.peek(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
