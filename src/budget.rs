@@ -55,7 +55,9 @@ struct DiskEstimate {
 /// much of that is not on the disk yet.
 #[derive(Debug)]
 struct Writing {
-    file: Arc<File>,
+    /// While it runs; let go of when it is stored, so that a stored file
+    /// deleted at once is not kept alive (and written back) by us.
+    file: Option<Arc<File>>,
     /// The file's length when the upload was admitted (a resume's or a
     /// prefix copy's bytes are there already).
     start: u64,
@@ -151,7 +153,7 @@ impl Budget {
         self.check_free(estimate, 1)?;
         let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
         let writing = Writing {
-            file: Arc::clone(&file),
+            file: Some(Arc::clone(&file)),
             start,
             charged: 0,
             kept: false,
@@ -210,7 +212,7 @@ impl Budget {
         let each = disks.iter().flat_map(|(dev, d)| {
             d.uploads
                 .iter()
-                .map(move |(id, w)| (*dev, *id, Arc::clone(&w.file)))
+                .filter_map(move |(id, w)| Some((*dev, *id, Arc::clone(w.file.as_ref()?))))
         });
         each.collect()
     }
@@ -228,6 +230,9 @@ impl Budget {
                 // A kept upload measured now is all on the disk.
                 !w.kept
             }
+            // Stored before the lengths were read: all of it was written
+            // before the free space was.
+            None if w.kept => false,
             // Admitted after the lengths were read: none of it counted.
             None => {
                 unwritten = unwritten.saturating_add(w.charged);
@@ -448,6 +453,7 @@ impl Drop for Ticket {
                 (Some(u), true) => {
                     if let Some(w) = u.get_mut(&d.id) {
                         w.kept = true;
+                        w.file = None;
                     }
                 }
                 // Discarded: what it wrote is freed, the rest never comes.
