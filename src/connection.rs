@@ -100,7 +100,7 @@ impl Session {
                 }
                 line = self.control.read_line() => {
                     idle_deadline = Instant::now() + limits.idle_timeout;
-                    self.activity.notify_waiters();
+                    self.activity.line();
                     let flow = match line {
                         Ok(Some(Framed::Line(line))) => self.on_line(&line).await,
                         Ok(Some(Framed::TooLong)) => {

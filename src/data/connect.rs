@@ -5,6 +5,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,13 +43,13 @@ pub enum Opened {
     Tls(Box<TlsStream<TcpStream>>, DataTls),
 }
 
-/// How long a control connection must be quiet, once a ClientHello came
-/// on a protected passive connection before any transfer command, before
-/// that client is taken to be waiting for the handshake. curl sends its
-/// ClientHello at once and its next command up to ~200 ms later (it
-/// polls), so less would misjudge it; a client that really waits pays
-/// this once per transfer.
-const QUIET: Duration = Duration::from_millis(500);
+/// How long a control connection must stay silent, once a ClientHello
+/// came on a protected passive connection before any transfer command,
+/// before that client is taken to be waiting for the handshake (and pays
+/// this once per transfer). A client that goes on with its commands
+/// (curl sends TYPE right after its ClientHello) is told apart by its
+/// first line, however long its later ones take.
+const QUIET: Duration = Duration::from_millis(300);
 
 /// A protected passive connection, accepted as soon as the client
 /// connects. Clients differ in their order: most send the transfer
@@ -86,7 +87,7 @@ impl EarlyTls {
         client: IpAddr,
         fallback: DataTls,
         handshake: Duration,
-        activity: Arc<Notify>,
+        activity: Arc<Activity>,
     ) -> EarlyTls {
         let (claim, claimed) = tokio::sync::oneshot::channel();
         let early = early(listener, client, fallback, handshake, activity, claimed);
@@ -115,7 +116,7 @@ async fn early(
     client: IpAddr,
     fallback: DataTls,
     handshake: Duration,
-    activity: Arc<Notify>,
+    activity: Arc<Activity>,
     claimed: tokio::sync::oneshot::Receiver<DataTls>,
 ) -> Result<Early, FtpError> {
     tokio::pin!(claimed);
@@ -126,6 +127,9 @@ async fn early(
     };
     drop(listener);
     let _ = tcp.set_nodelay(true);
+    // Lines the control connection reads from now on tell a client that
+    // goes on with its commands from one that waits for the handshake.
+    let seen = activity.lines();
     let mut first = [0u8; 1];
     tokio::select! {
         biased;
@@ -137,7 +141,8 @@ async fn early(
         }
     }
     // The client spoke first. Read its ClientHello, then wait for the
-    // command (its direction) or for a quiet control connection.
+    // command (its direction) if the client is still talking on the
+    // control connection; answer now if it has been silent since.
     let started = tokio::time::Instant::now();
     let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
     let start = match timeout(handshake, hello).await {
@@ -145,17 +150,19 @@ async fn early(
         Ok(Err(e)) => return Err(handshake_failed(e)),
         Err(_) => return Err(handshake_timed_out()),
     };
+    let left = handshake.saturating_sub(started.elapsed());
     let claimed = tokio::select! {
         biased;
         tls = &mut claimed => tls.ok(),
-        _ = timeout(handshake, quiet(&activity)) => None,
+        _ = activity.since(seen) => timeout(left, &mut claimed).await.ok().and_then(Result::ok),
+        _ = tokio::time::sleep(QUIET) => None,
     };
     tracing::debug!(
-        "a data connection's ClientHello came before its command; answered {} ({:?})",
+        "a data connection's ClientHello came before its command; answered on {} ({:?})",
         if claimed.is_some() {
-            "once the command came"
+            "the command"
         } else {
-            "after the control connection went quiet"
+            "the control connection being silent"
         },
         started.elapsed()
     );
@@ -168,12 +175,36 @@ async fn early(
     }
 }
 
-/// Returns once no line has come on the control connection for [`QUIET`].
-async fn quiet(activity: &Notify) {
-    loop {
-        tokio::select! {
-            _ = activity.notified() => {}
-            _ = tokio::time::sleep(QUIET) => return,
+/// The lines a control connection has read, for its data connections to
+/// tell whether the client is talking or waiting.
+#[derive(Debug, Default)]
+pub struct Activity {
+    lines: AtomicU64,
+    changed: Notify,
+}
+
+impl Activity {
+    /// A line was read.
+    pub fn line(&self) {
+        self.lines.fetch_add(1, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn lines(&self) -> u64 {
+        self.lines.load(Ordering::Acquire)
+    }
+
+    /// Returns once a line has been read since the count was `seen`.
+    async fn since(&self, seen: u64) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the count is read: no line is missed.
+            changed.as_mut().enable();
+            if self.lines() != seen {
+                return;
+            }
+            changed.await;
         }
     }
 }

@@ -9,7 +9,7 @@ mod file_sink;
 mod stream;
 mod transfer;
 
-pub use connect::{bind_passive, secure, vet, DataPlan, EarlyTls, Opened, TlsPolicy};
+pub use connect::{bind_passive, secure, vet, Activity, DataPlan, EarlyTls, Opened, TlsPolicy};
 pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
 pub use digest::digest;
 pub use stream::DataStream;

@@ -71,7 +71,7 @@ pub(crate) struct Session {
     /// Notified for each line read from the control connection: a client
     /// that started TLS on a data connection early is told apart by it
     /// (see `data::EarlyTls`).
-    pub activity: Arc<tokio::sync::Notify>,
+    pub activity: Arc<crate::data::Activity>,
     /// MODE Z: data connections carry a deflate stream at this level.
     pub deflate: Option<u32>,
     /// OPTS MODE Z LEVEL: the level the next MODE Z uses.
