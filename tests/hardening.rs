@@ -1005,18 +1005,6 @@ async fn a_killed_ftps_client_process_does_not_replace_the_file() {
     killed_client_process_keeps_the_old_file(true).await;
 }
 
-/// Unmounts (lazily: the server may still hold the root open) on drop.
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_during_upload_gives_452_and_leaves_no_trace() {
     let _g = shared_lock().await;

@@ -807,18 +807,6 @@ async fn avbl_answers_what_an_upload_may_store() {
     }
 }
 
-/// Unmounts (lazily: the server may still hold the root open) on drop.
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// --min-free 15 MiB on a 20 MiB disk, two 3,000,000-byte uploads at once,
 /// again and again: the line holds, to the file system's rounding of each
 /// file to its blocks (4 KiB), never by what one upload charged but had

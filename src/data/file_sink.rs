@@ -146,13 +146,7 @@ mod tests {
     /// still changes the file.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn finish_waits_for_a_write_still_running() {
-        use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a valid out-pointer for two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: both descriptors were just opened and are owned here.
-        let (mut reader, writer) =
-            unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        let (mut reader, writer) = crate::data::test_pipe();
         let mut sink = FileSink::new(writer);
         // More than a pipe holds: the write blocks until the reader reads.
         sink.batch().resize(BATCH, 7);

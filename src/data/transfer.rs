@@ -496,13 +496,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stopped_upload_returns_only_once_its_write_ended() {
         use crate::upload_limits::{MinFree, UploadLimits};
-        use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a valid out-pointer for two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: both descriptors were just opened and are owned here.
-        let (mut reader, writer) =
-            unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        let (mut reader, writer) = crate::data::test_pipe();
         let limits = UploadLimits {
             min_free: MinFree::Bytes(0),
             ..UploadLimits::default()

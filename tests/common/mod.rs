@@ -415,3 +415,15 @@ pub fn warnings(events: &mut tokio::sync::broadcast::Receiver<ftpshare::Event>) 
     }
     found
 }
+
+/// Unmounts (lazily: the server may still hold the root open) on drop.
+pub struct Unmount(pub std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
