@@ -146,9 +146,7 @@ impl Budget {
             return Ok(None);
         };
         let (dev, start) = (md.dev(), md.len());
-        let lengths = lengths(self.running().into_iter().filter(|(d, ..)| *d == dev));
-        let free = crate::vfs::disk_space(&*file).ok().map(|(free, _)| free);
-        self.measured_at(dev, &lengths, free);
+        self.measure_now(dev, &file);
         let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
         self.check_free(estimate, 1)?;
         let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
@@ -195,14 +193,12 @@ impl Budget {
     /// charged beyond that stays counted. Read before the free space, a
     /// length can only miss bytes the measurement saw, which are then
     /// counted twice until the next one: on the safe side.
-    async fn measure(&self, dev: u64, own: Arc<File>) {
-        let running = self.running();
-        let measured = crate::blocking::run(move || {
-            let lengths = lengths(running.into_iter().filter(|(d, ..)| *d == dev));
-            let free = crate::vfs::disk_space(&*own).ok().map(|(free, _)| free);
-            (lengths, free)
-        });
-        let (lengths, free) = measured.await.unwrap_or_default();
+    /// Measures `dev` (through `own`, a file on it): the lengths of the
+    /// files its uploads are writing, then its free space. A file-system
+    /// job's work.
+    fn measure_now(&self, dev: u64, own: &File) {
+        let lengths = lengths(self.running().into_iter().filter(|(d, ..)| *d == dev));
+        let free = crate::vfs::disk_space(own).ok().map(|(free, _)| free);
         self.measured_at(dev, &lengths, free);
     }
 
@@ -409,7 +405,8 @@ impl Ticket {
         budget.check_size(self.size, n).map_err(refuse)?;
         if let Some(d) = &self.disk {
             if budget.due(d.dev, n) {
-                budget.measure(d.dev, Arc::clone(&d.file)).await;
+                let (b, dev, own) = (Arc::clone(&budget), d.dev, Arc::clone(&d.file));
+                let _ = crate::blocking::run(move || b.measure_now(dev, &own)).await;
             }
             budget.take_free(d.dev, d.id, n).map_err(refuse)?;
         }

@@ -38,8 +38,7 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     }
     // The client is gone: a transfer still running cannot be confirmed,
     // but whoever watches events still learns how it ended.
-    if let Some(t) = s.transfer.take() {
-        let report = t.abort_and_wait().await;
+    if let Some(report) = s.stop_transfer().await {
         s.report(report);
     }
     s.control.close().await;

@@ -144,10 +144,7 @@ pub async fn send_bytes<S: AsyncWrite + Unpin>(
     let throttle = Throttle::new(limits.max_rate);
     let mut sent = 0u64;
     for chunk in out.chunks(step) {
-        within_stall(limits.stall, stream.write_all(chunk)).await?;
-        sent += chunk.len() as u64;
-        progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        throttle.pace(sent).await;
+        send_step(stream, chunk, limits, progress, &throttle, &mut sent).await?;
     }
     finish_send(stream, limits).await
 }
@@ -288,12 +285,26 @@ async fn copy_out<S: AsyncWrite + Unpin>(
         } else {
             &buf[..n]
         };
-        within_stall(limits.stall, stream.write_all(out)).await?;
-        sent += out.len() as u64;
-        progress.fetch_add(out.len() as u64, Ordering::Relaxed);
-        throttle.pace(sent).await;
+        send_step(stream, out, limits, progress, &throttle, &mut sent).await?;
     }
     finish_send(stream, limits).await
+}
+
+/// One step of a download: `out` written within the stall limit, counted,
+/// then paced to the rate limit (`sent` counts what went before it).
+async fn send_step<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &[u8],
+    limits: TransferLimits,
+    progress: &Progress,
+    throttle: &Throttle,
+    sent: &mut u64,
+) -> Result<(), FtpError> {
+    within_stall(limits.stall, stream.write_all(out)).await?;
+    *sent += out.len() as u64;
+    progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+    throttle.pace(*sent).await;
+    Ok(())
 }
 
 /// Sends a listing as its chunks arrive, until the sender is done.

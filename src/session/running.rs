@@ -65,8 +65,6 @@ pub(crate) struct RunningTransfer {
     handle: JoinHandle<FtpResult<Option<String>>>,
     /// Asks the transfer to stop; heeded only before it commits.
     stop: CancellationToken,
-    /// How long a stop waits for a commit under way.
-    commit_wait: Duration,
 }
 
 /// How a transfer ended. `Ok(Some(name))` names a file stored under a
@@ -100,9 +98,9 @@ impl RunningTransfer {
     /// the report says what really happened (a commit that finished is a
     /// success). Only a disk that does not answer within the bound leaves
     /// the outcome unknown, and the report says so.
-    pub async fn abort_and_wait(mut self) -> TransferReport {
+    async fn abort_and_wait(mut self, commit_wait: Duration) -> TransferReport {
         self.stop.cancel();
-        let joined = match tokio::time::timeout(self.commit_wait, &mut self.handle).await {
+        let joined = match tokio::time::timeout(commit_wait, &mut self.handle).await {
             Ok(joined) => joined,
             Err(_) => {
                 self.handle.abort();
@@ -240,7 +238,6 @@ impl Session {
             started: Instant::now(),
             handle,
             stop,
-            commit_wait: commit_wait(self.shared.config.limits.stall_timeout),
         }
     }
 
@@ -332,10 +329,17 @@ impl Session {
         flow
     }
 
+    /// Stops the running transfer (see [`RunningTransfer`]'s
+    /// `abort_and_wait`) and gives its report; `None` when none runs.
+    pub async fn stop_transfer(&mut self) -> Option<TransferReport> {
+        let wait = commit_wait(self.shared.config.limits.stall_timeout);
+        Some(self.transfer.take()?.abort_and_wait(wait).await)
+    }
+
     /// Aborts the running transfer and sends its final reply (426) and
     /// event; `None` when no transfer runs.
     pub async fn abort_transfer(&mut self) -> Option<Flow> {
-        let report = self.transfer.take()?.abort_and_wait().await;
+        let report = self.stop_transfer().await?;
         Some(self.finish_transfer(report).await)
     }
 

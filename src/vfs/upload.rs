@@ -169,14 +169,12 @@ impl Upload {
         self.settle(done)
     }
 
-    fn rename_over(&mut self, target: &VPath) -> io::Result<()> {
+    fn rename_over(&self, target: &VPath) -> io::Result<()> {
         let name = target
             .file_name()
             .map(os_name)
             .ok_or(io::ErrorKind::InvalidInput)?;
-        self.dir.rename(&self.temp, &self.dir, name)?;
-        self.committed = true;
-        Ok(())
+        self.dir.rename(&self.temp, &self.dir, name)
     }
 
     /// Removes the temporary file now, on this thread (dropping hands the
@@ -205,7 +203,7 @@ impl Upload {
     }
 
     fn append_to(
-        &mut self,
+        &self,
         target: &VPath,
         max: Option<u64>,
         wait: Duration,
@@ -243,7 +241,6 @@ impl Upload {
         }
         drop(dest);
         let _ = self.dir.remove_file(&self.temp);
-        self.committed = true;
         Ok(())
     }
 
@@ -256,8 +253,9 @@ impl Upload {
         self.settle(done)
     }
 
-    /// The end of a commit: a failed one's temporary file is removed now,
-    /// on this thread (a file-system job), before the failure is answered.
+    /// The end of a commit, whatever it did: a failed one's temporary file
+    /// is removed now, on this thread (a file-system job), before the
+    /// failure is answered; either way nothing is left for the drop.
     fn settle<T, E>(&mut self, done: Result<T, E>) -> Result<T, E> {
         if done.is_err() {
             let _ = self.dir.remove_file(&self.temp);
@@ -266,7 +264,7 @@ impl Upload {
         done
     }
 
-    fn link_unique(&mut self, wanted: &str) -> io::Result<String> {
+    fn link_unique(&self, wanted: &str) -> io::Result<String> {
         let made = self.make_folders()?;
         let dest = made.as_ref().unwrap_or(&self.dir);
         for candidate in unique_names(wanted) {
@@ -276,7 +274,6 @@ impl Upload {
             match self.dir.hard_link(&self.temp, dest, &name) {
                 Ok(()) => {
                     let _ = self.dir.remove_file(&self.temp);
-                    self.committed = true;
                     return Ok(display_name(&name).into_owned());
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -291,7 +288,6 @@ impl Upload {
                         return Err(e);
                     }
                     self.dir.rename(&self.temp, dest, &name)?;
-                    self.committed = true;
                     return Ok(candidate);
                 }
             }
