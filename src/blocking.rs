@@ -2,73 +2,157 @@
 //!
 //! Any call that touches the disk can take long (a cold cache, a USB disk,
 //! NFS); on a runtime thread it would stall every session scheduled there.
-//! So it runs here, on tokio's blocking pool, with two rules:
+//! So it runs here, on a pool of threads of its own, with two rules:
 //!
 //! - A job does file-system work only and never waits on a socket or a
 //!   channel the network drains: a client that never reads then parks no
 //!   pool thread. Work that feeds the network (a listing, a download) is
 //!   cut into jobs of one chunk each; the async side does the waiting.
 //! - At most [`MAX_JOBS`] jobs run at once, server-wide: a flood of slow
-//!   requests queues here instead of growing the pool to its limit.
+//!   requests queues here instead of growing the pool without end.
 //!
-//! A job, once started, runs to its end even if its caller stops waiting:
-//! dropping the future does not stop it. Whoever must know that a job's
-//! effect is over (a transfer reporting 226 or 426) awaits it.
+//! A job, once handed over, runs to its end even if its caller stops
+//! waiting: dropping the future does not stop it. Whoever must know that a
+//! job's effect is over (a transfer reporting 226 or 426) awaits it.
+//!
+//! Why not tokio's blocking pool: it wakes its thread while holding its
+//! lock, and the woken thread then sleeps on that lock again, several
+//! system calls per job where a small file's transfer makes one or two
+//! jobs. Here a job costs one wake-up of a pool thread and one of the
+//! caller's.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// File-system jobs that run at once. Far below tokio's default of 512
-/// blocking threads, so that the pool always has room for the runtime's
-/// own needs, and enough for a disk's queue to stay full.
+/// File-system jobs that run at once: enough for a disk's queue to stay
+/// full; more wait their turn.
 pub const MAX_JOBS: usize = 64;
 
-static JOBS: Semaphore = Semaphore::const_new(MAX_JOBS);
+/// How long an idle pool thread waits for work before it ends.
+const IDLE: Duration = Duration::from_secs(10);
 
-/// Runs `job` on the blocking pool once a slot is free, and gives back what
-/// it returned. An error only when the job panicked.
-pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
-    let slot = JOBS
-        .acquire()
-        .await
-        .map_err(|_| io::Error::other("file-system executor closed"))?;
-    let handle = tokio::task::spawn_blocking(move || {
-        // The slot goes with the job, not with the caller's future: it is
-        // taken for as long as the job runs.
-        let _slot = slot;
-        job()
-    });
-    handle
-        .await
-        .map_err(|_| io::Error::other("file-system job failed"))
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    state: Mutex<State>,
+    work: Condvar,
 }
 
-/// Starts `job` now and gives a handle to await its result later (a write
-/// that runs while the next batch is read). With a slot free it goes
-/// straight to the pool; otherwise a task waits for a slot.
-pub fn start<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-) -> tokio::task::JoinHandle<io::Result<T>> {
-    match JOBS.try_acquire() {
-        Ok(slot) => tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            Ok(job())
-        }),
-        Err(_) => tokio::spawn(run(job)),
+struct State {
+    queue: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+static POOL: Pool = Pool {
+    state: Mutex::new(State {
+        queue: VecDeque::new(),
+        threads: 0,
+        idle: 0,
+    }),
+    work: Condvar::new(),
+};
+
+impl Pool {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock and their panics are caught, so the
+        // state is never left half changed.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn submit(&'static self, job: Job) {
+        let mut state = self.state();
+        state.queue.push_back(job);
+        // Each queued job needs an idle thread to be woken for it, or a new
+        // thread, or (at the bound) the next thread to finish its job.
+        let wake = state.queue.len() <= state.idle;
+        let spawn = !wake && state.threads < MAX_JOBS;
+        if spawn {
+            state.threads += 1;
+        }
+        drop(state);
+        if wake {
+            // After the unlock: the woken thread does not sleep on the lock.
+            self.work.notify_one();
+        } else if spawn {
+            let started = std::thread::Builder::new()
+                .name("ftpshare-fs".into())
+                .spawn(move || self.serve());
+            if started.is_err() {
+                // Out of threads: the queue waits for the ones there are.
+                self.state().threads -= 1;
+            }
+        }
+    }
+
+    /// A pool thread: jobs until it has been idle for [`IDLE`].
+    fn serve(&self) {
+        loop {
+            let mut state = self.state();
+            let job = loop {
+                if let Some(job) = state.queue.pop_front() {
+                    break job;
+                }
+                state.idle += 1;
+                let (again, waited) = self
+                    .work
+                    .wait_timeout(state, IDLE)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state = again;
+                state.idle -= 1;
+                if waited.timed_out() && state.queue.is_empty() {
+                    state.threads -= 1;
+                    return;
+                }
+            };
+            drop(state);
+            job();
+        }
+    }
+}
+
+/// The result of a job handed to the pool; awaiting it is cancel-safe
+/// (the job goes on either way).
+pub struct Started<T>(oneshot::Receiver<std::thread::Result<T>>);
+
+impl<T> Future for Started<T> {
+    type Output = io::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        Pin::new(&mut self.0).poll(cx).map(|done| match done {
+            Ok(Ok(value)) => Ok(value),
+            _ => Err(io::Error::other("file-system job failed")),
+        })
+    }
+}
+
+/// Hands `job` to the pool now; it runs as soon as a thread is free.
+pub fn start<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Started<T> {
+    let (done, result) = oneshot::channel();
+    POOL.submit(Box::new(move || {
+        let _ = done.send(catch_unwind(AssertUnwindSafe(job)));
+    }));
+    Started(result)
+}
+
+/// Runs `job` on the pool, and gives back what it returned. An error only
+/// when the job panicked.
+pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    start(job).await
 }
 
 /// Runs `job` without waiting for it: for clean-up that no reply depends on
-/// (a temporary file dropped by a task that is gone). On a thread with no
-/// runtime it runs at once.
+/// (a temporary file dropped by a task that is gone).
 pub fn detach(job: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => drop(rt.spawn(async move {
-            let _ = run(job).await;
-        })),
-        Err(_) => job(),
-    }
+    drop(start(job));
 }
 
 #[cfg(test)]
@@ -105,8 +189,7 @@ mod tests {
         });
         // Polled just long enough to start, then dropped.
         let _ = tokio::time::timeout(std::time::Duration::from_millis(5), started).await;
-        let done =
-            tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(5)));
-        assert!(done.await.unwrap().is_ok());
+        let done = std::thread::spawn(move || rx.recv_timeout(std::time::Duration::from_secs(5)));
+        assert!(done.join().unwrap().is_ok());
     }
 }

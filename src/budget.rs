@@ -134,7 +134,8 @@ impl Budget {
         })
     }
 
-    /// Names `file`'s disk, measures it, refuses when it is at the
+    /// Names `file`'s disk, measures it (unless a measurement is recent
+    /// enough, see [`Budget::due`]), refuses when it is at the
     /// `--min-free` line, and counts the upload among those running there.
     /// A file whose disk cannot even be named passes, like one whose free
     /// space cannot be measured.
@@ -146,7 +147,10 @@ impl Budget {
             return Ok(None);
         };
         let (dev, start) = (md.dev(), md.len());
-        self.measure_now(dev, &file);
+        // A recent measurement, less what was charged since, will do.
+        if self.due(dev, 1) {
+            self.measure_now(dev, &file);
+        }
         let estimate = self.disks().get(&dev).and_then(DiskEstimate::estimate);
         self.check_free(estimate, 1)?;
         let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
@@ -186,16 +190,13 @@ impl Budget {
         self.disks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Measures `dev` (through `own`, a file on it) afresh, off the
-    /// runtime. What running uploads charged but had not written then
+    /// Measures `dev` (through `own`, a file on it) afresh: a file-system
+    /// job's work. What running uploads charged but had not written then
     /// (up to two batches each, see `data::file_sink`) is not in the
     /// measurement: each one's file length is read first, and what it
     /// charged beyond that stays counted. Read before the free space, a
     /// length can only miss bytes the measurement saw, which are then
     /// counted twice until the next one: on the safe side.
-    /// Measures `dev` (through `own`, a file on it): the lengths of the
-    /// files its uploads are writing, then its free space. A file-system
-    /// job's work.
     fn measure_now(&self, dev: u64, own: &File) {
         let lengths = lengths(self.running().into_iter().filter(|(d, ..)| *d == dev));
         let free = crate::vfs::disk_space(own).ok().map(|(free, _)| free);

@@ -75,6 +75,11 @@ impl Session {
         let limits = self.shared.config.limits.clone();
         let mut login_deadline = Instant::now() + limits.login_timeout;
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        // One timer for the whole session, pushed back only when it goes
+        // off early: a timer made afresh for each command costs a wake-up
+        // of the runtime when it is the earliest, many times per file.
+        let idle = sleep_until(idle_deadline);
+        tokio::pin!(idle);
         let mut was_logged_in = false;
         loop {
             let logged_in = self.logged_in();
@@ -117,7 +122,11 @@ impl Session {
                     return;
                 }
                 // RFC 1123 §4.1.3.2: an idle timeout, but never during a transfer.
-                _ = sleep_until(idle_deadline), if !busy => {
+                () = &mut idle, if !busy => {
+                    if Instant::now() < idle_deadline {
+                        idle.as_mut().reset(idle_deadline);
+                        continue;
+                    }
                     let _ = self.reply(Reply::new(421, "Idle timeout; closing control connection")).await;
                     return;
                 }

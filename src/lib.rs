@@ -29,6 +29,7 @@ mod protocol;
 mod server;
 mod session;
 mod shared;
+mod threads;
 mod tls;
 mod upload_limits;
 mod vfs;

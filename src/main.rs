@@ -110,16 +110,13 @@ fn init_output(args: &Serve) {
     }
 }
 
-/// At least two workers, also on one CPU: the loop that prints events
-/// can block on a full pipe or a stopped terminal, and the server must
-/// go on meanwhile (the events it misses are counted, not waited for).
-/// TOKIO_WORKER_THREADS, when set, still decides.
+/// The runtime of the display, the signals and the `--json` lines; the
+/// sessions run on threads of their own (`session_threads`), so a write
+/// to a full pipe or a stopped terminal here never holds them up.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        builder.worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)));
-    }
-    builder.enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// `ftpshare man` (or `completions`) runs the tool even when a folder of

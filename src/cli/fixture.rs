@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ftpshare::RunningServer;
 use tokio::process::{Child, Command};
 
-use super::run::{lagged, report, until, Feed, Reason, Signals};
+use super::run::{lagged, report_burst, until, Feed, Reason, Signals};
 use super::ui::Ui;
 
 /// The exit status when the timeout ended COMMAND, as `timeout(1)` uses.
@@ -105,7 +105,7 @@ pub async fn run(
             }
             _ = tick.tick() => ui.tick(),
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report(&ev, ui, json),
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => lagged(n, ui, json),
                 Err(_) => {}
             },

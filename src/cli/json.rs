@@ -3,7 +3,6 @@
 //! read the `ready` line, wait for events, and read the `exit` line.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,12 +22,10 @@ pub fn emit(v: &Value) {
     let line = to_line(v);
     // A closed stdout (the script went away) must not stop the server.
     if TO_STDERR.load(Ordering::Relaxed) {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        super::ui::stderr_line(&line);
         return;
     }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    super::ui::stdout_line(&line);
 }
 
 /// `v` as one line of JSON in which every character a terminal could act

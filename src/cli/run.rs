@@ -112,7 +112,7 @@ async fn run_until_stop(
             // (and so the sender) outlives this loop.
             Ok(()) = feed.completed.changed() => {}
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report(&ev, ui, json),
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
                 Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
                 Err(RecvError::Closed) => return Reason::Signal,
             },
@@ -149,7 +149,22 @@ fn drain(events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
     }
 }
 
-pub fn report(ev: &Event, ui: &mut Ui<'_>, json: bool) {
+/// How long the report of an event waits for the ones right behind it:
+/// a burst of small files then wakes this loop and writes each output
+/// once, not once per file (scripts see the line this much later).
+const GATHER: Duration = Duration::from_millis(5);
+
+/// Reports `first` and the events that follow it within [`GATHER`],
+/// writing all their lines at once.
+pub async fn report_burst(first: Event, events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
+    tokio::time::sleep(GATHER).await;
+    super::ui::held(|| {
+        report(&first, ui, json);
+        drain(events, ui, json);
+    });
+}
+
+fn report(ev: &Event, ui: &mut Ui<'_>, json: bool) {
     ui.on_event(ev);
     if json {
         if let Some(v) = super::json::event(ev) {
@@ -212,7 +227,7 @@ pub async fn stop(
             }
             _ = tick.tick() => ui.tick(),
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report(&ev, ui, json),
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
                 Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
                 Err(RecvError::Closed) => {}
             },

@@ -47,6 +47,7 @@ pub fn setup(args: &Serve) -> Result<Setup, String> {
         .anonymous(args.anonymous)
         .require_tls_reuse(args.require_tls_reuse)
         .limits(limits(args))
+        .session_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
         .upload_limits(UploadLimits {
             max_upload_size: args.max_upload_size,
             quota: args.quota,

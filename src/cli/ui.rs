@@ -166,12 +166,9 @@ impl<'a> Ui<'a> {
             }
             None => {
                 let line: String = all.iter().map(|p| p.text()).collect();
-                if self.to_stderr {
-                    stderr_line(&line);
-                } else {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
+                match self.to_stderr {
+                    true => stderr_line(&line),
+                    false => stdout_line(&line),
                 }
             }
         }
@@ -688,8 +685,57 @@ pub fn clock_at(t: std::time::SystemTime) -> String {
 /// script that stopped reading) costs the line, not the server: printing
 /// must never end a run that clients depend on.
 pub fn stderr_line(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    out_line(1, line);
+}
+
+/// One line on stdout, flushed (or held, see [`held`]); errors ignored
+/// like [`stderr_line`]'s.
+pub fn stdout_line(line: &str) {
+    out_line(0, line);
+}
+
+thread_local! {
+    /// Lines for stdout and stderr while [`held`] runs.
+    static HELD: std::cell::RefCell<Option<[Vec<u8>; 2]>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, writing the lines it prints when it returns: one write per
+/// stream for a burst of lines instead of one per line.
+pub fn held<R>(f: impl FnOnce() -> R) -> R {
+    HELD.with_borrow_mut(|h| *h = Some([Vec::new(), Vec::new()]));
+    let r = f();
+    if let Some([out, err]) = HELD.with_borrow_mut(Option::take) {
+        write_out(0, &out);
+        write_out(1, &err);
+    }
+    r
+}
+
+fn out_line(stream: usize, line: &str) {
+    let text = format!("{line}\n");
+    let held = HELD.with_borrow_mut(|h| match h {
+        Some(bufs) => {
+            bufs[stream].extend_from_slice(text.as_bytes());
+            true
+        }
+        None => false,
+    });
+    if !held {
+        write_out(stream, text.as_bytes());
+    }
+}
+
+fn write_out(stream: usize, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let _ = match stream {
+        0 => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush())
+        }
+        _ => std::io::stderr().lock().write_all(bytes),
+    };
 }
 
 #[cfg(test)]

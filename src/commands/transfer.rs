@@ -111,12 +111,8 @@ fn listen(s: &mut Session) -> FtpResult<u16> {
     // A repeated PASV replaces the previous listener; free its port first
     // so a small --passive-ports range is not used up by one client.
     s.data = DataPlan::None;
-    let listener = bind_passive(s.local.ip(), s.shared.config.passive_ports.as_ref())
+    let (listener, port) = bind_passive(s.local.ip(), s.shared.config.passive_ports.as_ref())
         .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| FtpError::CannotOpenData(format!("Can't open passive connection: {e}")))?
-        .port();
     s.data = match (&s.tls, s.prot) {
         // Protected: a client may start TLS before its command.
         (Some(tls), ProtLevel::Private) => {

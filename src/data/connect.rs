@@ -26,8 +26,9 @@ use crate::tls::DataTls;
 pub enum DataPlan {
     #[default]
     None,
-    /// PASV/EPSV: we listen; the client connects.
-    Passive(TcpListener),
+    /// PASV/EPSV: we listen; the client connects. Not registered with
+    /// the runtime until a connection has to be waited for.
+    Passive(std::net::TcpListener),
     /// PASV/EPSV under PROT P: see [`EarlyTls`].
     PassiveTls(EarlyTls),
     /// PORT/EPRT: we connect to the client.
@@ -83,7 +84,7 @@ impl EarlyTls {
     /// handshake that comes before the command; `activity` is notified
     /// for each line the control connection reads.
     pub fn start(
-        listener: TcpListener,
+        listener: std::net::TcpListener,
         client: IpAddr,
         fallback: DataTls,
         handshake: Duration,
@@ -112,13 +113,14 @@ impl Drop for EarlyTls {
 }
 
 async fn early(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     client: IpAddr,
     fallback: DataTls,
     handshake: Duration,
     activity: Arc<Activity>,
     claimed: tokio::sync::oneshot::Receiver<DataTls>,
 ) -> Result<Early, FtpError> {
+    let listener = TcpListener::from_std(listener).map_err(cannot_open)?;
     tokio::pin!(claimed);
     let tcp = tokio::select! {
         biased;
@@ -241,7 +243,7 @@ impl DataPlan {
                 ));
             }
             DataPlan::Passive(listener) => {
-                (timeout(wait, accept_from(&listener, client)).await, tls)
+                (timeout(wait, accept_passive(listener, client)).await, tls)
             }
             DataPlan::PassiveTls(mut early) => {
                 // Without a configuration (PROT C since) the claim is a
@@ -283,8 +285,12 @@ impl DataPlan {
             Ok(Err(e)) => return Err(cannot_open(e)),
             Err(_) => return Err(FtpError::CannotOpenData("Data connection timed out".into())),
         };
-        // Small replies after a transfer must not wait for delayed ACKs.
-        let _ = stream.set_nodelay(true);
+        // A TLS handshake's small flights must not wait for delayed ACKs.
+        // Plain data needs no such care: the FIN that ends it pushes out
+        // whatever Nagle held back.
+        if tls.is_some() {
+            let _ = stream.set_nodelay(true);
+        }
         Ok(Opened::Tcp(stream, tls))
     }
 }
@@ -376,6 +382,31 @@ async fn close_refused(stream: &mut TlsStream<TcpStream>, stall: Duration) {
     }
 }
 
+/// [`accept_from`], for a listener not yet registered. Most clients
+/// connect before they send their transfer command: their connection is
+/// then taken at once, and the listener never registered with the runtime.
+async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::Result<TcpStream> {
+    use rustix::net::{acceptfrom_with, SocketFlags};
+    loop {
+        let (fd, from) =
+            match acceptfrom_with(&listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+                Ok(accepted) => accepted,
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(e) => return Err(e.into()),
+            };
+        let from = from.and_then(|a| SocketAddr::try_from(a).ok());
+        match from {
+            Some(from) if from.ip().to_canonical() == client => {
+                return TcpStream::from_std(std::net::TcpStream::from(fd));
+            }
+            _ => {
+                tracing::warn!(?from, expected = %client, "dropped a data connection from a foreign address")
+            }
+        }
+    }
+    accept_from(&TcpListener::from_std(listener)?, client).await
+}
+
 /// Accepts the first connection that comes from the client's address;
 /// anyone else is dropped (RFC 2577 §3).
 async fn accept_from(listener: &TcpListener, client: IpAddr) -> io::Result<TcpStream> {
@@ -406,8 +437,12 @@ async fn connect_active(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream
 }
 
 /// Binds a passive listener on `ip`, on a random port of `range` (or a
-/// kernel-chosen one when there is no range).
-pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Result<TcpListener> {
+/// kernel-chosen one when there is no range), and gives its port.
+pub fn bind_passive(
+    ip: IpAddr,
+    range: Option<&RangeInclusive<u16>>,
+) -> io::Result<(std::net::TcpListener, u16)> {
+    let on = |port: u16| listen(SocketAddr::new(ip, port)).map(|l| (l, port));
     let Some(range) = range else {
         // Like vsftpd, pick a random port of the ephemeral range ourselves.
         // The kernel's own choice (port 0) gets slow once thousands of
@@ -415,13 +450,14 @@ pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Resu
         // them one by one, and small-file workloads leave many.
         let eph = ephemeral_ports();
         for _ in 0..32 {
-            let port = rand::rng().random_range(eph.clone());
-            match listen(SocketAddr::new(ip, port)) {
+            match on(rand::rng().random_range(eph.clone())) {
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 other => return other,
             }
         }
-        return listen(SocketAddr::new(ip, 0));
+        let listener = listen(SocketAddr::new(ip, 0))?;
+        let port = listener.local_addr()?.port();
+        return Ok((listener, port));
     };
     let span = u32::from(*range.end()) - u32::from(*range.start()) + 1;
     let start = rand::rng().random_range(0..span);
@@ -429,10 +465,9 @@ pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Resu
     // free port is always found if there is one.
     for i in 0..span {
         let port = *range.start() as u32 + (start + i) % span;
-        match listen(SocketAddr::new(ip, port as u16)) {
-            Ok(l) => return Ok(l),
+        match on(port as u16) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
     Err(io::Error::new(
@@ -441,19 +476,18 @@ pub fn bind_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Resu
     ))
 }
 
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let kind = Type::from(libc::SOCK_STREAM | libc::SOCK_NONBLOCK);
+    let socket = Socket::new(Domain::for_address(addr), kind, None)?;
     // Our own earlier data connections on this port linger in TIME_WAIT
     // (the server closes first after a download); without SO_REUSEADDR a
     // small --passive-ports range would be exhausted for a minute. On Linux
     // this still refuses a port another socket is listening on.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1)
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1)?;
+    Ok(socket.into())
 }
 
 /// The system's ephemeral port range (Linux), read once.

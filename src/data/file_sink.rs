@@ -14,8 +14,6 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-use tokio::task::JoinHandle;
-
 /// Bytes gathered before they are written.
 const BATCH: usize = 256 << 10;
 
@@ -26,7 +24,7 @@ type Written = (File, Vec<u8>, io::Result<()>);
 pub struct FileSink {
     /// The file, while no write is in flight.
     file: Option<File>,
-    writing: Option<JoinHandle<io::Result<Written>>>,
+    writing: Option<crate::blocking::Started<Written>>,
     /// The batch being gathered.
     batch: Vec<u8>,
     /// The buffer of the last write, to gather the batch after next in.
@@ -98,7 +96,7 @@ impl FileSink {
         };
         let ended = job.await;
         self.writing = None;
-        let (file, mut buf, result) = ended.map_err(io::Error::other)??;
+        let (file, mut buf, result) = ended?;
         buf.clear();
         self.spare = buf;
         result.map(|()| file)

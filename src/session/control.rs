@@ -80,10 +80,24 @@ impl Control {
             // `read` takes a short read to mean "drained" and waits for a
             // new edge that never comes. `try_read` keeps the readiness
             // until the socket really reports WouldBlock.
+            // A short read that ends a line and holds no Telnet command
+            // (IAC) did not stop at an urgent mark: the socket is drained,
+            // and its readiness is dropped without the read that would
+            // only say so. `try_io` keeps readiness that came meanwhile.
             Stream::Plain(s) => loop {
                 s.readable().await?;
                 match s.try_read(buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Ok(n)
+                        if 0 < n
+                            && n < buf.len()
+                            && buf[n - 1] == b'\n'
+                            && !buf[..n].contains(&0xff) =>
+                    {
+                        let drained = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
+                        let _ = s.try_io(tokio::io::Interest::READABLE, drained);
+                        return Ok(n);
+                    }
                     r => return r,
                 }
             },
@@ -143,19 +157,6 @@ impl Control {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         self.stream = Stream::Tls(Box::new(tls));
         Ok(())
-    }
-
-    /// A second handle on the control socket (non-blocking, like the
-    /// original) for checking from a transfer task whether the client hung up.
-    pub fn watch(&self) -> Option<socket2::Socket> {
-        let tcp = match &self.stream {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-            #[cfg(test)]
-            Stream::Memory(_) => return None,
-            Stream::Upgrading => return None,
-        };
-        socket2::SockRef::from(tcp).try_clone().ok()
     }
 
     /// Closes the connection politely: TLS close_notify, then FIN.

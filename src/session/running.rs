@@ -199,7 +199,7 @@ impl Session {
             Job::Receive { .. } => Some(Direction::Upload),
             Job::Listing(_) => None,
         };
-        let ctx = self.task_context(&job);
+        let ctx = self.task_context();
         let (progress, stop) = (Arc::clone(&ctx.progress), ctx.stop.clone());
         let id = self.shared.next_transfer_id();
         if let Some(direction) = direction {
@@ -266,7 +266,7 @@ impl Session {
     }
 
     /// What the transfer's task needs of the session and the server.
-    fn task_context(&self, job: &Job) -> TaskContext {
+    fn task_context(&self) -> TaskContext {
         let cfg = &self.shared.config;
         TaskContext {
             peer: self.peer,
@@ -281,10 +281,6 @@ impl Session {
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
             locks: Arc::clone(&self.shared.locks),
-            control: match job {
-                Job::Receive { .. } => self.control.watch(),
-                _ => None,
-            },
         }
     }
 

@@ -26,9 +26,6 @@ pub(super) struct TaskContext {
     pub(super) progress: Progress,
     pub(super) stop: CancellationToken,
     pub(super) locks: Arc<PathLocks>,
-    /// For uploads: the control socket, to see whether the client is
-    /// still there when the data ends.
-    pub(super) control: Option<socket2::Socket>,
 }
 
 /// Opening: the data connection's TLS (its handshake, unless the client
