@@ -515,3 +515,42 @@ async fn curl_uploads_into_drop_box_folders() {
     }
     assert_eq!(std::fs::read(t.path("old/keep.txt")).unwrap(), b"kept");
 }
+
+/// Downloads are read without the file-system pool when the file is in
+/// the page cache, and through it when not: both give the same bytes,
+/// whole and from an offset.
+#[tokio::test]
+async fn curl_downloads_the_same_bytes_from_a_cold_and_a_warm_cache() {
+    need!("curl");
+    let t = start(AccessMode::ReadOnly).await;
+    let sizes = [0usize, 1, 16 << 10, 64 << 10, (64 << 10) + 1, 1 << 20];
+    for (i, &n) in sizes.iter().enumerate() {
+        t.write(&format!("f{i}.bin"), &pseudo_random(n, 300 + i as u64));
+    }
+    let local = tempfile::tempdir().unwrap();
+    for round in ["cold", "warm"] {
+        for (i, &n) in sizes.iter().enumerate() {
+            let name = format!("f{i}.bin");
+            let served = std::fs::File::open(t.path(&name)).unwrap();
+            if round == "cold" {
+                served.sync_all().unwrap();
+                rustix::fs::fadvise(&served, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            }
+            let want = pseudo_random(n, 300 + i as u64);
+            let dest = local.path().join(format!("{round}-{name}"));
+            curl(&["-o", dest.to_str().unwrap(), &t.url(&name)]).await;
+            assert_eq!(file_sha(&dest), sha256(&want), "{round} {name}");
+            if n > 1 {
+                let from = n / 2;
+                let part = local.path().join(format!("{round}-part-{name}"));
+                let range = format!("{from}-");
+                curl(&["-r", &range, "-o", part.to_str().unwrap(), &t.url(&name)]).await;
+                assert_eq!(
+                    file_sha(&part),
+                    sha256(&want[from..]),
+                    "{round} {name} from {from}"
+                );
+            }
+        }
+    }
+}

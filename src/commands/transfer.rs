@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::fs;
-use crate::data::{bind_passive, DataPlan, EarlyTls};
+use crate::data::{bind_passive, DataPlan, EarlyTls, SMALL_FILE};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
@@ -229,32 +229,37 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
-    // A small file is read in the job that opens it: one trip to the
-    // disk per download.
-    let opened = fs(s, &path, move |r, p| {
-        let (file, md) = r.open_read(p)?;
-        let bytes = crate::data::read_small(&file, offset, md.len())?;
-        Ok((file, md, bytes))
-    });
-    let (file, md, bytes) = opened.await.map_err(|e| refused(s, path.to_string(), e))?;
-    if offset > md.len() {
+    let cached = s.shared.root.open_read_cached(&path, offset, SMALL_FILE);
+    let (file, len, bytes) = match cached {
+        Some(opened) => opened,
+        // A small file is read in the job that opens it: one trip to the
+        // disk per download.
+        None => {
+            let opened = fs(s, &path, move |r, p| {
+                let (file, md) = r.open_read(p)?;
+                let bytes = crate::data::read_small(&file, offset, md.len())?;
+                Ok((file, md.len(), bytes))
+            });
+            opened.await.map_err(|e| refused(s, path.to_string(), e))?
+        }
+    };
+    if offset > len {
         return Err(FtpError::BadRestart(format!(
-            "Cannot restart at {offset}: {path} has {} bytes",
-            md.len()
+            "Cannot restart at {offset}: {path} has {len} bytes"
         )));
     }
     let opening = format!(
         "Opening {} mode data connection for {path} ({} bytes)",
         mode_word(s),
-        md.len() - offset
+        len - offset
     );
     let job = Job::Send {
         file,
         offset,
-        len: md.len(),
+        len,
         bytes,
     };
-    s.start_transfer(job, &path, Some(md.len()), opening).await
+    s.start_transfer(job, &path, Some(len), opening).await
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {

@@ -32,5 +32,5 @@ pub(crate) fn test_pipe() -> (std::fs::File, std::fs::File) {
 }
 pub use transfer::{
     ascii_len, read_small, receive_to_file, send_bytes, send_chunks, send_file, Progress,
-    TransferLimits,
+    TransferLimits, SMALL_FILE,
 };

@@ -97,7 +97,7 @@ async fn within_stall<T>(
 }
 
 /// Files up to this size are read whole when they are opened.
-const SMALL_FILE: u64 = 64 << 10;
+pub const SMALL_FILE: u64 = 64 << 10;
 
 /// The bytes of `file` from `offset` to `len` when that is a small file's
 /// worth (read now: the caller is a file-system job), else `None`.

@@ -8,6 +8,7 @@
 //! When several paths (or one file) are shared, [`Share`] puts a read-only
 //! virtual root above them, and each path resolves to one entry's handle.
 
+mod cached;
 mod dirlist;
 mod listing;
 mod names;

@@ -24,6 +24,8 @@ pub struct Root {
     path: Arc<PathBuf>,
     /// Set once the folder was found unusable and that was reported.
     reported: Arc<AtomicBool>,
+    /// Its file system lets files be opened without the pool (`cached`).
+    cached: bool,
 }
 
 /// What an APPE target is, found before any data is accepted.
@@ -50,6 +52,7 @@ impl Root {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
         Ok(Root {
+            cached: super::cached::allowed_on(&dir),
             dir: Arc::new(dir),
             path: Arc::new(path),
             reported: Arc::new(AtomicBool::new(false)),
@@ -97,6 +100,21 @@ impl Root {
     /// Opens a regular file for reading; anything else is refused.
     pub fn open_read(&self, p: &VPath) -> io::Result<(File, Metadata)> {
         self.open_regular(p, OpenOptions::new().read(true))
+    }
+
+    /// [`open_read`](Self::open_read) and, for a small rest, the read,
+    /// when the kernel can do both without waiting (see `vfs::cached`):
+    /// the file, its length, and the bytes from `offset` if at most `max`.
+    pub fn open_read_cached(
+        &self,
+        p: &VPath,
+        offset: u64,
+        max: u64,
+    ) -> Option<(File, u64, Option<Vec<u8>>)> {
+        if !self.cached {
+            return None;
+        }
+        super::cached::open_read(&*self.dir, &p.to_relative(), offset, max)
     }
 
     /// Opens an existing file for a resumed STOR, written in place. The

@@ -360,6 +360,19 @@ impl Share {
         }
     }
 
+    /// See [`Root::open_read_cached`]; only inside a shared folder.
+    pub fn open_read_cached(
+        &self,
+        p: &VPath,
+        offset: u64,
+        max: u64,
+    ) -> Option<(File, u64, Option<Vec<u8>>)> {
+        match self.place(p) {
+            Ok(Place::In(root, rel)) => root.open_read_cached(&rel, offset, max),
+            _ => None,
+        }
+    }
+
     pub fn open_resume(&self, p: &VPath) -> io::Result<(File, Metadata)> {
         let (root, rel) = self.writable(p)?;
         root.open_resume(&rel)
