@@ -1402,7 +1402,14 @@ async fn hunt(seed: u64, sessions: u16, total_ops: u32) -> Outcome {
         stall_timeout: Duration::from_secs(10),
         ..common::test_limits()
     };
-    let t = common::start_with(|b| b.access(AccessMode::Writable).limits(limits)).await;
+    // Sessions on threads of their own, as the command-line program runs
+    // them: two threads, so that sessions truly run at once.
+    let t = common::start_with(|b| {
+        b.access(AccessMode::Writable)
+            .limits(limits)
+            .session_threads(2)
+    })
+    .await;
     let log = Arc::new(Log::default());
     let ctx = Arc::new(Ctx {
         addr: t.addr,
