@@ -32,3 +32,62 @@ async fn suppaftp_round_trip() {
     );
     ftp.quit().await.unwrap();
 }
+
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let since = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            since.elapsed().as_secs() < 30,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Session threads in this process (the only test here that starts any).
+fn session_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("ftpshare-") && !name.starts_with("ftpshare-fs"))
+        .count()
+}
+
+/// With threads of its own, the server serves each session on one of them,
+/// and the threads end with the server, whether it is shut down or dropped.
+#[tokio::test]
+async fn session_threads_serve_and_end_with_the_server() {
+    for drop_it in [false, true] {
+        let t = start_with(|b| b.access(AccessMode::Writable).session_threads(2)).await;
+        // A thread takes its name once it runs.
+        until("the session threads to start", || session_threads() == 2).await;
+        let data = pseudo_random(100_000, 2);
+        let mut clients = Vec::new();
+        for i in 0..4 {
+            let mut ftp = AsyncFtpStream::connect(t.addr).await.unwrap();
+            ftp.login(USER, PASS).await.unwrap();
+            ftp.transfer_type(suppaftp::types::FileType::Binary)
+                .await
+                .unwrap();
+            let mut src = std::io::Cursor::new(data.clone());
+            ftp.put_file(format!("f{i}.bin"), &mut src).await.unwrap();
+            clients.push(ftp);
+        }
+        for i in 0..4 {
+            assert_eq!(
+                sha256(&std::fs::read(t.path(&format!("f{i}.bin"))).unwrap()),
+                sha256(&data)
+            );
+        }
+        let TestServer { server, dir, .. } = t;
+        if drop_it {
+            drop(server);
+        } else {
+            server.shutdown().await;
+        }
+        // Dropped, the server says goodbye to its sessions; they end, and
+        // then their threads.
+        until("the session threads to end", || session_threads() == 0).await;
+        drop((clients, dir));
+    }
+}
