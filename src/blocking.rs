@@ -87,8 +87,16 @@ impl Pool {
                 .name("ftpshare-fs".into())
                 .spawn(move || self.serve());
             if started.is_err() {
-                // Out of threads: the queue waits for the ones there are.
-                self.state().threads -= 1;
+                // Out of threads: the queue waits for the ones there are;
+                // with none, its jobs are dropped, and their callers told.
+                let mut state = self.state();
+                state.threads -= 1;
+                let orphans = match state.threads {
+                    0 => std::mem::take(&mut state.queue),
+                    _ => VecDeque::new(),
+                };
+                drop(state);
+                drop(orphans);
             }
         }
     }
@@ -153,6 +161,23 @@ pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) ->
 /// (a temporary file dropped by a task that is gone).
 pub fn detach(job: impl FnOnce() + Send + 'static) {
     drop(start(job));
+}
+
+/// Waits, at most `limit`, until no job runs or waits: so that clean-up
+/// handed over by sessions that just ended is done before the process
+/// exits.
+pub async fn settle(limit: Duration) {
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let idle = {
+            let state = POOL.state();
+            state.queue.is_empty() && state.idle == state.threads
+        };
+        if idle || tokio::time::Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[cfg(test)]

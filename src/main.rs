@@ -37,8 +37,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(json, &format!("cannot start the runtime: {e}")),
     };
-    // On a worker rather than the main thread: every server event wakes
-    // this loop, and a wake-up on the same thread needs no futex round trip.
+    // Spawned, so that a panic in it is an error to report, not an abort.
     match runtime.block_on(runtime.spawn(cli::serve::serve(args))) {
         Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(msg)) => fail(json, &msg),

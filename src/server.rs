@@ -508,7 +508,9 @@ impl RefusalReports {
     }
 }
 
-/// A started server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
+/// A started server. Dropping it stops it without waiting: it accepts no
+/// more, and its sessions end at once, transfers and all. Call
+/// [`shutdown`](Self::shutdown) to let running transfers finish.
 pub struct RunningServer {
     shared: Arc<Shared>,
     tracker: TaskTracker,
@@ -596,6 +598,9 @@ impl RunningServer {
             // stuck after that (a blocking disk call) is left behind.
             let _ = tokio::time::timeout(Duration::from_secs(3), self.tracker.wait()).await;
         }
+        // Sessions that ended handed their clean-up (temporary files) to
+        // the file-system pool; see it done before the program exits.
+        crate::blocking::settle(Duration::from_secs(2)).await;
     }
 
     /// Aborts running transfers at once (a second Ctrl-C).

@@ -10,13 +10,16 @@
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::runtime::{Builder, Handle};
 use tokio_util::task::TaskTracker;
 
 pub struct SessionThreads {
     handles: Vec<Handle>,
-    next: AtomicUsize,
+    /// Sessions on each thread: a new one goes where there are fewest,
+    /// since a session never moves.
+    load: Arc<Vec<AtomicUsize>>,
 }
 
 impl SessionThreads {
@@ -33,10 +36,8 @@ impl SessionThreads {
                 .name(format!("ftpshare-{i}"))
                 .spawn(move || runtime.block_on(tracker.wait()))?;
         }
-        Ok(SessionThreads {
-            handles,
-            next: AtomicUsize::new(0),
-        })
+        let load = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
+        Ok(SessionThreads { handles, load })
     }
 
     /// The runtime of the first thread, where the accept loop runs; `None`
@@ -45,17 +46,22 @@ impl SessionThreads {
         self.handles.first()
     }
 
-    /// Spawns `task` on the next thread in turn, or on the caller's
-    /// runtime without threads.
+    /// Spawns `task` on the thread with the fewest sessions, or on the
+    /// caller's runtime without threads.
     pub fn spawn<F>(&self, tracker: &TaskTracker, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.handles.is_empty() {
+        let Some(i) = (0..self.handles.len()).min_by_key(|&i| self.load[i].load(Ordering::Relaxed))
+        else {
             tracker.spawn(task);
             return;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        self.handles[i].spawn(tracker.track_future(task));
+        };
+        let load = Arc::clone(&self.load);
+        load[i].fetch_add(1, Ordering::Relaxed);
+        self.handles[i].spawn(tracker.track_future(async move {
+            task.await;
+            load[i].fetch_sub(1, Ordering::Relaxed);
+        }));
     }
 }

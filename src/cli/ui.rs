@@ -699,16 +699,21 @@ thread_local! {
     static HELD: std::cell::RefCell<Option<[Vec<u8>; 2]>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f`, writing the lines it prints when it returns: one write per
-/// stream for a burst of lines instead of one per line.
+/// Runs `f`, writing the lines it prints when it returns (or panics): one
+/// write per stream for a burst of lines instead of one per line.
 pub fn held<R>(f: impl FnOnce() -> R) -> R {
-    HELD.with_borrow_mut(|h| *h = Some([Vec::new(), Vec::new()]));
-    let r = f();
-    if let Some([out, err]) = HELD.with_borrow_mut(Option::take) {
-        write_out(0, &out);
-        write_out(1, &err);
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            if let Some([out, err]) = HELD.with_borrow_mut(Option::take) {
+                write_out(0, &out);
+                write_out(1, &err);
+            }
+        }
     }
-    r
+    HELD.with_borrow_mut(|h| *h = Some([Vec::new(), Vec::new()]));
+    let _release = Release;
+    f()
 }
 
 fn out_line(stream: usize, line: &str) {

@@ -395,16 +395,21 @@ async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::
                 Err(e) => return Err(e.into()),
             };
         let from = from.and_then(|a| SocketAddr::try_from(a).ok());
-        match from {
-            Some(from) if from.ip().to_canonical() == client => {
-                return TcpStream::from_std(std::net::TcpStream::from(fd));
-            }
-            _ => {
-                tracing::warn!(?from, expected = %client, "dropped a data connection from a foreign address")
-            }
+        if from.is_some_and(|from| from_client(from, client)) {
+            return TcpStream::from_std(std::net::TcpStream::from(fd));
         }
     }
     accept_from(&TcpListener::from_std(listener)?, client).await
+}
+
+/// Whether a data connection comes from the client's address; one that
+/// does not is dropped, and said so (RFC 2577 §3).
+fn from_client(from: SocketAddr, client: IpAddr) -> bool {
+    let ok = from.ip().to_canonical() == client;
+    if !ok {
+        tracing::warn!(%from, expected = %client, "dropped a data connection from a foreign address");
+    }
+    ok
 }
 
 /// Accepts the first connection that comes from the client's address;
@@ -412,10 +417,9 @@ async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::
 async fn accept_from(listener: &TcpListener, client: IpAddr) -> io::Result<TcpStream> {
     loop {
         let (stream, from) = listener.accept().await?;
-        if from.ip().to_canonical() == client {
+        if from_client(from, client) {
             return Ok(stream);
         }
-        tracing::warn!(%from, expected = %client, "dropped a data connection from a foreign address");
     }
 }
 

@@ -75,7 +75,7 @@ pub(super) async fn receive(
         // the two FINs may come in either order, hence a short look.
         if control_closes(&ctx).await {
             return Err(FtpError::TransferAborted(
-                "Control connection closed before the upload was confirmed; upload discarded"
+                "Transfer aborted or control connection closed before the upload was confirmed; upload discarded"
                     .into(),
             ));
         }
@@ -187,19 +187,15 @@ fn complete(
 }
 
 /// Whether the session is told, right after the data ended, that the
-/// client is gone. On loopback a killed client's kernel closes both
-/// connections within one exit, so letting the runtime deliver what has
-/// arrived is enough; over a network the second FIN may lag a little.
+/// client is gone: its control connection closed too (a killed client's
+/// kernel closes both within microseconds, a tunnel such as `ssh -L`
+/// within milliseconds).
 async fn control_closes(ctx: &TaskContext) -> bool {
-    if ctx.peer.ip().is_loopback() {
-        tokio::task::yield_now().await;
-        return ctx.stop.is_cancelled();
-    }
     tokio::select! {
         _ = ctx.stop.cancelled() => true,
         _ = tokio::time::sleep(CONTROL_FIN_LAG) => false,
     }
 }
 
-/// How long a remote client's control FIN may trail its data FIN.
+/// How long a gone client's control FIN may trail its data FIN.
 const CONTROL_FIN_LAG: Duration = Duration::from_millis(5);

@@ -20,72 +20,85 @@ use rustix::fs::{AtFlags, FileType, OFlags, ResolveFlags, StatxFlags};
 use rustix::io::ReadWriteFlags;
 
 /// Whether files under `dir` may be opened here: its file system is a
-/// local disk or memory one. Asked once, when the folder is opened.
+/// local disk one (tmpfs is not: it refuses `RWF_NOWAIT`). Asked once,
+/// when the folder is opened.
 pub fn allowed_on(dir: &impl AsFd) -> bool {
     // Values of statfs(2)'s f_type.
-    const LOCAL: [u64; 6] = [
+    const LOCAL: [u64; 5] = [
         0xEF53,      // ext2, ext3, ext4
         0x5846_5342, // xfs
         0x9123_683E, // btrfs
-        0x0102_1994, // tmpfs
         0xF2F5_2010, // f2fs
         0x2FC1_2FC1, // zfs
     ];
     rustix::fs::fstatfs(dir).is_ok_and(|fs| LOCAL.contains(&(fs.f_type as u64)))
 }
 
+/// What [`open_read`] did.
+pub enum Cached {
+    /// The file, its length and, when at most `max` bytes are left from
+    /// the offset, those bytes.
+    Read(File, u64, Option<Vec<u8>>),
+    /// Not now (a name or a page not cached, an error): ask the pool.
+    NotNow,
+    /// Never on this file system or kernel (no `RESOLVE_CACHED` before
+    /// Linux 5.12, no `RWF_NOWAIT`): stop trying.
+    Never,
+}
+
+/// Whether an error says the call itself cannot be made here.
+fn unsupported(e: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    matches!(e, Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
+}
+
 /// A regular file under `dir`, opened, with its length and, when at most
-/// `max` bytes are left from `offset`, those bytes. `None` when this
-/// cannot be done without waiting, or fails in any way.
-pub fn open_read(
-    dir: &impl AsFd,
-    rel: &Path,
-    offset: u64,
-    max: u64,
-) -> Option<(File, u64, Option<Vec<u8>>)> {
+/// `max` bytes are left from `offset`, those bytes.
+pub fn open_read(dir: &impl AsFd, rel: &Path, offset: u64, max: u64) -> Cached {
     let resolve = ResolveFlags::BENEATH
         | ResolveFlags::NO_MAGICLINKS
         | ResolveFlags::NO_XDEV
         | ResolveFlags::CACHED;
     // O_NONBLOCK: a FIFO cannot block the open (it is refused below).
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat2(dir, rel, flags, rustix::fs::Mode::empty(), resolve).ok()?;
+    let fd = match rustix::fs::openat2(dir, rel, flags, rustix::fs::Mode::empty(), resolve) {
+        Ok(fd) => fd,
+        Err(e) if unsupported(e) => return Cached::Never,
+        Err(_) => return Cached::NotNow,
+    };
     let want = StatxFlags::TYPE | StatxFlags::SIZE;
-    let st = rustix::fs::statx(
-        &fd,
-        "",
-        AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC,
-        want,
-    )
-    .ok()?;
+    let flags = AtFlags::EMPTY_PATH | AtFlags::STATX_DONT_SYNC;
+    let Ok(st) = rustix::fs::statx(&fd, "", flags, want) else {
+        return Cached::NotNow;
+    };
     if FileType::from_raw_mode(st.stx_mode.into()) != FileType::RegularFile {
-        return None;
+        return Cached::NotNow;
     }
     let len = st.stx_size;
-    let left = len.checked_sub(offset)?;
+    let Some(left) = len.checked_sub(offset) else {
+        return Cached::NotNow;
+    };
     if left > max {
-        return Some((File::from(fd), len, None));
+        return Cached::Read(File::from(fd), len, None);
     }
-    let mut bytes = vec![0u8; usize::try_from(left).ok()?];
+    let Ok(mut bytes) = usize::try_from(left).map(|n| vec![0u8; n]) else {
+        return Cached::NotNow;
+    };
     let mut got = 0;
     while got < bytes.len() {
         let at = offset + got as u64;
-        let read = rustix::io::preadv2(
-            &fd,
-            &mut [IoSliceMut::new(&mut bytes[got..])],
-            at,
-            ReadWriteFlags::NOWAIT,
-        );
-        match read {
+        let buf = &mut [IoSliceMut::new(&mut bytes[got..])];
+        match rustix::io::preadv2(&fd, buf, at, ReadWriteFlags::NOWAIT) {
             Ok(0) => break, // the file shrank: send what there is
             Ok(n) => got += n,
             Err(rustix::io::Errno::INTR) => {}
-            // Not in the page cache (AGAIN), or not supported here.
-            Err(_) => return None,
+            Err(e) if unsupported(e) => return Cached::Never,
+            // Not in the page cache (AGAIN), or failed: the pool will tell.
+            Err(_) => return Cached::NotNow,
         }
     }
     bytes.truncate(got);
-    Some((File::from(fd), len, Some(bytes)))
+    Cached::Read(File::from(fd), len, Some(bytes))
 }
 
 #[cfg(test)]
@@ -107,13 +120,21 @@ mod tests {
         }
         let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
         std::fs::write(dir.path().join("f.bin"), &data).unwrap();
-        let (_, len, bytes) = open_read(&handle, Path::new("f.bin"), 0, 64 << 10).unwrap();
-        assert_eq!((len, bytes.as_deref()), (40_000, Some(&data[..])));
-        let (_, _, bytes) = open_read(&handle, Path::new("f.bin"), 39_000, 64 << 10).unwrap();
-        assert_eq!(bytes.as_deref(), Some(&data[39_000..]));
+        let read = |offset, max| match open_read(&handle, Path::new("f.bin"), offset, max) {
+            Cached::Read(_, len, bytes) => Some((len, bytes)),
+            Cached::NotNow => panic!("a file just written is not cached"),
+            Cached::Never => None, // an older kernel
+        };
+        let Some(whole) = read(0, 64 << 10) else {
+            return;
+        };
+        assert_eq!(whole, (40_000, Some(data.clone())));
+        assert_eq!(
+            read(39_000, 64 << 10),
+            Some((40_000, Some(data[39_000..].to_vec())))
+        );
         // More than `max` left: opened, not read.
-        let (_, len, bytes) = open_read(&handle, Path::new("f.bin"), 0, 1000).unwrap();
-        assert_eq!((len, bytes), (40_000, None));
+        assert_eq!(read(0, 1000), Some((40_000, None)));
     }
 
     #[test]
@@ -131,10 +152,8 @@ mod tests {
         )
         .unwrap();
         for name in ["out", "sub", "fifo", "missing", "../x", "/etc/passwd"] {
-            assert!(
-                open_read(&handle, Path::new(name), 0, 64 << 10).is_none(),
-                "{name} was opened"
-            );
+            let got = open_read(&handle, Path::new(name), 0, 64 << 10);
+            assert!(!matches!(got, Cached::Read(..)), "{name} was opened");
         }
     }
 
@@ -150,15 +169,11 @@ mod tests {
         f.sync_all().unwrap();
         let evicted = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
         assert!(evicted.is_ok());
-        // Evicted pages make RWF_NOWAIT give up (tmpfs pages cannot be
-        // evicted: there the bytes are read).
-        let tmpfs = rustix::fs::fstatfs(&handle).unwrap().f_type as u64 == 0x0102_1994;
-        match open_read(&handle, Path::new("cold.bin"), 0, 64 << 10) {
-            None => assert!(!tmpfs),
-            Some((_, _, bytes)) => {
-                assert!(tmpfs, "read bytes that were not in the page cache");
-                assert_eq!(bytes, Some(vec![5u8; 32 << 10]));
-            }
-        }
+        // Evicted pages make RWF_NOWAIT give up.
+        let got = open_read(&handle, Path::new("cold.bin"), 0, 64 << 10);
+        assert!(
+            !matches!(got, Cached::Read(..)),
+            "read pages not in the cache"
+        );
     }
 }

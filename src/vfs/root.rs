@@ -24,8 +24,9 @@ pub struct Root {
     path: Arc<PathBuf>,
     /// Set once the folder was found unusable and that was reported.
     reported: Arc<AtomicBool>,
-    /// Its file system lets files be opened without the pool (`cached`).
-    cached: bool,
+    /// Its file system lets files be opened without the pool (`cached`);
+    /// cleared if the kernel turns out not to support it.
+    cached: Arc<AtomicBool>,
 }
 
 /// What an APPE target is, found before any data is accepted.
@@ -52,7 +53,7 @@ impl Root {
         let path = path.canonicalize()?;
         let dir = Dir::open_ambient_dir(&path, ambient_authority())?;
         Ok(Root {
-            cached: super::cached::allowed_on(&dir),
+            cached: Arc::new(AtomicBool::new(super::cached::allowed_on(&dir))),
             dir: Arc::new(dir),
             path: Arc::new(path),
             reported: Arc::new(AtomicBool::new(false)),
@@ -111,10 +112,18 @@ impl Root {
         offset: u64,
         max: u64,
     ) -> Option<(File, u64, Option<Vec<u8>>)> {
-        if !self.cached {
+        use super::cached::{open_read, Cached};
+        if !self.cached.load(Ordering::Relaxed) {
             return None;
         }
-        super::cached::open_read(&*self.dir, &p.to_relative(), offset, max)
+        match open_read(&*self.dir, &p.to_relative(), offset, max) {
+            Cached::Read(file, len, bytes) => Some((file, len, bytes)),
+            Cached::NotNow => None,
+            Cached::Never => {
+                self.cached.store(false, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Opens an existing file for a resumed STOR, written in place. The
