@@ -156,8 +156,11 @@ const GATHER: Duration = Duration::from_millis(5);
 
 /// Reports `first` and the events that follow it within [`GATHER`],
 /// writing all their lines at once.
+///
+/// The wait blocks this thread: it runs the display alone (sessions have
+/// threads of their own), and a timer would cost a wake-up more.
 pub async fn report_burst(first: Event, events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
-    tokio::time::sleep(GATHER).await;
+    std::thread::sleep(GATHER);
     super::ui::held(|| {
         report(&first, ui, json);
         drain(events, ui, json);

@@ -369,11 +369,17 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
         }
         return Err(e);
     }
-    let done = sink.finish_but_last().await.at("upload")?;
-    // Every byte is in. Answer the client's close_notify with ours: some
-    // clients (Python's ssl unwrap) wait for it. Failing here loses nothing.
-    let _ = timeout(limits.stall, stream.shutdown()).await;
-    Ok(done)
+    sink.finish_but_last().await.at("upload")
+}
+
+/// The end of a complete upload: over TLS, the client's close_notify is
+/// answered with ours (some clients, Python's ssl unwrap, wait for it).
+/// Plain TCP needs nothing: the close that follows is the FIN, as the
+/// client already closed its side. Failing here loses nothing.
+pub async fn end_upload(stream: &mut DataStream, limits: TransferLimits) {
+    if !matches!(stream, DataStream::Plain(_)) {
+        let _ = timeout(limits.stall, stream.shutdown()).await;
+    }
 }
 
 /// How long the rest of a refused upload is read and dropped.

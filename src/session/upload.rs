@@ -66,6 +66,7 @@ pub(super) async fn receive(
             &stop,
         )
         .await?;
+        data::end_upload(&mut stream, ctx.limits).await;
         // In stream mode the end of the data connection is the end of
         // the file, so a client killed mid-upload looks like one that
         // finished. But a killed client's control connection closes at
