@@ -422,11 +422,11 @@ async fn accept_loop(
                     },
                     None => Moving::Tokio(stream),
                 };
-                threads.spawn(&tracker, async move {
+                threads.spawn(&tracker, move |seat| async move {
                     if let Some(stream) = stream.here() {
                         crate::connection::run(shared, stream, peer).await;
                     }
-                    drop(guard);
+                    drop((guard, seat));
                 });
             }
             Err(why) => {

@@ -46,22 +46,32 @@ impl SessionThreads {
         self.handles.first()
     }
 
-    /// Spawns `task` on the thread with the fewest sessions, or on the
-    /// caller's runtime without threads.
-    pub fn spawn<F>(&self, tracker: &TaskTracker, task: F)
+    /// Spawns the task `task` makes on the thread with the fewest
+    /// sessions, or on the caller's runtime without threads. The task
+    /// holds the [`Seat`] it is given until it ends. (Not a wrapping
+    /// `async` block: that would hold the task's future twice over.)
+    pub fn spawn<F>(&self, tracker: &TaskTracker, task: impl FnOnce(Seat) -> F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Some(i) = (0..self.handles.len()).min_by_key(|&i| self.load[i].load(Ordering::Relaxed))
-        else {
-            tracker.spawn(task);
+        let fewest = (0..self.handles.len()).min_by_key(|&i| self.load[i].load(Ordering::Relaxed));
+        let Some(i) = fewest else {
+            tracker.spawn(task(Seat(None)));
             return;
         };
-        let load = Arc::clone(&self.load);
-        load[i].fetch_add(1, Ordering::Relaxed);
-        self.handles[i].spawn(tracker.track_future(async move {
-            task.await;
-            load[i].fetch_sub(1, Ordering::Relaxed);
-        }));
+        self.load[i].fetch_add(1, Ordering::Relaxed);
+        let seat = Seat(Some((Arc::clone(&self.load), i)));
+        self.handles[i].spawn(tracker.track_future(task(seat)));
+    }
+}
+
+/// A session's place on its thread, given up when dropped.
+pub struct Seat(Option<(Arc<Vec<AtomicUsize>>, usize)>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if let Some((load, i)) = &self.0 {
+            load[*i].fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }

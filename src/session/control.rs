@@ -64,17 +64,16 @@ impl Control {
             if let Some(line) = self.lines.next_line() {
                 return Ok(Some(line));
             }
-            let mut chunk = [0u8; READ_CHUNK];
-            let n = self.read(&mut chunk).await?;
-            if n == 0 {
+            if self.read().await? == 0 {
                 return Ok(None);
             }
-            self.lines.extend(&chunk[..n]);
         }
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.stream {
+    /// Reads what has come into the line buffer. The read buffer is never
+    /// held while waiting: an idle session's task keeps no kilobyte of it.
+    async fn read(&mut self) -> io::Result<usize> {
+        let n = match &mut self.stream {
             // Linux ends a read at the TCP urgent mark (ABOR sent as Telnet
             // Synch, as ftplib does) even with more bytes queued, and tokio's
             // `read` takes a short read to mean "drained" and waits for a
@@ -86,26 +85,38 @@ impl Control {
             // only say so. `try_io` keeps readiness that came meanwhile.
             Stream::Plain(s) => loop {
                 s.readable().await?;
-                match s.try_read(buf) {
+                let mut buf = [0u8; READ_CHUNK];
+                match s.try_read(&mut buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Ok(n)
-                        if 0 < n
-                            && n < buf.len()
-                            && buf[n - 1] == b'\n'
-                            && !buf[..n].contains(&0xff) =>
-                    {
-                        let drained = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
-                        let _ = s.try_io(tokio::io::Interest::READABLE, drained);
-                        return Ok(n);
+                    Err(e) => return Err(e),
+                    Ok(n) => {
+                        let drained = 0 < n && n < buf.len() && buf[n - 1] == b'\n';
+                        if drained && !buf[..n].contains(&0xff) {
+                            let none = || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock));
+                            let _ = s.try_io(tokio::io::Interest::READABLE, none);
+                        }
+                        self.lines.extend(&buf[..n]);
+                        break n;
                     }
-                    r => return r,
                 }
             },
-            Stream::Tls(s) => s.read(buf).await,
+            // A TLS read waits with its buffer: on the heap, only then.
+            Stream::Tls(s) => {
+                let mut buf = vec![0u8; READ_CHUNK];
+                let n = s.read(&mut buf).await?;
+                self.lines.extend(&buf[..n]);
+                n
+            }
             #[cfg(test)]
-            Stream::Memory(s) => s.read(buf).await,
-            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
-        }
+            Stream::Memory(s) => {
+                let mut buf = vec![0u8; READ_CHUNK];
+                let n = s.read(&mut buf).await?;
+                self.lines.extend(&buf[..n]);
+                n
+            }
+            Stream::Upgrading => return Err(io::ErrorKind::NotConnected.into()),
+        };
+        Ok(n)
     }
 
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
