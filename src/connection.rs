@@ -32,7 +32,10 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connected");
     // Every Connected gets its Disconnected, even when the implicit TLS
     // handshake fails (the UI counts clients by them).
-    if s.implicit_tls().await && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
+    // Boxed, like the larger steps below: an idle session's task holds
+    // only what waiting for a command takes.
+    if Box::pin(s.implicit_tls()).await
+        && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
     {
         s.serve().await;
     }
@@ -93,11 +96,11 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => {
-                    self.on_shutdown().await;
+                    Box::pin(self.on_shutdown()).await;
                     return;
                 }
                 report = running::wait(&mut self.transfer) => {
-                    if self.finish_transfer(report).await == Flow::Close {
+                    if Box::pin(self.finish_transfer(report)).await == Flow::Close {
                         return;
                     }
                     idle_deadline = Instant::now() + limits.idle_timeout;
@@ -106,7 +109,7 @@ impl Session {
                     idle_deadline = Instant::now() + limits.idle_timeout;
                     self.activity.line();
                     let flow = match line {
-                        Ok(Some(Framed::Line(line))) => self.on_line(&line).await,
+                        Ok(Some(Framed::Line(line))) => Box::pin(self.on_line(&line)).await,
                         Ok(Some(Framed::TooLong)) => {
                             let msg = format!("Command line too long (limit {} bytes)", limits.max_line);
                             self.reply(Reply::new(500, msg)).await
