@@ -117,7 +117,7 @@ impl Budget {
     /// file holds already, for APPE and resume), if one more byte fits.
     /// Measures the file's disk: a file-system job's work, done by the job
     /// that opened the file.
-    pub fn admit(self: &Arc<Self>, file: &File, base: u64) -> FtpResult<Ticket> {
+    pub fn admit(self: &Arc<Self>, file: &Arc<File>, base: u64) -> FtpResult<Ticket> {
         let refuse = |e| self.stopped(e);
         self.check_size(base, 1).map_err(refuse)?;
         self.check_quota(1).map_err(refuse)?;
@@ -139,10 +139,10 @@ impl Budget {
     /// `--min-free` line, and counts the upload among those running there.
     /// A file whose disk cannot even be named passes, like one whose free
     /// space cannot be measured.
-    fn watch(&self, file: &File) -> FtpResult<Option<DiskWatch>> {
-        let Ok(file) = file.try_clone().map(Arc::new) else {
-            return Ok(None);
-        };
+    fn watch(&self, file: &Arc<File>) -> FtpResult<Option<DiskWatch>> {
+        // The upload's own handle, shared: its length is what a later
+        // measurement reads.
+        let file = Arc::clone(file);
         let Ok(md) = file.metadata() else {
             return Ok(None);
         };
@@ -544,7 +544,7 @@ mod tests {
             min_free: MinFree::Bytes(0),
             ..UploadLimits::default()
         });
-        let file = tempfile::tempfile().unwrap();
+        let file = Arc::new(tempfile::tempfile().unwrap());
         let mut first = b.admit(&file, 0).unwrap();
         let mut second = b.admit(&file, 0).unwrap();
         first.charge(60).await.unwrap();
@@ -611,7 +611,7 @@ mod tests {
             min_free: MinFree::Bytes(0),
             ..UploadLimits::default()
         });
-        let file = tempfile::tempfile().unwrap();
+        let file = Arc::new(tempfile::tempfile().unwrap());
         let mut t = b.admit(&file, 4).unwrap();
         t.charge(6).await.unwrap();
         assert_eq!(limit(t.charge(1).await), Some(UploadLimit::MaxUploadSize));
@@ -636,7 +636,7 @@ mod tests {
         assert_eq!(b.available(10_000), 3000);
         assert_eq!(b.available(2100), 2000);
         assert_eq!(b.available(50), 0);
-        let file = tempfile::tempfile().unwrap();
+        let file = Arc::new(tempfile::tempfile().unwrap());
         let mut t = b.admit(&file, 0);
         // The disk of `file` may be below 100 bytes free: then no ticket.
         if let Ok(t) = t.as_mut() {
@@ -678,8 +678,8 @@ mod tests {
     async fn a_new_measurement_still_counts_bytes_charged_but_not_written() {
         const MB: u64 = 1_000_000;
         let dir = tempfile::tempdir().unwrap();
-        let mut first = tempfile::tempfile_in(dir.path()).unwrap();
-        let second = tempfile::tempfile_in(dir.path()).unwrap();
+        let first = Arc::new(tempfile::tempfile_in(dir.path()).unwrap());
+        let second = Arc::new(tempfile::tempfile_in(dir.path()).unwrap());
         let (free, _) = crate::vfs::disk_space(&first).unwrap();
         let Some(min) = free.checked_sub(10 * MB).filter(|&m| m > 0) else {
             return; // a disk with 10 MB free or less cannot run this
@@ -694,7 +694,7 @@ mod tests {
         let mut c = b.admit(&second, 0).unwrap();
         assert_eq!(limit(c.charge(6 * MB).await), Some(UploadLimit::MinFree));
         // Written, and measured again by a new upload: counted once.
-        io::Write::write_all(&mut first, &vec![1u8; 6 * MB as usize]).unwrap();
+        io::Write::write_all(&mut &*first, &vec![1u8; 6 * MB as usize]).unwrap();
         first.sync_all().unwrap();
         let mut d = b.admit(&second, 0).unwrap();
         d.charge(3 * MB).await.unwrap();
@@ -723,7 +723,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_disk_with_less_free_than_the_minimum_refuses_uploads_up_front() {
-        let file = tempfile::tempfile().unwrap();
+        let file = Arc::new(tempfile::tempfile().unwrap());
         let (free, _) = crate::vfs::disk_space(&file).unwrap();
         let b = budget(UploadLimits {
             min_free: MinFree::Bytes(free + (1 << 30)),
@@ -731,7 +731,7 @@ mod tests {
         });
         assert_eq!(limit(b.admit(&file, 0)), Some(UploadLimit::MinFree));
         assert_eq!(
-            limit(b.check_allo(0, move || Ok(file)).await),
+            limit(b.check_allo(0, move || file.try_clone()).await),
             Some(UploadLimit::MinFree)
         );
     }

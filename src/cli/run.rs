@@ -152,7 +152,7 @@ fn drain(events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
 /// How long the report of an event waits for the ones right behind it:
 /// a burst of small files then wakes this loop and writes each output
 /// once, not once per file (scripts see the line this much later).
-const GATHER: Duration = Duration::from_millis(5);
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Reports `first` and the events that follow it within [`GATHER`],
 /// writing all their lines at once.

@@ -346,6 +346,8 @@ async fn admitted(
             Ok(opened) => opened,
             Err(e) => return Ok(Err(e)),
         };
+        // Shared with the upload's disk watch, which reads its length.
+        let file = Arc::new(file);
         match budget.admit(&file, base) {
             Ok(ticket) => Ok(Ok((file, finish, ticket))),
             Err(refused) => {

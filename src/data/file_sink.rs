@@ -13,17 +13,18 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 /// Bytes gathered before they are written.
 const BATCH: usize = 256 << 10;
 
 /// What a write job gives back: the file, its buffer (to reuse), and how
 /// the write went.
-type Written = (File, Vec<u8>, io::Result<()>);
+type Written = (Arc<File>, Vec<u8>, io::Result<()>);
 
 pub struct FileSink {
     /// The file, while no write is in flight.
-    file: Option<File>,
+    file: Option<Arc<File>>,
     writing: Option<crate::blocking::Started<Written>>,
     /// The batch being gathered.
     batch: Vec<u8>,
@@ -32,7 +33,7 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub fn new(file: File) -> FileSink {
+    pub fn new(file: Arc<File>) -> FileSink {
         FileSink {
             file: Some(file),
             writing: None,
@@ -57,7 +58,7 @@ impl FileSink {
 
     /// Writes what is gathered and gives the file back once every byte is
     /// in: the last write's error counts too.
-    pub async fn finish(mut self) -> io::Result<File> {
+    pub async fn finish(mut self) -> io::Result<Arc<File>> {
         if !self.batch.is_empty() {
             self.submit().await?;
         }
@@ -67,7 +68,7 @@ impl FileSink {
     /// The file, once no write is running, and the bytes gathered since the
     /// last write: for the caller to write in the job that commits the
     /// upload (a small upload then reaches the disk in one job).
-    pub async fn finish_but_last(mut self) -> io::Result<(File, Vec<u8>)> {
+    pub async fn finish_but_last(mut self) -> io::Result<(Arc<File>, Vec<u8>)> {
         let file = self.wait().await?;
         Ok((file, self.batch))
     }
@@ -79,7 +80,7 @@ impl FileSink {
         let batch = std::mem::replace(&mut self.batch, next);
         // Started now, so that it runs while the next batch is read.
         self.writing = Some(crate::blocking::start(move || {
-            let result = (&file).write_all(&batch);
+            let result = (&*file).write_all(&batch);
             (file, batch, result)
         }));
         Ok(())
@@ -87,7 +88,7 @@ impl FileSink {
 
     /// The file, once the write in flight (if any) is done.
     /// Cancel-safe: the write stays in `writing` until it has ended.
-    async fn wait(&mut self) -> io::Result<File> {
+    async fn wait(&mut self) -> io::Result<Arc<File>> {
         let Some(job) = self.writing.as_mut() else {
             return self
                 .file
@@ -110,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_byte_arrives_in_order_across_batches() {
-        let mut sink = FileSink::new(tempfile::tempfile().unwrap());
+        let mut sink = FileSink::new(Arc::new(tempfile::tempfile().unwrap()));
         let mut want = Vec::new();
         for i in 0..3_000u32 {
             // Chunks of odd sizes, so that batches end mid-chunk.
@@ -119,7 +120,8 @@ mod tests {
             want.extend_from_slice(&chunk);
             sink.filled().await.unwrap();
         }
-        let mut file = sink.finish().await.unwrap();
+        let file = sink.finish().await.unwrap();
+        let mut file = &*file;
         file.rewind().unwrap();
         let mut got = Vec::new();
         file.read_to_end(&mut got).unwrap();
@@ -131,7 +133,7 @@ mod tests {
     async fn a_failed_write_is_reported() {
         // Opened read-only: every write fails.
         let file = File::open("/dev/null").unwrap();
-        let mut sink = FileSink::new(file);
+        let mut sink = FileSink::new(Arc::new(file));
         sink.batch().resize(BATCH, 1);
         sink.filled().await.unwrap();
         assert!(sink.finish().await.is_err());
@@ -145,7 +147,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn finish_waits_for_a_write_still_running() {
         let (mut reader, writer) = crate::data::test_pipe();
-        let mut sink = FileSink::new(writer);
+        let mut sink = FileSink::new(Arc::new(writer));
         // More than a pipe holds: the write blocks until the reader reads.
         sink.batch().resize(BATCH, 7);
         sink.filled().await.unwrap();

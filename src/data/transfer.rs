@@ -344,13 +344,13 @@ async fn finish_send<S: AsyncWrite + Unpin>(
 /// come back unwritten, with the file, for the commit to write.
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    file: File,
+    file: Arc<File>,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
     ticket: &mut Ticket,
     stop: &CancellationToken,
-) -> Result<(File, Vec<u8>), FtpError> {
+) -> Result<(Arc<File>, Vec<u8>), FtpError> {
     let mut sink = FileSink::new(file);
     let received = tokio::select! {
         biased;
@@ -514,6 +514,7 @@ mod tests {
     async fn a_stopped_upload_returns_only_once_its_write_ended() {
         use crate::upload_limits::{MinFree, UploadLimits};
         let (mut reader, writer) = crate::data::test_pipe();
+        let writer = Arc::new(writer);
         let limits = UploadLimits {
             min_free: MinFree::Bytes(0),
             ..UploadLimits::default()

@@ -45,7 +45,7 @@ pub(crate) enum Job {
     /// STOR, STOU, APPE: into `file`, then `finish` decides what becomes
     /// of it once every byte is in.
     Receive {
-        file: File,
+        file: Arc<File>,
         target: VPath,
         finish: Finish,
         ticket: Ticket,

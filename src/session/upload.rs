@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{Seek, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::task::{aborted, open, TaskContext};
@@ -44,7 +45,7 @@ pub(crate) struct InPlace {
 pub(super) async fn receive(
     ctx: TaskContext,
     tcp: Opened,
-    file: File,
+    file: Arc<File>,
     target: VPath,
     finish: Finish,
     mut ticket: Ticket,
@@ -101,7 +102,7 @@ pub(super) async fn receive(
 /// Nothing stops it.
 async fn commit(
     ctx: &TaskContext,
-    (file, last): (File, Vec<u8>),
+    (file, last): (Arc<File>, Vec<u8>),
     target: &VPath,
     finish: Finish,
     ticket: &Ticket,
@@ -121,7 +122,7 @@ async fn commit(
     };
     let (max, path) = (ticket.max_size(), target.clone());
     let done = crate::blocking::run(move || {
-        if let Err(e) = (&file).write_all(&last) {
+        if let Err(e) = (&*file).write_all(&last) {
             finish.discard();
             return Err(AppendError::Io(e));
         }
@@ -160,7 +161,7 @@ impl Finish {
 
 /// Makes a complete upload take effect.
 fn complete(
-    mut file: File,
+    file: Arc<File>,
     target: &VPath,
     finish: Finish,
     max: Option<u64>,
@@ -169,7 +170,7 @@ fn complete(
     match finish {
         // A resumed upload ends where its data ended.
         Finish::Resume(_in_place) => {
-            let end = file.stream_position()?;
+            let end = (&*file).stream_position()?;
             file.set_len(end)?;
             Ok(None)
         }
