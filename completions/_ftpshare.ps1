@@ -43,7 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'ftpshare' -ScriptBlock {
             [CompletionResult]::new('--max-rate', '--max-rate', [CompletionResultType]::ParameterName, 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)')
             [CompletionResult]::new('--max-upload-size', '--max-upload-size', [CompletionResultType]::ParameterName, 'Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based')
             [CompletionResult]::new('--quota', '--quota', [CompletionResultType]::ParameterName, 'Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded')
-            [CompletionResult]::new('--min-free', '--min-free', [CompletionResultType]::ParameterName, 'Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]')
+            [CompletionResult]::new('--min-free', '--min-free', [CompletionResultType]::ParameterName, 'Refuse uploads (552) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Allow uploads, new folders, renames and deletes')
             [CompletionResult]::new('--write', '--write', [CompletionResultType]::ParameterName, 'Allow uploads, new folders, renames and deletes')
             [CompletionResult]::new('--upload-only', '--upload-only', [CompletionResultType]::ParameterName, 'Drop box: uploads only; nothing can be listed, downloaded or replaced')

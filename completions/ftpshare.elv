@@ -40,7 +40,7 @@ set edit:completion:arg-completer[ftpshare] = {|@words|
             cand --max-rate 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)'
             cand --max-upload-size 'Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based'
             cand --quota 'Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded'
-            cand --min-free 'Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]'
+            cand --min-free 'Refuse uploads (552) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]'
             cand -w 'Allow uploads, new folders, renames and deletes'
             cand --write 'Allow uploads, new folders, renames and deletes'
             cand --upload-only 'Drop box: uploads only; nothing can be listed, downloaded or replaced'

@@ -42,7 +42,7 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-duration -d 'How 
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-rate -d 'Bandwidth limit per transfer, in bytes per second (2MiB, 500K, 1.5MB)' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-upload-size -d 'Largest file an upload may store; beyond it the upload is refused (552) and discarded. SIZE: 500K, 2MiB, 1G or bytes; K, M, G, T = 1000-based, KiB, MiB, GiB, TiB = 1024-based' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l quota -d 'Total bytes the uploads of this run may store; once used up, uploads are refused (552) and a cut-off one is discarded' -r
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -l min-free -d 'Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l min-free -d 'Refuse uploads (552) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -s w -l write -d 'Allow uploads, new folders, renames and deletes'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l upload-only -d 'Drop box: uploads only; nothing can be listed, downloaded or replaced'
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l anonymous -d 'Also accept anonymous/ftp logins (always read-only)'

@@ -152,7 +152,7 @@ pub fn start<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Sta
 }
 
 /// Runs `job` on the pool, and gives back what it returned. An error only
-/// when the job panicked.
+/// when the job panicked, or never ran (no pool thread could be started).
 pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
     start(job).await
 }

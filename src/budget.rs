@@ -55,16 +55,15 @@ struct DiskEstimate {
 /// much of that is not on the disk yet.
 #[derive(Debug)]
 struct Writing {
-    /// While it runs; let go of when it is stored, so that a stored file
-    /// deleted at once is not kept alive (and written back) by us.
+    /// While it runs. `None` once stored: every byte is written, and it
+    /// is left for the next measurement, which may have begun before the
+    /// last of them. Let go of then, so that a stored file deleted at once
+    /// is not kept alive (and written back) by us.
     file: Option<Arc<File>>,
     /// The file's length when the upload was admitted (a resume's or a
     /// prefix copy's bytes are there already).
     start: u64,
     charged: u64,
-    /// Stored: every byte is written; left for the next measurement, which
-    /// may have begun before the last of them.
-    kept: bool,
 }
 
 impl DiskEstimate {
@@ -158,7 +157,6 @@ impl Budget {
             file: Some(Arc::clone(&file)),
             start,
             charged: 0,
-            kept: false,
         };
         let mut disks = self.disks();
         let d = disks.entry(dev).or_insert_with(DiskEstimate::empty);
@@ -198,20 +196,20 @@ impl Budget {
     /// length can only miss bytes the measurement saw, which are then
     /// counted twice until the next one: on the safe side.
     fn measure_now(&self, dev: u64, own: &File) {
-        let lengths = lengths(self.running().into_iter().filter(|(d, ..)| *d == dev));
+        let lengths = lengths(self.running_on(dev));
         let free = crate::vfs::disk_space(own).ok().map(|(free, _)| free);
         self.measured_at(dev, &lengths, free);
     }
 
-    /// The files of the uploads running on every disk, to measure.
-    fn running(&self) -> Vec<(u64, u64, Arc<File>)> {
+    /// The files of the uploads running on `dev`, to measure.
+    fn running_on(&self, dev: u64) -> Vec<(u64, Arc<File>)> {
         let disks = self.disks();
-        let each = disks.iter().flat_map(|(dev, d)| {
-            d.uploads
-                .iter()
-                .filter_map(move |(id, w)| Some((*dev, *id, Arc::clone(w.file.as_ref()?))))
-        });
-        each.collect()
+        let Some(d) = disks.get(&dev) else {
+            return Vec::new();
+        };
+        let each = d.uploads.iter();
+        each.filter_map(|(id, w)| Some((*id, Arc::clone(w.file.as_ref()?))))
+            .collect()
     }
 
     /// Takes a measurement of `dev`: its free space, read after the
@@ -224,12 +222,12 @@ impl Budget {
             Some(&len) => {
                 let written = len.saturating_sub(w.start);
                 unwritten = unwritten.saturating_add(w.charged.saturating_sub(written));
-                // A kept upload measured now is all on the disk.
-                !w.kept
+                // A stored upload measured now is all on the disk.
+                w.file.is_some()
             }
             // Stored before the lengths were read: all of it was written
             // before the free space was.
-            None if w.kept => false,
+            None if w.file.is_none() => false,
             // Admitted after the lengths were read: none of it counted.
             None => {
                 unwritten = unwritten.saturating_add(w.charged);
@@ -446,28 +444,23 @@ impl Drop for Ticket {
         }
         if let Some(d) = &self.disk {
             let mut disks = self.budget.disks();
-            let uploads = disks.get_mut(&d.dev).map(|e| &mut e.uploads);
-            match (uploads, self.keep) {
-                (Some(u), true) => {
-                    if let Some(w) = u.get_mut(&d.id) {
-                        w.kept = true;
-                        w.file = None;
-                    }
+            if let Some(e) = disks.get_mut(&d.dev) {
+                if !self.keep {
+                    // Discarded: what it wrote is freed, the rest never comes.
+                    e.uploads.remove(&d.id);
+                } else if let Some(w) = e.uploads.get_mut(&d.id) {
+                    w.file = None;
                 }
-                // Discarded: what it wrote is freed, the rest never comes.
-                (Some(u), false) => {
-                    u.remove(&d.id);
-                }
-                (None, _) => {}
             }
         }
     }
 }
 
 /// The lengths of running uploads' files, by upload (a file-system job's work).
-fn lengths(running: impl Iterator<Item = (u64, u64, Arc<File>)>) -> HashMap<u64, u64> {
+fn lengths(running: Vec<(u64, Arc<File>)>) -> HashMap<u64, u64> {
     running
-        .map(|(_, id, f)| (id, f.metadata().map_or(0, |m| m.len())))
+        .into_iter()
+        .map(|(id, f)| (id, f.metadata().map_or(0, |m| m.len())))
         .collect()
 }
 

@@ -167,11 +167,10 @@ impl Session {
         }
         let kept = Kept::by(&cmd);
         // A refused command ends a REST or RNFR sequence too, so it goes
-        // through the reset below. The command future is boxed so that an
-        // idle session's task stays small: the largest one is allocated
-        // only while a command runs.
+        // through the reset below. (This whole future is boxed by `serve`,
+        // so the command's state is allocated only while it runs.)
         let result = match protocol::check(&policy, self.mode()) {
-            Ok(()) => Box::pin(crate::commands::dispatch(self, cmd)).await,
+            Ok(()) => crate::commands::dispatch(self, cmd).await,
             // The share may be writable for the named user: say who is limited.
             Err(Refusal::Mode(AccessMode::ReadOnly))
                 if self.anonymous() && self.shared.config.access != AccessMode::ReadOnly =>

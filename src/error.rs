@@ -70,6 +70,11 @@ impl From<crate::vfs::BadPath> for FtpError {
 }
 
 impl FtpError {
+    /// 426 for a transfer stopped by ABOR, a lost client or shutdown.
+    pub fn aborted() -> FtpError {
+        FtpError::TransferAborted("Transfer aborted".into())
+    }
+
     pub fn code(&self) -> u16 {
         use FtpError::*;
         match self {

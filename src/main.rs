@@ -148,7 +148,8 @@ fn shadowed_help() {
 /// Exit 1 with one line on stderr (and an exit event for scripts).
 fn fail(json: bool, msg: &str) -> ExitCode {
     if json {
-        let exit = json!({"event": "exit", "reason": "error", "transfers": 0, "error": msg});
+        let mut exit = cli::json::exit("error", 0, None, None);
+        exit["error"] = json!(msg);
         cli::json::emit(&exit);
     }
     // Messages can quote a path or a name.

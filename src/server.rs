@@ -187,7 +187,7 @@ impl ServerBuilder {
         self
     }
     /// Limits on what uploads may store: refused with `552` past the
-    /// per-file size or the run's quota, `452` when the disk would keep
+    /// per-file size or the run's quota, `552` when the disk would keep
     /// less than `min_free` free.
     ///
     /// ```
@@ -414,15 +414,7 @@ async fn accept_loop(
         match shared.admit(peer.ip()) {
             Ok(guard) => {
                 let shared = Arc::clone(&shared);
-                let stream = match threads.first() {
-                    // Moved to the thread that will poll it.
-                    Some(_) => match stream.into_std() {
-                        Ok(s) => Moving::Std(s),
-                        Err(_) => continue,
-                    },
-                    None => Moving::Tokio(stream),
-                };
-                threads.spawn(&tracker, move |seat| async move {
+                threads.spawn(&tracker, stream, move |stream, seat| async move {
                     if let Some(stream) = stream.here() {
                         crate::connection::run(shared, stream, peer).await;
                     }
@@ -436,24 +428,6 @@ async fn accept_loop(
                 }
                 refuse(stream, why.message());
             }
-        }
-    }
-}
-
-/// An accepted connection on its way to the session's thread.
-enum Moving {
-    Tokio(TcpStream),
-    Std(std::net::TcpStream),
-}
-
-impl Moving {
-    /// The connection, registered with the runtime this runs on.
-    fn here(self) -> Option<TcpStream> {
-        match self {
-            Moving::Tokio(s) => Some(s),
-            Moving::Std(s) => TcpStream::from_std(s)
-                .inspect_err(|e| tracing::warn!("cannot register a connection: {e}"))
-                .ok(),
         }
     }
 }

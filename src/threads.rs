@@ -12,6 +12,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use tokio::net::TcpStream;
 use tokio::runtime::{Builder, Handle};
 use tokio_util::task::TaskTracker;
 
@@ -46,22 +47,53 @@ impl SessionThreads {
         self.handles.first()
     }
 
-    /// Spawns the task `task` makes on the thread with the fewest
+    /// Spawns the session `task` makes on the thread with the fewest
     /// sessions, or on the caller's runtime without threads. The task
-    /// holds the [`Seat`] it is given until it ends. (Not a wrapping
-    /// `async` block: that would hold the task's future twice over.)
-    pub fn spawn<F>(&self, tracker: &TaskTracker, task: impl FnOnce(Seat) -> F)
-    where
+    /// gets its connection (moved to that thread's runtime unless it is
+    /// the first, where the accept loop runs) and holds the [`Seat`] it is
+    /// given until it ends. (Not a wrapping `async` block: that would hold
+    /// the task's future twice over.)
+    pub fn spawn<F>(
+        &self,
+        tracker: &TaskTracker,
+        stream: TcpStream,
+        task: impl FnOnce(Arriving, Seat) -> F,
+    ) where
         F: Future<Output = ()> + Send + 'static,
     {
         let fewest = (0..self.handles.len()).min_by_key(|&i| self.load[i].load(Ordering::Relaxed));
         let Some(i) = fewest else {
-            tracker.spawn(task(Seat(None)));
+            tracker.spawn(task(Arriving::Here(stream), Seat(None)));
             return;
+        };
+        let stream = match i {
+            0 => Arriving::Here(stream),
+            _ => match stream.into_std() {
+                Ok(s) => Arriving::Moved(s),
+                Err(e) => return tracing::warn!("cannot move a connection: {e}"),
+            },
         };
         self.load[i].fetch_add(1, Ordering::Relaxed);
         let seat = Seat(Some((Arc::clone(&self.load), i)));
-        self.handles[i].spawn(tracker.track_future(task(seat)));
+        self.handles[i].spawn(tracker.track_future(task(stream, seat)));
+    }
+}
+
+/// An accepted connection on its way to its session's thread.
+pub enum Arriving {
+    Here(TcpStream),
+    Moved(std::net::TcpStream),
+}
+
+impl Arriving {
+    /// The connection, registered with the runtime this runs on.
+    pub fn here(self) -> Option<TcpStream> {
+        match self {
+            Arriving::Here(s) => Some(s),
+            Arriving::Moved(s) => TcpStream::from_std(s)
+                .inspect_err(|e| tracing::warn!("cannot register a connection: {e}"))
+                .ok(),
+        }
     }
 }
 

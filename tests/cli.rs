@@ -1153,23 +1153,24 @@ fn an_empty_password_says_where_it_came_from() {
     );
 }
 
+/// The binary run with one argument in `dir`.
+fn bin_in(dir: &Path, arg: &str) -> std::process::Output {
+    Command::new(BIN)
+        .arg(arg)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 /// `ftpshare man` prints the man page; with a folder `./man` here it also
 /// says how to share that folder instead.
 #[test]
 fn man_next_to_a_man_folder_says_how_to_share_it() {
     let dir = tempdir();
-    let out = Command::new(BIN)
-        .arg("man")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = bin_in(dir.path(), "man");
     assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
     std::fs::create_dir(dir.path().join("man")).unwrap();
-    let out = Command::new(BIN)
-        .arg("man")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = bin_in(dir.path(), "man");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH ftpshare"));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -1185,21 +1186,13 @@ fn help_next_to_a_help_folder_says_how_to_share_it() {
     assert!(readme.contains("These three words are commands"));
     let dir = tempdir();
     std::fs::create_dir(dir.path().join("help")).unwrap();
-    let out = Command::new(BIN)
-        .arg("help")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = bin_in(dir.path(), "help");
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ftpshare ./help"), "{err}");
     // `--help` is no command word: no note.
-    let out = Command::new(BIN)
-        .arg("--help")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = bin_in(dir.path(), "--help");
     assert!(out.stderr.is_empty(), "{out:?}");
 }
 

@@ -128,6 +128,12 @@ fn banner_port(line: &str) -> u16 {
     after.trim_end_matches('/').parse().expect("a port")
 }
 
+/// The password in an `ftp://share:PASSWORD@…` URL.
+fn url_password(url: &str) -> &str {
+    let after = url.split_once("share:").unwrap().1;
+    after.split_once('@').unwrap().0
+}
+
 #[test]
 fn hostile_names_reach_plain_output_escaped() {
     let _serial = one_at_a_time();
@@ -393,13 +399,7 @@ fn the_live_display_fits_60_and_80_columns_and_follows_a_resize() {
     assert!(url.len() > 60 - 13, "{url}");
     assert!(rows.iter().all(|r| r.chars().count() <= 60));
     let port = banner_port(url);
-    let password = url
-        .split_once("share:")
-        .unwrap()
-        .1
-        .split_once('@')
-        .unwrap()
-        .0;
+    let password = url_password(url);
     assert!(screen.contains(&format!("curl '{url}'")), "{screen}");
 
     // Two throttled transfers: a download of known size, an upload of
@@ -465,13 +465,7 @@ fn the_url_and_password_stay_on_an_80x24_screen() {
             .iter()
             .find_map(|r| r.split_whitespace().find(|w| w.starts_with("ftp://share:")))
             .unwrap_or_else(|| panic!("{cols} {extra}: no URL on screen:\n{shown}"));
-        let password = url
-            .split_once("share:")
-            .unwrap()
-            .1
-            .split_once('@')
-            .unwrap()
-            .0;
+        let password = url_password(url);
         assert!(
             rows.iter()
                 .any(|r| r.starts_with("  password   ") && r.contains(password)),

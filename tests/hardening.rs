@@ -51,31 +51,6 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn temp_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in walkdir(dir) {
-        let name = e.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with(".ftpshare-") {
-            out.push(e.display().to_string());
-        }
-    }
-    out
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(walkdir(&p));
-            }
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Closes a socket with RST, as the kernel does for a killed client with
 /// unread data: the server sees an error, not a clean end of file.
 fn abort_socket(s: TcpStream) {

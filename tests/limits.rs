@@ -27,6 +27,17 @@ fn no_min_free() -> UploadLimits {
     }
 }
 
+/// A --min-free above what a fresh temporary folder's disk has free: the
+/// real disk trips it.
+fn min_free_above_the_disk() -> UploadLimits {
+    let dir = tempfile::tempdir().unwrap();
+    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
+    UploadLimits {
+        min_free: MinFree::Bytes(free + (1 << 30)),
+        ..UploadLimits::default()
+    }
+}
+
 /// curl's arguments to upload `file` as `name`.
 fn put_args(t: &TestServer, file: &Path, name: &str) -> Vec<String> {
     let (file, url) = (file.display().to_string(), t.url(name));
@@ -295,15 +306,7 @@ async fn concurrent_uploads_never_store_more_than_the_quota() {
 
 #[tokio::test]
 async fn a_disk_below_min_free_refuses_uploads_before_any_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let probe = std::fs::File::open(dir.path()).unwrap();
-    let free = free_bytes(&probe);
-    // More than the disk has free: the real disk trips it.
-    let t = start_limited(UploadLimits {
-        min_free: MinFree::Bytes(free + (1 << 30)),
-        ..UploadLimits::default()
-    })
-    .await;
+    let t = start_limited(min_free_above_the_disk()).await;
     t.write("keep.txt", b"keep");
     let mut events = t.server.subscribe();
 
@@ -651,13 +654,7 @@ async fn a_refused_drop_box_upload_makes_no_folder() {
     raw.ok("STOR /p/q/g.txt/h.txt", 550).await;
 
     // Refused by --min-free: no folder either.
-    let dir = tempfile::tempdir().unwrap();
-    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
-    let full = start_drop_box(UploadLimits {
-        min_free: MinFree::Bytes(free + (1 << 30)),
-        ..UploadLimits::default()
-    })
-    .await;
+    let full = start_drop_box(min_free_above_the_disk()).await;
     let mut raw = full.login().await;
     raw.ok("CWD /p/q", 250).await;
     let _d = raw.epsv().await;
@@ -708,13 +705,7 @@ async fn an_upload_stopped_by_the_quota_lets_the_others_go_on() {
 /// an hour, and curl fails with the code of a full allocation.
 #[tokio::test]
 async fn a_full_drop_box_reads_as_final_to_lftp_and_curl() {
-    let dir = tempfile::tempdir().unwrap();
-    let free = free_bytes(&std::fs::File::open(dir.path()).unwrap());
-    let t = start_drop_box(UploadLimits {
-        min_free: MinFree::Bytes(free + (1 << 30)),
-        ..UploadLimits::default()
-    })
-    .await;
+    let t = start_drop_box(min_free_above_the_disk()).await;
     let local = tempfile::tempdir().unwrap();
     let file = local.path().join("new.txt");
     std::fs::write(&file, b"new").unwrap();

@@ -262,14 +262,6 @@ async fn clients_that_never_read_stall_no_one() {
     drop(stalled);
 }
 
-fn temp_files(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".ftpshare-"))
-        .collect()
-}
-
 /// When the control connection is gone, the upload is over: its
 /// temporary file goes at once, though the data connection stays open
 /// (it used to stay until the data connection's stall timeout).

@@ -177,7 +177,7 @@ pub struct Serve {
     #[arg(long, value_name = "SIZE", value_parser = parse_limit, allow_hyphen_values = true)]
     pub quota: Option<u64>,
 
-    /// Refuse uploads (452) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]
+    /// Refuse uploads (552) that would leave less than SIZE free on the disk; 0 = no check [default: 256MiB or 1% of the disk, whichever is smaller]
     #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub min_free: Option<u64>,
 

@@ -105,7 +105,7 @@ pub async fn run(
             }
             _ = tick.tick() => ui.tick(),
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => lagged(n, ui, json),
                 Err(_) => {}
             },

@@ -21,11 +21,7 @@ pub fn to_stderr() {
 pub fn emit(v: &Value) {
     let line = to_line(v);
     // A closed stdout (the script went away) must not stop the server.
-    if TO_STDERR.load(Ordering::Relaxed) {
-        super::ui::stderr_line(&line);
-        return;
-    }
-    super::ui::stdout_line(&line);
+    super::ui::out_line(TO_STDERR.load(Ordering::Relaxed), &line);
 }
 
 /// `v` as one line of JSON in which every character a terminal could act

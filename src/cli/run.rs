@@ -112,7 +112,7 @@ async fn run_until_stop(
             // (and so the sender) outlives this loop.
             Ok(()) = feed.completed.changed() => {}
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json),
                 Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
                 Err(RecvError::Closed) => return Reason::Signal,
             },
@@ -159,7 +159,7 @@ const GATHER: Duration = Duration::from_millis(10);
 ///
 /// The wait blocks this thread: it runs the display alone (sessions have
 /// threads of their own), and a timer would cost a wake-up more.
-pub async fn report_burst(first: Event, events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
+pub fn report_burst(first: Event, events: &mut Receiver<Event>, ui: &mut Ui<'_>, json: bool) {
     std::thread::sleep(GATHER);
     super::ui::held(|| {
         report(&first, ui, json);
@@ -230,7 +230,7 @@ pub async fn stop(
             }
             _ = tick.tick() => ui.tick(),
             ev = feed.events.recv() => match ev {
-                Ok(ev) => report_burst(ev, &mut feed.events, ui, json).await,
+                Ok(ev) => report_burst(ev, &mut feed.events, ui, json),
                 Err(RecvError::Lagged(missed)) => lagged(missed, ui, json),
                 Err(RecvError::Closed) => {}
             },

@@ -151,15 +151,15 @@ fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp
     if let Some(info) = info {
         let width = super::fit::terminal_width(args.json).unwrap_or(usize::MAX);
         let banner = super::banner::render(info, !args.no_qr, args.qr_invert, width);
-        say(args.json, &banner);
+        super::ui::out_line(args.json, &banner);
     } else if !args.fixture() && !args.json {
-        say(false, &escape(&started.url));
+        super::ui::out_line(false, &escape(&started.url));
         // What makes the URL safe to use over TLS: the certificate to expect.
         if let Some(tls) = &started.server.config().tls {
-            say(false, &format!("SHA-256 fingerprint {}", tls.fingerprint()));
+            super::ui::out_line(false, &format!("SHA-256 fingerprint {}", tls.fingerprint()));
         }
         if temp {
-            say(false, &escape(&started.root));
+            super::ui::out_line(false, &escape(&started.root));
         }
     }
 }
@@ -271,16 +271,4 @@ fn finish(
         }
         super::json::emit(&exit);
     }
-}
-
-/// A line for people, on stderr with --json; a closed pipe (`| head`)
-/// must not end the server.
-fn say(to_stderr: bool, text: &str) {
-    use std::io::Write;
-    let _ = if to_stderr {
-        writeln!(std::io::stderr().lock(), "{text}")
-    } else {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}").and_then(|()| out.flush())
-    };
 }

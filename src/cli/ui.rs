@@ -166,10 +166,7 @@ impl<'a> Ui<'a> {
             }
             None => {
                 let line: String = all.iter().map(|p| p.text()).collect();
-                match self.to_stderr {
-                    true => stderr_line(&line),
-                    false => stdout_line(&line),
-                }
+                out_line(self.to_stderr, &line);
             }
         }
     }
@@ -685,14 +682,9 @@ pub fn clock_at(t: std::time::SystemTime) -> String {
 /// script that stopped reading) costs the line, not the server: printing
 /// must never end a run that clients depend on.
 pub fn stderr_line(line: &str) {
-    out_line(1, line);
+    out_line(true, line);
 }
 
-/// One line on stdout, flushed (or held, see [`held`]); errors ignored
-/// like [`stderr_line`]'s.
-pub fn stdout_line(line: &str) {
-    out_line(0, line);
-}
 
 thread_local! {
     /// Lines for stdout and stderr while [`held`] runs.
@@ -706,8 +698,8 @@ pub fn held<R>(f: impl FnOnce() -> R) -> R {
     impl Drop for Release {
         fn drop(&mut self) {
             if let Some([out, err]) = HELD.with_borrow_mut(Option::take) {
-                write_out(0, &out);
-                write_out(1, &err);
+                write_out(false, &out);
+                write_out(true, &err);
             }
         }
     }
@@ -716,30 +708,32 @@ pub fn held<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-fn out_line(stream: usize, line: &str) {
+/// One line on stderr or, flushed, on stdout (or held, see [`held`]);
+/// errors ignored like [`stderr_line`]'s.
+pub fn out_line(to_stderr: bool, line: &str) {
     let text = format!("{line}\n");
     let held = HELD.with_borrow_mut(|h| match h {
         Some(bufs) => {
-            bufs[stream].extend_from_slice(text.as_bytes());
+            bufs[usize::from(to_stderr)].extend_from_slice(text.as_bytes());
             true
         }
         None => false,
     });
     if !held {
-        write_out(stream, text.as_bytes());
+        write_out(to_stderr, text.as_bytes());
     }
 }
 
-fn write_out(stream: usize, bytes: &[u8]) {
+fn write_out(to_stderr: bool, bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    let _ = match stream {
-        0 => {
+    let _ = match to_stderr {
+        true => std::io::stderr().lock().write_all(bytes),
+        false => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes).and_then(|()| out.flush())
         }
-        _ => std::io::stderr().lock().write_all(bytes),
     };
 }
 

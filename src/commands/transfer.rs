@@ -14,7 +14,9 @@ use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
 use crate::session::{Finish, Flow, InPlace, Job, Session};
-use crate::vfs::{clear_special_bits, unique_names, AppendTarget, Share, Upload, VPath, NAME_MAX};
+use crate::vfs::{
+    clear_special_bits, unique_names, AppendTarget, Download, Share, Upload, VPath, NAME_MAX,
+};
 
 pub fn type_(s: &mut Session, t: TransferType) -> FtpResult<Reply> {
     s.ascii = t == TransferType::Ascii;
@@ -230,15 +232,16 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
     let cached = s.shared.root.open_read_cached(&path, offset, SMALL_FILE);
-    let (file, len, bytes) = match cached {
-        Some(opened) => opened,
+    let Download { file, len, bytes } = match cached {
+        Some(download) => download,
         // A small file is read in the job that opens it: one trip to the
         // disk per download.
         None => {
             let opened = fs(s, &path, move |r, p| {
                 let (file, md) = r.open_read(p)?;
                 let bytes = crate::data::read_small(&file, offset, md.len())?;
-                Ok((file, md.len(), bytes))
+                let len = md.len();
+                Ok(Download { file, len, bytes })
             });
             opened.await.map_err(|e| refused(s, path.to_string(), e))?
         }

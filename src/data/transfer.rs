@@ -354,7 +354,7 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     let mut sink = FileSink::new(file);
     let received = tokio::select! {
         biased;
-        _ = stop.cancelled() => Err(FtpError::TransferAborted("Transfer aborted".into())),
+        _ = stop.cancelled() => Err(FtpError::aborted()),
         r = receive(stream, &mut sink, ascii, limits, progress, ticket) => r,
     };
     if let Err(e) = received {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -100,20 +100,9 @@ impl Control {
                     }
                 }
             },
-            // A TLS read waits with its buffer: on the heap, only then.
-            Stream::Tls(s) => {
-                let mut buf = vec![0u8; READ_CHUNK];
-                let n = s.read(&mut buf).await?;
-                self.lines.extend(&buf[..n]);
-                n
-            }
+            Stream::Tls(s) => read_on_heap(s, &mut self.lines).await?,
             #[cfg(test)]
-            Stream::Memory(s) => {
-                let mut buf = vec![0u8; READ_CHUNK];
-                let n = s.read(&mut buf).await?;
-                self.lines.extend(&buf[..n]);
-                n
-            }
+            Stream::Memory(s) => read_on_heap(s, &mut self.lines).await?,
             Stream::Upgrading => return Err(io::ErrorKind::NotConnected.into()),
         };
         Ok(n)
@@ -183,4 +172,16 @@ impl Control {
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), shutdown).await;
     }
+}
+
+/// A read that must keep its buffer while it waits (TLS): on the heap,
+/// only for that long.
+async fn read_on_heap(
+    stream: &mut (impl AsyncRead + Unpin),
+    lines: &mut LineBuffer,
+) -> io::Result<usize> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let n = stream.read(&mut buf).await?;
+    lines.extend(&buf[..n]);
+    Ok(n)
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::task::{aborted, open, TaskContext};
+use super::task::{open, TaskContext};
 use super::upload::{busy, Finish};
 use super::{Flow, Session};
 use crate::budget::Ticket;
@@ -119,7 +119,7 @@ impl RunningTransfer {
     ) -> TransferReport {
         let result = match joined {
             Ok(r) => r,
-            Err(e) if e.is_cancelled() => Err(aborted()),
+            Err(e) if e.is_cancelled() => Err(FtpError::aborted()),
             Err(_) => Err(FtpError::Local("Transfer failed unexpectedly".into())),
         };
         TransferReport {
@@ -189,8 +189,10 @@ impl Session {
             Ok(conn) => conn,
             Err(e) => {
                 // An upload that never started leaves no trace, before the
-                // refusal is answered.
-                let _ = crate::blocking::run(move || job.abandon()).await;
+                // refusal is answered (a download's file just closes).
+                if let Job::Receive { finish, .. } = job {
+                    let _ = crate::blocking::run(move || finish.discard()).await;
+                }
                 return Err(e);
             }
         };
@@ -299,7 +301,7 @@ impl Session {
         let handle = tokio::spawn(async move {
             tokio::select! {
                 biased;
-                _ = stopped.cancelled() => Err(aborted()),
+                _ = stopped.cancelled() => Err(FtpError::aborted()),
                 r = task => r.map(Some),
             }
         });
@@ -395,7 +397,7 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
             let stop = ctx.stop.clone();
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => Err(aborted()),
+                _ = stop.cancelled() => Err(FtpError::aborted()),
                 sent = send(ctx, tcp, job) => sent.map(|()| None),
             }
         }
@@ -453,14 +455,4 @@ fn listing_chunks(mut listing: ListingJob) -> tokio::sync::mpsc::Receiver<Vec<u8
         }
     });
     rx
-}
-
-impl Job {
-    /// Drops a job that never ran, on this thread: an upload's temporary
-    /// file is removed at once.
-    fn abandon(self) {
-        if let Job::Receive { finish, .. } = self {
-            finish.discard();
-        }
-    }
 }

@@ -8,12 +8,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::data::{self, DataStream, Opened, Progress, TransferLimits};
-use crate::error::{FtpError, FtpResult};
+use crate::error::FtpResult;
 use crate::path_locks::PathLocks;
-
-pub(super) fn aborted() -> FtpError {
-    FtpError::TransferAborted("Transfer aborted".into())
-}
 
 pub(super) struct TaskContext {
     pub(super) peer: std::net::SocketAddr,

@@ -8,7 +8,7 @@ use std::io::{Seek, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::task::{aborted, open, TaskContext};
+use super::task::{open, TaskContext};
 use crate::budget::Ticket;
 use crate::data::{self, Opened};
 use crate::error::{FtpError, FtpResult};
@@ -54,7 +54,7 @@ pub(super) async fn receive(
     let streamed = async {
         let mut stream = tokio::select! {
             biased;
-            _ = stop.cancelled() => return Err(aborted()),
+            _ = stop.cancelled() => return Err(FtpError::aborted()),
             opened = open(&ctx, tcp) => opened?,
         };
         let received = data::receive_to_file(

@@ -34,11 +34,19 @@ pub fn allowed_on(dir: &impl AsFd) -> bool {
     rustix::fs::fstatfs(dir).is_ok_and(|fs| LOCAL.contains(&(fs.f_type as u64)))
 }
 
+/// A file opened for a download.
+pub struct Download {
+    pub file: File,
+    pub len: u64,
+    /// The bytes from the offset on, when they are few enough to have
+    /// been read with the open.
+    pub bytes: Option<Vec<u8>>,
+}
+
 /// What [`open_read`] did.
 pub enum Cached {
-    /// The file, its length and, when at most `max` bytes are left from
-    /// the offset, those bytes.
-    Read(File, u64, Option<Vec<u8>>),
+    /// Opened, and read when at most `max` bytes are left.
+    Read(Download),
     /// Not now (a name or a page not cached, an error): ask the pool.
     NotNow,
     /// Never on this file system or kernel (no `RESOLVE_CACHED` before
@@ -79,7 +87,12 @@ pub fn open_read(dir: &impl AsFd, rel: &Path, offset: u64, max: u64) -> Cached {
         return Cached::NotNow;
     };
     if left > max {
-        return Cached::Read(File::from(fd), len, None);
+        let file = File::from(fd);
+        return Cached::Read(Download {
+            file,
+            len,
+            bytes: None,
+        });
     }
     let Ok(mut bytes) = usize::try_from(left).map(|n| vec![0u8; n]) else {
         return Cached::NotNow;
@@ -98,7 +111,8 @@ pub fn open_read(dir: &impl AsFd, rel: &Path, offset: u64, max: u64) -> Cached {
         }
     }
     bytes.truncate(got);
-    Cached::Read(File::from(fd), len, Some(bytes))
+    let (file, bytes) = (File::from(fd), Some(bytes));
+    Cached::Read(Download { file, len, bytes })
 }
 
 #[cfg(test)]
@@ -121,7 +135,7 @@ mod tests {
         let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
         std::fs::write(dir.path().join("f.bin"), &data).unwrap();
         let read = |offset, max| match open_read(&handle, Path::new("f.bin"), offset, max) {
-            Cached::Read(_, len, bytes) => Some((len, bytes)),
+            Cached::Read(d) => Some((d.len, d.bytes)),
             Cached::NotNow => panic!("a file just written is not cached"),
             Cached::Never => None, // an older kernel
         };

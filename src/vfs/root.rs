@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 
+use super::cached::Download;
 use super::listing::{Entry, Kind};
 use super::names::display_name;
 use super::VPath;
@@ -103,21 +104,16 @@ impl Root {
         self.open_regular(p, OpenOptions::new().read(true))
     }
 
-    /// [`open_read`](Self::open_read) and, for a small rest, the read,
-    /// when the kernel can do both without waiting (see `vfs::cached`):
-    /// the file, its length, and the bytes from `offset` if at most `max`.
-    pub fn open_read_cached(
-        &self,
-        p: &VPath,
-        offset: u64,
-        max: u64,
-    ) -> Option<(File, u64, Option<Vec<u8>>)> {
+    /// [`open_read`](Self::open_read) and, for at most `max` bytes from
+    /// `offset`, the read, when the kernel can do both without waiting
+    /// (see `vfs::cached`).
+    pub fn open_read_cached(&self, p: &VPath, offset: u64, max: u64) -> Option<Download> {
         use super::cached::{open_read, Cached};
         if !self.cached.load(Ordering::Relaxed) {
             return None;
         }
         match open_read(&*self.dir, &p.to_relative(), offset, max) {
-            Cached::Read(file, len, bytes) => Some((file, len, bytes)),
+            Cached::Read(download) => Some(download),
             Cached::NotNow => None,
             Cached::Never => {
                 self.cached.store(false, Ordering::Relaxed);

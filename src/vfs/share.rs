@@ -23,7 +23,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::dirlist::ListingJob;
 use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
-use super::{AppendTarget, Root, VPath};
+use super::{AppendTarget, Download, Root, VPath};
 
 /// The served tree: a folder, or a virtual root of named entries. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -361,12 +361,7 @@ impl Share {
     }
 
     /// See [`Root::open_read_cached`]; only inside a shared folder.
-    pub fn open_read_cached(
-        &self,
-        p: &VPath,
-        offset: u64,
-        max: u64,
-    ) -> Option<(File, u64, Option<Vec<u8>>)> {
+    pub fn open_read_cached(&self, p: &VPath, offset: u64, max: u64) -> Option<Download> {
         match self.place(p) {
             Ok(Place::In(root, rel)) => root.open_read_cached(&rel, offset, max),
             _ => None,

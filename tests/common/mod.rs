@@ -427,3 +427,29 @@ impl Drop for Unmount {
             .status();
     }
 }
+
+/// Temporary upload files (`.ftpshare-…`) anywhere under `dir`, by path.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walkdir(dir) {
+        let name = e.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(".ftpshare-") {
+            out.push(e.display().to_string());
+        }
+    }
+    out
+}
+
+pub fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walkdir(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
