@@ -685,7 +685,6 @@ pub fn stderr_line(line: &str) {
     out_line(true, line);
 }
 
-
 thread_local! {
     /// Lines for stdout and stderr while [`held`] runs.
     static HELD: std::cell::RefCell<Option<[Vec<u8>; 2]>> = const { std::cell::RefCell::new(None) };
