@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         return status;
     }
     init_output(&args);
+    if cli::setup::tls_mode(&args) != ftpshare::TlsMode::Off {
+        cli::copies::avoid_slow_rep_movsb();
+    }
     let json = args.json;
     let runtime = match runtime() {
         Ok(rt) => rt,

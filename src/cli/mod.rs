@@ -6,6 +6,7 @@ pub mod address;
 pub mod args;
 pub mod banner;
 pub mod bar;
+pub mod copies;
 pub mod fit;
 pub mod fixture;
 pub mod json;

@@ -123,7 +123,7 @@ fn host(args: &Serve, bind_ip: IpAddr) -> (String, Option<Addresses>) {
 /// Every flag that only means something with TLS turns it on (explicit
 /// FTPS unless --implicit-tls says otherwise): a certificate, or strict
 /// session reuse. None of them ever leaves the server on plain FTP.
-fn tls_mode(args: &Serve) -> TlsMode {
+pub fn tls_mode(args: &Serve) -> TlsMode {
     if args.implicit_tls {
         TlsMode::Implicit
     } else if args.tls || args.tls_cert.is_some() || args.require_tls_reuse {

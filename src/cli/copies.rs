@@ -1,0 +1,102 @@
+//! Keeps glibc's `memcpy` off `rep movsb` on AMD processors.
+//!
+//! glibc copies blocks above about 2 KiB with `rep movsb` on processors
+//! that announce fast `rep movsb` (FSRM). On AMD Zen 3 and Zen 4 that
+//! instruction runs some thirty times slower when the destination lies 1 to
+//! 31 bytes past the source, modulo 4096 (glibc bug 30994; newer releases
+//! avoid it on AMD themselves). rustls copies each TLS record it decrypts
+//! into a fresh buffer that often lands just there: on a Zen 4 server with
+//! Debian 12's glibc, that one copy took 28 % of a TLS upload's CPU, and
+//! setting glibc's threshold took a fifth off the upload's CPU.
+//!
+//! glibc reads its tunables only as a program starts, so a server with TLS
+//! on sets the one that keeps `rep movsb` out of copies and starts itself
+//! again, once, before any thread exists (about a millisecond; plain FTP
+//! copies too little to be worth it). A `GLIBC_TUNABLES` that already names
+//! the threshold is left alone: that is the way to choose otherwise.
+
+use std::ffi::OsString;
+
+const THRESHOLD: &str = "glibc.cpu.x86_rep_movsb_threshold";
+
+/// Far above any copy the server makes; glibc's large-copy path (its
+/// non-temporal threshold) takes over first, as in its own fix.
+const NEVER: &str = "0x1000000000";
+
+/// Starts the program again with the tunable set, when this processor and
+/// environment call for it. Returns only when they do not, or when the
+/// program cannot be started again (it then runs as it is).
+pub fn avoid_slow_rep_movsb() {
+    let current = std::env::var_os("GLIBC_TUNABLES");
+    let Some(tunables) = with_threshold(current, amd_with_fsrm()) else {
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_default();
+    let error = std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", tunables)
+        .exec();
+    tracing::debug!("could not restart with {THRESHOLD} set: {error}");
+}
+
+/// The `GLIBC_TUNABLES` to start again with, or `None` to run as we are.
+fn with_threshold(current: Option<OsString>, amd_with_fsrm: bool) -> Option<OsString> {
+    if !amd_with_fsrm || cfg!(not(target_env = "gnu")) {
+        return None;
+    }
+    let mut tunables = current.unwrap_or_default();
+    if tunables.to_string_lossy().contains(THRESHOLD) {
+        return None;
+    }
+    if !tunables.is_empty() {
+        tunables.push(":");
+    }
+    tunables.push(format!("{THRESHOLD}={NEVER}"));
+    Some(tunables)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn amd_with_fsrm() -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    let vendor = __cpuid(0);
+    let amd = [vendor.ebx, vendor.edx, vendor.ecx]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .eq(*b"AuthenticAMD");
+    // Leaf 7 exists when leaf 0 says so; FSRM is bit 4 of its EDX.
+    amd && vendor.eax >= 7 && __cpuid_count(7, 0).edx & (1 << 4) != 0
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn amd_with_fsrm() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_amd_with_fsrm_starts_again() {
+        assert_eq!(with_threshold(None, false), None);
+        let set = with_threshold(None, true).unwrap();
+        assert_eq!(set, OsString::from(format!("{THRESHOLD}={NEVER}")));
+    }
+
+    #[test]
+    fn other_tunables_are_kept_and_a_chosen_threshold_wins() {
+        let other = OsString::from("glibc.malloc.arena_max=2");
+        let set = with_threshold(Some(other), true).unwrap();
+        assert_eq!(
+            set,
+            OsString::from(format!("glibc.malloc.arena_max=2:{THRESHOLD}={NEVER}"))
+        );
+        // The restarted program, and anyone who chose a threshold, runs as is.
+        assert_eq!(with_threshold(Some(set), true), None);
+        let chosen = OsString::from(format!("{THRESHOLD}=4096"));
+        assert_eq!(with_threshold(Some(chosen), true), None);
+    }
+}
