@@ -2,8 +2,6 @@
 //! style, which clients parse), NLST (names only) and MLSD/MLST facts
 //! (RFC 3659 §7).
 
-use std::fmt::Write as _;
-
 use cap_std::fs::{Metadata, MetadataExt};
 
 use super::time::CivilTime;
@@ -179,41 +177,45 @@ impl Listing {
     pub fn list_line(&mut self, e: &Entry) {
         let t = CivilTime::from_unix(e.mtime);
         let (type_char, perms) = match (&e.kind, &e.link_target) {
-            (Kind::Symlink, _) | (_, Some(_)) => ('l', 0o777),
-            (Kind::Dir, _) => ('d', e.mode),
-            (Kind::File, _) => ('-', e.mode),
-            (Kind::Special(c), _) => (*c, e.mode),
+            (Kind::Symlink, _) | (_, Some(_)) => (b'l', 0o777),
+            (Kind::Dir, _) => (b'd', e.mode),
+            (Kind::File, _) => (b'-', e.mode),
+            (Kind::Special(c), _) => (u8::try_from(*c).unwrap_or(b'?'), e.mode),
         };
-        let mut mode = String::with_capacity(10);
-        mode.push(type_char);
+        let out = &mut self.out;
+        out.push(type_char);
         for shift in [6, 3, 0] {
             let bits = (perms >> shift) & 7;
-            mode.push(if bits & 4 != 0 { 'r' } else { '-' });
-            mode.push(if bits & 2 != 0 { 'w' } else { '-' });
-            mode.push(if bits & 1 != 0 { 'x' } else { '-' });
+            out.push(if bits & 4 != 0 { b'r' } else { b'-' });
+            out.push(if bits & 2 != 0 { b'w' } else { b'-' });
+            out.push(if bits & 1 != 0 { b'x' } else { b'-' });
         }
-        let recent = self.now.abs_diff(e.mtime) < 180 * 86_400;
-        let mut s = String::with_capacity(80 + e.name.len());
-        let _ = write!(
-            s,
-            "{mode} {:>3} ftp      ftp      {:>12} {} {:>2} ",
-            e.nlink,
-            e.size,
-            t.month_abbrev(),
-            t.day
-        );
-        if recent {
-            let _ = write!(s, "{:02}:{:02} ", t.hour, t.minute);
+        out.push(b' ');
+        push_number(out, e.nlink, 10, 3, b' ');
+        out.extend_from_slice(b" ftp      ftp      ");
+        push_number(out, e.size, 10, 12, b' ');
+        out.push(b' ');
+        out.extend_from_slice(t.month_abbrev().as_bytes());
+        out.push(b' ');
+        push_number(out, t.day.into(), 10, 2, b' ');
+        out.push(b' ');
+        if self.now.abs_diff(e.mtime) < 180 * 86_400 {
+            push_number(out, t.hour.into(), 10, 2, b'0');
+            out.push(b':');
+            push_number(out, t.minute.into(), 10, 2, b'0');
         } else {
-            let _ = write!(s, "{:>5} ", t.year);
+            match u64::try_from(t.year) {
+                Ok(year) => push_number(out, year, 10, 5, b' '),
+                Err(_) => out.extend_from_slice(format!("{:>5}", t.year).as_bytes()),
+            }
         }
-        s.push_str(&e.name);
+        out.push(b' ');
+        out.extend_from_slice(e.name.as_bytes());
         if let Some(target) = &e.link_target {
-            s.push_str(" -> ");
-            s.push_str(target);
+            out.extend_from_slice(b" -> ");
+            out.extend_from_slice(target.as_bytes());
         }
-        s.push_str("\r\n");
-        self.out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 
     /// One line of `e` in `format`.
@@ -232,9 +234,8 @@ impl Listing {
 
     /// One MLSD line: `fact=value;... name`.
     pub fn facts_line(&mut self, e: &Entry, facts: Facts, perms: Perms) {
-        self.out
-            .extend_from_slice(facts_text(e, facts, perms).as_bytes());
-        self.out.extend_from_slice(b" ");
+        push_facts(&mut self.out, e, facts, perms);
+        self.out.push(b' ');
         self.out.extend_from_slice(e.name.as_bytes());
         self.out.extend_from_slice(b"\r\n");
     }
@@ -242,37 +243,78 @@ impl Listing {
 
 /// The facts of one entry, `type=file;size=3;...;` without the name.
 pub fn facts_text(e: &Entry, facts: Facts, perms: Perms) -> String {
-    let mut s = String::with_capacity(96);
+    let mut out = Vec::with_capacity(96);
+    push_facts(&mut out, e, facts, perms);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
     if facts.has(0) {
-        let t = match &e.kind {
-            Kind::Dir => "dir",
-            Kind::File => "file",
-            Kind::Symlink => "OS.unix=slink",
-            Kind::Special(_) => "OS.unix=special",
+        let t: &[u8] = match &e.kind {
+            Kind::Dir => b"dir",
+            Kind::File => b"file",
+            Kind::Symlink => b"OS.unix=slink",
+            Kind::Special(_) => b"OS.unix=special",
         };
-        let _ = write!(s, "type={t};");
+        push_fact(out, b"type=", t);
     }
     if facts.has(1) && e.kind == Kind::File {
-        let _ = write!(s, "size={};", e.size);
+        out.extend_from_slice(b"size=");
+        push_number(out, e.size, 10, 0, b' ');
+        out.push(b';');
     }
     if facts.has(2) {
         let t = CivilTime::from_unix(e.mtime);
-        let _ = write!(
-            s,
-            "modify={:04}{:02}{:02}{:02}{:02}{:02};",
-            t.year, t.month, t.day, t.hour, t.minute, t.second
-        );
+        out.extend_from_slice(b"modify=");
+        match u64::try_from(t.year) {
+            Ok(year) => push_number(out, year, 10, 4, b'0'),
+            Err(_) => out.extend_from_slice(format!("{:04}", t.year).as_bytes()),
+        }
+        for part in [t.month, t.day, t.hour, t.minute, t.second] {
+            push_number(out, part.into(), 10, 2, b'0');
+        }
+        out.push(b';');
     }
     if facts.has(3) {
-        let _ = write!(s, "perm={};", perm_fact(&e.kind, perms));
+        push_fact(out, b"perm=", perm_fact(&e.kind, perms).as_bytes());
     }
     if facts.has(4) {
-        let _ = write!(s, "unique={:x}g{:x};", e.dev, e.ino);
+        out.extend_from_slice(b"unique=");
+        push_number(out, e.dev, 16, 0, b' ');
+        out.push(b'g');
+        push_number(out, e.ino, 16, 0, b' ');
+        out.push(b';');
     }
     if facts.has(5) {
-        let _ = write!(s, "unix.mode=0{:o};", e.mode & 0o7777);
+        out.extend_from_slice(b"unix.mode=0");
+        push_number(out, (e.mode & 0o7777).into(), 8, 0, b' ');
+        out.push(b';');
     }
-    s
+}
+
+fn push_fact(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(value);
+    out.push(b';');
+}
+
+/// `n` in `radix` (lowercase), right-aligned in `width` columns filled
+/// with `pad`, as `format!` would. Written by hand because a listing writes
+/// several numbers an entry, and `core::fmt` was a tenth of a LIST's time.
+fn push_number(out: &mut Vec<u8>, mut n: u64, radix: u64, width: usize, pad: u8) {
+    let mut digits = [0u8; 64];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n % radix) as usize];
+        n /= radix;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - at;
+    out.resize(out.len() + width.saturating_sub(len), pad);
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// RFC 3659 §7.5.5: what this session could do with the entry.
@@ -337,6 +379,45 @@ mod tests {
         let s = String::from_utf8(l.out).unwrap();
         assert!(s.starts_with("drw-r--r--"), "{s}");
         assert!(s.contains("Nov 25  2026 a b.txt"), "{s}");
+        // A one-digit day is padded with a space, the time with zeros.
+        let mut l = Listing::new(0);
+        let early = Entry {
+            mtime: 5 * 86_400 + 3 * 3600 + 7 * 60,
+            nlink: 1234,
+            ..entry(Kind::File)
+        };
+        l.list_line(&early);
+        let s = String::from_utf8(l.out).unwrap();
+        assert!(s.starts_with("-rw-r--r-- 1234 ftp"), "{s}");
+        assert!(s.contains(" 42 Jan  6 03:07 a b.txt\r\n"), "{s}");
+        let mut l = Listing::new(0);
+        l.list_line(&Entry {
+            mtime: -200 * 86_400,
+            ..entry(Kind::File)
+        });
+        assert!(String::from_utf8(l.out)
+            .unwrap()
+            .contains("Jun 15  1969 a b.txt"));
+    }
+
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        let mut n = 1u64;
+        for _ in 0..200 {
+            for (radix, width, pad) in [(10, 12, b' '), (10, 2, b'0'), (16, 0, b' '), (8, 0, b' ')]
+            {
+                let mut out = Vec::new();
+                push_number(&mut out, n, radix, width, pad);
+                let want = match (radix, pad) {
+                    (10, b'0') => format!("{n:0width$}"),
+                    (10, _) => format!("{n:>width$}"),
+                    (16, _) => format!("{n:x}"),
+                    _ => format!("{n:o}"),
+                };
+                assert_eq!(String::from_utf8(out).unwrap(), want);
+            }
+            n = n.wrapping_mul(7).wrapping_add(n / 3);
+        }
     }
 
     #[test]
