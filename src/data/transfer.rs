@@ -121,8 +121,8 @@ pub fn read_small(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<u
 }
 
 /// Sends bytes already read (a small file), as a download of them.
-pub async fn send_bytes<S: AsyncWrite + Unpin>(
-    stream: &mut S,
+pub async fn send_bytes(
+    stream: &mut DataStream,
     bytes: &[u8],
     ascii: bool,
     limits: TransferLimits,
@@ -249,8 +249,8 @@ fn sendfile_until(
 /// The user-space download loop, for any stream (TLS, or an adapter
 /// layered on the data connection). Each read is a file-system job: a
 /// cold disk must not stall a runtime thread.
-async fn copy_out<S: AsyncWrite + Unpin>(
-    stream: &mut S,
+async fn copy_out(
+    stream: &mut DataStream,
     file: File,
     offset: u64,
     ascii: bool,
@@ -308,8 +308,8 @@ async fn send_step<S: AsyncWrite + Unpin>(
 }
 
 /// Sends a listing as its chunks arrive, until the sender is done.
-pub async fn send_chunks<S: AsyncWrite + Unpin>(
-    stream: &mut S,
+pub async fn send_chunks(
+    stream: &mut DataStream,
     mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
     limits: TransferLimits,
     progress: &Progress,
@@ -321,12 +321,13 @@ pub async fn send_chunks<S: AsyncWrite + Unpin>(
     finish_send(stream, limits).await
 }
 
-/// Ends a download: TLS sends close_notify, TCP its FIN, so the client
-/// knows it has every byte.
-async fn finish_send<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    limits: TransferLimits,
-) -> Result<(), FtpError> {
+/// Ends a download, so the client knows it has every byte: TLS sends
+/// close_notify here. Plain TCP needs nothing: the close that follows
+/// sends the FIN (nothing is left unread on a download's connection).
+async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<(), FtpError> {
+    if matches!(stream, DataStream::Plain(_)) {
+        return Ok(());
+    }
     within_stall(limits.stall, stream.shutdown()).await
 }
 
@@ -374,12 +375,9 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The end of a complete upload: over TLS, the client's close_notify is
 /// answered with ours (some clients, Python's ssl unwrap, wait for it).
-/// Plain TCP needs nothing: the close that follows is the FIN, as the
-/// client already closed its side. Failing here loses nothing.
+/// Failing here loses nothing.
 pub async fn end_upload(stream: &mut DataStream, limits: TransferLimits) {
-    if !matches!(stream, DataStream::Plain(_)) {
-        let _ = timeout(limits.stall, stream.shutdown()).await;
-    }
+    let _ = finish_send(stream, limits).await;
 }
 
 /// How long the rest of a refused upload is read and dropped.
