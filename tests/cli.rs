@@ -1692,6 +1692,43 @@ fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
 
 /// A flag that only means something with TLS never leaves the server on
 /// plain FTP: `--require-tls-reuse` alone turns on explicit FTPS, as
+/// A server with TLS may start itself again to set a glibc tunable
+/// (`cli/copies.rs`, on AMD processors): it keeps its name, its
+/// arguments and its process id, and any tunable the user set.
+#[test]
+fn a_tls_server_keeps_its_name_arguments_and_tunables() {
+    let dir = tempfile::tempdir().unwrap();
+    let tunable = "glibc.malloc.arena_max=4";
+    let mut share = Share::start_env(
+        &[
+            "--json",
+            "--bind",
+            "127.0.0.1",
+            "--tls",
+            dir_arg(dir.path()),
+        ],
+        &[("GLIBC_TUNABLES", tunable)],
+    );
+    let ready = share.event("ready");
+    let pid = share.process.child.id();
+    assert_eq!(ready["pid"], pid);
+    let proc_file = |name: &str| std::fs::read(format!("/proc/{pid}/{name}")).unwrap();
+    assert_eq!(proc_file("comm"), b"ftpshare\n");
+    let cmdline = proc_file("cmdline");
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    assert_eq!(args[0], BIN.as_bytes());
+    assert_eq!(
+        args[1..5],
+        [&b"--json"[..], b"--bind", b"127.0.0.1", b"--tls"]
+    );
+    let env = proc_file("environ");
+    let tunables = env
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"GLIBC_TUNABLES="))
+        .unwrap();
+    assert!(tunables.starts_with(tunable.as_bytes()), "{tunables:?}");
+}
+
 /// `--tls-cert` does, and with `--implicit-tls` it stays implicit.
 #[test]
 fn tls_only_flags_turn_tls_on() {

@@ -32,9 +32,14 @@ pub fn avoid_slow_rep_movsb() {
         return;
     };
     use std::os::unix::process::CommandExt;
+    // The program's own path, not /proc/self/exe: the process is named
+    // after the file it runs, and `pkill ftpshare` must still find it.
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_default();
-    let error = std::process::Command::new("/proc/self/exe")
+    let error = std::process::Command::new(program)
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", tunables)
