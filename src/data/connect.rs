@@ -21,6 +21,8 @@ use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 use crate::error::FtpError;
 use crate::tls::DataTls;
 
+use super::PlainTcp;
+
 /// How the next transfer's data connection will be made.
 #[derive(Debug, Default)]
 pub enum DataPlan {
@@ -38,7 +40,7 @@ pub enum DataPlan {
 /// An opened data connection.
 pub enum Opened {
     /// TCP, with the TLS still to negotiate when there is a configuration.
-    Tcp(TcpStream, Option<DataTls>),
+    Tcp(PlainTcp, Option<DataTls>),
     /// A client that started TLS before its transfer command: the
     /// handshake is done, with this configuration.
     Tls(Box<TlsStream<TcpStream>>, DataTls),
@@ -271,14 +273,18 @@ impl DataPlan {
                             "TLS on the data connection after PROT C".into(),
                         ))
                     }
-                    Early::Connected(tcp, tls) => (Ok(Ok(tcp)), tls),
+                    Early::Connected(tcp, tls) => (Ok(Ok(tcp.into())), tls),
                     Early::Waiting(listener, tls) => {
                         let accepted = accept_from(&listener, client);
+                        let accepted = async { accepted.await.map(PlainTcp::from) };
                         (tokio::time::timeout_at(deadline, accepted).await, tls)
                     }
                 }
             }
-            DataPlan::Active(addr) => (timeout(wait, connect_active(local, addr)).await, tls),
+            DataPlan::Active(addr) => {
+                let connected = async { connect_active(local, addr).await.map(PlainTcp::from) };
+                (timeout(wait, connected).await, tls)
+            }
         };
         let stream = match stream {
             Ok(Ok(s)) => s,
@@ -309,11 +315,12 @@ pub struct TlsPolicy {
 /// TLS on a data connection whose client waits for us: the handshake,
 /// then [`vet`].
 pub async fn secure(
-    tcp: TcpStream,
+    tcp: PlainTcp,
     tls: DataTls,
     policy: TlsPolicy,
     peer: SocketAddr,
 ) -> Result<TlsStream<TcpStream>, FtpError> {
+    let tcp = tcp.into_tokio().map_err(cannot_open)?;
     let stream = handshake(tcp, &tls, policy.handshake).await?;
     vet(stream, &tls, policy, peer).await
 }
@@ -384,8 +391,9 @@ async fn close_refused(stream: &mut TlsStream<TcpStream>, stall: Duration) {
 
 /// [`accept_from`], for a listener not yet registered. Most clients
 /// connect before they send their transfer command: their connection is
-/// then taken at once, and the listener never registered with the runtime.
-async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::Result<TcpStream> {
+/// then taken at once, and neither the listener nor (until it has to
+/// wait) the connection is registered with the runtime.
+async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::Result<PlainTcp> {
     use rustix::net::{acceptfrom_with, SocketFlags};
     loop {
         let (fd, from) =
@@ -396,10 +404,11 @@ async fn accept_passive(listener: std::net::TcpListener, client: IpAddr) -> io::
             };
         let from = from.and_then(|a| SocketAddr::try_from(a).ok());
         if from.is_some_and(|from| from_client(from, client)) {
-            return TcpStream::from_std(std::net::TcpStream::from(fd));
+            return Ok(PlainTcp::Unregistered(std::net::TcpStream::from(fd)));
         }
     }
-    accept_from(&TcpListener::from_std(listener)?, client).await
+    let listener = TcpListener::from_std(listener)?;
+    accept_from(&listener, client).await.map(PlainTcp::from)
 }
 
 /// Whether a data connection comes from the client's address; one that

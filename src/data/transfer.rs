@@ -176,14 +176,13 @@ pub async fn send_file(
 /// what the socket buffer takes and returns. The waiting for a slow reader
 /// happens here, on the runtime.
 async fn sendfile(
-    tcp: &tokio::net::TcpStream,
+    tcp: &super::PlainTcp,
     file: File,
     offset: u64,
     len: u64,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
-    use std::os::fd::AsFd;
     let throttle = Throttle::new(limits.max_rate);
     // Paced transfers move in small steps, so that the pace stays even.
     let burst = if limits.max_rate.is_some() {
@@ -196,7 +195,8 @@ async fn sendfile(
     // long as a job may use it. Registered apart, so that a "socket full"
     // can be cleared for exactly the readiness the job saw, and a wake-up
     // that came while it ran is not lost.
-    let socket = Arc::new(tcp.as_fd().try_clone_to_owned().at("socket")?);
+    let socket = tcp.fd().and_then(|fd| fd.try_clone_to_owned());
+    let socket = Arc::new(socket.at("socket")?);
     // SAFETY: the Arc keeps the descriptor open, on the same socket, for
     // as long as the registration lives (and longer, while a job runs).
     let ready = unsafe { AsyncFd::register_with_interest(Arc::clone(&socket), Interest::WRITABLE) }
