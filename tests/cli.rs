@@ -1526,6 +1526,33 @@ fn fixture_mode_with_temp_uploads_and_cleans_up() {
     );
 }
 
+/// The tunable a TLS server may add for itself (`cli/copies.rs`) is not
+/// passed on: the command gets the environment the user gave.
+#[test]
+fn fixture_mode_with_tls_gives_the_command_the_users_glibc_tunables() {
+    let dir = tempdir();
+    let script = r#"printf '%s|' "${GLIBC_TUNABLES-unset}""#;
+    let run = |tunables: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--tls", dir_arg(dir.path()), "--", "sh", "-c", script])
+            .env_remove("FTPSHARE_PASSWORD")
+            .env_remove("GLIBC_TUNABLES");
+        if let Some(t) = tunables {
+            cmd.env("GLIBC_TUNABLES", t);
+        }
+        let share = Share {
+            process: Spawned::new(cmd),
+            seen: Vec::new(),
+        };
+        let (status, out, err) = share.wait();
+        assert_eq!(status.code(), Some(0), "{err}");
+        out
+    };
+    assert_eq!(run(None), ["unset|"]);
+    let theirs = "glibc.malloc.arena_max=2";
+    assert_eq!(run(Some(theirs)), [format!("{theirs}|")]);
+}
+
 #[test]
 fn fixture_mode_with_tls_and_json_keeps_stdout_for_the_command() {
     let dir = tempdir();

@@ -47,6 +47,27 @@ pub fn avoid_slow_rep_movsb() {
     tracing::debug!("could not restart with {THRESHOLD} set: {error}");
 }
 
+/// Gives a program we start (fixture mode's command) the `GLIBC_TUNABLES`
+/// the user gave us: the threshold we added is ours, not theirs.
+pub fn restore_for(child: &mut std::process::Command) {
+    let Some(current) = std::env::var_os("GLIBC_TUNABLES") else {
+        return;
+    };
+    match without_ours(&current.to_string_lossy()) {
+        Some(theirs) if theirs.is_empty() => child.env_remove("GLIBC_TUNABLES"),
+        Some(theirs) => child.env("GLIBC_TUNABLES", theirs),
+        None => child,
+    };
+}
+
+/// `tunables` without the setting [`with_threshold`] adds, or `None` when
+/// it has none.
+fn without_ours(tunables: &str) -> Option<String> {
+    let ours = format!("{THRESHOLD}={NEVER}");
+    let rest: Vec<&str> = tunables.split(':').filter(|t| *t != ours).collect();
+    (rest.len() != tunables.split(':').count()).then(|| rest.join(":"))
+}
+
 /// The `GLIBC_TUNABLES` to start again with, or `None` to run as we are.
 fn with_threshold(current: Option<OsString>, amd_with_fsrm: bool) -> Option<OsString> {
     if !amd_with_fsrm || cfg!(not(target_env = "gnu")) {
@@ -103,5 +124,17 @@ mod tests {
         assert_eq!(with_threshold(Some(set), true), None);
         let chosen = OsString::from(format!("{THRESHOLD}=4096"));
         assert_eq!(with_threshold(Some(chosen), true), None);
+    }
+
+    #[test]
+    fn a_child_gets_the_tunables_the_user_gave() {
+        let added = |before: Option<&str>| {
+            let set = with_threshold(before.map(OsString::from), true).unwrap();
+            without_ours(&set.to_string_lossy())
+        };
+        assert_eq!(added(None).as_deref(), Some(""));
+        let theirs = "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0";
+        assert_eq!(added(Some(theirs)).as_deref(), Some(theirs));
+        assert_eq!(without_ours(theirs), None);
     }
 }

@@ -48,8 +48,9 @@ pub fn spawn(command: &[OsString], env: &[(&'static str, String)]) -> Result<Chi
         .split_first()
         .ok_or((2, "no command after --".to_string()))?;
     let name = program.to_string_lossy();
-    Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    super::copies::restore_for(cmd.as_std_mut());
+    cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .spawn()
         .map_err(|e| match e.kind() {
