@@ -1526,6 +1526,65 @@ fn fixture_mode_with_temp_uploads_and_cleans_up() {
     );
 }
 
+/// A server with TLS starts itself again to set a glibc tunable where
+/// that helps (`cli/copies.rs`): it keeps its name, its arguments, its
+/// process id and the tunables the user set, and adds the threshold only
+/// on such a machine.
+#[test]
+fn a_tls_server_keeps_its_name_arguments_and_tunables() {
+    let dir = tempfile::tempdir().unwrap();
+    let tunable = "glibc.malloc.arena_max=4";
+    let mut share = Share::start_env(
+        &[
+            "--json",
+            "--bind",
+            "127.0.0.1",
+            "--tls",
+            dir_arg(dir.path()),
+        ],
+        &[("GLIBC_TUNABLES", tunable)],
+    );
+    let ready = share.event("ready");
+    let pid = share.process.child.id();
+    assert_eq!(ready["pid"], pid);
+    let proc_file = |name: &str| std::fs::read(format!("/proc/{pid}/{name}")).unwrap();
+    assert_eq!(proc_file("comm"), b"ftpshare\n");
+    let cmdline = proc_file("cmdline");
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    assert_eq!(args[0], BIN.as_bytes());
+    assert_eq!(
+        args[1..5],
+        [&b"--json"[..], b"--bind", b"127.0.0.1", b"--tls"]
+    );
+    // glibc cuts the variable at its first `:` in place as it reads it, so
+    // the environment shows the user's part; the variable only the second
+    // start has tells whether there was one, and what the user gave.
+    let env = proc_file("environ");
+    let var = |name: &str| {
+        env.split(|&b| b == 0)
+            .find_map(|kv| kv.strip_prefix(format!("{name}=").as_bytes()))
+    };
+    assert_eq!(var("GLIBC_TUNABLES"), Some(tunable.as_bytes()));
+    let given = var("FTPSHARE_GIVEN_GLIBC_TUNABLES");
+    assert_eq!(given, restarts_here().then_some(tunable.as_bytes()));
+}
+
+/// What `cli/copies.rs` checks: an AMD processor with fast `rep movsb`,
+/// and a glibc without its own fix (before 2.40).
+fn restarts_here() -> bool {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpu.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let amd = cpu.contains("AuthenticAMD") && flags.split_whitespace().any(|f| f == "fsrm");
+    let glibc = run("getconf", &["GNU_LIBC_VERSION"]);
+    let version = String::from_utf8_lossy(&glibc.stdout);
+    let mut v = version.trim().trim_start_matches("glibc ").split('.');
+    let minor: u32 = match (v.next(), v.next()) {
+        (Some("2"), Some(minor)) => minor.parse().unwrap_or(u32::MAX),
+        _ => u32::MAX,
+    };
+    amd && minor < 40
+}
+
 /// The tunable a TLS server may add for itself (`cli/copies.rs`) is not
 /// passed on: the command gets the environment the user gave.
 #[test]
@@ -1719,43 +1778,6 @@ fn tls_ready_line_has_the_fingerprint_and_curl_gets_in() {
 
 /// A flag that only means something with TLS never leaves the server on
 /// plain FTP: `--require-tls-reuse` alone turns on explicit FTPS, as
-/// A server with TLS may start itself again to set a glibc tunable
-/// (`cli/copies.rs`, on AMD processors): it keeps its name, its
-/// arguments and its process id, and any tunable the user set.
-#[test]
-fn a_tls_server_keeps_its_name_arguments_and_tunables() {
-    let dir = tempfile::tempdir().unwrap();
-    let tunable = "glibc.malloc.arena_max=4";
-    let mut share = Share::start_env(
-        &[
-            "--json",
-            "--bind",
-            "127.0.0.1",
-            "--tls",
-            dir_arg(dir.path()),
-        ],
-        &[("GLIBC_TUNABLES", tunable)],
-    );
-    let ready = share.event("ready");
-    let pid = share.process.child.id();
-    assert_eq!(ready["pid"], pid);
-    let proc_file = |name: &str| std::fs::read(format!("/proc/{pid}/{name}")).unwrap();
-    assert_eq!(proc_file("comm"), b"ftpshare\n");
-    let cmdline = proc_file("cmdline");
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    assert_eq!(args[0], BIN.as_bytes());
-    assert_eq!(
-        args[1..5],
-        [&b"--json"[..], b"--bind", b"127.0.0.1", b"--tls"]
-    );
-    let env = proc_file("environ");
-    let tunables = env
-        .split(|&b| b == 0)
-        .find_map(|kv| kv.strip_prefix(b"GLIBC_TUNABLES="))
-        .unwrap();
-    assert!(tunables.starts_with(tunable.as_bytes()), "{tunables:?}");
-}
-
 /// `--tls-cert` does, and with `--implicit-tls` it stays implicit.
 #[test]
 fn tls_only_flags_turn_tls_on() {

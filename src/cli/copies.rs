@@ -3,11 +3,11 @@
 //! glibc copies blocks above about 2 KiB with `rep movsb` on processors
 //! that announce fast `rep movsb` (FSRM). On AMD Zen 3 and Zen 4 that
 //! instruction runs some thirty times slower when the destination lies 1 to
-//! 31 bytes past the source, modulo 4096 (glibc bug 30994; newer releases
-//! avoid it on AMD themselves). rustls copies each TLS record it decrypts
-//! into a fresh buffer that often lands just there: on a Zen 4 server with
-//! Debian 12's glibc, that one copy took 28 % of a TLS upload's CPU, and
-//! setting glibc's threshold took a fifth off the upload's CPU.
+//! 31 bytes past the source, modulo 4096 (glibc bug 30994, fixed in glibc
+//! 2.40, which avoids it on AMD itself). rustls copies each TLS record it
+//! decrypts into a fresh buffer that often lands just there: on a Zen 4
+//! server with Debian 12's glibc, that one copy took 28 % of a TLS upload's
+//! CPU, and setting glibc's threshold took a fifth off the upload's CPU.
 //!
 //! glibc reads its tunables only as a program starts, so a server with TLS
 //! on sets the one that keeps `rep movsb` out of copies and starts itself
@@ -16,6 +16,7 @@
 //! the threshold is left alone: that is the way to choose otherwise.
 
 use std::ffi::OsString;
+use std::path::Path;
 
 const THRESHOLD: &str = "glibc.cpu.x86_rep_movsb_threshold";
 
@@ -23,57 +24,66 @@ const THRESHOLD: &str = "glibc.cpu.x86_rep_movsb_threshold";
 /// non-temporal threshold) takes over first, as in its own fix.
 const NEVER: &str = "0x1000000000";
 
+/// Set for the second start: it holds the `GLIBC_TUNABLES` the user gave
+/// (empty when none), and says that this start is the last.
+const GIVEN: &str = "FTPSHARE_GIVEN_GLIBC_TUNABLES";
+
 /// Starts the program again with the tunable set, when this processor and
 /// environment call for it. Returns only when they do not, or when the
 /// program cannot be started again (it then runs as it is).
 pub fn avoid_slow_rep_movsb() {
-    let current = std::env::var_os("GLIBC_TUNABLES");
-    let Some(tunables) = with_threshold(current, amd_with_fsrm()) else {
+    if std::env::var_os(GIVEN).is_some() || secure_mode() || !old_glibc() || !amd_with_fsrm() {
         return;
-    };
-    use std::os::unix::process::CommandExt;
-    // The program's own path, not /proc/self/exe: the process is named
-    // after the file it runs, and `pkill ftpshare` must still find it.
-    let Ok(program) = std::env::current_exe() else {
+    }
+    let given = std::env::var_os("GLIBC_TUNABLES");
+    let Some(tunables) = with_threshold(given.clone()) else {
         return;
     };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_default();
+    // Started again by its own path, not /proc/self/exe, so that the
+    // process keeps its name (`pkill ftpshare`). Only when that path is
+    // what was started: not through a symlink of another name (whose name
+    // the process would lose) nor through the dynamic loader (which would
+    // be started instead).
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
+    if program.file_name() != Path::new(&arg0).file_name() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
     let error = std::process::Command::new(program)
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", tunables)
+        .env(GIVEN, given.unwrap_or_default())
         .exec();
+    // Getting ready for the exec set SIGPIPE back to its default, which
+    // would let a client that resets a download kill the server.
+    // SAFETY: no handler is installed; this restores what the Rust runtime
+    // set at start, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     tracing::debug!("could not restart with {THRESHOLD} set: {error}");
 }
 
-/// Gives a program we start (fixture mode's command) the `GLIBC_TUNABLES`
-/// the user gave us: the threshold we added is ours, not theirs.
+/// Gives a program we start (fixture mode's command) the environment the
+/// user gave us: the tunable was ours, not theirs.
 pub fn restore_for(child: &mut std::process::Command) {
-    let Some(current) = std::env::var_os("GLIBC_TUNABLES") else {
+    let Some(given) = std::env::var_os(GIVEN) else {
         return;
     };
-    match without_ours(&current.to_string_lossy()) {
-        Some(theirs) if theirs.is_empty() => child.env_remove("GLIBC_TUNABLES"),
-        Some(theirs) => child.env("GLIBC_TUNABLES", theirs),
-        None => child,
+    child.env_remove(GIVEN);
+    match given.is_empty() {
+        true => child.env_remove("GLIBC_TUNABLES"),
+        false => child.env("GLIBC_TUNABLES", given),
     };
 }
 
-/// `tunables` without the setting [`with_threshold`] adds, or `None` when
-/// it has none.
-fn without_ours(tunables: &str) -> Option<String> {
-    let ours = format!("{THRESHOLD}={NEVER}");
-    let rest: Vec<&str> = tunables.split(':').filter(|t| *t != ours).collect();
-    (rest.len() != tunables.split(':').count()).then(|| rest.join(":"))
-}
-
-/// The `GLIBC_TUNABLES` to start again with, or `None` to run as we are.
-fn with_threshold(current: Option<OsString>, amd_with_fsrm: bool) -> Option<OsString> {
-    if !amd_with_fsrm || cfg!(not(target_env = "gnu")) {
-        return None;
-    }
-    let mut tunables = current.unwrap_or_default();
+/// The `GLIBC_TUNABLES` to start again with, or `None` when the user chose
+/// a threshold.
+fn with_threshold(given: Option<OsString>) -> Option<OsString> {
+    let mut tunables = given.unwrap_or_default();
     if tunables.to_string_lossy().contains(THRESHOLD) {
         return None;
     }
@@ -84,16 +94,48 @@ fn with_threshold(current: Option<OsString>, amd_with_fsrm: bool) -> Option<OsSt
     Some(tunables)
 }
 
+/// A set-user-ID or file-capability program: glibc takes tunables out of
+/// its environment, so starting again could never help (and would never
+/// end, the tunable missing every time).
+fn secure_mode() -> bool {
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// glibc before 2.40, which has not the fix for bug 30994.
+#[cfg(target_env = "gnu")]
+fn old_glibc() -> bool {
+    // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
+    let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    before_2_40(&version.to_string_lossy())
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn old_glibc() -> bool {
+    false
+}
+
+fn before_2_40(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) < (2, 40),
+        _ => false,
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
+#[allow(unused_unsafe)] // the intrinsics are unsafe before Rust 1.94
 fn amd_with_fsrm() -> bool {
     use std::arch::x86_64::{__cpuid, __cpuid_count};
-    let vendor = __cpuid(0);
+    // SAFETY: cpuid exists on every x86_64 processor.
+    let vendor = unsafe { __cpuid(0) };
     let amd = [vendor.ebx, vendor.edx, vendor.ecx]
         .iter()
         .flat_map(|r| r.to_le_bytes())
         .eq(*b"AuthenticAMD");
     // Leaf 7 exists when leaf 0 says so; FSRM is bit 4 of its EDX.
-    amd && vendor.eax >= 7 && __cpuid_count(7, 0).edx & (1 << 4) != 0
+    // SAFETY: as above.
+    amd && vendor.eax >= 7 && unsafe { __cpuid_count(7, 0) }.edx & (1 << 4) != 0
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -106,35 +148,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_amd_with_fsrm_starts_again() {
-        assert_eq!(with_threshold(None, false), None);
-        let set = with_threshold(None, true).unwrap();
+    fn the_threshold_is_added_to_what_the_user_gave() {
+        let set = with_threshold(None).unwrap();
         assert_eq!(set, OsString::from(format!("{THRESHOLD}={NEVER}")));
-    }
-
-    #[test]
-    fn other_tunables_are_kept_and_a_chosen_threshold_wins() {
         let other = OsString::from("glibc.malloc.arena_max=2");
-        let set = with_threshold(Some(other), true).unwrap();
+        let set = with_threshold(Some(other)).unwrap();
         assert_eq!(
             set,
             OsString::from(format!("glibc.malloc.arena_max=2:{THRESHOLD}={NEVER}"))
         );
         // The restarted program, and anyone who chose a threshold, runs as is.
-        assert_eq!(with_threshold(Some(set), true), None);
+        assert_eq!(with_threshold(Some(set)), None);
         let chosen = OsString::from(format!("{THRESHOLD}=4096"));
-        assert_eq!(with_threshold(Some(chosen), true), None);
+        assert_eq!(with_threshold(Some(chosen)), None);
     }
 
     #[test]
-    fn a_child_gets_the_tunables_the_user_gave() {
-        let added = |before: Option<&str>| {
-            let set = with_threshold(before.map(OsString::from), true).unwrap();
-            without_ours(&set.to_string_lossy())
-        };
-        assert_eq!(added(None).as_deref(), Some(""));
-        let theirs = "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0";
-        assert_eq!(added(Some(theirs)).as_deref(), Some(theirs));
-        assert_eq!(without_ours(theirs), None);
+    fn glibc_versions_before_the_fix() {
+        assert!(before_2_40("2.36"));
+        assert!(before_2_40("2.39"));
+        assert!(!before_2_40("2.40"));
+        assert!(!before_2_40("2.41.9000"));
+        assert!(!before_2_40("3.0"));
+        assert!(!before_2_40("unknown"));
     }
 }

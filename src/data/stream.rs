@@ -109,30 +109,14 @@ impl PlainTcp {
 
     /// Registers the connection: it has to wait for the socket.
     fn registered(&mut self) -> io::Result<Pin<&mut TcpStream>> {
-        if let PlainTcp::Unregistered(_) = self {
-            let PlainTcp::Unregistered(std) = std::mem::replace(self, PlainTcp::Lost) else {
-                unreachable!("matched just above")
-            };
-            *self = PlainTcp::Registered(TcpStream::from_std(std)?);
-        }
+        // Lost unless the registration succeeds.
+        *self = match std::mem::replace(self, PlainTcp::Lost) {
+            PlainTcp::Unregistered(std) => PlainTcp::Registered(TcpStream::from_std(std)?),
+            other => other,
+        };
         match self {
             PlainTcp::Registered(tcp) => Ok(Pin::new(tcp)),
             _ => Err(lost()),
-        }
-    }
-
-    /// Tries `io` on the unregistered socket; `None` when it would block,
-    /// or when the connection is registered already.
-    fn try_now<T>(
-        &mut self,
-        io: impl FnOnce(&std::net::TcpStream) -> io::Result<T>,
-    ) -> Option<io::Result<T>> {
-        let PlainTcp::Unregistered(std) = self else {
-            return None;
-        };
-        match io(std) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            done => Some(done),
         }
     }
 }
@@ -160,8 +144,12 @@ impl AsyncWrite for PlainTcp {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Some(done) = this.try_now(|mut std| std.write(buf)) {
-            return Poll::Ready(done);
+        if let PlainTcp::Unregistered(std) = &*this {
+            let mut socket: &std::net::TcpStream = std;
+            match socket.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
         }
         this.registered()?.poll_write(cx, buf)
     }
@@ -170,11 +158,12 @@ impl AsyncWrite for PlainTcp {
         Poll::Ready(Ok(()))
     }
 
+    /// shutdown(2) never waits: no registration needed.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(done) = this.try_now(|std| std.shutdown(std::net::Shutdown::Write)) {
-            return Poll::Ready(done);
+        match self.get_mut() {
+            PlainTcp::Unregistered(std) => Poll::Ready(std.shutdown(std::net::Shutdown::Write)),
+            PlainTcp::Registered(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            PlainTcp::Lost => Poll::Ready(Err(lost())),
         }
-        this.registered()?.poll_shutdown(cx)
     }
 }

@@ -180,7 +180,7 @@ impl Listing {
             (Kind::Symlink, _) | (_, Some(_)) => (b'l', 0o777),
             (Kind::Dir, _) => (b'd', e.mode),
             (Kind::File, _) => (b'-', e.mode),
-            (Kind::Special(c), _) => (u8::try_from(*c).unwrap_or(b'?'), e.mode),
+            (Kind::Special(c), _) => (if c.is_ascii() { *c as u8 } else { b'?' }, e.mode),
         };
         let out = &mut self.out;
         out.push(type_char);
