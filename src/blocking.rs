@@ -160,7 +160,7 @@ pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) ->
 /// Runs `job` without waiting for it: for clean-up that no reply depends on
 /// (a temporary file dropped by a task that is gone).
 pub fn detach(job: impl FnOnce() + Send + 'static) {
-    drop(start(job));
+    POOL.submit(Box::new(move || drop(catch_unwind(AssertUnwindSafe(job)))));
 }
 
 /// Waits, at most `limit`, until no job runs or waits: so that clean-up

@@ -34,7 +34,8 @@ pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     // handshake fails (the UI counts clients by them).
     // Boxed, like the larger steps below: an idle session's task holds
     // only what waiting for a command takes.
-    if Box::pin(s.implicit_tls()).await
+    let implicit = s.shared.config.tls_mode == TlsMode::Implicit;
+    if (!implicit || Box::pin(s.implicit_tls()).await)
         && s.reply(Reply::new(220, "ftpshare ready")).await == Flow::Continue
     {
         s.serve().await;
@@ -53,9 +54,6 @@ impl Session {
     /// With implicit FTPS, the TLS handshake before anything else; false
     /// when it failed, timed out or the server is shutting down.
     async fn implicit_tls(&mut self) -> bool {
-        if self.shared.config.tls_mode != TlsMode::Implicit {
-            return true;
-        }
         let Some(cfg) = self.tls.as_ref().map(|t| Arc::clone(&t.control)) else {
             return false;
         };
@@ -76,20 +74,21 @@ impl Session {
 
     async fn serve(&mut self) {
         let limits = self.shared.config.limits.clone();
-        let mut login_deadline = Instant::now() + limits.login_timeout;
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
-        // One timer for the whole session, pushed back only when it goes
-        // off early: a timer made afresh for each command costs a wake-up
-        // of the runtime when it is the earliest, many times per file.
+        // One timer of each for the whole session, pushed back only when
+        // it goes off early (idle) or the client logs out (login): a timer
+        // made afresh for each command costs a wake-up of the runtime when
+        // it is the earliest, many times per file.
         let idle = sleep_until(idle_deadline);
-        tokio::pin!(idle);
+        let login = sleep_until(Instant::now() + limits.login_timeout);
+        tokio::pin!(idle, login);
         let mut was_logged_in = false;
         loop {
             let logged_in = self.logged_in();
             // Logged out again (REIN, a new USER, AUTH TLS): a fresh login
             // period, or a long session would be cut off at once.
             if was_logged_in && !logged_in {
-                login_deadline = Instant::now() + limits.login_timeout;
+                login.as_mut().reset(Instant::now() + limits.login_timeout);
             }
             was_logged_in = logged_in;
             let busy = self.transfer.is_some();
@@ -120,7 +119,7 @@ impl Session {
                         return;
                     }
                 }
-                _ = sleep_until(login_deadline), if !logged_in => {
+                () = &mut login, if !logged_in => {
                     let _ = self.reply(Reply::new(421, "Login timed out; closing control connection")).await;
                     return;
                 }

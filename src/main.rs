@@ -28,13 +28,14 @@ fn main() -> ExitCode {
         return run_tool(tool);
     }
     let args = cli.serve;
+    // First, so that a second start does nothing twice.
+    if cli::setup::tls_mode(&args) != ftpshare::TlsMode::Off {
+        cli::copies::avoid_slow_rep_movsb();
+    }
     if let Err(status) = check_usage(&matches, &args) {
         return status;
     }
     init_output(&args);
-    if cli::setup::tls_mode(&args) != ftpshare::TlsMode::Off {
-        cli::copies::avoid_slow_rep_movsb();
-    }
     let json = args.json;
     let runtime = match runtime() {
         Ok(rt) => rt,

@@ -35,6 +35,10 @@ impl Share {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Share::spawn(cmd)
+    }
+
+    fn spawn(cmd: Command) -> Share {
         Share {
             process: Spawned::new(cmd),
             seen: Vec::new(),
@@ -1532,7 +1536,7 @@ fn fixture_mode_with_temp_uploads_and_cleans_up() {
 /// on such a machine.
 #[test]
 fn a_tls_server_keeps_its_name_arguments_and_tunables() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let tunable = "glibc.malloc.arena_max=4";
     let mut share = Share::start_env(
         &[
@@ -1599,11 +1603,7 @@ fn fixture_mode_with_tls_gives_the_command_the_users_glibc_tunables() {
         if let Some(t) = tunables {
             cmd.env("GLIBC_TUNABLES", t);
         }
-        let share = Share {
-            process: Spawned::new(cmd),
-            seen: Vec::new(),
-        };
-        let (status, out, err) = share.wait();
+        let (status, out, err) = Share::spawn(cmd).wait();
         assert_eq!(status.code(), Some(0), "{err}");
         out
     };

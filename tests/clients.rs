@@ -524,22 +524,24 @@ async fn curl_downloads_the_same_bytes_from_a_cold_and_a_warm_cache() {
     need!("curl");
     let t = start(AccessMode::ReadOnly).await;
     let sizes = [0usize, 1, 16 << 10, 64 << 10, (64 << 10) + 1, 1 << 20];
-    for (i, &n) in sizes.iter().enumerate() {
-        t.write(&format!("f{i}.bin"), &pseudo_random(n, 300 + i as u64));
+    let files: Vec<Vec<u8>> = (sizes.iter().enumerate())
+        .map(|(i, &n)| pseudo_random(n, 300 + i as u64))
+        .collect();
+    for (i, bytes) in files.iter().enumerate() {
+        t.write(&format!("f{i}.bin"), bytes);
     }
     let local = tempfile::tempdir().unwrap();
     for round in ["cold", "warm"] {
-        for (i, &n) in sizes.iter().enumerate() {
-            let name = format!("f{i}.bin");
-            let served = std::fs::File::open(t.path(&name)).unwrap();
+        for (i, want) in files.iter().enumerate() {
+            let (name, n) = (format!("f{i}.bin"), want.len());
             if round == "cold" {
+                let served = std::fs::File::open(t.path(&name)).unwrap();
                 served.sync_all().unwrap();
                 rustix::fs::fadvise(&served, 0, None, rustix::fs::Advice::DontNeed).unwrap();
             }
-            let want = pseudo_random(n, 300 + i as u64);
             let dest = local.path().join(format!("{round}-{name}"));
             curl(&["-o", dest.to_str().unwrap(), &t.url(&name)]).await;
-            assert_eq!(file_sha(&dest), sha256(&want), "{round} {name}");
+            assert_eq!(file_sha(&dest), sha256(want), "{round} {name}");
             if n > 1 {
                 let from = n / 2;
                 let part = local.path().join(format!("{round}-part-{name}"));

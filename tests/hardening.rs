@@ -36,21 +36,6 @@ async fn raw_from(local: IpAddr, addr: SocketAddr) -> Raw {
     Raw::over(socket.connect(addr).await.unwrap()).await
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}; open descriptors: {:?}",
-            std::fs::read_dir("/proc/self/fd")
-                .unwrap()
-                .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Closes a socket with RST, as the kernel does for a killed client with
 /// unread data: the server sees an error, not a clean end of file.
 fn abort_socket(s: TcpStream) {

@@ -77,16 +77,6 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
-fn temp_files(dir: &Path) -> Vec<String> {
-    tree(dir)
-        .into_keys()
-        .filter(|k| {
-            let name = k.rsplit('/').next().unwrap();
-            name.starts_with(".ftpshare-") && name.ends_with(".part")
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn dot_dot_and_absolute_paths_stay_inside() {
     let j = jail(AccessMode::Writable).await;

@@ -33,17 +33,6 @@ async fn suppaftp_round_trip() {
     ftp.quit().await.unwrap();
 }
 
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    let since = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            since.elapsed().as_secs() < 30,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 /// Session threads in this process (the only test here that starts any).
 fn session_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -60,7 +49,7 @@ async fn session_threads_serve_and_end_with_the_server() {
     for drop_it in [false, true] {
         let t = start_with(|b| b.access(AccessMode::Writable).session_threads(2)).await;
         // A thread takes its name once it runs.
-        until("the session threads to start", || session_threads() == 2).await;
+        wait_for("the session threads to start", || session_threads() == 2).await;
         let data = pseudo_random(100_000, 2);
         let mut clients = Vec::new();
         for i in 0..4 {
@@ -87,7 +76,7 @@ async fn session_threads_serve_and_end_with_the_server() {
         }
         // Dropped, the server says goodbye to its sessions; they end, and
         // then their threads.
-        until("the session threads to end", || session_threads() == 0).await;
+        wait_for("the session threads to end", || session_threads() == 0).await;
         drop((clients, dir));
     }
 }

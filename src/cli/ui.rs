@@ -710,16 +710,17 @@ pub fn held<R>(f: impl FnOnce() -> R) -> R {
 /// One line on stderr or, flushed, on stdout (or held, see [`held`]);
 /// errors ignored like [`stderr_line`]'s.
 pub fn out_line(to_stderr: bool, line: &str) {
-    let text = format!("{line}\n");
     let held = HELD.with_borrow_mut(|h| match h {
         Some(bufs) => {
-            bufs[usize::from(to_stderr)].extend_from_slice(text.as_bytes());
+            let buf = &mut bufs[usize::from(to_stderr)];
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
             true
         }
         None => false,
     });
     if !held {
-        write_out(to_stderr, text.as_bytes());
+        write_out(to_stderr, format!("{line}\n").as_bytes());
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::fs;
-use crate::data::{bind_passive, DataPlan, EarlyTls, SMALL_FILE};
+use crate::data::{bind_passive, DataPlan, EarlyTls};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
@@ -231,7 +231,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
-    let cached = s.shared.root.open_read_cached(&path, offset, SMALL_FILE);
+    let cached = s.shared.root.open_read_cached(&path, offset);
     let Download { file, len, bytes } = match cached {
         Some(download) => download,
         // A small file is read in the job that opens it: one trip to the
@@ -239,7 +239,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         None => {
             let opened = fs(s, &path, move |r, p| {
                 let (file, md) = r.open_read(p)?;
-                let bytes = crate::data::read_small(&file, offset, md.len())?;
+                let bytes = crate::vfs::read_small(&file, offset, md.len())?;
                 let len = md.len();
                 Ok(Download { file, len, bytes })
             });

@@ -276,28 +276,21 @@ impl DataPlan {
                     Early::Connected(tcp, tls) => (Ok(Ok(tcp.into())), tls),
                     Early::Waiting(listener, tls) => {
                         let accepted = accept_from(&listener, client);
-                        let accepted = async { accepted.await.map(PlainTcp::from) };
-                        (tokio::time::timeout_at(deadline, accepted).await, tls)
+                        let accepted = tokio::time::timeout_at(deadline, accepted).await;
+                        (accepted.map(|r| r.map(PlainTcp::from)), tls)
                     }
                 }
             }
             DataPlan::Active(addr) => {
-                let connected = async { connect_active(local, addr).await.map(PlainTcp::from) };
-                (timeout(wait, connected).await, tls)
+                let connected = timeout(wait, connect_active(local, addr)).await;
+                (connected.map(|r| r.map(PlainTcp::from)), tls)
             }
         };
-        let stream = match stream {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(cannot_open(e)),
-            Err(_) => return Err(FtpError::CannotOpenData("Data connection timed out".into())),
-        };
-        // A TLS handshake's small flights must not wait for delayed ACKs.
-        // Plain data needs no such care: the FIN that ends it pushes out
-        // whatever Nagle held back.
-        if tls.is_some() {
-            let _ = stream.set_nodelay(true);
+        match stream {
+            Ok(Ok(s)) => Ok(Opened::Tcp(s, tls)),
+            Ok(Err(e)) => Err(cannot_open(e)),
+            Err(_) => Err(FtpError::CannotOpenData("Data connection timed out".into())),
         }
-        Ok(Opened::Tcp(stream, tls))
     }
 }
 
@@ -321,6 +314,10 @@ pub async fn secure(
     peer: SocketAddr,
 ) -> Result<TlsStream<TcpStream>, FtpError> {
     let tcp = tcp.into_tokio().map_err(cannot_open)?;
+    // A TLS handshake's small flights must not wait for delayed ACKs.
+    // Plain data needs no such care: the FIN that ends it pushes out
+    // whatever Nagle held back.
+    let _ = tcp.set_nodelay(true);
     let stream = handshake(tcp, &tls, policy.handshake).await?;
     vet(stream, &tls, policy, peer).await
 }

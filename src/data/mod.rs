@@ -31,6 +31,6 @@ pub(crate) fn test_pipe() -> (std::fs::File, std::fs::File) {
     }
 }
 pub use transfer::{
-    ascii_len, end_upload, read_small, receive_to_file, send_bytes, send_chunks, send_file,
-    Progress, TransferLimits, SMALL_FILE,
+    ascii_len, end_upload, receive_to_file, send_bytes, send_chunks, send_file, Progress,
+    TransferLimits,
 };

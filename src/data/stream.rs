@@ -99,14 +99,6 @@ impl PlainTcp {
         }
     }
 
-    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        match self {
-            PlainTcp::Unregistered(std) => std.set_nodelay(on),
-            PlainTcp::Registered(tcp) => tcp.set_nodelay(on),
-            PlainTcp::Lost => Err(lost()),
-        }
-    }
-
     /// Registers the connection: it has to wait for the socket.
     fn registered(&mut self) -> io::Result<Pin<&mut TcpStream>> {
         // Lost unless the registration succeeds.
@@ -158,12 +150,11 @@ impl AsyncWrite for PlainTcp {
         Poll::Ready(Ok(()))
     }
 
-    /// shutdown(2) never waits: no registration needed.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainTcp::Unregistered(std) => Poll::Ready(std.shutdown(std::net::Shutdown::Write)),
-            PlainTcp::Registered(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            PlainTcp::Lost => Poll::Ready(Err(lost())),
-        }
+    /// Nothing to do: nothing is read from a connection after its end,
+    /// so the close that follows sends the FIN (an upload's client has
+    /// closed its side already). TLS and MODE Z send their last bytes
+    /// before they get here.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

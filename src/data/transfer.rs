@@ -96,30 +96,6 @@ async fn within_stall<T>(
     }
 }
 
-/// Files up to this size are read whole when they are opened.
-pub const SMALL_FILE: u64 = 64 << 10;
-
-/// The bytes of `file` from `offset` to `len` when that is a small file's
-/// worth (read now: the caller is a file-system job), else `None`.
-pub fn read_small(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
-    use std::os::unix::fs::FileExt;
-    let Some(want) = len.checked_sub(offset).filter(|&n| n <= SMALL_FILE) else {
-        return Ok(None);
-    };
-    let mut bytes = vec![0u8; want as usize];
-    let mut got = 0;
-    while got < bytes.len() {
-        match file.read_at(&mut bytes[got..], offset + got as u64) {
-            Ok(0) => break, // the file shrank: send what there is
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    bytes.truncate(got);
-    Ok(Some(bytes))
-}
-
 /// Sends bytes already read (a small file), as a download of them.
 pub async fn send_bytes(
     stream: &mut DataStream,
@@ -322,12 +298,8 @@ pub async fn send_chunks(
 }
 
 /// Ends a download, so the client knows it has every byte: TLS sends
-/// close_notify here. Plain TCP needs nothing: the close that follows
-/// sends the FIN (nothing is left unread on a download's connection).
+/// close_notify, and plain TCP its FIN with the close that follows.
 async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<(), FtpError> {
-    if matches!(stream, DataStream::Plain(_)) {
-        return Ok(());
-    }
     within_stall(limits.stall, stream.shutdown()).await
 }
 

@@ -191,7 +191,7 @@ impl Session {
                 // An upload that never started leaves no trace, before the
                 // refusal is answered (a download's file just closes).
                 if let Job::Receive { finish, .. } = job {
-                    let _ = crate::blocking::run(move || finish.discard()).await;
+                    finish.discard_off_runtime().await;
                 }
                 return Err(e);
             }

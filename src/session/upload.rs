@@ -86,7 +86,7 @@ pub(super) async fn receive(
     let received = match streamed.await {
         Ok(received) => received,
         Err(e) => {
-            let _ = crate::blocking::run(move || finish.discard()).await;
+            finish.discard_off_runtime().await;
             return Err(e);
         }
     };
@@ -113,7 +113,7 @@ async fn commit(
             match ctx.locks.lock_within(target.as_str(), stall).await {
                 Some(lock) => Some(lock),
                 None => {
-                    let _ = crate::blocking::run(move || finish.discard()).await;
+                    finish.discard_off_runtime().await;
                     return Err(busy(target));
                 }
             }
@@ -156,6 +156,12 @@ impl Finish {
                 let _ = r.file.set_len(r.from);
             }
         }
+    }
+
+    /// [`Finish::discard`] as a file-system job, awaited: a failed
+    /// upload's reply comes once no trace of it is left.
+    pub async fn discard_off_runtime(self) {
+        let _ = crate::blocking::run(move || self.discard()).await;
     }
 }
 

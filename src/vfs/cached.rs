@@ -9,15 +9,16 @@
 //! which must be a local one (whose open is no request to a server or a
 //! FUSE daemon), and the bytes must be in the page cache (`RWF_NOWAIT`).
 //! If any of that fails, nothing is answered from here: the caller goes
-//! to the pool, which also gives the real error.
+//! to the pool, which also gives the real error, and reads a small file
+//! there with the same loop ([`read_small`]).
 
 use std::fs::File;
-use std::io::IoSliceMut;
+use std::io::{self, IoSliceMut};
 use std::os::fd::AsFd;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, OFlags, ResolveFlags, StatxFlags};
-use rustix::io::ReadWriteFlags;
+use rustix::io::{Errno, ReadWriteFlags};
 
 /// Whether files under `dir` may be opened here: its file system is a
 /// local disk one (tmpfs is not: it refuses `RWF_NOWAIT`). Asked once,
@@ -55,8 +56,7 @@ pub enum Cached {
 }
 
 /// Whether an error says the call itself cannot be made here.
-fn unsupported(e: rustix::io::Errno) -> bool {
-    use rustix::io::Errno;
+fn unsupported(e: Errno) -> bool {
     matches!(e, Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
 }
 
@@ -83,36 +83,54 @@ pub fn open_read(dir: &impl AsFd, rel: &Path, offset: u64, max: u64) -> Cached {
         return Cached::NotNow;
     }
     let len = st.stx_size;
-    let Some(left) = len.checked_sub(offset) else {
-        return Cached::NotNow;
+    let nowait = |buf: &mut [u8], at| {
+        let buf = &mut [IoSliceMut::new(buf)];
+        rustix::io::preadv2(&fd, buf, at, ReadWriteFlags::NOWAIT).map_err(io::Error::from)
     };
+    let bytes = match read_rest(offset, len, max, nowait) {
+        Ok(bytes) => bytes,
+        Err(e) if Errno::from_io_error(&e).is_some_and(unsupported) => return Cached::Never,
+        // Not in the page cache (AGAIN), or failed: the pool will tell.
+        Err(_) => return Cached::NotNow,
+    };
+    let file = File::from(fd);
+    Cached::Read(Download { file, len, bytes })
+}
+
+/// Files up to this size are read whole when they are opened.
+pub const SMALL_FILE: u64 = 64 << 10;
+
+/// The bytes of `file` from `offset` to `len` when that is a small file's
+/// worth (read now: the caller is a file-system job), else `None`.
+pub fn read_small(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    read_rest(offset, len, SMALL_FILE, |buf, at| file.read_at(buf, at))
+}
+
+/// The bytes from `offset` to `len`, read with `read_at`, when there are
+/// at most `max` (none past the end); fewer when the file shrank meanwhile.
+fn read_rest(
+    offset: u64,
+    len: u64,
+    max: u64,
+    mut read_at: impl FnMut(&mut [u8], u64) -> io::Result<usize>,
+) -> io::Result<Option<Vec<u8>>> {
+    let left = len.saturating_sub(offset);
     if left > max {
-        let file = File::from(fd);
-        return Cached::Read(Download {
-            file,
-            len,
-            bytes: None,
-        });
+        return Ok(None);
     }
-    let Ok(mut bytes) = usize::try_from(left).map(|n| vec![0u8; n]) else {
-        return Cached::NotNow;
-    };
+    let mut bytes = vec![0u8; usize::try_from(left).map_err(io::Error::other)?];
     let mut got = 0;
     while got < bytes.len() {
-        let at = offset + got as u64;
-        let buf = &mut [IoSliceMut::new(&mut bytes[got..])];
-        match rustix::io::preadv2(&fd, buf, at, ReadWriteFlags::NOWAIT) {
+        match read_at(&mut bytes[got..], offset + got as u64) {
             Ok(0) => break, // the file shrank: send what there is
             Ok(n) => got += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) if unsupported(e) => return Cached::Never,
-            // Not in the page cache (AGAIN), or failed: the pool will tell.
-            Err(_) => return Cached::NotNow,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     bytes.truncate(got);
-    let (file, bytes) = (File::from(fd), Some(bytes));
-    Cached::Read(Download { file, len, bytes })
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

@@ -174,19 +174,15 @@ impl DirNames {
     fn next_entry(&mut self, root: &Root) -> Option<Entry> {
         while let Some(&span) = self.spans.get(self.next) {
             self.next += 1;
-            if let Some(e) = self.lookup(root, name_of(&self.pages, span), span.as_is) {
+            if let Some(e) = self.lookup(root, name_of(&self.pages, span)) {
                 return Some(e);
             }
         }
         None
     }
 
-    fn lookup(&self, root: &Root, os_name: &OsStr, as_is: bool) -> Option<Entry> {
-        // Checked when the names were read: most need no second look.
-        let name = match std::str::from_utf8(os_name.as_bytes()) {
-            Ok(name) if as_is => name.to_owned(),
-            _ => display_name(os_name).into_owned(),
-        };
+    fn lookup(&self, root: &Root, os_name: &OsStr) -> Option<Entry> {
+        let name = display_name(os_name).into_owned();
         // One readdir name, not followed: it cannot leave the directory.
         let st = statat(&self.dir, os_name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let mode = st.st_mode as u32;

@@ -204,10 +204,7 @@ impl Listing {
             out.push(b':');
             push_number(out, t.minute.into(), 10, 2, b'0');
         } else {
-            match u64::try_from(t.year) {
-                Ok(year) => push_number(out, year, 10, 5, b' '),
-                Err(_) => out.extend_from_slice(format!("{:>5}", t.year).as_bytes()),
-            }
+            push_year(out, t.year, 5, b' ');
         }
         out.push(b' ');
         out.extend_from_slice(e.name.as_bytes());
@@ -256,7 +253,9 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
             Kind::Symlink => b"OS.unix=slink",
             Kind::Special(_) => b"OS.unix=special",
         };
-        push_fact(out, b"type=", t);
+        out.extend_from_slice(b"type=");
+        out.extend_from_slice(t);
+        out.push(b';');
     }
     if facts.has(1) && e.kind == Kind::File {
         out.extend_from_slice(b"size=");
@@ -266,17 +265,16 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
     if facts.has(2) {
         let t = CivilTime::from_unix(e.mtime);
         out.extend_from_slice(b"modify=");
-        match u64::try_from(t.year) {
-            Ok(year) => push_number(out, year, 10, 4, b'0'),
-            Err(_) => out.extend_from_slice(format!("{:04}", t.year).as_bytes()),
-        }
+        push_year(out, t.year, 4, b'0');
         for part in [t.month, t.day, t.hour, t.minute, t.second] {
             push_number(out, part.into(), 10, 2, b'0');
         }
         out.push(b';');
     }
     if facts.has(3) {
-        push_fact(out, b"perm=", perm_fact(&e.kind, perms).as_bytes());
+        out.extend_from_slice(b"perm=");
+        push_perm(out, &e.kind, perms);
+        out.push(b';');
     }
     if facts.has(4) {
         out.extend_from_slice(b"unique=");
@@ -290,12 +288,6 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
         push_number(out, (e.mode & 0o7777).into(), 8, 0, b' ');
         out.push(b';');
     }
-}
-
-fn push_fact(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(value);
-    out.push(b';');
 }
 
 /// `n` in `radix` (lowercase), right-aligned in `width` columns filled
@@ -317,34 +309,35 @@ fn push_number(out: &mut Vec<u8>, mut n: u64, radix: u64, width: usize, pad: u8)
     out.extend_from_slice(&digits[at..]);
 }
 
+/// A year as [`push_number`] writes numbers; one before year 0 (only
+/// from a forged timestamp) through `format!`.
+fn push_year(out: &mut Vec<u8>, year: i64, width: usize, pad: u8) {
+    match u64::try_from(year) {
+        Ok(year) => push_number(out, year, 10, width, pad),
+        Err(_) if pad == b'0' => out.extend_from_slice(format!("{year:0width$}").as_bytes()),
+        Err(_) => out.extend_from_slice(format!("{year:>width$}").as_bytes()),
+    }
+}
+
 /// RFC 3659 §7.5.5: what this session could do with the entry.
-fn perm_fact(kind: &Kind, p: Perms) -> String {
-    let mut s = String::new();
+fn push_perm(out: &mut Vec<u8>, kind: &Kind, p: Perms) {
+    let mut push = |given: bool, letters: &[u8]| {
+        if given {
+            out.extend_from_slice(letters);
+        }
+    };
     match kind {
         Kind::File => {
-            if p.modify {
-                s.push_str("adfw");
-            }
-            if p.read {
-                s.push('r');
-            }
+            push(p.modify, b"adfw");
+            push(p.read, b"r");
         }
         Kind::Dir => {
-            if p.create {
-                s.push_str("cm");
-            }
-            if p.modify {
-                s.push_str("dfp");
-            }
-            if p.read {
-                s.push_str("el");
-            } else {
-                s.push('e');
-            }
+            push(p.create, b"cm");
+            push(p.modify, b"dfp");
+            push(true, if p.read { b"el" } else { b"e" });
         }
         Kind::Symlink | Kind::Special(_) => {}
     }
-    s
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ pub const NAME_MAX: usize = 255;
 /// How an on-disk name is shown to clients.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
-    if shown_as_is(bytes) {
-        if let Ok(s) = std::str::from_utf8(bytes) {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        if !s.contains(['\r', '\n']) {
             return Cow::Borrowed(s);
         }
     }

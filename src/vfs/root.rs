@@ -104,15 +104,15 @@ impl Root {
         self.open_regular(p, OpenOptions::new().read(true))
     }
 
-    /// [`open_read`](Self::open_read) and, for at most `max` bytes from
-    /// `offset`, the read, when the kernel can do both without waiting
-    /// (see `vfs::cached`).
-    pub fn open_read_cached(&self, p: &VPath, offset: u64, max: u64) -> Option<Download> {
-        use super::cached::{open_read, Cached};
+    /// [`open_read`](Self::open_read) and, for a small file's worth of
+    /// bytes from `offset`, the read, when the kernel can do both without
+    /// waiting (see `vfs::cached`).
+    pub fn open_read_cached(&self, p: &VPath, offset: u64) -> Option<Download> {
+        use super::cached::{open_read, Cached, SMALL_FILE};
         if !self.cached.load(Ordering::Relaxed) {
             return None;
         }
-        match open_read(&*self.dir, &p.to_relative(), offset, max) {
+        match open_read(&*self.dir, &p.to_relative(), offset, SMALL_FILE) {
             Cached::Read(download) => Some(download),
             Cached::NotNow => None,
             Cached::Never => {

@@ -361,9 +361,9 @@ impl Share {
     }
 
     /// See [`Root::open_read_cached`]; only inside a shared folder.
-    pub fn open_read_cached(&self, p: &VPath, offset: u64, max: u64) -> Option<Download> {
+    pub fn open_read_cached(&self, p: &VPath, offset: u64) -> Option<Download> {
         match self.place(p) {
-            Ok(Place::In(root, rel)) => root.open_read_cached(&rel, offset, max),
+            Ok(Place::In(root, rel)) => root.open_read_cached(&rel, offset),
             _ => None,
         }
     }
