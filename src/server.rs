@@ -273,28 +273,24 @@ impl ServerBuilder {
         let listener = bind(cfg.bind).map_err(bind_failed)?;
         let local_addr = listener.local_addr().map_err(bind_failed)?;
         let tracker = TaskTracker::new();
-        let started = SessionThreads::start(self.threads, &tracker)
-            .map_err(|e| StartError::Invalid(format!("cannot start session threads: {e}")))
-            .and_then(|threads| {
-                let listener = {
-                    // Registered with the runtime that polls it.
-                    let _in = threads.first().map(|rt| rt.enter());
-                    TcpListener::from_std(listener).map_err(bind_failed)?
-                };
-                Ok((threads, listener))
-            });
-        let (threads, listener) = match started {
-            Ok(started) => started,
-            Err(e) => {
-                // Closed and empty, it lets the threads already started end.
-                tracker.close();
-                return Err(e);
-            }
+        // Closed and empty, the tracker lets threads already started end.
+        let threads = SessionThreads::start(self.threads, &tracker).map_err(|e| {
+            tracker.close();
+            StartError::Invalid(format!("cannot start session threads: {e}"))
+        })?;
+        let first = threads.first().cloned();
+        let listener = {
+            // Registered with the runtime that polls it.
+            let _in = first.as_ref().map(|rt| rt.enter());
+            TcpListener::from_std(listener)
         };
+        let listener = listener.map_err(|e| {
+            tracker.close();
+            bind_failed(e)
+        })?;
 
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared::new(self.config, root, events, pasv_ip));
-        let first = threads.first().cloned();
         let accept = accept_loop(listener, Arc::clone(&shared), tracker.clone(), threads);
         let accept = match first {
             Some(rt) => rt.spawn(accept),
