@@ -12,7 +12,7 @@
 //! be undone by a write still running.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -28,9 +28,9 @@ const LARGE_BATCH: usize = 1 << 20;
 /// stays bounded (128 MiB) however many run; the others keep [`BATCH`].
 static LARGE_BATCHES: Slots = Slots::new(64);
 
-/// What a write job gives back: the file, its buffer (to reuse), and how
-/// the write went.
-type Written = (Arc<File>, Vec<u8>, io::Result<()>);
+/// What a write job gives back: the file, its buffer (to reuse), what it
+/// learnt about allocating, and how the write went.
+type Written = (Arc<File>, Vec<u8>, Allocate, io::Result<()>);
 
 pub struct FileSink {
     /// The file, while no write is in flight.
@@ -44,6 +44,7 @@ pub struct FileSink {
     /// the `large` places was free.
     full: usize,
     large: &'static Slots,
+    allocate: Allocate,
 }
 
 impl FileSink {
@@ -59,6 +60,7 @@ impl FileSink {
             spare: Vec::new(),
             full: BATCH,
             large,
+            allocate: Allocate::Unknown,
         }
     }
 
@@ -101,10 +103,18 @@ impl FileSink {
         let mut next = std::mem::take(&mut self.spare);
         next.reserve(self.full);
         let batch = std::mem::replace(&mut self.batch, next);
+        // An upload's first batch is not allocated ahead: most uploads
+        // are no larger, and it would cost each of them calls.
+        let (allocate, large) = (self.allocate, self.full == LARGE_BATCH);
         // Started now, so that it runs while the next batch is read.
         self.writing = Some(crate::blocking::start(move || {
+            let allocate = if large {
+                allocate.before(&file, batch.len())
+            } else {
+                allocate
+            };
             let result = (&*file).write_all(&batch);
-            (file, batch, result)
+            (file, batch, allocate, result)
         }));
         Ok(())
     }
@@ -120,9 +130,10 @@ impl FileSink {
         };
         let ended = job.await;
         self.writing = None;
-        let (file, mut buf, result) = ended?;
+        let (file, mut buf, allocate, result) = ended?;
         buf.clear();
         self.spare = buf;
+        self.allocate = allocate;
         result.map(|()| file)
     }
 }
@@ -133,6 +144,47 @@ impl Drop for FileSink {
             self.large.put_back();
         }
     }
+}
+
+/// Whether a large batch's blocks are allocated before it is written:
+/// ext4 then skips delayed allocation's bookkeeping for each block, which
+/// was a tenth of a large upload's server time here. Only the batch's own
+/// range is allocated, so no block is ever left past the file's end. Not
+/// on other file systems: tmpfs, for one, would zero the pages first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Allocate {
+    /// Not known yet: asked with the first large batch.
+    Unknown,
+    Ahead,
+    Never,
+}
+
+impl Allocate {
+    /// Allocates the next `len` bytes of `file` if this says so (or, the
+    /// first time, if it is on ext4), and says what to do next time.
+    fn before(self, file: &File, len: usize) -> Allocate {
+        const EXT4: u64 = 0xEF53;
+        let ahead = match self {
+            Allocate::Never => false,
+            Allocate::Ahead => true,
+            Allocate::Unknown => rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type as u64 == EXT4),
+        };
+        // Only a hint: the write tells whether the space was there. A file
+        // that cannot be allocated (ext3's format) is not asked again.
+        if ahead && allocate(file, len).is_ok() {
+            Allocate::Ahead
+        } else {
+            Allocate::Never
+        }
+    }
+}
+
+/// Allocates `len` bytes from the file's position, its size unchanged.
+fn allocate(mut file: &File, len: usize) -> io::Result<()> {
+    let at = file.stream_position()?;
+    let len = u64::try_from(len).map_err(io::Error::other)?;
+    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, at, len)?;
+    Ok(())
 }
 
 /// A number of places, taken and put back.
@@ -208,6 +260,38 @@ mod tests {
         third.batch().resize(BATCH, 3);
         third.filled().await.unwrap();
         assert_eq!(third.full, LARGE_BATCH, "the place was given back");
+    }
+
+    /// Whether the file system allocates ahead or not, a large upload's
+    /// bytes arrive whole, and no block is left allocated past its end.
+    #[tokio::test]
+    async fn allocating_ahead_leaves_no_block_past_the_end() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large");
+        let file = Arc::new(File::create_new(&path).unwrap());
+        let mut sink = FileSink::new(Arc::clone(&file));
+        let want: Vec<u8> = (0..3 * LARGE_BATCH + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for chunk in want.chunks(64 * 1024) {
+            sink.batch().extend_from_slice(chunk);
+            sink.filled().await.unwrap();
+        }
+        assert_ne!(
+            sink.allocate,
+            Allocate::Unknown,
+            "large batches were written"
+        );
+        sink.finish().await.unwrap();
+        assert!(std::fs::read(&path).unwrap() == want);
+        let blocks = file.metadata().unwrap().blocks() * 512;
+        let whole = (want.len() as u64).div_ceil(4096) * 4096;
+        // One block more for an extent tree's index, never a batch's worth.
+        assert!(
+            blocks <= whole + 4096,
+            "{blocks} bytes allocated for {whole}"
+        );
     }
 
     #[test]
