@@ -308,7 +308,12 @@ fn plan(rng: &mut Rng) -> Plan {
         Kind::Stou => UNIQUE,
         _ => shared,
     };
-    let blocks = if rng.percent(12) {
+    // A few bodies pass an upload's first batch (256 KiB, 4,096 blocks),
+    // most of them its first large one too (1 MiB more), so that large
+    // batches, and the allocation ahead of them, meet the faults.
+    let blocks = if rng.percent(1) {
+        4_000 + rng.below(30_000) as u32
+    } else if rng.percent(12) {
         200 + rng.below(800) as u32
     } else {
         1 + rng.below(48) as u32
