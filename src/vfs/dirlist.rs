@@ -8,12 +8,14 @@
 //! formatted only when its chunk is made, so the facts and the text are
 //! never held for more than a chunk.
 
-use std::ffi::OsStr;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
 use cap_std::fs::Dir;
-use rustix::fs::{statat, AtFlags};
+use rustix::fs::{openat, statat, AtFlags, Mode, OFlags, RawDir};
 
 use super::listing::{Entry, ListFormat, Listing};
 use super::names::{display_name, shown_as_is};
@@ -49,22 +51,25 @@ const PAGE: usize = 1 << 16;
 
 /// One name in [`DirNames::pages`]: where it starts (page number times
 /// [`PAGE`] plus the offset in the page), its length, and whether it is
-/// shown as it is (then it sorts by its bytes, without escaping).
+/// on disk as it is shown (else its bytes are in [`DirNames::raw`]).
 #[derive(Clone, Copy)]
 struct Span {
     start: u32,
-    /// A file name is at most 255 bytes (NAME_MAX).
+    /// A shown name is at most three times NAME_MAX (255) bytes.
     len: u16,
     as_is: bool,
 }
 
-/// A directory's names, sorted, in one buffer.
+/// A directory's names as they are shown, sorted, in one buffer.
 struct DirNames {
     dir: Dir,
     path: VPath,
-    pages: Vec<Vec<u8>>,
+    pages: Vec<String>,
     /// Where each name is in `pages`, in listing order.
     spans: Vec<Span>,
+    /// The names not on disk as they are shown (not UTF-8, or with a line
+    /// break), by their span's start.
+    raw: HashMap<u32, OsString>,
     next: usize,
 }
 
@@ -127,44 +132,52 @@ impl ListingJob {
 
 impl DirNames {
     fn read(dir: Dir, path: VPath) -> io::Result<DirNames> {
-        let mut pages: Vec<Vec<u8>> = Vec::new();
+        let mut pages: Vec<String> = Vec::new();
         let mut spans = Vec::new();
-        for item in dir.entries()? {
-            let name = item?.file_name();
-            let bytes = name.as_bytes();
-            let as_is = shown_as_is(bytes);
-            // Our own temporary upload files are never shown.
-            if as_is && is_temp_name(&display_name(&name)) {
+        let mut raw = HashMap::new();
+        // The folder's handle only names it (O_PATH): one to read it by.
+        // Read straight with getdents64, without an allocation per name.
+        let readable = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let listed = openat(&dir, c".", readable, Mode::empty())?;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut entries = RawDir::new(listed, buf.spare_capacity_mut());
+        while let Some(item) = entries.next() {
+            let item = item?;
+            let bytes = item.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
                 continue;
             }
+            let as_is = shown_as_is(bytes);
+            // Our own temporary upload files are never shown.
+            if as_is.is_some_and(is_temp_name) {
+                continue;
+            }
+            let shown = as_is.map_or_else(|| display_name(OsStr::from_bytes(bytes)), Cow::Borrowed);
             let too_many = || io::Error::other("directory too large to list");
-            let len = u16::try_from(bytes.len()).map_err(|_| too_many())?;
-            if pages.last().is_none_or(|p| p.len() + bytes.len() > PAGE) {
-                pages.push(Vec::with_capacity(PAGE));
+            let len = u16::try_from(shown.len()).map_err(|_| too_many())?;
+            if pages.last().is_none_or(|p| p.len() + shown.len() > PAGE) {
+                pages.push(String::with_capacity(PAGE));
             }
             let number = pages.len() - 1;
             let page = &mut pages[number];
-            let start = number * PAGE + page.len();
-            page.extend_from_slice(bytes);
+            let start = u32::try_from(number * PAGE + page.len()).map_err(|_| too_many())?;
+            page.push_str(&shown);
+            if as_is.is_none() {
+                raw.insert(start, OsStr::from_bytes(bytes).to_os_string());
+            }
             spans.push(Span {
-                start: u32::try_from(start).map_err(|_| too_many())?,
+                start,
                 len,
-                as_is,
+                as_is: as_is.is_some(),
             });
         }
-        spans.sort_unstable_by(|a, b| {
-            let (x, y) = (name_of(&pages, *a), name_of(&pages, *b));
-            if a.as_is && b.as_is {
-                x.as_bytes().cmp(y.as_bytes())
-            } else {
-                display_name(x).cmp(&display_name(y))
-            }
-        });
+        spans.sort_unstable_by(|a, b| name_of(&pages, *a).cmp(name_of(&pages, *b)));
         Ok(DirNames {
             dir,
             path,
             pages,
             spans,
+            raw,
             next: 0,
         })
     }
@@ -174,21 +187,26 @@ impl DirNames {
     fn next_entry(&mut self, root: &Root) -> Option<Entry> {
         while let Some(&span) = self.spans.get(self.next) {
             self.next += 1;
-            if let Some(e) = self.lookup(root, name_of(&self.pages, span)) {
+            if let Some(e) = self.lookup(root, span) {
                 return Some(e);
             }
         }
         None
     }
 
-    fn lookup(&self, root: &Root, os_name: &OsStr) -> Option<Entry> {
-        let name = display_name(os_name).into_owned();
+    fn lookup(&self, root: &Root, span: Span) -> Option<Entry> {
+        let name = name_of(&self.pages, span);
+        let on_disk = if span.as_is {
+            OsStr::new(name)
+        } else {
+            self.raw.get(&span.start)?
+        };
         // One readdir name, not followed: it cannot leave the directory.
-        let st = statat(&self.dir, os_name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        let st = statat(&self.dir, on_disk, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let mode = st.st_mode as u32;
         if mode & libc::S_IFMT != libc::S_IFLNK {
             return Some(Entry::from_stat(
-                name,
+                name.to_owned(),
                 mode,
                 u64::try_from(st.st_size).unwrap_or(0),
                 st.st_mtime as i64,
@@ -197,13 +215,13 @@ impl DirNames {
                 st.st_ino as u64,
             ));
         }
-        let lmd = self.dir.symlink_metadata(os_name).ok()?;
-        let link = self.path.join(&name).ok()?;
-        Some(root.symlink_entry(&link, name, &lmd))
+        let lmd = self.dir.symlink_metadata(on_disk).ok()?;
+        let link = self.path.join(name).ok()?;
+        Some(root.symlink_entry(&link, name.to_owned(), &lmd))
     }
 }
 
-fn name_of(pages: &[Vec<u8>], span: Span) -> &OsStr {
+fn name_of(pages: &[String], span: Span) -> &str {
     let (page, start) = (span.start as usize / PAGE, span.start as usize % PAGE);
-    OsStr::from_bytes(&pages[page][start..start + span.len as usize])
+    &pages[page][start..start + span.len as usize]
 }

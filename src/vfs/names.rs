@@ -15,9 +15,11 @@ use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// Whether a name is shown as it is: UTF-8 without CR or LF.
-pub fn shown_as_is(bytes: &[u8]) -> bool {
-    !bytes.iter().any(|&b| b == b'\r' || b == b'\n') && std::str::from_utf8(bytes).is_ok()
+/// A name that is shown as it is: UTF-8 without CR or LF.
+pub fn shown_as_is(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|s| !s.contains(['\r', '\n']))
 }
 
 /// The longest file name Linux file systems take, in bytes (NAME_MAX).
@@ -26,10 +28,8 @@ pub const NAME_MAX: usize = 255;
 /// How an on-disk name is shown to clients.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        if !s.contains(['\r', '\n']) {
-            return Cow::Borrowed(s);
-        }
+    if let Some(s) = shown_as_is(bytes) {
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
