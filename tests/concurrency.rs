@@ -309,8 +309,8 @@ fn plan(rng: &mut Rng) -> Plan {
         _ => shared,
     };
     // A few bodies pass an upload's first batch (256 KiB, 4,096 blocks),
-    // most of them its first large one too (1 MiB more), so that large
-    // batches, and the allocation ahead of them, meet the faults.
+    // about half of them its first large one too (1 MiB more), so that
+    // large batches, and the allocation ahead of them, meet the faults.
     let blocks = if rng.percent(1) {
         4_000 + rng.below(30_000) as u32
     } else if rng.percent(12) {

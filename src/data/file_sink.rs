@@ -24,13 +24,21 @@ const BATCH: usize = 256 << 10;
 /// server time (measured: 1 MiB beat both 512 KiB and 2 MiB).
 const LARGE_BATCH: usize = 1 << 20;
 
-/// The uploads that may use large batches at once, so that their memory
-/// stays bounded (128 MiB) however many run; the others keep [`BATCH`].
+/// The places for uploads with large batches, so that their memory stays
+/// bounded (128 MiB) however many run; the others gather [`BATCH`]es
+/// until a place is free.
 static LARGE_BATCHES: Slots = Slots::new(64);
 
-/// What a write job gives back: the file, its buffer (to reuse), what it
-/// learnt about allocating, and how the write went.
-type Written = (Arc<File>, Vec<u8>, Allocate, io::Result<()>);
+/// What a write job gives back.
+struct Written {
+    file: Arc<File>,
+    /// The batch's buffer, to gather the batch after next in.
+    buf: Vec<u8>,
+    allocate: Allocate,
+    result: io::Result<()>,
+    /// Held until the buffer is freed, wherever that happens.
+    _place: Option<Arc<Place>>,
+}
 
 pub struct FileSink {
     /// The file, while no write is in flight.
@@ -40,10 +48,10 @@ pub struct FileSink {
     batch: Vec<u8>,
     /// The buffer of the last write, to gather the batch after next in.
     spare: Vec<u8>,
-    /// When the batch is full: [`BATCH`], then [`LARGE_BATCH`] if one of
-    /// the `large` places was free.
-    full: usize,
-    large: &'static Slots,
+    /// Where a place for large batches is taken from.
+    places: &'static Slots,
+    /// Held while the batches are large.
+    place: Option<Arc<Place>>,
     allocate: Allocate,
 }
 
@@ -52,71 +60,93 @@ impl FileSink {
         FileSink::sharing(file, &LARGE_BATCHES)
     }
 
-    fn sharing(file: Arc<File>, large: &'static Slots) -> FileSink {
+    fn sharing(file: Arc<File>, places: &'static Slots) -> FileSink {
         FileSink {
             file: Some(file),
             writing: None,
-            batch: Vec::with_capacity(BATCH),
+            batch: Vec::with_capacity(BATCH + 1),
             spare: Vec::new(),
-            full: BATCH,
-            large,
+            places,
+            place: None,
             allocate: Allocate::Unknown,
         }
     }
 
-    /// The batch being gathered: read or convert into its spare capacity,
-    /// then call [`FileSink::filled`].
+    /// The batch being gathered: read or convert into its spare capacity
+    /// (at most [`FileSink::room`] bytes), then call [`FileSink::filled`].
     pub fn batch(&mut self) -> &mut Vec<u8> {
         &mut self.batch
     }
 
+    /// How many bytes to read next, so that the batch, with the one byte
+    /// TYPE A may hold back from the read before, never outgrows its
+    /// buffer.
+    pub fn room(&self) -> usize {
+        self.full().saturating_sub(self.batch.len()).max(1)
+    }
+
+    fn full(&self) -> usize {
+        match self.place {
+            Some(_) => LARGE_BATCH,
+            None => BATCH,
+        }
+    }
+
     /// Starts writing the batch once it is full.
     pub async fn filled(&mut self) -> io::Result<()> {
-        if self.batch.len() >= self.full {
-            self.submit().await?;
-            if self.full == BATCH && self.large.take() {
-                self.full = LARGE_BATCH;
-            }
+        if self.batch.len() < self.full() {
+            return Ok(());
         }
+        if self.place.is_none() && self.places.take() {
+            self.place = Some(Arc::new(Place(self.places)));
+        }
+        let file = self.wait().await?;
+        let mut next = std::mem::take(&mut self.spare);
+        next.reserve(self.full() + 1);
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.start(file, batch);
         Ok(())
     }
 
     /// Writes what is gathered and gives the file back once every byte is
     /// in: the last write's error counts too.
     pub async fn finish(mut self) -> io::Result<Arc<File>> {
-        if !self.batch.is_empty() {
-            self.submit().await?;
+        let file = self.wait().await?;
+        let last = std::mem::take(&mut self.batch);
+        if last.is_empty() {
+            return Ok(file);
         }
+        self.start(file, last);
         self.wait().await
     }
 
     /// The file, once no write is running, and the bytes gathered since the
     /// last write: for the caller to write in the job that commits the
-    /// upload (a small upload then reaches the disk in one job).
+    /// upload (a small upload then reaches the disk in one job). A large
+    /// upload's last batch is written here, so that no large buffer
+    /// outlives its place.
     pub async fn finish_but_last(mut self) -> io::Result<(Arc<File>, Vec<u8>)> {
+        if self.place.is_some() {
+            return Ok((self.finish().await?, Vec::new()));
+        }
         let file = self.wait().await?;
         Ok((file, std::mem::take(&mut self.batch)))
     }
 
-    async fn submit(&mut self) -> io::Result<()> {
-        let file = self.wait().await?;
-        let mut next = std::mem::take(&mut self.spare);
-        next.reserve(self.full);
-        let batch = std::mem::replace(&mut self.batch, next);
-        // An upload's first batch is not allocated ahead: most uploads
-        // are no larger, and it would cost each of them calls.
-        let (allocate, large) = (self.allocate, self.full == LARGE_BATCH);
-        // Started now, so that it runs while the next batch is read.
+    /// Starts writing `batch`, which runs while the next one is read.
+    fn start(&mut self, file: Arc<File>, batch: Vec<u8>) {
+        let (allocate, place) = (self.allocate, self.place.clone());
         self.writing = Some(crate::blocking::start(move || {
-            let allocate = if large {
-                allocate.before(&file, batch.len())
-            } else {
-                allocate
-            };
+            let allocate = allocate.before(&file, batch.len());
             let result = (&*file).write_all(&batch);
-            (file, batch, allocate, result)
+            Written {
+                file,
+                buf: batch,
+                allocate,
+                result,
+                _place: place,
+            }
         }));
-        Ok(())
     }
 
     /// The file, once the write in flight (if any) is done.
@@ -130,30 +160,23 @@ impl FileSink {
         };
         let ended = job.await;
         self.writing = None;
-        let (file, mut buf, allocate, result) = ended?;
-        buf.clear();
-        self.spare = buf;
-        self.allocate = allocate;
-        result.map(|()| file)
+        let mut written = ended?;
+        written.buf.clear();
+        self.spare = written.buf;
+        self.allocate = written.allocate;
+        written.result.map(|()| written.file)
     }
 }
 
-impl Drop for FileSink {
-    fn drop(&mut self) {
-        if self.full == LARGE_BATCH {
-            self.large.put_back();
-        }
-    }
-}
-
-/// Whether a large batch's blocks are allocated before it is written:
-/// ext4 then skips delayed allocation's bookkeeping for each block, which
-/// was a tenth of a large upload's server time here. Only the batch's own
-/// range is allocated, so no block is ever left past the file's end. Not
-/// on other file systems: tmpfs, for one, would zero the pages first.
+/// Whether a batch's blocks are allocated before it is written (only an
+/// upload larger than its first batch gets here): ext4 then skips delayed
+/// allocation's bookkeeping for each block, which was a tenth of a large
+/// upload's server time here. Only the batch's own range is allocated, so
+/// no block is ever left past the file's end. Not on other file systems:
+/// tmpfs, for one, would zero the pages first.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Allocate {
-    /// Not known yet: asked with the first large batch.
+    /// Not known yet: asked with the first write.
     Unknown,
     Ahead,
     Never,
@@ -163,11 +186,10 @@ impl Allocate {
     /// Allocates the next `len` bytes of `file` if this says so (or, the
     /// first time, if it is on ext4), and says what to do next time.
     fn before(self, file: &File, len: usize) -> Allocate {
-        const EXT4: u64 = 0xEF53;
         let ahead = match self {
             Allocate::Never => false,
             Allocate::Ahead => true,
-            Allocate::Unknown => rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type as u64 == EXT4),
+            Allocate::Unknown => on_ext4(file),
         };
         // Only a hint: the write tells whether the space was there. A file
         // that cannot be allocated (ext3's format) is not asked again.
@@ -177,6 +199,11 @@ impl Allocate {
             Allocate::Never
         }
     }
+}
+
+fn on_ext4(file: &File) -> bool {
+    const EXT4: u64 = 0xEF53;
+    rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type as u64 == EXT4)
 }
 
 /// Allocates `len` bytes from the file's position, its size unchanged.
@@ -209,9 +236,14 @@ impl Slots {
             })
             .is_ok()
     }
+}
 
-    fn put_back(&self) {
-        self.taken.fetch_sub(1, Ordering::Relaxed);
+/// A place taken from [`Slots`], put back when dropped.
+struct Place(&'static Slots);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -243,23 +275,58 @@ mod tests {
     #[tokio::test]
     async fn a_large_upload_gathers_large_batches_and_gives_its_place_back() {
         static ONE: Slots = Slots::new(1);
+        let taken = || ONE.taken.load(Ordering::Relaxed);
         let sink = || FileSink::sharing(Arc::new(tempfile::tempfile().unwrap()), &ONE);
         let (mut first, mut second) = (sink(), sink());
         for sink in [&mut first, &mut second] {
             sink.batch().resize(BATCH, 1);
             sink.filled().await.unwrap();
         }
-        assert_eq!(first.full, LARGE_BATCH);
-        assert_eq!(second.full, BATCH, "the one place is taken");
+        assert_eq!(first.full(), LARGE_BATCH);
+        assert!(first.batch().capacity() > LARGE_BATCH, "gathered at once");
+        assert_eq!(second.full(), BATCH, "the one place is taken");
         first.batch().resize(BATCH, 2);
         first.filled().await.unwrap();
         assert_eq!(first.batch().len(), BATCH, "a large batch is not full yet");
-        first.finish().await.unwrap();
-        assert_eq!(ONE.taken.load(Ordering::Relaxed), 0);
-        let mut third = sink();
-        third.batch().resize(BATCH, 3);
-        third.filled().await.unwrap();
-        assert_eq!(third.full, LARGE_BATCH, "the place was given back");
+        let (_, last) = first.finish_but_last().await.unwrap();
+        assert!(last.is_empty(), "a large upload's last batch is written");
+        assert_eq!(taken(), 0);
+        second.batch().resize(BATCH, 3);
+        second.filled().await.unwrap();
+        assert_eq!(second.full(), LARGE_BATCH, "the place was given back");
+    }
+
+    /// A large upload stopped while a write runs keeps its place until
+    /// the write has ended and its buffer is gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_place_is_given_back_only_with_the_last_buffer() {
+        static ONE: Slots = Slots::new(1);
+        let (mut reader, writer) = crate::data::test_pipe();
+        let mut sink = FileSink::sharing(Arc::new(writer), &ONE);
+        // More than a pipe holds: the write blocks until the reader reads.
+        sink.batch().resize(BATCH, 7);
+        sink.filled().await.unwrap();
+        drop(sink);
+        assert_eq!(ONE.taken.load(Ordering::Relaxed), 1, "a write still runs");
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; BATCH];
+            let mut got = 0;
+            while got < BATCH {
+                got += reader.read(&mut buf).unwrap();
+            }
+        });
+        read.await.unwrap();
+        wait_until(|| ONE.taken.load(Ordering::Relaxed) == 0).await;
+    }
+
+    async fn wait_until(done: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the place was never given back");
     }
 
     /// Whether the file system allocates ahead or not, a large upload's
@@ -278,11 +345,12 @@ mod tests {
             sink.batch().extend_from_slice(chunk);
             sink.filled().await.unwrap();
         }
-        assert_ne!(
-            sink.allocate,
-            Allocate::Unknown,
-            "large batches were written"
-        );
+        let ahead = if on_ext4(&file) {
+            Allocate::Ahead
+        } else {
+            Allocate::Never
+        };
+        assert_eq!(sink.allocate, ahead);
         sink.finish().await.unwrap();
         assert!(std::fs::read(&path).unwrap() == want);
         let blocks = file.metadata().unwrap().blocks() * 512;
@@ -296,11 +364,11 @@ mod tests {
 
     #[test]
     fn no_more_places_are_taken_than_there_are() {
-        let slots = Slots::new(2);
-        assert!(slots.take() && slots.take());
-        assert!(!slots.take());
-        slots.put_back();
-        assert!(slots.take());
+        static TWO: Slots = Slots::new(2);
+        assert!(TWO.take() && TWO.take());
+        assert!(!TWO.take());
+        drop(Place(&TWO));
+        assert!(TWO.take());
     }
 
     #[tokio::test]

@@ -399,7 +399,8 @@ async fn receive<S: AsyncRead + Unpin>(
     loop {
         let before = sink.batch().len();
         let n = if ascii {
-            let n = within_stall(limits.stall, stream.read(&mut buf)).await?;
+            let room = sink.room().min(buf.len());
+            let n = within_stall(limits.stall, stream.read(&mut buf[..room])).await?;
             pending_cr = crlf_to_lf(&buf[..n], pending_cr, sink.batch());
             n
         } else {
@@ -474,6 +475,30 @@ fn crlf_to_lf(input: &[u8], mut pending_cr: bool, out: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// TYPE A reads what the batch has room for, and the CR a read held
+    /// back still fits: the batch's buffer is never grown (which would
+    /// double it), across a first batch and large ones.
+    #[tokio::test]
+    async fn a_type_a_upload_never_outgrows_its_batch() {
+        let mut sink = FileSink::new(Arc::new(tempfile::tempfile().unwrap()));
+        let mut pending_cr = false;
+        let mut sizes = [1usize, 7, 4096, 65_536, 100_000].into_iter().cycle();
+        for i in 0..400 {
+            let room = sink.room().min(sizes.next().unwrap());
+            // Every other read ends in a CR, held back for the next one,
+            // which then adds it to its own bytes.
+            let mut read = vec![b'x'; room];
+            if i % 2 == 0 {
+                read[room - 1] = b'\r';
+            }
+            let capacity = sink.batch().capacity();
+            pending_cr = crlf_to_lf(&read, pending_cr, sink.batch());
+            assert_eq!(sink.batch().capacity(), capacity);
+            sink.filled().await.unwrap();
+        }
+        sink.finish().await.unwrap();
+    }
 
     /// An upload stopped while a write of it is still running (here into a
     /// pipe nobody reads yet) returns only once that write has ended: what

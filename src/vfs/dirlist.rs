@@ -50,14 +50,12 @@ pub struct ListingJob {
 const PAGE: usize = 1 << 16;
 
 /// One name in [`DirNames::pages`]: where it starts (page number times
-/// [`PAGE`] plus the offset in the page), its length, and whether it is
-/// on disk as it is shown (else its bytes are in [`DirNames::raw`]).
+/// [`PAGE`] plus the offset in the page), and its length.
 #[derive(Clone, Copy)]
 struct Span {
     start: u32,
     /// A shown name is at most three times NAME_MAX (255) bytes.
     len: u16,
-    as_is: bool,
 }
 
 /// A directory's names as they are shown, sorted, in one buffer.
@@ -165,11 +163,7 @@ impl DirNames {
             if as_is.is_none() {
                 raw.insert(start, OsStr::from_bytes(bytes).to_os_string());
             }
-            spans.push(Span {
-                start,
-                len,
-                as_is: as_is.is_some(),
-            });
+            spans.push(Span { start, len });
         }
         spans.sort_unstable_by(|a, b| name_of(&pages, *a).cmp(name_of(&pages, *b)));
         Ok(DirNames {
@@ -196,11 +190,10 @@ impl DirNames {
 
     fn lookup(&self, root: &Root, span: Span) -> Option<Entry> {
         let name = name_of(&self.pages, span);
-        let on_disk = if span.as_is {
-            OsStr::new(name)
-        } else {
-            self.raw.get(&span.start)?
-        };
+        let on_disk = self
+            .raw
+            .get(&span.start)
+            .map_or(OsStr::new(name), OsString::as_os_str);
         // One readdir name, not followed: it cannot leave the directory.
         let st = statat(&self.dir, on_disk, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let mode = st.st_mode as u32;
