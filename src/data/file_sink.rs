@@ -78,9 +78,9 @@ impl FileSink {
         &mut self.batch
     }
 
-    /// How many bytes to read next, so that the batch, with the one byte
-    /// TYPE A may hold back from the read before, never outgrows its
-    /// buffer.
+    /// How many bytes to read next: what fills the batch, whose buffer
+    /// has one byte more for the CR that TYPE A may hold back from the
+    /// read before, so that it never grows.
     pub fn room(&self) -> usize {
         self.full().saturating_sub(self.batch.len()).max(1)
     }

@@ -398,13 +398,16 @@ async fn receive<S: AsyncRead + Unpin>(
     let mut received = 0u64;
     loop {
         let before = sink.batch().len();
+        let room = sink.room();
         let n = if ascii {
-            let room = sink.room().min(buf.len());
+            let room = room.min(buf.len());
             let n = within_stall(limits.stall, stream.read(&mut buf[..room])).await?;
             pending_cr = crlf_to_lf(&buf[..n], pending_cr, sink.batch());
             n
         } else {
-            within_stall(limits.stall, stream.read_buf(sink.batch())).await?
+            // Whole batches keep every write on page boundaries.
+            let mut limited = (&mut *stream).take(room as u64);
+            within_stall(limits.stall, limited.read_buf(sink.batch())).await?
         };
         if n == 0 {
             break;
