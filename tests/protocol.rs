@@ -251,6 +251,49 @@ async fn rnfr_rnto() {
     raw.ok("RNFR", 501).await;
 }
 
+/// A TYPE A upload of many batches (suppaftp sends the bytes as they
+/// are): every CRLF becomes LF wherever reads and batches split it, and a
+/// CR that no LF follows stays, the last byte's too.
+#[tokio::test]
+async fn a_large_type_a_upload_is_converted_across_batches() {
+    let t = start(AccessMode::Writable).await;
+    let (mut wire, mut want) = (Vec::new(), Vec::new());
+    for b in pseudo_random(3_000_000, 164) {
+        match b % 23 {
+            0 => {
+                wire.extend_from_slice(b"\r\n");
+                want.push(b'\n');
+            }
+            1 => {
+                wire.push(b'\r');
+                want.push(b'\r');
+            }
+            _ => {
+                wire.push(b'a' + b % 26);
+                want.push(b'a' + b % 26);
+            }
+        }
+    }
+    wire.push(b'\r');
+    want.push(b'\r');
+    let mut ftp = suppaftp::tokio::AsyncFtpStream::connect(t.addr)
+        .await
+        .unwrap();
+    ftp.login(USER, PASS).await.unwrap();
+    ftp.transfer_type(suppaftp::types::FileType::Ascii(
+        suppaftp::types::FormatControl::Default,
+    ))
+    .await
+    .unwrap();
+    ftp.put_file("text.txt", &mut std::io::Cursor::new(wire))
+        .await
+        .unwrap();
+    let got = std::fs::read(t.path("text.txt")).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(sha256(&got), sha256(&want));
+    ftp.quit().await.unwrap();
+}
+
 #[tokio::test]
 async fn size_counts_crlf_in_ascii_mode() {
     let t = start(AccessMode::Writable).await;
