@@ -274,9 +274,14 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(bind_failed)?;
         let tracker = TaskTracker::new();
         // Closed and empty, the tracker lets threads already started end.
-        let threads = SessionThreads::start(self.threads, &tracker).map_err(|e| {
+        let give_up = |e: StartError| {
             tracker.close();
-            StartError::Invalid(format!("cannot start session threads: {e}"))
+            e
+        };
+        let threads = SessionThreads::start(self.threads, &tracker).map_err(|e| {
+            give_up(StartError::Invalid(format!(
+                "cannot start session threads: {e}"
+            )))
         })?;
         let first = threads.first().cloned();
         let listener = {
@@ -284,10 +289,7 @@ impl ServerBuilder {
             let _in = first.as_ref().map(|rt| rt.enter());
             TcpListener::from_std(listener)
         };
-        let listener = listener.map_err(|e| {
-            tracker.close();
-            bind_failed(e)
-        })?;
+        let listener = listener.map_err(|e| give_up(bind_failed(e)))?;
 
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared::new(self.config, root, events, pasv_ip));

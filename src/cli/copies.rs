@@ -74,10 +74,11 @@ pub fn restore_for(child: &mut std::process::Command) {
         return;
     };
     child.env_remove(GIVEN);
-    match given.is_empty() {
-        true => child.env_remove("GLIBC_TUNABLES"),
-        false => child.env("GLIBC_TUNABLES", given),
-    };
+    if given.is_empty() {
+        child.env_remove("GLIBC_TUNABLES");
+    } else {
+        child.env("GLIBC_TUNABLES", given);
+    }
 }
 
 /// The `GLIBC_TUNABLES` to start again with, or `None` when the user chose

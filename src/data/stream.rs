@@ -101,11 +101,11 @@ impl PlainTcp {
 
     /// Registers the connection: it has to wait for the socket.
     fn registered(&mut self) -> io::Result<Pin<&mut TcpStream>> {
-        // Lost unless the registration succeeds.
-        *self = match std::mem::replace(self, PlainTcp::Lost) {
-            PlainTcp::Unregistered(std) => PlainTcp::Registered(TcpStream::from_std(std)?),
-            other => other,
-        };
+        if !matches!(self, PlainTcp::Registered(_)) {
+            // Lost unless the registration succeeds.
+            let tcp = std::mem::replace(self, PlainTcp::Lost).into_tokio()?;
+            *self = PlainTcp::Registered(tcp);
+        }
         match self {
             PlainTcp::Registered(tcp) => Ok(Pin::new(tcp)),
             _ => Err(lost()),
