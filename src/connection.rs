@@ -252,7 +252,7 @@ impl Session {
         }
         // A client that stops reading must not hold up the exit.
         let goodbye = Reply::new(421, "Server shutting down; goodbye");
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&goodbye)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&[goodbye])).await;
     }
 }
 

@@ -675,6 +675,89 @@ async fn quit_during_a_transfer_waits_for_it() {
     assert!(raw.closed().await);
 }
 
+/// A small file goes whole into the data connection before its 150, so
+/// the 150 and the 226 leave in one write (the client is woken once); the
+/// bytes, the events and the file are as for any download.
+#[tokio::test]
+async fn a_small_download_is_answered_150_and_226_at_once() {
+    let t = start(AccessMode::Writable).await;
+    let mut events = t.server.subscribe();
+    let mut raw = t.login().await;
+    for (name, payload) in [
+        ("small.bin", pseudo_random(16 << 10, 5)),
+        ("empty.bin", Vec::new()),
+    ] {
+        t.write(name, &payload);
+        let data = raw.epsv().await;
+        let before = data_segments_in(raw.writer.as_ref());
+        raw.ok(&format!("RETR {name}"), 150).await;
+        assert_eq!(raw.reply().await.code, 226);
+        assert_eq!(
+            data_segments_in(raw.writer.as_ref()) - before,
+            1,
+            "150 and 226 apart"
+        );
+        assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+        let (mut started, mut finished) = (false, None);
+        while finished.is_none() {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Ok(ftpshare::Event::TransferStarted { path, size, .. })) => {
+                    assert_eq!(
+                        (path.as_str(), size),
+                        (&*format!("/{name}"), Some(payload.len() as u64))
+                    );
+                    started = true;
+                }
+                Ok(Ok(ftpshare::Event::TransferFinished {
+                    path, bytes, error, ..
+                })) => {
+                    finished = Some((path, bytes, error));
+                }
+                Ok(Ok(_)) => {}
+                other => panic!("no transfer events: {other:?}"),
+            }
+        }
+        assert!(started, "no TransferStarted before TransferFinished");
+        assert_eq!(
+            finished,
+            Some((format!("/{name}"), payload.len() as u64, None))
+        );
+    }
+    // A file larger than is read at once keeps the usual order: 150 first.
+    let big = pseudo_random(1 << 20, 6);
+    t.write("big.bin", &big);
+    let data = raw.epsv().await;
+    let before = data_segments_in(raw.writer.as_ref());
+    raw.ok("RETR big.bin", 150).await;
+    assert_eq!(sha256(&read_all(data).await), sha256(&big));
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(data_segments_in(raw.writer.as_ref()) - before, 2);
+}
+
+/// Segments with data a socket has received (Linux's `tcpi_data_segs_in`,
+/// past the part of `struct tcp_info` the libc crate declares): on
+/// loopback, with TCP_NODELAY, one per write of the server's.
+fn data_segments_in(socket: &TcpStream) -> u32 {
+    const DATA_SEGS_IN: usize = 152;
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: the buffer and its length are valid for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    assert!(
+        rc == 0 && len as usize >= DATA_SEGS_IN + 4,
+        "TCP_INFO: {rc} {len}"
+    );
+    u32::from_ne_bytes(info[DATA_SEGS_IN..DATA_SEGS_IN + 4].try_into().unwrap())
+}
+
 #[tokio::test]
 async fn pasv_is_per_transfer() {
     let t = start(AccessMode::Writable).await;

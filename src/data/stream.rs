@@ -99,6 +99,15 @@ impl PlainTcp {
         }
     }
 
+    /// Sends as much of `bytes` as the socket takes now, without waiting:
+    /// how many it took. An error takes none; the next write reports it.
+    pub fn send_now(&self, bytes: &[u8]) -> usize {
+        let flags = rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT;
+        self.fd()
+            .and_then(|fd| Ok(rustix::net::send(fd, bytes, flags)?))
+            .unwrap_or(0)
+    }
+
     /// Registers the connection: it has to wait for the socket.
     fn registered(&mut self) -> io::Result<Pin<&mut TcpStream>> {
         if !matches!(self, PlainTcp::Registered(_)) {

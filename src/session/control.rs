@@ -108,10 +108,13 @@ impl Control {
         Ok(n)
     }
 
-    pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+    /// Sends `replies` in one write.
+    pub async fn send(&mut self, replies: &[Reply]) -> io::Result<()> {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        reply.encode(&mut out);
+        for reply in replies {
+            reply.encode(&mut out);
+        }
         let sent = self.send_bytes(&out).await;
         self.out = out;
         sent?;

@@ -124,9 +124,16 @@ impl Session {
     /// client that stops reading its replies (otherwise the session would
     /// wait forever, outside the idle timer, holding a connection slot).
     pub async fn reply(&mut self, reply: Reply) -> Flow {
-        tracing::trace!(peer = %self.peer, "{} {}", reply.code, crate::escape(&reply.lines.join(" | ")));
+        self.replies(&[reply]).await
+    }
+
+    /// Sends `replies` in one write.
+    pub async fn replies(&mut self, replies: &[Reply]) -> Flow {
+        for reply in replies {
+            tracing::trace!(peer = %self.peer, "{} {}", reply.code, crate::escape(&reply.lines.join(" | ")));
+        }
         let limit = self.shared.config.limits.stall_timeout;
-        match tokio::time::timeout(limit, self.control.send(&reply)).await {
+        match tokio::time::timeout(limit, self.control.send(replies)).await {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(_)) | Err(_) => Flow::Close,
         }
