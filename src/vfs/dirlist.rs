@@ -2,7 +2,7 @@
 //! server about its names, never its whole listing text.
 //!
 //! Listings are sorted by name, and sorting needs every name: they are read
-//! once into 64 KiB pages (name bytes plus 8 bytes an entry, about 9 MB for
+//! once into 64 KiB pages (name bytes plus 16 bytes an entry, about 10 MB for
 //! 200,000 names of 36 bytes; pages, unlike one growing buffer, are never
 //! copied to grow). Each entry is looked up (stat) and
 //! formatted only when its chunk is made, so the facts and the text are
@@ -53,6 +53,10 @@ const PAGE: usize = 1 << 16;
 /// [`PAGE`] plus the offset in the page), and its length.
 #[derive(Clone, Copy)]
 struct Span {
+    /// The name's first 8 bytes, big-endian, zero-padded: most names differ
+    /// there, so sorting compares integers and seldom reads the names.
+    /// Padding sorts like the end of a name, as names hold no NUL.
+    prefix: u64,
     start: u32,
     /// A shown name is at most three times NAME_MAX (255) bytes.
     len: u16,
@@ -163,9 +167,15 @@ impl DirNames {
             if as_is.is_none() {
                 raw.insert(start, OsStr::from_bytes(bytes).to_os_string());
             }
-            spans.push(Span { start, len });
+            let mut head = [0u8; 8];
+            let n = shown.len().min(8);
+            head[..n].copy_from_slice(&shown.as_bytes()[..n]);
+            let prefix = u64::from_be_bytes(head);
+            spans.push(Span { prefix, start, len });
         }
-        spans.sort_unstable_by(|a, b| name_of(&pages, *a).cmp(name_of(&pages, *b)));
+        spans.sort_unstable_by(|a, b| {
+            (a.prefix.cmp(&b.prefix)).then_with(|| name_of(&pages, *a).cmp(name_of(&pages, *b)))
+        });
         Ok(DirNames {
             dir,
             path,
@@ -217,4 +227,47 @@ impl DirNames {
 fn name_of(pages: &[String], span: Span) -> &str {
     let (page, start) = (span.start as usize / PAGE, span.start as usize % PAGE);
     &pages[page][start..start + span.len as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The order is the names' byte order, whether they differ in their
+    /// first 8 bytes (the sort key), after them, or only in length.
+    #[test]
+    fn names_are_listed_in_byte_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names: Vec<&[u8]> = vec![
+            b"b",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"abcdefg",
+            b"abcdefgh~",
+            b"abcdefgh!",
+            b"abcdefg\x01",
+            b"A",
+            b"\xc3\xa9t\xc3\xa9",
+            b"zz",
+            b"z\xffbad",
+            b"1234567890",
+            b"12345678",
+        ];
+        for n in &names {
+            std::fs::write(tmp.path().join(OsStr::from_bytes(n)), b"").unwrap();
+        }
+        let root = Root::open(tmp.path()).unwrap();
+        let mut job = ListingJob::new(&root, &VPath::root(), ListFormat::Names, 0).unwrap();
+        let mut listed = Vec::new();
+        while let Some(chunk) = job.next_chunk() {
+            listed.extend(String::from_utf8(chunk).unwrap().lines().map(String::from));
+        }
+        let mut shown: Vec<String> = names
+            .iter()
+            .map(|n| display_name(OsStr::from_bytes(n)).into_owned())
+            .collect();
+        shown.sort();
+        assert_eq!(listed, shown);
+    }
 }

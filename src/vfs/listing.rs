@@ -293,6 +293,8 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
 /// `n` in `radix` (lowercase), right-aligned in `width` columns filled
 /// with `pad`, as `format!` would. Written by hand because a listing writes
 /// several numbers an entry, and `core::fmt` was a tenth of a LIST's time.
+/// Inlined, so that each call's constant radix divides by multiplying.
+#[inline(always)]
 fn push_number(out: &mut Vec<u8>, mut n: u64, radix: u64, width: usize, pad: u8) {
     let mut digits = [0u8; 64];
     let mut at = digits.len();
