@@ -185,6 +185,7 @@ impl Session {
         let reply = match result {
             Ok(Some(reply)) => reply,
             Ok(None) => return Flow::Continue,
+            Err(FtpError::ControlLost) => return Flow::Close,
             Err(e) => e.reply(),
         };
         // QUIT's 221 and any 421 end the session once sent.

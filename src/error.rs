@@ -24,6 +24,10 @@ pub enum FtpError {
     /// 421: the reply is sent, then the connection is closed.
     #[error("{0}")]
     Closing(String),
+    /// A reply could not be sent (the client went away or stopped
+    /// reading): the session ends without trying another.
+    #[error("Control connection lost")]
+    ControlLost,
     #[error("{0}")]
     PolicyDenied(String),
     #[error("{0}")]
@@ -87,7 +91,7 @@ impl FtpError {
             // 522, as vsftpd answers require_ssl_reuse refusals.
             ProtocolNotSupported(_) | ResumptionRequired(_) => 522,
             NotLoggedIn(_) => 530,
-            Closing(_) => 421,
+            Closing(_) | ControlLost => 421,
             PolicyDenied(_) => 534,
             CommandNotProtected(_) => 533,
             ProtNotSupported(_) => 536,

@@ -677,27 +677,32 @@ async fn quit_during_a_transfer_waits_for_it() {
 
 /// A small file goes whole into the data connection before its 150, so
 /// the 150 and the 226 leave in one write (the client is woken once); the
-/// bytes, the events and the file are as for any download.
+/// bytes, the events and the file are as for any download. What a small
+/// window does not take at once, and a larger file, go after the 150.
 #[tokio::test]
 async fn a_small_download_is_answered_150_and_226_at_once() {
     let t = start(AccessMode::Writable).await;
     let mut events = t.server.subscribe();
     let mut raw = t.login().await;
-    for (name, payload) in [
-        ("small.bin", pseudo_random(16 << 10, 5)),
-        ("empty.bin", Vec::new()),
-    ] {
+    // (file, its bytes, a narrow data connection, control writes)
+    let cases = [
+        ("small.bin", pseudo_random(16 << 10, 5), false, 1),
+        ("empty.bin", Vec::new(), false, 1),
+        ("narrow.bin", pseudo_random(64 << 10, 7), true, 2),
+        ("big.bin", pseudo_random(1 << 20, 6), false, 2),
+    ];
+    for (name, payload, narrow, writes) in cases {
         t.write(name, &payload);
-        let data = raw.epsv().await;
+        let data = match narrow {
+            true => raw.epsv_narrow().await,
+            false => raw.epsv().await,
+        };
         let before = data_segments_in(raw.writer.as_ref());
         raw.ok(&format!("RETR {name}"), 150).await;
+        assert_eq!(sha256(&read_all(data).await), sha256(&payload), "{name}");
         assert_eq!(raw.reply().await.code, 226);
-        assert_eq!(
-            data_segments_in(raw.writer.as_ref()) - before,
-            1,
-            "150 and 226 apart"
-        );
-        assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+        let segments = data_segments_in(raw.writer.as_ref()) - before;
+        assert_eq!(segments, writes, "{name}: control writes");
         let (mut started, mut finished) = (false, None);
         while finished.is_none() {
             match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
@@ -723,15 +728,6 @@ async fn a_small_download_is_answered_150_and_226_at_once() {
             Some((format!("/{name}"), payload.len() as u64, None))
         );
     }
-    // A file larger than is read at once keeps the usual order: 150 first.
-    let big = pseudo_random(1 << 20, 6);
-    t.write("big.bin", &big);
-    let data = raw.epsv().await;
-    let before = data_segments_in(raw.writer.as_ref());
-    raw.ok("RETR big.bin", 150).await;
-    assert_eq!(sha256(&read_all(data).await), sha256(&big));
-    assert_eq!(raw.reply().await.code, 226);
-    assert_eq!(data_segments_in(raw.writer.as_ref()) - before, 2);
 }
 
 /// Segments with data a socket has received (Linux's `tcpi_data_segs_in`,

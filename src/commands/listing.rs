@@ -110,7 +110,7 @@ pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     reply::begin_multi(code, &format!("Status of {path}:"), &mut out);
     loop {
         if s.send_part(&out).await == Flow::Close {
-            return Err(FtpError::Closing("Connection lost".into()));
+            return Err(FtpError::ControlLost);
         }
         let (back, chunk) = crate::blocking::run(move || {
             let chunk = listing.next_chunk();

@@ -27,7 +27,7 @@ pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
         .await
         == Flow::Close
     {
-        return Err(FtpError::Closing("Connection lost".into()));
+        return Err(FtpError::ControlLost);
     }
     let limit = s.shared.config.limits.tls_handshake_timeout;
     // A stalled handshake must not hold up a shutdown.

@@ -464,7 +464,7 @@ pub async fn abor(s: &mut Session) -> FtpResult<Option<Reply>> {
             226,
             "ABOR successful; no transfer running",
         ))),
-        Some(Flow::Close) => Err(FtpError::Closing("Connection lost".into())),
+        Some(Flow::Close) => Err(FtpError::ControlLost),
         Some(Flow::Continue) => Ok(Some(Reply::new(226, "ABOR successful"))),
     }
 }

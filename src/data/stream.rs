@@ -100,7 +100,8 @@ impl PlainTcp {
     }
 
     /// Sends as much of `bytes` as the socket takes now, without waiting:
-    /// how many it took. An error takes none; the next write reports it.
+    /// how many it took. An error takes none, and the next write fails too
+    /// (with EPIPE, once a reset was read here).
     pub fn send_now(&self, bytes: &[u8]) -> usize {
         let flags = rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT;
         self.fd()

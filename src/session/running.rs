@@ -182,17 +182,25 @@ impl Session {
         opening: String,
     ) -> FtpResult<Option<Reply>> {
         let opened = self.open_data(matches!(job, Job::Receive { .. })).await;
-        let ctx = self.task_context();
+        let (ctx, started) = (self.task_context(), Instant::now());
         if let Ok(conn) = &opened {
             if sent_whole(conn, &mut job, &ctx) {
                 // The close sends the FIN after the bytes, before the 226.
                 drop((opened, job));
-                return self.finish_sent(path, size, opening, ctx.progress).await;
+                let report = self.sent_report(path, size, &ctx.progress, started, Ok(None));
+                let flow = self
+                    .replies(&[Reply::new(150, opening), report.reply()])
+                    .await;
+                self.report(report);
+                return match flow {
+                    Flow::Continue => Ok(None),
+                    Flow::Close => Err(FtpError::ControlLost),
+                };
             }
         }
         let opened = match opened {
             Ok(conn) if self.reply(Reply::new(150, opening)).await == Flow::Continue => Ok(conn),
-            Ok(_) => Err(FtpError::TransferAborted("Control connection lost".into())),
+            Ok(_) => Err(FtpError::ControlLost),
             Err(e) => Err(e),
         };
         let conn = match opened {
@@ -202,6 +210,12 @@ impl Session {
                 // refusal is answered (a download's file just closes).
                 if let Job::Receive { finish, .. } = job {
                     finish.discard_off_runtime().await;
+                }
+                // Part of a small download may have left before the 150.
+                if ctx.progress.load(Ordering::Relaxed) > 0 {
+                    let lost = Err(FtpError::ControlLost);
+                    let report = self.sent_report(path, size, &ctx.progress, started, lost);
+                    self.report(report);
                 }
                 return Err(e);
             }
@@ -240,32 +254,27 @@ impl Session {
         id
     }
 
-    /// Answers a download that [`sent_whole`] finished: its 150 and its
-    /// 226 in one write, so the client is woken once for both.
-    async fn finish_sent(
-        &mut self,
+    /// The report of a download that ended before it had a task: one that
+    /// [`sent_whole`] finished (its 150 and 226 then leave in one write, so
+    /// the client is woken once for both), or one whose 150 failed after
+    /// some of it had left.
+    fn sent_report(
+        &self,
         path: &VPath,
         size: Option<u64>,
-        opening: String,
-        progress: Progress,
-    ) -> FtpResult<Option<Reply>> {
+        progress: &Progress,
+        started: Instant,
+        result: FtpResult<Option<String>>,
+    ) -> TransferReport {
         let direction = Some(Direction::Download);
-        let report = TransferReport {
-            id: self.started(direction, path, size, &progress),
+        TransferReport {
+            id: self.started(direction, path, size, progress),
             hash_reply: None,
             direction,
             path: path.clone(),
             bytes: progress.load(Ordering::Relaxed),
-            started: Instant::now(),
-            result: Ok(None),
-        };
-        let flow = self
-            .replies(&[Reply::new(150, opening), report.reply()])
-            .await;
-        self.report(report);
-        match flow {
-            Flow::Continue => Ok(None),
-            Flow::Close => Err(FtpError::TransferAborted("Control connection lost".into())),
+            started,
+            result,
         }
     }
 
@@ -645,10 +654,29 @@ mod tests {
         assert_eq!(got, data);
     }
 
+    /// Text, paced, compressed and TLS downloads change or hold back the
+    /// bytes: they all go the usual way, after the 150.
     #[test]
-    fn text_and_paced_downloads_wait_for_their_150() {
-        for ctx in [context(true, None), context(false, Some(1 << 20))] {
+    fn only_plain_binary_unpaced_downloads_go_before_their_150() {
+        let mut deflated = context(false, None);
+        deflated.deflate = Some(6);
+        let tls = crate::tls::TlsIdentity::self_signed(&[]).unwrap();
+        let with_tls = |conn| match conn {
+            Opened::Tcp(tcp, None) => Opened::Tcp(
+                tcp,
+                Some(tls.session_tls([127, 0, 0, 1].into()).data(false)),
+            ),
+            other => other,
+        };
+        let cases = [
+            (context(true, None), false),
+            (context(false, Some(1 << 20)), false),
+            (deflated, false),
+            (context(false, None), true),
+        ];
+        for (ctx, secure) in cases {
             let (conn, _client) = pair(None, None);
+            let conn = if secure { with_tls(conn) } else { conn };
             let data = b"line\nline\n".to_vec();
             let mut job = download(&data);
             assert!(!sent_whole(&conn, &mut job, &ctx));

@@ -174,7 +174,9 @@ impl DirNames {
             spans.push(Span { prefix, start, len });
         }
         spans.sort_unstable_by(|a, b| {
-            (a.prefix.cmp(&b.prefix)).then_with(|| name_of(&pages, *a).cmp(name_of(&pages, *b)))
+            a.prefix
+                .cmp(&b.prefix)
+                .then_with(|| name_of(&pages, *a).cmp(name_of(&pages, *b)))
         });
         Ok(DirNames {
             dir,

@@ -170,6 +170,35 @@ impl Raw {
 
     /// EPSV, and a connected data socket.
     pub async fn epsv(&mut self) -> TcpStream {
+        let addr = self.epsv_address().await;
+        TcpStream::connect(addr).await.unwrap()
+    }
+
+    /// EPSV, and a narrow data connection: a 4 KiB receive buffer and
+    /// 536-byte segments, both set before it connects, so the server's
+    /// socket (whose buffer grows with the segment size) takes only a few
+    /// KiB at once.
+    pub async fn epsv_narrow(&mut self) -> TcpStream {
+        use std::os::fd::AsRawFd;
+        let addr = self.epsv_address().await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mss: libc::c_int = 536;
+        // SAFETY: a valid socket, and an option value of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_MAXSEG,
+                (&mss as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
+        socket.connect(addr).await.unwrap()
+    }
+
+    async fn epsv_address(&mut self) -> SocketAddr {
         let r = self.ok("EPSV", 229).await;
         let port: u16 = r
             .text
@@ -177,10 +206,7 @@ impl Raw {
             .nth(3)
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("bad EPSV reply {r:?}"));
-        let addr = self.writer.peer_addr().unwrap();
-        TcpStream::connect(SocketAddr::new(addr.ip(), port))
-            .await
-            .unwrap()
+        SocketAddr::new(self.writer.peer_addr().unwrap().ip(), port)
     }
 }
 
