@@ -73,6 +73,9 @@ struct DirNames {
     /// break), by their span's start.
     raw: HashMap<u32, OsString>,
     next: usize,
+    /// The last entry's name, given back once its line is written: the
+    /// next entry's name is copied into it instead of a new allocation.
+    spare: String,
 }
 
 impl ListingJob {
@@ -127,6 +130,9 @@ impl ListingJob {
                 entry.show_link_under(top);
             }
             out.line(&entry, self.format);
+            if let Source::Dir(names, _) = &mut self.source {
+                names.spare = entry.name;
+            }
         }
         (!out.out.is_empty()).then_some(out.out)
     }
@@ -173,11 +179,11 @@ impl DirNames {
             let prefix = u64::from_be_bytes(head);
             spans.push(Span { prefix, start, len });
         }
-        spans.sort_unstable_by(|a, b| {
-            a.prefix
-                .cmp(&b.prefix)
-                .then_with(|| name_of(&pages, *a).cmp(name_of(&pages, *b)))
-        });
+        // By the prefixes, then each run that shares one by whole names.
+        spans.sort_unstable_by_key(|s| s.prefix);
+        for run in spans.chunk_by_mut(|a, b| a.prefix == b.prefix) {
+            run.sort_unstable_by(|a, b| name_of(&pages, *a).cmp(name_of(&pages, *b)));
+        }
         Ok(DirNames {
             dir,
             path,
@@ -185,6 +191,7 @@ impl DirNames {
             spans,
             raw,
             next: 0,
+            spare: String::new(),
         })
     }
 
@@ -200,7 +207,7 @@ impl DirNames {
         None
     }
 
-    fn lookup(&self, root: &Root, span: Span) -> Option<Entry> {
+    fn lookup(&mut self, root: &Root, span: Span) -> Option<Entry> {
         let name = name_of(&self.pages, span);
         let on_disk = self
             .raw
@@ -210,8 +217,11 @@ impl DirNames {
         let st = statat(&self.dir, on_disk, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let mode = st.st_mode as u32;
         if mode & libc::S_IFMT != libc::S_IFLNK {
+            let mut owned = std::mem::take(&mut self.spare);
+            owned.clear();
+            owned.push_str(name);
             return Some(Entry::from_stat(
-                name.to_owned(),
+                owned,
                 mode,
                 u64::try_from(st.st_size).unwrap_or(0),
                 st.st_mtime as i64,

@@ -17,9 +17,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// A name that is shown as it is: UTF-8 without CR or LF.
 pub fn shown_as_is(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .filter(|s| !s.contains(['\r', '\n']))
+    // Bytes are searched faster than chars, and CR and LF are ASCII.
+    if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// The longest file name Linux file systems take, in bytes (NAME_MAX).
