@@ -730,6 +730,38 @@ async fn a_small_download_is_answered_150_and_226_at_once() {
     }
 }
 
+/// A small download whose 150 and 226 could not be sent is not complete,
+/// though its bytes left: here the client resets its control connection
+/// while the server waits for the data connection, then connects it.
+#[tokio::test]
+async fn a_small_download_without_its_replies_is_not_complete() {
+    let t = start(AccessMode::Writable).await;
+    let mut events = t.server.subscribe();
+    let payload = pseudo_random(16 << 10, 8);
+    t.write("small.bin", &payload);
+    let mut raw = t.login().await;
+    let addr = raw.epsv_address().await;
+    raw.writer.write_all(b"RETR small.bin\r\n").await.unwrap();
+    // A zero linger makes the close a reset.
+    socket2::SockRef::from(raw.writer.as_ref())
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(raw);
+    let data = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(sha256(&read_all(data).await), sha256(&payload));
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(ftpshare::Event::TransferFinished { bytes, error, .. })) => {
+                assert_eq!(bytes, payload.len() as u64);
+                assert!(error.is_some(), "reported as a complete download");
+                break;
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no transfer event: {other:?}"),
+        }
+    }
+}
+
 /// Segments with data a socket has received (Linux's `tcpi_data_segs_in`,
 /// past the part of `struct tcp_info` the libc crate declares): on
 /// loopback, with TCP_NODELAY, one per write of the server's.

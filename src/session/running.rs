@@ -187,10 +187,14 @@ impl Session {
             if sent_whole(conn, &mut job, &ctx) {
                 // The close sends the FIN after the bytes, before the 226.
                 drop((opened, job));
-                let report = self.sent_report(path, size, &ctx.progress, started, Ok(None));
+                let mut report = self.sent_report(path, size, &ctx.progress, started, Ok(None));
                 let flow = self
                     .replies(&[Reply::new(150, opening), report.reply()])
                     .await;
+                // Without its 226 the client cannot know it has the file.
+                if flow == Flow::Close {
+                    report.result = Err(FtpError::ControlLost);
+                }
                 self.report(report);
                 return match flow {
                     Flow::Continue => Ok(None),

@@ -198,7 +198,8 @@ impl Raw {
         socket.connect(addr).await.unwrap()
     }
 
-    async fn epsv_address(&mut self) -> SocketAddr {
+    /// EPSV: the address to connect the data socket to.
+    pub async fn epsv_address(&mut self) -> SocketAddr {
         let r = self.ok("EPSV", 229).await;
         let port: u16 = r
             .text
