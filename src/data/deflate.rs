@@ -16,6 +16,10 @@ pub const DEFAULT_DEFLATE_LEVEL: u32 = 6;
 
 const IN_BUF: usize = 64 * 1024;
 const OUT_STEP: usize = 64 * 1024;
+/// Compressed bytes held back until a flush, at most: what is sent
+/// between flushes then inflates to whole pieces of what was written (see
+/// [`Deflate::poll_flush`]).
+const HOLD: usize = 64 * 1024;
 
 pub struct Deflate<S> {
     inner: S,
@@ -26,6 +30,8 @@ pub struct Deflate<S> {
     /// Compressed bytes not yet handed to `inner`, from `out_pos`.
     out: Vec<u8>,
     out_pos: usize,
+    /// Everything written so far was flushed (and is in `out`, or sent).
+    synced: bool,
     finished: bool,
     /// Compressed bytes read but not yet inflated: `input[start..end]`.
     input: Vec<u8>,
@@ -43,6 +49,7 @@ impl<S> Deflate<S> {
             decompress: None,
             out: Vec::new(),
             out_pos: 0,
+            synced: true,
             finished: false,
             input: Vec::new(),
             start: 0,
@@ -88,7 +95,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
+        if this.out.len() - this.out_pos >= HOLD {
+            ready!(this.poll_drain(cx))?;
+        }
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -101,14 +110,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
                 .map_err(invalid)?;
             let used = c.total_in() - before;
             if used > 0 {
+                this.synced = false;
                 this.out = out;
                 return Poll::Ready(Ok(used as usize));
             }
         }
     }
 
+    /// Ends a zlib block at a byte boundary (a sync flush) and sends what
+    /// was held back, so what the client has inflates to everything
+    /// written so far. Listings flush after each chunk of whole lines:
+    /// lftp, which recodes a listing's characters as it inflates it, lost
+    /// lines of a large UTF-8 listing when a read ended inside a line.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let (false, Some(c)) = (this.synced, this.compress.as_mut()) {
+            loop {
+                this.out.reserve(OUT_STEP);
+                let before = c.total_out();
+                c.compress_vec(&[], &mut this.out, FlushCompress::Sync)
+                    .map_err(invalid)?;
+                // Done once a call had room to spare.
+                if this.out.len() < this.out.capacity() || c.total_out() == before {
+                    break;
+                }
+            }
+            this.synced = true;
+        }
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
@@ -229,6 +257,33 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+    }
+
+    /// After a flush, what was sent inflates to everything written, so a
+    /// listing's chunks of whole lines reach the client whole.
+    #[tokio::test]
+    async fn a_flush_sends_what_inflates_to_all_written() {
+        let mut z = Deflate::new(Vec::new(), 6);
+        let mut inflate = Decompress::new(true);
+        let (mut written, mut inflated) = (Vec::new(), Vec::new());
+        for n in 0..40 {
+            let line = format!("-rw-r--r--   1 ftp ftp {n} Dec  7 12:57 naïve_{n:05}.jpg\r\n");
+            let chunk = line.repeat(500);
+            z.write_all(chunk.as_bytes()).await.unwrap();
+            written.extend_from_slice(chunk.as_bytes());
+            z.flush().await.unwrap();
+            // What has reached the wire so far, inflated.
+            let wire = std::mem::take(&mut z.inner);
+            let mut out = vec![0; 4 << 20];
+            let before = inflate.total_out();
+            inflate
+                .decompress(&wire, &mut out, FlushDecompress::Sync)
+                .unwrap();
+            let made = (inflate.total_out() - before) as usize;
+            inflated.extend_from_slice(&out[..made]);
+            assert_eq!(inflated.len(), written.len(), "after chunk {n}");
+        }
+        assert_eq!(inflated, written);
     }
 
     #[tokio::test]

@@ -291,7 +291,12 @@ pub async fn send_chunks(
     progress: &Progress,
 ) -> Result<(), FtpError> {
     while let Some(chunk) = chunks.recv().await {
-        within_stall(limits.stall, stream.write_all(&chunk)).await?;
+        // Chunks are whole lines: MODE Z sends each as a whole.
+        within_stall(limits.stall, async {
+            stream.write_all(&chunk).await?;
+            stream.flush().await
+        })
+        .await?;
         progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     finish_send(stream, limits).await
