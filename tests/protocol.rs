@@ -1033,6 +1033,34 @@ async fn lang_and_empty_lines() {
     raw.ok("NOOP", 200).await;
 }
 
+/// A name that reads like another's escaped form (`100%FF.txt` beside the
+/// name with the byte 0xFF) is listed escaped itself: every listed name is
+/// different, and each fetches its own file.
+#[tokio::test]
+async fn names_that_look_escaped_stay_apart() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = start(AccessMode::ReadOnly).await;
+    let files: [(&[u8], &[u8]); 3] = [
+        (b"100%FF.txt", b"literal"),
+        (b"100\xff.txt", b"byte"),
+        (b"my%20file.txt", b"spaced"),
+    ];
+    for (name, body) in files {
+        std::fs::write(t.root().join(OsStr::from_bytes(name)), body).unwrap();
+    }
+    let mut raw = t.login().await;
+    let listed = fetch_text(&mut raw, "NLST").await;
+    assert_eq!(listed, "100%25FF.txt\r\n100%FF.txt\r\nmy%20file.txt\r\n");
+    for (shown, body) in [
+        ("100%25FF.txt", &b"literal"[..]),
+        ("100%FF.txt", b"byte"),
+        ("my%20file.txt", b"spaced"),
+    ] {
+        assert_eq!(fetch(&mut raw, &format!("RETR {shown}")).await, body);
+    }
+}
+
 #[tokio::test]
 async fn non_utf8_names_round_trip_through_every_command() {
     use std::ffi::OsStr;

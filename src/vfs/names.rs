@@ -6,37 +6,50 @@
 //! CR and LF are escaped the same way (`%0D`, `%0A`): raw, they would end
 //! a line of a listing and let a file name forge entries.
 //!
-//! A client component is unescaped only when unescaping yields bytes that
-//! are not UTF-8 or hold CR/LF, i.e. exactly when it can be the escaped
-//! form of an on-disk name. (The one ambiguity: a valid UTF-8 name that itself
-//! contains such a sequence, like `%E9`, is taken as the escaped form.)
+//! A name shown escaped has every `%` escaped too (`%25`), and a UTF-8 name
+//! that reads like another's escaped form (`100%FF.txt`) is shown escaped,
+//! so no two names look alike and every shown name leads back to its file.
+//! A client component is unescaped only when it is exactly such an escaped
+//! form; `50%.txt` or `caf%C3%A9.pdf` are names as they are.
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// A name that is shown as it is: UTF-8 without CR or LF.
+/// A name that is shown as it is: UTF-8 without CR or LF, and not the
+/// escaped form of another name (`100%FF.txt` is shown `100%25FF.txt`,
+/// since `100%FF.txt` is how the name with the byte 0xFF is shown).
 pub fn shown_as_is(bytes: &[u8]) -> Option<&str> {
     // Bytes are searched faster than chars, and CR and LF are ASCII.
     if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
         return None;
     }
-    std::str::from_utf8(bytes).ok()
+    let s = std::str::from_utf8(bytes).ok()?;
+    (!s.contains('%') || unescaped(s).is_none()).then_some(s)
 }
 
 /// The longest file name Linux file systems take, in bytes (NAME_MAX).
 pub const NAME_MAX: usize = 255;
 
-/// How an on-disk name is shown to clients.
+/// How an on-disk name is shown to clients: as it is where it can be
+/// (see [`shown_as_is`]), otherwise in its escaped form, which
+/// [`os_name`] turns back into exactly this name.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
-    if let Some(s) = shown_as_is(bytes) {
-        return Cow::Borrowed(s);
+    match shown_as_is(bytes) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(escaped(bytes)),
     }
+}
+
+/// A name with `%`, CR, LF and the bytes that are not UTF-8 written as
+/// `%XX` (upper-case hex), everything else as it is.
+fn escaped(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
+                '%' => out.push_str("%25"),
                 '\r' => out.push_str("%0D"),
                 '\n' => out.push_str("%0A"),
                 c => out.push(c),
@@ -46,19 +59,24 @@ pub fn display_name(name: &OsStr) -> Cow<'_, str> {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    Cow::Owned(out)
+    out
+}
+
+/// The name `shown` is the escaped form of, if it is one: its `%XX`
+/// decoded, when escaping that gives back exactly `shown`. Anything else
+/// with a `%` in it (`50%.txt`, `caf%C3%A9.pdf`, `%2e%2e`) is a name as it is.
+fn unescaped(shown: &str) -> Option<Vec<u8>> {
+    let bytes = unescape(shown)?;
+    (bytes != shown.as_bytes() && escaped(&bytes) == shown).then_some(bytes)
 }
 
 /// The on-disk name for one component of a client path.
 pub fn os_name(component: &str) -> OsString {
     if component.contains('%') {
-        if let Some(bytes) = unescape(component) {
+        if let Some(bytes) = unescaped(component) {
             // An escaped `/` or NUL would smuggle path structure past
             // VPath's normalisation; no on-disk name contains either.
-            let escaped = std::str::from_utf8(&bytes).is_err()
-                || bytes.contains(&b'\r')
-                || bytes.contains(&b'\n');
-            if escaped && !bytes.contains(&b'/') && !bytes.contains(&0) {
+            if !bytes.contains(&b'/') && !bytes.contains(&0) {
                 return OsString::from_vec(bytes);
             }
         }
@@ -102,6 +120,55 @@ mod tests {
         let shown = display_name(raw);
         assert_eq!(shown, "evil%0D%0A226 fake.txt");
         assert_eq!(os_name(&shown), raw.to_os_string());
+    }
+
+    /// A UTF-8 name that looks like another's escaped form is shown
+    /// escaped itself: the two stay apart, and each leads back to itself.
+    #[test]
+    fn names_that_look_escaped_are_escaped() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"100%FF.txt", "100%25FF.txt"),
+            (b"100\xff.txt", "100%FF.txt"),
+            (b"na%EFve.txt", "na%25EFve.txt"),
+            (b"a%25b", "a%2525b"),
+            (b"x\r%FF", "x%0D%25FF"),
+            (b"my%20file.pdf", "my%20file.pdf"),
+            (b"caf%C3%A9.pdf", "caf%C3%A9.pdf"),
+        ];
+        for (raw, shown) in cases {
+            let raw = OsStr::from_bytes(raw);
+            assert_eq!(display_name(raw), shown, "{raw:?}");
+            assert_eq!(os_name(shown), raw.to_os_string(), "{shown}");
+        }
+        // Only the exact escaped form is unescaped: lower-case hex is a name.
+        assert_eq!(os_name("100%ff.txt"), OsString::from("100%ff.txt"));
+    }
+
+    /// Every name, whatever its bytes, comes back from what is shown.
+    #[test]
+    fn every_name_round_trips() {
+        let alphabet: &[u8] = b"%0DAF9a\r\n\xff\xc3\xa9.";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut raw = Vec::new();
+            for _ in 0..(state % 9) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                raw.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let raw = OsStr::from_bytes(&raw);
+            let shown = display_name(raw);
+            assert!(!shown.contains(['\r', '\n']), "{shown:?}");
+            assert_eq!(
+                os_name(&shown),
+                raw.to_os_string(),
+                "{raw:?} shown {shown:?}"
+            );
+        }
     }
 
     #[test]
