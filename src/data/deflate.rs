@@ -16,10 +16,6 @@ pub const DEFAULT_DEFLATE_LEVEL: u32 = 6;
 
 const IN_BUF: usize = 64 * 1024;
 const OUT_STEP: usize = 64 * 1024;
-/// Compressed bytes held back until a flush, at most: what is sent
-/// between flushes then inflates to whole pieces of what was written (see
-/// [`Deflate::poll_flush`]).
-const HOLD: usize = 64 * 1024;
 
 pub struct Deflate<S> {
     inner: S,
@@ -95,9 +91,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.out.len() - this.out_pos >= HOLD {
-            ready!(this.poll_drain(cx))?;
-        }
+        ready!(this.poll_drain(cx))?;
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -117,11 +111,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         }
     }
 
-    /// Ends a zlib block at a byte boundary (a sync flush) and sends what
-    /// was held back, so what the client has inflates to everything
-    /// written so far. Listings flush after each chunk of whole lines:
-    /// lftp, which recodes a listing's characters as it inflates it, lost
-    /// lines of a large UTF-8 listing when a read ended inside a line.
+    /// Ends a zlib block at a byte boundary (a sync flush) and sends it, so
+    /// what the client has inflates to everything written so far.
+    /// Listings flush after each chunk of whole lines: lftp, which recodes
+    /// a listing's characters as it inflates it, lost the end of a large
+    /// UTF-8 listing when what it had read ended inside a character.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let (false, Some(c)) = (this.synced, this.compress.as_mut()) {
