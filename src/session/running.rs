@@ -187,16 +187,9 @@ impl Session {
             if sent_whole(conn, &mut job, &ctx) {
                 // The close sends the FIN after the bytes, before the 226.
                 drop((opened, job));
-                let mut report = self.sent_report(path, size, &ctx.progress, started, Ok(None));
-                let flow = self
-                    .replies(&[Reply::new(150, opening), report.reply()])
-                    .await;
-                // Without its 226 the client cannot know it has the file.
-                if flow == Flow::Close {
-                    report.result = Err(FtpError::ControlLost);
-                }
-                self.report(report);
-                return match flow {
+                let report = self.sent_report(path, size, &ctx.progress, started, Ok(None));
+                let opening = Reply::new(150, opening);
+                return match self.answer(Some(opening), report).await {
                     Flow::Continue => Ok(None),
                     Flow::Close => Err(FtpError::ControlLost),
                 };
@@ -375,7 +368,24 @@ impl Session {
     /// Sends a finished transfer's final reply, then reports it (in that
     /// order, so a client has its 226 before anyone acts on the event).
     pub async fn finish_transfer(&mut self, report: TransferReport) -> Flow {
-        let flow = self.reply(report.reply()).await;
+        self.answer(None, report).await
+    }
+
+    /// Sends a transfer's final reply (in one write after `opening`, its
+    /// 150, when given) and reports the transfer. A download whose final
+    /// reply could not be sent is reported failed: without its 226 the
+    /// client cannot know it has the file. (An upload's file is stored
+    /// whether the client hears of it or not.)
+    async fn answer(&mut self, opening: Option<Reply>, mut report: TransferReport) -> Flow {
+        let last = report.reply();
+        let flow = match opening {
+            Some(opening) => self.replies(&[opening, last]).await,
+            None => self.reply(last).await,
+        };
+        let download = report.direction == Some(Direction::Download);
+        if flow == Flow::Close && download && report.result.is_ok() {
+            report.result = Err(FtpError::ControlLost);
+        }
         self.report(report);
         flow
     }

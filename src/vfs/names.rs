@@ -63,11 +63,14 @@ fn escaped(bytes: &[u8]) -> String {
 }
 
 /// The name `shown` is the escaped form of, if it is one: its `%XX`
-/// decoded, when escaping that gives back exactly `shown`. Anything else
-/// with a `%` in it (`50%.txt`, `caf%C3%A9.pdf`, `%2e%2e`) is a name as it is.
+/// decoded, when that name is shown escaped and escaping it gives back
+/// exactly `shown`. Anything else with a `%` in it (`50%.txt`, `50%25.txt`,
+/// `caf%C3%A9.pdf`, `%2e%2e`) is a name as it is. (The recursion through
+/// [`shown_as_is`] works on ever shorter names.)
 fn unescaped(shown: &str) -> Option<Vec<u8>> {
     let bytes = unescape(shown)?;
-    (bytes != shown.as_bytes() && escaped(&bytes) == shown).then_some(bytes)
+    let form = bytes != shown.as_bytes() && escaped(&bytes) == shown;
+    (form && shown_as_is(&bytes).is_none()).then_some(bytes)
 }
 
 /// The on-disk name for one component of a client path.
@@ -126,11 +129,12 @@ mod tests {
     /// escaped itself: the two stay apart, and each leads back to itself.
     #[test]
     fn names_that_look_escaped_are_escaped() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 8] = [
             (b"100%FF.txt", "100%25FF.txt"),
             (b"100\xff.txt", "100%FF.txt"),
             (b"na%EFve.txt", "na%25EFve.txt"),
-            (b"a%25b", "a%2525b"),
+            (b"a%25b", "a%25b"),
+            (b"50%.txt", "50%.txt"),
             (b"x\r%FF", "x%0D%25FF"),
             (b"my%20file.pdf", "my%20file.pdf"),
             (b"caf%C3%A9.pdf", "caf%C3%A9.pdf"),
@@ -140,8 +144,11 @@ mod tests {
             assert_eq!(display_name(raw), shown, "{raw:?}");
             assert_eq!(os_name(shown), raw.to_os_string(), "{shown}");
         }
-        // Only the exact escaped form is unescaped: lower-case hex is a name.
-        assert_eq!(os_name("100%ff.txt"), OsString::from("100%ff.txt"));
+        // Only the exact escaped form of a name shown escaped is unescaped:
+        // lower-case hex, or the form of a name shown as it is, is a name.
+        for literal in ["100%ff.txt", "50%25.txt", "file%2520name.pdf"] {
+            assert_eq!(os_name(literal), OsString::from(literal));
+        }
     }
 
     /// Every name, whatever its bytes, comes back from what is shown.
