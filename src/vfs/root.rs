@@ -1,8 +1,10 @@
 //! The root handle and the file operations commands use.
 
+use std::ffi::OsStr;
 use std::fs::{File, FileTimes, Permissions};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -278,8 +280,13 @@ fn virtual_target(link: &VPath, target: &Path) -> Option<String> {
     if target.is_absolute() {
         return None;
     }
-    let text = display_name(target.as_os_str());
-    let joined = link.parent().join(&text).ok()?;
+    // Each part as a listing shows that name, so each leads back to it.
+    let bytes = target.as_os_str().as_bytes();
+    let parts: Vec<_> = bytes
+        .split(|&b| b == b'/')
+        .map(|part| display_name(OsStr::from_bytes(part)))
+        .collect();
+    let joined = link.parent().join(&parts.join("/")).ok()?;
     Some(joined.to_string())
 }
 
@@ -306,4 +313,21 @@ pub fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
     };
     Ok((bytes(avail)?, bytes(blocks)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link's target is shown part by part as the listing shows each
+    /// name: `100%FF.txt` (a UTF-8 name) as `100%25FF.txt`.
+    #[test]
+    fn a_target_is_shown_part_by_part() {
+        let link = VPath::root().join("dir/link").unwrap();
+        let target = Path::new(OsStr::from_bytes(b"50%/100%FF.txt"));
+        let shown = virtual_target(&link, target).unwrap();
+        assert_eq!(shown, "/dir/50%/100%25FF.txt");
+        let target = Path::new(OsStr::from_bytes(b"../a\xffb"));
+        assert_eq!(virtual_target(&link, target).unwrap(), "/a%FFb");
+    }
 }
