@@ -18,7 +18,7 @@ use cap_std::fs::Dir;
 use rustix::fs::{openat, statat, AtFlags, Mode, OFlags, RawDir};
 
 use super::listing::{Entry, ListFormat, Listing};
-use super::names::{display_name, shown_as_is};
+use super::names::display_name;
 use super::root::Root;
 use super::upload::is_temp_name;
 use super::VPath;
@@ -155,12 +155,12 @@ impl DirNames {
             if bytes == b"." || bytes == b".." {
                 continue;
             }
-            let as_is = shown_as_is(bytes);
+            let shown = display_name(OsStr::from_bytes(bytes));
+            let as_is = matches!(shown, Cow::Borrowed(_));
             // Our own temporary upload files are never shown.
-            if as_is.is_some_and(is_temp_name) {
+            if as_is && is_temp_name(&shown) {
                 continue;
             }
-            let shown = as_is.map_or_else(|| display_name(OsStr::from_bytes(bytes)), Cow::Borrowed);
             let too_many = || io::Error::other("directory too large to list");
             let len = u16::try_from(shown.len()).map_err(|_| too_many())?;
             if pages.last().is_none_or(|p| p.len() + shown.len() > PAGE) {
@@ -170,7 +170,7 @@ impl DirNames {
             let page = &mut pages[number];
             let start = u32::try_from(number * PAGE + page.len()).map_err(|_| too_many())?;
             page.push_str(&shown);
-            if as_is.is_none() {
+            if !as_is {
                 raw.insert(start, OsStr::from_bytes(bytes).to_os_string());
             }
             let mut head = [0u8; 8];

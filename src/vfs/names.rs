@@ -19,13 +19,13 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 /// A name that is shown as it is: UTF-8 without CR or LF, and not the
 /// escaped form of another name (`100%FF.txt` is shown `100%25FF.txt`,
 /// since `100%FF.txt` is how the name with the byte 0xFF is shown).
-pub fn shown_as_is(bytes: &[u8]) -> Option<&str> {
+fn shown_as_is(bytes: &[u8]) -> Option<&str> {
     // Bytes are searched faster than chars, and CR and LF are ASCII.
     if bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
         return None;
     }
     let s = std::str::from_utf8(bytes).ok()?;
-    (!s.contains('%') || unescaped(s).is_none()).then_some(s)
+    unescaped(s).is_none().then_some(s)
 }
 
 /// The longest file name Linux file systems take, in bytes (NAME_MAX).
@@ -34,6 +34,9 @@ pub const NAME_MAX: usize = 255;
 /// How an on-disk name is shown to clients: as it is where it can be
 /// (see [`shown_as_is`]), otherwise in its escaped form, which
 /// [`os_name`] turns back into exactly this name.
+// Inlined because a listing calls it once per name and nearly every name
+// is shown as it is.
+#[inline]
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
     match shown_as_is(bytes) {
@@ -68,6 +71,10 @@ fn escaped(bytes: &[u8]) -> String {
 /// `caf%C3%A9.pdf`, `%2e%2e`) is a name as it is. (The recursion through
 /// [`shown_as_is`] works on ever shorter names.)
 fn unescaped(shown: &str) -> Option<Vec<u8>> {
+    // Bytes are searched faster than chars.
+    if !shown.as_bytes().contains(&b'%') {
+        return None;
+    }
     let bytes = unescape(shown)?;
     let form = bytes != shown.as_bytes() && escaped(&bytes) == shown;
     (form && shown_as_is(&bytes).is_none()).then_some(bytes)
@@ -75,16 +82,12 @@ fn unescaped(shown: &str) -> Option<Vec<u8>> {
 
 /// The on-disk name for one component of a client path.
 pub fn os_name(component: &str) -> OsString {
-    if component.contains('%') {
-        if let Some(bytes) = unescaped(component) {
-            // An escaped `/` or NUL would smuggle path structure past
-            // VPath's normalisation; no on-disk name contains either.
-            if !bytes.contains(&b'/') && !bytes.contains(&0) {
-                return OsString::from_vec(bytes);
-            }
-        }
+    match unescaped(component) {
+        // An escaped `/` or NUL would smuggle path structure past VPath's
+        // normalisation; no on-disk name contains either.
+        Some(bytes) if !bytes.contains(&b'/') && !bytes.contains(&0) => OsString::from_vec(bytes),
+        _ => OsString::from(component),
     }
-    OsString::from(component)
 }
 
 fn unescape(s: &str) -> Option<Vec<u8>> {
@@ -156,17 +159,19 @@ mod tests {
     fn every_name_round_trips() {
         let alphabet: &[u8] = b"%0DAF9a\r\n\xff\xc3\xa9.";
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            let mut raw = Vec::new();
-            for _ in 0..(state % 9) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                raw.push(alphabet[(state % alphabet.len() as u64) as usize]);
-            }
+        let mut len = state % 9;
+        let mut next = || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut raw = Vec::new();
+            for _ in 0..len {
+                raw.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            len = next() % 9;
             let raw = OsStr::from_bytes(&raw);
             let shown = display_name(raw);
             assert!(!shown.contains(['\r', '\n']), "{shown:?}");
