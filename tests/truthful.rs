@@ -308,3 +308,56 @@ async fn no_temporary_file_outlives_the_server() {
     assert!(!t.path("big.bin").exists());
     drop((c, d));
 }
+
+/// A download stopped mid-way is reported with exactly the bytes the
+/// client got: here a fast reader takes the data while ABOR arrives. (A
+/// sendfile job on the pool used to run on for up to 4 MiB after the stop,
+/// uncounted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_download_counts_every_byte_it_sent() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+
+    let t = start(AccessMode::ReadOnly).await;
+    let f = std::fs::File::create(t.path("big.bin")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    for round in 0..5 {
+        let mut events = t.server.subscribe();
+        let mut c = t.login().await;
+        let mut d = c.epsv().await;
+        c.ok("RETR big.bin", 150).await;
+        let got = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&got);
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match d.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => counted.fetch_add(n as u64, Ordering::Relaxed),
+                };
+            }
+        });
+        while got.load(Ordering::Relaxed) < 8 << 20 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        c.send_raw(b"ABOR\r\n").await;
+        assert_eq!(c.reply().await.code, 426);
+        assert_eq!(c.reply().await.code, 226);
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the data connection stays open after the stop")
+            .unwrap();
+        let bytes = loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Ok(ftpshare::Event::TransferFinished { bytes, error, .. })) => {
+                    assert!(error.is_some(), "round {round}: reported complete");
+                    break bytes;
+                }
+                Ok(Ok(_)) => {}
+                other => panic!("no transfer event: {other:?}"),
+            }
+        };
+        assert_eq!(bytes, got.load(Ordering::Relaxed), "round {round}");
+    }
+}

@@ -1,12 +1,15 @@
 //! The loops that move a transfer's bytes, inside the transfer's own task.
-//! A download or listing is stopped by dropping its future (what it
-//! leaves running, a read of the file, changes nothing); an upload watches
-//! its stop token instead, so that it ends only once no write of it is
-//! still running (see [`receive_to_file`]).
+//! A download or listing is stopped by dropping its future: what it leaves
+//! running is a read of the file, which changes nothing, or a sendfile job,
+//! which ends at its next step once its `jobs` tracker is closed, and which
+//! the stop then waits for, so that the bytes it sent are counted (see
+//! [`send_file`]). An upload watches its stop token instead, so that it
+//! ends only once no write of it is still running (see [`receive_to_file`]).
 
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +18,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
 
 use super::file_sink::FileSink;
 use super::DataStream;
@@ -128,22 +133,24 @@ pub async fn send_bytes(
 /// A paced transfer's step when it sends bytes it holds.
 const PACED_STEP: usize = 4 << 10;
 
-/// Sends a file from `offset`. Plain binary transfers use sendfile(2);
+/// Sends `part` of a file (to its end, should it grow). Plain binary
+/// transfers use sendfile(2), in jobs that `jobs` tracks: whoever drops
+/// this future closes `jobs` and waits for it before reading `progress`.
 /// TLS and ASCII need the bytes in user space.
 pub async fn send_file(
     stream: &mut DataStream,
     file: File,
-    offset: u64,
-    len: u64,
+    part: Range<u64>,
     ascii: bool,
     limits: TransferLimits,
     progress: &Progress,
+    jobs: &TaskTracker,
 ) -> Result<(), FtpError> {
     if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
-        sendfile(tcp, file, offset, len, limits, progress).await?;
+        sendfile(tcp, file, part, limits, progress, jobs).await?;
         return finish_send(stream, limits).await;
     }
-    copy_out(stream, file, offset, ascii, limits, progress).await
+    copy_out(stream, file, part.start, ascii, limits, progress).await
 }
 
 /// The zero-copy download. sendfile(2) reads the file, and a page-cache
@@ -154,10 +161,10 @@ pub async fn send_file(
 async fn sendfile(
     tcp: &super::PlainTcp,
     file: File,
-    offset: u64,
-    len: u64,
+    part: Range<u64>,
     limits: TransferLimits,
     progress: &Progress,
+    jobs: &TaskTracker,
 ) -> Result<(), FtpError> {
     let throttle = Throttle::new(limits.max_rate);
     // Paced transfers move in small steps, so that the pace stays even.
@@ -179,12 +186,13 @@ async fn sendfile(
         .map_err(io::Error::from)
         .at("socket")?;
     let file = Arc::new(file);
-    let (mut off, mut sent) = (offset, 0u64);
-    while off < len {
+    let (mut off, mut sent) = (part.start, 0u64);
+    while off < part.end {
         let mut writable = within_stall(limits.stall, ready.writable()).await?;
-        let (f, sock) = (Arc::clone(&file), Arc::clone(&socket));
-        let until = len.min(off.saturating_add(burst));
-        let job = crate::blocking::run(move || sendfile_until(&sock, &f, off, until));
+        let (f, sock, counted) = (Arc::clone(&file), Arc::clone(&socket), Arc::clone(progress));
+        let (until, token) = (part.end.min(off.saturating_add(burst)), jobs.token());
+        let job =
+            crate::blocking::run(move || sendfile_until(&sock, &f, off..until, &counted, token));
         let (now, full) = job.await.and_then(|r| r).map_err(broken)?;
         let moved = now - off;
         off = now;
@@ -194,26 +202,31 @@ async fn sendfile(
             break; // the file shrank while we sent it
         }
         sent += moved;
-        progress.fetch_add(moved, Ordering::Relaxed);
         throttle.pace(sent).await;
     }
     Ok(())
 }
 
-/// sendfile(2) from `off` towards `until` on a non-blocking socket, until
-/// it is reached, the socket is full (then `true`), or the file ends.
+/// sendfile(2) of `part` on a non-blocking socket, until it is sent, the
+/// socket is full (then `true`), the file ends, or the transfer stopped
+/// (the tracker of `_job` closed). Counts each step's bytes in `progress`
+/// as they leave, so that a stop that waits for the job counts them all.
 /// Gives the offset reached.
 fn sendfile_until(
     socket: &std::os::fd::OwnedFd,
     file: &File,
-    mut off: u64,
-    until: u64,
+    part: Range<u64>,
+    progress: &Progress,
+    job: TaskTrackerToken,
 ) -> io::Result<(u64, bool)> {
-    while off < until {
-        let step = SENDFILE_STEP.min(usize::try_from(until - off).unwrap_or(SENDFILE_STEP));
+    let mut off = part.start;
+    while off < part.end && !job.task_tracker().is_closed() {
+        let step = SENDFILE_STEP.min(usize::try_from(part.end - off).unwrap_or(SENDFILE_STEP));
         match rustix::fs::sendfile(socket, file, Some(&mut off), step) {
             Ok(0) => return Ok((off, false)),
-            Ok(_) => {}
+            Ok(n) => {
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+            }
             Err(rustix::io::Errno::AGAIN) => return Ok((off, true)),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
@@ -506,6 +519,33 @@ mod tests {
             sink.filled().await.unwrap();
         }
         sink.finish().await.unwrap();
+    }
+
+    /// A sendfile job sends only while its transfer runs: it counts each
+    /// step as it goes, and once the transfer's tracker is closed (a stop)
+    /// it sends nothing more.
+    #[test]
+    fn a_sendfile_job_counts_its_steps_and_heeds_the_stop() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let socket = std::os::fd::OwnedFd::from(server);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[7u8; 1000]).unwrap();
+        let (progress, jobs) = (Progress::default(), TaskTracker::new());
+        let sent = sendfile_until(&socket, &file, 100..600, &progress, jobs.token());
+        assert_eq!(sent.unwrap(), (600, false));
+        assert_eq!(progress.load(Ordering::Relaxed), 500);
+        jobs.close();
+        let sent = sendfile_until(&socket, &file, 600..1000, &progress, jobs.token());
+        assert_eq!(sent.unwrap(), (600, false));
+        assert_eq!(progress.load(Ordering::Relaxed), 500);
+        drop(socket);
+        let mut got = Vec::new();
+        (&client).read_to_end(&mut got).unwrap();
+        assert_eq!(got, [7u8; 500]);
     }
 
     /// An upload stopped while a write of it is still running (here into a

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::task::{open, TaskContext};
 use super::upload::{busy, Finish};
@@ -338,6 +339,7 @@ impl Session {
             deflate: self.deflate,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
+            jobs: TaskTracker::new(),
             locks: Arc::clone(&self.shared.locks),
         }
     }
@@ -498,14 +500,19 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
             finish,
             ticket,
         } => super::upload::receive(ctx, tcp, file, target, finish, ticket).await,
-        // Nothing to commit: a stop ends a download or listing at once.
+        // Nothing to commit: a stop ends a download or listing at once,
+        // and a sendfile job still running ends at its next step; it is
+        // waited for, so that the report counts what it sent.
         job => {
-            let stop = ctx.stop.clone();
-            tokio::select! {
+            let (stop, jobs) = (ctx.stop.clone(), ctx.jobs.clone());
+            let sent = tokio::select! {
                 biased;
                 _ = stop.cancelled() => Err(FtpError::aborted()),
                 sent = send(ctx, tcp, job) => sent.map(|()| None),
-            }
+            };
+            jobs.close();
+            jobs.wait().await;
+            sent
         }
     }
 }
@@ -522,11 +529,11 @@ async fn send(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<()> {
             data::send_file(
                 &mut stream,
                 file,
-                offset,
-                len,
+                offset..len,
                 ctx.ascii,
                 ctx.limits,
                 &ctx.progress,
+                &ctx.jobs,
             )
             .await
         }
@@ -608,6 +615,7 @@ mod tests {
             deflate: None,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
+            jobs: TaskTracker::new(),
             locks: Arc::default(),
         }
     }
