@@ -135,10 +135,11 @@ impl FtpError {
             IsADirectory => FtpError::FileUnavailable(format!("{path}: Is a directory")),
             Unsupported => FtpError::FileUnavailable(format!("{path}: Not a regular file")),
             DirectoryNotEmpty => FtpError::FileUnavailable(format!("{path}: Directory not empty")),
-            // ENAMETOOLONG
+            // ENAMETOOLONG, for a name or the whole path.
             InvalidFilename => FtpError::InvalidName(format!(
-                "{path}: name too long (max {} bytes)",
-                crate::vfs::NAME_MAX
+                "{path}: name too long (max {} bytes), or path too long (max {} bytes)",
+                crate::vfs::NAME_MAX,
+                libc::PATH_MAX
             )),
             InvalidInput => FtpError::InvalidName(format!("{path}: Invalid file name")),
             StorageFull => FtpError::NoSpace(path.to_string()),

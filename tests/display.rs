@@ -26,9 +26,20 @@ const WAIT: Duration = Duration::from_secs(60);
 
 const PASSWORD: &str = "secret";
 
-/// What a hostile client does: a user name, a folder, file names and a
-/// rename target made of terminal controls (ESC sequences that retitle
-/// the window and clear the screen, the C1 CSI U+009B, a bidi override).
+/// Names made of terminal controls (ESC sequences that retitle the window
+/// and clear the screen, the C1 CSI U+009B) that another program put in
+/// the shared folder: a client cannot make such names itself.
+fn plant_hostile_names(dir: &std::path::Path) {
+    std::fs::create_dir(dir.join("\x1b]0;PWNED\x07")).unwrap();
+    for name in ["\x1b[2J.txt", "\u{9b}2J.txt"] {
+        std::fs::write(dir.join(name), b"x").unwrap();
+    }
+}
+
+/// What a hostile client does: a user name made of terminal controls, a
+/// folder name of them (refused), and then work on the names
+/// [`plant_hostile_names`] made and on a bidi override (U+202E), which is
+/// not a control character and so can be made.
 const HOSTILE: &str = r#"
 import ftplib, io
 bad = ftplib.FTP()
@@ -41,11 +52,15 @@ bad.close()
 f = ftplib.FTP()
 f.connect('127.0.0.1', port, timeout=30)
 f.login('share', password)
-f.mkd('\x1b]0;PWNED\x07')
-for name in ['\x1b[2J.txt', '\u009b2J.txt', '\u202etxt.exe']:
-    f.storbinary('STOR ' + name, io.BytesIO(b'x' * 10))
+try:
+    f.mkd('\x1b[2J\x1b]0;NEW\x07')
+    raise SystemExit('a name with control characters was made')
+except ftplib.error_perm as e:
+    assert str(e).startswith('553'), e
+f.mkd('\x1b]0;PWNED\x07/sub')
+f.storbinary('STOR \u202etxt.exe', io.BytesIO(b'x' * 10))
 f.retrbinary('RETR \x1b[2J.txt', lambda b: None)
-f.rename('\u009b2J.txt', '\x1b[H\x1b[2Jmoved')
+f.rename('\u009b2J.txt', 'moved')
 f.delete('\u202etxt.exe')
 f.quit()
 "#;
@@ -144,6 +159,7 @@ fn hostile_names_reach_plain_output_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let shared = dir.path().join("\x1b]0;DIR\x07\u{9b}");
     std::fs::create_dir(&shared).unwrap();
+    plant_hostile_names(&shared);
     let d = shared.to_str().unwrap();
     let mut share = Piped::start(&[
         "-vv",
@@ -165,11 +181,10 @@ fn hostile_names_reach_plain_output_escaped() {
     for seen in [
         r"\e]0;DIR\u{7}\u{9b} (writable)",
         r#"wrong password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
-        r"mkdir    /\e]0;PWNED\u{7}",
-        r"upload   /\e[2J.txt",
-        r"upload   /\u{9b}2J.txt",
+        r"mkdir    /\e]0;PWNED\u{7}/sub",
+        r"upload   /\u{202e}txt.exe",
         r"download /\e[2J.txt",
-        r"rename   /\u{9b}2J.txt -> /\e[H\e[2Jmoved",
+        r"rename   /\u{9b}2J.txt -> /moved",
         r"delete   /\u{202e}txt.exe",
     ] {
         assert!(stdout.contains(seen), "{seen} not in {stdout}");
@@ -177,8 +192,8 @@ fn hostile_names_reach_plain_output_escaped() {
     // -vv logs the commands and replies the same way.
     let stderr = String::from_utf8_lossy(&stderr);
     for seen in [
-        r"MKD \e]0;PWNED\u{7}",
-        r#"257 "/\e]0;PWNED\u{7}""#,
+        r"MKD \e[2J\e]0;NEW\u{7}",
+        r#"257 "/\e]0;PWNED\u{7}/sub""#,
         r"DELE \u{202e}txt.exe",
     ] {
         assert!(stderr.contains(seen), "{seen} not in {stderr}");
@@ -192,6 +207,7 @@ fn hostile_names_keep_json_valid_and_terminal_safe() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    plant_hostile_names(dir.path());
     let d = dir.path().to_str().unwrap();
     let mut share = Piped::start(&[
         "--json",
@@ -219,7 +235,8 @@ fn hostile_names_keep_json_valid_and_terminal_safe() {
             .find(|e| e["event"] == name)
             .map(|e| e["path"].as_str().unwrap_or_default().to_string())
     };
-    assert_eq!(path("mkdir").as_deref(), Some("/\x1b]0;PWNED\x07"));
+    assert_eq!(path("mkdir").as_deref(), Some("/\x1b]0;PWNED\x07/sub"));
+    assert_eq!(path("download").as_deref(), Some("/\x1b[2J.txt"));
     assert_eq!(path("delete").as_deref(), Some("/\u{202e}txt.exe"));
     let failed = events
         .iter()
@@ -228,7 +245,10 @@ fn hostile_names_keep_json_valid_and_terminal_safe() {
     assert_eq!(failed["user"], "\x1b]0;PWNED\x07\x1b[31mevil\u{9b}");
     // The people's lines on stderr are escaped too.
     let stderr = String::from_utf8_lossy(&stderr);
-    assert!(stderr.contains(r"mkdir    /\e]0;PWNED\u{7}"), "{stderr}");
+    assert!(
+        stderr.contains(r"mkdir    /\e]0;PWNED\u{7}/sub"),
+        "{stderr}"
+    );
 }
 
 /// A tmux server of its own (a socket in a temporary folder), killed on
@@ -488,6 +508,7 @@ fn hostile_names_reach_a_terminal_escaped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    plant_hostile_names(dir.path());
     let command = format!(
         "{BIN} -w --bind 127.0.0.1 --no-qr --password {PASSWORD} {}",
         dir.path().display()
@@ -512,8 +533,9 @@ fn hostile_names_reach_a_terminal_escaped() {
         "{screen}"
     );
     for seen in [
-        r"mkdir    /\e]0;PWNED\u{7}",
-        r"rename   /\u{9b}2J.txt -> /\e[H\e[2Jmoved",
+        r"mkdir    /\e]0;PWNED\u{7}/sub",
+        r"download /\e[2J.txt",
+        r"rename   /\u{9b}2J.txt -> /moved",
     ] {
         assert!(screen.contains(seen), "{seen} not in\n{screen}");
     }

@@ -715,6 +715,51 @@ async fn line_breaks_in_paths_are_refused() {
     assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 0);
 }
 
+/// A client cannot plant a name with a control character, whether it
+/// sends the character itself (a TAB) or the escaped form of a line break
+/// that listings show for such names (`%0A`); nor store a file under a
+/// name that ends like a folder's (`sub/`). Nothing is made; a name that
+/// is merely not UTF-8 still is.
+#[tokio::test]
+async fn new_names_with_control_characters_are_refused() {
+    for mode in [AccessMode::Writable, AccessMode::UploadOnly] {
+        let t = start(mode).await;
+        t.write("a.txt", b"kept");
+        let mut raw = t.login().await;
+        for cmd in [
+            "STOR p%0Aq",
+            "STOR p%0Dq",
+            "STOR tab\tname",
+            "STOR esc\u{1b}[31mred",
+            "STOU p%0Aq",
+            "MKD d%0Ax",
+            "STOR sub/",
+            "STOR sub/.",
+        ] {
+            let _data = raw.epsv().await;
+            raw.ok(cmd, 553).await;
+        }
+        // A drop box makes the folders on the way; elsewhere they must be
+        // there already.
+        let _data = raw.epsv().await;
+        if mode == AccessMode::Writable {
+            raw.ok("STOR dir%0Ax/f.txt", 550).await;
+            raw.ok("APPE p%0Aq", 553).await;
+            raw.ok("RNFR a.txt", 350).await;
+            raw.ok("RNTO z%0Az", 553).await;
+        } else {
+            raw.ok("STOR dir%0Ax/f.txt", 553).await;
+        }
+        let names: Vec<_> = std::fs::read_dir(t.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.txt"], "{mode:?}");
+        assert_eq!(std::fs::read(t.path("a.txt")).unwrap(), b"kept");
+        assert_eq!(try_stor(&mut raw, "STOR latin%E9.txt", b"ok").await, 226);
+    }
+}
+
 /// Replacing a file keeps its permission bits: a private file stays private.
 #[tokio::test]
 async fn a_replaced_file_keeps_its_permissions() {

@@ -14,7 +14,7 @@ use crate::session::Session;
 use crate::vfs::{mdtm as mdtm_text, Share};
 
 pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
-    let path = s.path(arg)?;
+    let path = s.new_path(arg)?;
     let sees_names = s.rules().sees_names;
     let created = fs(s, &path, move |r, p| {
         if sees_names {
@@ -75,7 +75,7 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let Some(from) = s.rename_from.take() else {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
-    let to = s.path(arg)?;
+    let to = s.new_path(arg)?;
     // Both names, in one order for every session, so that two renames
     // between the same names cannot wait for each other.
     let (first, second) = if from.as_str() <= to.as_str() {

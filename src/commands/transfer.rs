@@ -437,10 +437,14 @@ fn free_name(root: &Share, wanted: &VPath) -> io::Result<VPath> {
 }
 
 fn upload_target(s: &Session, arg: &str) -> FtpResult<VPath> {
-    let path = s.path(arg)?;
+    let path = s.new_path(arg)?;
     // The share decides where an upload may land (never onto a shared
     // folder itself); it looks at nothing on disk, so no blocking hop.
     s.shared.root.check_change(&path).at(&path)?;
+    // `sub/` or `sub/.` names a folder, though the path drops what says so.
+    if matches!(arg.rsplit('/').next(), Some("" | "." | "..")) {
+        return Err(FtpError::InvalidName(format!("{arg}: not a file name")));
+    }
     // Checked before 150: otherwise the whole body would be read only to
     // fail at the final rename.
     if !path.fits_name_max() {

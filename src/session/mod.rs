@@ -205,6 +205,18 @@ impl Session {
         Ok(path)
     }
 
+    /// [`Session::path`] for a command that creates the name (an upload,
+    /// MKD, RNTO): refused when the name is not one a client may create.
+    pub fn new_path(&self, arg: &str) -> FtpResult<VPath> {
+        let path = self.path(arg)?;
+        if !path.creatable(!self.rules().sees_names) {
+            return Err(FtpError::InvalidName(
+                "New names may not hold control characters".into(),
+            ));
+        }
+        Ok(path)
+    }
+
     /// The data-connection wait, from the limits.
     pub fn data_timeout(&self) -> Duration {
         self.shared.config.limits.data_timeout

@@ -90,6 +90,20 @@ pub fn os_name(component: &str) -> OsString {
     }
 }
 
+/// Whether a client may give a new file or folder this name (one
+/// component as the client sends it): not when the name on disk would
+/// hold a control character. Such a name, made through its escaped form
+/// (`%0A`), would break the line-by-line tools and the terminal of
+/// whoever owns the folder. Bytes that are not UTF-8 are allowed: a
+/// folder of Latin-1 names stays manageable.
+pub fn creatable(component: &str) -> bool {
+    let name = os_name(component);
+    match std::str::from_utf8(name.as_bytes()) {
+        Ok(text) => !text.chars().any(char::is_control),
+        Err(_) => !name.as_bytes().iter().any(u8::is_ascii_control),
+    }
+}
+
 fn unescape(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -155,6 +169,35 @@ mod tests {
     }
 
     /// Every name, whatever its bytes, comes back from what is shown.
+    #[test]
+    fn new_names_hold_no_control_characters() {
+        // `%1B` and `%7F` are not escaped forms (only CR, LF, `%` and
+        // bytes that are not UTF-8 are shown escaped): names as they are.
+        let ok = [
+            "a.txt",
+            "caf\u{e9}",
+            "50%.txt",
+            "new%FE",
+            "100%25FF.txt",
+            "-rf",
+            "x%1B",
+            "%7F",
+        ];
+        for ok in ok {
+            assert!(creatable(ok), "{ok}");
+        }
+        for bad in [
+            "p%0Aq",
+            "p%0Dq",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{9b}x",
+            "esc\u{1b}[2J",
+        ] {
+            assert!(!creatable(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn every_name_round_trips() {
         let alphabet: &[u8] = b"%0DAF9a\r\n\xff\xc3\xa9.";

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::names::{os_name, NAME_MAX};
+use super::names::{creatable, os_name, NAME_MAX};
 
 /// A client path that cannot name anything: it holds NUL, CR or LF.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +82,17 @@ impl VPath {
     /// upload can be refused before its data is sent rather than after.
     pub fn fits_name_max(&self) -> bool {
         self.components().all(|c| os_name(c).len() <= NAME_MAX)
+    }
+
+    /// Whether a client may create the names this path makes: its last,
+    /// or with `every` all of them (a drop box makes the folders on the
+    /// way). See [`creatable`].
+    pub fn creatable(&self, every: bool) -> bool {
+        let mut names = self.components();
+        match every {
+            true => names.all(creatable),
+            false => names.last().is_none_or(creatable),
+        }
     }
 
     /// The path relative to the root handle, with escaped non-UTF-8 names
