@@ -321,7 +321,8 @@ async fn an_aborted_download_counts_every_byte_it_sent() {
 
     let t = start(AccessMode::ReadOnly).await;
     let f = std::fs::File::create(t.path("big.bin")).unwrap();
-    f.set_len(1 << 30).unwrap();
+    // Sparse, and large enough that no download of it ends before ABOR.
+    f.set_len(1 << 36).unwrap();
     for round in 0..5 {
         let mut events = t.server.subscribe();
         let mut c = t.login().await;
@@ -338,7 +339,12 @@ async fn an_aborted_download_counts_every_byte_it_sent() {
                 };
             }
         });
+        let since = Instant::now();
         while got.load(Ordering::Relaxed) < 8 << 20 {
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "the download stalled"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         c.send_raw(b"ABOR\r\n").await;

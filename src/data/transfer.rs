@@ -133,10 +133,10 @@ pub async fn send_bytes(
 /// A paced transfer's step when it sends bytes it holds.
 const PACED_STEP: usize = 4 << 10;
 
-/// Sends `part` of a file (to its end, should it grow). Plain binary
-/// transfers use sendfile(2), in jobs that `jobs` tracks: whoever drops
-/// this future closes `jobs` and waits for it before reading `progress`.
-/// TLS and ASCII need the bytes in user space.
+/// Sends `part` of a file. Plain binary transfers use sendfile(2), in
+/// jobs that `jobs` tracks: whoever drops this future closes `jobs` and
+/// waits for it before reading `progress`. TLS and ASCII need the bytes in
+/// user space (and send to the file's end, should it have grown).
 pub async fn send_file(
     stream: &mut DataStream,
     file: File,
@@ -190,9 +190,14 @@ async fn sendfile(
     while off < part.end {
         let mut writable = within_stall(limits.stall, ready.writable()).await?;
         let (f, sock, counted) = (Arc::clone(&file), Arc::clone(&socket), Arc::clone(progress));
-        let (until, token) = (part.end.min(off.saturating_add(burst)), jobs.token());
-        let job =
-            crate::blocking::run(move || sendfile_until(&sock, &f, off..until, &counted, token));
+        let (until, tracker) = (part.end.min(off.saturating_add(burst)), jobs.clone());
+        // The token is taken when the job starts, not when it is queued: a
+        // stop then waits only for a job that may be sending, never for
+        // one still queued behind a busy pool (which sees the close and
+        // sends nothing).
+        let job = crate::blocking::run(move || {
+            sendfile_until(&sock, &f, off..until, &counted, tracker.token())
+        });
         let (now, full) = job.await.and_then(|r| r).map_err(broken)?;
         let moved = now - off;
         off = now;
@@ -209,7 +214,7 @@ async fn sendfile(
 
 /// sendfile(2) of `part` on a non-blocking socket, until it is sent, the
 /// socket is full (then `true`), the file ends, or the transfer stopped
-/// (the tracker of `_job` closed). Counts each step's bytes in `progress`
+/// (the tracker of `job` closed). Counts each step's bytes in `progress`
 /// as they leave, so that a stop that waits for the job counts them all.
 /// Gives the offset reached.
 fn sendfile_until(

@@ -339,7 +339,6 @@ impl Session {
             deflate: self.deflate,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
-            jobs: TaskTracker::new(),
             locks: Arc::clone(&self.shared.locks),
         }
     }
@@ -487,7 +486,8 @@ fn sent_whole(conn: &Opened, job: &mut Job, ctx: &TaskContext) -> bool {
 
 /// How long a stop waits for a transfer that is committing: the commit
 /// waits at most a stall for the path's lock and one for another
-/// program's flock, then does its own few file-system calls.
+/// program's flock, then does its own few file-system calls. (A stopped
+/// download waits only for a sendfile step under way.)
 fn commit_wait(stall: Duration) -> Duration {
     stall.saturating_mul(3)
 }
@@ -504,11 +504,11 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
         // and a sendfile job still running ends at its next step; it is
         // waited for, so that the report counts what it sent.
         job => {
-            let (stop, jobs) = (ctx.stop.clone(), ctx.jobs.clone());
+            let (stop, jobs) = (ctx.stop.clone(), TaskTracker::new());
             let sent = tokio::select! {
                 biased;
                 _ = stop.cancelled() => Err(FtpError::aborted()),
-                sent = send(ctx, tcp, job) => sent.map(|()| None),
+                sent = send(ctx, tcp, job, &jobs) => sent.map(|()| None),
             };
             jobs.close();
             jobs.wait().await;
@@ -517,7 +517,7 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
     }
 }
 
-async fn send(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<()> {
+async fn send(ctx: TaskContext, tcp: Opened, job: Job, jobs: &TaskTracker) -> FtpResult<()> {
     let mut stream = open(&ctx, tcp).await?;
     match job {
         Job::Send {
@@ -533,7 +533,7 @@ async fn send(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<()> {
                 ctx.ascii,
                 ctx.limits,
                 &ctx.progress,
-                &ctx.jobs,
+                jobs,
             )
             .await
         }
@@ -615,7 +615,6 @@ mod tests {
             deflate: None,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
-            jobs: TaskTracker::new(),
             locks: Arc::default(),
         }
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::data::{self, DataStream, Opened, Progress, TransferLimits};
 use crate::error::FtpResult;
@@ -22,8 +21,6 @@ pub(super) struct TaskContext {
     pub(super) deflate: Option<u32>,
     pub(super) progress: Progress,
     pub(super) stop: CancellationToken,
-    /// A download's jobs that send on its data connection (sendfile).
-    pub(super) jobs: TaskTracker,
     pub(super) locks: Arc<PathLocks>,
 }
 

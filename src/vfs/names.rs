@@ -33,10 +33,8 @@ pub const NAME_MAX: usize = 255;
 
 /// How an on-disk name is shown to clients: as it is where it can be
 /// (see [`shown_as_is`]), otherwise in its escaped form, which
-/// [`os_name`] turns back into exactly this name.
-// Inlined because a listing calls it once per name and nearly every name
-// is shown as it is.
-#[inline]
+/// [`os_name`] turns back into exactly this name. Borrowed exactly when
+/// shown as it is.
 pub fn display_name(name: &OsStr) -> Cow<'_, str> {
     let bytes = name.as_bytes();
     match shown_as_is(bytes) {
