@@ -785,6 +785,36 @@ async fn a_replaced_file_keeps_its_permissions() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// Replacing someone else's file as root (`sudo ftpshare -w ~user/inbox`)
+/// keeps its owner, so its owner can still write it; so does a resume
+/// from the middle, which replaces the file too.
+#[tokio::test]
+async fn a_replaced_file_keeps_its_owner() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a file away takes root");
+        return;
+    }
+    let t = start(AccessMode::Writable).await;
+    let mut raw = t.login().await;
+    for (name, rest) in [("theirs.txt", None), ("resumed.txt", Some(3))] {
+        t.write(name, b"old content");
+        std::os::unix::fs::chown(t.path(name), Some(1234), Some(2345)).unwrap();
+        if let Some(offset) = rest {
+            raw.ok(&format!("REST {offset}"), 350).await;
+        }
+        assert_eq!(
+            try_stor(&mut raw, &format!("STOR {name}"), b"new").await,
+            226
+        );
+        let md = std::fs::metadata(t.path(name)).unwrap();
+        assert_eq!((md.uid(), md.gid()), (1234, 2345), "{name}");
+        let want: &[u8] = if rest.is_some() { b"oldnew" } else { b"new" };
+        assert_eq!(std::fs::read(t.path(name)).unwrap(), want);
+    }
+}
+
 /// APPE with no data adds nothing: the file keeps every byte.
 #[tokio::test]
 async fn an_empty_append_leaves_the_file_as_it_was() {
@@ -803,6 +833,26 @@ async fn an_empty_append_leaves_the_file_as_it_was() {
     drop(data);
     wait_for_no_temp_files(t.root()).await;
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), old);
+}
+
+/// REST before APPE: the bytes go at the file's end, so a restart point
+/// there is kept and one elsewhere refused (554), leaving the file as it
+/// was, rather than silently ignored.
+#[tokio::test]
+async fn rest_before_appe_must_be_the_end() {
+    let t = start(AccessMode::Writable).await;
+    t.write("log.txt", b"0123456789");
+    let mut raw = t.login().await;
+    raw.ok("REST 3", 350).await;
+    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"Y").await, 554);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"0123456789");
+    raw.ok("REST 10", 350).await;
+    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"Y").await, 226);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"0123456789Y");
+    raw.ok("REST 1", 350).await;
+    assert_eq!(try_stor(&mut raw, "APPE new.txt", b"Z").await, 554);
+    assert!(!t.path("new.txt").exists());
+    assert!(temp_files(t.root()).is_empty());
 }
 
 /// Polls STAT until the running transfer has received at least `n` bytes.

@@ -380,6 +380,7 @@ async fn admitted(
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
+    let offset = s.rest.unwrap_or(0);
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let shown = path.clone();
@@ -387,6 +388,10 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         AppendTarget::Symlink => Ok(Err(FtpError::FileUnavailable(format!(
             "{shown}: is a symbolic link; APPE to the file it points to"
         )))),
+        // The bytes go at the end: a REST elsewhere cannot be kept.
+        AppendTarget::File(held) if offset != 0 && offset != held => Ok(Err(FtpError::BadRestart(
+            format!("Cannot restart at {offset}: APPE adds at the end of {shown}, at {held}"),
+        ))),
         AppendTarget::File(held) => {
             let (upload, file) = Upload::begin(r, p)?;
             Ok(Ok((file, Finish::Append(upload), held)))

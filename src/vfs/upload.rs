@@ -20,6 +20,35 @@ use super::{Share, VPath};
 const TEMP_PREFIX: &str = ".ftpshare-";
 const TEMP_SUFFIX: &str = ".part";
 
+/// What a replacing upload's file keeps of the file it replaces.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Kept {
+    fn apply(self, file: &File) -> io::Result<()> {
+        use std::os::unix::fs::{fchown, MetadataExt};
+        let md = file.metadata()?;
+        if (md.uid(), md.gid()) != (self.uid, self.gid) {
+            // Only root gives a file away; an owner may still pass it to
+            // one of its groups. Where neither is allowed the file stays
+            // ours, as any new file is.
+            let given = fchown(file, Some(self.uid), Some(self.gid))
+                .or_else(|_| fchown(file, None, Some(self.gid)));
+            if let Err(e) = given {
+                if e.kind() != io::ErrorKind::PermissionDenied {
+                    return Err(e);
+                }
+            }
+        }
+        // After the owner: a change of owner may clear mode bits.
+        file.set_permissions(std::fs::Permissions::from_mode(self.mode))
+    }
+}
+
 #[derive(Debug)]
 pub struct Upload {
     /// Shared with the removal a drop hands to the blocking pool.
@@ -86,8 +115,10 @@ impl Upload {
         // A replaced file keeps its permission bits: a private file must
         // not become world-readable by being uploaded again. Only those:
         // set-user-ID, set-group-ID and sticky bits on new content would
-        // let a client plant a setuid program when we run as root.
-        let mut keep_mode = None;
+        // let a client plant a setuid program when we run as root. And it
+        // keeps its owner where we may give it (as root): otherwise a file
+        // in someone's folder, shared with sudo, would become root's.
+        let mut kept = None;
         if let Some(name) = target.file_name().filter(|_| replacing) {
             let name = os_name(name);
             // One look at the name (and, for a symlink, one where it leads).
@@ -106,13 +137,18 @@ impl Upload {
             if held.as_ref().is_some_and(|m| m.is_dir()) {
                 return Err(io::Error::from(io::ErrorKind::IsADirectory));
             }
-            keep_mode = held.filter(|m| m.is_file()).map(|m| m.mode() & 0o777);
+            kept = held.filter(|m| m.is_file()).map(|m| Kept {
+                mode: m.mode() & 0o777,
+                uid: m.uid(),
+                gid: m.gid(),
+            });
         }
-        Upload::create_temp(dir, keep_mode)
+        Upload::create_temp(dir, kept)
     }
 
-    /// A new temporary file in `dir`, with `mode`'s permission bits if given.
-    fn create_temp(dir: Dir, keep_mode: Option<u32>) -> io::Result<(Upload, File)> {
+    /// A new temporary file in `dir`, with the owner and permission bits
+    /// of the file it replaces, if any.
+    fn create_temp(dir: Dir, kept: Option<Kept>) -> io::Result<(Upload, File)> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         for _ in 0..16 {
@@ -129,8 +165,8 @@ impl Upload {
                         committed: false,
                     };
                     let file = file.into_std();
-                    if let Some(mode) = keep_mode {
-                        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                    if let Some(kept) = kept {
+                        kept.apply(&file)?;
                     }
                     return Ok((upload, file));
                 }
