@@ -64,6 +64,31 @@ fn perms(p: &Path) -> u32 {
 // MFMT, MFF, the MDTM set form, SITE
 // ---------------------------------------------------------------------
 
+/// A time the file system cannot hold (ext4 keeps 1901 to 2446) is
+/// answered with the time it stored, the one MDTM then shows, not the one
+/// asked for.
+#[tokio::test]
+async fn mfmt_answers_with_the_time_stored() {
+    let t = start(AccessMode::Writable).await;
+    t.write("f.txt", b"file");
+    let mut raw = t.login().await;
+    for cmd in [
+        "MFMT 99991231235959 f.txt",
+        "MFMT 00000101000000 f.txt",
+        "MDTM 99991231235959 f.txt",
+        "MFF Modify=99991231235959; f.txt",
+    ] {
+        let r = raw.ok(cmd, 213).await;
+        let shown = raw.ok("MDTM f.txt", 213).await;
+        let echoed = r.text.split_once("Modify=").unwrap().1;
+        assert_eq!(
+            echoed.split(';').next(),
+            Some(&shown.text[4..]),
+            "{cmd}: {r:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftplib_sets_times_and_modes() {
     if !need("python3") {

@@ -17,13 +17,14 @@ fn time_text(t: TimeVal) -> String {
 }
 
 /// Sets the modification time (and, when given, the access time) of a
-/// file or folder, off the runtime.
+/// file or folder, off the runtime; gives the modification time stored,
+/// which replies echo: the one MDTM will show.
 pub async fn set_times(
     s: &Session,
     arg: &str,
     mtime: TimeVal,
     atime: Option<TimeVal>,
-) -> FtpResult<()> {
+) -> FtpResult<TimeVal> {
     let path = s.path(arg)?;
     fs(s, &path, move |root, p| {
         root.set_times(
@@ -43,10 +44,10 @@ pub async fn set_mode(s: &Session, arg: &str, mode: u32) -> FtpResult<()> {
 
 /// MFMT: `213 Modify=time; path`.
 pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
-    set_times(s, arg, time, None).await?;
+    let stored = set_times(s, arg, time, None).await?;
     Ok(Reply::new(
         213,
-        format!("Modify={}; {arg}", time_text(time)),
+        format!("Modify={}; {arg}", time_text(stored)),
     ))
 }
 
@@ -66,8 +67,8 @@ pub async fn mff(s: &Session, facts: &[FactChange], arg: &str) -> FtpResult<Repl
     for fact in facts {
         match *fact {
             FactChange::Modify(t) => {
-                set_times(s, arg, t, None).await?;
-                done.push_str(&format!("Modify={};", time_text(t)));
+                let stored = set_times(s, arg, t, None).await?;
+                done.push_str(&format!("Modify={};", time_text(stored)));
             }
             FactChange::UnixMode(mode) => {
                 set_mode(s, arg, mode).await?;

@@ -17,7 +17,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::cached::Download;
 use super::listing::{Entry, Kind};
 use super::names::display_name;
-use super::VPath;
+use super::{TimeVal, VPath};
 
 /// The served folder, opened once. All access goes through `dir`. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -179,18 +179,27 @@ impl Root {
         Ok(self.open_read(p)?.0)
     }
 
-    /// Sets the modification time and, when given, the access time.
+    /// Sets the modification time and, when given, the access time; gives
+    /// the modification time the file system stored, which may differ
+    /// (ext4 keeps 1901 to 2446, some file systems whole seconds).
     pub fn set_times(
         &self,
         p: &VPath,
         modified: SystemTime,
         accessed: Option<SystemTime>,
-    ) -> io::Result<()> {
+    ) -> io::Result<TimeVal> {
+        use std::os::unix::fs::MetadataExt;
         let mut times = FileTimes::new().set_modified(modified);
         if let Some(a) = accessed {
             times = times.set_accessed(a);
         }
-        self.open_for_attrs(p)?.set_times(times)
+        let file = self.open_for_attrs(p)?;
+        file.set_times(times)?;
+        let stored = file.metadata()?;
+        Ok(TimeVal {
+            secs: stored.mtime(),
+            nanos: u32::try_from(stored.mtime_nsec()).unwrap_or(0),
+        })
     }
 
     /// Sets the permission bits; set-id and sticky bits are never set.

@@ -23,7 +23,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::dirlist::ListingJob;
 use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
-use super::{AppendTarget, Download, Root, VPath};
+use super::{AppendTarget, Download, Root, TimeVal, VPath};
 
 /// The served tree: a folder, or a virtual root of named entries. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -383,7 +383,7 @@ impl Share {
         p: &VPath,
         modified: SystemTime,
         accessed: Option<SystemTime>,
-    ) -> io::Result<()> {
+    ) -> io::Result<TimeVal> {
         let (root, rel) = self.writable(p)?;
         root.set_times(&rel, modified, accessed)
     }
