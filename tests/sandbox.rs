@@ -855,6 +855,40 @@ async fn rest_before_appe_must_be_the_end() {
     assert!(temp_files(t.root()).is_empty());
 }
 
+/// A server killed mid-upload leaves its hidden upload file behind, in a
+/// folder that lists empty: RMD removes it with the folder. A folder with
+/// anything else in it keeps everything. An upload still running into a
+/// folder removed this way fails, and leaves nothing.
+#[tokio::test]
+async fn rmd_removes_a_folder_that_holds_only_upload_files() {
+    let t = start(AccessMode::Writable).await;
+    let left = ".ftpshare-0123456789abcdef.part";
+    t.write(&format!("d/{left}"), b"left by a killed server");
+    t.write(&format!("e/{left}"), b"left by a killed server");
+    t.write("e/kept.txt", b"kept");
+    let mut raw = t.login().await;
+    let r = raw.ok("STAT d", 212).await;
+    assert_eq!(r.text.lines().count(), 2, "{r:?}");
+    raw.ok("RMD d", 250).await;
+    assert!(!t.path("d").exists());
+    raw.ok("RMD e", 550).await;
+    assert!(t.path(&format!("e/{left}")).exists());
+    assert!(t.path("e/kept.txt").exists());
+
+    std::fs::create_dir(t.path("f")).unwrap();
+    let mut up = t.login().await;
+    let mut data = up.epsv().await;
+    up.ok("STOR f/new.bin", 150).await;
+    data.write_all(&[1u8; 1000]).await.unwrap();
+    wait_received(&mut up, 1000).await;
+    raw.ok("RMD f", 250).await;
+    data.shutdown().await.unwrap();
+    drop(data);
+    let r = up.reply().await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(!t.path("f").exists());
+}
+
 /// Polls STAT until the running transfer has received at least `n` bytes.
 async fn wait_received(raw: &mut Raw, n: usize) {
     for _ in 0..500 {

@@ -17,6 +17,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::cached::Download;
 use super::listing::{Entry, Kind};
 use super::names::display_name;
+use super::upload::is_temp_name;
 use super::{TimeVal, VPath};
 
 /// The served folder, opened once. All access goes through `dir`. Cheap
@@ -233,8 +234,34 @@ impl Root {
         self.dir.remove_file(p.to_relative())
     }
 
+    /// Removes a folder that lists empty. Upload files, hidden from
+    /// listings, do not count: one left by a server killed mid-upload
+    /// would otherwise keep such a folder forever. (An upload still
+    /// running into it then fails, and says so.)
     pub fn remove_dir(&self, p: &VPath) -> io::Result<()> {
-        self.dir.remove_dir(p.to_relative())
+        let rel = p.to_relative();
+        let not_empty = match self.dir.remove_dir(&rel) {
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => e,
+            done => return done,
+        };
+        let dir = self.dir.open_dir(&rel)?;
+        let mut uploads = Vec::new();
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !entry.file_type()?.is_file() || !name.to_str().is_some_and(is_temp_name) {
+                return Err(not_empty);
+            }
+            uploads.push(name);
+        }
+        for name in uploads {
+            match dir.remove_file(&name) {
+                // Committed or discarded meanwhile: rmdir tells which.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                done => done?,
+            }
+        }
+        self.dir.remove_dir(&rel)
     }
 
     /// Renames within this folder, or into another shared folder (`to_root`).
