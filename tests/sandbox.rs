@@ -757,6 +757,18 @@ async fn new_names_with_control_characters_are_refused() {
         assert_eq!(names, ["a.txt"], "{mode:?}");
         assert_eq!(std::fs::read(t.path("a.txt")).unwrap(), b"kept");
         assert_eq!(try_stor(&mut raw, "STOR latin%E9.txt", b"ok").await, 226);
+        // STOU's other names are held to the same rule: here cutting the
+        // stem short would turn `.%0A` into an escaped line break.
+        let long = format!("{}%zz.%0A", "a".repeat(247));
+        assert_eq!(try_stor(&mut raw, &format!("STOU {long}"), b"1").await, 226);
+        try_stor(&mut raw, &format!("STOU {long}"), b"2").await;
+        for entry in std::fs::read_dir(t.root()).unwrap() {
+            let name = entry.unwrap().file_name();
+            assert!(
+                !name.as_encoded_bytes().iter().any(u8::is_ascii_control),
+                "{name:?}"
+            );
+        }
     }
 }
 
@@ -798,6 +810,22 @@ async fn a_replaced_file_keeps_its_owner() {
     }
     let t = start(AccessMode::Writable).await;
     let mut raw = t.login().await;
+    // A name with another link says nothing of whose it is: the new file
+    // is the server's. A symlink's own owner counts, not its target's.
+    t.write("bobs.txt", b"bob's");
+    std::os::unix::fs::chown(t.path("bobs.txt"), Some(1002), Some(1002)).unwrap();
+    std::fs::hard_link(t.path("bobs.txt"), t.path("hard.txt")).unwrap();
+    std::os::unix::fs::symlink("bobs.txt", t.path("soft.txt")).unwrap();
+    std::os::unix::fs::lchown(t.path("soft.txt"), Some(1005), Some(1005)).unwrap();
+    for (name, owner) in [("hard.txt", (0, 0)), ("soft.txt", (1005, 1005))] {
+        assert_eq!(
+            try_stor(&mut raw, &format!("STOR {name}"), b"new").await,
+            226
+        );
+        let md = std::fs::symlink_metadata(t.path(name)).unwrap();
+        assert_eq!((md.uid(), md.gid()), owner, "{name}");
+    }
+    assert_eq!(std::fs::read(t.path("bobs.txt")).unwrap(), b"bob's");
     for (name, rest) in [("theirs.txt", None), ("resumed.txt", Some(3))] {
         t.write(name, b"old content");
         std::os::unix::fs::chown(t.path(name), Some(1234), Some(2345)).unwrap();
@@ -853,6 +881,15 @@ async fn rest_before_appe_must_be_the_end() {
     assert_eq!(try_stor(&mut raw, "APPE new.txt", b"Z").await, 554);
     assert!(!t.path("new.txt").exists());
     assert!(temp_files(t.root()).is_empty());
+    // TYPE A: SIZE counts CRLF line ends, so a REST taken from it is not
+    // the file's length; the append goes at the end.
+    t.write("text.txt", b"a\nb\n");
+    raw.ok("TYPE A", 200).await;
+    let size = raw.ok("SIZE text.txt", 213).await;
+    assert_eq!(size.text, "213 6");
+    raw.ok("REST 6", 350).await;
+    assert_eq!(try_stor(&mut raw, "APPE text.txt", b"c\r\n").await, 226);
+    assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\n");
 }
 
 /// A server killed mid-upload leaves its hidden upload file behind, in a
@@ -874,6 +911,13 @@ async fn rmd_removes_a_folder_that_holds_only_upload_files() {
     raw.ok("RMD e", 550).await;
     assert!(t.path(&format!("e/{left}")).exists());
     assert!(t.path("e/kept.txt").exists());
+    // Another program's file that only looks like ours is an ordinary
+    // file: listed, and kept.
+    t.write("g/.ftpshare-notes.part", b"someone's notes");
+    let r = raw.ok("STAT g", 212).await;
+    assert!(r.text.contains(".ftpshare-notes.part"), "{r:?}");
+    raw.ok("RMD g", 550).await;
+    assert!(t.path("g/.ftpshare-notes.part").exists());
 
     std::fs::create_dir(t.path("f")).unwrap();
     let mut up = t.login().await;

@@ -267,7 +267,13 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    let offset = s.rest.unwrap_or(0);
+    // In TYPE A a client's REST counts its own octets (SIZE shows the file
+    // with CRLF line ends), which the file's length cannot be held to:
+    // the bytes go at the end, as an append's always do.
+    let offset = match s.ascii {
+        true => 0,
+        false => s.rest.unwrap_or(0),
+    };
     let replaces = s.rules().replaces;
     let makes_folders = !s.rules().sees_names;
     let job = if offset > 0 {
@@ -380,7 +386,13 @@ async fn admitted(
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    let offset = s.rest.unwrap_or(0);
+    // In TYPE A a client's REST counts its own octets (SIZE shows the file
+    // with CRLF line ends), which the file's length cannot be held to:
+    // the bytes go at the end, as an append's always do.
+    let offset = match s.ascii {
+        true => 0,
+        false => s.rest.unwrap_or(0),
+    };
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let shown = path.clone();

@@ -95,11 +95,12 @@ pub fn os_name(component: &str) -> OsString {
 /// whoever owns the folder. Bytes that are not UTF-8 are allowed: a
 /// folder of Latin-1 names stays manageable.
 pub fn creatable(component: &str) -> bool {
-    let name = os_name(component);
-    match std::str::from_utf8(name.as_bytes()) {
-        Ok(text) => !text.chars().any(char::is_control),
-        Err(_) => !name.as_bytes().iter().any(u8::is_ascii_control),
-    }
+    // Bytes that are not UTF-8 are never ASCII, so only the UTF-8 parts
+    // can hold a control character.
+    os_name(component)
+        .as_bytes()
+        .utf8_chunks()
+        .all(|part| !part.valid().chars().any(char::is_control))
 }
 
 fn unescape(s: &str) -> Option<Vec<u8>> {
@@ -191,6 +192,7 @@ mod tests {
             "del\u{7f}",
             "c1\u{9b}x",
             "esc\u{1b}[2J",
+            "\u{9b}x%FF",
         ] {
             assert!(!creatable(bad), "{bad:?}");
         }

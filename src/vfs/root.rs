@@ -244,7 +244,11 @@ impl Root {
             Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => e,
             done => return done,
         };
-        let dir = self.dir.open_dir(&rel)?;
+        // Not through a symlink swapped in meanwhile, into another folder.
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW);
+        let dir = Dir::from_std_file(self.dir.open_with(&rel, &opts)?.into_std());
         let mut uploads = Vec::new();
         for entry in dir.entries()? {
             let entry = entry?;

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
 use rand::Rng;
 
-use super::names::{display_name, os_name, NAME_MAX};
+use super::names::{creatable, display_name, os_name, NAME_MAX};
 use super::{Share, VPath};
 
 const TEMP_PREFIX: &str = ".ftpshare-";
@@ -24,25 +24,20 @@ const TEMP_SUFFIX: &str = ".part";
 #[derive(Debug, Clone, Copy)]
 struct Kept {
     mode: u32,
-    uid: u32,
-    gid: u32,
+    /// User and group, when they say whose the name is.
+    owner: Option<(u32, u32)>,
 }
 
 impl Kept {
     fn apply(self, file: &File) -> io::Result<()> {
         use std::os::unix::fs::{fchown, MetadataExt};
         let md = file.metadata()?;
-        if (md.uid(), md.gid()) != (self.uid, self.gid) {
+        if let Some((uid, gid)) = self.owner.filter(|&o| o != (md.uid(), md.gid())) {
             // Only root gives a file away; an owner may still pass it to
-            // one of its groups. Where neither is allowed the file stays
-            // ours, as any new file is.
-            let given = fchown(file, Some(self.uid), Some(self.gid))
-                .or_else(|_| fchown(file, None, Some(self.gid)));
-            if let Err(e) = given {
-                if e.kind() != io::ErrorKind::PermissionDenied {
-                    return Err(e);
-                }
-            }
+            // one of its groups. Where neither can be done (no right, an
+            // owner a user namespace does not map, a file system without
+            // owners) the file stays ours, as any new file is: best effort.
+            let _ = fchown(file, Some(uid), Some(gid)).or_else(|_| fchown(file, None, Some(gid)));
         }
         // After the owner: a change of owner may clear mode bits.
         file.set_permissions(std::fs::Permissions::from_mode(self.mode))
@@ -122,7 +117,17 @@ impl Upload {
         if let Some(name) = target.file_name().filter(|_| replacing) {
             let name = os_name(name);
             // One look at the name (and, for a symlink, one where it leads).
-            let held = match dir.symlink_metadata(&name) {
+            let own = dir.symlink_metadata(&name);
+            // The owner of what the name holds: a symlink's own, not its
+            // target's, and none for a file with other links, whose owner
+            // says nothing about this name (else anyone who can make a
+            // link could choose whom a new file belongs to).
+            let owner = own
+                .as_ref()
+                .ok()
+                .filter(|m| m.file_type().is_symlink() || m.nlink() == 1)
+                .map(|m| (m.uid(), m.gid()));
+            let held = match own {
                 Ok(m) if m.file_type().is_symlink() => match dir.metadata(&name) {
                     Ok(m) => Some(m),
                     // A symlink that leads out of the share (or nowhere)
@@ -139,8 +144,7 @@ impl Upload {
             }
             kept = held.filter(|m| m.is_file()).map(|m| Kept {
                 mode: m.mode() & 0o777,
-                uid: m.uid(),
-                gid: m.gid(),
+                owner,
             });
         }
         Upload::create_temp(dir, kept)
@@ -383,14 +387,18 @@ impl From<io::ErrorKind> for AppendError {
 /// extension kept) so that every name tried fits.
 pub fn unique_names(wanted: &str) -> impl Iterator<Item = String> + '_ {
     let (stem, ext) = split_extension(wanted);
-    (0..10_000u32).map(move |n| match n {
-        0 => wanted.to_string(),
-        n => {
-            let suffix = format!(".{n}{ext}");
-            let room = NAME_MAX.saturating_sub(suffix.len());
-            format!("{}{suffix}", shorten(stem, room))
-        }
-    })
+    (0..10_000u32)
+        .map(move |n| match n {
+            0 => wanted.to_string(),
+            n => {
+                let suffix = format!(".{n}{ext}");
+                let room = NAME_MAX.saturating_sub(suffix.len());
+                format!("{}{suffix}", shorten(stem, room))
+            }
+        })
+        // A shortened stem can turn the rest into an escaped form (`%zz`
+        // cut off before `.%0A`): such a name is skipped, never made.
+        .filter(|name| creatable(name))
 }
 
 /// `report.pdf` → (`report`, `.pdf`). A leading dot (`.profile`) is not an
@@ -481,9 +489,15 @@ fn lock_exclusive(file: &File, wait: Duration) -> io::Result<bool> {
 /// The longest pause between two tries of a busy lock.
 const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
 
-/// True for our own temporary files, which listings hide.
+/// True for our own temporary files, which listings hide: exactly the
+/// names [`Upload::create_temp`] makes, so that another program's
+/// `.ftpshare-notes.part` is an ordinary file.
 pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX))
+        .is_some_and(|id| {
+            id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 #[cfg(test)]
