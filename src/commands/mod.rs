@@ -84,7 +84,7 @@ pub(crate) async fn dispatch(s: &mut Session, cmd: Command) -> FtpResult<Option<
 
         // security.rs: RFC 2228 / 4217
         Auth(mech) => return security::auth(s, &mech).await,
-        Pbsz(size) => security::pbsz(s, &size),
+        Pbsz(_) => security::pbsz(s),
         Prot(level) => security::prot(s, level),
         Ccc => security::ccc(s),
         SecurityMechanism => security::other_mechanism(),

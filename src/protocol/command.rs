@@ -182,7 +182,8 @@ pub enum Command {
     Mlsd(Option<String>),
     Lang(Option<String>),
     Auth(String),
-    Pbsz(String),
+    /// RFC 2228's buffer size, a 32-bit decimal; TLS needs none (0).
+    Pbsz(u32),
     Prot(ProtLevel),
     Ccc,
     /// ADAT, MIC, CONF, ENC: RFC 2228 mechanisms other than TLS.
@@ -337,7 +338,11 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "MLSD" => Mlsd(arg_opt()),
         "LANG" => Lang(arg_opt()),
         "AUTH" => Auth(need("AUTH needs a mechanism")?.to_ascii_uppercase()),
-        "PBSZ" => Pbsz(need("PBSZ needs a size")?),
+        "PBSZ" => Pbsz(
+            arg.trim()
+                .parse()
+                .map_err(|_| ParseError::Syntax("PBSZ needs a size from 0 to 4294967295"))?,
+        ),
         "PROT" => Prot(match arg.to_ascii_uppercase().as_str() {
             "C" => ProtLevel::Clear,
             "P" => ProtLevel::Private,

@@ -131,7 +131,6 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         with("SIZE", C::Size),
         with("MDTM", C::Mdtm),
         with("OPTS", C::Opts),
-        with("PBSZ", C::Pbsz),
         (random_case("PASS"), "[^\u{0}\r\n]{0,40}")
             .prop_map(|(v, a)| (format!("{v} {a}"), C::Pass(a))),
         optional("STOU", C::Stou),
@@ -160,6 +159,7 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         bare("ADAT", C::SecurityMechanism),
         bare("ENC", C::SecurityMechanism),
         (random_case("REST"), any::<u64>()).prop_map(|(v, n)| (format!("{v} {n}"), C::Rest(n))),
+        (random_case("PBSZ"), any::<u32>()).prop_map(|(v, n)| (format!("{v} {n}"), C::Pbsz(n))),
         (random_case("ALLO"), any::<u64>())
             .prop_map(|(v, n)| (format!("{v} {n}"), C::Allo(Some(n)))),
         (
