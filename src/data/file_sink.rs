@@ -122,15 +122,17 @@ impl FileSink {
 
     /// The file, once no write is running, and the bytes gathered since the
     /// last write: for the caller to write in the job that commits the
-    /// upload (a small upload then reaches the disk in one job). A large
-    /// upload's last batch is written here, so that no large buffer
-    /// outlives its place.
-    pub async fn finish_but_last(mut self) -> io::Result<(Arc<File>, Vec<u8>)> {
-        if self.place.is_some() {
-            return Ok((self.finish().await?, Vec::new()));
-        }
+    /// upload. A small upload then reaches the disk in one job, and a
+    /// resume written in place is never whole on disk before it commits
+    /// (a stop until then cuts it back, and a reader must not have seen it
+    /// whole).
+    pub async fn finish_but_last(mut self) -> io::Result<(Arc<File>, Last)> {
         let file = self.wait().await?;
-        Ok((file, std::mem::take(&mut self.batch)))
+        let last = Last {
+            bytes: std::mem::take(&mut self.batch),
+            _place: self.place.take(),
+        };
+        Ok((file, last))
     }
 
     /// Starts writing `batch`, which runs while the next one is read.
@@ -241,6 +243,21 @@ impl Slots {
 /// A place taken from [`Slots`], put back when dropped.
 struct Place(&'static Slots);
 
+/// An upload's last bytes ([`FileSink::finish_but_last`]); a large
+/// upload's place is held with them, so no large buffer outlives it.
+pub struct Last {
+    bytes: Vec<u8>,
+    _place: Option<Arc<Place>>,
+}
+
+impl std::ops::Deref for Last {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 impl Drop for Place {
     fn drop(&mut self) {
         self.0.taken.fetch_sub(1, Ordering::Relaxed);
@@ -288,8 +305,11 @@ mod tests {
         first.batch().resize(BATCH, 2);
         first.filled().await.unwrap();
         assert_eq!(first.batch().len(), BATCH, "a large batch is not full yet");
-        let (_, last) = first.finish_but_last().await.unwrap();
-        assert!(last.is_empty(), "a large upload's last batch is written");
+        let (file, last) = first.finish_but_last().await.unwrap();
+        assert_eq!(last.len(), BATCH, "the last batch waits for the commit");
+        assert_eq!(file.metadata().unwrap().len(), BATCH as u64);
+        assert_eq!(taken(), 1, "the place is held with the last batch");
+        drop(last);
         assert_eq!(taken(), 0);
         second.batch().resize(BATCH, 3);
         second.filled().await.unwrap();

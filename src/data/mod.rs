@@ -12,6 +12,7 @@ mod transfer;
 pub use connect::{bind_passive, secure, vet, Activity, DataPlan, EarlyTls, Opened, TlsPolicy};
 pub use deflate::{Deflate, DEFAULT_DEFLATE_LEVEL};
 pub use digest::digest;
+pub use file_sink::Last;
 pub use stream::{DataStream, PlainTcp};
 
 /// A pipe's two ends as files: a write into it blocks until its reader

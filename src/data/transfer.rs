@@ -346,7 +346,7 @@ pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     progress: &Progress,
     ticket: &mut Ticket,
     stop: &CancellationToken,
-) -> Result<(Arc<File>, Vec<u8>), FtpError> {
+) -> Result<(Arc<File>, super::Last), FtpError> {
     let mut sink = FileSink::new(file);
     let received = tokio::select! {
         biased;

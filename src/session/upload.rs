@@ -102,7 +102,7 @@ pub(super) async fn receive(
 /// Nothing stops it.
 async fn commit(
     ctx: &TaskContext,
-    (file, last): (Arc<File>, Vec<u8>),
+    (file, last): (Arc<File>, data::Last),
     target: &VPath,
     finish: Finish,
     ticket: &Ticket,
