@@ -890,6 +890,11 @@ async fn rest_before_appe_must_be_the_end() {
     raw.ok("REST 6", 350).await;
     assert_eq!(try_stor(&mut raw, "APPE text.txt", b"c\r\n").await, 226);
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\n");
+    // STOR keeps its REST in TYPE A: the resume counts file bytes (what a
+    // client's local copy, with LF line ends again, measures).
+    raw.ok("REST 6", 350).await;
+    assert_eq!(try_stor(&mut raw, "STOR text.txt", b"d\r\n").await, 226);
+    assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\nd\n");
 }
 
 /// A server killed mid-upload leaves its hidden upload file behind, in a

@@ -48,8 +48,6 @@ pub async fn auth(s: &mut Session, mech: &str) -> FtpResult<Option<Reply>> {
 }
 
 /// PBSZ: TLS needs no buffer size; RFC 4217 §9 says answer `PBSZ=0`.
-/// Any size is answered with 0: TLS protects a stream, with no buffer
-/// of its own (RFC 4217).
 pub fn pbsz(s: &mut Session) -> FtpResult<Reply> {
     if !s.control.is_tls() {
         return Err(FtpError::BadSequence(

@@ -267,13 +267,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    // In TYPE A a client's REST counts its own octets (SIZE shows the file
-    // with CRLF line ends), which the file's length cannot be held to:
-    // the bytes go at the end, as an append's always do.
-    let offset = match s.ascii {
-        true => 0,
-        false => s.rest.unwrap_or(0),
-    };
+    let offset = s.rest.unwrap_or(0);
     let replaces = s.rules().replaces;
     let makes_folders = !s.rules().sees_names;
     let job = if offset > 0 {
