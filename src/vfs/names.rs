@@ -167,7 +167,6 @@ mod tests {
         }
     }
 
-    /// Every name, whatever its bytes, comes back from what is shown.
     #[test]
     fn new_names_hold_no_control_characters() {
         // `%1B` and `%7F` are not escaped forms (only CR, LF, `%` and
@@ -198,6 +197,7 @@ mod tests {
         }
     }
 
+    /// Every name, whatever its bytes, comes back from what is shown.
     #[test]
     fn every_name_round_trips() {
         let alphabet: &[u8] = b"%0DAF9a\r\n\xff\xc3\xa9.";
