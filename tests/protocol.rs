@@ -762,6 +762,34 @@ async fn a_small_download_without_its_replies_is_not_complete() {
     }
 }
 
+/// A drop box makes the folders on an upload's way, and MKD's: each one
+/// made is announced, from the top down, and none that was there already.
+#[tokio::test]
+async fn every_folder_a_drop_box_makes_is_announced() {
+    let t = start(AccessMode::UploadOnly).await;
+    std::fs::create_dir(t.path("there")).unwrap();
+    let mut events = t.server.subscribe();
+    let mut raw = t.login().await;
+    assert_eq!(try_stor(&mut raw, "STOR there/a/b/c.txt", b"c").await, 226);
+    raw.ok("MKD there/a/p/q", 257).await;
+    raw.ok("MKD there/a/p/q", 257).await;
+    assert_eq!(std::fs::read(t.path("there/a/b/c.txt")).unwrap(), b"c");
+    raw.ok("QUIT", 221).await;
+    let mut made = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(ftpshare::Event::Mkdir { path, .. })) => made.push(path),
+            Ok(Ok(ftpshare::Event::Disconnected { .. })) => break,
+            Ok(Ok(_)) => {}
+            other => panic!("no disconnect event: {other:?}"),
+        }
+    }
+    assert_eq!(
+        made,
+        ["/there/a", "/there/a/b", "/there/a/p", "/there/a/p/q"]
+    );
+}
+
 /// Segments with data a socket has received (Linux's `tcpi_data_segs_in`,
 /// past the part of `struct tcp_info` the libc crate declares): on
 /// loopback, with TCP_NODELAY, one per write of the server's.

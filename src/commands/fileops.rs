@@ -16,25 +16,23 @@ use crate::vfs::{mdtm as mdtm_text, Share};
 pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.new_path(arg)?;
     let sees_names = s.rules().sees_names;
-    let created = fs(s, &path, move |r, p| {
+    let made = fs(s, &path, move |r, p| {
         if sees_names {
-            return r.create_dir(p).map(|_| true);
+            return r.create_dir(p).map(|_| 1);
         }
         // Without read access (a drop box) the answer must not tell what
         // exists: the folders on the way are made, and a name already
         // taken answers as if made now.
-        let existed = r.symlink_metadata(p).is_ok();
         match r.create_dir_all(p) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            r => r?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(0),
+            r => r,
         }
-        Ok(!existed)
     })
     .await?;
-    if created {
+    for folder in path.deepest(made) {
         s.shared.emit(Event::Mkdir {
             peer: s.peer,
-            path: path.to_string(),
+            path: folder.to_string(),
         });
     }
     Ok(Reply::new(257, format!("{} created", quote(path.as_str()))))

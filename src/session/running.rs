@@ -340,6 +340,7 @@ impl Session {
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
             locks: Arc::clone(&self.shared.locks),
+            events: self.shared.events.clone(),
         }
     }
 
@@ -616,6 +617,7 @@ mod tests {
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
             locks: Arc::default(),
+            events: tokio::sync::broadcast::channel(1).0,
         }
     }
 

@@ -22,6 +22,9 @@ pub(super) struct TaskContext {
     pub(super) progress: Progress,
     pub(super) stop: CancellationToken,
     pub(super) locks: Arc<PathLocks>,
+    /// For what a transfer does besides its own report (the folders a
+    /// drop box's upload makes).
+    pub(super) events: tokio::sync::broadcast::Sender<crate::events::Event>,
 }
 
 /// Opening: the data connection's TLS (its handshake, unless the client

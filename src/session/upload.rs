@@ -12,6 +12,7 @@ use super::task::{open, TaskContext};
 use crate::budget::Ticket;
 use crate::data::{self, Opened};
 use crate::error::{FtpError, FtpResult};
+use crate::events::Event;
 use crate::path_locks::PathGuard;
 use crate::vfs::{AppendError, Upload, VPath};
 
@@ -122,14 +123,26 @@ async fn commit(
     };
     let (max, path) = (ticket.max_size(), target.clone());
     let done = crate::blocking::run(move || {
+        let mut folders_made = 0;
         if let Err(e) = (&*file).write_all(&last) {
             finish.discard();
-            return Err(AppendError::Io(e));
+            return (Err(AppendError::Io(e)), folders_made);
         }
-        complete(file, &path, finish, max, stall)
+        let done = complete(file, &path, finish, max, stall, &mut folders_made);
+        (done, folders_made)
     });
-    let done = done.await;
+    let (done, folders_made) = match done.await {
+        Ok((done, made)) => (Ok(done), made),
+        Err(e) => (Err(e), 0),
+    };
     drop(lock);
+    // A drop box's upload makes the folders on its way as it is stored.
+    for folder in target.parent().deepest(folders_made) {
+        let _ = ctx.events.send(Event::Mkdir {
+            peer: ctx.peer,
+            path: folder.to_string(),
+        });
+    }
     match done {
         Ok(Ok(name)) => Ok(name),
         Ok(Err(AppendError::Busy)) => Err(busy(target)),
@@ -172,6 +185,7 @@ fn complete(
     finish: Finish,
     max: Option<u64>,
     stall: Duration,
+    folders_made: &mut usize,
 ) -> Result<Option<String>, AppendError> {
     match finish {
         // A resumed upload ends where its data ended.
@@ -182,7 +196,7 @@ fn complete(
         }
         Finish::Unique(u) => {
             let wanted = target.file_name().unwrap_or("upload");
-            Ok(Some(u.commit_unique(wanted)?))
+            Ok(Some(u.commit_unique(wanted, folders_made)?))
         }
         Finish::Append(u) => {
             drop(file);

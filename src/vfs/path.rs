@@ -95,6 +95,15 @@ impl VPath {
         }
     }
 
+    /// This path and those above it, the `n` deepest from the top down:
+    /// the folders that making this one made, when it made `n`.
+    pub fn deepest(&self, n: usize) -> Vec<VPath> {
+        let up = std::iter::successors(Some(self.clone()), |p| Some(p.parent()));
+        let mut folders: Vec<VPath> = up.take_while(|p| !p.is_root()).take(n).collect();
+        folders.reverse();
+        folders
+    }
+
     /// The path relative to the root handle, with escaped non-UTF-8 names
     /// turned back into their bytes; `.` for the root itself.
     pub fn to_relative(&self) -> PathBuf {
@@ -120,6 +129,17 @@ impl std::fmt::Display for VPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deepest_folders_come_from_the_top_down() {
+        let p = VPath::root().join("a/b/c").unwrap();
+        let shown = |n| -> Vec<String> { p.deepest(n).iter().map(|f| f.to_string()).collect() };
+        assert_eq!(shown(0), Vec::<String>::new());
+        assert_eq!(shown(2), ["/a/b", "/a/b/c"]);
+        assert_eq!(shown(3), ["/a", "/a/b", "/a/b/c"]);
+        // Never the root, however many are asked for.
+        assert_eq!(shown(9), ["/a", "/a/b", "/a/b/c"]);
+    }
 
     fn join(cwd: &str, arg: &str) -> String {
         VPath::root().join(cwd).unwrap().join(arg).unwrap().0

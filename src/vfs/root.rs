@@ -222,9 +222,23 @@ impl Root {
         self.dir.create_dir(p.to_relative())
     }
 
-    /// Makes `p` and any missing folders above it; fine if `p` is a folder already.
-    pub fn create_dir_all(&self, p: &VPath) -> io::Result<()> {
-        self.dir.create_dir_all(p.to_relative())
+    /// Makes `p` and any missing folders above it; fine if `p` is a folder
+    /// already. Gives how many it made (the deepest ones), so that each
+    /// can be announced.
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<usize> {
+        let (mut path, mut made) = (PathBuf::new(), 0);
+        for name in p.to_relative().components() {
+            path.push(name);
+            match self.dir.create_dir(&path) {
+                Ok(()) => made += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if made == 0 && !self.dir.metadata(&path)?.is_dir() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        Ok(made)
     }
 
     pub fn remove_file(&self, p: &VPath) -> io::Result<()> {

@@ -418,7 +418,7 @@ impl Share {
 
     /// Makes `p` and any missing folders above it inside a shared folder;
     /// fine if it is a folder already (a shared folder itself included).
-    pub fn create_dir_all(&self, p: &VPath) -> io::Result<()> {
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<usize> {
         match self.place(p) {
             Ok(Place::In(root, rel)) => root.create_dir_all(&rel),
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

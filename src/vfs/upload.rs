@@ -288,8 +288,8 @@ impl Upload {
     /// of [`unique_names`]; never replaces anything. Returns the name used.
     /// Folders the upload was to make are made first; one that another
     /// upload made meanwhile is used as it is.
-    pub fn commit_unique(mut self, wanted: &str) -> io::Result<String> {
-        let done = self.link_unique(wanted);
+    pub fn commit_unique(mut self, wanted: &str, folders_made: &mut usize) -> io::Result<String> {
+        let done = self.link_unique(wanted, folders_made);
         self.settle(done)
     }
 
@@ -304,8 +304,8 @@ impl Upload {
         done
     }
 
-    fn link_unique(&self, wanted: &str) -> io::Result<String> {
-        let made = self.make_folders()?;
+    fn link_unique(&self, wanted: &str, folders_made: &mut usize) -> io::Result<String> {
+        let made = self.make_folders(folders_made)?;
         let dest = made.as_ref().unwrap_or(&self.dir);
         for candidate in unique_names(wanted) {
             let name = os_name(&candidate);
@@ -338,16 +338,18 @@ impl Upload {
 
 impl Upload {
     /// Makes the folders in `missing` (each in the one before, the first
-    /// in `dir`) and opens the last; `None` when there are none. Never
-    /// removed again, even if the commit then fails: another upload into
-    /// the same new folder may be about to use it, and removing it could
-    /// pull it away from under that upload.
-    fn make_folders(&self) -> io::Result<Option<Dir>> {
+    /// in `dir`) and opens the last; `None` when there are none. Counts in
+    /// `folders_made` those it made (the deepest ones: another session's
+    /// are above), whether the commit then succeeds or not, since they
+    /// are never removed again: another upload into the same new folder
+    /// may be about to use it, and removing it could pull it away from
+    /// under that upload.
+    fn make_folders(&self, folders_made: &mut usize) -> io::Result<Option<Dir>> {
         let mut made: Option<Dir> = None;
         for name in &self.missing {
             let parent = made.as_ref().unwrap_or(&self.dir);
             match parent.create_dir(name) {
-                Ok(()) => {}
+                Ok(()) => *folders_made += 1,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
