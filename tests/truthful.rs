@@ -367,3 +367,33 @@ async fn an_aborted_download_counts_every_byte_it_sent() {
         assert_eq!(bytes, got.load(Ordering::Relaxed), "round {round}");
     }
 }
+
+/// Another session renames the folder an upload is going into while the
+/// body comes: the upload cannot land where the client asked, so it fails
+/// and leaves no trace, rather than answering 226 for a path that does not
+/// exist (the file would have been under the folder's new name). For STOR,
+/// APPE and a drop box's upload alike.
+#[tokio::test]
+async fn an_upload_whose_folder_was_moved_fails_without_trace() {
+    for (mode, cmd) in [
+        (AccessMode::Writable, "STOR d/f.bin"),
+        (AccessMode::Writable, "APPE d/f.bin"),
+        (AccessMode::UploadOnly, "STOR d/f.bin"),
+    ] {
+        let t = start(mode).await;
+        std::fs::create_dir(t.path("d")).unwrap();
+        let mut c = t.login().await;
+        let mut d = c.epsv().await;
+        c.ok(cmd, 150).await;
+        d.write_all(&pseudo_random(300_000, 11)).await.unwrap();
+        // The operator (or a session with rename rights) moves the folder.
+        std::fs::rename(t.path("d"), t.path("e")).unwrap();
+        d.shutdown().await.unwrap();
+        drop(d);
+        let r = c.reply().await;
+        assert_eq!(r.code, 550, "{cmd} in {mode:?}: {r:?}");
+        let left: Vec<_> = std::fs::read_dir(t.path("e")).unwrap().collect();
+        assert!(left.is_empty(), "{cmd} in {mode:?}: {left:?}");
+        assert!(!t.path("d").exists());
+    }
+}

@@ -180,6 +180,16 @@ impl Root {
         Ok(self.open_read(p)?.0)
     }
 
+    /// Whether folder `p` still holds the upload file `temp`, whose name
+    /// is random: if so, `p` is still the folder the upload began in. One
+    /// stat, where a sandboxed look costs an open and a close too (it runs
+    /// once per upload); it may follow a symlink out of the folder, but
+    /// all it can learn there is that our upload file is not in it.
+    pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
+        let path = p.to_relative().join(temp);
+        rustix::fs::statat(&*self.dir, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
     /// Sets the modification time and, when given, the access time; gives
     /// the modification time the file system stored, which may differ
     /// (ext4 keeps 1901 to 2446, some file systems whole seconds).

@@ -10,7 +10,7 @@
 //! its level, and a shared single file can be read but never changed.
 
 use std::borrow::Cow;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -319,6 +319,15 @@ impl Share {
 
     /// Metadata, following symlinks that stay inside their share. The
     /// virtual root has none on disk.
+    /// Whether folder `p` still holds the upload file `temp` (see
+    /// [`Root::holds_upload`]).
+    pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
+        match self.place(p) {
+            Ok(Place::In(root, rel)) => root.holds_upload(&rel, temp),
+            _ => false,
+        }
+    }
+
     pub fn metadata(&self, p: &VPath) -> io::Result<Metadata> {
         match self.place(p)? {
             Place::Top(_) => Err(io::Error::from(io::ErrorKind::IsADirectory)),

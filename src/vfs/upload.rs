@@ -48,6 +48,9 @@ impl Kept {
 pub struct Upload {
     /// Shared with the removal a drop hands to the blocking pool.
     dir: Arc<Dir>,
+    /// Where `dir` was when the upload began, to check at the commit.
+    share: Share,
+    folder: VPath,
     temp: OsString,
     /// Folders under `dir` that do not exist yet and lead to the target
     /// ([`begin_making_folders`](Self::begin_making_folders)): made by the
@@ -98,7 +101,7 @@ impl Upload {
             }
         };
         missing.reverse();
-        let (mut upload, file) = Upload::create_temp(dir, None)?;
+        let (mut upload, file) = Upload::create_temp(root, folder, dir, None)?;
         upload.missing = missing;
         Ok((upload, file))
     }
@@ -147,12 +150,17 @@ impl Upload {
                 owner,
             });
         }
-        Upload::create_temp(dir, kept)
+        Upload::create_temp(root, target.parent(), dir, kept)
     }
 
-    /// A new temporary file in `dir`, with the owner and permission bits
-    /// of the file it replaces, if any.
-    fn create_temp(dir: Dir, kept: Option<Kept>) -> io::Result<(Upload, File)> {
+    /// A new temporary file in `dir` (which is `folder` of `share`), with
+    /// the owner and permission bits of the file it replaces, if any.
+    fn create_temp(
+        share: &Share,
+        folder: VPath,
+        dir: Dir,
+        kept: Option<Kept>,
+    ) -> io::Result<(Upload, File)> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         for _ in 0..16 {
@@ -164,6 +172,8 @@ impl Upload {
                 Ok(file) => {
                     let upload = Upload {
                         dir: Arc::new(dir),
+                        share: share.clone(),
+                        folder,
                         temp,
                         missing: Vec::new(),
                         committed: false,
@@ -209,7 +219,19 @@ impl Upload {
         self.settle(done)
     }
 
+    /// Fails when the folder this upload began in is no longer where its
+    /// path says: another session (or program) renamed it, or a folder
+    /// above, meanwhile. The upload would land under a name the client
+    /// never gave, so it fails instead, leaving no trace.
+    fn still_in_place(&self) -> io::Result<()> {
+        match self.share.holds_upload(&self.folder, &self.temp) {
+            true => Ok(()),
+            false => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
     fn rename_over(&self, target: &VPath) -> io::Result<()> {
+        self.still_in_place()?;
         let name = target
             .file_name()
             .map(os_name)
@@ -248,6 +270,7 @@ impl Upload {
         max: Option<u64>,
         wait: Duration,
     ) -> Result<(), AppendError> {
+        self.still_in_place()?;
         let name = target
             .file_name()
             .map(os_name)
@@ -305,6 +328,7 @@ impl Upload {
     }
 
     fn link_unique(&self, wanted: &str, folders_made: &mut usize) -> io::Result<String> {
+        self.still_in_place()?;
         let made = self.make_folders(folders_made)?;
         let dest = made.as_ref().unwrap_or(&self.dir);
         for candidate in unique_names(wanted) {
