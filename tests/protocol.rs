@@ -768,11 +768,15 @@ async fn a_small_download_without_its_replies_is_not_complete() {
 async fn every_folder_a_drop_box_makes_is_announced() {
     let t = start(AccessMode::UploadOnly).await;
     std::fs::create_dir(t.path("there")).unwrap();
+    std::os::unix::fs::symlink("nowhere", t.path("there/dangling")).unwrap();
     let mut events = t.server.subscribe();
     let mut raw = t.login().await;
     assert_eq!(try_stor(&mut raw, "STOR there/a/b/c.txt", b"c").await, 226);
     raw.ok("MKD there/a/p/q", 257).await;
     raw.ok("MKD there/a/p/q", 257).await;
+    // A name taken by anything answers as a free one would: a drop box
+    // learns nothing of it.
+    raw.ok("MKD there/dangling", 257).await;
     assert_eq!(std::fs::read(t.path("there/a/b/c.txt")).unwrap(), b"c");
     raw.ok("QUIT", 221).await;
     let mut made = Vec::new();

@@ -18,18 +18,18 @@ pub async fn mkd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let sees_names = s.rules().sees_names;
     let made = fs(s, &path, move |r, p| {
         if sees_names {
-            return r.create_dir(p).map(|_| 1);
+            return r.create_dir(p).map(|_| vec![0]);
         }
         // Without read access (a drop box) the answer must not tell what
         // exists: the folders on the way are made, and a name already
         // taken answers as if made now.
         match r.create_dir_all(p) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Vec::new()),
             r => r,
         }
     })
     .await?;
-    for folder in path.deepest(made) {
+    for folder in path.above(&made) {
         s.shared.emit(Event::Mkdir {
             peer: s.peer,
             path: folder.to_string(),

@@ -123,7 +123,7 @@ async fn commit(
     };
     let (max, path) = (ticket.max_size(), target.clone());
     let done = crate::blocking::run(move || {
-        let mut folders_made = 0;
+        let mut folders_made = Vec::new();
         if let Err(e) = (&*file).write_all(&last) {
             finish.discard();
             return (Err(AppendError::Io(e)), folders_made);
@@ -133,11 +133,11 @@ async fn commit(
     });
     let (done, folders_made) = match done.await {
         Ok((done, made)) => (Ok(done), made),
-        Err(e) => (Err(e), 0),
+        Err(e) => (Err(e), Vec::new()),
     };
     drop(lock);
     // A drop box's upload makes the folders on its way as it is stored.
-    for folder in target.parent().deepest(folders_made) {
+    for folder in target.parent().above(&folders_made) {
         let _ = ctx.events.send(Event::Mkdir {
             peer: ctx.peer,
             path: folder.to_string(),
@@ -185,7 +185,7 @@ fn complete(
     finish: Finish,
     max: Option<u64>,
     stall: Duration,
-    folders_made: &mut usize,
+    folders_made: &mut Vec<usize>,
 ) -> Result<Option<String>, AppendError> {
     match finish {
         // A resumed upload ends where its data ended.

@@ -95,13 +95,15 @@ impl VPath {
         }
     }
 
-    /// This path and those above it, the `n` deepest from the top down:
-    /// the folders that making this one made, when it made `n`.
-    pub fn deepest(&self, n: usize) -> Vec<VPath> {
+    /// The folders `levels` above this path (0 is this path itself), from
+    /// the top down; never the root.
+    pub fn above(&self, levels: &[usize]) -> Vec<VPath> {
         let up = std::iter::successors(Some(self.clone()), |p| Some(p.parent()));
-        let mut folders: Vec<VPath> = up.take_while(|p| !p.is_root()).take(n).collect();
-        folders.reverse();
-        folders
+        let up: Vec<VPath> = up.take_while(|p| !p.is_root()).collect();
+        let mut levels = levels.to_vec();
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        levels.dedup();
+        levels.iter().filter_map(|&l| up.get(l).cloned()).collect()
     }
 
     /// The path relative to the root handle, with escaped non-UTF-8 names
@@ -131,14 +133,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_deepest_folders_come_from_the_top_down() {
+    fn the_folders_above_come_from_the_top_down() {
         let p = VPath::root().join("a/b/c").unwrap();
-        let shown = |n| -> Vec<String> { p.deepest(n).iter().map(|f| f.to_string()).collect() };
-        assert_eq!(shown(0), Vec::<String>::new());
-        assert_eq!(shown(2), ["/a/b", "/a/b/c"]);
-        assert_eq!(shown(3), ["/a", "/a/b", "/a/b/c"]);
-        // Never the root, however many are asked for.
-        assert_eq!(shown(9), ["/a", "/a/b", "/a/b/c"]);
+        let shown =
+            |l: &[usize]| -> Vec<String> { p.above(l).iter().map(|f| f.to_string()).collect() };
+        assert_eq!(shown(&[]), Vec::<String>::new());
+        assert_eq!(shown(&[0, 1]), ["/a/b", "/a/b/c"]);
+        // Not only the deepest: another session may have made those between.
+        assert_eq!(shown(&[0, 2]), ["/a", "/a/b/c"]);
+        // Never the root, nor one twice.
+        assert_eq!(shown(&[2, 9, 1, 0, 0]), ["/a", "/a/b", "/a/b/c"]);
     }
 
     fn join(cwd: &str, arg: &str) -> String {

@@ -181,13 +181,16 @@ impl Root {
     }
 
     /// Whether folder `p` still holds the upload file `temp`, whose name
-    /// is random: if so, `p` is still the folder the upload began in. One
-    /// stat, where a sandboxed look costs an open and a close too (it runs
-    /// once per upload); it may follow a symlink out of the folder, but
-    /// all it can learn there is that our upload file is not in it.
+    /// is random: if so, `p` is still the folder the upload began in. A
+    /// sandboxed look, so that a path that now leads out of the folder
+    /// and back in does not count as the same place.
     pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
-        let path = p.to_relative().join(temp);
-        rustix::fs::statat(&*self.dir, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+        match self.dir.symlink_metadata(p.to_relative().join(temp)) {
+            Ok(_) => true,
+            // A folder whose path plus the name is too long to look at:
+            // no sign that it moved.
+            Err(e) => e.raw_os_error() == Some(libc::ENAMETOOLONG),
+        }
     }
 
     /// Sets the modification time and, when given, the access time; gives
@@ -233,19 +236,24 @@ impl Root {
     }
 
     /// Makes `p` and any missing folders above it; fine if `p` is a folder
-    /// already. Gives how many it made (the deepest ones), so that each
-    /// can be announced.
-    pub fn create_dir_all(&self, p: &VPath) -> io::Result<usize> {
-        let (mut path, mut made) = (PathBuf::new(), 0);
-        for name in p.to_relative().components() {
+    /// already. Gives which it made, as levels above `p` (0 is `p`), so
+    /// that each can be announced: another session making the same
+    /// folders at once may have made some between them.
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<Vec<usize>> {
+        let rel = p.to_relative();
+        let names: Vec<_> = rel.components().collect();
+        let (mut path, mut made) = (PathBuf::new(), Vec::new());
+        for (i, name) in names.iter().enumerate() {
             path.push(name);
             match self.dir.create_dir(&path) {
-                Ok(()) => made += 1,
+                Ok(()) => made.push(names.len() - 1 - i),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
         }
-        if made == 0 && !self.dir.metadata(&path)?.is_dir() {
+        // Whatever else holds the name (a file, any symlink) is "taken",
+        // one answer for all, so that a drop box learns nothing of it.
+        if !made.contains(&0) && !self.dir.metadata(&path).is_ok_and(|m| m.is_dir()) {
             return Err(io::ErrorKind::AlreadyExists.into());
         }
         Ok(made)
@@ -382,6 +390,27 @@ pub fn disk_space(fd: impl AsFd) -> io::Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two sessions making the same folders at once: each folder is made
+    /// by exactly one of them, and each says which, so that every folder
+    /// is announced once.
+    #[test]
+    fn folders_made_at_once_are_each_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        for round in 0..200 {
+            let p = VPath::root().join(&format!("r{round}/a/b/c")).unwrap();
+            let make = || {
+                let (root, p) = (root.clone(), p.clone());
+                std::thread::spawn(move || root.create_dir_all(&p).unwrap())
+            };
+            let (one, two) = (make(), make());
+            let mut made = one.join().unwrap();
+            made.extend(two.join().unwrap());
+            made.sort_unstable();
+            assert_eq!(made, [0, 1, 2, 3], "round {round}");
+        }
+    }
 
     /// A link's target is shown part by part as the listing shows each
     /// name: `100%FF.txt` (a UTF-8 name) as `100%25FF.txt`.

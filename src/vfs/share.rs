@@ -317,8 +317,6 @@ impl Share {
         }
     }
 
-    /// Metadata, following symlinks that stay inside their share. The
-    /// virtual root has none on disk.
     /// Whether folder `p` still holds the upload file `temp` (see
     /// [`Root::holds_upload`]).
     pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
@@ -328,6 +326,8 @@ impl Share {
         }
     }
 
+    /// Metadata, following symlinks that stay inside their share. The
+    /// virtual root has none on disk.
     pub fn metadata(&self, p: &VPath) -> io::Result<Metadata> {
         match self.place(p)? {
             Place::Top(_) => Err(io::Error::from(io::ErrorKind::IsADirectory)),
@@ -427,7 +427,7 @@ impl Share {
 
     /// Makes `p` and any missing folders above it inside a shared folder;
     /// fine if it is a folder already (a shared folder itself included).
-    pub fn create_dir_all(&self, p: &VPath) -> io::Result<usize> {
+    pub fn create_dir_all(&self, p: &VPath) -> io::Result<Vec<usize>> {
         match self.place(p) {
             Ok(Place::In(root, rel)) => root.create_dir_all(&rel),
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),

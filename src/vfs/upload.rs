@@ -311,7 +311,11 @@ impl Upload {
     /// of [`unique_names`]; never replaces anything. Returns the name used.
     /// Folders the upload was to make are made first; one that another
     /// upload made meanwhile is used as it is.
-    pub fn commit_unique(mut self, wanted: &str, folders_made: &mut usize) -> io::Result<String> {
+    pub fn commit_unique(
+        mut self,
+        wanted: &str,
+        folders_made: &mut Vec<usize>,
+    ) -> io::Result<String> {
         let done = self.link_unique(wanted, folders_made);
         self.settle(done)
     }
@@ -327,7 +331,7 @@ impl Upload {
         done
     }
 
-    fn link_unique(&self, wanted: &str, folders_made: &mut usize) -> io::Result<String> {
+    fn link_unique(&self, wanted: &str, folders_made: &mut Vec<usize>) -> io::Result<String> {
         self.still_in_place()?;
         let made = self.make_folders(folders_made)?;
         let dest = made.as_ref().unwrap_or(&self.dir);
@@ -362,18 +366,17 @@ impl Upload {
 
 impl Upload {
     /// Makes the folders in `missing` (each in the one before, the first
-    /// in `dir`) and opens the last; `None` when there are none. Counts in
-    /// `folders_made` those it made (the deepest ones: another session's
-    /// are above), whether the commit then succeeds or not, since they
-    /// are never removed again: another upload into the same new folder
-    /// may be about to use it, and removing it could pull it away from
-    /// under that upload.
-    fn make_folders(&self, folders_made: &mut usize) -> io::Result<Option<Dir>> {
+    /// in `dir`) and opens the last; `None` when there are none. Notes in
+    /// `folders_made` which it made, as levels above the last (0), whether
+    /// the commit then succeeds or not, since they are never removed
+    /// again: another upload into the same new folder may be about to use
+    /// it, and removing it could pull it away from under that upload.
+    fn make_folders(&self, folders_made: &mut Vec<usize>) -> io::Result<Option<Dir>> {
         let mut made: Option<Dir> = None;
-        for name in &self.missing {
+        for (i, name) in self.missing.iter().enumerate() {
             let parent = made.as_ref().unwrap_or(&self.dir);
             match parent.create_dir(name) {
-                Ok(()) => *folders_made += 1,
+                Ok(()) => folders_made.push(self.missing.len() - 1 - i),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
