@@ -871,14 +871,11 @@ async fn rest_before_appe_must_be_the_end() {
     let t = start(AccessMode::Writable).await;
     t.write("log.txt", b"0123456789");
     let mut raw = t.login().await;
-    raw.ok("REST 3", 350).await;
-    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"Y").await, 554);
+    assert_eq!(try_resumed(&mut raw, 3, "APPE log.txt", b"Y").await, 554);
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"0123456789");
-    raw.ok("REST 10", 350).await;
-    assert_eq!(try_stor(&mut raw, "APPE log.txt", b"Y").await, 226);
+    assert_eq!(try_resumed(&mut raw, 10, "APPE log.txt", b"Y").await, 226);
     assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"0123456789Y");
-    raw.ok("REST 1", 350).await;
-    assert_eq!(try_stor(&mut raw, "APPE new.txt", b"Z").await, 554);
+    assert_eq!(try_resumed(&mut raw, 1, "APPE new.txt", b"Z").await, 554);
     assert!(!t.path("new.txt").exists());
     assert!(temp_files(t.root()).is_empty());
     // TYPE A: SIZE counts CRLF line ends, so a REST taken from it is not
@@ -887,14 +884,24 @@ async fn rest_before_appe_must_be_the_end() {
     raw.ok("TYPE A", 200).await;
     let size = raw.ok("SIZE text.txt", 213).await;
     assert_eq!(size.text, "213 6");
-    raw.ok("REST 6", 350).await;
-    assert_eq!(try_stor(&mut raw, "APPE text.txt", b"c\r\n").await, 226);
+    assert_eq!(
+        try_resumed(&mut raw, 6, "APPE text.txt", b"c\r\n").await,
+        226
+    );
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\n");
     // STOR keeps its REST in TYPE A: the resume counts file bytes (what a
     // client's local copy, with LF line ends again, measures).
-    raw.ok("REST 6", 350).await;
-    assert_eq!(try_stor(&mut raw, "STOR text.txt", b"d\r\n").await, 226);
+    assert_eq!(
+        try_resumed(&mut raw, 6, "STOR text.txt", b"d\r\n").await,
+        226
+    );
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\nd\n");
+}
+
+/// REST `at`, then `cmd` with `body` as [`try_stor`] sends it.
+async fn try_resumed(raw: &mut Raw, at: u64, cmd: &str, body: &[u8]) -> u16 {
+    raw.ok(&format!("REST {at}"), 350).await;
+    try_stor(raw, cmd, body).await
 }
 
 /// A server killed mid-upload leaves its hidden upload file behind, in a

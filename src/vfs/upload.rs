@@ -30,13 +30,13 @@ struct Kept {
 
 impl Kept {
     fn apply(self, file: &File) -> io::Result<()> {
-        use std::os::unix::fs::{fchown, MetadataExt};
-        let md = file.metadata()?;
-        if let Some((uid, gid)) = self.owner.filter(|&o| o != (md.uid(), md.gid())) {
+        use std::os::unix::fs::fchown;
+        if let Some((uid, gid)) = self.owner {
             // Only root gives a file away; an owner may still pass it to
             // one of its groups. Where neither can be done (no right, an
             // owner a user namespace does not map, a file system without
             // owners) the file stays ours, as any new file is: best effort.
+            // (Asking first whether it is ours already costs the same call.)
             let _ = fchown(file, Some(uid), Some(gid)).or_else(|_| fchown(file, None, Some(gid)));
         }
         // After the owner: a change of owner may clear mode bits.
