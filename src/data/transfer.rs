@@ -284,19 +284,27 @@ async fn copy_out(
     finish_send(stream, limits).await
 }
 
-/// One step of a download: `out` written within the stall limit, counted,
-/// then paced to the rate limit (`sent` counts what went before it).
+/// One step of a download: `out` written within the stall limit, then
+/// paced to the rate limit (`sent` counts what went before it). Each write
+/// is counted as the stream takes it, so a download stopped in the middle
+/// of a step still counts the part that left.
 async fn send_step<S: AsyncWrite + Unpin>(
     stream: &mut S,
-    out: &[u8],
+    mut out: &[u8],
     limits: TransferLimits,
     progress: &Progress,
     throttle: &Throttle,
     sent: &mut u64,
 ) -> Result<(), FtpError> {
-    within_stall(limits.stall, stream.write_all(out)).await?;
-    *sent += out.len() as u64;
-    progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+    while !out.is_empty() {
+        let n = within_stall(limits.stall, stream.write(out)).await?;
+        if n == 0 {
+            return Err(broken(io::ErrorKind::WriteZero.into()));
+        }
+        out = &out[n..];
+        *sent += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
     throttle.pace(*sent).await;
     Ok(())
 }
