@@ -389,18 +389,27 @@ async fn an_aborted_download_counts_every_byte_it_sent() {
 /// body comes: the upload cannot land where the client asked, so it fails
 /// and leaves no trace, rather than answering 226 for a path that does not
 /// exist (the file would have been under the folder's new name). For STOR,
-/// APPE and a drop box's upload alike.
+/// APPE, a drop box's upload and a resume at the file's end (written in
+/// place, so cut back to what it was) alike.
 #[tokio::test]
 async fn an_upload_whose_folder_was_moved_fails_without_trace() {
-    for (mode, cmd) in [
-        (AccessMode::Writable, "STOR d/f.bin"),
-        (AccessMode::Writable, "APPE d/f.bin"),
-        (AccessMode::UploadOnly, "STOR d/f.bin"),
+    let before = pseudo_random(1000, 12);
+    for (mode, rest, cmd) in [
+        (AccessMode::Writable, None, "STOR d/f.bin"),
+        (AccessMode::Writable, None, "APPE d/f.bin"),
+        (AccessMode::UploadOnly, None, "STOR d/f.bin"),
+        (AccessMode::Writable, Some("REST 1000"), "STOR d/f.bin"),
     ] {
         let t = start(mode).await;
         std::fs::create_dir(t.path("d")).unwrap();
+        if rest.is_some() {
+            std::fs::write(t.path("d/f.bin"), &before).unwrap();
+        }
         let mut c = t.login().await;
         let mut d = c.epsv().await;
+        if let Some(rest) = rest {
+            c.ok(rest, 350).await;
+        }
         c.ok(cmd, 150).await;
         d.write_all(&pseudo_random(300_000, 11)).await.unwrap();
         // The operator (or a session with rename rights) moves the folder.
@@ -409,8 +418,17 @@ async fn an_upload_whose_folder_was_moved_fails_without_trace() {
         drop(d);
         let r = c.reply().await;
         assert_eq!(r.code, 550, "{cmd} in {mode:?}: {r:?}");
-        let left: Vec<_> = std::fs::read_dir(t.path("e")).unwrap().collect();
-        assert!(left.is_empty(), "{cmd} in {mode:?}: {left:?}");
+        let left: Vec<_> = std::fs::read_dir(t.path("e"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        match rest {
+            None => assert!(left.is_empty(), "{cmd} in {mode:?}: {left:?}"),
+            Some(_) => {
+                assert_eq!(left, ["f.bin"]);
+                assert!(std::fs::read(t.path("e/f.bin")).unwrap() == before);
+            }
+        }
         assert!(!t.path("d").exists());
     }
 }

@@ -324,6 +324,8 @@ async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
         let in_place = InPlace {
             file: file.try_clone()?,
             from: offset,
+            share: r.clone(),
+            path: p.clone(),
             _lock: lock,
         };
         Ok(Ok((file, Finish::Resume(in_place), offset)))

@@ -14,7 +14,7 @@ use crate::data::{self, Opened};
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
 use crate::path_locks::PathGuard;
-use crate::vfs::{AppendError, Upload, VPath};
+use crate::vfs::{AppendError, Share, Upload, VPath};
 
 /// How a complete upload takes effect, and how a failed one is undone.
 pub(crate) enum Finish {
@@ -37,6 +37,9 @@ pub(crate) struct InPlace {
     pub file: File,
     /// Its size when the resume began, which is also the offset.
     pub from: u64,
+    /// Where the file was when the resume began, to check at the commit.
+    pub share: Share,
+    pub path: VPath,
     /// Held for its drop: the path stays locked while this lives.
     pub _lock: PathGuard,
 }
@@ -124,7 +127,10 @@ async fn commit(
     let (max, path) = (ticket.max_size(), target.clone());
     let done = crate::blocking::run(move || {
         let mut folders_made = Vec::new();
-        if let Err(e) = (&*file).write_all(&last) {
+        let wrote = finish
+            .still_in_place()
+            .and_then(|()| (&*file).write_all(&last));
+        if let Err(e) = wrote {
             finish.discard();
             return (Err(AppendError::Io(e)), folders_made);
         }
@@ -160,6 +166,20 @@ pub(crate) fn busy(target: &VPath) -> FtpError {
 }
 
 impl Finish {
+    /// Fails when a resume's file is no longer where its path says (see
+    /// [`Share::still_names`]): it would end under a name the client never
+    /// gave. Checked before its last bytes go in, so that no reader sees
+    /// it whole before it is cut back. The other uploads check at their
+    /// rename, where their temporary file takes the name.
+    fn still_in_place(&self) -> std::io::Result<()> {
+        match self {
+            Finish::Resume(r) if !r.share.still_names(&r.path, &r.file) => {
+                Err(std::io::ErrorKind::NotFound.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Undoes an upload that failed, on this thread: its temporary file
     /// removed, or a resume cut back to where it began.
     pub fn discard(self) {

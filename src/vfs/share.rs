@@ -326,6 +326,20 @@ impl Share {
         }
     }
 
+    /// Whether `p` still names `file`, which was opened by that path: not
+    /// so once another session (or program) renamed the file, or a folder
+    /// above it, meanwhile. A path too long to look at shows no such sign.
+    pub fn still_names(&self, p: &VPath, file: &File) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(opened) = file.metadata() else {
+            return true;
+        };
+        match self.metadata(p) {
+            Ok(now) => (now.dev(), now.ino()) == (opened.dev(), opened.ino()),
+            Err(e) => e.raw_os_error() == Some(libc::ENAMETOOLONG),
+        }
+    }
+
     /// Metadata, following symlinks that stay inside their share. The
     /// virtual root has none on disk.
     pub fn metadata(&self, p: &VPath) -> io::Result<Metadata> {
