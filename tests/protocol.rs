@@ -308,8 +308,18 @@ async fn size_counts_crlf_in_ascii_mode() {
     let r = raw.ok("SIZE text.txt", 213).await;
     assert_eq!(r.text, "213 17");
     // And RETR in TYPE A sends exactly that many bytes.
+    let wire = b"one\r\ntwo\r\nthree\r\n";
     let got = fetch(&mut raw, "RETR text.txt").await;
-    assert_eq!(got, b"one\r\ntwo\r\nthree\r\n");
+    assert_eq!(got, wire);
+    // REST counts those same octets (RFC 3659 §5): a restart anywhere,
+    // even between a CR and its LF, sends the rest of that stream.
+    for at in 1..=wire.len() {
+        raw.ok(&format!("REST {at}"), 350).await;
+        let got = fetch(&mut raw, "RETR text.txt").await;
+        assert_eq!(got, wire[at..], "REST {at}");
+    }
+    raw.ok("REST 18", 350).await;
+    raw.ok("RETR text.txt", 554).await;
     raw.ok("SIZE missing", 550).await;
     raw.ok("SIZE d", 550).await;
     raw.ok("SIZE", 501).await;

@@ -878,24 +878,36 @@ async fn rest_before_appe_must_be_the_end() {
     assert_eq!(try_resumed(&mut raw, 1, "APPE new.txt", b"Z").await, 554);
     assert!(!t.path("new.txt").exists());
     assert!(temp_files(t.root()).is_empty());
-    // TYPE A: SIZE counts CRLF line ends, so a REST taken from it is not
-    // the file's length; the append goes at the end.
+    // TYPE A: REST counts the octets sent, CRLF line ends and all, as
+    // SIZE does (RFC 3659 §5); the end is there, not at the file's length.
     t.write("text.txt", b"a\nb\n");
     raw.ok("TYPE A", 200).await;
     let size = raw.ok("SIZE text.txt", 213).await;
     assert_eq!(size.text, "213 6");
     assert_eq!(
+        try_resumed(&mut raw, 4, "APPE text.txt", b"c\r\n").await,
+        554
+    );
+    assert_eq!(
         try_resumed(&mut raw, 6, "APPE text.txt", b"c\r\n").await,
         226
     );
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\n");
-    // STOR keeps its REST in TYPE A: the resume counts file bytes (what a
-    // client's local copy, with LF line ends again, measures).
+    // STOR resumes the same way: at the end (9 octets), and before it,
+    // here between the CR and LF of the second line's end.
     assert_eq!(
-        try_resumed(&mut raw, 6, "STOR text.txt", b"d\r\n").await,
+        try_resumed(&mut raw, 9, "STOR text.txt", b"d\r\n").await,
         226
     );
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nc\nd\n");
+    assert_eq!(
+        try_resumed(&mut raw, 5, "STOR text.txt", b"\nX\r\n").await,
+        226
+    );
+    assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nX\n");
+    assert_eq!(try_resumed(&mut raw, 10, "STOR text.txt", b"Y").await, 554);
+    assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nX\n");
+    assert!(temp_files(t.root()).is_empty());
 }
 
 /// REST `at`, then `cmd` with `body` as [`try_stor`] sends it.

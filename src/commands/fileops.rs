@@ -6,7 +6,7 @@ use cap_std::fs::MetadataExt;
 
 use super::fs;
 use super::nav::quote;
-use crate::data::ascii_len;
+use crate::data::{self, ascii_len};
 use crate::error::{FtpError, FtpResult};
 use crate::events::Event;
 use crate::protocol::Reply;
@@ -96,9 +96,6 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     Ok(Reply::new(250, format!("Renamed {from} to {to}")))
 }
 
-/// Largest file whose TYPE A size we compute by reading it.
-const ASCII_SIZE_LIMIT: u64 = 64 << 20;
-
 /// SIZE: the bytes a RETR would send in the current TYPE (RFC 3659 §4).
 pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let path = s.path(arg)?;
@@ -108,7 +105,7 @@ pub async fn size(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         if !ascii {
             return Ok(Some(md.len()));
         }
-        if md.len() > ASCII_SIZE_LIMIT {
+        if md.len() > data::ASCII_SCAN_LIMIT {
             return Ok(None);
         }
         ascii_len(file).map(Some)

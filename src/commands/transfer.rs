@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::fs;
-use crate::data::{bind_passive, DataPlan, EarlyTls};
+use crate::data::{self, ascii_len, bind_passive, Ascii, DataPlan, EarlyTls};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
@@ -231,36 +231,50 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     };
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
-    let cached = s.shared.root.open_read_cached(&path, offset);
-    let Download { file, len, bytes } = match cached {
-        Some(download) => download,
+    let ascii = s.ascii && offset > 0;
+    if ascii && offset > data::ASCII_SCAN_LIMIT {
+        return Err(ascii_restart_too_far(offset));
+    }
+    let cached = match ascii {
+        true => None,
+        false => s.shared.root.open_read_cached(&path, offset),
+    };
+    let binary = |offset| Some((offset, Ascii { after_cr: false }));
+    let (Download { file, len, bytes }, start) = match cached {
+        Some(download) => (download, binary(offset)),
         // A small file is read in the job that opens it: one trip to the
         // disk per download.
         None => {
             let opened = fs(s, &path, move |r, p| {
                 let (file, md) = r.open_read(p)?;
-                let bytes = crate::vfs::read_small(&file, offset, md.len())?;
+                // In TYPE A the offset counts octets sent, so the file is
+                // read up to there to find where that is in it.
+                let start = match ascii {
+                    true => data::ascii_restart(&file, offset)?,
+                    false => binary(offset),
+                };
+                let from = start.map_or(offset, |(from, _)| from);
+                let bytes = crate::vfs::read_small(&file, from, md.len())?;
                 let len = md.len();
-                Ok(Download { file, len, bytes })
+                Ok((Download { file, len, bytes }, start))
             });
             opened.await.map_err(|e| refused(s, path.to_string(), e))?
         }
     };
-    if offset > len {
-        return Err(FtpError::BadRestart(format!(
-            "Cannot restart at {offset}: {path} has {len} bytes"
-        )));
-    }
+    let Some((from, Ascii { after_cr })) = start.filter(|(from, _)| *from <= len) else {
+        return Err(restart_past_end(offset, &path, len, ascii));
+    };
     let opening = format!(
         "Opening {} mode data connection for {path} ({} bytes)",
         mode_word(s),
-        len - offset
+        len - from
     );
     let job = Job::Send {
         file,
-        offset,
+        offset: from,
         len,
         bytes,
+        after_cr,
     };
     s.start_transfer(job, &path, Some(len), opening).await
 }
@@ -303,17 +317,24 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// a broken upload) it is written in place, holding the path's lock until
 /// done; before the end, through a temporary copy of the first `n` bytes,
 /// so that the bytes it replaces are not lost if it fails.
-async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
+async fn resume(s: &mut Session, path: &VPath, wire: u64) -> FtpResult<Job> {
+    let ascii = s.ascii;
+    if ascii && wire > data::ASCII_SCAN_LIMIT {
+        return Err(ascii_restart_too_far(wire));
+    }
     let lock = s.lock_path(path).await?;
     let shown = path.clone();
     admitted(s, path, move |r, p| {
         let (mut file, md) = r.open_resume(p)?;
-        if offset > md.len() {
-            return Ok(Err(FtpError::BadRestart(format!(
-                "Cannot restart at {offset}: {shown} has {} bytes",
-                md.len()
-            ))));
-        }
+        // In TYPE A the client counts the octets it sent, CRLF line ends
+        // and all; the file holds LF, so it is read to find that point.
+        let offset = match ascii {
+            true => data::ascii_restart(&r.open_read(p)?.0, wire)?.map(|(at, _)| at),
+            false => Some(wire),
+        };
+        let Some(offset) = offset.filter(|at| *at <= md.len()) else {
+            return Ok(Err(restart_past_end(wire, &shown, md.len(), ascii)));
+        };
         if offset < md.len() {
             drop((file, lock));
             let (upload, file) = Upload::begin_with_prefix(r, p, offset)?;
@@ -331,6 +352,23 @@ async fn resume(s: &mut Session, path: &VPath, offset: u64) -> FtpResult<Job> {
         Ok(Ok((file, Finish::Resume(in_place), offset)))
     })
     .await
+}
+
+/// 554 for a REST past the file's end: in TYPE A, past the octets it sends.
+fn restart_past_end(offset: u64, path: &VPath, len: u64, ascii: bool) -> FtpError {
+    let has = match ascii {
+        true => "fewer octets in ASCII mode (SIZE counts them)".to_string(),
+        false => format!("{len} bytes"),
+    };
+    FtpError::BadRestart(format!("Cannot restart at {offset}: {path} has {has}"))
+}
+
+/// 554 for a REST in TYPE A past what is worked out by reading the file.
+fn ascii_restart_too_far(offset: u64) -> FtpError {
+    FtpError::BadRestart(format!(
+        "Cannot restart at {offset} in ASCII mode: only within the first {} MiB; use TYPE I",
+        data::ASCII_SCAN_LIMIT >> 20
+    ))
 }
 
 /// The job for an upload that `open` begins (its file, how it will take
@@ -382,13 +420,10 @@ async fn admitted(
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = upload_target(s, arg)?;
-    // In TYPE A a client's REST counts its own octets (SIZE shows the file
-    // with CRLF line ends), which the file's length cannot be held to:
-    // the bytes go at the end, as an append's always do.
-    let offset = match s.ascii {
-        true => 0,
-        false => s.rest.unwrap_or(0),
-    };
+    let (offset, ascii) = (s.rest.unwrap_or(0), s.ascii);
+    if ascii && offset > data::ASCII_SCAN_LIMIT {
+        return Err(ascii_restart_too_far(offset));
+    }
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let shown = path.clone();
@@ -396,18 +431,32 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         AppendTarget::Symlink => Ok(Err(FtpError::FileUnavailable(format!(
             "{shown}: is a symbolic link; APPE to the file it points to"
         )))),
-        // The bytes go at the end: a REST elsewhere cannot be kept.
-        AppendTarget::File(held) if offset != 0 && offset != held => Ok(Err(FtpError::BadRestart(
-            format!("Cannot restart at {offset}: APPE adds at the end of {shown}, at {held}"),
-        ))),
-        AppendTarget::File(held) => {
-            let (upload, file) = Upload::begin(r, p)?;
-            Ok(Ok((file, Finish::Append(upload), held)))
+        // The bytes go at the end: a REST elsewhere cannot be kept. In
+        // TYPE A the end counts the octets the file sends (as SIZE does).
+        AppendTarget::File(held) if offset != 0 => {
+            // (The octets sent are never fewer than the bytes held.)
+            let end = match ascii && 0 < held && held <= offset {
+                true => ascii_len(r.open_read(p)?.0)?,
+                false => held,
+            };
+            match end == offset {
+                true => Ok(Ok(appending(r, p, held)?)),
+                false => Ok(Err(FtpError::BadRestart(format!(
+                    "Cannot restart at {offset}: APPE adds at the end of {shown}, at {end}"
+                )))),
+            }
         }
+        AppendTarget::File(held) => Ok(Ok(appending(r, p, held)?)),
     })
     .await?;
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, s.announced, opening).await
+}
+
+/// An append's upload, to a file that holds `held` bytes now.
+fn appending(r: &Share, p: &VPath, held: u64) -> io::Result<(File, Finish, u64)> {
+    let (upload, file) = Upload::begin(r, p)?;
+    Ok((file, Finish::Append(upload), held))
 }
 
 /// STOU: store under a name that does not exist yet, announced in the 150

@@ -32,6 +32,6 @@ pub(crate) fn test_pipe() -> (std::fs::File, std::fs::File) {
     }
 }
 pub use transfer::{
-    ascii_len, end_upload, receive_to_file, send_bytes, send_chunks, send_file, Progress,
-    TransferLimits,
+    ascii_len, ascii_restart, end_upload, receive_to_file, send_bytes, send_chunks, send_file,
+    Ascii, Progress, TransferLimits, ASCII_SCAN_LIMIT,
 };

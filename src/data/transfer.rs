@@ -105,17 +105,17 @@ async fn within_stall<T>(
 pub async fn send_bytes(
     stream: &mut DataStream,
     bytes: &[u8],
-    ascii: bool,
+    ascii: Option<Ascii>,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
     let mut converted = Vec::new();
     let out = match ascii {
-        true => {
-            lf_to_crlf(bytes, false, &mut converted);
+        Some(Ascii { after_cr }) => {
+            lf_to_crlf(bytes, after_cr, &mut converted);
             &converted[..]
         }
-        false => bytes,
+        None => bytes,
     };
     // Paced in small steps under --max-rate, at once otherwise.
     let step = match limits.max_rate {
@@ -141,12 +141,12 @@ pub async fn send_file(
     stream: &mut DataStream,
     file: File,
     part: Range<u64>,
-    ascii: bool,
+    ascii: Option<Ascii>,
     limits: TransferLimits,
     progress: &Progress,
     jobs: &TaskTracker,
 ) -> Result<(), FtpError> {
-    if let (DataStream::Plain(tcp), false) = (&*stream, ascii) {
+    if let (DataStream::Plain(tcp), None) = (&*stream, ascii) {
         sendfile(tcp, file, part, limits, progress, jobs).await?;
         return finish_send(stream, limits).await;
     }
@@ -247,7 +247,7 @@ async fn copy_out(
     stream: &mut DataStream,
     file: File,
     offset: u64,
-    ascii: bool,
+    ascii: Option<Ascii>,
     limits: TransferLimits,
     progress: &Progress,
 ) -> Result<(), FtpError> {
@@ -257,7 +257,7 @@ async fn copy_out(
     let mut at = offset;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut converted = Vec::new();
-    let mut prev_cr = false;
+    let mut prev_cr = ascii.is_some_and(|a| a.after_cr);
     let mut sent = 0u64;
     loop {
         let f = Arc::clone(&file);
@@ -272,7 +272,7 @@ async fn copy_out(
             break;
         }
         at = at.saturating_add(n as u64);
-        let out = if ascii {
+        let out = if ascii.is_some() {
             converted.clear();
             prev_cr = lf_to_crlf(&buf[..n], prev_cr, &mut converted);
             &converted[..]
@@ -476,6 +476,50 @@ pub fn ascii_len(mut input: impl Read) -> io::Result<u64> {
     }
 }
 
+/// A download in TYPE A, whose bare LFs become CRLF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ascii {
+    /// The octet sent before the first one was a CR: the download restarts
+    /// between a line end's CR and LF, so an LF first goes alone.
+    pub after_cr: bool,
+}
+
+/// Files whose TYPE A form is worked out by reading them (SIZE, a REST in
+/// TYPE A) go up to here: beyond, use TYPE I.
+pub const ASCII_SCAN_LIMIT: u64 = 64 << 20;
+
+/// Where a TYPE A transfer that restarts after `wire` octets begins in
+/// `input`: REST counts the octets of the data connection (RFC 3659 §5),
+/// which TYPE A makes longer than the file by a CR per bare LF. Gives the
+/// file offset and whether the octet before it was a CR (see [`Ascii`]);
+/// `None` when the file sends fewer than `wire` octets.
+pub fn ascii_restart(mut input: impl Read, wire: u64) -> io::Result<Option<(u64, Ascii)>> {
+    let mut buf = vec![0u8; BUF_SIZE];
+    let (mut at, mut sent, mut after_cr) = (0u64, 0u64, false);
+    loop {
+        let n = input.read(&mut buf)?;
+        for &b in &buf[..n] {
+            if sent == wire {
+                return Ok(Some((at, Ascii { after_cr })));
+            }
+            if b == b'\n' && !after_cr {
+                // Sent as CR LF: the restart may fall between the two.
+                if sent + 1 == wire {
+                    return Ok(Some((at, Ascii { after_cr: true })));
+                }
+                sent += 2;
+            } else {
+                sent += 1;
+            }
+            after_cr = b == b'\r';
+            at += 1;
+        }
+        if n == 0 {
+            return Ok((sent == wire).then_some((at, Ascii { after_cr })));
+        }
+    }
+}
+
 /// TYPE A on the way out: a bare LF becomes CRLF. Returns whether the
 /// chunk ended in CR, which decides the first byte of the next chunk.
 fn lf_to_crlf(input: &[u8], mut prev_cr: bool, out: &mut Vec<u8>) -> bool {
@@ -616,6 +660,31 @@ mod tests {
         assert!(receiving.await.unwrap().is_err());
         assert_eq!(drained.await.unwrap(), 256 << 10);
         drop(client);
+    }
+
+    /// A TYPE A restart after any number of octets sends the rest of the
+    /// whole stream, whatever mix of LF, CR and CRLF the file holds; past
+    /// the stream's end there is none.
+    #[test]
+    fn an_ascii_restart_sends_the_rest_of_the_stream() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..300 {
+            let len = rng.random_range(0..40);
+            let file: Vec<u8> = (0..len).map(|_| b"a\r\n"[rng.random_range(0..3)]).collect();
+            let mut wire = Vec::new();
+            lf_to_crlf(&file, false, &mut wire);
+            for at in 0..=wire.len() {
+                let (from, ascii) = ascii_restart(&file[..], at as u64).unwrap().unwrap();
+                let mut rest = Vec::new();
+                lf_to_crlf(&file[from as usize..], ascii.after_cr, &mut rest);
+                assert_eq!(rest, wire[at..], "{file:?} from {at}");
+            }
+            assert_eq!(
+                ascii_restart(&file[..], wire.len() as u64 + 1).unwrap(),
+                None
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub(crate) enum Job {
         offset: u64,
         len: u64,
         bytes: Option<Vec<u8>>,
+        /// TYPE A: where its conversion starts (see [`data::Ascii`]).
+        after_cr: bool,
     },
     /// LIST, NLST, MLSD: a listing made a chunk at a time as it is sent.
     Listing(ListingJob),
@@ -522,16 +524,25 @@ async fn send(ctx: TaskContext, tcp: Opened, job: Job, jobs: &TaskTracker) -> Ft
     let mut stream = open(&ctx, tcp).await?;
     match job {
         Job::Send {
-            bytes: Some(bytes), ..
-        } => data::send_bytes(&mut stream, &bytes, ctx.ascii, ctx.limits, &ctx.progress).await,
+            bytes: Some(bytes),
+            after_cr,
+            ..
+        } => {
+            let ascii = ctx.ascii.then_some(data::Ascii { after_cr });
+            data::send_bytes(&mut stream, &bytes, ascii, ctx.limits, &ctx.progress).await
+        }
         Job::Send {
-            file, offset, len, ..
+            file,
+            offset,
+            len,
+            after_cr,
+            ..
         } => {
             data::send_file(
                 &mut stream,
                 file,
                 offset..len,
-                ctx.ascii,
+                ctx.ascii.then_some(data::Ascii { after_cr }),
                 ctx.limits,
                 &ctx.progress,
                 jobs,
@@ -627,6 +638,7 @@ mod tests {
             offset: 0,
             len: bytes.len() as u64,
             bytes: Some(bytes.to_vec()),
+            after_cr: false,
         }
     }
 
