@@ -209,7 +209,8 @@ async fn writes_only_inside_shared_folders() {
     }
     // REST then STOR on the shared file: refused before any byte.
     assert_eq!(try_stor(&mut raw, "STOR report.pdf", b"x").await, 550);
-    // MLSD and MLST tell the same: shared paths themselves cannot change.
+    // MLSD and MLST tell the same: shared paths themselves cannot change,
+    // though what a shared folder holds may be removed (`p`).
     let perm = |listing: &str, name: &str| {
         let line =
             (listing.lines()).find(|l| l.contains("perm=") && l.ends_with(&format!(" {name}")));
@@ -219,7 +220,7 @@ async fn writes_only_inside_shared_folders() {
     };
     let (_, mlsd) = try_list(&mut raw, "MLSD /").await;
     assert_eq!(perm(&mlsd, "report.pdf"), "perm=r");
-    assert_eq!(perm(&mlsd, "docs"), "perm=cmel");
+    assert_eq!(perm(&mlsd, "docs"), "perm=cmpel");
     assert_eq!(perm(&raw.ok("MLST /", 250).await.text, "/"), "perm=el");
     let (_, mlsd) = try_list(&mut raw, "MLSD /docs").await;
     assert_eq!(perm(&mlsd, "notes.txt"), "perm=adfwr");

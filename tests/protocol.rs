@@ -442,7 +442,11 @@ async fn mlst_and_mlsd() {
 
     // OPTS MLST selects the facts shown.
     let r = raw.ok("OPTS MLST type;size;", 200).await;
-    assert!(r.text.contains("type;size;"), "{r:?}");
+    assert_eq!(r.text, "200 MLST OPTS type;size;");
+    // None selected: no list, and no space before it (RFC 3659 §7.9).
+    let r = raw.ok("OPTS MLST bogus;", 200).await;
+    assert_eq!(r.text, "200 MLST OPTS");
+    raw.ok("OPTS MLST type;size;", 200).await;
     let r = raw.ok("MLST a.bin", 250).await;
     let (facts, _) = facts_of(&body(&r)[0]);
     assert_eq!(

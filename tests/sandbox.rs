@@ -1248,9 +1248,10 @@ async fn the_shared_folder_itself_never_changes() {
     );
     assert_eq!(std::fs::read(t.path("f.txt")).unwrap(), b"file");
     assert!(temp_files(t.root()).is_empty());
-    // MLST says so (no `d`elete or rename (`f`) of the folder itself).
+    // MLST says so (no `d`elete or rename (`f`) of the folder itself,
+    // while what it holds may be removed: `p`).
     let mlst = raw.ok("MLST /", 250).await.text;
-    assert!(mlst.contains(";perm=cmel;"), "{mlst}");
+    assert!(mlst.contains(";perm=cmpel;"), "{mlst}");
     // Inside it, the same commands still work.
     raw.ok("SITE CHMOD 700 sub", 200).await;
     raw.ok("MFMT 20000101000000 sub", 213).await;

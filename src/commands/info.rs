@@ -44,7 +44,10 @@ pub fn opts(s: &mut Session, opt: &str) -> FtpResult<Reply> {
         "UTF8" | "UTF-8" => Ok(Reply::new(200, "UTF8 mode is always on")),
         "MLST" => {
             s.facts = Facts::select(value);
-            Ok(Reply::new(200, format!("MLST OPTS {}", s.facts.selected())))
+            // RFC 3659 §7.9: the space comes with the list, if any.
+            let list = s.facts.selected();
+            let sep = if list.is_empty() { "" } else { " " };
+            Ok(Reply::new(200, format!("MLST OPTS{sep}{list}")))
         }
         "HASH" => super::hash::opts(s, value),
         "MODE" => super::transfer::opts_mode(s, value),

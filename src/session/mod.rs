@@ -186,6 +186,7 @@ impl Session {
             read: self.may(Access::Read),
             create: self.may(Access::Create),
             modify: self.may(Access::Modify),
+            purge: self.may(Access::Modify),
         }
     }
 

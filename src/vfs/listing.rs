@@ -106,7 +106,11 @@ pub enum ListFormat {
 pub struct Perms {
     pub read: bool,
     pub create: bool,
+    /// The entry itself may be changed, renamed or removed.
     pub modify: bool,
+    /// What a folder holds may be removed (`p`), even where the folder
+    /// itself may not be (a shared folder).
+    pub purge: bool,
 }
 
 /// The MLST facts a client selected with `OPTS MLST` (all by default).
@@ -335,7 +339,8 @@ fn push_perm(out: &mut Vec<u8>, kind: &Kind, p: Perms) {
         }
         Kind::Dir => {
             push(p.create, b"cm");
-            push(p.modify, b"dfp");
+            push(p.modify, b"df");
+            push(p.purge, b"p");
             push(true, if p.read { b"el" } else { b"e" });
         }
         Kind::Symlink | Kind::Special(_) => {}
@@ -422,6 +427,7 @@ mod tests {
             read: true,
             create: false,
             modify: false,
+            purge: false,
         };
         l.facts_line(&entry(Kind::File), Facts::all(), perms);
         assert_eq!(

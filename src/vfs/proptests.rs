@@ -329,6 +329,7 @@ fn run(
                     read: true,
                     create: false,
                     modify: false,
+                    purge: false,
                 },
             );
             if let Ok(mut job) = root.listing(&vp(p), facts, 0) {

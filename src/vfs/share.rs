@@ -287,8 +287,9 @@ impl Share {
     }
 
     /// What a session with `session` rights may do to the entries listed
-    /// in folder `dir` (the MLSD `perm` fact): in the virtual root, read
-    /// and create inside shared folders, but not change the entries.
+    /// in folder `dir` (the MLSD `perm` fact): in the virtual root, use
+    /// the shared folders (create and remove inside them), but not change
+    /// the entries themselves.
     pub fn perms_in(&self, dir: &VPath, session: Perms) -> Perms {
         match self {
             Share::Virtual(_) if dir.is_root() => Perms {
@@ -300,13 +301,14 @@ impl Share {
     }
 
     /// [`perms_in`](Self::perms_in) for the entry at `p` itself; nothing
-    /// can be created in the virtual root, and the shared folder itself
-    /// is never changed.
+    /// can be created in or removed from the virtual root, and the shared
+    /// folder itself is never changed (what it holds may be).
     pub fn perms_of(&self, p: &VPath, session: Perms) -> Perms {
         match self {
             Share::Virtual(_) if p.is_root() => Perms {
                 create: false,
                 modify: false,
+                purge: false,
                 ..session
             },
             Share::Folder(_) if p.is_root() => Perms {
