@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use ftpshare::AccessMode;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// PASV, and a connected data socket to the announced address.
@@ -552,6 +552,21 @@ async fn stat_and_abor_during_a_transfer() {
     assert!(r.text.contains("No data transfer in progress"), "{r:?}");
     let listing = fetch_text(&mut raw, "NLST").await;
     assert_eq!(listing, "big.bin\r\n");
+}
+
+/// RFC 1123 §4.1.2.12: Telnet option negotiation is refused (DO gets
+/// WONT, WILL gets DONT) and a subnegotiation is dropped whole; the
+/// command after them is answered as usual.
+#[tokio::test]
+async fn telnet_negotiation_is_refused() {
+    let t = start(AccessMode::ReadOnly).await;
+    let mut raw = t.login().await;
+    raw.send_raw(b"\xff\xfd\x01\xff\xfb\x03\xff\xfa\x18\x01\xff\xf0NOOP\r\n")
+        .await;
+    let mut refusals = [0u8; 6];
+    raw.reader.read_exact(&mut refusals).await.unwrap();
+    assert_eq!(&refusals, b"\xff\xfc\x01\xff\xfe\x03");
+    assert_eq!(raw.reply().await.code, 200);
 }
 
 #[tokio::test]

@@ -1,10 +1,29 @@
 //! Control-connection line framing: Telnet controls are removed (RFC 959
 //! says the control connection follows the Telnet protocol) and lines end
-//! at LF, with an optional CR before it.
+//! at LF, with an optional CR before it. Option negotiation is refused, as
+//! RFC 1123 §4.1.2.12 requires: `DO x` gets `WONT x`, `WILL x` gets `DONT x`.
 
 const IAC: u8 = 255;
 const DONT: u8 = 254;
+const DO: u8 = 253;
+const WONT: u8 = 252;
 const WILL: u8 = 251;
+const SB: u8 = 250;
+const SE: u8 = 240;
+
+/// Where the Telnet decoder stands; kept across reads, since a command
+/// may arrive split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Telnet {
+    Data,
+    /// After IAC.
+    Command,
+    /// After IAC and a negotiation verb: the option comes next.
+    Option(u8),
+    /// Inside a subnegotiation (IAC SB … IAC SE), which is dropped whole.
+    Sub,
+    SubCommand,
+}
 
 /// What [`LineBuffer::next_line`] found in the buffered bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,6 +40,12 @@ pub struct LineBuffer {
     max: usize,
     /// Set while discarding the rest of an over-long line.
     discarding: bool,
+    telnet: Telnet,
+    /// Refusals to send the client.
+    refusals: Vec<u8>,
+    /// Options refused so far, per verb (DO, WILL): each is refused once,
+    /// so a client that repeats itself cannot make us write without end.
+    refused: [[u64; 4]; 2],
 }
 
 impl LineBuffer {
@@ -29,11 +54,65 @@ impl LineBuffer {
             buf: Vec::new(),
             max,
             discarding: false,
+            telnet: Telnet::Data,
+            refusals: Vec::new(),
+            refused: [[0; 4]; 2],
         }
     }
 
+    /// Adds bytes from the connection, Telnet commands taken out: `IAC
+    /// IAC` is a literal 255, negotiation (`IAC WILL/WONT/DO/DONT x`) is
+    /// refused or ignored, a subnegotiation dropped, and any other `IAC x`
+    /// (IP, DM, AYT…; clients send `IAC IP IAC DM` before ABOR) dropped.
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        if self.telnet == Telnet::Data && !bytes.contains(&IAC) {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        for &b in bytes {
+            self.telnet = match (self.telnet, b) {
+                (Telnet::Data, IAC) => Telnet::Command,
+                (Telnet::Data, _) => {
+                    self.buf.push(b);
+                    Telnet::Data
+                }
+                (Telnet::Command, IAC) => {
+                    self.buf.push(IAC);
+                    Telnet::Data
+                }
+                (Telnet::Command, WILL..=DONT) => Telnet::Option(b),
+                (Telnet::Command, SB) => Telnet::Sub,
+                (Telnet::Command, _) => Telnet::Data,
+                (Telnet::Option(verb), option) => {
+                    self.refuse(verb, option);
+                    Telnet::Data
+                }
+                (Telnet::Sub, IAC) => Telnet::SubCommand,
+                (Telnet::Sub, _) | (Telnet::SubCommand, IAC) => Telnet::Sub,
+                (Telnet::SubCommand, SE) => Telnet::Data,
+                (Telnet::SubCommand, _) => Telnet::Sub,
+            };
+        }
+    }
+
+    /// Answers a request to enable an option with a refusal, once per
+    /// option; WONT and DONT ask for what is so already.
+    fn refuse(&mut self, verb: u8, option: u8) {
+        let (which, answer) = match verb {
+            DO => (0, WONT),
+            WILL => (1, DONT),
+            _ => return,
+        };
+        let (word, bit) = (usize::from(option / 64), 1u64 << (option % 64));
+        if self.refused[which][word] & bit == 0 {
+            self.refused[which][word] |= bit;
+            self.refusals.extend_from_slice(&[IAC, answer, option]);
+        }
+    }
+
+    /// The Telnet refusals to send, if any.
+    pub fn take_refusals(&mut self) -> Option<Vec<u8>> {
+        Some(std::mem::take(&mut self.refusals)).filter(|r| !r.is_empty())
     }
 
     /// Takes the next complete line out of the buffer, if there is one.
@@ -41,11 +120,11 @@ impl LineBuffer {
         loop {
             match self.buf.iter().position(|&b| b == b'\n') {
                 Some(end) => {
-                    let raw: Vec<u8> = self.buf.drain(..=end).collect();
+                    let mut line: Vec<u8> = self.buf.drain(..=end).collect();
                     if std::mem::take(&mut self.discarding) {
                         return Some(Framed::TooLong);
                     }
-                    let mut line = strip_telnet(&raw[..end]);
+                    line.truncate(end);
                     if line.last() == Some(&b'\r') {
                         line.pop();
                     }
@@ -76,31 +155,6 @@ impl LineBuffer {
     pub fn take_rest(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
-}
-
-/// Removes Telnet command sequences: `IAC IAC` is a literal 255, option
-/// negotiation (`IAC WILL/WONT/DO/DONT x`) is three bytes, any other
-/// `IAC x` (IP, DM, AYT, ...) two. Clients send `IAC IP IAC DM` before ABOR.
-fn strip_telnet(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] != IAC {
-            out.push(raw[i]);
-            i += 1;
-            continue;
-        }
-        match raw.get(i + 1) {
-            Some(&IAC) => {
-                out.push(IAC);
-                i += 2;
-            }
-            Some(&c) if (WILL..=DONT).contains(&c) => i += 3,
-            Some(_) => i += 2,
-            None => i += 1,
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -139,6 +193,22 @@ mod tests {
             lines(b"a\xff\xffb\n", 100),
             vec![Framed::Line(b"a\xffb".to_vec())]
         );
+    }
+
+    /// RFC 1123 §4.1.2.12: negotiation is refused (once per option), and
+    /// a subnegotiation is dropped whole, also when split across reads.
+    #[test]
+    fn option_negotiation_is_refused_and_subnegotiation_dropped() {
+        let mut b = LineBuffer::new(100);
+        b.extend(b"\xff\xfd\x01\xff\xfb\x03\xff\xfc\x05\xff");
+        assert_eq!(
+            b.take_refusals(),
+            Some(b"\xff\xfc\x01\xff\xfe\x03".to_vec())
+        );
+        b.extend(b"\xfd\x01\xff\xfa\x18\x01\xff\xff\xff");
+        assert_eq!(b.take_refusals(), None);
+        b.extend(b"\xf0NOOP\r\n");
+        assert_eq!(b.next_line(), Some(Framed::Line(b"NOOP".to_vec())));
     }
 
     #[test]

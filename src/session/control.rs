@@ -58,9 +58,14 @@ impl Control {
     }
 
     /// The next command line; `None` when the client closed the connection.
-    /// Cancel-safe: bytes read are kept in the line buffer.
+    /// Cancel-safe: bytes read are kept in the line buffer. Refusals of
+    /// Telnet negotiation go out first (a few bytes, which a socket with
+    /// room takes at once).
     pub async fn read_line(&mut self) -> io::Result<Option<Framed>> {
         loop {
+            if let Some(refusals) = self.lines.take_refusals() {
+                self.send_bytes(&refusals).await?;
+            }
             if let Some(line) = self.lines.next_line() {
                 return Ok(Some(line));
             }
