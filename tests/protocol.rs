@@ -247,6 +247,13 @@ async fn rnfr_rnto() {
     raw.ok("RNFR dir", 350).await;
     raw.ok("RNTO dir2", 250).await;
     assert!(t.path("dir2/x").exists());
+    // `name/` is a folder's name: a file cannot take it, a folder can.
+    raw.ok("RNFR dir2/moved.txt", 350).await;
+    raw.ok("RNTO renamed/", 550).await;
+    assert!(t.path("dir2/moved.txt").exists() && !t.path("renamed").exists());
+    raw.ok("RNFR dir2", 350).await;
+    raw.ok("RNTO dir3/", 250).await;
+    assert!(t.path("dir3/moved.txt").exists());
     raw.ok("RNFR /", 550).await;
     raw.ok("RNFR", 501).await;
 }

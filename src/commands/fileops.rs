@@ -87,7 +87,16 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         false => Some(s.lock_path(second).await?),
     };
     let source = from.clone();
-    fs(s, &to, move |r, to| r.rename(&source, to)).await?;
+    // `to/` names a folder, though the path drops what says so: only a
+    // folder may take it, as rename(2) has it.
+    let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));
+    fs(s, &to, move |r, to| {
+        if folder_only && !r.symlink_metadata(&source)?.is_dir() {
+            return Err(io::ErrorKind::NotADirectory.into());
+        }
+        r.rename(&source, to)
+    })
+    .await?;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),

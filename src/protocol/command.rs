@@ -250,7 +250,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "PORT" => Port(parse_port(arg)?),
         "PASV" => no_arg(Pasv)?,
         "TYPE" => Type(parse_type(arg)?),
-        "STRU" => match arg.to_ascii_uppercase().as_str() {
+        "STRU" => match arg.trim().to_ascii_uppercase().as_str() {
             "F" => Stru,
             "R" | "P" => {
                 return Err(ParseError::Unsupported(
@@ -259,7 +259,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             }
             _ => return Err(ParseError::Syntax("STRU takes F, R or P")),
         },
-        "MODE" => match arg.to_ascii_uppercase().as_str() {
+        "MODE" => match arg.trim().to_ascii_uppercase().as_str() {
             "S" => Mode(TransferMode::Stream),
             "Z" => Mode(TransferMode::Deflate),
             "B" | "C" => {
@@ -343,7 +343,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
                 .parse()
                 .map_err(|_| ParseError::Syntax("PBSZ needs a size from 0 to 4294967295"))?,
         ),
-        "PROT" => Prot(match arg.to_ascii_uppercase().as_str() {
+        "PROT" => Prot(match arg.trim().to_ascii_uppercase().as_str() {
             "C" => ProtLevel::Clear,
             "P" => ProtLevel::Private,
             "S" | "E" => ProtLevel::Unsupported,
@@ -670,6 +670,10 @@ mod tests {
         assert_eq!(parse(b"MODE S"), Ok(Command::Mode(TransferMode::Stream)));
         assert!(matches!(parse(b"STRU R"), Err(ParseError::Unsupported(_))));
         assert_eq!(parse(b"STRU f"), Ok(Command::Stru));
+        // A trailing space, as TYPE, PWD and the others allow.
+        assert_eq!(parse(b"MODE S "), Ok(Command::Mode(TransferMode::Stream)));
+        assert_eq!(parse(b"STRU F "), Ok(Command::Stru));
+        assert_eq!(parse(b"PROT P "), Ok(Command::Prot(ProtLevel::Private)));
     }
 
     #[test]
