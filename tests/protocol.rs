@@ -1096,6 +1096,10 @@ async fn lang_and_empty_lines() {
     raw.ok("LANG", 200).await;
     raw.ok("LANG EN", 200).await;
     raw.ok("LANG FR", 504).await;
+    // Not a language tag at all (RFC 2640 §4.1: a syntax error).
+    raw.ok("LANG 123!!", 501).await;
+    raw.ok("LANG EN FR", 501).await;
+    raw.ok("LANG en-US", 200).await;
     let r = raw.cmd("").await;
     assert_eq!(r.code, 500);
     raw.ok("NOOP", 200).await;

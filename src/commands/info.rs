@@ -213,11 +213,25 @@ pub async fn avbl(s: &Session, arg: Option<&str>) -> FtpResult<Reply> {
 pub fn lang(lang: Option<&str>) -> FtpResult<Reply> {
     match lang.map(|l| l.trim().to_ascii_uppercase()) {
         None => Ok(Reply::new(200, "Using default language EN")),
+        Some(l) if !is_language_tag(&l) => Err(FtpError::Syntax(
+            "LANG takes a language tag, such as EN or EN-US".into(),
+        )),
         Some(l) if l == "EN" || l.starts_with("EN-") => Ok(Reply::new(200, "Language set to EN")),
         Some(l) => Err(FtpError::ParamNotImplemented(format!(
             "Language {l} not supported"
         ))),
     }
+}
+
+/// RFC 1766's tags, which RFC 2640 takes: parts of 1 to 8 letters (the
+/// first) or letters and digits, joined by `-`.
+fn is_language_tag(tag: &str) -> bool {
+    tag.split('-').enumerate().all(|(i, part)| {
+        (1..=8).contains(&part.len())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+    })
 }
 
 #[cfg(test)]
