@@ -878,6 +878,19 @@ async fn rest_before_appe_must_be_the_end() {
     assert_eq!(try_resumed(&mut raw, 1, "APPE new.txt", b"Z").await, 554);
     assert!(!t.path("new.txt").exists());
     assert!(temp_files(t.root()).is_empty());
+    // Another append lands while this one's data comes: the end is no
+    // longer where REST said, so this one adds nothing.
+    raw.ok("REST 11", 350).await;
+    let mut data = raw.epsv().await;
+    raw.ok("APPE log.txt", 150).await;
+    data.write_all(b"late").await.unwrap();
+    let mut other = t.login().await;
+    assert_eq!(try_stor(&mut other, "APPE log.txt", b"Z").await, 226);
+    data.shutdown().await.unwrap();
+    drop(data);
+    assert_eq!(raw.reply().await.code, 554);
+    assert_eq!(std::fs::read(t.path("log.txt")).unwrap(), b"0123456789YZ");
+    assert!(temp_files(t.root()).is_empty());
     // TYPE A: REST counts the octets sent, CRLF line ends and all, as
     // SIZE does (RFC 3659 §5); the end is there, not at the file's length.
     t.write("text.txt", b"a\nb\n");

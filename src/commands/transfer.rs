@@ -440,23 +440,24 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
                 false => held,
             };
             match end == offset {
-                true => Ok(Ok(appending(r, p, held)?)),
+                true => Ok(Ok(appending(r, p, held, Some(held))?)),
                 false => Ok(Err(FtpError::BadRestart(format!(
                     "Cannot restart at {offset}: APPE adds at the end of {shown}, at {end}"
                 )))),
             }
         }
-        AppendTarget::File(held) => Ok(Ok(appending(r, p, held)?)),
+        AppendTarget::File(held) => Ok(Ok(appending(r, p, held, None)?)),
     })
     .await?;
     let opening = format!("Ok to append data to {path}");
     s.start_transfer(job, &path, s.announced, opening).await
 }
 
-/// An append's upload, to a file that holds `held` bytes now.
-fn appending(r: &Share, p: &VPath, held: u64) -> io::Result<(File, Finish, u64)> {
+/// An append's upload, to a file that holds `held` bytes now; `end`, the
+/// length it must still have when the bytes are added (after a REST).
+fn appending(r: &Share, p: &VPath, held: u64, end: Option<u64>) -> io::Result<(File, Finish, u64)> {
     let (upload, file) = Upload::begin(r, p)?;
-    Ok((file, Finish::Append(upload), held))
+    Ok((file, Finish::Append(upload, end), held))
 }
 
 /// STOU: store under a name that does not exist yet, announced in the 150

@@ -23,8 +23,9 @@ pub(crate) enum Finish {
     Replace(Upload),
     /// STOU, drop box: the temporary file takes a name that is free.
     Unique(Upload),
-    /// APPE: the temporary file is added to the end of the target.
-    Append(Upload),
+    /// APPE: the temporary file is added to the end of the target, which
+    /// must still be as long as when a REST named its end, if one did.
+    Append(Upload, Option<u64>),
     /// REST + STOR at the file's end, written in place.
     Resume(InPlace),
 }
@@ -113,7 +114,7 @@ async fn commit(
 ) -> FtpResult<Option<String>> {
     let stall = ctx.limits.stall;
     let lock = match &finish {
-        Finish::Replace(_) | Finish::Append(_) => {
+        Finish::Replace(_) | Finish::Append(..) => {
             match ctx.locks.lock_within(target.as_str(), stall).await {
                 Some(lock) => Some(lock),
                 None => {
@@ -152,6 +153,9 @@ async fn commit(
     match done {
         Ok(Ok(name)) => Ok(name),
         Ok(Err(AppendError::Busy)) => Err(busy(target)),
+        Ok(Err(AppendError::EndMoved)) => Err(FtpError::BadRestart(format!(
+            "{target} changed while the data came: it no longer ends where REST said; nothing added"
+        ))),
         Ok(Err(AppendError::TooLarge(max))) => Err(ticket.size_refused(max)),
         Ok(Err(AppendError::Io(e))) => Err(FtpError::from_io(&e, target.as_ref())),
         Err(_) => Err(FtpError::Local("upload could not be completed".into())),
@@ -184,7 +188,7 @@ impl Finish {
     /// removed, or a resume cut back to where it began.
     pub fn discard(self) {
         match self {
-            Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u) => u.discard(),
+            Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u, _) => u.discard(),
             Finish::Resume(r) => {
                 let _ = r.file.set_len(r.from);
             }
@@ -218,11 +222,11 @@ fn complete(
             let wanted = target.file_name().unwrap_or("upload");
             Ok(Some(u.commit_unique(wanted, folders_made)?))
         }
-        Finish::Append(u) => {
+        Finish::Append(u, end) => {
             drop(file);
             // Waiting for another program's lock is waiting without
             // progress: bounded like any other stall.
-            u.append(target, max, stall).map(|()| None)
+            u.append(target, end, max, stall).map(|()| None)
         }
         Finish::Replace(u) => u.commit(target).map(|()| None).map_err(AppendError::Io),
     }

@@ -359,7 +359,7 @@ fn run(
                     assert_inside(&f, inside)?;
                     f.write_all(b"appended").unwrap();
                     drop(f);
-                    let _ = upload.append(&vp(p), None, std::time::Duration::from_secs(1));
+                    let _ = upload.append(&vp(p), None, None, std::time::Duration::from_secs(1));
                 }
             } else if let Ok((mut f, _)) = root.open_resume(&vp(p)) {
                 assert_inside(&f, inside)?;

@@ -252,21 +252,24 @@ impl Upload {
     /// chunks interleaved; a failure half-way takes our bytes back off.
     /// The per-file limit `max` is checked under that lock against the
     /// size the file has then: another append may have grown it since
-    /// this one was admitted. A lock held longer than `wait` (by another
+    /// this one was admitted. So is the length `end` a REST before it
+    /// named as the file's end. A lock held longer than `wait` (by another
     /// program) gives up.
     pub fn append(
         mut self,
         target: &VPath,
+        end: Option<u64>,
         max: Option<u64>,
         wait: Duration,
     ) -> Result<(), AppendError> {
-        let done = self.append_to(target, max, wait);
+        let done = self.append_to(target, end, max, wait);
         self.settle(done)
     }
 
     fn append_to(
         &self,
         target: &VPath,
+        end: Option<u64>,
         max: Option<u64>,
         wait: Duration,
     ) -> Result<(), AppendError> {
@@ -291,6 +294,9 @@ impl Upload {
             return Err(AppendError::Busy);
         }
         let before = dest.metadata()?.len();
+        if end.is_some_and(|end| end != before) {
+            return Err(AppendError::EndMoved);
+        }
         let mut src = self.dir.open(&self.temp)?.into_std();
         let adding = src.metadata()?.len();
         if let Some(max) = max.filter(|&m| before.checked_add(adding).is_none_or(|t| t > m)) {
@@ -394,6 +400,9 @@ pub enum AppendError {
     TooLarge(u64),
     /// Someone else held the file's lock for too long.
     Busy,
+    /// The file no longer ends where a REST said it did: another writer
+    /// changed it since.
+    EndMoved,
 }
 
 impl From<io::Error> for AppendError {
@@ -546,7 +555,7 @@ mod tests {
         io::Write::write_all(&mut file, b"more").unwrap();
         drop(file);
         let wait = Duration::from_secs(1);
-        let refused = upload.append(&link, None, wait);
+        let refused = upload.append(&link, None, None, wait);
         assert!(matches!(refused, Err(AppendError::Io(_))), "{refused:?}");
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"kept");
     }
