@@ -1248,6 +1248,37 @@ fn a_refused_download_emits_download_failed() {
     );
 }
 
+/// An upload refused before it began (a name with a control character, a
+/// folder's name, a path through a file) is an event too, as a refused
+/// download is, and nothing lands.
+#[test]
+fn a_refused_upload_emits_upload_failed() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("k.txt"), b"k").unwrap();
+    let (mut share, ready) = Share::json(&["--write", dir_arg(dir.path())]);
+    let password = ready["password"].as_str().unwrap().to_string();
+    let out = ftplib(
+        &ready,
+        "share",
+        &password,
+        "import io\nfor name in ['bad%0Aname.txt', 'dir/', 'k.txt/x']:\n    try:\n        \
+         f.storbinary('STOR ' + name, io.BytesIO(b'x'))\n    except ftplib.error_perm as e:\n        \
+         print(str(e)[:3])",
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["553", "553", "550"]
+    );
+    for want in ["/bad%0Aname.txt", "/dir", "/k.txt/x"] {
+        let failed = share.event("upload_failed");
+        assert_eq!(failed["path"], want, "{failed}");
+        assert_eq!(failed["bytes"], 0);
+        assert!(failed["error"].is_string(), "{failed}");
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
 // --------------------------------------------------------------- people
 
 /// The banner of a run that stops by itself after a second.

@@ -280,6 +280,26 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    let prepared = stor_job(s, arg).await;
+    let (path, job) = refused_upload(s, arg, prepared)?;
+    let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
+    s.start_transfer(job, &path, s.announced, opening).await
+}
+
+/// An upload refused before it began is reported as one that failed,
+/// with 0 bytes, as a refused download is: whoever watches the share sees
+/// what was turned away (by a limit, a name, a permission).
+fn refused_upload<T>(s: &Session, arg: &str, prepared: FtpResult<T>) -> FtpResult<T> {
+    prepared.map_err(|e| {
+        let shown = s
+            .path(arg)
+            .map_or_else(|_| arg.to_string(), |p| p.to_string());
+        s.report_refused(Direction::Upload, shown, &e);
+        e
+    })
+}
+
+async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
     let path = upload_target(s, arg)?;
     let offset = s.rest.unwrap_or(0);
     let replaces = s.rules().replaces;
@@ -308,8 +328,7 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         })
         .await?
     };
-    let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
-    s.start_transfer(job, &path, s.announced, opening).await
+    Ok((path, job))
 }
 
 /// REST n + STOR, as REST STREAM defines it: the file keeps its first `n`
@@ -375,9 +394,7 @@ fn ascii_restart_too_far(offset: u64) -> FtpError {
 /// effect, and the bytes the target holds already that it adds to), if
 /// the upload limits admit it: opening, checking and measuring the disk
 /// in one file-system job. A refused upload's temporary file is gone
-/// before the refusal is answered, and the refusal is reported as a
-/// failed upload, as a refused download is, so whoever watches the share
-/// sees what the limits turned away.
+/// before the refusal is answered.
 async fn admitted(
     s: &Session,
     path: &VPath,
@@ -399,26 +416,26 @@ async fn admitted(
             }
         }
     });
-    match opened.await? {
-        Ok((file, finish, ticket)) => Ok(Job::Receive {
-            file,
-            target: path.clone(),
-            finish,
-            ticket,
-        }),
-        Err(refused) => {
-            if refused.limit().is_some() {
-                s.report_refused(Direction::Upload, path.to_string(), &refused);
-            }
-            Err(refused)
-        }
-    }
+    let (file, finish, ticket) = opened.await??;
+    Ok(Job::Receive {
+        file,
+        target: path.clone(),
+        finish,
+        ticket,
+    })
 }
 
 /// APPE collects the data in a temporary file and adds it to the target
 /// only once complete: an empty, interrupted or concurrent append never
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
+    let prepared = appe_job(s, arg).await;
+    let (path, job) = refused_upload(s, arg, prepared)?;
+    let opening = format!("Ok to append data to {path}");
+    s.start_transfer(job, &path, s.announced, opening).await
+}
+
+async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
     let path = upload_target(s, arg)?;
     let (offset, ascii) = (s.rest.unwrap_or(0), s.ascii);
     if ascii && offset > data::ASCII_SCAN_LIMIT {
@@ -449,8 +466,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         AppendTarget::File(held) => Ok(Ok(appending(r, p, held, None)?)),
     })
     .await?;
-    let opening = format!("Ok to append data to {path}");
-    s.start_transfer(job, &path, s.announced, opening).await
+    Ok((path, job))
 }
 
 /// An append's upload, to a file that holds `held` bytes now; `end`, the
@@ -463,6 +479,13 @@ fn appending(r: &Share, p: &VPath, held: u64, end: Option<u64>) -> io::Result<(F
 /// STOU: store under a name that does not exist yet, announced in the 150
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
+    let prepared = stou_job(s, arg).await;
+    let (path, job) = refused_upload(s, arg.unwrap_or(""), prepared)?;
+    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
+    s.start_transfer(job, &path, s.announced, opening).await
+}
+
+async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<(VPath, Job)> {
     let wanted = match arg {
         Some(a) => upload_target(s, a)?,
         None => {
@@ -480,8 +503,7 @@ pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
         Ok(Ok((file, Finish::Unique(upload), 0)))
     })
     .await?;
-    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
-    s.start_transfer(job, &path, s.announced, opening).await
+    Ok((path, job))
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.
