@@ -290,12 +290,11 @@ pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 /// with 0 bytes, as a refused download is: whoever watches the share sees
 /// what was turned away (by a limit, a name, a permission).
 fn refused_upload<T>(s: &Session, arg: &str, prepared: FtpResult<T>) -> FtpResult<T> {
-    prepared.map_err(|e| {
+    prepared.inspect_err(|e| {
         let shown = s
             .path(arg)
             .map_or_else(|_| arg.to_string(), |p| p.to_string());
-        s.report_refused(Direction::Upload, shown, &e);
-        e
+        s.report_refused(Direction::Upload, shown, e);
     })
 }
 
