@@ -338,10 +338,16 @@ impl ServerBuilder {
         if cfg.paths.is_empty() {
             cfg.paths.push(cfg.root.clone());
         }
-        let given = cfg.paths.clone();
+        let (given, access) = (cfg.paths.clone(), cfg.access);
         let (root, shown, disk) = crate::blocking::run(move || {
             let root = Share::open(&given)?;
             let shown = root.paths();
+            for folder in shown.iter().filter(|p| p.is_dir) {
+                usable(&folder.path, access).map_err(|source| ShareError::Open {
+                    path: folder.path.display().to_string(),
+                    source,
+                })?;
+            }
             let disk = shown
                 .iter()
                 .find(|p| p.is_dir)
@@ -358,6 +364,18 @@ impl ServerBuilder {
         cfg.uploads = cfg.uploads.resolve(disk.map(|(_, total)| total));
         Ok(root)
     }
+}
+
+/// Fails when this process cannot use `folder` for what it is shared
+/// for: listing and reading it, or, in a drop box, only making files in
+/// it. Served as it is, every client would get a refusal instead.
+fn usable(folder: &std::path::Path, access: AccessMode) -> io::Result<()> {
+    use rustix::fs::{Access, AtFlags, CWD};
+    let need = match access {
+        AccessMode::UploadOnly => Access::WRITE_OK | Access::EXEC_OK,
+        _ => Access::READ_OK | Access::EXEC_OK,
+    };
+    Ok(rustix::fs::accessat(CWD, folder, need, AtFlags::EACCESS)?)
 }
 
 async fn resolve_v4(host: &str) -> Option<Ipv4Addr> {

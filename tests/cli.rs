@@ -821,6 +821,67 @@ fn missing_folder_exits_1_with_one_line() {
     assert_eq!(exit["transfers"], 0, "{exit}");
 }
 
+/// A folder this process may not use for what it is shared for (read,
+/// or in a drop box only write) is refused at start, rather than served
+/// to clients who would get nothing but refusals. Run as an unprivileged
+/// user, which root may become here; elsewhere the test has nothing to
+/// show (an owner can always read its own folder back).
+#[test]
+fn an_unusable_folder_exits_1_with_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: only root can run ftpshare as another user here");
+        return;
+    }
+    if !need("setpriv") {
+        return;
+    }
+    let dir = tempdir();
+    let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(dir.path(), 0o755).unwrap();
+    let (secret, drop_box) = (dir.path().join("secret"), dir.path().join("drop"));
+    for (folder, m) in [(&secret, 0o700), (&drop_box, 0o733)] {
+        std::fs::create_dir(folder).unwrap();
+        mode(folder, m).unwrap();
+    }
+    let nobody = |extra: &[&str], folder: &Path| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        cmd.args(["--bind", "127.0.0.1", "--timeout", "1s", "-q"]);
+        cmd.args(extra).arg(folder);
+        cmd.output().unwrap()
+    };
+    // The binary must be one the other user may run (not under a private
+    // home folder, say).
+    let runs = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "-V",
+        ])
+        .output();
+    if !runs.is_ok_and(|o| o.status.success()) {
+        println!("skipped: user 65534 cannot run {BIN}");
+        return;
+    }
+    for (extra, folder) in [
+        (&[][..], &secret),
+        (&[][..], &drop_box),
+        (&["--upload-only"][..], &secret),
+    ] {
+        let out = nobody(extra, folder);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?} {folder:?}: {stderr}");
+        assert!(stderr.contains("Permission denied"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    // A drop box that may be written but not read is what it is for.
+    let out = nobody(&["--upload-only"], &drop_box);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 #[test]
 fn port_in_use_exits_1_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
