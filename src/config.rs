@@ -70,9 +70,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The longest duration a limit may have (10 years): long enough to
-    /// mean "never", short enough that adding it to a clock cannot overflow.
-    pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+    /// The longest duration a limit may have (10 years of 365.25 days, as
+    /// `10y` counts them): long enough to mean "never", short enough that
+    /// adding it to a clock cannot overflow.
+    pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
 
     /// Why these limits cannot run a server, if they cannot: a duration
     /// past [`MAX_DURATION`](Self::MAX_DURATION), or a limit that refuses

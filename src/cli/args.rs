@@ -233,15 +233,17 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
     match secs {
         Some(0) => Ok(MaybeDuration(None)),
         Some(n) if n <= max => Ok(MaybeDuration(Some(Duration::from_secs(n)))),
-        _ => Err("too long: at most 10 years (3650d), or 0 for never".into()),
+        _ => Err("too long: at most 10 years (10y, 3652d 12h), or 0 for never".into()),
     }
 }
 
-/// `1h30m`, `2h 30m`, `90S`: the seconds the parts add up to, `None` past
-/// `u64::MAX`; an error for anything but whole numbers with known units.
+/// `1h30m`, `2h 30m`, `90S`, `1500ms`: the seconds the parts add up to,
+/// `None` past the longest duration; an error for anything but whole
+/// numbers with known units, or a total that is not whole seconds.
 fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
+    const NANOS: u128 = 1_000_000_000;
     let hint = "(try 90s, 10m, 2h, 1h30m or 0 for never; a bare number is seconds)";
-    let mut total = Some(0u64);
+    let mut total = Some(0u128);
     let mut rest = text.trim_start();
     if rest.is_empty() {
         return Err(format!("expected a duration {hint}"));
@@ -262,38 +264,46 @@ fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
             .find(|c: char| !c.is_alphabetic())
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(letters);
-        let unit = unit_seconds(unit)?;
-        let part = number.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
+        let unit = unit_nanos(unit)?;
+        let part = number
+            .parse::<u128>()
+            .ok()
+            .and_then(|n| n.checked_mul(unit));
         total = total.zip(part).and_then(|(t, p)| t.checked_add(p));
-        if total.is_none_or(|t| t > MAX_DURATION.as_secs()) {
+        if total.is_none_or(|t| t > MAX_DURATION.as_nanos()) {
             // Too long already, whatever follows.
             return Ok(None);
         }
         rest = after.trim_start();
     }
-    Ok(total)
+    match total {
+        Some(t) if t % NANOS != 0 => Err(format!(
+            "durations count whole seconds, at least 1s: {text} is not (or 0 for never)"
+        )),
+        // At most MAX_DURATION, so it fits.
+        t => Ok(t.and_then(|t| u64::try_from(t / NANOS).ok())),
+    }
 }
 
-/// Seconds in one `unit`, in any case; `M` alone is refused rather than
-/// guessed, and units below a second are refused as too short.
-fn unit_seconds(unit: &str) -> Result<u64, String> {
+/// Nanoseconds in one `unit`, in any case; `M` alone is refused rather
+/// than guessed.
+fn unit_nanos(unit: &str) -> Result<u128, String> {
     if unit == "M" {
         return Err("ambiguous unit \"M\": write 10m for minutes, 10months for months".into());
     }
+    let second = 1_000_000_000;
     Ok(match unit.to_lowercase().as_str() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "wk" | "wks" | "week" | "weeks" => 604_800,
+        "ns" | "nsec" | "nanos" => 1,
+        "us" | "µs" | "usec" | "micros" => 1_000,
+        "ms" | "msec" | "millis" => 1_000_000,
+        "s" | "sec" | "secs" | "second" | "seconds" => second,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60 * second,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600 * second,
+        "d" | "day" | "days" => 86_400 * second,
+        "w" | "wk" | "wks" | "week" | "weeks" => 604_800 * second,
         // As humantime counted them: 30.44 and 365.25 days.
-        "month" | "months" => 2_630_016,
-        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600,
-        "ms" | "us" | "µs" | "ns" | "msec" | "usec" | "nsec" | "millis" | "micros" | "nanos" => {
-            return Err(
-                "too short: durations count whole seconds, at least 1s (or 0 for never)".into(),
-            )
-        }
+        "month" | "months" => 2_630_016 * second,
+        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600 * second,
         "" => return Err("a number without a unit: write 90s, 10m, 2h or 7d".into()),
         _ => {
             return Err(format!(
@@ -352,6 +362,12 @@ mod tests {
         assert_eq!(d("10m"), Ok(Some(Duration::from_secs(600))));
         assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
         assert_eq!(d("3650d"), Ok(Some(Duration::from_secs(3650 * 86_400))));
+        // Ten years as `y` counts them is the longest; smaller units that
+        // add up to whole seconds are fine.
+        assert_eq!(d("10y"), Ok(Some(Duration::from_secs(315_576_000))));
+        assert_eq!(d("2000ms"), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(d("1s 500ms 500ms"), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(d("1000000000ns"), Ok(Some(Duration::from_secs(1))));
         assert_eq!(d("2h 30m"), Ok(Some(Duration::from_secs(9000))));
         // Units in any case; M alone is neither minutes nor months.
         assert_eq!(d("90S"), Ok(Some(Duration::from_secs(90))));
@@ -368,7 +384,7 @@ mod tests {
             "soon",
             "-5s",
             "",
-            "1000000000ns",
+            "1500ms",
             "h",
             "1h30",
             "1.5h",
@@ -377,7 +393,7 @@ mod tests {
             "--json",
             "1ns",
             "999ms",
-            "3651d",
+            "3653d",
             "18446744073709551615",
             "99999999999999999999999h",
             // Parts that each fit but whose sum does not.
