@@ -1027,17 +1027,21 @@ async fn explicit_tls_reply_codes() {
 
 /// Plain-text commands pipelined behind AUTH TLS would be taken as if
 /// they came over TLS (the STARTTLS injection attack): the connection is
-/// closed instead.
+/// closed instead. So are Telnet commands, whose state would carry into
+/// the TLS session (a half IAC eating the first protected byte, an open
+/// subnegotiation every protected command).
 #[tokio::test]
 async fn commands_pipelined_after_auth_tls_are_refused() {
     let (t, _id) = tls_server(TlsMode::Explicit, true).await;
-    let mut raw = Raw::connect(t.addr).await;
-    raw.send_raw(format!("AUTH TLS\r\nUSER {USER}\r\n").as_bytes())
-        .await;
-    assert_eq!(raw.reply().await.code, 234);
-    let r = raw.reply().await;
-    assert_eq!(r.code, 421, "{r:?}");
-    assert!(raw.closed().await);
+    let user = format!("USER {USER}\r\n");
+    for extra in [user.as_bytes(), b"\xff", b"\xff\xfa", b"\xff\xf1"] {
+        let mut raw = Raw::connect(t.addr).await;
+        raw.send_raw(&[&b"AUTH TLS\r\n"[..], extra].concat()).await;
+        assert_eq!(raw.reply().await.code, 234);
+        let r = raw.reply().await;
+        assert_eq!(r.code, 421, "{extra:?}: {r:?}");
+        assert!(raw.closed().await);
+    }
 }
 
 #[tokio::test]

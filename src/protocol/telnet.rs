@@ -41,11 +41,11 @@ pub struct LineBuffer {
     /// Set while discarding the rest of an over-long line.
     discarding: bool,
     telnet: Telnet,
-    /// Refusals to send the client.
+    /// Bytes received since the last line end, Telnet commands included.
+    since_line: usize,
+    /// Refusals to send the client, written before more is read, so
+    /// they never outgrow what one read brought.
     refusals: Vec<u8>,
-    /// Options refused so far, per verb (DO, WILL): each is refused once,
-    /// so a client that repeats itself cannot make us write without end.
-    refused: [[u64; 4]; 2],
 }
 
 impl LineBuffer {
@@ -55,8 +55,8 @@ impl LineBuffer {
             max,
             discarding: false,
             telnet: Telnet::Data,
+            since_line: 0,
             refusals: Vec::new(),
-            refused: [[0; 4]; 2],
         }
     }
 
@@ -67,13 +67,21 @@ impl LineBuffer {
     pub fn extend(&mut self, bytes: &[u8]) {
         if self.telnet == Telnet::Data && !bytes.contains(&IAC) {
             self.buf.extend_from_slice(bytes);
+            self.since_line = match bytes.iter().rposition(|&b| b == b'\n') {
+                Some(end) => bytes.len() - end - 1,
+                None => self.since_line.saturating_add(bytes.len()),
+            };
             return;
         }
         for &b in bytes {
+            self.since_line = self.since_line.saturating_add(1);
             self.telnet = match (self.telnet, b) {
                 (Telnet::Data, IAC) => Telnet::Command,
                 (Telnet::Data, _) => {
                     self.buf.push(b);
+                    if b == b'\n' {
+                        self.since_line = 0;
+                    }
                     Telnet::Data
                 }
                 (Telnet::Command, IAC) => {
@@ -82,6 +90,15 @@ impl LineBuffer {
                 }
                 (Telnet::Command, WILL..=DONT) => Telnet::Option(b),
                 (Telnet::Command, SB) => Telnet::Sub,
+                // Not a Telnet command at all (a lone IAC before a line
+                // end, say): the byte is data.
+                (Telnet::Command, _) if b < SE => {
+                    self.buf.push(b);
+                    if b == b'\n' {
+                        self.since_line = 0;
+                    }
+                    Telnet::Data
+                }
                 (Telnet::Command, _) => Telnet::Data,
                 (Telnet::Option(verb), option) => {
                     self.refuse(verb, option);
@@ -95,24 +112,26 @@ impl LineBuffer {
         }
     }
 
-    /// Answers a request to enable an option with a refusal, once per
-    /// option; WONT and DONT ask for what is so already.
+    /// Answers a request to enable an option with a refusal, each time
+    /// (RFC 1143: the option stays off); WONT and DONT ask for what is so
+    /// already, and get nothing.
     fn refuse(&mut self, verb: u8, option: u8) {
-        let (which, answer) = match verb {
-            DO => (0, WONT),
-            WILL => (1, DONT),
+        let answer = match verb {
+            DO => WONT,
+            WILL => DONT,
             _ => return,
         };
-        let (word, bit) = (usize::from(option / 64), 1u64 << (option % 64));
-        if self.refused[which][word] & bit == 0 {
-            self.refused[which][word] |= bit;
-            self.refusals.extend_from_slice(&[IAC, answer, option]);
-        }
+        self.refusals.extend_from_slice(&[IAC, answer, option]);
     }
 
-    /// The Telnet refusals to send, if any.
-    pub fn take_refusals(&mut self) -> Option<Vec<u8>> {
-        Some(std::mem::take(&mut self.refusals)).filter(|r| !r.is_empty())
+    /// The Telnet refusals still to send.
+    pub fn refusals(&self) -> &[u8] {
+        &self.refusals
+    }
+
+    /// The first `n` bytes of [`refusals`](Self::refusals) were sent.
+    pub fn refusals_sent(&mut self, n: usize) {
+        self.refusals.drain(..n.min(self.refusals.len()));
     }
 
     /// Takes the next complete line out of the buffer, if there is one.
@@ -150,10 +169,11 @@ impl LineBuffer {
         self.buf.len()
     }
 
-    /// Bytes received after the last complete line: used to refuse a
-    /// client that pipelines data after AUTH TLS (it would bypass TLS).
-    pub fn take_rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
+    /// Whether anything at all came after the last complete line, Telnet
+    /// commands included: used to refuse a client that pipelines bytes
+    /// after AUTH TLS (plaintext that would act inside the TLS session).
+    pub fn has_rest(&self) -> bool {
+        !self.buf.is_empty() || self.since_line > 0
     }
 }
 
@@ -195,20 +215,46 @@ mod tests {
         );
     }
 
-    /// RFC 1123 §4.1.2.12: negotiation is refused (once per option), and
-    /// a subnegotiation is dropped whole, also when split across reads.
+    /// After a line, any byte that follows counts as more, a Telnet
+    /// command too (AUTH TLS must be the last thing sent in the clear).
+    #[test]
+    fn bytes_after_the_last_line_are_seen_whatever_they_are() {
+        for rest in [
+            &b""[..],
+            b"X",
+            b"\xff",
+            b"\xff\xfb",
+            b"\xff\xfa",
+            b"\xff\xfd\x01",
+            b"\xff\xf1",
+        ] {
+            let mut b = LineBuffer::new(100);
+            b.extend(b"AUTH TLS\r\n");
+            b.extend(rest);
+            assert_eq!(b.next_line(), Some(Framed::Line(b"AUTH TLS".to_vec())));
+            assert_eq!(b.has_rest(), !rest.is_empty(), "{rest:?}");
+        }
+    }
+
+    /// RFC 1123 §4.1.2.12: negotiation is refused, and a subnegotiation
+    /// is dropped whole, also when split across reads.
     #[test]
     fn option_negotiation_is_refused_and_subnegotiation_dropped() {
         let mut b = LineBuffer::new(100);
         b.extend(b"\xff\xfd\x01\xff\xfb\x03\xff\xfc\x05\xff");
-        assert_eq!(
-            b.take_refusals(),
-            Some(b"\xff\xfc\x01\xff\xfe\x03".to_vec())
-        );
+        assert_eq!(b.refusals(), b"\xff\xfc\x01\xff\xfe\x03");
+        b.refusals_sent(4);
+        assert_eq!(b.refusals(), b"\xfe\x03");
+        b.refusals_sent(2);
         b.extend(b"\xfd\x01\xff\xfa\x18\x01\xff\xff\xff");
-        assert_eq!(b.take_refusals(), None);
+        assert_eq!(b.refusals(), b"\xff\xfc\x01");
+        b.refusals_sent(3);
         b.extend(b"\xf0NOOP\r\n");
         assert_eq!(b.next_line(), Some(Framed::Line(b"NOOP".to_vec())));
+        // A lone IAC before a line end does not join two lines.
+        b.extend(b"NOOP\xff\nPWD\r\n");
+        assert_eq!(b.next_line(), Some(Framed::Line(b"NOOP".to_vec())));
+        assert_eq!(b.next_line(), Some(Framed::Line(b"PWD".to_vec())));
     }
 
     #[test]

@@ -24,6 +24,21 @@ enum Stream {
     Upgrading,
 }
 
+impl Stream {
+    /// Writes what the stream takes of `bytes` now, or nothing if stopped
+    /// while it waits. Over TLS what it takes goes out with the next flush
+    /// at the latest (a reply's).
+    async fn write_some(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(bytes).await,
+            Stream::Tls(s) => s.write(bytes).await,
+            #[cfg(test)]
+            Stream::Memory(s) => s.write(bytes).await,
+            Stream::Upgrading => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
 pub struct Control {
     stream: Stream,
     lines: LineBuffer,
@@ -58,13 +73,15 @@ impl Control {
     }
 
     /// The next command line; `None` when the client closed the connection.
-    /// Cancel-safe: bytes read are kept in the line buffer. Refusals of
-    /// Telnet negotiation go out first (a few bytes, which a socket with
-    /// room takes at once).
+    /// Cancel-safe: bytes read are kept in the line buffer, and refusals of
+    /// Telnet negotiation, which go out first, leave it only once written.
     pub async fn read_line(&mut self) -> io::Result<Option<Framed>> {
         loop {
-            if let Some(refusals) = self.lines.take_refusals() {
-                self.send_bytes(&refusals).await?;
+            while !self.lines.refusals().is_empty() {
+                match self.stream.write_some(self.lines.refusals()).await? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    n => self.lines.refusals_sent(n),
+                }
             }
             if let Some(line) = self.lines.next_line() {
                 return Ok(Some(line));
@@ -148,7 +165,7 @@ impl Control {
     /// be plaintext commands smuggled past the handshake (a known attack on
     /// STARTTLS), so they are refused.
     pub async fn upgrade(&mut self, config: Arc<ServerConfig>, limit: Duration) -> io::Result<()> {
-        if !self.lines.take_rest().is_empty() {
+        if self.lines.has_rest() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "data pipelined after AUTH TLS",
