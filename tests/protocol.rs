@@ -249,7 +249,8 @@ async fn rnfr_rnto() {
     assert!(t.path("dir2/x").exists());
     // `name/` is a folder's name: a file cannot take it, a folder can.
     raw.ok("RNFR dir2/moved.txt", 350).await;
-    raw.ok("RNTO renamed/", 550).await;
+    let r = raw.ok("RNTO renamed/", 553).await;
+    assert!(r.text.contains("is not a folder"), "{r:?}");
     assert!(t.path("dir2/moved.txt").exists() && !t.path("renamed").exists());
     raw.ok("RNFR dir2", 350).await;
     raw.ok("RNTO dir3/", 250).await;

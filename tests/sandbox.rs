@@ -920,6 +920,27 @@ async fn rest_before_appe_must_be_the_end() {
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nX\n");
     assert_eq!(try_resumed(&mut raw, 10, "STOR text.txt", b"Y").await, 554);
     assert_eq!(std::fs::read(t.path("text.txt")).unwrap(), b"a\nb\nX\n");
+    // Right after a CR the client sent, what follows decides what that CR
+    // becomes, as in one upload of all the octets: with an LF, a line end;
+    // with anything else, a CR kept. At the file's end and before it.
+    for (before, rest, body, after) in [
+        (
+            &b"line1\r"[..],
+            6,
+            &b"\nline2\r\n"[..],
+            &b"line1\nline2\n"[..],
+        ),
+        (b"line1\r", 6, b"x", b"line1\rx"),
+        (b"ab\r\ncd\n", 3, b"\nXY\r\n", b"ab\nXY\n"),
+    ] {
+        t.write("cr.txt", before);
+        assert_eq!(try_resumed(&mut raw, rest, "STOR cr.txt", body).await, 226);
+        assert_eq!(
+            std::fs::read(t.path("cr.txt")).unwrap(),
+            after,
+            "{before:?}"
+        );
+    }
     assert!(temp_files(t.root()).is_empty());
 }
 

@@ -7,7 +7,7 @@ use cap_std::fs::MetadataExt;
 use super::fs;
 use super::nav::quote;
 use crate::data::{self, ascii_len};
-use crate::error::{FtpError, FtpResult};
+use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Event;
 use crate::protocol::Reply;
 use crate::session::Session;
@@ -74,6 +74,17 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
     let to = s.new_path(arg)?;
+    // `to/` names a folder, though the path drops what says so: only a
+    // folder may take it, as rename(2) has it. (Where nothing may be
+    // renamed to, the share's refusal comes first.)
+    s.shared.root.check_change(&to).at(&to)?;
+    if matches!(arg.rsplit('/').next(), Some("" | "." | ".."))
+        && !fs(s, &from, Share::symlink_metadata).await?.is_dir()
+    {
+        return Err(FtpError::InvalidName(format!(
+            "{from} is not a folder, and {arg} names one"
+        )));
+    }
     // Both names, in one order for every session, so that two renames
     // between the same names cannot wait for each other.
     let (first, second) = if from.as_str() <= to.as_str() {
@@ -87,16 +98,7 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         false => Some(s.lock_path(second).await?),
     };
     let source = from.clone();
-    // `to/` names a folder, though the path drops what says so: only a
-    // folder may take it, as rename(2) has it.
-    let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));
-    fs(s, &to, move |r, to| {
-        if folder_only && !r.symlink_metadata(&source)?.is_dir() {
-            return Err(io::ErrorKind::NotADirectory.into());
-        }
-        r.rename(&source, to)
-    })
-    .await?;
+    fs(s, &to, move |r, to| r.rename(&source, to)).await?;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),

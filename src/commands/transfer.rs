@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::fs;
-use crate::data::{self, ascii_len, bind_passive, Ascii, DataPlan, EarlyTls};
+use crate::data::{self, bind_passive, Ascii, DataPlan, EarlyTls};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::events::Direction;
 use crate::protocol::{DataPort, EpsvArg, ProtLevel, Reply, TransferMode, TransferType};
@@ -232,9 +232,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
     let ascii = s.ascii && offset > 0;
-    if ascii && offset > data::ASCII_SCAN_LIMIT {
-        return Err(ascii_restart_too_far(offset));
-    }
+    ascii_restart_within_limit(ascii, offset)?;
     let cached = match ascii {
         true => None,
         false => s.shared.root.open_read_cached(&path, offset),
@@ -323,7 +321,7 @@ async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
                 true => Finish::Replace(upload),
                 false => Finish::Unique(upload),
             };
-            Ok(Ok((file, finish, 0)))
+            Ok(Ok(Begun::new(file, finish, 0)))
         })
         .await?
     };
@@ -337,26 +335,25 @@ async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
 /// so that the bytes it replaces are not lost if it fails.
 async fn resume(s: &mut Session, path: &VPath, wire: u64) -> FtpResult<Job> {
     let ascii = s.ascii;
-    if ascii && wire > data::ASCII_SCAN_LIMIT {
-        return Err(ascii_restart_too_far(wire));
-    }
+    ascii_restart_within_limit(ascii, wire)?;
     let lock = s.lock_path(path).await?;
     let shown = path.clone();
     admitted(s, path, move |r, p| {
         let (mut file, md) = r.open_resume(p)?;
         // In TYPE A the client counts the octets it sent, CRLF line ends
         // and all; the file holds LF, so it is read to find that point.
-        let offset = match ascii {
-            true => data::ascii_restart(&r.open_read(p)?.0, wire)?.map(|(at, _)| at),
-            false => Some(wire),
+        let start = match ascii {
+            true => text_restart(r, p, wire)?,
+            false => Some((wire, false)),
         };
-        let Some(offset) = offset.filter(|at| *at <= md.len()) else {
+        let Some((offset, after_cr)) = start.filter(|(at, _)| *at <= md.len()) else {
             return Ok(Err(restart_past_end(wire, &shown, md.len(), ascii)));
         };
         if offset < md.len() {
             drop((file, lock));
             let (upload, file) = Upload::begin_with_prefix(r, p, offset)?;
-            return Ok(Ok((file, Finish::Replace(upload), offset)));
+            let begun = Begun::new(file, Finish::Replace(upload), offset);
+            return Ok(Ok(Begun { after_cr, ..begun }));
         }
         file.seek(SeekFrom::Start(offset))?;
         clear_special_bits(&file)?;
@@ -367,9 +364,49 @@ async fn resume(s: &mut Session, path: &VPath, wire: u64) -> FtpResult<Job> {
             path: p.clone(),
             _lock: lock,
         };
-        Ok(Ok((file, Finish::Resume(in_place), offset)))
+        Ok(Ok(Begun::new(file, Finish::Resume(in_place), offset)))
     })
     .await
+}
+
+/// Where a TYPE A upload restarted after `wire` octets goes on in the file
+/// at `p`, and whether the octet before was a CR: the client's next octet
+/// decides what that CR becomes (with an LF after it, one line end), so
+/// the upload starts with it pending, and a CR the file holds there is
+/// left out of the part kept. `None` past the octets the file sends.
+fn text_restart(r: &Share, p: &VPath, wire: u64) -> io::Result<Option<(u64, bool)>> {
+    use std::os::unix::fs::FileExt;
+    let reader = r.open_read(p)?.0;
+    let Some((at, Ascii { after_cr })) = data::ascii_restart(&reader, wire)? else {
+        return Ok(None);
+    };
+    let mut before = [0u8];
+    let held_cr = after_cr && at > 0 && {
+        reader.read_exact_at(&mut before, at - 1)?;
+        before[0] == b'\r'
+    };
+    Ok(Some((at - u64::from(held_cr), after_cr)))
+}
+
+/// What opening an upload gives: its file, how it takes effect, the bytes
+/// the target holds already that it adds to, and (TYPE A) whether the
+/// octet before its first was a CR.
+struct Begun {
+    file: File,
+    finish: Finish,
+    base: u64,
+    after_cr: bool,
+}
+
+impl Begun {
+    fn new(file: File, finish: Finish, base: u64) -> Begun {
+        Begun {
+            file,
+            finish,
+            base,
+            after_cr: false,
+        }
+    }
 }
 
 /// 554 for a REST past the file's end: in TYPE A, past the octets it sends.
@@ -382,11 +419,14 @@ fn restart_past_end(offset: u64, path: &VPath, len: u64, ascii: bool) -> FtpErro
 }
 
 /// 554 for a REST in TYPE A past what is worked out by reading the file.
-fn ascii_restart_too_far(offset: u64) -> FtpError {
-    FtpError::BadRestart(format!(
-        "Cannot restart at {offset} in ASCII mode: only within the first {} MiB; use TYPE I",
-        data::ASCII_SCAN_LIMIT >> 20
-    ))
+fn ascii_restart_within_limit(ascii: bool, offset: u64) -> FtpResult<()> {
+    if ascii && offset > data::ASCII_SCAN_LIMIT {
+        return Err(FtpError::BadRestart(format!(
+            "Cannot restart at {offset} in ASCII mode: only within the first {} MiB; use TYPE I",
+            data::ASCII_SCAN_LIMIT >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// The job for an upload that `open` begins (its file, how it will take
@@ -397,30 +437,31 @@ fn ascii_restart_too_far(offset: u64) -> FtpError {
 async fn admitted(
     s: &Session,
     path: &VPath,
-    open: impl FnOnce(&Share, &VPath) -> io::Result<FtpResult<(File, Finish, u64)>> + Send + 'static,
+    open: impl FnOnce(&Share, &VPath) -> io::Result<FtpResult<Begun>> + Send + 'static,
 ) -> FtpResult<Job> {
     let budget = Arc::clone(&s.shared.budget);
     let opened = fs(s, path, move |r, p| {
-        let (file, finish, base) = match open(r, p)? {
-            Ok(opened) => opened,
+        let begun = match open(r, p)? {
+            Ok(begun) => begun,
             Err(e) => return Ok(Err(e)),
         };
         // Shared with the upload's disk watch, which reads its length.
-        let file = Arc::new(file);
-        match budget.admit(&file, base) {
-            Ok(ticket) => Ok(Ok((file, finish, ticket))),
+        let file = Arc::new(begun.file);
+        match budget.admit(&file, begun.base) {
+            Ok(ticket) => Ok(Ok((file, begun.finish, ticket, begun.after_cr))),
             Err(refused) => {
-                finish.discard();
+                begun.finish.discard();
                 Ok(Err(refused))
             }
         }
     });
-    let (file, finish, ticket) = opened.await??;
+    let (file, finish, ticket, after_cr) = opened.await??;
     Ok(Job::Receive {
         file,
         target: path.clone(),
         finish,
         ticket,
+        after_cr,
     })
 }
 
@@ -437,9 +478,7 @@ pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
 async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
     let path = upload_target(s, arg)?;
     let (offset, ascii) = (s.rest.unwrap_or(0), s.ascii);
-    if ascii && offset > data::ASCII_SCAN_LIMIT {
-        return Err(ascii_restart_too_far(offset));
-    }
+    ascii_restart_within_limit(ascii, offset)?;
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let shown = path.clone();
@@ -450,15 +489,15 @@ async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
         // The bytes go at the end: a REST elsewhere cannot be kept. In
         // TYPE A the end counts the octets the file sends (as SIZE does).
         AppendTarget::File(held) if offset != 0 => {
-            // (The octets sent are never fewer than the bytes held.)
-            let end = match ascii && 0 < held && held <= offset {
-                true => ascii_len(r.open_read(p)?.0)?,
-                false => held,
+            let at_end = match (ascii, held) {
+                (true, 1..) => data::ascii_restart(&r.open_read(p)?.0, offset)?
+                    .is_some_and(|(at, _)| at == held),
+                _ => offset == held,
             };
-            match end == offset {
+            match at_end {
                 true => Ok(Ok(appending(r, p, held, Some(held))?)),
                 false => Ok(Err(FtpError::BadRestart(format!(
-                    "Cannot restart at {offset}: APPE adds at the end of {shown}, at {end}"
+                    "Cannot restart at {offset}: APPE adds at the end of {shown} (SIZE gives it)"
                 )))),
             }
         }
@@ -470,9 +509,9 @@ async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
 
 /// An append's upload, to a file that holds `held` bytes now; `end`, the
 /// length it must still have when the bytes are added (after a REST).
-fn appending(r: &Share, p: &VPath, held: u64, end: Option<u64>) -> io::Result<(File, Finish, u64)> {
+fn appending(r: &Share, p: &VPath, held: u64, end: Option<u64>) -> io::Result<Begun> {
     let (upload, file) = Upload::begin(r, p)?;
-    Ok((file, Finish::Append(upload, end), held))
+    Ok(Begun::new(file, Finish::Append(upload, end), held))
 }
 
 /// STOU: store under a name that does not exist yet, announced in the 150
@@ -499,7 +538,7 @@ async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<(VPath, Job)>
             true => Upload::begin_making_folders(r, p)?,
             false => Upload::begin_new(r, p)?,
         };
-        Ok(Ok((file, Finish::Unique(upload), 0)))
+        Ok(Ok(Begun::new(file, Finish::Unique(upload), 0)))
     })
     .await?;
     Ok((path, job))

@@ -349,7 +349,7 @@ async fn finish_send(stream: &mut DataStream, limits: TransferLimits) -> Result<
 pub async fn receive_to_file<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     file: Arc<File>,
-    ascii: bool,
+    ascii: Option<Ascii>,
     limits: TransferLimits,
     progress: &Progress,
     ticket: &mut Ticket,
@@ -412,7 +412,7 @@ async fn discard_rest<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, rate: O
 async fn receive<S: AsyncRead + Unpin>(
     stream: &mut S,
     sink: &mut FileSink,
-    ascii: bool,
+    ascii: Option<Ascii>,
     limits: TransferLimits,
     progress: &Progress,
     ticket: &mut Ticket,
@@ -420,17 +420,17 @@ async fn receive<S: AsyncRead + Unpin>(
     let throttle = Throttle::new(limits.max_rate);
     // Binary data is read straight into the batch; TYPE A goes through
     // here to be converted.
-    let mut buf = if ascii {
+    let mut buf = if ascii.is_some() {
         vec![0u8; BUF_SIZE]
     } else {
         Vec::new()
     };
-    let mut pending_cr = false;
+    let mut pending_cr = ascii.is_some_and(|a| a.after_cr);
     let mut received = 0u64;
     loop {
         let before = sink.batch().len();
         let room = sink.room();
-        let n = if ascii {
+        let n = if ascii.is_some() {
             let room = room.min(buf.len());
             let n = within_stall(limits.stall, stream.read(&mut buf[..room])).await?;
             pending_cr = crlf_to_lf(&buf[..n], pending_cr, sink.batch());
@@ -476,11 +476,13 @@ pub fn ascii_len(mut input: impl Read) -> io::Result<u64> {
     }
 }
 
-/// A download in TYPE A, whose bare LFs become CRLF.
+/// A transfer in TYPE A: a download's bare LFs become CRLF, an upload's
+/// CRLFs LF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ascii {
-    /// The octet sent before the first one was a CR: the download restarts
-    /// between a line end's CR and LF, so an LF first goes alone.
+    /// The octet before the first one was a CR (a restart right after it):
+    /// a download's LF first goes alone, an upload's makes a line end with
+    /// that CR.
     pub after_cr: bool,
 }
 
@@ -636,7 +638,7 @@ mod tests {
                 let r = receive_to_file(
                     &mut server,
                     writer,
-                    false,
+                    None,
                     limits,
                     &progress,
                     &mut ticket,

@@ -52,6 +52,8 @@ pub(crate) enum Job {
         target: VPath,
         finish: Finish,
         ticket: Ticket,
+        /// TYPE A: the octet before the first was a CR, still pending.
+        after_cr: bool,
     },
 }
 
@@ -502,7 +504,11 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
             target,
             finish,
             ticket,
-        } => super::upload::receive(ctx, tcp, file, target, finish, ticket).await,
+            after_cr,
+        } => {
+            let received = (file, after_cr);
+            super::upload::receive(ctx, tcp, received, target, finish, ticket).await
+        }
         // Nothing to commit: a stop ends a download or listing at once,
         // and a sendfile job still running ends at its next step; it is
         // waited for, so that the report counts what it sent.

@@ -50,7 +50,7 @@ pub(crate) struct InPlace {
 pub(super) async fn receive(
     ctx: TaskContext,
     tcp: Opened,
-    file: Arc<File>,
+    (file, after_cr): (Arc<File>, bool),
     target: VPath,
     finish: Finish,
     mut ticket: Ticket,
@@ -65,7 +65,7 @@ pub(super) async fn receive(
         let received = data::receive_to_file(
             &mut stream,
             file,
-            ctx.ascii,
+            ctx.ascii.then_some(data::Ascii { after_cr }),
             ctx.limits,
             &ctx.progress,
             &mut ticket,
