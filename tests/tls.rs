@@ -1025,6 +1025,50 @@ async fn explicit_tls_reply_codes() {
     assert_eq!((got.as_slice(), done.code), (&b"hello"[..], 226));
 }
 
+/// A TLS download stopped while the server's writes wait (the reader
+/// paused) counts what reached the socket: never more than the client
+/// got, and at most one flush of TLS less. (Counting what TLS took into
+/// its own buffer said more than had left; counting whole 256 KiB steps
+/// said up to a step less.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_tls_download_counts_what_left() {
+    let (t, id) = tls_server(TlsMode::Explicit, false).await;
+    let f = std::fs::File::create(t.path("big.bin")).unwrap();
+    f.set_len(1 << 32).unwrap();
+    for ty in ["I", "A", "I", "A"] {
+        let mut events = t.server.subscribe();
+        let mut c = TlsRaw::explicit(t.addr, client_config(&id, rustls::ALL_VERSIONS)).await;
+        c.login().await;
+        c.protect().await;
+        c.ok(&format!("TYPE {ty}"), 200).await;
+        let tcp = c.epsv().await;
+        c.ok("RETR big.bin", 150).await;
+        let mut data = c.secure(tcp).await.unwrap();
+        let (mut buf, mut got) = (vec![0u8; 1 << 16], 0u64);
+        while got < 8 << 20 {
+            got += data.read(&mut buf).await.unwrap() as u64;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.send("ABOR").await;
+        assert_eq!(c.reply().await.code, 426);
+        while let Ok(n @ 1..) = data.read(&mut buf).await {
+            got += n as u64;
+        }
+        assert_eq!(c.reply().await.code, 226);
+        let bytes = loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Ok(ftpshare::Event::TransferFinished { bytes, .. })) => break bytes,
+                Ok(Ok(_)) => {}
+                other => panic!("no transfer event: {other:?}"),
+            }
+        };
+        assert!(
+            bytes <= got && got - bytes <= 64 << 10,
+            "TYPE {ty}: counted {bytes}, got {got}"
+        );
+    }
+}
+
 /// Plain-text commands pipelined behind AUTH TLS would be taken as if
 /// they came over TLS (the STARTTLS injection attack): the connection is
 /// closed instead. So are Telnet commands, whose state would carry into

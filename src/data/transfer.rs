@@ -130,6 +130,9 @@ pub async fn send_bytes(
     finish_send(stream, limits).await
 }
 
+/// The most a TLS download writes before it flushes: rustls' own buffer.
+const TLS_STEP: usize = 64 << 10;
+
 /// A paced transfer's step when it sends bytes it holds.
 const PACED_STEP: usize = 4 << 10;
 
@@ -286,20 +289,31 @@ async fn copy_out(
 
 /// One step of a download: `out` written within the stall limit, then
 /// paced to the rate limit (`sent` counts what went before it). Each write
-/// is counted as the stream takes it, so a download stopped in the middle
-/// of a step still counts the part that left.
-async fn send_step<S: AsyncWrite + Unpin>(
-    stream: &mut S,
+/// is counted once it reached the socket, so a download stopped in the
+/// middle of a step still counts the part that left, and only that.
+async fn send_step(
+    stream: &mut DataStream,
     mut out: &[u8],
     limits: TransferLimits,
     progress: &Progress,
     throttle: &Throttle,
     sent: &mut u64,
 ) -> Result<(), FtpError> {
+    // TLS takes bytes into its own buffer first (a stop would drop them
+    // there): they count once flushed to the socket, so it is given as
+    // much as that buffer holds at a time. A flush is free when the write
+    // could send everything already.
+    let (tls, most) = match stream {
+        DataStream::Tls(_) => (true, TLS_STEP),
+        _ => (false, out.len()),
+    };
     while !out.is_empty() {
-        let n = within_stall(limits.stall, stream.write(out)).await?;
+        let n = within_stall(limits.stall, stream.write(&out[..most.min(out.len())])).await?;
         if n == 0 {
             return Err(broken(io::ErrorKind::WriteZero.into()));
+        }
+        if tls {
+            within_stall(limits.stall, stream.flush()).await?;
         }
         out = &out[n..];
         *sent += n as u64;
