@@ -931,13 +931,14 @@ async fn port_and_eprt() {
         sha256(&payload)
     );
 
-    // Never to a third party, never to a privileged port.
+    // Never to a third party, never to a privileged port (RFC 2577 §3
+    // suggests 504 for that one).
     raw.ok("PORT 10,1,2,3,200,10", 501).await;
     raw.ok("PORT 127,0,0,2,200,10", 501).await;
-    raw.ok("PORT 127,0,0,1,0,21", 501).await;
-    raw.ok("PORT 127,0,0,1,3,255", 501).await;
+    raw.ok("PORT 127,0,0,1,0,21", 504).await;
+    raw.ok("PORT 127,0,0,1,3,255", 504).await;
     raw.ok("EPRT |1|10.1.2.3|5000|", 501).await;
-    raw.ok("EPRT |1|127.0.0.1|22|", 501).await;
+    raw.ok("EPRT |1|127.0.0.1|22|", 504).await;
     raw.ok("EPRT |2|::1|5000|", 501).await;
     raw.ok("EPRT |3|1.2.3.4|5000|", 522).await;
     raw.ok("PORT 127,0,0,1", 501).await;

@@ -199,7 +199,8 @@ pub fn eprt(s: &mut Session, port: DataPort) -> FtpResult<Reply> {
 }
 
 /// RFC 2577 §3: connect only back to the client itself, and never to a
-/// privileged port, so the server cannot be used to attack third parties.
+/// privileged port (504, as it suggests), so the server cannot be used to
+/// attack third parties.
 fn active(s: &mut Session, addr: SocketAddr) -> FtpResult<()> {
     if addr.ip().to_canonical() != s.client_ip() {
         return Err(FtpError::Syntax(
@@ -207,7 +208,7 @@ fn active(s: &mut Session, addr: SocketAddr) -> FtpResult<()> {
         ));
     }
     if addr.port() < 1024 {
-        return Err(FtpError::Syntax(
+        return Err(FtpError::ParamNotImplemented(
             "Rejected: data connections to privileged ports are not allowed".into(),
         ));
     }
