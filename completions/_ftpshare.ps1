@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'ftpshare' -ScriptBlock {
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'PEM private key for --tls-cert')
             [CompletionResult]::new('--passive-ports', '--passive-ports', [CompletionResultType]::ParameterName, 'Port range for passive data connections')
-            [CompletionResult]::new('--public-host', '--public-host', [CompletionResultType]::ParameterName, 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)')
+            [CompletionResult]::new('--public-host', '--public-host', [CompletionResultType]::ParameterName, 'Address announced in PASV replies and shown in the URL (NAT, port forwarding); clients on this machine are still given its own address')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most simultaneous control connections')
             [CompletionResult]::new('--max-connections-per-ip', '--max-connections-per-ip', [CompletionResultType]::ParameterName, 'Most simultaneous control connections from one address')
             [CompletionResult]::new('--ban-after', '--ban-after', [CompletionResultType]::ParameterName, 'Refuse an address for --ban-duration after this many failed logins (0 = never)')

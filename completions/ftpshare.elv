@@ -32,7 +32,7 @@ set edit:completion:arg-completer[ftpshare] = {|@words|
             cand --tls-cert 'PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given'
             cand --tls-key 'PEM private key for --tls-cert'
             cand --passive-ports 'Port range for passive data connections'
-            cand --public-host 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)'
+            cand --public-host 'Address announced in PASV replies and shown in the URL (NAT, port forwarding); clients on this machine are still given its own address'
             cand --max-connections 'Most simultaneous control connections'
             cand --max-connections-per-ip 'Most simultaneous control connections from one address'
             cand --ban-after 'Refuse an address for --ban-duration after this many failed logins (0 = never)'

@@ -34,7 +34,7 @@ complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-transfers -d 'Exi
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-cert -d 'PEM certificate (chain) for FTPS instead of a generated one; turns on --tls unless --implicit-tls is given' -r -F
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l tls-key -d 'PEM private key for --tls-cert' -r -F
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l passive-ports -d 'Port range for passive data connections' -r
-complete -c ftpshare -n "__fish_ftpshare_needs_command" -l public-host -d 'Address announced in PASV replies and shown in the URL (NAT, port forwarding)' -r
+complete -c ftpshare -n "__fish_ftpshare_needs_command" -l public-host -d 'Address announced in PASV replies and shown in the URL (NAT, port forwarding); clients on this machine are still given its own address' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-connections -d 'Most simultaneous control connections' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l max-connections-per-ip -d 'Most simultaneous control connections from one address' -r
 complete -c ftpshare -n "__fish_ftpshare_needs_command" -l ban-after -d 'Refuse an address for --ban-duration after this many failed logins (0 = never)' -r

@@ -283,6 +283,9 @@ fn public_host_goes_into_the_url() {
         .unwrap()
         .ends_with(&format!("@10.1.2.3:{}/", port(&ready))));
     drop(share);
+    // An empty one is a bad argument, not a host that cannot be found.
+    let line = refused_argument(&["--public-host", ""]);
+    assert!(line.contains("--public-host"), "{line}");
 }
 
 // ------------------------------------------------------------- stopping

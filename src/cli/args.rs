@@ -117,8 +117,9 @@ pub struct Serve {
     #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
     pub passive_ports: Option<RangeInclusive<u16>>,
 
-    /// Address announced in PASV replies and shown in the URL (NAT, port forwarding)
-    #[arg(long, value_name = "HOST")]
+    /// Address announced in PASV replies and shown in the URL (NAT, port
+    /// forwarding); clients on this machine are still given its own address
+    #[arg(long, value_name = "HOST", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub public_host: Option<String>,
 
     /// Serve a fresh temporary folder (writable), removed on exit
