@@ -12,6 +12,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::config::{AccessMode, TlsMode};
 use crate::error::FtpError;
+use crate::events::Direction;
 use crate::protocol::telnet::Framed;
 use crate::protocol::{self, Command, ProtLevel, Refusal, Reply};
 use crate::session::{running, Control, Flow, Session};
@@ -170,15 +171,7 @@ impl Session {
         // so the command's state is allocated only while it runs.)
         let result = match protocol::check(&policy, self.mode()) {
             Ok(()) => crate::commands::dispatch(self, cmd).await,
-            // The share may be writable for the named user: say who is limited.
-            Err(Refusal::Mode(AccessMode::ReadOnly))
-                if self.anonymous() && self.shared.config.access != AccessMode::ReadOnly =>
-            {
-                Err(FtpError::PermissionDenied(
-                    "anonymous sessions are read-only".into(),
-                ))
-            }
-            Err(refusal) => Err(refusal.into()),
+            Err(refusal) => Err(self.refused(&cmd, refusal)),
         };
         self.publish_login();
         self.end_sequences(kept);
@@ -194,6 +187,35 @@ impl Session {
             Flow::Continue if !close => Flow::Continue,
             _ => Flow::Close,
         }
+    }
+
+    /// The error for a command the session's rights refuse. A file
+    /// transfer refused so (a read-only share's STOR, an upload-only
+    /// share's RETR) is reported as one that failed before it began, as
+    /// any other refused transfer is.
+    fn refused(&self, cmd: &Command, refusal: Refusal) -> FtpError {
+        let e = match refusal {
+            // The share may be writable for the named user: say who is limited.
+            Refusal::Mode(AccessMode::ReadOnly)
+                if self.anonymous() && self.shared.config.access != AccessMode::ReadOnly =>
+            {
+                FtpError::PermissionDenied("anonymous sessions are read-only".into())
+            }
+            refusal => refusal.into(),
+        };
+        let transfer = match cmd {
+            Command::Retr(p) => Some((Direction::Download, p.as_str())),
+            Command::Stor(p) | Command::Appe(p) => Some((Direction::Upload, p.as_str())),
+            Command::Stou(p) => Some((Direction::Upload, p.as_deref().unwrap_or(""))),
+            _ => None,
+        };
+        if let (Some((direction, arg)), Refusal::Mode(_)) = (transfer, refusal) {
+            let shown = self
+                .path(arg)
+                .map_or_else(|_| arg.to_string(), |p| p.to_string());
+            self.report_refused(direction, shown, &e);
+        }
+        e
     }
 
     /// Before a command that does not run during a transfer: the transfer's

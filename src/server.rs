@@ -338,12 +338,12 @@ impl ServerBuilder {
         if cfg.paths.is_empty() {
             cfg.paths.push(cfg.root.clone());
         }
-        let (given, access) = (cfg.paths.clone(), cfg.access);
+        let given = cfg.paths.clone();
         let (root, shown, disk) = crate::blocking::run(move || {
             let root = Share::open(&given)?;
             let shown = root.paths();
             for folder in shown.iter().filter(|p| p.is_dir) {
-                usable(&folder.path, access).map_err(|source| ShareError::Open {
+                enterable(&folder.path).map_err(|source| ShareError::Open {
                     path: folder.path.display().to_string(),
                     source,
                 })?;
@@ -366,16 +366,17 @@ impl ServerBuilder {
     }
 }
 
-/// Fails when this process cannot use `folder` for what it is shared
-/// for: listing and reading it, or, in a drop box, only making files in
-/// it. Served as it is, every client would get a refusal instead.
-fn usable(folder: &std::path::Path, access: AccessMode) -> io::Result<()> {
+/// Fails when this process may not even enter `folder`: served as it
+/// is, every client would get nothing but refusals. (A folder it may
+/// enter but not list, or not write at its top, still serves known paths
+/// and writable subfolders.) Where the check itself cannot be made (no
+/// faccessat2 under an old seccomp profile, say), the folder is served.
+fn enterable(folder: &std::path::Path) -> io::Result<()> {
     use rustix::fs::{Access, AtFlags, CWD};
-    let need = match access {
-        AccessMode::UploadOnly => Access::WRITE_OK | Access::EXEC_OK,
-        _ => Access::READ_OK | Access::EXEC_OK,
-    };
-    Ok(rustix::fs::accessat(CWD, folder, need, AtFlags::EACCESS)?)
+    match rustix::fs::accessat(CWD, folder, Access::EXEC_OK, AtFlags::EACCESS) {
+        Err(e) if e == rustix::io::Errno::ACCESS => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn resolve_v4(host: &str) -> Option<Ipv4Addr> {

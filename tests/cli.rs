@@ -824,11 +824,12 @@ fn missing_folder_exits_1_with_one_line() {
     assert_eq!(exit["transfers"], 0, "{exit}");
 }
 
-/// A folder this process may not use for what it is shared for (read,
-/// or in a drop box only write) is refused at start, rather than served
-/// to clients who would get nothing but refusals. Run as an unprivileged
+/// A folder this process may not even enter is refused at start, rather
+/// than served to clients who would get nothing but refusals. One it may
+/// enter but not list (known paths still work) or not write at its top
+/// (a drop box's writable subfolder) is served. Run as an unprivileged
 /// user, which root may become here; elsewhere the test has nothing to
-/// show (an owner can always read its own folder back).
+/// show (an owner can always enter its own folder).
 #[test]
 fn an_unusable_folder_exits_1_with_one_line() {
     use std::os::unix::fs::PermissionsExt;
@@ -869,20 +870,16 @@ fn an_unusable_folder_exits_1_with_one_line() {
         println!("skipped: user 65534 cannot run {BIN}");
         return;
     }
-    for (extra, folder) in [
-        (&[][..], &secret),
-        (&[][..], &drop_box),
-        (&["--upload-only"][..], &secret),
-    ] {
-        let out = nobody(extra, folder);
+    for extra in [&[][..], &["--upload-only"][..]] {
+        let out = nobody(extra, &secret);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{extra:?} {folder:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
         assert!(stderr.contains("Permission denied"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        // One that may be entered, though not listed, is served.
+        let out = nobody(extra, &drop_box);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {out:?}");
     }
-    // A drop box that may be written but not read is what it is for.
-    let out = nobody(&["--upload-only"], &drop_box);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
 #[test]
@@ -1314,34 +1311,54 @@ fn a_refused_download_emits_download_failed() {
 }
 
 /// An upload refused before it began (a name with a control character, a
-/// folder's name, a path through a file) is an event too, as a refused
-/// download is, and nothing lands.
+/// folder's name, a path through a file, no data connection, a share
+/// that may not be written) is an event too, as a refused download is,
+/// and nothing lands.
 #[test]
 fn a_refused_upload_emits_upload_failed() {
     let dir = tempdir();
     std::fs::write(dir.path().join("k.txt"), b"k").unwrap();
-    let (mut share, ready) = Share::json(&["--write", dir_arg(dir.path())]);
-    let password = ready["password"].as_str().unwrap().to_string();
-    let out = ftplib(
-        &ready,
-        "share",
-        &password,
-        "import io\nfor name in ['bad%0Aname.txt', 'dir/', 'k.txt/x']:\n    try:\n        \
-         f.storbinary('STOR ' + name, io.BytesIO(b'x'))\n    except ftplib.error_perm as e:\n        \
-         print(str(e)[:3])",
-    );
-    assert_eq!(
-        out.split_whitespace().collect::<Vec<_>>(),
-        ["553", "553", "550"]
-    );
-    for want in ["/bad%0Aname.txt", "/dir", "/k.txt/x"] {
-        let failed = share.event("upload_failed");
-        assert_eq!(failed["path"], want, "{failed}");
-        assert_eq!(failed["bytes"], 0);
-        assert!(failed["error"].is_string(), "{failed}");
+    let refusals = "import io\ntry:\n    f.sendcmd('STOR nopasv.txt')\n\
+         except ftplib.all_errors as e:\n    print(str(e)[:3])\nfor name in NAMES:\n    try:\n        \
+         f.storbinary('STOR ' + name, io.BytesIO(b'x'))\n    except ftplib.all_errors as e:\n        \
+         print(str(e)[:3])";
+    for (writable, names, codes, paths) in [
+        (
+            true,
+            "['bad%0Aname.txt', 'dir/', 'k.txt/x']",
+            &["425", "553", "553", "550"][..],
+            &["/nopasv.txt", "/bad%0Aname.txt", "/dir", "/k.txt/x"][..],
+        ),
+        (
+            false,
+            "['new.txt']",
+            &["550", "550"],
+            &["/nopasv.txt", "/new.txt"],
+        ),
+    ] {
+        let args = [&["--write"][..(writable as usize)], &[dir_arg(dir.path())]].concat();
+        let (mut share, ready) = Share::json(&args);
+        let password = ready["password"].as_str().unwrap().to_string();
+        let out = ftplib(
+            &ready,
+            "share",
+            &password,
+            &refusals.replace("NAMES", names),
+        );
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            codes,
+            "{args:?}"
+        );
+        for want in paths {
+            let failed = share.event("upload_failed");
+            assert_eq!(failed["path"], *want, "{args:?}: {failed}");
+            assert_eq!(failed["bytes"], 0);
+            assert!(failed["error"].is_string(), "{failed}");
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(names.len(), 1, "{names:?}");
 }
 
 // --------------------------------------------------------------- people

@@ -941,6 +941,10 @@ async fn rest_before_appe_must_be_the_end() {
             "{before:?}"
         );
     }
+    // An append cannot take back the CR a file ends in: REST + STOR can.
+    t.write("cr.txt", b"line1\r");
+    assert_eq!(try_resumed(&mut raw, 6, "APPE cr.txt", b"\nx").await, 554);
+    assert_eq!(std::fs::read(t.path("cr.txt")).unwrap(), b"line1\r");
     assert!(temp_files(t.root()).is_empty());
 }
 

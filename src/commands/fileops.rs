@@ -78,9 +78,8 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     // folder may take it, as rename(2) has it. (Where nothing may be
     // renamed to, the share's refusal comes first.)
     s.shared.root.check_change(&to).at(&to)?;
-    if matches!(arg.rsplit('/').next(), Some("" | "." | ".."))
-        && !fs(s, &from, Share::symlink_metadata).await?.is_dir()
-    {
+    let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));
+    if folder_only && !fs(s, &from, Share::symlink_metadata).await?.is_dir() {
         return Err(FtpError::InvalidName(format!(
             "{from} is not a folder, and {arg} names one"
         )));
@@ -98,7 +97,14 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         false => Some(s.lock_path(second).await?),
     };
     let source = from.clone();
-    fs(s, &to, move |r, to| r.rename(&source, to)).await?;
+    fs(s, &to, move |r, to| {
+        // Again under the locks: the name may have changed hands since.
+        if folder_only && !r.symlink_metadata(&source)?.is_dir() {
+            return Err(io::ErrorKind::NotADirectory.into());
+        }
+        r.rename(&source, to)
+    })
+    .await?;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),

@@ -233,7 +233,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
     let offset = s.rest.unwrap_or(0);
     let ascii = s.ascii && offset > 0;
-    ascii_restart_within_limit(ascii, offset)?;
+    ascii_restart_within_limit(ascii, offset).map_err(|e| refused(s, path.to_string(), e))?;
     let cached = match ascii {
         true => None,
         false => s.shared.root.open_read_cached(&path, offset),
@@ -261,7 +261,8 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         }
     };
     let Some((from, Ascii { after_cr })) = start.filter(|(from, _)| *from <= len) else {
-        return Err(restart_past_end(offset, &path, len, ascii));
+        let e = restart_past_end(offset, &path, len, ascii);
+        return Err(refused(s, path.to_string(), e));
     };
     let opening = format!(
         "Opening {} mode data connection for {path} ({} bytes)",
@@ -491,8 +492,16 @@ async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
         // TYPE A the end counts the octets the file sends (as SIZE does).
         AppendTarget::File(held) if offset != 0 => {
             let at_end = match (ascii, held) {
-                (true, 1..) => data::ascii_restart(&r.open_read(p)?.0, offset)?
-                    .is_some_and(|(at, _)| at == held),
+                (true, 1..) => match data::ascii_restart(&r.open_read(p)?.0, offset)? {
+                    // What follows a CR decides what it becomes, which an
+                    // append cannot change; a resume can.
+                    Some((at, Ascii { after_cr: true })) if at == held => {
+                        return Ok(Err(FtpError::BadRestart(format!(
+                            "{shown} ends in a CR: resume it with REST and STOR"
+                        ))))
+                    }
+                    start => start.is_some_and(|(at, _)| at == held),
+                },
                 _ => offset == held,
             };
             match at_end {

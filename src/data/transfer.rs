@@ -130,8 +130,9 @@ pub async fn send_bytes(
     finish_send(stream, limits).await
 }
 
-/// The most a TLS download writes before it flushes: rustls' own buffer.
-const TLS_STEP: usize = 64 << 10;
+/// The most a TLS or MODE Z download writes before it flushes: rustls'
+/// own buffer.
+const BUFFERED_STEP: usize = 64 << 10;
 
 /// A paced transfer's step when it sends bytes it holds.
 const PACED_STEP: usize = 4 << 10;
@@ -299,20 +300,21 @@ async fn send_step(
     throttle: &Throttle,
     sent: &mut u64,
 ) -> Result<(), FtpError> {
-    // TLS takes bytes into its own buffer first (a stop would drop them
-    // there): they count once flushed to the socket, so it is given as
-    // much as that buffer holds at a time. A flush is free when the write
-    // could send everything already.
-    let (tls, most) = match stream {
-        DataStream::Tls(_) => (true, TLS_STEP),
-        _ => (false, out.len()),
+    // TLS and MODE Z take bytes into buffers of their own first (a stop
+    // would drop them there): they count once flushed to the socket, so
+    // about as much as those buffers hold goes at a time. A TLS flush is
+    // free when the write could send everything already; MODE Z's adds a
+    // few bytes per step.
+    let (buffered, most) = match stream {
+        DataStream::Plain(_) => (false, out.len()),
+        _ => (true, BUFFERED_STEP),
     };
     while !out.is_empty() {
         let n = within_stall(limits.stall, stream.write(&out[..most.min(out.len())])).await?;
         if n == 0 {
             return Err(broken(io::ErrorKind::WriteZero.into()));
         }
-        if tls {
+        if buffered {
             within_stall(limits.stall, stream.flush()).await?;
         }
         out = &out[n..];

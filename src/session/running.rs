@@ -205,6 +205,11 @@ impl Session {
             Ok(_) => Err(FtpError::ControlLost),
             Err(e) => Err(e),
         };
+        let direction = match &job {
+            Job::Send { .. } => Some(Direction::Download),
+            Job::Receive { .. } => Some(Direction::Upload),
+            Job::Listing(_) => None,
+        };
         let conn = match opened {
             Ok(conn) => conn,
             Err(e) => {
@@ -213,19 +218,18 @@ impl Session {
                 if let Job::Receive { finish, .. } = job {
                     finish.discard_off_runtime().await;
                 }
-                // Part of a small download may have left before the 150.
+                // Part of a small download may have left before the 150;
+                // otherwise it is a transfer refused before it began (no
+                // data connection, say), reported as such.
                 if ctx.progress.load(Ordering::Relaxed) > 0 {
                     let lost = Err(FtpError::ControlLost);
                     let report = self.sent_report(path, size, &ctx.progress, started, lost);
                     self.report(report);
+                } else if let Some(direction) = direction {
+                    self.report_refused(direction, path.to_string(), &e);
                 }
                 return Err(e);
             }
-        };
-        let direction = match &job {
-            Job::Send { .. } => Some(Direction::Download),
-            Job::Receive { .. } => Some(Direction::Upload),
-            Job::Listing(_) => None,
         };
         let (progress, stop) = (Arc::clone(&ctx.progress), ctx.stop.clone());
         let id = self.started(direction, path, size, &progress);
