@@ -77,7 +77,9 @@ impl LineBuffer {
             self.since_line = self.since_line.saturating_add(1);
             self.telnet = match (self.telnet, b) {
                 (Telnet::Data, IAC) => Telnet::Command,
-                (Telnet::Data, _) => {
+                // After IAC, a byte that is no Telnet command at all (a
+                // lone IAC before a line end, say) is data too.
+                (Telnet::Data, _) | (Telnet::Command, 0..SE) => {
                     self.buf.push(b);
                     if b == b'\n' {
                         self.since_line = 0;
@@ -90,15 +92,6 @@ impl LineBuffer {
                 }
                 (Telnet::Command, WILL..=DONT) => Telnet::Option(b),
                 (Telnet::Command, SB) => Telnet::Sub,
-                // Not a Telnet command at all (a lone IAC before a line
-                // end, say): the byte is data.
-                (Telnet::Command, _) if b < SE => {
-                    self.buf.push(b);
-                    if b == b'\n' {
-                        self.since_line = 0;
-                    }
-                    Telnet::Data
-                }
                 (Telnet::Command, _) => Telnet::Data,
                 (Telnet::Option(verb), option) => {
                     self.refuse(verb, option);
