@@ -210,10 +210,7 @@ impl Session {
             _ => None,
         };
         if let (Some((direction, arg)), Refusal::Mode(_)) = (transfer, refusal) {
-            let shown = self
-                .path(arg)
-                .map_or_else(|_| arg.to_string(), |p| p.to_string());
-            self.report_refused(direction, shown, &e);
+            self.report_refused(direction, arg, &e);
         }
         e
     }

@@ -242,7 +242,6 @@ pub fn parse_duration(s: &str) -> Result<MaybeDuration, String> {
 /// `None` past the longest duration; an error for anything but whole
 /// numbers with known units, or a total that is not whole seconds.
 fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
-    const NANOS: u128 = 1_000_000_000;
     let hint = "(try 90s, 10m, 2h, 1h30m or 0 for never; a bare number is seconds)";
     let mut total = Some(0u128);
     let mut rest = text.trim_start();
@@ -278,13 +277,16 @@ fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
         rest = after.trim_start();
     }
     match total {
-        Some(t) if t % NANOS != 0 => Err(format!(
+        Some(t) if t % SECOND != 0 => Err(format!(
             "durations count whole seconds, at least 1s: {text} is not (or 0 for never)"
         )),
         // At most MAX_DURATION, so it fits.
-        t => Ok(t.and_then(|t| u64::try_from(t / NANOS).ok())),
+        t => Ok(t.and_then(|t| u64::try_from(t / SECOND).ok())),
     }
 }
+
+/// A second, in the nanoseconds duration parts are summed in.
+const SECOND: u128 = 1_000_000_000;
 
 /// Nanoseconds in one `unit`, in any case; `M` alone is refused rather
 /// than guessed.
@@ -292,19 +294,18 @@ fn unit_nanos(unit: &str) -> Result<u128, String> {
     if unit == "M" {
         return Err("ambiguous unit \"M\": write 10m for minutes, 10months for months".into());
     }
-    let second = 1_000_000_000;
     Ok(match unit.to_lowercase().as_str() {
         "ns" | "nsec" | "nanos" => 1,
         "us" | "µs" | "usec" | "micros" => 1_000,
         "ms" | "msec" | "millis" => 1_000_000,
-        "s" | "sec" | "secs" | "second" | "seconds" => second,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60 * second,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3600 * second,
-        "d" | "day" | "days" => 86_400 * second,
-        "w" | "wk" | "wks" | "week" | "weeks" => 604_800 * second,
+        "s" | "sec" | "secs" | "second" | "seconds" => SECOND,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60 * SECOND,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600 * SECOND,
+        "d" | "day" | "days" => 86_400 * SECOND,
+        "w" | "wk" | "wks" | "week" | "weeks" => 604_800 * SECOND,
         // As humantime counted them: 30.44 and 365.25 days.
-        "month" | "months" => 2_630_016 * second,
-        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600 * second,
+        "month" | "months" => 2_630_016 * SECOND,
+        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600 * SECOND,
         "" => return Err("a number without a unit: write 90s, 10m, 2h or 7d".into()),
         _ => {
             return Err(format!(

@@ -74,16 +74,8 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         return Err(FtpError::BadSequence("Send RNFR first".into()));
     };
     let to = s.new_path(arg)?;
-    // `to/` names a folder, though the path drops what says so: only a
-    // folder may take it, as rename(2) has it. (Where nothing may be
-    // renamed to, the share's refusal comes first.)
+    // Where nothing may be renamed to, the share's refusal comes first.
     s.shared.root.check_change(&to).at(&to)?;
-    let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));
-    if folder_only && !fs(s, &from, Share::symlink_metadata).await?.is_dir() {
-        return Err(FtpError::InvalidName(format!(
-            "{from} is not a folder, and {arg} names one"
-        )));
-    }
     // Both names, in one order for every session, so that two renames
     // between the same names cannot wait for each other.
     let (first, second) = if from.as_str() <= to.as_str() {
@@ -96,15 +88,19 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
         true => None,
         false => Some(s.lock_path(second).await?),
     };
-    let source = from.clone();
+    // `to/` names a folder, though the path drops what says so: only a
+    // folder may take it, as rename(2) has it.
+    let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));
+    let (source, shown) = (from.clone(), arg.to_string());
     fs(s, &to, move |r, to| {
-        // Again under the locks: the name may have changed hands since.
-        if folder_only && !r.symlink_metadata(&source)?.is_dir() {
-            return Err(io::ErrorKind::NotADirectory.into());
+        if folder_only && r.symlink_metadata(&source).is_ok_and(|m| !m.is_dir()) {
+            return Ok(Err(FtpError::InvalidName(format!(
+                "{source} is not a folder, and {shown} names one"
+            ))));
         }
-        r.rename(&source, to)
+        r.rename(&source, to).map(Ok)
     })
-    .await?;
+    .await??;
     s.shared.emit(Event::Rename {
         peer: s.peer,
         from: from.to_string(),

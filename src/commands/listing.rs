@@ -67,7 +67,7 @@ async fn send_listing(
     let path = s.path(arg.unwrap_or("."))?;
     let (listing, _) = prepare(s, path.clone(), format, dirs_only).await?;
     let opening = format!("Here comes the listing of {path}");
-    s.start_transfer(Job::Listing(listing), &path, None, opening)
+    s.start_transfer(Job::Listing(listing), &path, opening)
         .await
 }
 

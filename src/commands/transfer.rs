@@ -225,44 +225,59 @@ fn mode_word(s: &Session) -> &'static str {
 }
 
 pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    // The operator hears of downloads that never started, too.
-    let refused = |s: &Session, path: String, e: FtpError| {
-        s.report_refused(Direction::Download, path, &e);
-        e
-    };
-    let path = s.path(arg).map_err(|e| refused(s, arg.to_string(), e))?;
+    let prepared = retr_job(s, arg).await;
+    start(s, Direction::Download, arg, prepared).await
+}
+
+/// A transfer ready to start: its path, its job and its 150's text.
+type Prepared = (VPath, Job, String);
+
+/// Starts a prepared transfer. One refused before it began (a missing
+/// file, a name, a permission, a limit) is reported as a failed one, as
+/// one refused later is.
+async fn start(
+    s: &mut Session,
+    direction: Direction,
+    arg: &str,
+    prepared: FtpResult<Prepared>,
+) -> FtpResult<Option<Reply>> {
+    let (path, job, opening) = prepared.inspect_err(|e| s.report_refused(direction, arg, e))?;
+    s.start_transfer(job, &path, opening).await
+}
+
+async fn retr_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
+    let path = s.path(arg)?;
     let offset = s.rest.unwrap_or(0);
-    let ascii = s.ascii && offset > 0;
-    ascii_restart_within_limit(ascii, offset).map_err(|e| refused(s, path.to_string(), e))?;
-    let cached = match ascii {
+    // In TYPE A a REST counts the octets sent: the file is read up to
+    // there to find where that is in it.
+    let counts_octets = s.ascii && offset > 0;
+    ascii_restart_within_limit(counts_octets, offset)?;
+    let cached = match counts_octets {
         true => None,
         false => s.shared.root.open_read_cached(&path, offset),
     };
-    let binary = |offset| Some((offset, Ascii { after_cr: false }));
+    let at_offset = Some((offset, Ascii { after_cr: false }));
     let (Download { file, len, bytes }, start) = match cached {
-        Some(download) => (download, binary(offset)),
+        Some(download) => (download, at_offset),
         // A small file is read in the job that opens it: one trip to the
         // disk per download.
         None => {
-            let opened = fs(s, &path, move |r, p| {
+            fs(s, &path, move |r, p| {
                 let (file, md) = r.open_read(p)?;
-                // In TYPE A the offset counts octets sent, so the file is
-                // read up to there to find where that is in it.
-                let start = match ascii {
+                let start = match counts_octets {
                     true => data::ascii_restart(&file, offset)?,
-                    false => binary(offset),
+                    false => at_offset,
                 };
                 let from = start.map_or(offset, |(from, _)| from);
                 let bytes = crate::vfs::read_small(&file, from, md.len())?;
                 let len = md.len();
                 Ok((Download { file, len, bytes }, start))
-            });
-            opened.await.map_err(|e| refused(s, path.to_string(), e))?
+            })
+            .await?
         }
     };
-    let Some((from, Ascii { after_cr })) = start.filter(|(from, _)| *from <= len) else {
-        let e = restart_past_end(offset, &path, len, ascii);
-        return Err(refused(s, path.to_string(), e));
+    let Some((from, text)) = start.filter(|(from, _)| *from <= len) else {
+        return Err(restart_past_end(offset, &path, len, counts_octets));
     };
     let opening = format!(
         "Opening {} mode data connection for {path} ({} bytes)",
@@ -274,31 +289,17 @@ pub async fn retr(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
         offset: from,
         len,
         bytes,
-        after_cr,
+        ascii: s.ascii.then_some(text),
     };
-    s.start_transfer(job, &path, Some(len), opening).await
+    Ok((path, job, opening))
 }
 
 pub async fn stor(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let prepared = stor_job(s, arg).await;
-    let (path, job) = refused_upload(s, arg, prepared)?;
-    let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
-    s.start_transfer(job, &path, s.announced, opening).await
+    start(s, Direction::Upload, arg, prepared).await
 }
 
-/// An upload refused before it began is reported as one that failed,
-/// with 0 bytes, as a refused download is: whoever watches the share sees
-/// what was turned away (by a limit, a name, a permission).
-fn refused_upload<T>(s: &Session, arg: &str, prepared: FtpResult<T>) -> FtpResult<T> {
-    prepared.inspect_err(|e| {
-        let shown = s
-            .path(arg)
-            .map_or_else(|_| arg.to_string(), |p| p.to_string());
-        s.report_refused(Direction::Upload, shown, e);
-    })
-}
-
-async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
+async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
     let path = upload_target(s, arg)?;
     let offset = s.rest.unwrap_or(0);
     let replaces = s.rules().replaces;
@@ -327,7 +328,8 @@ async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
         })
         .await?
     };
-    Ok((path, job))
+    let opening = format!("Ok to send data for {path} ({} mode)", mode_word(s));
+    Ok((path, job, opening))
 }
 
 /// REST n + STOR, as REST STREAM defines it: the file keeps its first `n`
@@ -463,7 +465,7 @@ async fn admitted(
         target: path.clone(),
         finish,
         ticket,
-        after_cr,
+        ascii: s.ascii.then_some(Ascii { after_cr }),
     })
 }
 
@@ -472,68 +474,66 @@ async fn admitted(
 /// loses or shuffles bytes already there.
 pub async fn appe(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
     let prepared = appe_job(s, arg).await;
-    let (path, job) = refused_upload(s, arg, prepared)?;
-    let opening = format!("Ok to append data to {path}");
-    s.start_transfer(job, &path, s.announced, opening).await
+    start(s, Direction::Upload, arg, prepared).await
 }
 
-async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<(VPath, Job)> {
+async fn appe_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
     let path = upload_target(s, arg)?;
     let (offset, ascii) = (s.rest.unwrap_or(0), s.ascii);
     ascii_restart_within_limit(ascii, offset)?;
     // The per-file limit counts what the file holds already. A symlink is
     // refused here, before 150, rather than after the whole body came.
     let shown = path.clone();
-    let job = admitted(s, &path, move |r, p| match r.check_appendable(p)? {
-        AppendTarget::Symlink => Ok(Err(FtpError::FileUnavailable(format!(
-            "{shown}: is a symbolic link; APPE to the file it points to"
-        )))),
+    let job = admitted(s, &path, move |r, p| {
+        let held = match r.check_appendable(p)? {
+            AppendTarget::Symlink => {
+                return Ok(Err(FtpError::FileUnavailable(format!(
+                    "{shown}: is a symbolic link; APPE to the file it points to"
+                ))))
+            }
+            AppendTarget::File(held) => held,
+        };
         // The bytes go at the end: a REST elsewhere cannot be kept. In
-        // TYPE A the end counts the octets the file sends (as SIZE does).
-        AppendTarget::File(held) if offset != 0 => {
-            let at_end = match (ascii, held) {
-                (true, 1..) => match data::ascii_restart(&r.open_read(p)?.0, offset)? {
-                    // What follows a CR decides what it becomes, which an
-                    // append cannot change; a resume can.
-                    Some((at, Ascii { after_cr: true })) if at == held => {
-                        return Ok(Err(FtpError::BadRestart(format!(
-                            "{shown} ends in a CR: resume it with REST and STOR"
-                        ))))
-                    }
-                    start => start.is_some_and(|(at, _)| at == held),
-                },
-                _ => offset == held,
+        // TYPE A the end counts the octets the file sends (as SIZE does),
+        // and one right after a CR cannot be kept either: what follows a
+        // CR decides what it becomes, which an append cannot change (a
+        // resume can).
+        if offset != 0 {
+            let start = match (ascii, held) {
+                (true, 1..) => data::ascii_restart(&r.open_read(p)?.0, offset)?,
+                _ => Some((offset, Ascii { after_cr: false })),
             };
-            match at_end {
-                true => Ok(Ok(appending(r, p, held, Some(held))?)),
-                false => Ok(Err(FtpError::BadRestart(format!(
+            let refused = match start {
+                Some((at, Ascii { after_cr: false })) if at == held => None,
+                Some((at, _)) if at == held => Some(format!(
+                    "{shown} ends in a CR: resume it with REST and STOR"
+                )),
+                _ => Some(format!(
                     "Cannot restart at {offset}: APPE adds at the end of {shown} (SIZE gives it)"
-                )))),
+                )),
+            };
+            if let Some(why) = refused {
+                return Ok(Err(FtpError::BadRestart(why)));
             }
         }
-        AppendTarget::File(held) => Ok(Ok(appending(r, p, held, None)?)),
+        // After a REST, the file must still end there when the bytes go in.
+        let end = (offset != 0).then_some(held);
+        let (upload, file) = Upload::begin(r, p)?;
+        Ok(Ok(Begun::new(file, Finish::Append(upload, end), held)))
     })
     .await?;
-    Ok((path, job))
-}
-
-/// An append's upload, to a file that holds `held` bytes now; `end`, the
-/// length it must still have when the bytes are added (after a REST).
-fn appending(r: &Share, p: &VPath, held: u64, end: Option<u64>) -> io::Result<Begun> {
-    let (upload, file) = Upload::begin(r, p)?;
-    Ok(Begun::new(file, Finish::Append(upload, end), held))
+    let opening = format!("Ok to append data to {path}");
+    Ok((path, job, opening))
 }
 
 /// STOU: store under a name that does not exist yet, announced in the 150
 /// reply as RFC 1123 §4.1.2.9 requires.
 pub async fn stou(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>> {
     let prepared = stou_job(s, arg).await;
-    let (path, job) = refused_upload(s, arg.unwrap_or(""), prepared)?;
-    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
-    s.start_transfer(job, &path, s.announced, opening).await
+    start(s, Direction::Upload, arg.unwrap_or(""), prepared).await
 }
 
-async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<(VPath, Job)> {
+async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<Prepared> {
     let wanted = match arg {
         Some(a) => upload_target(s, a)?,
         None => {
@@ -551,7 +551,8 @@ async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<(VPath, Job)>
         Ok(Ok(Begun::new(file, Finish::Unique(upload), 0)))
     })
     .await?;
-    Ok((path, job))
+    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
+    Ok((path, job, opening))
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.

@@ -40,8 +40,8 @@ pub(crate) enum Job {
         offset: u64,
         len: u64,
         bytes: Option<Vec<u8>>,
-        /// TYPE A: where its conversion starts (see [`data::Ascii`]).
-        after_cr: bool,
+        /// TYPE A, and where its conversion starts.
+        ascii: Option<data::Ascii>,
     },
     /// LIST, NLST, MLSD: a listing made a chunk at a time as it is sent.
     Listing(ListingJob),
@@ -52,8 +52,8 @@ pub(crate) enum Job {
         target: VPath,
         finish: Finish,
         ticket: Ticket,
-        /// TYPE A: the octet before the first was a CR, still pending.
-        after_cr: bool,
+        /// TYPE A, and whether a CR before the first octet is pending.
+        ascii: Option<data::Ascii>,
     },
 }
 
@@ -183,9 +183,15 @@ impl Session {
         &mut self,
         mut job: Job,
         path: &VPath,
-        size: Option<u64>,
         opening: String,
     ) -> FtpResult<Option<Reply>> {
+        // What the operator is told to expect: a file's length, or an
+        // upload's as ALLO announced it.
+        let size = match &job {
+            Job::Send { len, .. } => Some(*len),
+            Job::Receive { .. } => self.announced,
+            Job::Listing(_) => None,
+        };
         let opened = self.open_data(matches!(job, Job::Receive { .. })).await;
         let (ctx, started) = (self.task_context(), Instant::now());
         if let Ok(conn) = &opened {
@@ -226,7 +232,7 @@ impl Session {
                     let report = self.sent_report(path, size, &ctx.progress, started, lost);
                     self.report(report);
                 } else if let Some(direction) = direction {
-                    self.report_refused(direction, path.to_string(), &e);
+                    self.report_refused(direction, path.as_str(), &e);
                 }
                 return Err(e);
             }
@@ -343,7 +349,6 @@ impl Session {
                 stall: cfg.limits.stall_timeout,
                 max_rate: cfg.limits.max_rate,
             },
-            ascii: self.ascii,
             deflate: self.deflate,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
@@ -414,13 +419,17 @@ impl Session {
         Some(self.finish_transfer(report).await)
     }
 
-    /// Reports a transfer refused before it started as a failed one.
-    pub fn report_refused(&self, direction: Direction, path: String, e: &FtpError) {
+    /// Reports a transfer refused before it started as a failed one of
+    /// 0 bytes, named by the path the client gave (as resolved, when it
+    /// can be): whoever watches the share sees what was turned away.
+    pub fn report_refused(&self, direction: Direction, arg: &str, e: &FtpError) {
         self.shared.emit(Event::TransferFinished {
             id: self.shared.next_transfer_id(),
             peer: self.peer,
             direction,
-            path,
+            path: self
+                .path(arg)
+                .map_or_else(|_| arg.to_string(), |p| p.to_string()),
             bytes: 0,
             duration: std::time::Duration::ZERO,
             limit: e.limit(),
@@ -478,13 +487,15 @@ fn sent_whole(conn: &Opened, job: &mut Job, ctx: &TaskContext) -> bool {
     let (
         Opened::Tcp(tcp, None),
         Job::Send {
-            bytes: Some(bytes), ..
+            bytes: Some(bytes),
+            ascii: None,
+            ..
         },
     ) = (conn, job)
     else {
         return false;
     };
-    if ctx.ascii || ctx.deflate.is_some() || ctx.limits.max_rate.is_some() {
+    if ctx.deflate.is_some() || ctx.limits.max_rate.is_some() {
         return false;
     }
     let sent = tcp.send_now(bytes);
@@ -508,11 +519,8 @@ async fn run_job(ctx: TaskContext, tcp: Opened, job: Job) -> FtpResult<Option<St
             target,
             finish,
             ticket,
-            after_cr,
-        } => {
-            let received = (file, after_cr);
-            super::upload::receive(ctx, tcp, received, target, finish, ticket).await
-        }
+            ascii,
+        } => super::upload::receive(ctx, tcp, file, ascii, target, finish, ticket).await,
         // Nothing to commit: a stop ends a download or listing at once,
         // and a sendfile job still running ends at its next step; it is
         // waited for, so that the report counts what it sent.
@@ -535,24 +543,21 @@ async fn send(ctx: TaskContext, tcp: Opened, job: Job, jobs: &TaskTracker) -> Ft
     match job {
         Job::Send {
             bytes: Some(bytes),
-            after_cr,
+            ascii,
             ..
-        } => {
-            let ascii = ctx.ascii.then_some(data::Ascii { after_cr });
-            data::send_bytes(&mut stream, &bytes, ascii, ctx.limits, &ctx.progress).await
-        }
+        } => data::send_bytes(&mut stream, &bytes, ascii, ctx.limits, &ctx.progress).await,
         Job::Send {
             file,
             offset,
             len,
-            after_cr,
+            ascii,
             ..
         } => {
             data::send_file(
                 &mut stream,
                 file,
                 offset..len,
-                ctx.ascii.then_some(data::Ascii { after_cr }),
+                ascii,
                 ctx.limits,
                 &ctx.progress,
                 jobs,
@@ -624,7 +629,7 @@ mod tests {
         )
     }
 
-    fn context(ascii: bool, max_rate: Option<u64>) -> TaskContext {
+    fn context(max_rate: Option<u64>) -> TaskContext {
         TaskContext {
             peer: "127.0.0.1:1".parse().unwrap(),
             require_reuse: true,
@@ -633,7 +638,6 @@ mod tests {
                 stall: Duration::from_secs(5),
                 max_rate,
             },
-            ascii,
             deflate: None,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
@@ -642,13 +646,13 @@ mod tests {
         }
     }
 
-    fn download(bytes: &[u8]) -> Job {
+    fn download(bytes: &[u8], ascii: Option<data::Ascii>) -> Job {
         Job::Send {
             file: tempfile::tempfile().unwrap(),
             offset: 0,
             len: bytes.len() as u64,
             bytes: Some(bytes.to_vec()),
-            after_cr: false,
+            ascii,
         }
     }
 
@@ -663,8 +667,8 @@ mod tests {
     fn a_small_download_the_socket_takes_goes_whole() {
         let (conn, mut client) = pair(None, None);
         let data: Vec<u8> = (0..16384u32).map(|i| (i * 7) as u8).collect();
-        let mut job = download(&data);
-        let ctx = context(false, None);
+        let mut job = download(&data, None);
+        let ctx = context(None);
         assert!(sent_whole(&conn, &mut job, &ctx));
         assert_eq!(ctx.progress.load(Ordering::Relaxed), data.len() as u64);
         drop(conn);
@@ -678,8 +682,8 @@ mod tests {
         // Small buffers both ways, and a client that does not read yet.
         let (conn, mut client) = pair(Some(4096), Some(4096));
         let data: Vec<u8> = (0..(64u32 << 10)).map(|i| (i % 251) as u8).collect();
-        let mut job = download(&data);
-        let ctx = context(false, None);
+        let mut job = download(&data, None);
+        let ctx = context(None);
         assert!(!sent_whole(&conn, &mut job, &ctx));
         let sent = ctx.progress.load(Ordering::Relaxed) as usize;
         assert!(sent < data.len(), "the socket took all {sent} bytes");
@@ -703,7 +707,7 @@ mod tests {
     /// bytes: they all go the usual way, after the 150.
     #[test]
     fn only_plain_binary_unpaced_downloads_go_before_their_150() {
-        let mut deflated = context(false, None);
+        let mut deflated = context(None);
         deflated.deflate = Some(6);
         let tls = crate::tls::TlsIdentity::self_signed(&[]).unwrap();
         let with_tls = |conn| match conn {
@@ -713,17 +717,18 @@ mod tests {
             ),
             other => other,
         };
+        let text = Some(data::Ascii { after_cr: false });
         let cases = [
-            (context(true, None), false),
-            (context(false, Some(1 << 20)), false),
-            (deflated, false),
-            (context(false, None), true),
+            (context(None), text, false),
+            (context(Some(1 << 20)), None, false),
+            (deflated, None, false),
+            (context(None), None, true),
         ];
-        for (ctx, secure) in cases {
+        for (ctx, ascii, secure) in cases {
             let (conn, _client) = pair(None, None);
             let conn = if secure { with_tls(conn) } else { conn };
             let data = b"line\nline\n".to_vec();
-            let mut job = download(&data);
+            let mut job = download(&data, ascii);
             assert!(!sent_whole(&conn, &mut job, &ctx));
             assert_eq!(ctx.progress.load(Ordering::Relaxed), 0);
             assert_eq!(left(&job), &data[..]);

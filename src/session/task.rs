@@ -16,7 +16,6 @@ pub(super) struct TaskContext {
     pub(super) require_reuse: bool,
     pub(super) handshake: Duration,
     pub(super) limits: TransferLimits,
-    pub(super) ascii: bool,
     /// MODE Z at this level.
     pub(super) deflate: Option<u32>,
     pub(super) progress: Progress,

@@ -50,7 +50,8 @@ pub(crate) struct InPlace {
 pub(super) async fn receive(
     ctx: TaskContext,
     tcp: Opened,
-    (file, after_cr): (Arc<File>, bool),
+    file: Arc<File>,
+    ascii: Option<data::Ascii>,
     target: VPath,
     finish: Finish,
     mut ticket: Ticket,
@@ -65,7 +66,7 @@ pub(super) async fn receive(
         let received = data::receive_to_file(
             &mut stream,
             file,
-            ctx.ascii.then_some(data::Ascii { after_cr }),
+            ascii,
             ctx.limits,
             &ctx.progress,
             &mut ticket,

@@ -180,19 +180,6 @@ impl Root {
         Ok(self.open_read(p)?.0)
     }
 
-    /// Whether folder `p` still holds the upload file `temp`, whose name
-    /// is random: if so, `p` is still the folder the upload began in. A
-    /// sandboxed look, so that a path that now leads out of the folder
-    /// and back in does not count as the same place.
-    pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
-        match self.dir.symlink_metadata(p.to_relative().join(temp)) {
-            Ok(_) => true,
-            // A folder whose path plus the name is too long to look at:
-            // no sign that it moved.
-            Err(e) => e.raw_os_error() == Some(libc::ENAMETOOLONG),
-        }
-    }
-
     /// Sets the modification time and, when given, the access time; gives
     /// the modification time the file system stored, which may differ
     /// (ext4 keeps 1901 to 2446, some file systems whole seconds).

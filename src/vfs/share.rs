@@ -10,7 +10,7 @@
 //! its level, and a shared single file can be read but never changed.
 
 use std::borrow::Cow;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -316,15 +316,6 @@ impl Share {
                 ..session
             },
             _ => self.perms_in(&p.parent(), session),
-        }
-    }
-
-    /// Whether folder `p` still holds the upload file `temp` (see
-    /// [`Root::holds_upload`]).
-    pub fn holds_upload(&self, p: &VPath, temp: &OsStr) -> bool {
-        match self.place(p) {
-            Ok(Place::In(root, rel)) => root.holds_upload(&rel, temp),
-            _ => false,
         }
     }
 

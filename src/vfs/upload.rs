@@ -223,10 +223,19 @@ impl Upload {
     /// path says: another session (or program) renamed it, or a folder
     /// above, meanwhile. The upload would land under a name the client
     /// never gave, so it fails instead, leaving no trace.
+    /// The look is for the temporary file, whose name is random, by its
+    /// path in the share: a sandboxed look, so that a path that now leads
+    /// out of the folder and back in does not count as the same place.
     fn still_in_place(&self) -> io::Result<()> {
-        match self.share.holds_upload(&self.folder, &self.temp) {
-            true => Ok(()),
-            false => Err(io::ErrorKind::NotFound.into()),
+        // The name is ours, and ASCII.
+        let temp = self.folder.join(&self.temp.to_string_lossy());
+        let temp = temp.map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        match self.share.symlink_metadata(&temp) {
+            Ok(_) => Ok(()),
+            // A folder whose path plus the name is too long to look at:
+            // no sign that it moved.
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => Ok(()),
+            Err(_) => Err(io::ErrorKind::NotFound.into()),
         }
     }
 
