@@ -309,6 +309,36 @@ async fn lftp_passive_and_active() {
     }
 }
 
+/// lftp's `rm -r` and `find` descend into what MLSD calls a folder: a
+/// link to a folder must be typed as a link, or `rm -r` empties the folder
+/// it points to and a link to a parent makes `find` run forever.
+#[tokio::test]
+async fn lftp_rm_r_removes_links_not_what_they_point_to() {
+    need!("lftp");
+    let t = start(AccessMode::Writable).await;
+    t.write("keep/a.txt", b"kept");
+    t.write("keep/deep/b.txt", b"kept too");
+    t.write("trash/old.txt", b"trash");
+    std::os::unix::fs::symlink("../keep", t.path("trash/shortcut")).unwrap();
+    std::os::unix::fs::symlink("..", t.path("trash/up")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let found = lftp(&t, local.path(), "find trash").await;
+    let mut found: Vec<&str> = found.lines().collect();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        ["trash/", "trash/old.txt", "trash/shortcut", "trash/up"],
+        "{found:?}"
+    );
+    lftp(&t, local.path(), "rm -r trash").await;
+    assert!(!t.path("trash").exists());
+    assert_eq!(std::fs::read(t.path("keep/a.txt")).unwrap(), b"kept");
+    assert_eq!(
+        std::fs::read(t.path("keep/deep/b.txt")).unwrap(),
+        b"kept too"
+    );
+}
+
 #[tokio::test]
 async fn lftp_utf8_names() {
     need!("lftp");

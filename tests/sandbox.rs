@@ -244,9 +244,14 @@ async fn symlinks_inside_the_root_work() {
     assert_eq!(code, 150);
     assert!(text.contains("f.txt"), "{text}");
     raw.ok("CWD /", 250).await;
+    // MLSD types links as links, with their targets, as LIST does.
     let (_, text) = try_list(&mut raw, "MLSD").await;
     assert!(
-        text.contains("type=dir;") && text.contains(" sub_link\r\n"),
+        text.contains("type=OS.unix=slink:/sub;modify=") && text.contains(" sub_link\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("type=OS.unix=slink:/sub/f.txt;size=6;"),
         "{text}"
     );
     // Links inside the share show their target as a virtual path.

@@ -251,14 +251,27 @@ pub fn facts_text(e: &Entry, facts: Facts, perms: Perms) -> String {
 
 fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
     if facts.has(0) {
-        let t: &[u8] = match &e.kind {
+        // A link is typed as one even where it is followed, or a client
+        // that removes a folder's contents (lftp `rm -r`) would empty the
+        // folder it points to. Its target follows as in RFC 3659 §7.7.4's
+        // example, unless it holds a character a fact value cannot.
+        let t: &[u8] = match e.kind {
+            _ if e.link_target.is_some() => b"OS.unix=slink",
+            Kind::Symlink => b"OS.unix=slink",
             Kind::Dir => b"dir",
             Kind::File => b"file",
-            Kind::Symlink => b"OS.unix=slink",
             Kind::Special(_) => b"OS.unix=special",
         };
         out.extend_from_slice(b"type=");
         out.extend_from_slice(t);
+        if let Some(target) = e
+            .link_target
+            .as_ref()
+            .filter(|t| !t.contains([';', '\r', '\n']))
+        {
+            out.push(b':');
+            out.extend_from_slice(target.as_bytes());
+        }
         out.push(b';');
     }
     if facts.has(1) && e.kind == Kind::File {
@@ -277,7 +290,7 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
     }
     if facts.has(3) {
         out.extend_from_slice(b"perm=");
-        push_perm(out, &e.kind, perms);
+        push_perm(out, e, perms);
         out.push(b';');
     }
     if facts.has(4) {
@@ -325,24 +338,30 @@ fn push_year(out: &mut Vec<u8>, year: i64, width: usize, pad: u8) {
     }
 }
 
-/// RFC 3659 §7.5.5: what this session could do with the entry.
-fn push_perm(out: &mut Vec<u8>, kind: &Kind, p: Perms) {
+/// RFC 3659 §7.5.5: what this session could do with the entry. A link
+/// may be removed (DELE) or renamed itself; one that is followed is read
+/// or entered as its target, and what is written through it stays the
+/// target's business, so no more is offered.
+fn push_perm(out: &mut Vec<u8>, e: &Entry, p: Perms) {
     let mut push = |given: bool, letters: &[u8]| {
         if given {
             out.extend_from_slice(letters);
         }
     };
-    match kind {
-        Kind::File => {
-            push(p.modify, b"adfw");
-            push(p.read, b"r");
-        }
-        Kind::Dir => {
+    let link = e.kind == Kind::Symlink || e.link_target.is_some();
+    match (&e.kind, link) {
+        (Kind::File, false) => push(p.modify, b"adfw"),
+        (Kind::Dir, false) => {
             push(p.create, b"cm");
             push(p.modify, b"df");
             push(p.purge, b"p");
-            push(true, if p.read { b"el" } else { b"e" });
         }
+        (_, true) => push(p.modify, b"df"),
+        (Kind::Symlink | Kind::Special(_), false) => {}
+    }
+    match e.kind {
+        Kind::File => push(p.read, b"r"),
+        Kind::Dir => push(true, if p.read { b"el" } else { b"e" }),
         Kind::Symlink | Kind::Special(_) => {}
     }
 }
