@@ -67,6 +67,11 @@ pub struct Limits {
     pub max_rate: Option<u64>,
     /// How long running transfers may finish after shutdown is asked.
     pub shutdown_grace: Duration,
+    /// Stop serving once this many transfers have completed: no transfer
+    /// starts after that, and the server shuts down (as
+    /// [`RunningServer::shutdown`](crate::RunningServer::shutdown) does,
+    /// transfers running elsewhere get the grace period).
+    pub max_transfers: Option<u64>,
 }
 
 impl Limits {
@@ -104,6 +109,9 @@ impl Limits {
                 return Err(format!("limit {name} must be at least 1"));
             }
         }
+        if self.max_transfers == Some(0) {
+            return Err("limit max_transfers must be at least 1".into());
+        }
         if self.max_rate == Some(0) {
             return Err("limit max_rate must be at least 1 byte per second".into());
         }
@@ -129,6 +137,7 @@ impl Default for Limits {
             max_line: 8192,
             max_rate: None,
             shutdown_grace: Duration::from_secs(5),
+            max_transfers: None,
         }
     }
 }

@@ -99,7 +99,20 @@ impl Shared {
         let _ = self.events.send(event);
         // After the event, so whoever sees the count can find the event.
         if completed {
-            self.completed.send_modify(|n| *n += 1);
+            let mut last = false;
+            self.completed.send_modify(|n| {
+                *n += 1;
+                last = self
+                    .config
+                    .limits
+                    .max_transfers
+                    .is_some_and(|max| *n >= max);
+            });
+            // Before this session reads its client's next command: the
+            // limit holds however fast a client asks for more.
+            if last {
+                self.shutdown.cancel();
+            }
         }
     }
 

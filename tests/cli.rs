@@ -355,6 +355,48 @@ fn max_transfers_1_exits_after_one_download() {
     assert_eq!(exit["transfers"], 1);
 }
 
+/// A client that asks for the next transfer at once gets `421` for it:
+/// the limit is the server's, not the display's, which learns of each
+/// transfer some milliseconds late (it once let a fast ftplib loop
+/// complete 18 downloads under `--once`). Nothing is stored past it.
+#[test]
+fn max_transfers_refuses_the_next_transfer_at_once() {
+    for (args, n, upload) in [
+        (vec!["--once"], 1, false),
+        (vec!["--max-transfers", "3"], 3, false),
+        (vec!["--once", "-w"], 1, true),
+    ] {
+        let dir = tempdir();
+        std::fs::write(dir.path().join("t.txt"), b"x").unwrap();
+        let mut all = args.clone();
+        all.push(dir_arg(dir.path()));
+        let (share, ready) = Share::json(&all);
+        let transfer = if upload {
+            "f.storbinary(f'STOR u{done}.txt', io.BytesIO(b'y'))"
+        } else {
+            "f.retrbinary('RETR t.txt', io.BytesIO().write)"
+        };
+        let out = ftplib(
+            &ready,
+            "share",
+            ready["password"].as_str().unwrap(),
+            &format!(
+                "done = 0\ntry:\n    while done < 50:\n        {transfer}\n        done += 1\n\
+                 except ftplib.error_temp as e:\n    print(done, str(e)[:3])"
+            ),
+        );
+        assert_eq!(out.trim(), format!("{n} 421"), "{args:?}");
+        let exit = share.exit_event();
+        assert_eq!(exit["reason"], "max-transfers", "{args:?}");
+        assert_eq!(exit["transfers"], n, "{args:?}");
+        let mut want = vec!["t.txt".to_string()];
+        if upload {
+            want.push("u0.txt".into());
+        }
+        assert_eq!(files_in(dir.path()), want, "{args:?}");
+    }
+}
+
 /// A burst of tiny downloads while the reader of `--json` is slow (its
 /// stdout not read, so the pipe fills and the CLI blocks): the event
 /// stream overflows, yet `--max-transfers` still ends the run on the last

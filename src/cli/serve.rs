@@ -191,11 +191,7 @@ async fn run_server(
     ui: &mut Ui<'_>,
     deadline: Option<Instant>,
 ) -> End {
-    let max_transfers = if args.once {
-        Some(1)
-    } else {
-        args.max_transfers
-    };
+    let max_transfers = started.server.config().limits.max_transfers;
     let (reason, done) = super::run::run(
         &started.server,
         feed,

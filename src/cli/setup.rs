@@ -180,6 +180,11 @@ fn limits(args: &Serve) -> Limits {
             0
         },
         ban_duration: args.ban_duration.0.unwrap_or_default(),
+        max_transfers: if args.once {
+            Some(1)
+        } else {
+            args.max_transfers
+        },
         ..Limits::default()
     }
 }

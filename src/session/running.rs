@@ -192,7 +192,12 @@ impl Session {
             Job::Receive { .. } => self.announced,
             Job::Listing(_) => None,
         };
-        let opened = self.open_data(matches!(job, Job::Receive { .. })).await;
+        // Once the server stops (the last allowed transfer done, say), no
+        // transfer begins, in any session.
+        let opened = match self.shared.shutdown.is_cancelled() {
+            true => Err(FtpError::Closing("Server shutting down".into())),
+            false => self.open_data(matches!(job, Job::Receive { .. })).await,
+        };
         let (ctx, started) = (self.task_context(), Instant::now());
         if let Ok(conn) = &opened {
             if sent_whole(conn, &mut job, &ctx) {
