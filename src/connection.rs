@@ -220,23 +220,51 @@ impl Session {
     /// Shutdown must still get through, after the grace period it gives
     /// transfers: the transfer may never end on its own.
     async fn finish_before(&mut self, cmd: &Command) -> Flow {
-        let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
-        let grace = self.shared.config.limits.shutdown_grace;
         // QUIT waits for a data transfer (RFC 959) but not for a hash,
         // which has no client-side end to wait for.
         let cut = *cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
-        let report = if cut {
-            None
-        } else {
-            tokio::select! {
-                report = running::wait(&mut self.transfer) => Some(report),
-                _ = kill.cancelled() => None,
-                _ = async { shutdown.cancelled().await; sleep(grace).await } => None,
-            }
+        let report = match cut {
+            true => None,
+            false => self.wait_for_transfer().await,
         };
         match report {
             Some(report) => self.finish_transfer(report).await,
             None => self.abort_transfer().await.unwrap_or(Flow::Close),
+        }
+    }
+
+    /// The running transfer's end; `None` when it is to be stopped: at an
+    /// ABOR queued behind the waiting command (the client wants the
+    /// transfer stopped now, RFC 959 §4.1.3, not once it ends), when the
+    /// client hangs up, at a kill, or when shutdown's grace is over. Lines read meanwhile are held,
+    /// to be answered in order after the waiting command.
+    async fn wait_for_transfer(&mut self) -> Option<running::TransferReport> {
+        /// Lines read ahead at most; a client that sends more waits.
+        const READ_AHEAD: usize = 32;
+        let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
+        let grace = self.shared.config.limits.shutdown_grace;
+        let over = async {
+            shutdown.cancelled().await;
+            sleep(grace).await
+        };
+        tokio::pin!(over);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                report = running::wait(&mut self.transfer) => return Some(report),
+                _ = kill.cancelled() => return None,
+                () = &mut over => return None,
+                line = self.control.read_ahead(), if open && self.control.held() < READ_AHEAD => {
+                    let line = line.unwrap_or(None);
+                    open = line.is_some();
+                    let abor = matches!(&line, Some(Framed::Line(l)) if protocol::parse(l) == Ok(Command::Abor));
+                    self.control.hold(line);
+                    // A client that hung up is gone, as when no command waits.
+                    if abor || !open {
+                        return None;
+                    }
+                }
+            }
         }
     }
 

@@ -883,6 +883,58 @@ async fn a_client_killed_mid_upload_keeps_the_old_file_and_leaks_nothing() {
     );
 }
 
+/// A client killed mid-upload right after a command that waits for the
+/// upload (a keep-alive NOOP, a TYPE, its QUIT): the session is not
+/// reading the control connection then, yet it must learn the client is
+/// gone. Its kernel closes both connections with a FIN, control or data
+/// first, so the data looks complete. STOR, APPE and a resume alike.
+#[tokio::test]
+async fn a_client_killed_with_a_command_queued_keeps_the_old_file() {
+    let t = start(AccessMode::Writable).await;
+    let old = pseudo_random(50_000, 21);
+    t.write("keep.bin", &old);
+    let cases = [
+        ("STOR", "NOOP", true),
+        ("STOR", "TYPE I", false),
+        ("STOR", "QUIT", true),
+        ("APPE", "NOOP", false),
+        ("REST 50000\r\nSTOR", "NOOP", true),
+    ];
+    for (i, (cmd, queued, control_first)) in cases.into_iter().enumerate() {
+        let mut c = t.login().await;
+        let mut d = c.epsv().await;
+        if let Some((rest, cmd)) = cmd.split_once("\r\n") {
+            c.ok(rest, 350).await;
+            c.ok(&format!("{cmd} keep.bin"), 150).await;
+        } else {
+            c.ok(&format!("{cmd} keep.bin"), 150).await;
+        }
+        d.write_all(&pseudo_random(100_000, 30 + i as u64))
+            .await
+            .unwrap();
+        c.send_raw(format!("{queued}\r\n").as_bytes()).await;
+        // The session reads the command and waits for the upload.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if control_first {
+            drop(c);
+            drop(d);
+        } else {
+            drop(d);
+            drop(c);
+        }
+        wait_for("the session to end", || t.server.connections() == 0).await;
+        wait_for("temporary files to be removed", || {
+            temp_files(t.root()).is_empty()
+        })
+        .await;
+        assert_eq!(
+            sha256(&std::fs::read(t.path("keep.bin")).unwrap()),
+            sha256(&old),
+            "{cmd} with {queued} queued"
+        );
+    }
+}
+
 /// A real client process (Python's ftplib) killed with SIGKILL in the
 /// middle of an upload must not replace the file with a truncated one.
 /// Over FTPS the missing close_notify shows the data is incomplete; in

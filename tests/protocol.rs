@@ -613,6 +613,34 @@ async fn abor_with_telnet_interrupt_and_urgent_data() {
     raw.ok("PWD", 257).await;
 }
 
+/// An ABOR behind a command that waits for the transfer (ftplib's
+/// `abort()` after a NOOP, say) stops the transfer at once; the waiting
+/// command is then answered, then the ABOR, in the order sent.
+#[tokio::test]
+async fn abor_behind_a_queued_command_stops_the_transfer() {
+    let t = start(AccessMode::Writable).await;
+    big_sparse(&t, "big.bin", 200 << 20);
+    let mut raw = t.login().await;
+    for queued in ["NOOP", "PWD\r\nTYPE I"] {
+        let data = raw.epsv().await;
+        raw.ok("RETR big.bin", 150).await;
+        // The data connection is never read: the transfer cannot end
+        // alone within the reply's 20 s (the stall timeout is 2 minutes).
+        raw.send_raw(format!("{queued}\r\nABOR\r\n").as_bytes())
+            .await;
+        let r = raw.reply().await;
+        assert_eq!(r.code, 426, "{r:?}");
+        for line in queued.split("\r\n") {
+            let r = raw.reply().await;
+            assert!(r.code < 300, "{line}: {r:?}");
+        }
+        let r = raw.reply().await;
+        assert_eq!(r.code, 226, "{r:?}");
+        drop(data);
+    }
+    raw.ok("NOOP", 200).await;
+}
+
 #[tokio::test]
 async fn help_feat_syst_noop_opts() {
     let t = start(AccessMode::Writable).await;

@@ -1,7 +1,9 @@
 //! The control connection: reading command lines and writing replies,
 //! over plain TCP or TLS (after AUTH TLS, or from the start when implicit).
 
+use std::collections::VecDeque;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +45,9 @@ pub struct Control {
     stream: Stream,
     lines: LineBuffer,
     out: Vec<u8>,
+    /// Lines read ahead (see [`hold`](Self::hold)), given back first, in
+    /// order; `None` is the client's close.
+    held: VecDeque<Option<Framed>>,
 }
 
 const READ_CHUNK: usize = 1024;
@@ -53,6 +58,7 @@ impl Control {
             stream: Stream::Plain(tcp),
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
+            held: VecDeque::new(),
         }
     }
 
@@ -64,8 +70,21 @@ impl Control {
             stream: Stream::Memory(ours),
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
+            held: VecDeque::new(),
         };
         (control, theirs)
+    }
+
+    /// A second handle on the connection's socket, for an upload to see,
+    /// without reading, whether the client hung up (see
+    /// [`hung_up`]) however late its session task gets to run.
+    pub fn socket(&self) -> Option<OwnedFd> {
+        let fd = match &self.stream {
+            Stream::Plain(s) => s.as_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_fd(),
+            _ => return None,
+        };
+        fd.try_clone_to_owned().ok()
     }
 
     pub fn is_tls(&self) -> bool {
@@ -76,6 +95,16 @@ impl Control {
     /// Cancel-safe: bytes read are kept in the line buffer, and refusals of
     /// Telnet negotiation, which go out first, leave it only once written.
     pub async fn read_line(&mut self) -> io::Result<Option<Framed>> {
+        match self.held.pop_front() {
+            Some(line) => Ok(line),
+            None => self.read_ahead().await,
+        }
+    }
+
+    /// The next line from the client, past any held: what
+    /// [`read_line`](Self::read_line) gives once those are answered.
+    /// Cancel-safe as that is.
+    pub async fn read_ahead(&mut self) -> io::Result<Option<Framed>> {
         loop {
             while !self.lines.refusals().is_empty() {
                 match self.stream.write_some(self.lines.refusals()).await? {
@@ -90,6 +119,17 @@ impl Control {
                 return Ok(None);
             }
         }
+    }
+
+    /// Gives a line read ahead back: [`read_line`](Self::read_line)
+    /// returns it before any other.
+    pub fn hold(&mut self, line: Option<Framed>) {
+        self.held.push_back(line);
+    }
+
+    /// How many lines are held.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
 
     /// Reads what has come into the line buffer. The read buffer is never
@@ -165,7 +205,7 @@ impl Control {
     /// be plaintext commands smuggled past the handshake (a known attack on
     /// STARTTLS), so they are refused.
     pub async fn upgrade(&mut self, config: Arc<ServerConfig>, limit: Duration) -> io::Result<()> {
-        if self.lines.has_rest() {
+        if self.lines.has_rest() || !self.held.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "data pipelined after AUTH TLS",
@@ -209,4 +249,17 @@ async fn read_on_heap(
     let n = stream.read(&mut buf).await?;
     lines.extend(&buf[..n]);
     Ok(n)
+}
+
+/// Whether the peer of `socket` has closed its side: a FIN (or a reset)
+/// has arrived, whatever is still unread before it.
+pub fn hung_up(socket: &OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR;
+    let mut fds = [PollFd::new(socket, PollFlags::RDHUP)];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&zero)), Ok(1)) && fds[0].revents().intersects(gone)
 }

@@ -198,7 +198,10 @@ impl Session {
             true => Err(FtpError::Closing("Server shutting down".into())),
             false => self.open_data(matches!(job, Job::Receive { .. })).await,
         };
-        let (ctx, started) = (self.task_context(), Instant::now());
+        let (mut ctx, started) = (self.task_context(), Instant::now());
+        if let Job::Receive { .. } = job {
+            ctx.control = self.control.socket();
+        }
         if let Ok(conn) = &opened {
             if sent_whole(conn, &mut job, &ctx) {
                 // The close sends the FIN after the bytes, before the 226.
@@ -357,6 +360,7 @@ impl Session {
             deflate: self.deflate,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
+            control: None,
             locks: Arc::clone(&self.shared.locks),
             events: self.shared.events.clone(),
         }
@@ -646,6 +650,7 @@ mod tests {
             deflate: None,
             progress: Arc::new(AtomicU64::new(0)),
             stop: CancellationToken::new(),
+            control: None,
             locks: Arc::default(),
             events: tokio::sync::broadcast::channel(1).0,
         }

@@ -20,6 +20,9 @@ pub(super) struct TaskContext {
     pub(super) deflate: Option<u32>,
     pub(super) progress: Progress,
     pub(super) stop: CancellationToken,
+    /// For an upload: the control connection's socket, to tell whether
+    /// the client hung up before its upload was confirmed.
+    pub(super) control: Option<std::os::fd::OwnedFd>,
     pub(super) locks: Arc<PathLocks>,
     /// For what a transfer does besides its own report (the folders a
     /// drop box's upload makes).

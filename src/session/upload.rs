@@ -8,6 +8,7 @@ use std::io::{Seek, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::control::hung_up;
 use super::task::{open, TaskContext};
 use crate::budget::Ticket;
 use crate::data::{self, Opened};
@@ -233,14 +234,16 @@ fn complete(
     }
 }
 
-/// Whether the session is told, right after the data ended, that the
-/// client is gone: its control connection closed too (a killed client's
-/// kernel closes both within microseconds, a tunnel such as `ssh -L`
-/// within milliseconds).
+/// Whether, right after the data ended, the client is gone: its control
+/// connection closed too (a killed client's kernel closes both within
+/// microseconds, a tunnel such as `ssh -L` within milliseconds). The
+/// socket itself is asked, at the end of the wait: the session may not
+/// have run meanwhile (a loaded machine), or may be waiting for this
+/// transfer before it reads again (a command queued behind it).
 async fn control_closes(ctx: &TaskContext) -> bool {
     tokio::select! {
         _ = ctx.stop.cancelled() => true,
-        _ = tokio::time::sleep(CONTROL_FIN_LAG) => false,
+        _ = tokio::time::sleep(CONTROL_FIN_LAG) => ctx.control.as_ref().is_some_and(hung_up),
     }
 }
 
