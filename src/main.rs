@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         return status;
     }
     init_output(&args);
+    raise_open_file_limit();
     let json = args.json;
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -46,6 +47,23 @@ fn main() -> ExitCode {
         Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(msg)) => fail(json, &msg),
         Err(e) => fail(json, &format!("internal error: {e}")),
+    }
+}
+
+/// Each session holds a descriptor, and two or three more while it
+/// transfers: under the usual soft limit of 1024 the server ran out of
+/// them before its own limit of 1024 connections could answer `421`, and
+/// sessions already in got `425` for their data connections. The soft limit is raised to the hard one, as
+/// servers do; where that is not allowed, the limit stays as it was.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        let _ = setrlimit(Resource::Nofile, raised);
     }
 }
 

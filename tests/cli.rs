@@ -336,6 +336,31 @@ fn connected_clients_hear_421_on_stop() {
     assert_eq!(share.exit_event()["reason"], "signal");
 }
 
+/// Started under a low soft limit on open files, the server raises it to
+/// the hard limit: its 1024 connections need more than the usual 1024.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let dir = tempdir();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {BIN} --json --bind 127.0.0.1 --no-qr '{}'",
+            dir_arg(dir.path())
+        ))
+        .env_remove("FTPSHARE_PASSWORD");
+    let mut share = Share::spawn(cmd);
+    share.event("ready");
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", share.process.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "{line}");
+    assert_ne!(numbers[0], "256", "{line}");
+}
+
 #[test]
 fn max_transfers_1_exits_after_one_download() {
     let dir = tempdir();
