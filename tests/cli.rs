@@ -307,6 +307,19 @@ fn stops_on(sig: libc::c_int) {
     share.signal(sig);
     let exit = share.exit_event();
     assert_eq!(exit["reason"], "signal");
+    // Read-only: no upload counts.
+    assert!(exit.get("uploads_stopped").is_none(), "{exit}");
+}
+
+/// Uploads allowed with no limit at all: the counts are still there.
+#[test]
+fn the_exit_line_counts_stopped_uploads_whenever_uploads_are_allowed() {
+    let dir = tempdir();
+    let (share, _) = Share::json(&["-w", "--min-free", "0", dir_arg(dir.path())]);
+    share.signal(libc::SIGTERM);
+    let exit = share.exit_event();
+    let zero = serde_json::json!({"max_upload_size": 0, "quota": 0, "min_free": 0});
+    assert_eq!(exit["uploads_stopped"], zero, "{exit}");
 }
 
 #[test]

@@ -262,7 +262,8 @@ fn finish(
     if args.json {
         let mut exit =
             super::json::exit(end.reason.as_str(), end.done, end.status, kept.as_deref());
-        if started.limits.is_some() {
+        // Whenever uploads are allowed, limited or not (README, `exit`).
+        if started.server.config().access != AccessMode::ReadOnly {
             super::json::upload_usage(&mut exit, &started.server);
         }
         super::json::emit(&exit);
