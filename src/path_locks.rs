@@ -1,8 +1,10 @@
-//! One writer at a time per path, inside this server.
+//! One writer at a time per name, inside this server.
 //!
 //! Every change that makes a file's content take effect — a replacing
 //! rename, an append, a resume written in place (held from its open to
-//! its end) — holds the lock of its path while it does so. Concurrent
+//! its end) — holds the lock of its name while it does so. A name is
+//! keyed by its folder's identity (`vfs::Share::lock_key`), so the paths
+//! a linked folder gives it share one lock. Concurrent
 //! writers to one name then give some order of whole operations, the
 //! last to commit winning, never a mix of them. (Other programs are kept
 //! out of an append by flock(2) as well: see `vfs::upload`.)

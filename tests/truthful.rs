@@ -135,23 +135,44 @@ async fn a_resume_before_the_end_is_prefix_plus_body_or_nothing() {
 /// whichever committed last, whole — never a mix, never a hole of zeros.
 #[tokio::test]
 async fn concurrent_resumes_never_tear_a_file() {
+    concurrent_resumes("r.bin", "r.bin").await;
+}
+
+/// The same through a link to the file's folder: one file, one lock,
+/// whichever path names it.
+#[tokio::test]
+async fn concurrent_resumes_through_a_linked_folder_never_tear_a_file() {
+    concurrent_resumes("real/r.bin", "alias/r.bin").await;
+}
+
+async fn concurrent_resumes(first: &str, second: &str) {
     let t = start(AccessMode::Writable).await;
     let base = vec![b'A'; 1000];
-    t.write("r.bin", &base);
+    t.write(first, &base);
+    if first != second {
+        std::os::unix::fs::symlink("real", t.path("alias")).unwrap();
+        // A link to the file itself has a lock of its own: refused.
+        std::os::unix::fs::symlink("real/r.bin", t.path("link.bin")).unwrap();
+        let mut c = t.login().await;
+        c.ok("REST 1000", 350).await;
+        assert_eq!(try_stor(&mut c, "STOR link.bin", b"x").await, 550);
+    }
     let (long, short) = (vec![b'L'; 400_000], vec![b'S'; 300]);
 
     let mut a = t.login().await;
     let mut ad = a.epsv().await;
     a.ok("REST 1000", 350).await;
-    a.ok("STOR r.bin", 150).await;
+    a.ok(&format!("STOR {first}"), 150).await;
     // More than one write batch (256 KiB): some of it reaches the file.
     ad.write_all(&long[..300_000]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut b = t.login().await;
+    let second = second.to_string();
     let second = tokio::spawn(async move {
         b.ok("REST 1000", 350).await;
-        assert_eq!(try_stor(&mut b, "STOR r.bin", &short).await, 226);
+        let cmd = format!("STOR {second}");
+        assert_eq!(try_stor(&mut b, &cmd, &short).await, 226);
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     ad.write_all(&long[300_000..]).await.unwrap();
@@ -160,7 +181,7 @@ async fn concurrent_resumes_never_tear_a_file() {
     assert_eq!(a.reply().await.code, 226);
     second.await.unwrap();
 
-    let got = std::fs::read(t.path("r.bin")).unwrap();
+    let got = std::fs::read(t.path(first)).unwrap();
     let a_last = [&base[..], &long[..]].concat();
     let b_last = [&base[..], &vec![b'S'; 300][..]].concat();
     assert!(

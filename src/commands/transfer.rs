@@ -343,6 +343,15 @@ async fn resume(s: &mut Session, path: &VPath, wire: u64) -> FtpResult<Job> {
     let lock = s.lock_path(path).await?;
     let shown = path.clone();
     admitted(s, path, move |r, p| {
+        // As APPE: what a link points to is resumed by its own name, where
+        // it is locked as such (a link's name has a lock of its own).
+        if r.symlink_metadata(p)
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Ok(Err(FtpError::FileUnavailable(format!(
+                "{shown}: is a symbolic link; resume the file it points to"
+            ))));
+        }
         let (mut file, md) = r.open_resume(p)?;
         // In TYPE A the client counts the octets it sent, CRLF line ends
         // and all; the file holds LF, so it is read to find that point.

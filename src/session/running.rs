@@ -153,10 +153,15 @@ pub(crate) async fn wait(slot: &mut Option<RunningTransfer>) -> TransferReport {
 }
 
 impl Session {
-    /// Holds `path`'s lock for a change to it (see `path_locks`).
+    /// Holds `path`'s lock for a change to it (see `path_locks`), by the
+    /// identity of its folder (`Share::lock_key`), so that a path through
+    /// a linked folder shares the lock of the one it leads to.
     pub async fn lock_path(&self, path: &VPath) -> FtpResult<PathGuard> {
         let stall = self.shared.config.limits.stall_timeout;
-        let lock = self.shared.locks.lock_within(path.as_str(), stall);
+        let (share, p) = (self.shared.root.clone(), path.clone());
+        let key = crate::blocking::run(move || share.lock_key(&p)).await;
+        let key = key.unwrap_or_else(|_| path.to_string());
+        let lock = self.shared.locks.lock_within(&key, stall);
         lock.await.ok_or_else(|| busy(path))
     }
 

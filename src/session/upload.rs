@@ -116,8 +116,8 @@ async fn commit(
 ) -> FtpResult<Option<String>> {
     let stall = ctx.limits.stall;
     let lock = match &finish {
-        Finish::Replace(_) | Finish::Append(..) => {
-            match ctx.locks.lock_within(target.as_str(), stall).await {
+        Finish::Replace(u) | Finish::Append(u, _) => {
+            match ctx.locks.lock_within(&u.lock_key(target), stall).await {
                 Some(lock) => Some(lock),
                 None => {
                     finish.discard_off_runtime().await;

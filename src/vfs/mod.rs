@@ -29,3 +29,13 @@ pub use root::{disk_space, AppendTarget, Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};
 pub use upload::{clear_special_bits, is_temp_name, unique_names, AppendError, Upload};
+
+/// What a change to the name `name` in a folder locks (see `path_locks`):
+/// the folder's device and inode, not the path that reached it, so that a
+/// folder seen through a link inside the share has one lock per name.
+/// (A path, the fallback where the folder cannot be looked at, starts
+/// with `/`; these never do.)
+fn lock_key(folder: &cap_std::fs::Metadata, name: &str) -> String {
+    use cap_std::fs::MetadataExt;
+    format!("{:x}:{:x}/{name}", folder.dev(), folder.ino())
+}

@@ -418,6 +418,21 @@ impl Share {
         }
     }
 
+    /// What a change to `p` locks: see [`lock_key`](super::lock_key).
+    /// Where its folder cannot be opened, the path itself: the change
+    /// fails the same way.
+    pub fn lock_key(&self, p: &VPath) -> String {
+        let folder = match (self.place(&p.parent()), p.file_name()) {
+            (Ok(Place::In(root, rel)), Some(name)) => root
+                .open_dir(&rel)
+                .and_then(|d| d.dir_metadata())
+                .map(|md| super::lock_key(&md, name))
+                .ok(),
+            _ => None,
+        };
+        folder.unwrap_or_else(|| p.to_string())
+    }
+
     /// The handle of a folder to upload into; the virtual root has none.
     pub fn open_dir(&self, p: &VPath) -> io::Result<Dir> {
         match self.place(p)? {

@@ -57,9 +57,20 @@ pub struct Upload {
     /// commit, so that a refused or failed upload makes none.
     missing: Vec<OsString>,
     committed: bool,
+    /// `dir` as it was when the upload began, for the commit's lock.
+    dir_md: cap_std::fs::Metadata,
 }
 
 impl Upload {
+    /// What committing onto `target` (a name in the upload's folder)
+    /// locks: see [`lock_key`](super::lock_key).
+    pub fn lock_key(&self, target: &VPath) -> String {
+        match target.file_name() {
+            Some(name) => super::lock_key(&self.dir_md, name),
+            None => target.to_string(),
+        }
+    }
+
     /// Creates the temporary file in the target's directory, for an
     /// upload that replaces the target ([`commit`](Self::commit)).
     pub fn begin(root: &Share, target: &VPath) -> io::Result<(Upload, File)> {
@@ -171,6 +182,7 @@ impl Upload {
             match dir.open_with(&temp, &opts) {
                 Ok(file) => {
                     let upload = Upload {
+                        dir_md: dir.dir_metadata()?,
                         dir: Arc::new(dir),
                         share: share.clone(),
                         folder,
