@@ -67,10 +67,10 @@ pub struct Limits {
     pub max_rate: Option<u64>,
     /// How long running transfers may finish after shutdown is asked.
     pub shutdown_grace: Duration,
-    /// Stop serving once this many transfers have completed: no transfer
-    /// starts after that, and the server shuts down (as
-    /// [`RunningServer::shutdown`](crate::RunningServer::shutdown) does,
-    /// transfers running elsewhere get the grace period).
+    /// No transfer starts (`421`) once this many have completed; those
+    /// running may finish. The server itself runs on:
+    /// [`RunningServer::completed_transfers`](crate::RunningServer::completed_transfers)
+    /// tells when to call `shutdown`, as the CLI's `--max-transfers` does.
     pub max_transfers: Option<u64>,
 }
 

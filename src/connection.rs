@@ -236,11 +236,12 @@ impl Session {
     /// The running transfer's end; `None` when it is to be stopped: at an
     /// ABOR queued behind the waiting command (the client wants the
     /// transfer stopped now, RFC 959 §4.1.3, not once it ends), when the
-    /// client hangs up, at a kill, or when shutdown's grace is over. Lines read meanwhile are held,
-    /// to be answered in order after the waiting command.
+    /// client hangs up during an upload, at a kill, or when shutdown's
+    /// grace is over. Lines read meanwhile are held, to be answered in
+    /// order after the waiting command.
     async fn wait_for_transfer(&mut self) -> Option<running::TransferReport> {
-        /// Lines read ahead at most; a client that sends more waits.
-        const READ_AHEAD: usize = 32;
+        /// Bytes of lines read ahead at most; a client that sends more waits.
+        const READ_AHEAD: usize = 4096;
         let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
         let grace = self.shared.config.limits.shutdown_grace;
         let over = async {
@@ -250,17 +251,21 @@ impl Session {
         tokio::pin!(over);
         let mut open = true;
         loop {
+            if self.control.abor_held() {
+                return None;
+            }
             tokio::select! {
                 report = running::wait(&mut self.transfer) => return Some(report),
                 _ = kill.cancelled() => return None,
                 () = &mut over => return None,
-                line = self.control.read_ahead(), if open && self.control.held() < READ_AHEAD => {
+                line = self.control.read_ahead(), if open && self.control.held_bytes() < READ_AHEAD => {
                     let line = line.unwrap_or(None);
                     open = line.is_some();
-                    let abor = matches!(&line, Some(Framed::Line(l)) if protocol::parse(l) == Ok(Command::Abor));
                     self.control.hold(line);
-                    // A client that hung up is gone, as when no command waits.
-                    if abor || !open {
+                    // A client gone mid-upload loses it, as when no
+                    // command waits; a download (which changes nothing)
+                    // runs on for a client that only closed its side.
+                    if !open && self.transfer.as_ref().is_some_and(|t| t.is_upload()) {
                         return None;
                     }
                 }
@@ -298,11 +303,21 @@ impl Session {
             }
             let _ = self.abort_transfer().await;
         }
+        // A client whose transfer was the last `--once` allows says QUIT
+        // next, at once: it gets its 221, not a 421 it did not ask for.
+        let next = tokio::time::timeout(QUIT_LINGER, self.control.read_line()).await;
+        let quit = matches!(next, Ok(Ok(Some(Framed::Line(l)))) if protocol::parse(&l) == Ok(Command::Quit));
         // A client that stops reading must not hold up the exit.
-        let goodbye = Reply::new(421, "Server shutting down; goodbye");
+        let goodbye = match quit {
+            true => Reply::new(221, "Goodbye"),
+            false => Reply::new(421, "Server shutting down; goodbye"),
+        };
         let _ = tokio::time::timeout(Duration::from_secs(2), self.control.send(&[goodbye])).await;
     }
 }
+
+/// How long shutdown waits for a QUIT a client is about to send.
+const QUIT_LINGER: Duration = Duration::from_millis(50);
 
 /// The sequences a command continues rather than ends.
 #[derive(Clone, Copy)]

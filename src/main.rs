@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         return status;
     }
     init_output(&args);
-    raise_open_file_limit();
+    // Not in fixture mode: the command would inherit the raised limit.
+    if args.command.is_empty() {
+        raise_open_file_limit();
+    }
     let json = args.json;
     let runtime = match runtime() {
         Ok(rt) => rt,

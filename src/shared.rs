@@ -99,21 +99,16 @@ impl Shared {
         let _ = self.events.send(event);
         // After the event, so whoever sees the count can find the event.
         if completed {
-            let mut last = false;
-            self.completed.send_modify(|n| {
-                *n += 1;
-                last = self
-                    .config
-                    .limits
-                    .max_transfers
-                    .is_some_and(|max| *n >= max);
-            });
-            // Before this session reads its client's next command: the
-            // limit holds however fast a client asks for more.
-            if last {
-                self.shutdown.cancel();
-            }
+            self.completed.send_modify(|n| *n += 1);
         }
+    }
+
+    /// Whether `Limits::max_transfers` transfers have completed. Counted
+    /// before the session that made the last one reads its client's next
+    /// command, so the limit holds however fast a client asks for more.
+    pub fn transfers_done(&self) -> bool {
+        let max = self.config.limits.max_transfers;
+        max.is_some_and(|max| *self.completed.borrow() >= max)
     }
 
     pub fn next_transfer_id(&self) -> u64 {

@@ -349,6 +349,23 @@ fn connected_clients_hear_421_on_stop() {
     assert_eq!(share.exit_event()["reason"], "signal");
 }
 
+/// The client whose transfer was the last `--once` allows says QUIT at
+/// once: it gets 221, not a 421 (which ftplib's `quit()` raises).
+#[test]
+fn once_answers_the_last_clients_quit() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("t.txt"), b"x").unwrap();
+    let (share, ready) = Share::json(&["--once", dir_arg(dir.path())]);
+    let out = ftplib(
+        &ready,
+        "share",
+        ready["password"].as_str().unwrap(),
+        "f.retrbinary('RETR t.txt', io.BytesIO().write)\nprint(f.quit()[:3])",
+    );
+    assert_eq!(out.trim(), "221");
+    assert_eq!(share.exit_event()["transfers"], 1);
+}
+
 /// Started under a low soft limit on open files, the server raises it to
 /// the hard limit: its 1024 connections need more than the usual 1024.
 #[test]

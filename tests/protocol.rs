@@ -641,6 +641,26 @@ async fn abor_behind_a_queued_command_stops_the_transfer() {
     raw.ok("NOOP", 200).await;
 }
 
+/// RFC 959: QUIT waits for the transfer. A client that sends it and then
+/// closes its side of the control connection (`nc -N`) still gets the
+/// whole download, its 226 and its 221.
+#[tokio::test]
+async fn quit_then_half_close_during_a_download_gets_it_all() {
+    let t = start(AccessMode::Writable).await;
+    let data = pseudo_random(4 << 20, 77);
+    t.write("big.bin", &data);
+    let mut raw = t.login().await;
+    let mut d = raw.epsv().await;
+    raw.ok("RETR big.bin", 150).await;
+    raw.send_raw(b"QUIT\r\n").await;
+    raw.writer.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "got {} of {} bytes", got.len(), data.len());
+    assert_eq!(raw.reply().await.code, 226);
+    assert_eq!(raw.reply().await.code, 221);
+}
+
 #[tokio::test]
 async fn help_feat_syst_noop_opts() {
     let t = start(AccessMode::Writable).await;

@@ -254,6 +254,12 @@ async fn symlinks_inside_the_root_work() {
         text.contains("type=OS.unix=slink:/sub/f.txt;size=6;"),
         "{text}"
     );
+    // A target a fact value cannot hold (a space) is left out.
+    std::fs::create_dir(root.join("a b")).unwrap();
+    std::os::unix::fs::symlink("a b", root.join("sp_link")).unwrap();
+    let (_, text) = try_list(&mut raw, "MLSD").await;
+    let line = text.lines().find(|l| l.ends_with(" sp_link")).unwrap();
+    assert!(line.starts_with("type=OS.unix=slink;modify="), "{line}");
     // Links inside the share show their target as a virtual path.
     let (_, text) = try_list(&mut raw, "LIST").await;
     assert!(text.contains(" f_link -> /sub/f.txt\r\n"), "{text}");

@@ -76,18 +76,7 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let to = s.new_path(arg)?;
     // Where nothing may be renamed to, the share's refusal comes first.
     s.shared.root.check_change(&to).at(&to)?;
-    // Both names, in one order for every session, so that two renames
-    // between the same names cannot wait for each other.
-    let (first, second) = if from.as_str() <= to.as_str() {
-        (&from, &to)
-    } else {
-        (&to, &from)
-    };
-    let _first = s.lock_path(first).await?;
-    let _second = match first == second {
-        true => None,
-        false => Some(s.lock_path(second).await?),
-    };
+    let _locks = s.lock_paths(&[&from, &to]).await?;
     // `to/` names a folder, though the path drops what says so: only a
     // folder may take it, as rename(2) has it.
     let folder_only = matches!(arg.rsplit('/').next(), Some("" | "." | ".."));

@@ -77,6 +77,21 @@ impl<S> Deflate<S> {
     }
 }
 
+/// Ends the current zlib block at a byte boundary (a sync flush), adding
+/// what that gives to `out`.
+fn sync_flush(c: &mut Compress, out: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        out.reserve(OUT_STEP);
+        let before = c.total_out();
+        c.compress_vec(&[], out, FlushCompress::Sync)
+            .map_err(|e| io::Error::other(format!("MODE Z compression: {e}")))?;
+        // Done once a call had room to spare.
+        if out.len() < out.capacity() || c.total_out() == before {
+            return Ok(());
+        }
+    }
+}
+
 fn invalid(what: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -91,9 +106,12 @@ impl<S> Deflate<S> {
     /// level ends a block (a sync flush, which `set_level` needs).
     fn adapt(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let (level, stored) = (self.level, self.stored);
-        let Some(c) = self.compress.as_mut().filter(|_| level > 0) else {
+        let Some(c) = self.compress.as_mut() else {
             return Ok(());
         };
+        if level == 0 {
+            return Ok(());
+        }
         let (start_in, start_out) = self.stretch;
         let (read, made) = (c.total_in() - start_in, c.total_out() - start_out);
         let worth = made.saturating_mul(10) < read.saturating_mul(9);
@@ -103,18 +121,14 @@ impl<S> Deflate<S> {
             false if read >= PROBE => 0,
             _ => return Ok(()),
         };
-        if next != level || stored {
-            loop {
-                out.reserve(OUT_STEP);
-                c.compress_vec(&[], out, FlushCompress::Sync)
-                    .map_err(invalid)?;
-                if out.len() < out.capacity() {
-                    break;
-                }
+        if (next == 0) != stored {
+            sync_flush(c, out)?;
+            // A compressor that will not switch goes on as it was: the
+            // stream is as valid either way.
+            if c.set_level(Compression::new(next)).is_ok() {
+                self.stored = next == 0;
             }
-            c.set_level(Compression::new(next)).map_err(invalid)?;
         }
-        self.stored = next == 0;
         self.stretch = (c.total_in(), c.total_out());
         Ok(())
     }
@@ -172,16 +186,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let (false, Some(c)) = (this.synced, this.compress.as_mut()) {
-            loop {
-                this.out.reserve(OUT_STEP);
-                let before = c.total_out();
-                c.compress_vec(&[], &mut this.out, FlushCompress::Sync)
-                    .map_err(invalid)?;
-                // Done once a call had room to spare.
-                if this.out.len() < this.out.capacity() || c.total_out() == before {
-                    break;
-                }
-            }
+            sync_flush(c, &mut this.out)?;
             this.synced = true;
         }
         ready!(this.poll_drain(cx))?;

@@ -190,6 +190,26 @@ pub enum Command {
     SecurityMechanism,
 }
 
+impl Command {
+    /// Whether it starts a transfer (or a hash, which runs as one): an
+    /// ABOR sent after it is meant for it.
+    pub fn starts_transfer(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            Retr(_)
+                | Stor(_)
+                | Stou(_)
+                | Appe(_)
+                | List(_)
+                | Nlst(_)
+                | Mlsd(_)
+                | Hash(_)
+                | XHash { .. }
+        )
+    }
+}
+
 /// Why a line is not a command we can run; each maps to one reply code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {

@@ -14,7 +14,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::protocol::telnet::{Framed, LineBuffer};
-use crate::protocol::Reply;
+use crate::protocol::{Command, Reply};
 
 enum Stream {
     Plain(TcpStream),
@@ -127,9 +127,27 @@ impl Control {
         self.held.push_back(line);
     }
 
-    /// How many lines are held.
-    pub fn held(&self) -> usize {
-        self.held.len()
+    /// The bytes of the lines held.
+    pub fn held_bytes(&self) -> usize {
+        let len = |l: &Option<Framed>| match l {
+            Some(Framed::Line(l)) => l.len(),
+            _ => 1,
+        };
+        self.held.iter().map(len).sum()
+    }
+
+    /// Whether an ABOR is held for the running transfer: one that no held
+    /// command starting another transfer comes before.
+    pub fn abor_held(&self) -> bool {
+        for line in self.held.iter().flatten() {
+            let Framed::Line(line) = line else { continue };
+            match crate::protocol::parse(line) {
+                Ok(Command::Abor) => return true,
+                Ok(cmd) if cmd.starts_transfer() => return false,
+                _ => {}
+            }
+        }
+        false
     }
 
     /// Reads what has come into the line buffer. The read buffer is never

@@ -99,6 +99,10 @@ impl RunningTransfer {
         self.hash_reply.is_some()
     }
 
+    pub fn is_upload(&self) -> bool {
+        self.direction == Some(Direction::Upload)
+    }
+
     /// Stops the transfer unless it is committing, and waits for its end:
     /// the report says what really happened (a commit that finished is a
     /// success). Only a disk that does not answer within the bound leaves
@@ -153,16 +157,40 @@ pub(crate) async fn wait(slot: &mut Option<RunningTransfer>) -> TransferReport {
 }
 
 impl Session {
-    /// Holds `path`'s lock for a change to it (see `path_locks`), by the
-    /// identity of its folder (`Share::lock_key`), so that a path through
-    /// a linked folder shares the lock of the one it leads to.
+    /// Holds `path`'s lock for a change to it: see [`lock_paths`](Self::lock_paths).
     pub async fn lock_path(&self, path: &VPath) -> FtpResult<PathGuard> {
+        let mut guards = self.lock_paths(&[path]).await?;
+        guards.pop().ok_or_else(|| busy(path))
+    }
+
+    /// Holds the locks of `paths` for a change to them (see `path_locks`),
+    /// keyed by their folders' identity (`Share::lock_key`), so that a path
+    /// through a linked folder shares the lock of the one it leads to.
+    /// Taken in one order and each once: two renames between the same
+    /// names cannot wait for each other, nor a rename for itself.
+    pub async fn lock_paths(&self, paths: &[&VPath]) -> FtpResult<Vec<PathGuard>> {
         let stall = self.shared.config.limits.stall_timeout;
-        let (share, p) = (self.shared.root.clone(), path.clone());
-        let key = crate::blocking::run(move || share.lock_key(&p)).await;
-        let key = key.unwrap_or_else(|_| path.to_string());
-        let lock = self.shared.locks.lock_within(&key, stall);
-        lock.await.ok_or_else(|| busy(path))
+        let share = self.shared.root.clone();
+        let owned: Vec<VPath> = paths.iter().map(|p| (*p).clone()).collect();
+        let keys = crate::blocking::run(move || owned.iter().map(|p| share.lock_key(p)).collect());
+        let mut keys: Vec<String> = keys
+            .await
+            .unwrap_or_else(|_| paths.iter().map(|p| p.to_string()).collect());
+        keys.sort_unstable();
+        keys.dedup();
+        let mut guards = Vec::with_capacity(keys.len());
+        for key in &keys {
+            match self.shared.locks.lock_within(key, stall).await {
+                Some(guard) => guards.push(guard),
+                // Named by the path the command is about.
+                None => {
+                    return Err(paths
+                        .first()
+                        .map_or_else(|| busy(&VPath::root()), |p| busy(p)))
+                }
+            }
+        }
+        Ok(guards)
     }
 
     /// Tells the TLS session registry who this connection is logged in as
@@ -197,11 +225,12 @@ impl Session {
             Job::Receive { .. } => self.announced,
             Job::Listing(_) => None,
         };
-        // Once the server stops (the last allowed transfer done, say), no
+        // Once the server stops, or the last allowed transfer is done, no
         // transfer begins, in any session.
-        let opened = match self.shared.shutdown.is_cancelled() {
-            true => Err(FtpError::Closing("Server shutting down".into())),
-            false => self.open_data(matches!(job, Job::Receive { .. })).await,
+        let opened = if self.shared.shutdown.is_cancelled() || self.shared.transfers_done() {
+            Err(FtpError::Closing("Server shutting down".into()))
+        } else {
+            self.open_data(matches!(job, Job::Receive { .. })).await
         };
         let (mut ctx, started) = (self.task_context(), Instant::now());
         if let Job::Receive { .. } = job {

@@ -254,7 +254,8 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
         // A link is typed as one even where it is followed, or a client
         // that removes a folder's contents (lftp `rm -r`) would empty the
         // folder it points to. Its target follows as in RFC 3659 §7.7.4's
-        // example, unless it holds a character a fact value cannot.
+        // example, unless it holds a character a fact value cannot (a fact
+        // value is printable ASCII without spaces or `;`).
         let t: &[u8] = match e.kind {
             _ if e.link_target.is_some() => b"OS.unix=slink",
             Kind::Symlink => b"OS.unix=slink",
@@ -267,7 +268,7 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
         if let Some(target) = e
             .link_target
             .as_ref()
-            .filter(|t| !t.contains([';', '\r', '\n']))
+            .filter(|t| t.bytes().all(|b| b.is_ascii_graphic() && b != b';'))
         {
             out.push(b':');
             out.extend_from_slice(target.as_bytes());
