@@ -330,6 +330,10 @@ async fn lftp_rm_r_removes_links_not_what_they_point_to() {
         ["trash/", "trash/old.txt", "trash/shortcut", "trash/up"],
         "{found:?}"
     );
+    // A mirror keeps each link as it reads, so it works in the copy too.
+    lftp(&t, local.path(), "mirror trash mirrored").await;
+    let copied = std::fs::read_link(local.path().join("mirrored/shortcut")).unwrap();
+    assert_eq!(copied, Path::new("../keep"));
     lftp(&t, local.path(), "rm -r trash").await;
     assert!(!t.path("trash").exists());
     assert_eq!(std::fs::read(t.path("keep/a.txt")).unwrap(), b"kept");

@@ -41,9 +41,6 @@ pub struct ListingJob {
     source: Source,
     format: ListFormat,
     now: i64,
-    /// In a virtual root, the shared folder's name that symlink targets
-    /// (paths from the folder's top) are shown under.
-    link_prefix: Option<String>,
 }
 
 /// Bytes of names in one page; a name never straddles two.
@@ -95,7 +92,6 @@ impl ListingJob {
             source,
             format,
             now,
-            link_prefix: None,
         })
     }
 
@@ -105,14 +101,7 @@ impl ListingJob {
             source: Source::Entries(entries.into_iter()),
             format,
             now,
-            link_prefix: None,
         }
-    }
-
-    /// Shows symlink targets under `/name` (a shared folder in a virtual root).
-    pub fn with_link_prefix(mut self, name: &str) -> ListingJob {
-        self.link_prefix = Some(name.to_string());
-        self
     }
 
     /// The next chunk of listing text (about [`CHUNK`] bytes, whole lines);
@@ -125,10 +114,7 @@ impl ListingJob {
                 Source::Entries(entries) => entries.next(),
                 Source::Dir(names, root) => names.next_entry(root),
             };
-            let Some(mut entry) = entry else { break };
-            if let Some(top) = &self.link_prefix {
-                entry.show_link_under(top);
-            }
+            let Some(entry) = entry else { break };
             out.line(&entry, self.format);
             if let Source::Dir(names, _) = &mut self.source {
                 names.spare = entry.name;

@@ -24,8 +24,8 @@ pub enum Kind {
 pub struct Entry {
     pub name: String,
     pub kind: Kind,
-    /// For LIST only: a symlink inside the root is followed for its facts
-    /// and its target shown as a virtual path, `name -> /sub/file`.
+    /// A symlink inside the root is followed for its facts, and its target
+    /// shown as it reads, `name -> sub/file`.
     pub link_target: Option<String>,
     pub size: u64,
     pub mtime: i64,
@@ -36,15 +36,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// A symlink's target, a path from its shared folder's top, shown
-    /// under `/top` (the folder's name in a virtual root).
-    pub fn show_link_under(&mut self, top: &str) {
-        if let Some(target) = &mut self.link_target {
-            let rest = if target == "/" { "" } else { target.as_str() };
-            *target = format!("/{top}{rest}");
-        }
-    }
-
     pub fn from_metadata(name: String, md: &Metadata) -> Entry {
         Entry::from_stat(
             name,

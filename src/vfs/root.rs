@@ -305,7 +305,8 @@ impl Root {
 
     /// A symlink is shown with the facts of its target when the target is
     /// inside the root, so clients can descend into linked folders, and
-    /// with that target as a virtual path. Any other link is a bare link
+    /// with its target as it reads (relative, so that a mirror made by
+    /// lftp or wget keeps working links). Any other link is a bare link
     /// that cannot be followed, shown without its target (the target text
     /// would reveal the host's layout, its length included).
     pub(super) fn symlink_entry(&self, link: &VPath, name: String, lmd: &Metadata) -> Entry {
@@ -313,7 +314,7 @@ impl Root {
         let followed = self.dir.metadata(&rel).ok();
         let target = self.dir.read_link_contents(&rel).ok();
         let shown = match (followed, target) {
-            (Some(md), Some(target)) => virtual_target(link, &target).map(|t| (md, t)),
+            (Some(md), Some(target)) => shown_target(&target).map(|t| (md, t)),
             _ => None,
         };
         match shown {
@@ -332,21 +333,20 @@ impl Root {
     }
 }
 
-/// Where a link that resolves inside the root points, as a client would
-/// name it. The kernel already refused absolute targets and any climb above
-/// the root (RESOLVE_BENEATH), so the target is relative and stays inside.
-fn virtual_target(link: &VPath, target: &Path) -> Option<String> {
+/// The text of a link that resolves inside the root, each part as a
+/// listing shows that name (so each leads back to it). The kernel already
+/// refused absolute targets and any climb above the root
+/// (RESOLVE_BENEATH), so the text names nothing outside.
+fn shown_target(target: &Path) -> Option<String> {
     if target.is_absolute() {
         return None;
     }
-    // Each part as a listing shows that name, so each leads back to it.
     let bytes = target.as_os_str().as_bytes();
     let parts: Vec<_> = bytes
         .split(|&b| b == b'/')
         .map(|part| display_name(OsStr::from_bytes(part)))
         .collect();
-    let joined = link.parent().join(&parts.join("/")).ok()?;
-    Some(joined.to_string())
+    Some(parts.join("/"))
 }
 
 /// Bytes an unprivileged user may still write on `fd`'s file system, and
@@ -403,11 +403,10 @@ mod tests {
     /// name: `100%FF.txt` (a UTF-8 name) as `100%25FF.txt`.
     #[test]
     fn a_target_is_shown_part_by_part() {
-        let link = VPath::root().join("dir/link").unwrap();
         let target = Path::new(OsStr::from_bytes(b"50%/100%FF.txt"));
-        let shown = virtual_target(&link, target).unwrap();
-        assert_eq!(shown, "/dir/50%/100%25FF.txt");
+        assert_eq!(shown_target(target).unwrap(), "50%/100%25FF.txt");
         let target = Path::new(OsStr::from_bytes(b"../a\xffb"));
-        assert_eq!(virtual_target(&link, target).unwrap(), "/a%FFb");
+        assert_eq!(shown_target(target).unwrap(), "../a%FFb");
+        assert_eq!(shown_target(Path::new("/etc")), None);
     }
 }

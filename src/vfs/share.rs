@@ -488,7 +488,6 @@ impl Share {
             Place::In(root, rel) => {
                 let mut e = root.entry(&rel)?;
                 name.clone_into(&mut e.name);
-                self.link_targets_from_top(p, std::slice::from_mut(&mut e));
                 Ok(e)
             }
             Place::File(f) => Ok(Entry::from_metadata(name.into(), &f.metadata()?)),
@@ -500,25 +499,8 @@ impl Share {
     pub fn listing(&self, p: &VPath, format: ListFormat, now: i64) -> io::Result<ListingJob> {
         match self.place(p)? {
             Place::Top(v) => Ok(ListingJob::of_entries(v.list(), format, now)),
-            Place::In(root, rel) => {
-                let job = ListingJob::new(root, &rel, format, now)?;
-                Ok(match (self, p.split_first()) {
-                    (Share::Virtual(_), Some((top, _))) => job.with_link_prefix(top),
-                    _ => job,
-                })
-            }
+            Place::In(root, rel) => ListingJob::new(root, &rel, format, now),
             Place::File(_) => Ok(ListingJob::of_entries(vec![self.entry(p)?], format, now)),
-        }
-    }
-
-    /// A folder shows where its symlinks lead as paths from its own top;
-    /// in a virtual root those paths start with the folder's name.
-    fn link_targets_from_top(&self, p: &VPath, entries: &mut [Entry]) {
-        let (Share::Virtual(_), Some((top, _))) = (self, p.split_first()) else {
-            return;
-        };
-        for e in entries {
-            e.show_link_under(top);
         }
     }
 }
