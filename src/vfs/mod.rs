@@ -35,7 +35,14 @@ pub use upload::{clear_special_bits, is_temp_name, unique_names, AppendError, Up
 /// folder seen through a link inside the share has one lock per name.
 /// (A path, the fallback where the folder cannot be looked at, starts
 /// with `/`; these never do.)
-fn lock_key(folder: &cap_std::fs::Metadata, name: &str) -> String {
+fn lock_key((dev, ino): FolderId, name: &str) -> String {
+    format!("{dev:x}:{ino:x}/{name}")
+}
+
+/// A folder's device and inode.
+type FolderId = (u64, u64);
+
+fn folder_id(md: &cap_std::fs::Metadata) -> FolderId {
     use cap_std::fs::MetadataExt;
-    format!("{:x}:{:x}/{name}", folder.dev(), folder.ino())
+    (md.dev(), md.ino())
 }

@@ -426,7 +426,7 @@ impl Share {
             (Ok(Place::In(root, rel)), Some(name)) => root
                 .open_dir(&rel)
                 .and_then(|d| d.dir_metadata())
-                .map(|md| super::lock_key(&md, name))
+                .map(|md| super::lock_key(super::folder_id(&md), name))
                 .ok(),
             _ => None,
         };

@@ -57,8 +57,8 @@ pub struct Upload {
     /// commit, so that a refused or failed upload makes none.
     missing: Vec<OsString>,
     committed: bool,
-    /// `dir` as it was when the upload began, for the commit's lock.
-    dir_md: cap_std::fs::Metadata,
+    /// `dir`'s identity when the upload began: what the commit locks by.
+    folder_id: super::FolderId,
 }
 
 impl Upload {
@@ -66,7 +66,7 @@ impl Upload {
     /// locks: see [`lock_key`](super::lock_key).
     pub fn lock_key(&self, target: &VPath) -> String {
         match target.file_name() {
-            Some(name) => super::lock_key(&self.dir_md, name),
+            Some(name) => super::lock_key(self.folder_id, name),
             None => target.to_string(),
         }
     }
@@ -182,7 +182,7 @@ impl Upload {
             match dir.open_with(&temp, &opts) {
                 Ok(file) => {
                     let upload = Upload {
-                        dir_md: dir.dir_metadata()?,
+                        folder_id: super::folder_id(&dir.dir_metadata()?),
                         dir: Arc::new(dir),
                         share: share.clone(),
                         folder,
