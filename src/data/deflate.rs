@@ -105,28 +105,25 @@ impl<S> Deflate<S> {
     /// a stored stretch. The stream stays one zlib stream: a change of
     /// level ends a block (a sync flush, which `set_level` needs).
     fn adapt(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        let (level, stored) = (self.level, self.stored);
-        let Some(c) = self.compress.as_mut() else {
+        let Some(c) = self.compress.as_mut().filter(|_| self.level > 0) else {
             return Ok(());
         };
-        if level == 0 {
-            return Ok(());
-        }
         let (start_in, start_out) = self.stretch;
         let (read, made) = (c.total_in() - start_in, c.total_out() - start_out);
-        let worth = made.saturating_mul(10) < read.saturating_mul(9);
-        let next = match stored {
-            true if read >= STORED => level,
-            false if read >= PROBE && worth => level,
-            false if read >= PROBE => 0,
+        let switch_to = match self.stored {
+            true if read >= STORED => Some(self.level),
+            false if read >= PROBE => {
+                let worth = made.saturating_mul(10) < read.saturating_mul(9);
+                (!worth).then_some(0)
+            }
             _ => return Ok(()),
         };
-        if (next == 0) != stored {
+        if let Some(level) = switch_to {
             sync_flush(c, out)?;
             // A compressor that will not switch goes on as it was: the
             // stream is as valid either way.
-            if c.set_level(Compression::new(next)).is_ok() {
-                self.stored = next == 0;
+            if c.set_level(Compression::new(level)).is_ok() {
+                self.stored = level == 0;
             }
         }
         self.stretch = (c.total_in(), c.total_out());

@@ -48,6 +48,8 @@ pub struct Control {
     /// Lines read ahead (see [`hold`](Self::hold)), given back first, in
     /// order; `None` is the client's close.
     held: VecDeque<Option<Framed>>,
+    /// See [`socket`](Self::socket): made at the first upload, kept.
+    socket: Option<Arc<OwnedFd>>,
 }
 
 const READ_CHUNK: usize = 1024;
@@ -59,6 +61,7 @@ impl Control {
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
             held: VecDeque::new(),
+            socket: None,
         }
     }
 
@@ -71,20 +74,25 @@ impl Control {
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
             held: VecDeque::new(),
+            socket: None,
         };
         (control, theirs)
     }
 
     /// A second handle on the connection's socket, for an upload to see,
-    /// without reading, whether the client hung up (see
-    /// [`hung_up`]) however late its session task gets to run.
-    pub fn socket(&self) -> Option<OwnedFd> {
-        let fd = match &self.stream {
-            Stream::Plain(s) => s.as_fd(),
-            Stream::Tls(s) => s.get_ref().0.as_fd(),
-            _ => return None,
-        };
-        fd.try_clone_to_owned().ok()
+    /// without reading, whether the client hung up (see [`hung_up`])
+    /// however late its session task gets to run. One per session (TLS
+    /// keeps the socket), not a `dup` and `close` per upload.
+    pub fn socket(&mut self) -> Option<Arc<OwnedFd>> {
+        if self.socket.is_none() {
+            let fd = match &self.stream {
+                Stream::Plain(s) => s.as_fd(),
+                Stream::Tls(s) => s.get_ref().0.as_fd(),
+                _ => return None,
+            };
+            self.socket = fd.try_clone_to_owned().ok().map(Arc::new);
+        }
+        self.socket.clone()
     }
 
     pub fn is_tls(&self) -> bool {

@@ -173,22 +173,17 @@ impl Session {
         let share = self.shared.root.clone();
         let owned: Vec<VPath> = paths.iter().map(|p| (*p).clone()).collect();
         let keys = crate::blocking::run(move || owned.iter().map(|p| share.lock_key(p)).collect());
-        let mut keys: Vec<String> = keys
+        let keys: Vec<String> = keys
             .await
             .unwrap_or_else(|_| paths.iter().map(|p| p.to_string()).collect());
-        keys.sort_unstable();
-        keys.dedup();
-        let mut guards = Vec::with_capacity(keys.len());
-        for key in &keys {
-            match self.shared.locks.lock_within(key, stall).await {
-                Some(guard) => guards.push(guard),
-                // Named by the path the command is about.
-                None => {
-                    return Err(paths
-                        .first()
-                        .map_or_else(|| busy(&VPath::root()), |p| busy(p)))
-                }
-            }
+        let mut keyed: Vec<(String, &VPath)> =
+            keys.into_iter().zip(paths.iter().copied()).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        let mut guards = Vec::with_capacity(keyed.len());
+        for (key, path) in keyed {
+            let lock = self.shared.locks.lock_within(&key, stall).await;
+            guards.push(lock.ok_or_else(|| busy(path))?);
         }
         Ok(guards)
     }
@@ -219,11 +214,11 @@ impl Session {
         opening: String,
     ) -> FtpResult<Option<Reply>> {
         // What the operator is told to expect: a file's length, or an
-        // upload's as ALLO announced it.
-        let size = match &job {
-            Job::Send { len, .. } => Some(*len),
-            Job::Receive { .. } => self.announced,
-            Job::Listing(_) => None,
+        // upload's as ALLO announced it; a listing is no file transfer.
+        let (size, direction) = match &job {
+            Job::Send { len, .. } => (Some(*len), Some(Direction::Download)),
+            Job::Receive { .. } => (self.announced, Some(Direction::Upload)),
+            Job::Listing(_) => (None, None),
         };
         // Once the server stops, or the last allowed transfer is done, no
         // transfer begins, in any session.
@@ -233,7 +228,7 @@ impl Session {
             self.open_data(matches!(job, Job::Receive { .. })).await
         };
         let (mut ctx, started) = (self.task_context(), Instant::now());
-        if let Job::Receive { .. } = job {
+        if direction == Some(Direction::Upload) {
             ctx.control = self.control.socket();
         }
         if let Ok(conn) = &opened {
@@ -252,11 +247,6 @@ impl Session {
             Ok(conn) if self.reply(Reply::new(150, opening)).await == Flow::Continue => Ok(conn),
             Ok(_) => Err(FtpError::ControlLost),
             Err(e) => Err(e),
-        };
-        let direction = match &job {
-            Job::Send { .. } => Some(Direction::Download),
-            Job::Receive { .. } => Some(Direction::Upload),
-            Job::Listing(_) => None,
         };
         let conn = match opened {
             Ok(conn) => conn,

@@ -22,7 +22,7 @@ pub(super) struct TaskContext {
     pub(super) stop: CancellationToken,
     /// For an upload: the control connection's socket, to tell whether
     /// the client hung up before its upload was confirmed.
-    pub(super) control: Option<std::os::fd::OwnedFd>,
+    pub(super) control: Option<Arc<std::os::fd::OwnedFd>>,
     pub(super) locks: Arc<PathLocks>,
     /// For what a transfer does besides its own report (the folders a
     /// drop box's upload makes).

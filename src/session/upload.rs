@@ -243,7 +243,7 @@ fn complete(
 async fn control_closes(ctx: &TaskContext) -> bool {
     tokio::select! {
         _ = ctx.stop.cancelled() => true,
-        _ = tokio::time::sleep(CONTROL_FIN_LAG) => ctx.control.as_ref().is_some_and(hung_up),
+        _ = tokio::time::sleep(CONTROL_FIN_LAG) => ctx.control.as_deref().is_some_and(hung_up),
     }
 }
 

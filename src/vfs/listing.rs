@@ -36,6 +36,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A symlink, followed (inside the share) or not: listed as a link.
+    pub fn is_link(&self) -> bool {
+        self.kind == Kind::Symlink || self.link_target.is_some()
+    }
+
     pub fn from_metadata(name: String, md: &Metadata) -> Entry {
         Entry::from_stat(
             name,
@@ -171,11 +176,11 @@ impl Listing {
     /// the year, as `ls` does and as clients' parsers expect.
     pub fn list_line(&mut self, e: &Entry) {
         let t = CivilTime::from_unix(e.mtime);
-        let (type_char, perms) = match (&e.kind, &e.link_target) {
-            (Kind::Symlink, _) | (_, Some(_)) => (b'l', 0o777),
-            (Kind::Dir, _) => (b'd', e.mode),
-            (Kind::File, _) => (b'-', e.mode),
-            (Kind::Special(c), _) => (if c.is_ascii() { *c as u8 } else { b'?' }, e.mode),
+        let (type_char, perms) = match &e.kind {
+            _ if e.is_link() => (b'l', 0o777),
+            Kind::Dir => (b'd', e.mode),
+            Kind::File | Kind::Symlink => (b'-', e.mode),
+            Kind::Special(c) => (if c.is_ascii() { *c as u8 } else { b'?' }, e.mode),
         };
         let out = &mut self.out;
         out.push(type_char);
@@ -248,10 +253,9 @@ fn push_facts(out: &mut Vec<u8>, e: &Entry, facts: Facts, perms: Perms) {
         // example, unless it holds a character a fact value cannot (a fact
         // value is printable ASCII without spaces or `;`).
         let t: &[u8] = match e.kind {
-            _ if e.link_target.is_some() => b"OS.unix=slink",
-            Kind::Symlink => b"OS.unix=slink",
+            _ if e.is_link() => b"OS.unix=slink",
             Kind::Dir => b"dir",
-            Kind::File => b"file",
+            Kind::File | Kind::Symlink => b"file",
             Kind::Special(_) => b"OS.unix=special",
         };
         out.extend_from_slice(b"type=");
@@ -340,8 +344,7 @@ fn push_perm(out: &mut Vec<u8>, e: &Entry, p: Perms) {
             out.extend_from_slice(letters);
         }
     };
-    let link = e.kind == Kind::Symlink || e.link_target.is_some();
-    match (&e.kind, link) {
+    match (&e.kind, e.is_link()) {
         (Kind::File, false) => push(p.modify, b"adfw"),
         (Kind::Dir, false) => {
             push(p.create, b"cm");
