@@ -240,8 +240,6 @@ impl Session {
     /// grace is over. Lines read meanwhile are held, to be answered in
     /// order after the waiting command.
     async fn wait_for_transfer(&mut self) -> Option<running::TransferReport> {
-        /// Bytes of lines read ahead at most; a client that sends more waits.
-        const READ_AHEAD: usize = 4096;
         let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
         let grace = self.shared.config.limits.shutdown_grace;
         let over = async {
@@ -258,7 +256,7 @@ impl Session {
                 report = running::wait(&mut self.transfer) => return Some(report),
                 _ = kill.cancelled() => return None,
                 () = &mut over => return None,
-                line = self.control.read_ahead(), if open && self.control.held_bytes() < READ_AHEAD => {
+                line = self.control.read_ahead(), if open && self.control.may_read_ahead() => {
                     let line = line.unwrap_or(None);
                     open = line.is_some();
                     self.control.hold(line);

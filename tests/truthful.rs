@@ -315,6 +315,76 @@ async fn a_client_that_hangs_up_mid_upload_leaves_no_temporary_file() {
     drop(d);
 }
 
+/// A server that waits for a data connection no client will make: the
+/// data timeout is long, so that a test waiting it out fails.
+async fn slow_to_give_up() -> TestServer {
+    start_with(|b| {
+        let mut limits = test_limits();
+        limits.data_timeout = Duration::from_secs(120);
+        b.access(AccessMode::Writable).limits(limits)
+    })
+    .await
+}
+
+/// An ABOR sent before the data connection came ends the wait for it
+/// (it used to last the data timeout): the transfer command gets 426,
+/// the ABOR 226, the passive port closes, and an upload so stopped
+/// leaves nothing on disk.
+#[tokio::test]
+async fn abor_before_the_data_connection_came_ends_the_wait() {
+    let t = slow_to_give_up().await;
+    t.write("old.bin", b"kept as it was");
+    let mut c = t.login().await;
+    for (cmd, abor) in [
+        ("RETR old.bin", "ABOR"),
+        ("STOR old.bin", "ABOR"),
+        ("APPE old.bin", "NOOP\r\nABOR"),
+        ("LIST", "ABOR"),
+    ] {
+        let port = c.epsv_address().await;
+        c.send_raw(format!("{cmd}\r\n{abor}\r\n").as_bytes()).await;
+        let r = c.reply().await;
+        assert_eq!(r.code, 426, "{cmd}: {r:?}");
+        for line in abor.split("\r\n") {
+            let r = c.reply().await;
+            assert!(r.code < 300, "{cmd}, then {line}: {r:?}");
+        }
+        assert!(
+            tokio::net::TcpStream::connect(port).await.is_err(),
+            "{cmd}: the passive port still takes connections"
+        );
+    }
+    assert_eq!(std::fs::read(t.path("old.bin")).unwrap(), b"kept as it was");
+    assert_eq!(temp_files(t.root()), Vec::<String>::new());
+    c.ok("NOOP", 200).await;
+}
+
+/// A client that hangs up after STOR, before its data connection came,
+/// is gone: its temporary file goes at once, not after the data timeout.
+#[tokio::test]
+async fn a_client_that_hangs_up_before_its_upload_connects_leaves_nothing() {
+    let t = slow_to_give_up().await;
+    let mut c = t.login().await;
+    let port = c.epsv_address().await;
+    c.send_raw(b"STOR never.bin\r\n").await;
+    wait_for("the upload's temporary file", || {
+        temp_files(t.root()).len() == 1
+    })
+    .await;
+    drop(c);
+    let since = Instant::now();
+    while !temp_files(t.root()).is_empty() {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            temp_files(t.root())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(tokio::net::TcpStream::connect(port).await.is_err());
+    assert!(!t.path("never.bin").exists());
+}
+
 /// Nothing temporary outlives the server: an upload still running when it
 /// shuts down is stopped and its temporary file removed before
 /// `shutdown` returns.

@@ -135,13 +135,14 @@ impl Control {
         self.held.push_back(line);
     }
 
-    /// The bytes of the lines held.
-    pub fn held_bytes(&self) -> usize {
+    /// Whether another line may be read ahead: at most 4 KiB are held,
+    /// and a client that sends more waits.
+    pub fn may_read_ahead(&self) -> bool {
         let len = |l: &Option<Framed>| match l {
             Some(Framed::Line(l)) => l.len(),
             _ => 1,
         };
-        self.held.iter().map(len).sum()
+        self.held.iter().map(len).sum::<usize>() < 4096
     }
 
     /// Whether an ABOR is held for the running transfer: one that no held

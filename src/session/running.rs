@@ -361,11 +361,32 @@ impl Session {
             _ => None,
         };
         let (client, local, wait) = (self.client_ip(), self.local.ip(), self.data_timeout());
-        // Shutdown must not wait out a client that never connects.
-        tokio::select! {
-            conn = plan.open(client, local, wait, tls) => conn,
-            _ = self.shared.shutdown.cancelled() => {
-                Err(FtpError::CannotOpenData("Server shutting down".into()))
+        let open = plan.open(client, local, wait, tls);
+        tokio::pin!(open);
+        // The client may say more before it connects: lines are held, to
+        // be answered after this command, as while a transfer runs. Neither
+        // an ABOR (RFC 959 §4.1.3) nor a client gone before its upload's
+        // data came waits out the data timeout; nor does shutdown.
+        let mut reading = true;
+        loop {
+            if self.control.abor_held() {
+                return Err(FtpError::TransferAborted(
+                    "Transfer aborted before its data connection opened".into(),
+                ));
+            }
+            tokio::select! {
+                conn = &mut open => return conn,
+                _ = self.shared.shutdown.cancelled() => {
+                    return Err(FtpError::CannotOpenData("Server shutting down".into()));
+                }
+                line = self.control.read_ahead(), if reading && self.control.may_read_ahead() => {
+                    let line = line.unwrap_or(None);
+                    reading = line.is_some();
+                    self.control.hold(line);
+                    if !reading && upload {
+                        return Err(FtpError::ControlLost);
+                    }
+                }
             }
         }
     }
