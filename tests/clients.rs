@@ -481,6 +481,62 @@ async fn python_ftplib() {
     assert_eq!(file_sha(t.path("active-up.bin")), sha256(&data));
 }
 
+/// The classic `ftp` client (tnftp here; BSD's and Windows' behave
+/// alike) has the server expand `mget` patterns (`NLST *.jpg`) and fetches
+/// each name that comes back: exactly the matching files arrive, from a
+/// subfolder too, and nothing else.
+#[tokio::test]
+async fn classic_ftp_mget_expands_patterns_on_the_server() {
+    need!("ftp");
+    let t = start(AccessMode::ReadOnly).await;
+    let a = pseudo_random(30_000, 171);
+    let b = pseudo_random(70_000, 172);
+    let x = pseudo_random(5_000, 173);
+    t.write("photos/a.jpg", &a);
+    t.write("photos/b.jpg", &b);
+    t.write("photos/notes.txt", b"not a photo");
+    t.write("photos/.hidden.jpg", b"hidden");
+    t.write("photos/2024/c.jpg", b"in a subfolder");
+    t.write("docs/x.txt", &x);
+    t.write("docs/y.md", b"not text");
+    let local = tempfile::tempdir().unwrap();
+    std::fs::create_dir(local.path().join("docs")).unwrap();
+    let script = local.path().join("script");
+    std::fs::write(
+        &script,
+        "user tester s3cret-pass\nprompt off\nbinary\nmget docs/*.txt\ncd photos\nmget *.jpg\nbye\n",
+    )
+    .unwrap();
+    let command = format!(
+        "cd '{}' && ftp -n -p 127.0.0.1 {} < script",
+        local.path().display(),
+        t.addr.port()
+    );
+    let out = client("sh", vec!["-c".into(), command]).await;
+    success("ftp mget", &out);
+    let l = |n: &str| local.path().join(n);
+    assert_eq!(file_sha(l("a.jpg")), sha256(&a));
+    assert_eq!(file_sha(l("b.jpg")), sha256(&b));
+    assert_eq!(file_sha(l("docs/x.txt")), sha256(&x));
+    let mut got: Vec<String> = walk(local.path());
+    got.sort();
+    assert_eq!(got, ["a.jpg", "b.jpg", "docs", "docs/x.txt", "script"]);
+}
+
+/// Every path under `dir`, relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(dir).unwrap().display().to_string();
+        if p.is_dir() {
+            out.extend(walk(&p).into_iter().map(|n| format!("{rel}/{n}")));
+        }
+        out.push(rel);
+    }
+    out
+}
+
 #[tokio::test]
 async fn wget_single_file_and_recursive() {
     need!("wget");

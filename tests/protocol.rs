@@ -514,6 +514,66 @@ async fn list_and_nlst() {
     assert!(text.contains("b.txt"));
 }
 
+/// A last component that names nothing but is a shell pattern lists the
+/// entries it matches, as a shell would: a leading dot must be written,
+/// `*` stays in its folder, an existing name is taken as it is, and NLST's
+/// names keep the folder part as given, so that they can be fetched.
+#[tokio::test]
+async fn list_and_nlst_expand_shell_patterns() {
+    let t = start(AccessMode::Writable).await;
+    for name in [
+        "a.jpg",
+        "b.jpg",
+        "notes.txt",
+        ".hidden.jpg",
+        "[1].jpg",
+        "2024/c.jpg",
+    ] {
+        t.write(&format!("photos/{name}"), name.as_bytes());
+    }
+    let mut raw = t.login().await;
+    let names =
+        |text: String| -> Vec<String> { text.split_terminator("\r\n").map(String::from).collect() };
+    let cases = [
+        (
+            "NLST photos/*.jpg",
+            vec!["photos/[1].jpg", "photos/a.jpg", "photos/b.jpg"],
+        ),
+        ("NLST /photos/?.jpg", vec!["/photos/a.jpg", "/photos/b.jpg"]),
+        ("NLST photos/[ab].*", vec!["photos/a.jpg", "photos/b.jpg"]),
+        ("NLST photos/.*.jpg", vec!["photos/.hidden.jpg"]),
+        ("NLST photos/*.none", vec![]),
+        // The name exists: it is listed, not taken as a pattern.
+        ("NLST photos/[1].jpg", vec!["[1].jpg"]),
+    ];
+    for (cmd, want) in cases {
+        assert_eq!(names(fetch_text(&mut raw, cmd).await), want, "{cmd}");
+    }
+    raw.ok("CWD photos", 250).await;
+    assert_eq!(
+        names(fetch_text(&mut raw, "NLST *").await),
+        ["2024", "[1].jpg", "a.jpg", "b.jpg", "notes.txt"]
+    );
+    let long = names(fetch_text(&mut raw, "LIST -l *.jpg").await);
+    assert_eq!(long.len(), 3, "{long:?}");
+    for (line, name) in long.iter().zip([" [1].jpg", " a.jpg", " b.jpg"]) {
+        assert!(line.starts_with("-rw") && line.ends_with(name), "{long:?}");
+    }
+    let r = raw.ok("STAT *.txt", 212).await;
+    let lines = body(&r);
+    assert!(
+        lines.len() == 1 && lines[0].ends_with(" notes.txt"),
+        "{r:?}"
+    );
+    // Patterns stand for a last component only, and MLSD takes a folder.
+    raw.ok("EPSV", 229).await;
+    raw.ok("NLST */c.jpg", 550).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("MLSD *", 550).await;
+    raw.ok("EPSV", 229).await;
+    raw.ok("LIST missing/*.jpg", 550).await;
+}
+
 #[tokio::test]
 async fn stat_server_and_paths() {
     let t = start(AccessMode::Writable).await;

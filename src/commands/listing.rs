@@ -1,5 +1,6 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path.
 
+use std::io;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,21 +18,44 @@ fn now() -> i64 {
 
 /// Starts a listing off the reactor: reading a directory's names is
 /// file-system work, and a directory can hold many thousands. The entries
-/// are looked up and formatted later, a chunk at a time. Also says
-/// whether `path` is a folder (STAT's reply code depends on it).
+/// are looked up and formatted later, a chunk at a time. Also gives the
+/// path listed and whether it is a folder (STAT's reply code depends on
+/// it).
+///
+/// A last component that names nothing but is a shell pattern (`*.jpg`)
+/// lists the folder's entries it matches, as vsftpd and ProFTPD do:
+/// classic clients' `mget *.jpg` sends `NLST *.jpg` and fetches what it
+/// names. NLST's names then start with the folder part as given
+/// (`sub/a.jpg`), so they name the files from where the client is.
 async fn prepare(
     s: &Session,
-    path: VPath,
+    arg: &str,
     format: ListFormat,
     dirs_only: bool,
-) -> FtpResult<(ListingJob, bool)> {
+) -> FtpResult<(VPath, ListingJob, bool)> {
+    let path = s.path(arg)?;
+    let pattern = pattern(&path).filter(|_| !dirs_only);
+    let folder_part = match format {
+        ListFormat::Names => {
+            let arg = arg.trim_end_matches('/');
+            arg.rfind('/').map_or("", |end| &arg[..=end]).to_owned()
+        }
+        _ => String::new(),
+    };
     let shared = Arc::clone(&s.shared);
-    let work = move || -> FtpResult<(ListingJob, bool)> {
+    let work = move || -> FtpResult<(VPath, ListingJob, bool)> {
         // A deleted folder lists as empty: say it is gone instead.
         super::check_root(&shared, &path, false)?;
         let root = &shared.root;
         let listed = (|| {
-            let is_dir = root.is_dir(&path).at(&path)?;
+            let (path, is_dir, pattern) = match (root.is_dir(&path), pattern) {
+                (Err(e), Some(pattern)) if e.kind() == io::ErrorKind::NotFound => {
+                    let folder = path.parent();
+                    let is_dir = root.is_dir(&folder).at(&folder)?;
+                    (folder, is_dir, Some(pattern))
+                }
+                (is_dir, _) => (path.clone(), is_dir.at(&path)?, None),
+            };
             if dirs_only && !is_dir {
                 return Err(FtpError::Syntax(format!("{path} is not a directory")));
             }
@@ -45,8 +69,12 @@ async fn prepare(
                 }
                 other => other,
             };
-            let job = root.listing(&path, format, now()).at(&path)?;
-            Ok((job, is_dir))
+            let mut job = root.listing(&path, format, now()).at(&path)?;
+            if let Some(pattern) = pattern {
+                job.retain(|name| pattern.matches_with(name, MATCH));
+                job.prefix_names(folder_part);
+            }
+            Ok((path, job, is_dir))
         })();
         if let Err(FtpError::PermissionDenied(_)) = &listed {
             super::check_root(&shared, &path, true)?;
@@ -58,14 +86,30 @@ async fn prepare(
         .map_err(|_| FtpError::Local("Listing failed".into()))?
 }
 
+/// As a shell matches: case counts, and a leading dot must be written.
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
+/// The last component of `path` as a shell pattern (`*`, `?`, `[...]`),
+/// if it has a wildcard and is a well-formed pattern.
+fn pattern(path: &VPath) -> Option<glob::Pattern> {
+    let name = path.file_name()?;
+    if !name.contains(['*', '?', '[']) {
+        return None;
+    }
+    glob::Pattern::new(name).ok()
+}
+
 async fn send_listing(
     s: &mut Session,
     arg: Option<&str>,
     format: ListFormat,
     dirs_only: bool,
 ) -> FtpResult<Option<Reply>> {
-    let path = s.path(arg.unwrap_or("."))?;
-    let (listing, _) = prepare(s, path.clone(), format, dirs_only).await?;
+    let (path, listing, _) = prepare(s, arg.unwrap_or("."), format, dirs_only).await?;
     let opening = format!("Here comes the listing of {path}");
     s.start_transfer(Job::Listing(listing), &path, opening)
         .await
@@ -103,8 +147,7 @@ pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
 /// directory and 213 for a file (RFC 959 §4.2). The lines go out a chunk
 /// at a time, so a huge directory costs no more memory than a LIST.
 pub async fn stat_path(s: &mut Session, arg: &str) -> FtpResult<Option<Reply>> {
-    let path = s.path(arg)?;
-    let (mut listing, is_dir) = prepare(s, path.clone(), ListFormat::Long, false).await?;
+    let (path, mut listing, is_dir) = prepare(s, arg, ListFormat::Long, false).await?;
     let code = if is_dir { 212 } else { 213 };
     let mut out = Vec::new();
     reply::begin_multi(code, &format!("Status of {path}:"), &mut out);

@@ -41,6 +41,8 @@ pub struct ListingJob {
     source: Source,
     format: ListFormat,
     now: i64,
+    /// Written before each name of a names-only listing.
+    prefix: String,
 }
 
 /// Bytes of names in one page; a name never straddles two.
@@ -92,6 +94,7 @@ impl ListingJob {
             source,
             format,
             now,
+            prefix: String::new(),
         })
     }
 
@@ -101,7 +104,27 @@ impl ListingJob {
             source: Source::Entries(entries.into_iter()),
             format,
             now,
+            prefix: String::new(),
         }
+    }
+
+    /// Keeps only the entries whose name (as shown) `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        match &mut self.source {
+            Source::Dir(names, _) => {
+                let pages = &names.pages;
+                names.spans.retain(|span| keep(name_of(pages, *span)));
+            }
+            Source::Entries(entries) => {
+                let kept: Vec<Entry> = entries.filter(|e| keep(&e.name)).collect();
+                *entries = kept.into_iter();
+            }
+        }
+    }
+
+    /// Puts `prefix` before each name, if the listing is of names only.
+    pub fn prefix_names(&mut self, prefix: String) {
+        self.prefix = prefix;
     }
 
     /// The next chunk of listing text (about [`CHUNK`] bytes, whole lines);
@@ -115,6 +138,9 @@ impl ListingJob {
                 Source::Dir(names, root) => names.next_entry(root),
             };
             let Some(entry) = entry else { break };
+            if let ListFormat::Names = self.format {
+                out.out.extend_from_slice(self.prefix.as_bytes());
+            }
             out.line(&entry, self.format);
             if let Source::Dir(names, _) = &mut self.source {
                 names.spare = entry.name;
