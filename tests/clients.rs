@@ -608,12 +608,22 @@ async fn curl_uploads_into_drop_box_folders() {
 
 /// Downloads are read without the file-system pool when the file is in
 /// the page cache, and through it when not: both give the same bytes,
-/// whole and from an offset.
+/// whole and from an offset, in TYPE I (sendfile, or the bytes read with
+/// the open) and in TYPE A (read into user space, a cold file partly on
+/// the pool and partly not).
 #[tokio::test]
 async fn curl_downloads_the_same_bytes_from_a_cold_and_a_warm_cache() {
     need!("curl");
     let t = start(AccessMode::ReadOnly).await;
-    let sizes = [0usize, 1, 16 << 10, 64 << 10, (64 << 10) + 1, 1 << 20];
+    let sizes = [
+        0usize,
+        1,
+        16 << 10,
+        64 << 10,
+        (64 << 10) + 1,
+        1 << 20,
+        5 << 20,
+    ];
     let files: Vec<Vec<u8>> = (sizes.iter().enumerate())
         .map(|(i, &n)| pseudo_random(n, 300 + i as u64))
         .collect();
@@ -632,6 +642,30 @@ async fn curl_downloads_the_same_bytes_from_a_cold_and_a_warm_cache() {
             let dest = local.path().join(format!("{round}-{name}"));
             curl(&["-o", dest.to_str().unwrap(), &t.url(&name)]).await;
             assert_eq!(file_sha(&dest), sha256(want), "{round} {name}");
+            if round == "cold" {
+                let served = std::fs::File::open(t.path(&name)).unwrap();
+                rustix::fs::fadvise(&served, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            }
+            let text = local.path().join(format!("{round}-text-{name}"));
+            curl(&["--use-ascii", "-o", text.to_str().unwrap(), &t.url(&name)]).await;
+            // The server sends each bare LF as CRLF; curl then turns each
+            // CRLF, and each CR alone, into LF.
+            let mut crlf = Vec::with_capacity(n + n / 64);
+            for (j, &b) in want.iter().enumerate() {
+                if b == b'\n' && (j == 0 || want[j - 1] != b'\r') {
+                    crlf.push(b'\r');
+                }
+                crlf.push(b);
+            }
+            let mut lf = Vec::with_capacity(crlf.len());
+            for (j, &b) in crlf.iter().enumerate() {
+                match (b, crlf.get(j + 1)) {
+                    (b'\r', Some(b'\n')) => {}
+                    (b'\r', _) => lf.push(b'\n'),
+                    _ => lf.push(b),
+                }
+            }
+            assert_eq!(file_sha(&text), sha256(&lf), "{round} TYPE A {name}");
             if n > 1 {
                 let from = n / 2;
                 let part = local.path().join(format!("{round}-part-{name}"));
