@@ -255,6 +255,12 @@ async fn rnfr_rnto() {
     raw.ok("RNFR dir2", 350).await;
     raw.ok("RNTO dir3/", 250).await;
     assert!(t.path("dir3/moved.txt").exists());
+    // A folder cannot go into itself, and the reply says so.
+    std::fs::create_dir(t.path("dir3/inner")).unwrap();
+    raw.ok("RNFR dir3", 350).await;
+    let r = raw.ok("RNTO dir3/inner/dir3", 553).await;
+    assert!(r.text.contains("into itself"), "{r:?}");
+    assert!(t.path("dir3/moved.txt").exists());
     raw.ok("RNFR /", 550).await;
     raw.ok("RNFR", 501).await;
 }

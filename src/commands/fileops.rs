@@ -76,6 +76,16 @@ pub async fn rnto(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     let to = s.new_path(arg)?;
     // Where nothing may be renamed to, the share's refusal comes first.
     s.shared.root.check_change(&to).at(&to)?;
+    // rename(2) refuses this too, but only as "invalid argument".
+    if to
+        .as_str()
+        .strip_prefix(from.as_str())
+        .is_some_and(|rest| rest.starts_with('/'))
+    {
+        return Err(FtpError::InvalidName(format!(
+            "{from} cannot move into itself ({to})"
+        )));
+    }
     let _locks = s.lock_paths(&[&from, &to]).await?;
     // `to/` names a folder, though the path drops what says so: only a
     // folder may take it, as rename(2) has it.
