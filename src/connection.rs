@@ -15,7 +15,7 @@ use crate::error::FtpError;
 use crate::events::Direction;
 use crate::protocol::telnet::Framed;
 use crate::protocol::{self, Command, ProtLevel, Refusal, Reply};
-use crate::session::{running, Control, Flow, Session};
+use crate::session::{running, Control, Flow, Session, Waited};
 use crate::shared::Shared;
 
 pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
@@ -144,7 +144,17 @@ impl Session {
         if line == tests::PANIC_LINE {
             panic!("test-only session panic");
         }
-        let cmd = match protocol::parse(line) {
+        let parsed = protocol::parse(line);
+        // `-v` logs every line, a refused one too, and no password.
+        if line
+            .get(..4)
+            .is_some_and(|verb| verb.eq_ignore_ascii_case(b"PASS"))
+        {
+            tracing::debug!(peer = %self.peer, "PASS ****");
+        } else {
+            tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
+        }
+        let cmd = match parsed {
             Ok(cmd) => cmd,
             Err(e) => {
                 // Even a garbled line ends a REST or RNFR sequence.
@@ -153,11 +163,6 @@ impl Session {
                 return self.reply(FtpError::from(e).reply()).await;
             }
         };
-        if let Command::Pass(_) = cmd {
-            tracing::debug!(peer = %self.peer, "PASS ****");
-        } else {
-            tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
-        }
         let policy = protocol::policy(&cmd);
         if self.transfer.is_some()
             && !policy.during_transfer
@@ -234,40 +239,28 @@ impl Session {
     }
 
     /// The running transfer's end; `None` when it is to be stopped: at an
-    /// ABOR queued behind the waiting command (the client wants the
-    /// transfer stopped now, RFC 959 §4.1.3, not once it ends), when the
-    /// client hangs up during an upload, at a kill, or when shutdown's
-    /// grace is over. Lines read meanwhile are held, to be answered in
-    /// order after the waiting command.
+    /// ABOR queued behind the waiting command, when the client hangs up
+    /// during an upload, at a kill, or when shutdown's grace is over.
+    /// Lines read meanwhile are held, to be answered in order after the
+    /// waiting command.
     async fn wait_for_transfer(&mut self) -> Option<running::TransferReport> {
         let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
         let grace = self.shared.config.limits.shutdown_grace;
-        let over = async {
-            shutdown.cancelled().await;
-            sleep(grace).await
-        };
-        tokio::pin!(over);
-        let mut open = true;
-        loop {
-            if self.control.abor_held() {
-                return None;
-            }
+        // A client gone mid-upload loses it, as when no command waits; a
+        // download (which changes nothing) runs on for a client that only
+        // closed its side.
+        let upload = self.transfer.as_ref().is_some_and(|t| t.is_upload());
+        let transfer = &mut self.transfer;
+        let ended = async move {
             tokio::select! {
-                report = running::wait(&mut self.transfer) => return Some(report),
-                _ = kill.cancelled() => return None,
-                () = &mut over => return None,
-                line = self.control.read_ahead(), if open && self.control.may_read_ahead() => {
-                    let line = line.unwrap_or(None);
-                    open = line.is_some();
-                    self.control.hold(line);
-                    // A client gone mid-upload loses it, as when no
-                    // command waits; a download (which changes nothing)
-                    // runs on for a client that only closed its side.
-                    if !open && self.transfer.as_ref().is_some_and(|t| t.is_upload()) {
-                        return None;
-                    }
-                }
+                report = running::wait(transfer) => Some(report),
+                _ = kill.cancelled() => None,
+                () = async { shutdown.cancelled().await; sleep(grace).await } => None,
             }
+        };
+        match self.control.hold_until(ended, upload).await {
+            Waited::Done(report) => report,
+            Waited::Abor | Waited::HungUp => None,
         }
     }
 

@@ -423,6 +423,37 @@ async fn over_long_command_lines_get_500_and_the_session_goes_on() {
     c.ok("NOOP", 200).await;
 }
 
+/// Lines sent while a command waits for its data connection are held
+/// to be answered after it, 4 KiB of them at most, empty lines too: a
+/// flood costs the server no more than reading that much, and no other
+/// client waits for it. (Empty lines counted nothing, and each pass over
+/// the held lines parsed them all: a few hundred kilobytes of line ends
+/// kept a session's thread, and the clients on it, busy for minutes.)
+#[tokio::test]
+async fn a_flood_of_lines_while_a_command_waits_stalls_no_one() {
+    let _g = shared_lock().await;
+    let t = start_limited(AccessMode::Writable, |l| {
+        l.data_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let mut c = t.login().await;
+    c.epsv_address().await;
+    let mut flood = b"LIST\r\n".to_vec();
+    flood.extend(b"\r\n".repeat(200_000));
+    // From a task: the server stops reading once it holds its limit.
+    let writer = tokio::spawn(async move {
+        c.send_raw(&flood).await;
+        c
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let since = Instant::now();
+    let mut other = t.login().await;
+    other.ok("NOOP", 200).await;
+    let waited = since.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    writer.abort();
+}
+
 #[tokio::test]
 async fn bad_input_gets_the_right_reply_codes() {
     let _g = shared_lock().await;

@@ -276,7 +276,14 @@ async fn copy_out(
             _ => None,
         };
         let n = match cached {
-            Some(n) => n,
+            // A plain socket that takes every write at once never makes
+            // this task wait, and it shares its thread with its session
+            // (and others): it lets them run after each read, as a trip to
+            // the pool would, so that an ABOR is read at once.
+            Some(n) => {
+                tokio::task::yield_now().await;
+                n
+            }
             None => {
                 let (f, ask) = (Arc::clone(&file), here.is_none());
                 let read = crate::blocking::run(move || {

@@ -2,6 +2,7 @@
 //! over plain TCP or TLS (after AUTH TLS, or from the start when implicit).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -45,9 +46,9 @@ pub struct Control {
     stream: Stream,
     lines: LineBuffer,
     out: Vec<u8>,
-    /// Lines read ahead (see [`hold`](Self::hold)), given back first, in
-    /// order; `None` is the client's close.
-    held: VecDeque<Option<Framed>>,
+    /// Lines read ahead (see [`hold_until`](Self::hold_until)), given back
+    /// first, in order.
+    held: Held,
     /// See [`socket`](Self::socket): made at the first upload, kept.
     socket: Option<Arc<OwnedFd>>,
 }
@@ -60,7 +61,7 @@ impl Control {
             stream: Stream::Plain(tcp),
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
-            held: VecDeque::new(),
+            held: Held::default(),
             socket: None,
         }
     }
@@ -73,7 +74,7 @@ impl Control {
             stream: Stream::Memory(ours),
             lines: LineBuffer::new(max_line),
             out: Vec::new(),
-            held: VecDeque::new(),
+            held: Held::default(),
             socket: None,
         };
         (control, theirs)
@@ -103,7 +104,7 @@ impl Control {
     /// Cancel-safe: bytes read are kept in the line buffer, and refusals of
     /// Telnet negotiation, which go out first, leave it only once written.
     pub async fn read_line(&mut self) -> io::Result<Option<Framed>> {
-        match self.held.pop_front() {
+        match self.held.pop() {
             Some(line) => Ok(line),
             None => self.read_ahead().await,
         }
@@ -112,7 +113,7 @@ impl Control {
     /// The next line from the client, past any held: what
     /// [`read_line`](Self::read_line) gives once those are answered.
     /// Cancel-safe as that is.
-    pub async fn read_ahead(&mut self) -> io::Result<Option<Framed>> {
+    async fn read_ahead(&mut self) -> io::Result<Option<Framed>> {
         loop {
             while !self.lines.refusals().is_empty() {
                 match self.stream.write_some(self.lines.refusals()).await? {
@@ -129,34 +130,35 @@ impl Control {
         }
     }
 
-    /// Gives a line read ahead back: [`read_line`](Self::read_line)
-    /// returns it before any other.
-    pub fn hold(&mut self, line: Option<Framed>) {
-        self.held.push_back(line);
-    }
-
-    /// Whether another line may be read ahead: at most 4 KiB are held,
-    /// and a client that sends more waits.
-    pub fn may_read_ahead(&self) -> bool {
-        let len = |l: &Option<Framed>| match l {
-            Some(Framed::Line(l)) => l.len(),
-            _ => 1,
-        };
-        self.held.iter().map(len).sum::<usize>() < 4096
-    }
-
-    /// Whether an ABOR is held for the running transfer: one that no held
-    /// command starting another transfer comes before.
-    pub fn abor_held(&self) -> bool {
-        for line in self.held.iter().flatten() {
-            let Framed::Line(line) = line else { continue };
-            match crate::protocol::parse(line) {
-                Ok(Command::Abor) => return true,
-                Ok(cmd) if cmd.starts_transfer() => return false,
-                _ => {}
+    /// Waits for `done` while the client's lines are read ahead and held,
+    /// to be answered in order after the command that waits (at most 4 KiB
+    /// of them: a client that sends more waits). The wait ends early at a
+    /// held ABOR that no held transfer command comes before (RFC 959
+    /// §4.1.3: the client wants the transfer stopped now, not once it
+    /// ends), and, when `hang_up_ends`, when the client closes.
+    pub async fn hold_until<T>(
+        &mut self,
+        done: impl Future<Output = T>,
+        hang_up_ends: bool,
+    ) -> Waited<T> {
+        tokio::pin!(done);
+        loop {
+            if self.held.first == Some(Mark::Abor) {
+                return Waited::Abor;
+            }
+            let more = self.held.takes_more();
+            tokio::select! {
+                value = &mut done => return Waited::Done(value),
+                line = self.read_ahead(), if more => {
+                    let line = line.unwrap_or(None);
+                    let gone = line.is_none();
+                    self.held.push(line);
+                    if gone && hang_up_ends {
+                        return Waited::HungUp;
+                    }
+                }
             }
         }
-        false
     }
 
     /// Reads what has come into the line buffer. The read buffer is never
@@ -232,7 +234,7 @@ impl Control {
     /// be plaintext commands smuggled past the handshake (a known attack on
     /// STARTTLS), so they are refused.
     pub async fn upgrade(&mut self, config: Arc<ServerConfig>, limit: Duration) -> io::Result<()> {
-        if self.lines.has_rest() || !self.held.is_empty() {
+        if self.lines.has_rest() || !self.held.lines.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "data pipelined after AUTH TLS",
@@ -276,6 +278,86 @@ async fn read_on_heap(
     let n = stream.read(&mut buf).await?;
     lines.extend(&buf[..n]);
     Ok(n)
+}
+
+/// What a wait with lines read ahead came to.
+pub enum Waited<T> {
+    Done(T),
+    /// An ABOR was held for what waited.
+    Abor,
+    /// The client closed the connection.
+    HungUp,
+}
+
+/// What a held line means to a transfer that waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Abor,
+    /// A command that starts a transfer of its own: an ABOR after it is
+    /// that transfer's.
+    Starts,
+    Other,
+}
+
+impl Mark {
+    fn of(line: &Option<Framed>) -> Mark {
+        let Some(Framed::Line(line)) = line else {
+            return Mark::Other;
+        };
+        match crate::protocol::parse(line) {
+            Ok(Command::Abor) => Mark::Abor,
+            Ok(cmd) if cmd.starts_transfer() => Mark::Starts,
+            _ => Mark::Other,
+        }
+    }
+}
+
+/// Lines read ahead; `None` is the client's close. Each is parsed once,
+/// when held, so that a flood of lines costs no more than reading them.
+#[derive(Default)]
+struct Held {
+    lines: VecDeque<(Option<Framed>, Mark)>,
+    /// Their bytes, line ends counted, so that empty lines count too.
+    bytes: usize,
+    /// The first held ABOR or transfer command.
+    first: Option<Mark>,
+}
+
+impl Held {
+    /// Bytes of lines held at most.
+    const LIMIT: usize = 4096;
+
+    fn size(line: &Option<Framed>) -> usize {
+        match line {
+            Some(Framed::Line(l)) => l.len() + 2,
+            _ => 2,
+        }
+    }
+
+    fn push(&mut self, line: Option<Framed>) {
+        let mark = Mark::of(&line);
+        if self.first.is_none() && mark != Mark::Other {
+            self.first = Some(mark);
+        }
+        self.bytes += Held::size(&line);
+        self.lines.push_back((line, mark));
+    }
+
+    fn pop(&mut self) -> Option<Option<Framed>> {
+        let (line, mark) = self.lines.pop_front()?;
+        self.bytes -= Held::size(&line);
+        if mark != Mark::Other {
+            let mut marks = self.lines.iter().map(|(_, m)| *m);
+            self.first = marks.find(|m| *m != Mark::Other);
+        }
+        Some(line)
+    }
+
+    /// Whether another line may be read ahead: within the limit, and not
+    /// past the client's close.
+    fn takes_more(&self) -> bool {
+        self.bytes < Held::LIMIT && !matches!(self.lines.back(), Some((None, _)))
+    }
 }
 
 /// Whether the peer of `socket` has closed its side: a FIN (or a reset)

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::task::{open, TaskContext};
 use super::upload::{busy, Finish};
-use super::{Flow, Session};
+use super::{Flow, Session, Waited};
 use crate::budget::Ticket;
 use crate::data::{self, Opened, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult};
@@ -361,33 +361,23 @@ impl Session {
             _ => None,
         };
         let (client, local, wait) = (self.client_ip(), self.local.ip(), self.data_timeout());
-        let open = plan.open(client, local, wait, tls);
-        tokio::pin!(open);
-        // The client may say more before it connects: lines are held, to
-        // be answered after this command, as while a transfer runs. Neither
-        // an ABOR (RFC 959 §4.1.3) nor a client gone before its upload's
-        // data came waits out the data timeout; nor does shutdown.
-        let mut reading = true;
-        loop {
-            if self.control.abor_held() {
-                return Err(FtpError::TransferAborted(
-                    "Transfer aborted before its data connection opened".into(),
-                ));
-            }
+        let shutdown = &self.shared.shutdown;
+        let open = async {
             tokio::select! {
-                conn = &mut open => return conn,
-                _ = self.shared.shutdown.cancelled() => {
-                    return Err(FtpError::CannotOpenData("Server shutting down".into()));
-                }
-                line = self.control.read_ahead(), if reading && self.control.may_read_ahead() => {
-                    let line = line.unwrap_or(None);
-                    reading = line.is_some();
-                    self.control.hold(line);
-                    if !reading && upload {
-                        return Err(FtpError::ControlLost);
-                    }
-                }
+                conn = plan.open(client, local, wait, tls) => Some(conn),
+                _ = shutdown.cancelled() => None,
             }
+        };
+        // The client may say more before it connects, as while a transfer
+        // runs. An ABOR, or a client gone before its upload's data came,
+        // does not wait out the data timeout; nor does shutdown.
+        match self.control.hold_until(open, upload).await {
+            Waited::Done(Some(conn)) => conn,
+            Waited::Done(None) => Err(FtpError::CannotOpenData("Server shutting down".into())),
+            Waited::Abor => Err(FtpError::TransferAborted(
+                "Transfer aborted before its data connection opened".into(),
+            )),
+            Waited::HungUp => Err(FtpError::ControlLost),
         }
     }
 
