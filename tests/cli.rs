@@ -1629,6 +1629,12 @@ fn verbose_logs_commands_but_never_the_password() {
             break;
         }
     }
+    // Refused lines are logged too (curl fails on the first), but not
+    // what a mistyped PASS carries.
+    for refused in ["FOO bar", "PASSWORD Pass-In-A-Typo"] {
+        let out = curl(&["-Q", refused, &format!("{url}v.txt")]);
+        assert!(!out.status.success(), "{out:?}");
+    }
     let out = curl(&[&format!("{url}v.txt")]);
     assert!(out.status.success(), "{out:?}");
     // The download shows up as a log line on stdout.
@@ -1642,6 +1648,8 @@ fn verbose_logs_commands_but_never_the_password() {
     assert_eq!(status.code(), Some(0));
     assert!(stderr.contains("USER share"), "{stderr}");
     assert!(stderr.contains("RETR v.txt"), "{stderr}");
+    assert!(stderr.contains("FOO bar"), "{stderr}");
+    assert!(!stderr.contains("Pass-In-A-Typo"), "{stderr}");
     assert!(stderr.contains("PASS"), "{stderr}");
     assert!(!stderr.contains(password), "{stderr}");
     assert!(!stderr.contains('\x1b'), "colour on a pipe: {stderr:?}");
@@ -2503,6 +2511,9 @@ fn paths_that_cannot_be_shared_together_exit_2() {
         "{line}"
     );
     usage_error(&["--upload-only", &docs, &photos]);
+    let line = usage_error(&["-w", &file]);
+    assert!(line.contains("--write needs a folder"), "{line}");
+    usage_error(&["-w", &file, &arg(&outer, "docs/notes.txt")]);
     let line = usage_error(&["--temp", &file]);
     assert!(
         line.contains("--temp") && line.starts_with("error: "),

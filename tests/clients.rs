@@ -484,7 +484,8 @@ async fn python_ftplib() {
 /// The classic `ftp` client (tnftp here; BSD's and Windows' behave
 /// alike) has the server expand `mget` patterns (`NLST *.jpg`) and fetches
 /// each name that comes back: exactly the matching files arrive, from a
-/// subfolder too, and nothing else.
+/// subfolder too, and nothing else; an exact name comes from where it
+/// was named.
 #[tokio::test]
 async fn classic_ftp_mget_expands_patterns_on_the_server() {
     need!("ftp");
@@ -499,12 +500,15 @@ async fn classic_ftp_mget_expands_patterns_on_the_server() {
     t.write("photos/2024/c.jpg", b"in a subfolder");
     t.write("docs/x.txt", &x);
     t.write("docs/y.md", b"not text");
+    // The same name at the top: an exact name must not be fetched from
+    // where the client is instead of from the folder it named.
+    t.write("y.md", b"the wrong one");
     let local = tempfile::tempdir().unwrap();
     std::fs::create_dir(local.path().join("docs")).unwrap();
     let script = local.path().join("script");
     std::fs::write(
         &script,
-        "user tester s3cret-pass\nprompt off\nbinary\nmget docs/*.txt\ncd photos\nmget *.jpg\nbye\n",
+        "user tester s3cret-pass\nprompt off\nbinary\nmget docs/*.txt\nmget docs/y.md\ncd photos\nmget *.jpg\nbye\n",
     )
     .unwrap();
     let command = format!(
@@ -518,9 +522,18 @@ async fn classic_ftp_mget_expands_patterns_on_the_server() {
     assert_eq!(file_sha(l("a.jpg")), sha256(&a));
     assert_eq!(file_sha(l("b.jpg")), sha256(&b));
     assert_eq!(file_sha(l("docs/x.txt")), sha256(&x));
+    assert_eq!(std::fs::read(l("docs/y.md")).unwrap(), b"not text");
     let mut got: Vec<String> = walk(local.path());
     got.sort();
-    assert_eq!(got, ["a.jpg", "b.jpg", "docs", "docs/x.txt", "script"]);
+    let want = [
+        "a.jpg",
+        "b.jpg",
+        "docs",
+        "docs/x.txt",
+        "docs/y.md",
+        "script",
+    ];
+    assert_eq!(got, want);
 }
 
 /// Every path under `dir`, relative to it.

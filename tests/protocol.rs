@@ -548,9 +548,27 @@ async fn list_and_nlst_expand_shell_patterns() {
         ("NLST /photos/?.jpg", vec!["/photos/a.jpg", "/photos/b.jpg"]),
         ("NLST photos/[ab].*", vec!["photos/a.jpg", "photos/b.jpg"]),
         ("NLST photos/.*.jpg", vec!["photos/.hidden.jpg"]),
+        (
+            "NLST photos/*.*",
+            vec![
+                "photos/[1].jpg",
+                "photos/a.jpg",
+                "photos/b.jpg",
+                "photos/notes.txt",
+            ],
+        ),
         ("NLST photos/*.none", vec![]),
-        // The name exists: it is listed, not taken as a pattern.
-        ("NLST photos/[1].jpg", vec!["[1].jpg"]),
+        // As fnmatch(3) and a shell have them: both negations, classes,
+        // escapes, and an unclosed bracket as an ordinary character.
+        ("NLST photos/[^a-z]*", vec!["photos/2024", "photos/[1].jpg"]),
+        ("NLST photos/[!a-z]*", vec!["photos/2024", "photos/[1].jpg"]),
+        ("NLST photos/[[:digit:]]*", vec!["photos/2024"]),
+        ("NLST photos/\\[1\\].*", vec!["photos/[1].jpg"]),
+        ("NLST photos/[1*", vec!["photos/[1].jpg"]),
+        // The name exists: it is listed, not taken as a pattern; a file
+        // is named as given, as a pattern's matches are.
+        ("NLST photos/[1].jpg", vec!["photos/[1].jpg"]),
+        ("NLST /photos/a.jpg", vec!["/photos/a.jpg"]),
     ];
     for (cmd, want) in cases {
         assert_eq!(names(fetch_text(&mut raw, cmd).await), want, "{cmd}");
@@ -571,9 +589,12 @@ async fn list_and_nlst_expand_shell_patterns() {
         lines.len() == 1 && lines[0].ends_with(" notes.txt"),
         "{r:?}"
     );
-    // Patterns stand for a last component only, and MLSD takes a folder.
-    raw.ok("EPSV", 229).await;
-    raw.ok("NLST */c.jpg", 550).await;
+    // Patterns stand for a last component only, as given (not one that
+    // `/.` or `/` follows), and MLSD takes a folder.
+    for cmd in ["NLST */c.jpg", "NLST */.", "NLST 20*/"] {
+        raw.ok("EPSV", 229).await;
+        raw.ok(cmd, 550).await;
+    }
     raw.ok("EPSV", 229).await;
     raw.ok("MLSD *", 550).await;
     raw.ok("EPSV", 229).await;

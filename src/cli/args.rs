@@ -257,7 +257,9 @@ fn sum_of_parts(text: &str) -> Result<Option<u64>, String> {
         }
         let (number, after) = rest.split_at(digits);
         if after.starts_with(['.', ',']) {
-            return Err(format!("whole numbers only: 1h30m, not 1.5h {hint}"));
+            return Err(format!(
+                "whole numbers only, so {text:?} cannot be read: write 1h30m, not 1.5h {hint}"
+            ));
         }
         let after = after.trim_start();
         let letters = after
@@ -382,6 +384,7 @@ mod tests {
         assert!(parse_duration("1.5h")
             .unwrap_err()
             .contains("whole numbers"));
+        assert!(parse_duration("1.5m").unwrap_err().contains("\"1.5m\""));
         for bad in [
             "soon",
             "-5s",

@@ -1,6 +1,7 @@
 //! What may be shared together, checked before anything starts so that a
 //! mistake is a usage error (exit 2) in one line: `--upload-only` takes one
-//! folder, and several paths need a name each (not `/`), all different.
+//! folder, `--write` at least one, and several paths need a name each (not
+//! `/`), all different.
 
 use ftpshare::ShareError;
 
@@ -17,6 +18,13 @@ pub fn check(args: &Serve) -> Result<(), String> {
         if !one_folder {
             return Err("--upload-only needs exactly one folder".into());
         }
+    }
+    // Writes go into shared folders only: with files alone, `-w` would
+    // promise what every client would be refused.
+    let only_files = !args.paths.is_empty()
+        && (args.paths.iter()).all(|p| p.metadata().is_ok_and(|m| !m.is_dir()));
+    if args.write && only_files {
+        return Err("--write needs a folder to write into; only files are shared".into());
     }
     if args.paths.len() < 2 {
         return Ok(());

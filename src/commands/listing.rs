@@ -1,5 +1,6 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path.
 
+use std::ffi::CString;
 use std::io;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,8 +26,9 @@ fn now() -> i64 {
 /// A last component that names nothing but is a shell pattern (`*.jpg`)
 /// lists the folder's entries it matches, as vsftpd and ProFTPD do:
 /// classic clients' `mget *.jpg` sends `NLST *.jpg` and fetches what it
-/// names. NLST's names then start with the folder part as given
-/// (`sub/a.jpg`), so they name the files from where the client is.
+/// names. So NLST names a file, and a pattern's matches, with the folder
+/// part as given (`sub/a.jpg`): each can be fetched as it reads. A
+/// folder's entries are named alone, as `ls` names them.
 async fn prepare(
     s: &Session,
     arg: &str,
@@ -34,14 +36,11 @@ async fn prepare(
     dirs_only: bool,
 ) -> FtpResult<(VPath, ListingJob, bool)> {
     let path = s.path(arg)?;
-    let pattern = pattern(&path).filter(|_| !dirs_only);
-    let folder_part = match format {
-        ListFormat::Names => {
-            let arg = arg.trim_end_matches('/');
-            arg.rfind('/').map_or("", |end| &arg[..=end]).to_owned()
-        }
-        _ => String::new(),
-    };
+    // The pattern and the folder part come from the text as given; a last
+    // part that the path drops or changes (`*/.`, `*/`) is no pattern.
+    let (folder_part, last) = arg.split_at(arg.rfind('/').map_or(0, |end| end + 1));
+    let pattern = Pattern::of(last).filter(|_| !dirs_only && path.file_name() == Some(last));
+    let folder_part = folder_part.to_owned();
     let shared = Arc::clone(&s.shared);
     let work = move || -> FtpResult<(VPath, ListingJob, bool)> {
         // A deleted folder lists as empty: say it is gone instead.
@@ -70,8 +69,11 @@ async fn prepare(
                 other => other,
             };
             let mut job = root.listing(&path, format, now()).at(&path)?;
-            if let Some(pattern) = pattern {
-                job.retain(|name| pattern.matches_with(name, MATCH));
+            if let Some(pattern) = &pattern {
+                let mut name_buf = Vec::new();
+                job.retain(|name| pattern.matches(name, &mut name_buf));
+            }
+            if pattern.is_some() || !is_dir {
                 job.prefix_names(folder_part);
             }
             Ok((path, job, is_dir))
@@ -86,21 +88,31 @@ async fn prepare(
         .map_err(|_| FtpError::Local("Listing failed".into()))?
 }
 
-/// As a shell matches: case counts, and a leading dot must be written.
-const MATCH: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: true,
-    require_literal_separator: true,
-    require_literal_leading_dot: true,
-};
+/// A shell pattern: `*`, `?`, `[...]` (negated by `!` or `^`, with
+/// classes such as `[[:digit:]]`), and `\` taking the next character as
+/// it is. Matched by fnmatch(3), the C library's own shell matching, so
+/// an unclosed `[` is an ordinary character, as in a shell.
+struct Pattern(CString);
 
-/// The last component of `path` as a shell pattern (`*`, `?`, `[...]`),
-/// if it has a wildcard and is a well-formed pattern.
-fn pattern(path: &VPath) -> Option<glob::Pattern> {
-    let name = path.file_name()?;
-    if !name.contains(['*', '?', '[']) {
-        return None;
+impl Pattern {
+    /// `name`, if it has a wildcard.
+    fn of(name: &str) -> Option<Pattern> {
+        if !name.contains(['*', '?', '[']) {
+            return None;
+        }
+        CString::new(name).ok().map(Pattern)
     }
-    glob::Pattern::new(name).ok()
+
+    /// Whether `name` matches; a leading dot only matches a dot written
+    /// as such (`FNM_PERIOD`). `buf` is scratch space for the name.
+    fn matches(&self, name: &str, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+        // SAFETY: both strings end in NUL and outlive the call; names hold
+        // no NUL before it.
+        unsafe { libc::fnmatch(self.0.as_ptr(), buf.as_ptr().cast(), libc::FNM_PERIOD) == 0 }
+    }
 }
 
 async fn send_listing(

@@ -109,7 +109,7 @@ impl ListingJob {
     }
 
     /// Keeps only the entries whose name (as shown) `keep` accepts.
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         match &mut self.source {
             Source::Dir(names, _) => {
                 let pages = &names.pages;
@@ -122,7 +122,8 @@ impl ListingJob {
         }
     }
 
-    /// Puts `prefix` before each name, if the listing is of names only.
+    /// Puts `prefix` before each name, if the listing is of names only
+    /// (NLST).
     pub fn prefix_names(&mut self, prefix: String) {
         self.prefix = prefix;
     }
