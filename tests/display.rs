@@ -180,7 +180,7 @@ fn hostile_names_reach_plain_output_escaped() {
     // Escaped, not dropped: the operator can still tell what happened.
     for seen in [
         r"\e]0;DIR\u{7}\u{9b} (writable)",
-        r#"wrong password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
+        r#"refused  password for "\e]0;PWNED\u{7}\e[31mevil\u{9b}""#,
         r"mkdir    /\e]0;PWNED\u{7}/sub",
         r"upload   /\u{202e}txt.exe",
         r"download /\e[2J.txt",

@@ -197,7 +197,8 @@ impl<'a> Ui<'a> {
             } => self.log_login(*peer, user, *anonymous, client.as_deref()),
             Event::LoginFailed { peer, user } => {
                 let user = format!("\"{user}\"");
-                self.log_named("refused  wrong password for ", &user, *peer);
+                // Wrong, or any password from a banned address.
+                self.log_named("refused  password for ", &user, *peer);
             }
             Event::TransferStarted {
                 id,
