@@ -15,7 +15,7 @@ use crate::error::FtpError;
 use crate::events::Direction;
 use crate::protocol::telnet::Framed;
 use crate::protocol::{self, Command, ProtLevel, Refusal, Reply};
-use crate::session::{running, Control, Flow, Session, Waited};
+use crate::session::{running, Control, EndsAt, Flow, Session, Waited};
 use crate::shared::Shared;
 
 pub(crate) async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
@@ -113,6 +113,12 @@ impl Session {
                         Ok(Some(Framed::TooLong)) => {
                             let msg = format!("Command line too long (limit {} bytes)", limits.max_line);
                             self.reply(Reply::new(500, msg)).await
+                        }
+                        // A client that only closed its sending side still
+                        // gets its download and the 226, as after a QUIT.
+                        Ok(None) if self.transfer.as_ref().is_some_and(|t| t.is_download()) => {
+                            let _ = Box::pin(self.finish_before(&Command::Quit)).await;
+                            Flow::Close
                         }
                         Ok(None) | Err(_) => Flow::Close,
                     };
@@ -230,7 +236,7 @@ impl Session {
         let cut = *cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
         let report = match cut {
             true => None,
-            false => self.wait_for_transfer().await,
+            false => self.wait_for_transfer(cmd.starts_transfer()).await,
         };
         match report {
             Some(report) => self.finish_transfer(report).await,
@@ -239,11 +245,12 @@ impl Session {
     }
 
     /// The running transfer's end; `None` when it is to be stopped: at an
-    /// ABOR queued behind the waiting command, when the client hangs up
-    /// during an upload, at a kill, or when shutdown's grace is over.
-    /// Lines read meanwhile are held, to be answered in order after the
-    /// waiting command.
-    async fn wait_for_transfer(&mut self) -> Option<running::TransferReport> {
+    /// ABOR queued behind the waiting command (unless that command starts
+    /// a transfer, `starts`: the ABOR is then for that one), when the
+    /// client hangs up during an upload, at a kill, or when shutdown's
+    /// grace is over. Lines read meanwhile are held, to be answered in
+    /// order after the waiting command.
+    async fn wait_for_transfer(&mut self, starts: bool) -> Option<running::TransferReport> {
         let (kill, shutdown) = (self.shared.kill.clone(), self.shared.shutdown.clone());
         let grace = self.shared.config.limits.shutdown_grace;
         // A client gone mid-upload loses it, as when no command waits; a
@@ -258,7 +265,11 @@ impl Session {
                 () = async { shutdown.cancelled().await; sleep(grace).await } => None,
             }
         };
-        match self.control.hold_until(ended, upload).await {
+        let ends = EndsAt {
+            abor: !starts,
+            hang_up: upload,
+        };
+        match self.control.hold_until(ended, ends).await {
             Waited::Done(report) => report,
             Waited::Abor | Waited::HungUp => None,
         }

@@ -534,6 +534,7 @@ async fn list_and_nlst_expand_shell_patterns() {
         ".hidden.jpg",
         "[1].jpg",
         "2024/c.jpg",
+        "café.png",
     ] {
         t.write(&format!("photos/{name}"), name.as_bytes());
     }
@@ -548,12 +549,16 @@ async fn list_and_nlst_expand_shell_patterns() {
         ("NLST /photos/?.jpg", vec!["/photos/a.jpg", "/photos/b.jpg"]),
         ("NLST photos/[ab].*", vec!["photos/a.jpg", "photos/b.jpg"]),
         ("NLST photos/.*.jpg", vec!["photos/.hidden.jpg"]),
+        // `?` and classes take a character of a UTF-8 name, not a byte.
+        ("NLST photos/caf?.png", vec!["photos/café.png"]),
+        ("NLST photos/caf[éè].png", vec!["photos/café.png"]),
         (
             "NLST photos/*.*",
             vec![
                 "photos/[1].jpg",
                 "photos/a.jpg",
                 "photos/b.jpg",
+                "photos/café.png",
                 "photos/notes.txt",
             ],
         ),
@@ -576,7 +581,7 @@ async fn list_and_nlst_expand_shell_patterns() {
     raw.ok("CWD photos", 250).await;
     assert_eq!(
         names(fetch_text(&mut raw, "NLST *").await),
-        ["2024", "[1].jpg", "a.jpg", "b.jpg", "notes.txt"]
+        ["2024", "[1].jpg", "a.jpg", "b.jpg", "café.png", "notes.txt"]
     );
     let long = names(fetch_text(&mut raw, "LIST -l *.jpg").await);
     assert_eq!(long.len(), 3, "{long:?}");
@@ -730,22 +735,75 @@ async fn abor_behind_a_queued_command_stops_the_transfer() {
 
 /// RFC 959: QUIT waits for the transfer. A client that sends it and then
 /// closes its side of the control connection (`nc -N`) still gets the
-/// whole download, its 226 and its 221.
+/// whole download, its 226 and its 221; one that only closes its side,
+/// after the 150 or before its data connection came, gets the download
+/// and the 226.
 #[tokio::test]
 async fn quit_then_half_close_during_a_download_gets_it_all() {
     let t = start(AccessMode::Writable).await;
     let data = pseudo_random(4 << 20, 77);
     t.write("big.bin", &data);
+    for (before_150, quit) in [(false, true), (false, false), (true, false)] {
+        let mut raw = t.login().await;
+        let address = raw.epsv_address().await;
+        let mut d = match before_150 {
+            true => {
+                raw.send_raw(b"RETR big.bin\r\n").await;
+                raw.writer.shutdown().await.unwrap();
+                tokio::net::TcpStream::connect(address).await.unwrap()
+            }
+            false => {
+                let d = tokio::net::TcpStream::connect(address).await.unwrap();
+                raw.ok("RETR big.bin", 150).await;
+                if quit {
+                    raw.send_raw(b"QUIT\r\n").await;
+                }
+                raw.writer.shutdown().await.unwrap();
+                d
+            }
+        };
+        let mut got = Vec::new();
+        d.read_to_end(&mut got).await.unwrap();
+        let case = format!("QUIT {quit}, closed before the 150 {before_150}");
+        assert!(
+            got == data,
+            "{case}: got {} of {} bytes",
+            got.len(),
+            data.len()
+        );
+        if before_150 {
+            assert_eq!(raw.reply().await.code, 150, "{case}");
+        }
+        assert_eq!(raw.reply().await.code, 226, "{case}");
+        if quit {
+            assert_eq!(raw.reply().await.code, 221, "{case}");
+        }
+        assert!(raw.closed().await, "{case}");
+    }
+}
+
+/// An ABOR behind a command that starts a transfer of its own (a hash)
+/// is that transfer's: the running download goes on to its end.
+#[tokio::test]
+async fn abor_behind_a_hash_is_the_hash_s() {
+    let t = start(AccessMode::Writable).await;
+    let data = pseudo_random(4 << 20, 78);
+    t.write("big.bin", &data);
+    t.write("small.txt", b"small");
     let mut raw = t.login().await;
     let mut d = raw.epsv().await;
     raw.ok("RETR big.bin", 150).await;
-    raw.send_raw(b"QUIT\r\n").await;
-    raw.writer.shutdown().await.unwrap();
+    raw.send_raw(b"XCRC small.txt\r\nABOR\r\n").await;
     let mut got = Vec::new();
     d.read_to_end(&mut got).await.unwrap();
     assert!(got == data, "got {} of {} bytes", got.len(), data.len());
     assert_eq!(raw.reply().await.code, 226);
-    assert_eq!(raw.reply().await.code, 221);
+    // The hash ended before the ABOR came (250, then 226), or was stopped
+    // by it (426, then 226).
+    let hash = raw.reply().await;
+    assert!(matches!(hash.code, 250 | 426), "{hash:?}");
+    assert_eq!(raw.reply().await.code, 226);
+    raw.ok("NOOP", 200).await;
 }
 
 #[tokio::test]

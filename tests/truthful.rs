@@ -385,6 +385,36 @@ async fn a_client_that_hangs_up_before_its_upload_connects_leaves_nothing() {
     assert!(!t.path("never.bin").exists());
 }
 
+/// A client that sends an upload and then closes its side while a
+/// download runs gets the download, and the upload ends there and then:
+/// no 150, nothing on disk, no wait for the data timeout.
+#[tokio::test]
+async fn an_upload_queued_before_the_client_closed_never_starts() {
+    use tokio::io::AsyncReadExt;
+    let t = slow_to_give_up().await;
+    let data = pseudo_random(2 << 20, 41);
+    t.write("big.bin", &data);
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("RETR big.bin", 150).await;
+    c.send_raw(b"EPSV\r\nSTOR up.bin\r\n").await;
+    c.writer.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "got {} of {} bytes", got.len(), data.len());
+    assert_eq!(c.reply().await.code, 226);
+    assert_eq!(c.reply().await.code, 229);
+    let since = Instant::now();
+    assert!(c.closed().await, "the session did not end");
+    assert!(
+        since.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        since.elapsed()
+    );
+    assert!(!t.path("up.bin").exists());
+    assert_eq!(temp_files(t.root()), Vec::<String>::new());
+}
+
 /// Nothing temporary outlives the server: an upload still running when it
 /// shuts down is stopped and its temporary file removed before
 /// `shutdown` returns.

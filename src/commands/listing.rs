@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FtpError, FtpResult, IoContext};
@@ -71,6 +71,7 @@ async fn prepare(
             let mut job = root.listing(&path, format, now()).at(&path)?;
             if let Some(pattern) = &pattern {
                 let mut name_buf = Vec::new();
+                let _utf8 = Utf8Locale::enter();
                 job.retain(|name| pattern.matches(name, &mut name_buf));
             }
             if pattern.is_some() || !is_dir {
@@ -86,6 +87,44 @@ async fn prepare(
     crate::blocking::run(work)
         .await
         .map_err(|_| FtpError::Local("Listing failed".into()))?
+}
+
+/// fnmatch(3) reads characters by the thread's locale: under C.UTF-8 `?`
+/// and `[é]` take one character of a UTF-8 name, not one byte. Entered
+/// for as long as this lives, on this thread only; where the C library
+/// has no such locale, patterns go by bytes.
+struct Utf8Locale(libc::locale_t);
+
+impl Utf8Locale {
+    fn enter() -> Option<Utf8Locale> {
+        // Made once, kept for the life of the process (as a number: the
+        // handle is a pointer, which a static cannot hold).
+        static UTF8: OnceLock<usize> = OnceLock::new();
+        let utf8 = *UTF8.get_or_init(|| {
+            // SAFETY: a valid locale name and no base locale to modify.
+            let made = unsafe {
+                libc::newlocale(
+                    libc::LC_CTYPE_MASK,
+                    c"C.UTF-8".as_ptr(),
+                    std::ptr::null_mut(),
+                )
+            };
+            made as usize
+        });
+        if utf8 == 0 {
+            return None;
+        }
+        // SAFETY: a locale made by newlocale and never freed.
+        let previous = unsafe { libc::uselocale(utf8 as libc::locale_t) };
+        Some(Utf8Locale(previous))
+    }
+}
+
+impl Drop for Utf8Locale {
+    fn drop(&mut self) {
+        // SAFETY: the thread's locale before `enter`, still valid.
+        unsafe { libc::uselocale(self.0) };
+    }
 }
 
 /// A shell pattern: `*`, `?`, `[...]` (negated by `!` or `^`, with

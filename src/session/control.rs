@@ -132,31 +132,27 @@ impl Control {
 
     /// Waits for `done` while the client's lines are read ahead and held,
     /// to be answered in order after the command that waits (at most 4 KiB
-    /// of them: a client that sends more waits). The wait ends early at a
-    /// held ABOR that no held transfer command comes before (RFC 959
-    /// §4.1.3: the client wants the transfer stopped now, not once it
-    /// ends), and, when `hang_up_ends`, when the client closes.
+    /// of them: a client that sends more waits). The wait ends early where
+    /// `ends` says: at a held ABOR that no held transfer command comes
+    /// before (RFC 959 §4.1.3: the client wants the transfer stopped now,
+    /// not once it ends), and at the client's close, read now or before.
     pub async fn hold_until<T>(
         &mut self,
         done: impl Future<Output = T>,
-        hang_up_ends: bool,
+        ends: EndsAt,
     ) -> Waited<T> {
         tokio::pin!(done);
         loop {
-            if self.held.first == Some(Mark::Abor) {
+            if ends.abor && self.held.first == Some(Mark::Abor) {
                 return Waited::Abor;
+            }
+            if ends.hang_up && self.held.closed() {
+                return Waited::HungUp;
             }
             let more = self.held.takes_more();
             tokio::select! {
                 value = &mut done => return Waited::Done(value),
-                line = self.read_ahead(), if more => {
-                    let line = line.unwrap_or(None);
-                    let gone = line.is_none();
-                    self.held.push(line);
-                    if gone && hang_up_ends {
-                        return Waited::HungUp;
-                    }
-                }
+                line = self.read_ahead(), if more => self.held.push(line.unwrap_or(None)),
             }
         }
     }
@@ -280,6 +276,17 @@ async fn read_on_heap(
     Ok(n)
 }
 
+/// What ends a wait with lines read ahead before what it waits for.
+#[derive(Clone, Copy)]
+pub struct EndsAt {
+    /// A held ABOR (not when the waiting command starts a transfer of its
+    /// own: an ABOR after it is that transfer's).
+    pub abor: bool,
+    /// The client's close (an upload's: a download goes on for a client
+    /// that only closed its sending side).
+    pub hang_up: bool,
+}
+
 /// What a wait with lines read ahead came to.
 pub enum Waited<T> {
     Done(T),
@@ -353,10 +360,15 @@ impl Held {
         Some(line)
     }
 
+    /// Whether the client's close is held.
+    fn closed(&self) -> bool {
+        matches!(self.lines.back(), Some((None, _)))
+    }
+
     /// Whether another line may be read ahead: within the limit, and not
     /// past the client's close.
     fn takes_more(&self) -> bool {
-        self.bytes < Held::LIMIT && !matches!(self.lines.back(), Some((None, _)))
+        self.bytes < Held::LIMIT && !self.closed()
     }
 }
 

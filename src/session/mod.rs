@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use control::{Control, Waited};
+pub(crate) use control::{Control, EndsAt, Waited};
 pub(crate) use running::{Job, RunningTransfer};
 pub(crate) use upload::{Finish, InPlace};
 

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::task::{open, TaskContext};
 use super::upload::{busy, Finish};
-use super::{Flow, Session, Waited};
+use super::{EndsAt, Flow, Session, Waited};
 use crate::budget::Ticket;
 use crate::data::{self, Opened, Progress, TransferLimits};
 use crate::error::{FtpError, FtpResult};
@@ -101,6 +101,11 @@ impl RunningTransfer {
 
     pub fn is_upload(&self) -> bool {
         self.direction == Some(Direction::Upload)
+    }
+
+    /// A file download or a listing: data that goes to the client.
+    pub fn is_download(&self) -> bool {
+        !self.is_upload() && !self.is_hash()
     }
 
     /// Stops the transfer unless it is committing, and waits for its end:
@@ -371,7 +376,11 @@ impl Session {
         // The client may say more before it connects, as while a transfer
         // runs. An ABOR, or a client gone before its upload's data came,
         // does not wait out the data timeout; nor does shutdown.
-        match self.control.hold_until(open, upload).await {
+        let ends = EndsAt {
+            abor: true,
+            hang_up: upload,
+        };
+        match self.control.hold_until(open, ends).await {
             Waited::Done(Some(conn)) => conn,
             Waited::Done(None) => Err(FtpError::CannotOpenData("Server shutting down".into())),
             Waited::Abor => Err(FtpError::TransferAborted(
