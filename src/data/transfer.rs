@@ -245,13 +245,9 @@ fn sendfile_until(
 }
 
 /// The user-space download loop, for any stream (TLS, or an adapter
-/// layered on the data connection). A cold disk must not stall a runtime
-/// thread, so reads are file-system jobs, except where the first of them
-/// found a local disk file system: there, bytes in the page cache are read
-/// here, by a read the kernel makes without waiting for a device or
-/// refuses (`RWF_NOWAIT`, as in `vfs::cached`), and only the rest on the
-/// pool. A TLS download so makes no thread switch per read: 7–9 % less
-/// server CPU for a warm 256 MiB file.
+/// layered on the data connection). Each read is a file-system job: a
+/// cold disk must not stall a runtime thread. (Cached bytes read here with
+/// `RWF_NOWAIT` instead: see README, "What was measured and not taken".)
 async fn copy_out(
     stream: &mut DataStream,
     file: File,
@@ -268,38 +264,15 @@ async fn copy_out(
     let mut converted = Vec::new();
     let mut prev_cr = ascii.is_some_and(|a| a.after_cr);
     let mut sent = 0u64;
-    // Whether cached bytes may be read here; asked with the first read.
-    let (mut here, mut reads_here) = (None, 0u32);
     loop {
-        let cached = match here {
-            Some(true) => crate::vfs::read_cached(&file, &mut buf, at),
-            _ => None,
-        };
-        let n = match cached {
-            // A plain socket that takes every write at once never makes
-            // this task wait, and it shares its thread with its session
-            // (and others): it lets them run after each MiB read here (a
-            // yield per read cost 4 % of a TLS download's CPU), so that an
-            // ABOR is read at once.
-            Some(n) => {
-                reads_here = reads_here.wrapping_add(1);
-                if reads_here % 4 == 0 {
-                    tokio::task::yield_now().await;
-                }
-                n
-            }
-            None => {
-                let (f, ask) = (Arc::clone(&file), here.is_none());
-                let read = crate::blocking::run(move || {
-                    let n = f.read_at(&mut buf, at);
-                    (n, buf, ask && crate::vfs::allowed_on(&*f))
-                });
-                let (n, back, local) = read.await.at("file")?;
-                buf = back;
-                here = Some(here.unwrap_or(local));
-                n.at("file")?
-            }
-        };
+        let f = Arc::clone(&file);
+        let read = crate::blocking::run(move || {
+            let n = f.read_at(&mut buf, at);
+            (n, buf)
+        });
+        let (n, back) = read.await.at("file")?;
+        buf = back;
+        let n = n.at("file")?;
         if n == 0 {
             break;
         }

@@ -1,6 +1,5 @@
 //! Opening and reading a file when the kernel can do it without waiting
-//! for any device: the one file-system work done on a session's thread
-//! (here, and the reads of a download sent from user space).
+//! for any device: the one file-system work done on a session's thread.
 //!
 //! A small download otherwise makes a round trip to the file-system pool
 //! (two thread switches) for an open and a read that, on a warm cache,
@@ -96,18 +95,6 @@ pub fn open_read(dir: &impl AsFd, rel: &Path, offset: u64, max: u64) -> Cached {
     };
     let file = File::from(fd);
     Cached::Read(Download { file, len, bytes })
-}
-
-/// Reads at `at` if the bytes are in the page cache, without waiting for
-/// a device; `None` when they are not, or when the read failed (the
-/// pool's read then gives the error), or at what may be the end: Linux
-/// 5.9 and 5.10 return 0 for uncached bytes in the middle of a file, so
-/// only the pool's read may say a file ended. Only for files on a file
-/// system [`allowed_on`] accepts.
-pub fn read_cached(file: &File, buf: &mut [u8], at: u64) -> Option<usize> {
-    let buf = &mut [IoSliceMut::new(buf)];
-    let n = rustix::io::preadv2(file, buf, at, ReadWriteFlags::NOWAIT).ok()?;
-    (n > 0).then_some(n)
 }
 
 /// Files up to this size are read whole when they are opened.

@@ -20,7 +20,7 @@ mod share;
 mod time;
 mod upload;
 
-pub use cached::{allowed_on, read_cached, read_small, Download};
+pub use cached::{read_small, Download};
 pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
