@@ -14,7 +14,7 @@ pub enum Direction {
 }
 
 /// Why a connection was turned away with `421` before its greeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Refused {
     /// Too many failed logins from the address (`ban_after`).
     Banned,
@@ -53,7 +53,8 @@ pub enum Event {
         peer: SocketAddr,
     },
     /// A connection was refused; reported at most once a minute per
-    /// address, so a flood cannot flood the reader too.
+    /// address and reason, so a flood cannot flood the reader too, and a
+    /// ban still shows after refusals for another reason.
     Refused {
         peer: SocketAddr,
         reason: Refused,

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::config::{AccessMode, Config, Limits, TlsMode};
-use crate::events::Event;
+use crate::events::{Event, Refused};
 use crate::shared::Shared;
 use crate::threads::SessionThreads;
 use crate::tls::{TlsError, TlsIdentity};
@@ -439,7 +439,7 @@ async fn accept_loop(
                 });
             }
             Err(why) => {
-                if reports.due(peer.ip(), Instant::now()) {
+                if reports.due((peer.ip(), why), Instant::now()) {
                     tracing::info!(%peer, "refused: {}", why.as_str());
                     shared.emit(Event::Refused { peer, reason: why });
                 }
@@ -458,11 +458,13 @@ fn refuse(stream: TcpStream, why: &'static str) {
     }
 }
 
-/// Which refusals are reported: the first from an address in a minute.
-/// Bounded, so a flood from many addresses cannot grow it; when it is
-/// full of recent addresses, new ones go unreported until it empties.
+/// Which refusals are reported: the first from an address for a reason
+/// in a minute (a ban is reported even when the address was just refused
+/// for too many connections). Bounded, so a flood from many addresses
+/// cannot grow it; when it is full of recent ones, new ones go unreported
+/// until it empties.
 struct RefusalReports {
-    last: HashMap<IpAddr, Instant>,
+    last: HashMap<(IpAddr, Refused), Instant>,
     pruned: Option<Instant>,
 }
 
@@ -477,9 +479,9 @@ impl RefusalReports {
         }
     }
 
-    fn due(&mut self, ip: IpAddr, now: Instant) -> bool {
+    fn due(&mut self, key: (IpAddr, Refused), now: Instant) -> bool {
         let recent = |t: &Instant| now.saturating_duration_since(*t) < Self::EVERY;
-        if self.last.get(&ip).is_some_and(recent) {
+        if self.last.get(&key).is_some_and(recent) {
             return false;
         }
         // Pruning is a scan: at most once a second, and only when full.
@@ -491,10 +493,10 @@ impl RefusalReports {
             self.last.retain(|_, t| recent(t));
             self.pruned = Some(now);
         }
-        if self.last.len() >= Self::CAPACITY && !self.last.contains_key(&ip) {
+        if self.last.len() >= Self::CAPACITY && !self.last.contains_key(&key) {
             return false;
         }
-        self.last.insert(ip, now);
+        self.last.insert(key, now);
         true
     }
 }
@@ -750,18 +752,22 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_reported_once_a_minute_per_address_within_a_bound() {
+    fn refusals_are_reported_once_a_minute_per_address_and_reason_within_a_bound() {
+        use crate::events::Refused::{Banned, MaxConnections};
         let mut r = RefusalReports::new();
         let t0 = Instant::now();
         let a: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(r.due(a, t0));
-        assert!(!r.due(a, t0 + Duration::from_secs(59)));
-        assert!(r.due(a, t0 + Duration::from_secs(61)));
+        assert!(r.due((a, MaxConnections), t0));
+        assert!(!r.due((a, MaxConnections), t0 + Duration::from_secs(59)));
+        // A ban right after is news, and reported.
+        assert!(r.due((a, Banned), t0 + Duration::from_secs(1)));
+        assert!(!r.due((a, Banned), t0 + Duration::from_secs(2)));
+        assert!(r.due((a, MaxConnections), t0 + Duration::from_secs(61)));
         let mut r = RefusalReports::new();
         for i in 0..RefusalReports::CAPACITY as u32 {
-            assert!(r.due(IpAddr::V4(i.into()), t0));
+            assert!(r.due((IpAddr::V4(i.into()), Banned), t0));
         }
-        let late: IpAddr = "10.9.9.9".parse().unwrap();
+        let late = ("10.9.9.9".parse().unwrap(), Banned);
         assert!(!r.due(late, t0), "full of recent addresses");
         assert_eq!(r.last.len(), RefusalReports::CAPACITY);
         assert!(r.due(late, t0 + Duration::from_secs(61)), "old ones pruned");
