@@ -290,6 +290,20 @@ async fn clients_that_never_read_stall_no_one() {
     drop(stalled);
 }
 
+/// Waits for every temporary upload file under the share to go, and
+/// fails if one is still there after 3 s.
+async fn no_temp_file_within_3s(t: &TestServer) {
+    let since = Instant::now();
+    while !temp_files(t.root()).is_empty() {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            temp_files(t.root())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// When the control connection is gone, the upload is over: its
 /// temporary file goes at once, though the data connection stays open
 /// (it used to stay until the data connection's stall timeout).
@@ -302,15 +316,7 @@ async fn a_client_that_hangs_up_mid_upload_leaves_no_temporary_file() {
     d.write_all(&pseudo_random(300_000, 8)).await.unwrap();
     assert_eq!(temp_files(t.root()).len(), 1);
     drop(c);
-    let since = Instant::now();
-    while !temp_files(t.root()).is_empty() {
-        assert!(
-            since.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            temp_files(t.root())
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    no_temp_file_within_3s(&t).await;
     assert!(!t.path("big.bin").exists());
     drop(d);
 }
@@ -372,15 +378,7 @@ async fn a_client_that_hangs_up_before_its_upload_connects_leaves_nothing() {
     })
     .await;
     drop(c);
-    let since = Instant::now();
-    while !temp_files(t.root()).is_empty() {
-        assert!(
-            since.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            temp_files(t.root())
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    no_temp_file_within_3s(&t).await;
     assert!(tokio::net::TcpStream::connect(port).await.is_err());
     assert!(!t.path("never.bin").exists());
 }

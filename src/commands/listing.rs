@@ -1,14 +1,13 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path.
 
-use std::ffi::CString;
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{reply, Reply};
 use crate::session::{Flow, Job, Session};
-use crate::vfs::{ListFormat, ListingJob, Share, VPath};
+use crate::vfs::{ListFormat, ListingJob, Pattern, Share, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -70,9 +69,7 @@ async fn prepare(
             };
             let mut job = root.listing(&path, format, now()).at(&path)?;
             if let Some(pattern) = &pattern {
-                let mut name_buf = Vec::new();
-                let _utf8 = Utf8Locale::enter();
-                job.retain(|name| pattern.matches(name, &mut name_buf));
+                job.keep_matching(pattern);
             }
             if pattern.is_some() || !is_dir {
                 job.prefix_names(folder_part);
@@ -87,71 +84,6 @@ async fn prepare(
     crate::blocking::run(work)
         .await
         .map_err(|_| FtpError::Local("Listing failed".into()))?
-}
-
-/// fnmatch(3) reads characters by the thread's locale: under C.UTF-8 `?`
-/// and `[é]` take one character of a UTF-8 name, not one byte. Entered
-/// for as long as this lives, on this thread only; where the C library
-/// has no such locale, patterns go by bytes.
-struct Utf8Locale(libc::locale_t);
-
-impl Utf8Locale {
-    fn enter() -> Option<Utf8Locale> {
-        // Made once, kept for the life of the process (as a number: the
-        // handle is a pointer, which a static cannot hold).
-        static UTF8: OnceLock<usize> = OnceLock::new();
-        let utf8 = *UTF8.get_or_init(|| {
-            // SAFETY: a valid locale name and no base locale to modify.
-            let made = unsafe {
-                libc::newlocale(
-                    libc::LC_CTYPE_MASK,
-                    c"C.UTF-8".as_ptr(),
-                    std::ptr::null_mut(),
-                )
-            };
-            made as usize
-        });
-        if utf8 == 0 {
-            return None;
-        }
-        // SAFETY: a locale made by newlocale and never freed.
-        let previous = unsafe { libc::uselocale(utf8 as libc::locale_t) };
-        Some(Utf8Locale(previous))
-    }
-}
-
-impl Drop for Utf8Locale {
-    fn drop(&mut self) {
-        // SAFETY: the thread's locale before `enter`, still valid.
-        unsafe { libc::uselocale(self.0) };
-    }
-}
-
-/// A shell pattern: `*`, `?`, `[...]` (negated by `!` or `^`, with
-/// classes such as `[[:digit:]]`), and `\` taking the next character as
-/// it is. Matched by fnmatch(3), the C library's own shell matching, so
-/// an unclosed `[` is an ordinary character, as in a shell.
-struct Pattern(CString);
-
-impl Pattern {
-    /// `name`, if it has a wildcard.
-    fn of(name: &str) -> Option<Pattern> {
-        if !name.contains(['*', '?', '[']) {
-            return None;
-        }
-        CString::new(name).ok().map(Pattern)
-    }
-
-    /// Whether `name` matches; a leading dot only matches a dot written
-    /// as such (`FNM_PERIOD`). `buf` is scratch space for the name.
-    fn matches(&self, name: &str, buf: &mut Vec<u8>) -> bool {
-        buf.clear();
-        buf.extend_from_slice(name.as_bytes());
-        buf.push(0);
-        // SAFETY: both strings end in NUL and outlive the call; names hold
-        // no NUL before it.
-        unsafe { libc::fnmatch(self.0.as_ptr(), buf.as_ptr().cast(), libc::FNM_PERIOD) == 0 }
-    }
 }
 
 async fn send_listing(

@@ -227,13 +227,14 @@ impl Session {
         };
         // Once the server stops, or the last allowed transfer is done, no
         // transfer begins, in any session.
+        let upload = direction == Some(Direction::Upload);
         let opened = if self.shared.shutdown.is_cancelled() || self.shared.transfers_done() {
             Err(FtpError::Closing("Server shutting down".into()))
         } else {
-            self.open_data(matches!(job, Job::Receive { .. })).await
+            self.open_data(upload).await
         };
         let (mut ctx, started) = (self.task_context(), Instant::now());
-        if direction == Some(Direction::Upload) {
+        if upload {
             ctx.control = self.control.socket();
         }
         if let Ok(conn) = &opened {

@@ -19,6 +19,7 @@ use rustix::fs::{openat, statat, AtFlags, Mode, OFlags, RawDir};
 
 use super::listing::{Entry, ListFormat, Listing};
 use super::names::display_name;
+use super::pattern::{Pattern, Utf8Locale};
 use super::root::Root;
 use super::upload::is_temp_name;
 use super::VPath;
@@ -108,8 +109,11 @@ impl ListingJob {
         }
     }
 
-    /// Keeps only the entries whose name (as shown) `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+    /// Keeps only the entries whose name (as shown) matches `pattern`.
+    pub fn keep_matching(&mut self, pattern: &Pattern) {
+        let mut name_buf = Vec::new();
+        let mut keep = |name: &str| pattern.matches(name, &mut name_buf);
+        let _utf8 = Utf8Locale::enter();
         match &mut self.source {
             Source::Dir(names, _) => {
                 let pages = &names.pages;

@@ -13,6 +13,7 @@ mod dirlist;
 mod listing;
 mod names;
 mod path;
+mod pattern;
 #[cfg(test)]
 mod proptests;
 mod root;
@@ -25,6 +26,7 @@ pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
 pub use path::{BadPath, VPath};
+pub use pattern::Pattern;
 pub use root::{disk_space, AppendTarget, Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};
