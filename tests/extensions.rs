@@ -80,12 +80,12 @@ async fn mfmt_answers_with_the_time_stored() {
     ] {
         let r = raw.ok(cmd, 213).await;
         let shown = raw.ok("MDTM f.txt", 213).await;
-        let echoed = r.text.split_once("Modify=").unwrap().1;
-        assert_eq!(
-            echoed.split(';').next(),
-            Some(&shown.text[4..]),
-            "{cmd}: {r:?}"
-        );
+        // MDTM's set form answers as MDTM does: `213 time`.
+        let echoed = match r.text.split_once("Modify=") {
+            Some((_, facts)) => facts.split(';').next(),
+            None => r.text.get(4..),
+        };
+        assert_eq!(echoed, Some(&shown.text[4..]), "{cmd}: {r:?}");
     }
 }
 
@@ -123,7 +123,8 @@ async fn ftplib_sets_times_and_modes() {
         "{r:?}"
     );
     assert_eq!(mtime(&t.path("d")), (1_433_664_550, 250_000_000));
-    assert!(r[3].starts_with("213 "), "{r:?}");
+    // The set form answers as MDTM does: the time now stored.
+    assert_eq!(r[3], "213 20160101000000");
     assert_eq!(r[4], "213 20160101000000");
     assert_eq!(r[5], "213 Modify=20170101000000;UNIX.mode=0750; f.txt");
     assert_eq!(mtime(&t.path("f.txt")).0, 1_483_228_800);
@@ -134,6 +135,17 @@ async fn ftplib_sets_times_and_modes() {
     assert!(r[8].starts_with("501"), "{r:?}");
     assert!(r[9].starts_with("550"), "{r:?}");
     assert!(r[10].starts_with("550"), "{r:?}");
+
+    // A name that starts with a time is a name: MDTM queries it and
+    // changes nothing, though a file named like its tail exists.
+    let whole = "20160101000000 g.txt";
+    t.write(whole, b"g");
+    t.write("g.txt", b"g");
+    let before = (mtime(&t.path(whole)), mtime(&t.path("g.txt")));
+    let r = ftplib(&t, USER, &["LOGIN", &format!("MDTM {whole}")]).await;
+    assert!(r[0].starts_with("213 2"), "{r:?}");
+    assert!(!r[0].starts_with("213 20160101"), "{r:?}");
+    assert_eq!(before, (mtime(&t.path(whole)), mtime(&t.path("g.txt"))));
 
     let r = ftplib(
         &t,

@@ -1192,6 +1192,15 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     c.ok("RETR locked/f.txt", 550).await;
     c.ok("MLSD locked", 550).await;
     c.ok("LIST locked", 550).await;
+    // CWD says yes only where `cd` would: search (x) is what enters.
+    c.ok("CWD locked", 550).await;
+    chmod(&share.join("locked"), 0o644);
+    c.ok("CWD locked", 550).await;
+    chmod(&share.join("locked"), 0o711);
+    c.ok("CWD locked", 250).await;
+    c.ok("PWD", 257).await;
+    c.ok("CWD /", 250).await;
+    chmod(&share.join("locked"), 0o000);
     // The served folder itself becomes unreadable.
     chmod(&share, 0o000);
     for cmd in ["MLSD /", "RETR open.txt", "CWD locked"] {

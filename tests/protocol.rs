@@ -1241,6 +1241,15 @@ async fn stou_never_overwrites() {
     assert!(name3 != name2 && name3 != "taken.txt");
     assert_eq!(std::fs::read(t.path(&name3)).unwrap(), b"third");
     assert_eq!(std::fs::read(t.path(&name2)).unwrap(), b"second");
+
+    // In another folder, the name comes with the folder part as given,
+    // so that it names the file from where the client is (RFC 1123).
+    t.write("d1/n.txt", b"taken");
+    let (opening, done) = put(&mut raw, "STOU d1/n.txt", b"fourth").await;
+    assert_eq!(opening.text, "150 FILE: d1/n.1.txt", "{opening:?}");
+    assert_eq!(done.text, "226 Transfer complete; stored as d1/n.1.txt");
+    assert_eq!(std::fs::read(t.path("d1/n.1.txt")).unwrap(), b"fourth");
+    assert_eq!(std::fs::read(t.path("d1/n.txt")).unwrap(), b"taken");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use crate::error::FtpResult;
 use crate::protocol::{FactChange, Reply};
 use crate::session::Session;
-use crate::vfs::{mdtm, TimeVal};
+use crate::vfs::{mdtm, Share, TimeVal};
 
 use super::{fileops, fs};
 
@@ -51,13 +51,22 @@ pub async fn mfmt(s: &Session, time: TimeVal, arg: &str) -> FtpResult<Reply> {
     ))
 }
 
-/// `MDTM time path` sets the time where the session may write; elsewhere
-/// the whole argument is a file name to query, as MDTM always meant.
+/// `MDTM time path` sets the time where the session may write, unless the
+/// whole argument names a file: MDTM's argument is a path (RFC 3659), and
+/// a name that starts with a time is still a name. Elsewhere it is always
+/// a query. The reply is MDTM's own, `213 time`, the time now stored.
 pub async fn mdtm_set(s: &mut Session, time: TimeVal, path: &str, whole: &str) -> FtpResult<Reply> {
-    if s.rules().sets_times {
-        mfmt(s, time, path).await
-    } else {
-        fileops::mdtm(s, whole).await
+    if !s.rules().sets_times || names_something(s, whole).await {
+        return fileops::mdtm(s, whole).await;
+    }
+    let stored = set_times(s, path, time, None).await?;
+    Ok(Reply::new(213, time_text(stored)))
+}
+
+async fn names_something(s: &Session, arg: &str) -> bool {
+    match s.path(arg) {
+        Ok(path) => fs(s, &path, Share::metadata).await.is_ok(),
+        Err(_) => false,
     }
 }
 

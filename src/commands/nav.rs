@@ -10,7 +10,7 @@ pub async fn cwd(s: &mut Session, arg: &str) -> FtpResult<Reply> {
     // A drop box enters any folder: uploads there make the folders on the
     // way (see `commands::transfer::upload_target`).
     if s.rules().sees_names {
-        super::fs(s, &path, Share::check_dir).await?;
+        super::fs(s, &path, Share::check_enterable).await?;
     }
     s.cwd = path;
     Ok(Reply::new(250, format!("Directory changed to {}", s.cwd)))

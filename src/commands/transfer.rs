@@ -314,6 +314,7 @@ async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
     } else {
         // Without the right to replace, whatever holds the name (a file,
         // a folder) is not looked at: the upload takes a free name.
+        let folder = folder_as_given(arg);
         admitted(s, &path, move |r, p| {
             let (upload, file) = match (replaces, makes_folders) {
                 (true, _) => Upload::begin(r, p)?,
@@ -322,7 +323,7 @@ async fn stor_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
             };
             let finish = match replaces {
                 true => Finish::Replace(upload),
-                false => Finish::Unique(upload),
+                false => Finish::Unique(upload, folder),
             };
             Ok(Ok(Begun::new(file, finish, 0)))
         })
@@ -552,16 +553,28 @@ async fn stou_job(s: &mut Session, arg: Option<&str>) -> FtpResult<Prepared> {
     };
     let makes_folders = !s.rules().sees_names;
     let path = fs(s, &wanted, free_name).await?;
+    let folder = arg.and_then(folder_as_given);
+    let shown = folder.clone();
     let job = admitted(s, &path, move |r, p| {
         let (upload, file) = match makes_folders {
             true => Upload::begin_making_folders(r, p)?,
             false => Upload::begin_new(r, p)?,
         };
-        Ok(Ok(Begun::new(file, Finish::Unique(upload), 0)))
+        Ok(Ok(Begun::new(file, Finish::Unique(upload, shown), 0)))
     })
     .await?;
-    let opening = format!("FILE: {}", path.file_name().unwrap_or_default());
+    let name = path.file_name().unwrap_or_default();
+    let opening = match &folder {
+        Some(folder) => format!("FILE: {folder}/{name}"),
+        None => format!("FILE: {name}"),
+    };
     Ok((path, job, opening))
+}
+
+/// The folder part of a path as the client wrote it (`d` of `d/name`), to
+/// name a file the server chose so that the client can use the name.
+fn folder_as_given(arg: &str) -> Option<String> {
+    arg.rsplit_once('/').map(|(folder, _)| folder.to_string())
 }
 
 /// `wanted`, or `wanted.1`, `wanted.2`… whichever does not exist now.

@@ -22,8 +22,10 @@ pub(crate) enum Finish {
     /// STOR (and a resume before the end of the file, its prefix copied
     /// in first): the temporary file replaces the target.
     Replace(Upload),
-    /// STOU, drop box: the temporary file takes a name that is free.
-    Unique(Upload),
+    /// STOU, drop box: the temporary file takes a name that is free. The
+    /// folder part of the name as the client gave it, if any, goes before
+    /// that name in the reply, so that the client can use what it reads.
+    Unique(Upload, Option<String>),
     /// APPE: the temporary file is added to the end of the target, which
     /// must still be as long as when a REST named its end, if one did.
     Append(Upload, Option<u64>),
@@ -125,7 +127,7 @@ async fn commit(
                 }
             }
         }
-        Finish::Unique(_) | Finish::Resume(_) => None,
+        Finish::Unique(..) | Finish::Resume(_) => None,
     };
     let (max, path) = (ticket.max_size(), target.clone());
     let done = crate::blocking::run(move || {
@@ -190,7 +192,7 @@ impl Finish {
     /// removed, or a resume cut back to where it began.
     pub fn discard(self) {
         match self {
-            Finish::Replace(u) | Finish::Unique(u) | Finish::Append(u, _) => u.discard(),
+            Finish::Replace(u) | Finish::Unique(u, _) | Finish::Append(u, _) => u.discard(),
             Finish::Resume(r) => {
                 let _ = r.file.set_len(r.from);
             }
@@ -220,9 +222,13 @@ fn complete(
             file.set_len(end)?;
             Ok(None)
         }
-        Finish::Unique(u) => {
+        Finish::Unique(u, folder) => {
             let wanted = target.file_name().unwrap_or("upload");
-            Ok(Some(u.commit_unique(wanted, folders_made)?))
+            let name = u.commit_unique(wanted, folders_made)?;
+            Ok(Some(match folder {
+                Some(folder) => format!("{folder}/{name}"),
+                None => name,
+            }))
         }
         Finish::Append(u, end) => {
             drop(file);

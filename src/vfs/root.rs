@@ -218,6 +218,16 @@ impl Root {
         self.dir.open_dir(p.to_relative())
     }
 
+    /// Checks that `p` is a folder this process may enter (search, `x`), as
+    /// `cd` would: opening it alone succeeds without (`O_PATH`), and a
+    /// `CWD` that says yes must not leave every later command refused.
+    pub fn check_enterable(&self, p: &VPath) -> io::Result<()> {
+        use rustix::fs::{accessat, Access, AtFlags};
+        let dir = self.open_dir(p)?;
+        accessat(&dir, ".", Access::EXEC_OK, AtFlags::EACCESS)?;
+        Ok(())
+    }
+
     pub fn create_dir(&self, p: &VPath) -> io::Result<()> {
         self.dir.create_dir(p.to_relative())
     }

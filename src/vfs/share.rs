@@ -360,10 +360,10 @@ impl Share {
     }
 
     /// Succeeds when `p` is a folder a client can change into.
-    pub fn check_dir(&self, p: &VPath) -> io::Result<()> {
+    pub fn check_enterable(&self, p: &VPath) -> io::Result<()> {
         match self.place(p)? {
             Place::Top(_) => Ok(()),
-            Place::In(root, rel) => root.open_dir(&rel).map(drop),
+            Place::In(root, rel) => root.check_enterable(&rel),
             Place::File(_) => Err(io::Error::from(io::ErrorKind::NotADirectory)),
         }
     }
