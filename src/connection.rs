@@ -110,14 +110,11 @@ impl Session {
                     self.activity.line();
                     let flow = match line {
                         Ok(Some(Framed::Line(line))) => Box::pin(self.on_line(&line)).await,
-                        Ok(Some(Framed::TooLong)) => {
-                            let msg = format!("Command line too long (limit {} bytes)", limits.max_line);
-                            self.reply(Reply::new(500, msg)).await
-                        }
+                        Ok(Some(Framed::TooLong)) => Box::pin(self.on_too_long()).await,
                         // A client that only closed its sending side still
                         // gets its download and the 226, as after a QUIT.
                         Ok(None) if self.transfer.as_ref().is_some_and(|t| t.is_download()) => {
-                            let _ = Box::pin(self.finish_before(&Command::Quit)).await;
+                            let _ = Box::pin(self.finish_before(Some(&Command::Quit))).await;
                             Flow::Close
                         }
                         Ok(None) | Err(_) => Flow::Close,
@@ -143,6 +140,17 @@ impl Session {
         }
     }
 
+    /// A line over the limit: refused, in its turn after a running
+    /// transfer like any line that is not ABOR or STAT.
+    async fn on_too_long(&mut self) -> Flow {
+        if self.transfer.is_some() && self.finish_before(None).await == Flow::Close {
+            return Flow::Close;
+        }
+        let max = self.shared.config.limits.max_line;
+        let msg = format!("Command line too long (limit {max} bytes)");
+        self.reply(Reply::new(500, msg)).await
+    }
+
     async fn on_line(&mut self, line: &[u8]) -> Flow {
         // Unit tests only: lets a test make a session task panic, to show
         // that the server and other sessions are unaffected.
@@ -160,6 +168,17 @@ impl Session {
         } else {
             tracing::debug!(peer = %self.peer, "{}", crate::escape(&String::from_utf8_lossy(line)));
         }
+        // A garbled line waits for a running transfer too: its 500 must
+        // not come before the transfer's own reply.
+        let waits = parsed
+            .as_ref()
+            .map_or(true, |cmd| !protocol::policy(cmd).during_transfer);
+        if self.transfer.is_some()
+            && waits
+            && self.finish_before(parsed.as_ref().ok()).await == Flow::Close
+        {
+            return Flow::Close;
+        }
         let cmd = match parsed {
             Ok(cmd) => cmd,
             Err(e) => {
@@ -170,12 +189,6 @@ impl Session {
             }
         };
         let policy = protocol::policy(&cmd);
-        if self.transfer.is_some()
-            && !policy.during_transfer
-            && self.finish_before(&cmd).await == Flow::Close
-        {
-            return Flow::Close;
-        }
         let kept = Kept::by(&cmd);
         // A refused command ends a REST or RNFR sequence too, so it goes
         // through the reset below. (This whole future is boxed by `serve`,
@@ -230,13 +243,17 @@ impl Session {
     /// own final reply comes first, so commands are answered in order.
     /// Shutdown must still get through, after the grace period it gives
     /// transfers: the transfer may never end on its own.
-    async fn finish_before(&mut self, cmd: &Command) -> Flow {
+    async fn finish_before(&mut self, cmd: Option<&Command>) -> Flow {
         // QUIT waits for a data transfer (RFC 959) but not for a hash,
         // which has no client-side end to wait for.
-        let cut = *cmd == Command::Quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
+        let quit = cmd == Some(&Command::Quit);
+        let cut = quit && self.transfer.as_ref().is_some_and(|t| t.is_hash());
         let report = match cut {
             true => None,
-            false => self.wait_for_transfer(cmd.starts_transfer()).await,
+            false => {
+                self.wait_for_transfer(cmd.is_some_and(Command::starts_transfer))
+                    .await
+            }
         };
         match report {
             Some(report) => self.finish_transfer(report).await,

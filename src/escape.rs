@@ -50,20 +50,33 @@ pub fn steers_terminal(c: char) -> bool {
     c.is_control() || invisible_format(c)
 }
 
-/// Bidi marks, embeddings, overrides and isolates, zero-width and
-/// line/paragraph separators, the byte-order mark, interlinear
-/// annotation marks and tag characters.
+/// Characters a terminal shows as nothing, or as a blank: Unicode's
+/// default-ignorable code points (bidi marks, embeddings, overrides and
+/// isolates, zero-width characters, the soft hyphen, fillers, variation
+/// selectors, tag characters, the byte-order mark…), line and paragraph
+/// separators, interlinear annotation marks and the blank braille
+/// pattern. Any of them would let one name pass for another in a log.
 fn invisible_format(c: char) -> bool {
     matches!(
         u32::from(c),
-        0x061C
-            | 0x180E
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
             | 0x200B..=0x200F
             | 0x2028..=0x202E
             | 0x2060..=0x206F
+            | 0x2800
+            | 0x3164
+            | 0xFE00..=0xFE0F
             | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0xE0000..=0xE007F
+            | 0xFFA0
+            | 0xFFF0..=0xFFFB
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
     )
 }
 
@@ -90,6 +103,14 @@ mod tests {
             '\u{2069}',
             '\u{feff}',
             '\u{e0041}',
+            '\u{ad}',
+            '\u{34f}',
+            '\u{115f}',
+            '\u{2800}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{1d173}',
+            '\u{e0100}',
         ] {
             assert!(escape(&c.to_string()).starts_with(r"\u{"), "{c:?}");
         }

@@ -1069,6 +1069,27 @@ async fn an_aborted_tls_download_counts_what_left() {
     }
 }
 
+/// A client that closes its side of the TLS control connection without
+/// close_notify (a bare FIN) during a download has closed it all the
+/// same: it gets the whole download and the 226, as over plain FTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_close_of_the_tls_control_connection_keeps_the_download() {
+    let (t, id) = tls_server(TlsMode::Explicit, false).await;
+    let data = pseudo_random(5_000_000, 31);
+    t.write("big.bin", &data);
+    let mut c = TlsRaw::explicit(t.addr, client_config(&id, rustls::ALL_VERSIONS)).await;
+    c.login().await;
+    c.protect().await;
+    let tcp = c.epsv().await;
+    c.ok("RETR big.bin", 150).await;
+    let mut d = c.secure(tcp).await.unwrap();
+    c.ctl.get_mut().get_mut().0.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "got {} of {} bytes", got.len(), data.len());
+    assert_eq!(c.reply().await.code, 226);
+}
+
 /// Plain-text commands pipelined behind AUTH TLS would be taken as if
 /// they came over TLS (the STARTTLS injection attack): the connection is
 /// closed instead. So are Telnet commands, whose state would carry into

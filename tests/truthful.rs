@@ -84,6 +84,48 @@ async fn abor_mid_upload_leaves_no_trace() {
     assert!(!t.path("new.bin").exists());
 }
 
+/// A line the parser refuses (empty, unknown, bad arguments, over the
+/// line limit) while an upload runs is answered in its turn, after the
+/// upload's 226, as any command but ABOR and STAT is: answered first, its
+/// 500 was taken for the upload's result, which had in fact landed.
+#[tokio::test]
+async fn a_refused_line_during_a_transfer_waits_for_its_reply() {
+    let t = start(AccessMode::Writable).await;
+    let body = pseudo_random(300_000, 9);
+    let long = format!("NOOP {}\r\n", "x".repeat(9000));
+    let mut c = t.login().await;
+    let mut d = c.epsv().await;
+    c.ok("STOR up.bin", 150).await;
+    d.write_all(&body[..100_000]).await.unwrap();
+    c.send_raw(b"\r\nXYZZY\r\nMODE X\r\n").await;
+    c.send_raw(long.as_bytes()).await;
+    c.send_raw(b"NOOP\r\n").await;
+    // Nothing may be answered while the upload still runs.
+    let early = tokio::time::timeout(Duration::from_millis(300), c.reply()).await;
+    assert!(early.is_err(), "answered during the upload: {early:?}");
+    d.write_all(&body[100_000..]).await.unwrap();
+    drop(d);
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.push(c.reply().await.code);
+    }
+    assert_eq!(got, [226, 500, 500, 501, 500, 200]);
+    assert_eq!(
+        sha256(&std::fs::read(t.path("up.bin")).unwrap()),
+        sha256(&body)
+    );
+
+    // Pipelined behind a transfer command, before its data connection.
+    let d = c.epsv().await;
+    c.send_raw(b"RETR up.bin\r\n\r\n").await;
+    assert_eq!(read_all(d).await.len(), body.len());
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(c.reply().await.code);
+    }
+    assert_eq!(got, [150, 226, 500]);
+}
+
 /// A resume written in place that fails (ABOR, a reset data connection)
 /// is cut back to where it began: 426 leaves the file as it was.
 #[tokio::test]

@@ -187,7 +187,13 @@ impl Control {
                     }
                 }
             },
-            Stream::Tls(s) => read_on_heap(s, &mut self.lines).await?,
+            // A client that closes without close_notify has closed all the
+            // same: its download goes on, as over plain TCP. Only this
+            // connection's integrity was at stake, and it is over.
+            Stream::Tls(s) => match read_on_heap(s, &mut self.lines).await {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                read => read?,
+            },
             #[cfg(test)]
             Stream::Memory(s) => read_on_heap(s, &mut self.lines).await?,
             Stream::Upgrading => return Err(io::ErrorKind::NotConnected.into()),
