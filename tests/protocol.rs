@@ -626,6 +626,11 @@ async fn stat_server_and_paths() {
     );
     let r = raw.ok("STAT -la dir", 212).await;
     assert_eq!(body(&r).len(), 2, "{r:?}");
+    // Flags alone: the current folder, as `ls -la` would list.
+    raw.ok("CWD dir", 250).await;
+    let r = raw.ok("STAT -la", 212).await;
+    assert_eq!(body(&r).len(), 2, "{r:?}");
+    raw.ok("CWD /", 250).await;
     let r = raw.ok("STAT file.txt", 213).await;
     let lines = body(&r);
     assert_eq!(lines.len(), 1, "{r:?}");

@@ -724,6 +724,15 @@ async fn line_breaks_in_paths_are_refused() {
     raw.send_raw(b"MKD evil\r226 fake\r\n").await;
     assert_eq!(raw.reply().await.code, 501);
     assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 0);
+    // RFC 2640 §3.1: a CR in a name is sent as CR NUL. It names the file
+    // that listings show with `%0D`, and a new name with it is refused
+    // as any control character is.
+    t.write("cr\rname", b"abc");
+    raw.send_raw(b"SIZE cr\r\0name\r\n").await;
+    assert_eq!(raw.reply().await.text, "213 3");
+    raw.send_raw(b"MKD evil\r\0x\r\n").await;
+    assert_eq!(raw.reply().await.code, 553);
+    assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 1);
 }
 
 /// A client cannot plant a name with a control character, whether it

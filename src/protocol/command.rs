@@ -237,6 +237,18 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     };
     let arg =
         std::str::from_utf8(arg).map_err(|_| ParseError::Syntax("Invalid UTF-8 in argument"))?;
+    // A CR inside a path name comes as CR NUL (RFC 2640 §3.1, after
+    // Telnet's rule for a CR that does not end a line). It becomes `%0D`,
+    // the form in which listings show a CR in a name (`vfs::names`): the
+    // same file, and no line break inside the server.
+    let unstuffed;
+    let arg = match arg.contains("\r\0") {
+        true => {
+            unstuffed = arg.replace("\r\0", "%0D");
+            unstuffed.as_str()
+        }
+        false => arg,
+    };
     if arg.contains('\0') {
         return Err(ParseError::Syntax("NUL byte in argument"));
     }
@@ -310,7 +322,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "NLST" => Nlst(strip_ls_flags(arg)),
         "SITE" => Site(parse_site(arg)?),
         "SYST" => Syst,
-        "STAT" => Stat(strip_ls_flags(arg)),
+        "STAT" => Stat(stat_arg(arg)),
         "HELP" => Help(arg_opt()),
         "NOOP" => Noop,
         "FEAT" => Feat,
@@ -622,15 +634,30 @@ fn parse_eprt(arg: &str) -> Result<DataPort, ParseError> {
 
 /// Clients send `LIST -la` or `LIST -a dir` as if talking to `ls`; the
 /// flags carry no meaning for us, so they are dropped, leaving the path.
+/// A path given without flags is taken whole, spaces and all, as every
+/// other command takes its path (RFC 3659 §2.2).
 fn strip_ls_flags(arg: &str) -> Option<String> {
-    let mut rest = arg.trim_start();
+    let mut rest = match arg.trim().is_empty() {
+        true => "",
+        false => arg,
+    };
     while rest.starts_with('-') {
-        match rest.find(' ') {
-            Some(i) => rest = rest[i + 1..].trim_start(),
-            None => rest = "",
-        }
+        rest = match rest.split_once(' ') {
+            Some((_, after)) => after.trim_start(),
+            None => "",
+        };
     }
     (!rest.is_empty()).then(|| rest.to_string())
+}
+
+/// STAT: no argument asks for the server's status; anything else, flags
+/// alone too (`STAT -la`), for a listing, of the current folder if no
+/// path is left.
+fn stat_arg(arg: &str) -> Option<String> {
+    match arg.trim().is_empty() {
+        true => None,
+        false => Some(strip_ls_flags(arg).unwrap_or_else(|| ".".into())),
+    }
 }
 
 #[cfg(test)]
@@ -655,6 +682,7 @@ mod tests {
         assert_eq!(parse(b""), Err(ParseError::Garbled));
         assert_eq!(parse(b"BOGUS x"), Err(ParseError::Unknown("BOGUS".into())));
         assert!(matches!(parse(b"RETR a\0b"), Err(ParseError::Syntax(_))));
+        assert_eq!(parse(b"RETR a\r\0b"), Ok(Command::Retr("a%0Db".into())));
         assert!(matches!(parse(b"RETR \xff"), Err(ParseError::Syntax(_))));
         assert_eq!(parse(b"\xffRETR x"), Err(ParseError::Garbled));
         assert_eq!(parse(b"NO\0OP"), Err(ParseError::Garbled));
@@ -728,6 +756,17 @@ mod tests {
             Ok(Command::List(Some("dir x".into())))
         );
         assert_eq!(parse(b"NLST sub"), Ok(Command::Nlst(Some("sub".into()))));
+        // A path without flags is taken whole, as RETR takes its own.
+        assert_eq!(
+            parse(b"NLST  lead space"),
+            Ok(Command::Nlst(Some(" lead space".into())))
+        );
+        assert_eq!(parse(b"LIST "), Ok(Command::List(None)));
+        // STAT with flags alone lists the current folder; bare, it is
+        // the server's status.
+        assert_eq!(parse(b"STAT -la"), Ok(Command::Stat(Some(".".into()))));
+        assert_eq!(parse(b"STAT -la d"), Ok(Command::Stat(Some("d".into()))));
+        assert_eq!(parse(b"STAT"), Ok(Command::Stat(None)));
     }
 
     fn t(text: &str) -> TimeVal {
