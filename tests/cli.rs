@@ -854,6 +854,44 @@ fn temp_folder_is_writable_and_removed_on_exit() {
     assert!(!root.exists(), "{} is still there", root.display());
 }
 
+/// A client that takes the rights away from folders in the temporary
+/// folder (`SITE CHMOD 000`) does not keep it, or the uploads in it, from
+/// being removed. Root ignores rights, so as root the binary runs as
+/// `nobody`.
+#[test]
+fn temp_folder_is_removed_even_after_site_chmod_000() {
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    if root_user && !need("setpriv") {
+        return;
+    }
+    let mut cmd = Command::new(if root_user { "setpriv" } else { BIN });
+    if root_user {
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+    }
+    cmd.args(["--json", "--bind", "127.0.0.1", "--temp"])
+        .env_remove("FTPSHARE_PASSWORD");
+    let mut share = Share::spawn(cmd);
+    let ready = share.event("ready");
+    let root = PathBuf::from(ready["root"].as_str().unwrap());
+    let (user, password) = (
+        ready["user"].as_str().unwrap(),
+        ready["password"].as_str().unwrap(),
+    );
+    ftplib(
+        &ready,
+        user,
+        password,
+        "f.mkd('sub'); f.mkd('sub/inner')\n\
+         f.storbinary('STOR sub/inner/a.txt', io.BytesIO(b'private'))\n\
+         print(f.sendcmd('SITE CHMOD 500 sub/inner')); print(f.sendcmd('SITE CHMOD 000 sub'))",
+    );
+    share.signal(libc::SIGINT);
+    let exit = share.exit_event();
+    assert!(exit.get("kept").is_none(), "{exit}");
+    assert!(!root.exists(), "{} is still there", root.display());
+}
+
 #[test]
 fn temp_folder_is_kept_with_keep() {
     let (share, ready) = Share::json(&["--temp", "--keep"]);

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ftpshare::{escape, AccessMode, RunningServer, TlsMode};
+use ftpshare::{escape, AccessMode, Event, RunningServer, TlsMode};
 
 use super::args::Serve;
 use super::banner::{BannerInfo, Temp, TlsInfo};
@@ -241,9 +241,9 @@ async fn run_command(
     }
 }
 
-/// The closing line, a temporary folder kept with --keep (without, it
-/// goes when `temp` is dropped, after the server), and with --json the
-/// exit line.
+/// The closing line, the temporary folder removed (or kept with --keep;
+/// one that could not be removed is reported as kept), and with --json
+/// the exit line.
 fn finish(
     ui: &mut Ui<'_>,
     args: &Serve,
@@ -252,13 +252,26 @@ fn finish(
     end: End,
 ) {
     ui.finish(end.done);
-    let kept = match args.keep {
-        true => temp.take().map(|t| t.keep()),
-        false => None,
+    let kept = match (temp.take(), args.keep) {
+        (Some(t), true) => {
+            let kept = t.keep();
+            ui.log(&format!("kept {}", kept.display()));
+            Some(kept)
+        }
+        (Some(t), false) => remove_temp(t).err().map(|(left, e)| {
+            let message = format!(
+                "could not remove the temporary folder {}: {e}",
+                left.display()
+            );
+            ui.warn(&message);
+            if let (true, Some(line)) = (args.json, super::json::event(&Event::Warning { message }))
+            {
+                super::json::emit(&line);
+            }
+            left
+        }),
+        (None, _) => None,
     };
-    if let Some(k) = &kept {
-        ui.log(&format!("kept {}", k.display()));
-    }
     if args.json {
         let mut exit =
             super::json::exit(end.reason.as_str(), end.done, end.status, kept.as_deref());
@@ -267,5 +280,36 @@ fn finish(
             super::json::upload_usage(&mut exit, &started.server);
         }
         super::json::emit(&exit);
+    }
+}
+
+/// Removes the temporary folder, even where a client took the rights
+/// away from folders in it (`SITE CHMOD 000`), which stops a plain
+/// recursive removal; gives the folder back if it is still there.
+fn remove_temp(temp: tempfile::TempDir) -> Result<(), (std::path::PathBuf, std::io::Error)> {
+    let path = temp.keep();
+    if std::fs::remove_dir_all(&path).is_ok() {
+        return Ok(());
+    }
+    open_up(&path);
+    std::fs::remove_dir_all(&path).map_err(|e| (path, e))
+}
+
+/// Gives the owner every right on `top` and each folder under it, going
+/// through folders only (a listed symlink is never followed), without
+/// recursion: clients choose how deep the folders go.
+fn open_up(top: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut folders = vec![top.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push(entry.path());
+            }
+        }
     }
 }

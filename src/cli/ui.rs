@@ -142,6 +142,11 @@ impl<'a> Ui<'a> {
         self.log_pieces(&[Piece::Text(msg)]);
     }
 
+    /// Prints a warning; `message` may hold names, and is escaped.
+    pub fn warn(&mut self, message: &str) {
+        self.log_pieces(&[Piece::Text("warning  "), Piece::Name(message)]);
+    }
+
     /// Prints a log line made of fixed text and names. Every piece is
     /// escaped: names, error messages and the user come from clients. On
     /// a terminal the line is fitted to its width, names shortened first.
@@ -222,9 +227,7 @@ impl<'a> Ui<'a> {
                 let rest = outcome(*bytes, *duration, error.as_deref(), *peer);
                 self.log_transfer(*direction, path, &rest);
             }
-            Event::Warning { message } => {
-                self.log_pieces(&[Piece::Text("warning  "), Piece::Name(message)])
-            }
+            Event::Warning { message } => self.warn(message),
             Event::Mkdir { peer, path } => self.log_named("mkdir    ", path, *peer),
             Event::Delete { peer, path, .. } => self.log_named("delete   ", path, *peer),
             Event::Rename { peer, from, to } => {
