@@ -16,10 +16,11 @@ use serde_json::json;
 use cli::args::{Cli, Serve, Tool};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| {
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|mut e| {
         if e.kind() == clap::error::ErrorKind::DisplayHelp {
             shadowed_help();
         }
+        path_tip(&mut e);
         e.exit()
     });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -51,6 +52,29 @@ fn main() -> ExitCode {
         Ok(Err(msg)) => fail(json, &msg),
         Err(e) => fail(json, &format!("internal error: {e}")),
     }
+}
+
+/// clap's tip for an unknown `-x` is to write `-- -x`, but here `--` starts
+/// fixture mode's command: a path that starts with `-` is written `./-x`.
+fn path_tip(e: &mut clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return;
+    };
+    // clap names the first unknown flag of a group (`-r` of `-rf`).
+    let word = std::env::args()
+        .skip(1)
+        .find(|w| w.starts_with(arg.as_str()))
+        .unwrap_or_else(|| arg.clone());
+    // A misspelt flag has clap's "a similar argument exists" already.
+    let tips = match e.get(ContextKind::SuggestedArg) {
+        Some(_) => vec![],
+        None => vec![format!("to share a path that starts with '-', write './{word}'").into()],
+    };
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
 }
 
 /// Each session holds a descriptor, and two or three more while it

@@ -854,21 +854,66 @@ fn temp_folder_is_writable_and_removed_on_exit() {
     assert!(!root.exists(), "{} is still there", root.display());
 }
 
+/// The binary as a user that file permissions apply to: as root, run as
+/// `nobody` through setpriv (`None` if that is missing).
+fn unprivileged() -> Option<Command> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(Command::new(BIN));
+    }
+    if !need("setpriv") {
+        return None;
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+    Some(cmd)
+}
+
+/// A shared folder this process may enter but not list serves names it
+/// is given, and says at once that listings will fail.
+#[test]
+fn a_folder_that_cannot_be_listed_is_warned_of_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut cmd) = unprivileged() else {
+        return;
+    };
+    let base = tempdir();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = base.path().join("share");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("known.txt"), b"by name").unwrap();
+    std::fs::set_permissions(
+        dir.join("known.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o311)).unwrap();
+    cmd.args(["--json", "--bind", "127.0.0.1", dir_arg(&dir)])
+        .env_remove("FTPSHARE_PASSWORD");
+    let mut share = Share::spawn(cmd);
+    let ready = share.event("ready");
+    let warning = share.event("warning");
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("cannot list the shared folder {}", dir.display())),
+        "{message}"
+    );
+    let out = curl(&[&url(&ready, "known.txt")]);
+    assert_eq!(out.stdout, b"by name", "{out:?}");
+    share.signal(libc::SIGINT);
+    share.exit_event();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A client that takes the rights away from folders in the temporary
 /// folder (`SITE CHMOD 000`) does not keep it, or the uploads in it, from
 /// being removed. Root ignores rights, so as root the binary runs as
 /// `nobody`.
 #[test]
 fn temp_folder_is_removed_even_after_site_chmod_000() {
-    // SAFETY: geteuid has no preconditions.
-    let root_user = unsafe { libc::geteuid() } == 0;
-    if root_user && !need("setpriv") {
+    let Some(mut cmd) = unprivileged() else {
         return;
-    }
-    let mut cmd = Command::new(if root_user { "setpriv" } else { BIN });
-    if root_user {
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
-    }
+    };
     cmd.args(["--json", "--bind", "127.0.0.1", "--temp"])
         .env_remove("FTPSHARE_PASSWORD");
     let mut share = Share::spawn(cmd);
@@ -2127,20 +2172,29 @@ fn quiet_with_temp_prints_the_url_and_the_folder() {
     assert!(!Path::new(&folder).exists());
 }
 
-/// The commands the banner suggests, pasted into a shell as they are.
+/// The commands the banner suggests, pasted into a shell as they are,
+/// with a password that needs quoting in a shell and escaping in a URL,
+/// and a user name with a comma (lftp's `-u` splits at the first).
 #[test]
 fn banner_commands_work_when_pasted() {
     let dir = tempdir();
     std::fs::write(dir.path().join("listed.txt"), b"x").unwrap();
-    // A password that needs quoting in a shell and escaping in a URL.
+    for user in ["share", "we,us"] {
+        banner_commands_work_for(dir.path(), user);
+    }
+}
+
+fn banner_commands_work_for(dir: &Path, user: &str) {
     let mut share = Share::start(&[
         "-w",
         "--no-qr",
         "--bind",
         "127.0.0.1",
+        "--user",
+        user,
         "--password",
         "it's a \"pw\"",
-        dir_arg(dir.path()),
+        dir_arg(dir),
     ]);
     let mut rows = std::collections::HashMap::new();
     while let Some(line) = share.line() {
@@ -2165,14 +2219,11 @@ fn banner_commands_work_when_pasted() {
     let out = sh(&format!("{upload} -sS"));
     assert!(out.status.success(), "{upload}: {out:?}");
     let name = src.path().file_name().unwrap();
-    assert_eq!(
-        std::fs::read(dir.path().join(name)).unwrap(),
-        b"pasted upload\n"
-    );
+    assert_eq!(std::fs::read(dir.join(name)).unwrap(), b"pasted upload\n");
 
     if need("lftp") {
         let out = sh(&format!("{} -e 'ls; bye'", rows["lftp"]));
-        assert!(out.status.success(), "{out:?}");
+        assert!(out.status.success(), "{user}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("listed.txt"));
     }
 }
@@ -2520,6 +2571,23 @@ fn usage_error(args: &[&str]) -> String {
     assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
     assert!(stdout.is_empty(), "{stdout:?}");
     stderr.lines().next().unwrap_or_default().to_string()
+}
+
+/// clap's tip for an unknown flag would be `-- -rf`, which here starts
+/// fixture mode; the tip says how to name such a path instead, and a
+/// misspelt flag keeps only clap's "a similar argument".
+#[test]
+fn an_unknown_flag_gets_a_tip_that_works() {
+    let (status, _, stderr) = Share::start(&["-rf"]).wait();
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("write './-rf'"), "{stderr}");
+    assert!(!stderr.contains("'-- "), "{stderr}");
+    let (_, _, stderr) = Share::start(&["--wirte"]).wait();
+    assert!(stderr.contains("'--write'"), "{stderr}");
+    assert!(
+        !stderr.contains("./--wirte") && !stderr.contains("'-- "),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -119,7 +119,7 @@ pub struct Serve {
 
     /// Address announced in PASV replies and shown in the URL (NAT, port
     /// forwarding); clients on this machine are still given its own address
-    #[arg(long, value_name = "HOST", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_name = "HOST", value_parser = parse_host)]
     pub public_host: Option<String>,
 
     /// Serve a fresh temporary folder (writable), removed on exit
@@ -345,6 +345,28 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(lo..=hi)
 }
 
+/// An IP address or a DNS name (letters, digits and `-` in labels of at
+/// most 63, 253 in all): what cannot be one is a bad argument (exit 2),
+/// not a name that failed to resolve (exit 1).
+pub fn parse_host(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is neither a host name nor an IP address");
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        true => Ok(s.to_string()),
+        false => Err(bad()),
+    }
+}
+
 /// `2MiB`, `500K`, `1.5MB`, `1000`: bytes per second, in the units of
 /// every size (see [`parse_size`]).
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -420,6 +442,28 @@ mod tests {
         assert!(parse_rate("0.5").is_err());
         assert!(parse_rate("99999999999999999999GiB").is_err());
         assert_eq!(parse_port_range("50000-50100"), Ok(50000..=50100));
+        for good in [
+            "ftp.example.org",
+            "nas",
+            "10.0.0.1",
+            "::1",
+            "host-1.lan.",
+            "_x.local",
+        ] {
+            assert_eq!(parse_host(good), Ok(good.to_string()));
+        }
+        for bad in [
+            "bad host!",
+            "",
+            ".",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "[::1]",
+            "a b",
+        ] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
         assert!(parse_port_range("5-1").is_err());
         assert!(parse_port_range("0-10").is_err());
     }

@@ -247,8 +247,20 @@ fn lftp(info: &BannerInfo<'_>) -> Vec<Arg> {
     if let Some(tls) = &info.tls {
         lftp.extend(lftp_tls(tls));
     }
-    let login = sh_quote(&format!("{},{}", info.user, info.password));
-    lftp.push(Arg::plain(&format!("-u {login}")));
+    // `-u` splits at the first comma: a user name with one takes the
+    // long options.
+    let login = match info.user.contains(',') {
+        false => format!(
+            "-u {}",
+            sh_quote(&format!("{},{}", info.user, info.password))
+        ),
+        true => format!(
+            "--user {} --password {}",
+            sh_quote(info.user),
+            sh_quote(info.password)
+        ),
+    };
+    lftp.push(Arg::plain(&login));
     let port = info.port.to_string();
     match &info.tls {
         Some(t) if t.implicit => {

@@ -38,6 +38,12 @@ pub async fn serve(args: Serve) -> Result<u8, String> {
         .then(|| started.banner_info(timeout, temp_kind(temp.as_ref(), args.keep)));
     announce(&args, info.as_ref(), &started, temp.is_some());
     let mut ui = ui(&args, deadline, info.as_ref());
+    for message in unlistable(started.server.config()) {
+        ui.warn(&message);
+        if let (true, Some(line)) = (args.json, super::json::event(&Event::Warning { message })) {
+            super::json::emit(&line);
+        }
+    }
     let end = match args.fixture() {
         true => run_command(&started, &args, feed, &mut signals, &mut ui, deadline).await,
         false => run_server(&started, &args, feed, &mut signals, &mut ui, deadline).await,
@@ -162,6 +168,37 @@ fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp
             super::ui::out_line(false, &escape(&started.root));
         }
     }
+}
+
+/// A warning for each shared folder this process may enter but not list
+/// (`chmod 311`, another user's 711 home): it serves known names only, and
+/// every client's listing gets `550`. Not for a drop box, which lists
+/// nothing anyway.
+fn unlistable(config: &ftpshare::Config) -> Vec<String> {
+    use rustix::fs::{accessat, Access, AtFlags, CWD};
+    if config.access == AccessMode::UploadOnly {
+        return Vec::new();
+    }
+    let folders = match config.paths.is_empty() {
+        true => vec![config.root.as_path()],
+        false => config
+            .paths
+            .iter()
+            .map(|p| p.as_path())
+            .filter(|p| p.is_dir())
+            .collect(),
+    };
+    folders
+        .into_iter()
+        .filter_map(|folder| {
+            let e = accessat(CWD, folder, Access::READ_OK, AtFlags::EACCESS).err()?;
+            let e = std::io::Error::from(e);
+            Some(format!(
+                "cannot list the shared folder {}: {e}; files in it can still be fetched by name",
+                folder.display()
+            ))
+        })
+        .collect()
 }
 
 /// The live output, with the banner to draw again on a resize: not with

@@ -59,13 +59,18 @@ pub(crate) fn check_root(shared: &Shared, path: &VPath, deep: bool) -> FtpResult
     let Some(folder) = shared.root.folder_of(path) else {
         return Ok(());
     };
-    let what = match folder.state(deep) {
+    // The server keeps the folder it opened: one made anew under the same
+    // name is another folder, served only by a new run.
+    let (what, hint) = match folder.state(deep) {
         RootState::Usable => return Ok(()),
-        RootState::Gone => "shared folder is gone",
-        RootState::Unreadable => "shared folder is unreadable",
+        RootState::Gone => (
+            "shared folder is gone",
+            " (a folder made again under that name is served after a restart of ftpshare)",
+        ),
+        RootState::Unreadable => ("shared folder is unreadable", ""),
     };
     if folder.first_report() {
-        let message = format!("{what}: {}", folder.path().display());
+        let message = format!("{what}: {}{hint}", folder.path().display());
         tracing::warn!("{message}");
         shared.emit(Event::Warning { message });
     }

@@ -102,7 +102,11 @@ fn command() -> impl Strategy<Value = (String, Command)> {
             None => (v, f(None)),
         })
     };
-    let listing = |verb: &'static str, f: fn(Option<String>) -> Command| {
+    // `flags_alone`: what flags without a path stand for (STAT lists the
+    // current folder then; bare, it gives the server's status).
+    let listing = |verb: &'static str,
+                   f: fn(Option<String>) -> Command,
+                   flags_alone: Option<&'static str>| {
         (
             random_case(verb),
             proptest::option::of(ls_path()),
@@ -110,7 +114,11 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         )
             .prop_map(move |(v, a, flags)| match a {
                 Some(a) => (format!("{v} {flags}{a}"), f(Some(a))),
-                None => (format!("{v} {flags}").trim_end().to_string(), f(None)),
+                None if flags.is_empty() => (v, f(None)),
+                None => (
+                    format!("{v} {flags}").trim_end().to_string(),
+                    f(flags_alone.map(str::to_string)),
+                ),
             })
     };
     let v4 = any::<[u8; 4]>().prop_map(Ipv4Addr::from);
@@ -138,9 +146,9 @@ fn command() -> impl Strategy<Value = (String, Command)> {
         optional("MLST", C::Mlst),
         optional("MLSD", C::Mlsd),
         optional("LANG", C::Lang),
-        listing("LIST", C::List),
-        listing("NLST", C::Nlst),
-        listing("STAT", C::Stat),
+        listing("LIST", C::List, None),
+        listing("NLST", C::Nlst, None),
+        listing("STAT", C::Stat, Some(".")),
         bare("ACCT", C::Acct),
         bare("CDUP", C::Cdup),
         bare("XCUP", C::Cdup),
