@@ -1190,6 +1190,16 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     chmod(&share.join("secret.txt"), 0o000);
     c.ok("RETR secret.txt", 550).await;
     c.ok("RETR locked/f.txt", 550).await;
+    // MLST's perm offers only what works (RFC 3659 §7.5.5): no `r` for a
+    // file the server cannot read, no `e`/`l` for a folder it cannot enter.
+    for (path, perm) in [
+        ("open.txt", "perm=r;"),
+        ("secret.txt", "perm=;"),
+        ("locked", "perm=;"),
+    ] {
+        let r = c.ok(&format!("MLST {path}"), 250).await;
+        assert!(r.text.contains(perm), "{path}: {r:?}");
+    }
     c.ok("MLSD locked", 550).await;
     c.ok("LIST locked", 550).await;
     // CWD says yes only where `cd` would: search (x) is what enters.

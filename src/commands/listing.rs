@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{FtpError, FtpResult, IoContext};
 use crate::protocol::{reply, Reply};
 use crate::session::{Flow, Job, Session};
-use crate::vfs::{ListFormat, ListingJob, Pattern, Share, VPath};
+use crate::vfs::{ListFormat, ListingJob, Pattern, VPath};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -60,10 +60,13 @@ async fn prepare(
             // MLSD's perm fact: what may change where the entries are.
             let format = match format {
                 ListFormat::Facts(facts, perms) if is_dir => {
-                    ListFormat::Facts(facts, root.perms_in(&path, perms))
+                    let perms = root.perms_in(&path, perms);
+                    ListFormat::Facts(facts, perms.in_folder(root.folder_rights(&path)))
                 }
                 ListFormat::Facts(facts, perms) => {
-                    ListFormat::Facts(facts, root.perms_of(&path, perms))
+                    let perms = root.perms_of(&path, perms);
+                    let folder = root.folder_rights(&path.parent());
+                    ListFormat::Facts(facts, perms.in_folder(folder))
                 }
                 other => other,
             };
@@ -115,8 +118,11 @@ pub async fn mlsd(s: &mut Session, arg: Option<&str>) -> FtpResult<Option<Reply>
 /// MLST: the facts of one path, on the control connection.
 pub async fn mlst(s: &mut Session, arg: Option<&str>) -> FtpResult<Reply> {
     let path = s.path(arg.unwrap_or("."))?;
-    let entry = super::fs(s, &path, Share::entry).await?;
-    let perms = s.shared.root.perms_of(&path, s.perms());
+    let (entry, folder) = super::fs(s, &path, |root, p| {
+        Ok((root.entry(p)?, root.folder_rights(&p.parent())))
+    })
+    .await?;
+    let perms = s.shared.root.perms_of(&path, s.perms()).in_folder(folder);
     let facts = crate::vfs::facts_text(&entry, s.facts, perms);
     Ok(Reply::multi(
         250,

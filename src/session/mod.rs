@@ -187,6 +187,8 @@ impl Session {
             create: self.may(Access::Create),
             modify: self.may(Access::Modify),
             purge: self.may(Access::Modify),
+            // Narrowed to the real folder's where a listing knows it.
+            folder: crate::vfs::Rights::ALL,
         }
     }
 

@@ -20,6 +20,7 @@ use rustix::fs::{openat, statat, AtFlags, Mode, OFlags, RawDir};
 use super::listing::{Entry, ListFormat, Listing};
 use super::names::display_name;
 use super::pattern::{Pattern, Utf8Locale};
+use super::rights::Rights;
 use super::root::Root;
 use super::upload::is_temp_name;
 use super::VPath;
@@ -243,8 +244,8 @@ impl DirNames {
                 u64::try_from(st.st_size).unwrap_or(0),
                 st.st_mtime as i64,
                 st.st_nlink as u64,
-                st.st_dev as u64,
-                st.st_ino as u64,
+                (st.st_dev as u64, st.st_ino as u64),
+                Rights::of(mode, st.st_uid, st.st_gid),
             ));
         }
         let lmd = self.dir.symlink_metadata(on_disk).ok()?;

@@ -4,6 +4,7 @@
 
 use cap_std::fs::{Metadata, MetadataExt};
 
+use super::rights::Rights;
 use super::time::CivilTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Entry {
     pub nlink: u64,
     pub dev: u64,
     pub ino: u64,
+    /// This process's rights on it, for the `perm` fact.
+    pub rights: Rights,
 }
 
 impl Entry {
@@ -48,8 +51,8 @@ impl Entry {
             md.len(),
             md.mtime(),
             md.nlink(),
-            md.dev(),
-            md.ino(),
+            (md.dev(), md.ino()),
+            Rights::of(md.mode(), md.uid(), md.gid()),
         )
     }
 
@@ -60,8 +63,8 @@ impl Entry {
         size: u64,
         mtime: i64,
         nlink: u64,
-        dev: u64,
-        ino: u64,
+        (dev, ino): (u64, u64),
+        rights: Rights,
     ) -> Entry {
         let kind = match mode & libc::S_IFMT {
             libc::S_IFDIR => Kind::Dir,
@@ -82,6 +85,7 @@ impl Entry {
             nlink,
             dev,
             ino,
+            rights,
         }
     }
 }
@@ -97,7 +101,8 @@ pub enum ListFormat {
     Facts(Facts, Perms),
 }
 
-/// What the session may do, for the MLSD `perm` fact.
+/// What the session may do, for the MLSD `perm` fact; each entry's own
+/// [`Rights`] narrow it further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Perms {
     pub read: bool,
@@ -107,6 +112,20 @@ pub struct Perms {
     /// What a folder holds may be removed (`p`), even where the folder
     /// itself may not be (a shared folder).
     pub purge: bool,
+    /// This process's rights on the folder the entries are in: removing,
+    /// renaming and replacing (`STOR` writes a new file and renames it)
+    /// take its write and search rights.
+    pub folder: Rights,
+}
+
+impl Perms {
+    /// These perms for entries in a folder with `rights`.
+    pub fn in_folder(self, rights: Rights) -> Perms {
+        Perms {
+            folder: rights,
+            ..self
+        }
+    }
 }
 
 /// The MLST facts a client selected with `OPTS MLST` (all by default).
@@ -344,19 +363,27 @@ fn push_perm(out: &mut Vec<u8>, e: &Entry, p: Perms) {
             out.extend_from_slice(letters);
         }
     };
+    let (own, renames) = (e.rights, p.modify && p.folder.change_names());
     match (&e.kind, e.is_link()) {
-        (Kind::File, false) => push(p.modify, b"adfw"),
-        (Kind::Dir, false) => {
-            push(p.create, b"cm");
-            push(p.modify, b"df");
-            push(p.purge, b"p");
+        (Kind::File, false) => {
+            // APPE writes into the file; STOR replaces it by a rename.
+            push(p.modify && own.write(), b"a");
+            push(renames, b"dfw");
         }
-        (_, true) => push(p.modify, b"df"),
+        (Kind::Dir, false) => {
+            push(p.create && own.change_names(), b"cm");
+            push(renames, b"df");
+            push(p.purge && own.change_names(), b"p");
+        }
+        (_, true) => push(renames, b"df"),
         (Kind::Symlink | Kind::Special(_), false) => {}
     }
     match e.kind {
-        Kind::File => push(p.read, b"r"),
-        Kind::Dir => push(true, if p.read { b"el" } else { b"e" }),
+        Kind::File => push(p.read && own.read(), b"r"),
+        Kind::Dir => {
+            push(own.search(), b"e");
+            push(p.read && own.read(), b"l");
+        }
         Kind::Symlink | Kind::Special(_) => {}
     }
 }
@@ -376,6 +403,7 @@ mod tests {
             nlink: 1,
             dev: 0x803,
             ino: 0x1f,
+            rights: Rights::ALL,
         }
     }
 
@@ -442,12 +470,44 @@ mod tests {
             create: false,
             modify: false,
             purge: false,
+            folder: Rights::ALL,
         };
         l.facts_line(&entry(Kind::File), Facts::all(), perms);
         assert_eq!(
             String::from_utf8(l.out).unwrap(),
             "type=file;size=42;modify=20261125210304;perm=r;unique=803g1f;unix.mode=0644; a b.txt\r\n"
         );
+    }
+
+    /// `perm` offers only what this process's rights allow: reading the
+    /// file, entering and listing the folder, changing names in the
+    /// folder an entry is in.
+    #[test]
+    fn perm_narrows_to_the_rights_on_disk() {
+        let writable = Perms {
+            read: true,
+            create: true,
+            modify: true,
+            purge: true,
+            folder: Rights::ALL,
+        };
+        let perm = |e: &Entry, p: Perms| {
+            let mut out = Vec::new();
+            push_perm(&mut out, e, p);
+            String::from_utf8(out).unwrap()
+        };
+        let (file, dir) = (entry(Kind::File), entry(Kind::Dir));
+        assert_eq!(perm(&file, writable), "adfwr");
+        assert_eq!(perm(&dir, writable), "cmdfpel");
+        let none = |mut e: Entry| {
+            e.rights = Rights::NONE;
+            e
+        };
+        assert_eq!(perm(&none(file.clone()), writable), "dfw");
+        assert_eq!(perm(&none(dir.clone()), writable), "df");
+        let fixed_folder = writable.in_folder(Rights::NONE);
+        assert_eq!(perm(&file, fixed_folder), "ar");
+        assert_eq!(perm(&dir, fixed_folder), "cmpel");
         let f = Facts::select("type;SIZE;bogus;");
         assert_eq!(f.selected(), "type;size;");
         assert_eq!(f.feat(), "type*;size*;modify;perm;unique;unix.mode;");

@@ -16,6 +16,7 @@ mod path;
 mod pattern;
 #[cfg(test)]
 mod proptests;
+mod rights;
 mod root;
 mod share;
 mod time;
@@ -27,6 +28,7 @@ pub use listing::{facts_text, Facts, ListFormat, Perms};
 pub use names::NAME_MAX;
 pub use path::{BadPath, VPath};
 pub use pattern::Pattern;
+pub use rights::Rights;
 pub use root::{disk_space, AppendTarget, Root, RootState};
 pub use share::{entry_names, Share, ShareError, SharedPath};
 pub use time::{mdtm, TimeVal};

@@ -330,6 +330,7 @@ fn run(
                     create: false,
                     modify: false,
                     purge: false,
+                    folder: crate::vfs::Rights::ALL,
                 },
             );
             if let Ok(mut job) = root.listing(&vp(p), facts, 0) {

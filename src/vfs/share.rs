@@ -23,7 +23,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use super::dirlist::ListingJob;
 use super::listing::{Entry, Kind, ListFormat, Perms};
 use super::names::display_name;
-use super::{AppendTarget, Download, Root, TimeVal, VPath};
+use super::{AppendTarget, Download, Rights, Root, TimeVal, VPath};
 
 /// The served tree: a folder, or a virtual root of named entries. Cheap
 /// to clone, so that work can move to the blocking pool.
@@ -481,6 +481,12 @@ impl Share {
     }
 
     /// The entry for one path, as LIST/MLST show a single file.
+    /// This process's rights on the folder `dir`, for the `perm` fact of
+    /// what it holds; none if it cannot be looked at.
+    pub fn folder_rights(&self, dir: &VPath) -> Rights {
+        self.entry(dir).map_or(Rights::NONE, |e| e.rights)
+    }
+
     pub fn entry(&self, p: &VPath) -> io::Result<Entry> {
         let name = p.file_name().unwrap_or("/");
         match self.place(p)? {
@@ -523,6 +529,8 @@ impl VirtualRoot {
             nlink: 2 + folders as u64,
             dev: 0,
             ino: 0,
+            // Made by the server: what may be done to it is the share's say.
+            rights: Rights::ALL,
         }
     }
 
