@@ -64,10 +64,23 @@ fn path_tip(e: &mut clap::Error) {
     let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
         return;
     };
-    // clap names the first unknown flag of a group (`-r` of `-rf`).
-    let word = std::env::args()
+    // clap names the first unknown flag of a group: `-r` of `-rf`, `-z`
+    // of `-wz`.
+    let words: Vec<String> = std::env::args_os()
         .skip(1)
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let letter = arg.strip_prefix('-').filter(|l| l.chars().count() == 1);
+    let word = words
+        .iter()
         .find(|w| w.starts_with(arg.as_str()))
+        .or_else(|| {
+            let letter = letter?;
+            words
+                .iter()
+                .find(|w| w.starts_with('-') && !w.starts_with("--") && w.contains(letter))
+        })
+        .cloned()
         .unwrap_or_else(|| arg.clone());
     // A misspelt flag has clap's "a similar argument exists" already.
     let tips = match e.get(ContextKind::SuggestedArg) {

@@ -862,6 +862,7 @@ fn unprivileged() -> Option<Command> {
         return Some(Command::new(BIN));
     }
     if !need("setpriv") {
+        eprintln!("skipped: running as root and setpriv is missing to drop privileges");
         return None;
     }
     let mut cmd = Command::new("setpriv");
@@ -2578,10 +2579,18 @@ fn usage_error(args: &[&str]) -> String {
 /// misspelt flag keeps only clap's "a similar argument".
 #[test]
 fn an_unknown_flag_gets_a_tip_that_works() {
-    let (status, _, stderr) = Share::start(&["-rf"]).wait();
-    assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("write './-rf'"), "{stderr}");
-    assert!(!stderr.contains("'-- "), "{stderr}");
+    for (word, shown) in [("-rf", "./-rf"), ("-wz", "./-wz")] {
+        let (status, _, stderr) = Share::start(&[word]).wait();
+        assert_eq!(status.code(), Some(2));
+        assert!(stderr.contains(&format!("write '{shown}'")), "{stderr}");
+        assert!(!stderr.contains("'-- "), "{stderr}");
+    }
+    // A word that is not UTF-8 is no reason to panic.
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--bogus")
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9"));
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let (_, _, stderr) = Share::start(&["--wirte"]).wait();
     assert!(stderr.contains("'--write'"), "{stderr}");
     assert!(

@@ -1161,19 +1161,29 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A folder for a share that file permissions apply to, and whether the
+/// binary must run as `nobody` for them to (as root); `None` when it must
+/// and setpriv is missing.
+fn unprivileged_base() -> Option<(tempfile::TempDir, bool)> {
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    if root_user && !need("setpriv") {
+        eprintln!("skipped: running as root and setpriv is missing to drop privileges");
+        return None;
+    }
+    let base = tempfile::tempdir().unwrap();
+    chmod(base.path(), 0o755);
+    Some((base, root_user))
+}
+
 /// Folders and files made unreadable while the server runs. Root ignores
 /// permissions, so as root the binary is run as `nobody` via setpriv.
 #[tokio::test]
 async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     let _g = shared_lock().await;
-    // SAFETY: geteuid has no preconditions.
-    let root_user = unsafe { libc::geteuid() } == 0;
-    if root_user && !need("setpriv") {
-        eprintln!("skipped: running as root and setpriv is missing to drop privileges");
+    let Some((base, root_user)) = unprivileged_base() else {
         return;
-    }
-    let base = tempfile::tempdir().unwrap();
-    chmod(base.path(), 0o755);
+    };
     let share = base.path().join("share");
     std::fs::create_dir_all(share.join("locked")).unwrap();
     std::fs::write(share.join("locked/f.txt"), b"locked").unwrap();
@@ -1225,6 +1235,48 @@ async fn unreadable_files_and_folders_give_550_and_the_server_goes_on() {
     assert_eq!(c.reply().await.code, 226);
     chmod(&share.join("locked"), 0o755);
     c.ok("QUIT", 221).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
+
+/// On a writable share, MLST's perm offers only what the server's user
+/// may do: nothing that changes names in a folder it may not write, no
+/// APPE to a file it may not write, and in a sticky folder (as `/tmp`)
+/// nothing to another user's file. As root the binary runs as `nobody`.
+#[tokio::test]
+async fn perm_follows_the_rights_on_disk() {
+    let _g = shared_lock().await;
+    let Some((base, root_user)) = unprivileged_base() else {
+        return;
+    };
+    let share = base.path().join("share");
+    std::fs::create_dir_all(share.join("fixed")).unwrap();
+    std::fs::write(share.join("fixed/f.txt"), b"f").unwrap();
+    std::fs::write(share.join("ro.txt"), b"ro").unwrap();
+    chmod(&share.join("fixed/f.txt"), 0o666);
+    chmod(&share.join("fixed"), 0o555);
+    chmod(&share.join("ro.txt"), 0o444);
+    chmod(&share, 0o777);
+    let (mut child, addr) = spawn_binary(&share, root_user, &["-w"]).await;
+    let mut c = Raw::connect(addr).await;
+    c.ok("USER tester", 331).await;
+    c.ok(&format!("PASS {PASS}"), 230).await;
+    let cases = [
+        ("fixed/f.txt", "perm=r;"),
+        ("fixed", "perm=dfel;"),
+        ("ro.txt", "perm=dfwr;"),
+    ];
+    for (path, perm) in cases {
+        let r = c.ok(&format!("MLST {path}"), 250).await;
+        assert!(r.text.contains(perm), "{path}: {perm} in {r:?}");
+    }
+    // Made sticky, the folder keeps root's file from nobody.
+    if root_user {
+        chmod(&share, 0o1777);
+        let r = c.ok("MLST ro.txt", 250).await;
+        assert!(r.text.contains("perm=r;"), "{r:?}");
+    }
+    chmod(&share.join("fixed"), 0o755);
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }

@@ -728,11 +728,15 @@ async fn line_breaks_in_paths_are_refused() {
     // that listings show with `%0D`, and a new name with it is refused
     // as any control character is.
     t.write("cr\rname", b"abc");
+    t.write("50%\rx", b"percent");
+    t.write("50%0D", b"other");
     raw.send_raw(b"SIZE cr\r\0name\r\n").await;
     assert_eq!(raw.reply().await.text, "213 3");
+    raw.send_raw(b"SIZE 50%\r\0x\r\n").await;
+    assert_eq!(raw.reply().await.text, "213 7");
     raw.send_raw(b"MKD evil\r\0x\r\n").await;
     assert_eq!(raw.reply().await.code, 553);
-    assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 3);
 }
 
 /// A client cannot plant a name with a control character, whether it

@@ -345,8 +345,8 @@ pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(lo..=hi)
 }
 
-/// An IP address or a DNS name (letters, digits and `-` in labels of at
-/// most 63, 253 in all): what cannot be one is a bad argument (exit 2),
+/// An IP address or a DNS name (letters, digits, `-` and, as in service
+/// names such as `_ftp`, `_` in labels of at most 63, 253 in all): what cannot be one is a bad argument (exit 2),
 /// not a name that failed to resolve (exit 1).
 pub fn parse_host(s: &str) -> Result<String, String> {
     let bad = || format!("{s:?} is neither a host name nor an IP address");

@@ -39,10 +39,7 @@ pub async fn serve(args: Serve) -> Result<u8, String> {
     announce(&args, info.as_ref(), &started, temp.is_some());
     let mut ui = ui(&args, deadline, info.as_ref());
     for message in unlistable(started.server.config()) {
-        ui.warn(&message);
-        if let (true, Some(line)) = (args.json, super::json::event(&Event::Warning { message })) {
-            super::json::emit(&line);
-        }
+        warn(&mut ui, args.json, message);
     }
     let end = match args.fixture() {
         true => run_command(&started, &args, feed, &mut signals, &mut ui, deadline).await,
@@ -167,6 +164,15 @@ fn announce(args: &Serve, info: Option<&BannerInfo<'_>>, started: &Started, temp
         if temp {
             super::ui::out_line(false, &escape(&started.root));
         }
+    }
+}
+
+/// A warning of the command-line program's own, shown as the server's
+/// are: a log line, and with --json a `warning` event.
+fn warn(ui: &mut Ui<'_>, json: bool, message: String) {
+    ui.warn(&message);
+    if let (true, Some(line)) = (json, super::json::event(&Event::Warning { message })) {
+        super::json::emit(&line);
     }
 }
 
@@ -300,11 +306,7 @@ fn finish(
                 "could not remove the temporary folder {}: {e}",
                 left.display()
             );
-            ui.warn(&message);
-            if let (true, Some(line)) = (args.json, super::json::event(&Event::Warning { message }))
-            {
-                super::json::emit(&line);
-            }
+            warn(ui, args.json, message);
             left
         }),
         (None, _) => None,

@@ -1,8 +1,9 @@
 //! The command parser: one line of bytes in, one [`Command`] out.
 
+use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::vfs::TimeVal;
+use crate::vfs::{display_name, TimeVal};
 
 /// Representation type (RFC 959 §3.1.1). `TYPE L 8` is a synonym of image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,13 +239,18 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let arg =
         std::str::from_utf8(arg).map_err(|_| ParseError::Syntax("Invalid UTF-8 in argument"))?;
     // A CR inside a path name comes as CR NUL (RFC 2640 §3.1, after
-    // Telnet's rule for a CR that does not end a line). It becomes `%0D`,
-    // the form in which listings show a CR in a name (`vfs::names`): the
-    // same file, and no line break inside the server.
-    let unstuffed;
+    // Telnet's rule for a CR that does not end a line). A part of the path
+    // with one is a name as it is on disk: it becomes the form listings
+    // show it in (`%0D`, and `%` as `%25`), which reaches that file and
+    // keeps line breaks out of the server.
+    let unstuffed: String;
     let arg = match arg.contains("\r\0") {
         true => {
-            unstuffed = arg.replace("\r\0", "%0D");
+            let shown = |part: &str| match part.contains("\r\0") {
+                true => display_name(OsStr::new(&part.replace("\r\0", "\r"))).into_owned(),
+                false => part.to_string(),
+            };
+            unstuffed = arg.split('/').map(shown).collect::<Vec<_>>().join("/");
             unstuffed.as_str()
         }
         false => arg,
@@ -683,6 +689,10 @@ mod tests {
         assert_eq!(parse(b"BOGUS x"), Err(ParseError::Unknown("BOGUS".into())));
         assert!(matches!(parse(b"RETR a\0b"), Err(ParseError::Syntax(_))));
         assert_eq!(parse(b"RETR a\r\0b"), Ok(Command::Retr("a%0Db".into())));
+        assert_eq!(
+            parse(b"RETR d%/50%\r\0x"),
+            Ok(Command::Retr("d%/50%25%0Dx".into()))
+        );
         assert!(matches!(parse(b"RETR \xff"), Err(ParseError::Syntax(_))));
         assert_eq!(parse(b"\xffRETR x"), Err(ParseError::Garbled));
         assert_eq!(parse(b"NO\0OP"), Err(ParseError::Garbled));

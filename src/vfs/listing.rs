@@ -363,11 +363,12 @@ fn push_perm(out: &mut Vec<u8>, e: &Entry, p: Perms) {
             out.extend_from_slice(letters);
         }
     };
-    let (own, renames) = (e.rights, p.modify && p.folder.change_names());
+    let (own, renames) = (e.rights, p.modify && p.folder.may_replace(e.rights));
     match (&e.kind, e.is_link()) {
         (Kind::File, false) => {
-            // APPE writes into the file; STOR replaces it by a rename.
-            push(p.modify && own.write(), b"a");
+            // Both STOR and APPE write a new file in the folder first (and
+            // APPE then adds it to the end of this one).
+            push(renames && own.write(), b"a");
             push(renames, b"dfw");
         }
         (Kind::Dir, false) => {
@@ -382,7 +383,8 @@ fn push_perm(out: &mut Vec<u8>, e: &Entry, p: Perms) {
         Kind::File => push(p.read && own.read(), b"r"),
         Kind::Dir => {
             push(own.search(), b"e");
-            push(p.read && own.read(), b"l");
+            // Listing looks up each name in the folder too.
+            push(p.read && own.read() && own.search(), b"l");
         }
         Kind::Symlink | Kind::Special(_) => {}
     }
@@ -506,7 +508,7 @@ mod tests {
         assert_eq!(perm(&none(file.clone()), writable), "dfw");
         assert_eq!(perm(&none(dir.clone()), writable), "df");
         let fixed_folder = writable.in_folder(Rights::NONE);
-        assert_eq!(perm(&file, fixed_folder), "ar");
+        assert_eq!(perm(&file, fixed_folder), "r");
         assert_eq!(perm(&dir, fixed_folder), "cmpel");
         let f = Facts::select("type;SIZE;bogus;");
         assert_eq!(f.selected(), "type;size;");

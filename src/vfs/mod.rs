@@ -25,7 +25,7 @@ mod upload;
 pub use cached::{read_small, Download};
 pub use dirlist::ListingJob;
 pub use listing::{facts_text, Facts, ListFormat, Perms};
-pub use names::NAME_MAX;
+pub use names::{display_name, NAME_MAX};
 pub use path::{BadPath, VPath};
 pub use pattern::Pattern;
 pub use rights::Rights;

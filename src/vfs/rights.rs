@@ -15,9 +15,14 @@ pub struct Rights(u8);
 const READ: u8 = 4;
 const WRITE: u8 = 2;
 const SEARCH: u8 = 1;
+/// Ours: owned by this process's user (or we are root).
+const OWN: u8 = 8;
+/// A sticky folder (`/tmp`'s `t`) not ours: only the owner of a name in
+/// it may remove or rename that name.
+const STICKY: u8 = 16;
 
 impl Rights {
-    pub const ALL: Rights = Rights(READ | WRITE | SEARCH);
+    pub const ALL: Rights = Rights(READ | WRITE | SEARCH | OWN);
     pub const NONE: Rights = Rights(0);
 
     /// The rights the bits of `mode` give this process on a file owned by
@@ -25,16 +30,21 @@ impl Rights {
     /// here is entering folders).
     pub fn of(mode: u32, uid: u32, gid: u32) -> Rights {
         let me = credentials();
-        let shift = if me.uid == 0 {
+        if me.uid == 0 {
             return Rights::ALL;
-        } else if uid == me.uid {
-            6
+        }
+        let (shift, own) = if uid == me.uid {
+            (6, OWN)
         } else if gid == me.gid || me.groups.contains(&gid) {
-            3
+            (3, 0)
         } else {
-            0
+            (0, 0)
         };
-        Rights(((mode >> shift) & 7) as u8)
+        let sticky = match mode & libc::S_ISVTX != 0 && own == 0 {
+            true => STICKY,
+            false => 0,
+        };
+        Rights(((mode >> shift) & 7) as u8 | own | sticky)
     }
 
     pub fn read(self) -> bool {
@@ -49,9 +59,15 @@ impl Rights {
         self.0 & SEARCH != 0
     }
 
-    /// What a folder must give to make, remove or rename names in it.
+    /// What a folder must give to make names in it.
     pub fn change_names(self) -> bool {
         self.write() && self.search()
+    }
+
+    /// Whether, in a folder with these rights, this process may remove,
+    /// rename or replace an entry with `entry`'s.
+    pub fn may_replace(self, entry: Rights) -> bool {
+        self.change_names() && (self.0 & STICKY == 0 || entry.0 & OWN != 0)
     }
 }
 
@@ -89,5 +105,10 @@ mod tests {
         let other = Rights::of(0o751, u32::MAX - 1, u32::MAX - 1);
         assert!(!other.read() && !other.write() && other.search());
         assert!(!Rights::of(0o000, me.uid, me.gid).read());
+        // In a sticky folder of another user, only our own names change.
+        let tmp = Rights::of(0o1777, u32::MAX - 1, u32::MAX - 1);
+        assert!(tmp.change_names());
+        assert!(tmp.may_replace(Rights::of(0o600, me.uid, me.gid)));
+        assert!(!tmp.may_replace(Rights::of(0o666, u32::MAX - 1, me.gid)));
     }
 }

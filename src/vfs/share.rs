@@ -480,13 +480,13 @@ impl Share {
         from_root.rename(&from_rel, to_root, &to_rel)
     }
 
-    /// The entry for one path, as LIST/MLST show a single file.
     /// This process's rights on the folder `dir`, for the `perm` fact of
     /// what it holds; none if it cannot be looked at.
     pub fn folder_rights(&self, dir: &VPath) -> Rights {
         self.entry(dir).map_or(Rights::NONE, |e| e.rights)
     }
 
+    /// The entry for one path, as LIST/MLST show a single file.
     pub fn entry(&self, p: &VPath) -> io::Result<Entry> {
         let name = p.file_name().unwrap_or("/");
         match self.place(p)? {
