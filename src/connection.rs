@@ -239,8 +239,9 @@ impl Session {
         e
     }
 
-    /// Before a command that does not run during a transfer: the transfer's
-    /// own final reply comes first, so commands are answered in order.
+    /// Before a command that does not run during a transfer (`None`: a
+    /// line refused unparsed): the transfer's own final reply comes first,
+    /// so commands are answered in order.
     /// Shutdown must still get through, after the grace period it gives
     /// transfers: the transfer may never end on its own.
     async fn finish_before(&mut self, cmd: Option<&Command>) -> Flow {

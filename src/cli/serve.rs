@@ -334,9 +334,11 @@ fn remove_temp(temp: tempfile::TempDir) -> Result<(), (std::path::PathBuf, std::
     std::fs::remove_dir_all(&path).map_err(|e| (path, e))
 }
 
-/// Gives the owner every right on `top` and each folder under it, going
-/// through folders only (a listed symlink is never followed), without
-/// recursion: clients choose how deep the folders go.
+/// Gives the owner every right on `top` and each folder under it, without
+/// recursion: clients choose how deep the folders go. Only entries listed
+/// as folders are entered, never a symlink; `chmod` by path would follow
+/// one put there since, but the sessions are over, and the temporary
+/// folder (0700, its top never changed by a client) lets no one else in.
 fn open_up(top: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut folders = vec![top.to_path_buf()];
