@@ -194,6 +194,14 @@ impl Session {
         // through the reset below. (This whole future is boxed by `serve`,
         // so the command's state is allocated only while it runs.)
         let result = match protocol::check(&policy, self.mode()) {
+            // RANG is kept for HASH alone: a transfer after it would move
+            // the whole file (a STOR would cut it short) where the client
+            // meant a range (draft-bryan-ftp-range §4.3).
+            Ok(()) if self.range.is_some() && cmd.moves_a_file() => {
+                Err(FtpError::ParamNotImplemented(
+                    "RANG applies to HASH only here; RANG 1 0 clears it".into(),
+                ))
+            }
             Ok(()) => crate::commands::dispatch(self, cmd).await,
             Err(refusal) => Err(self.refused(&cmd, refusal)),
         };

@@ -411,6 +411,29 @@ async fn host_only_before_user_and_again_after_rein() {
 // HASH, RANG, OPTS HASH, XCRC/XMD5/XSHA*
 // ---------------------------------------------------------------------
 
+/// RANG is for HASH alone here: a transfer right after it is refused
+/// (504) rather than moving the whole file, and a STOR never cuts the file
+/// short (draft-bryan-ftp-range §4.3); HASH still takes the range.
+#[tokio::test]
+async fn a_transfer_after_rang_is_refused() {
+    let t = start(AccessMode::Writable).await;
+    t.write("rg.bin", b"0123456789ABCDEFGHIJ");
+    let mut raw = t.login().await;
+    for cmd in ["STOR rg.bin", "APPE rg.bin", "STOU rg.bin", "RETR rg.bin"] {
+        let _data = raw.epsv().await;
+        raw.ok("RANG 5 9", 350).await;
+        raw.ok(cmd, 504).await;
+    }
+    assert_eq!(
+        std::fs::read(t.path("rg.bin")).unwrap(),
+        b"0123456789ABCDEFGHIJ"
+    );
+    assert_eq!(std::fs::read_dir(t.root()).unwrap().count(), 1);
+    raw.ok("RANG 5 9", 350).await;
+    let r = raw.ok("HASH rg.bin", 213).await;
+    assert!(r.text.starts_with("213 SHA-256 5-9 "), "{r:?}");
+}
+
 /// Checks every reply against Python's own hashlib/zlib; prints `BAD …`
 /// for a mismatch and `CODE cmd => reply` for the refusals.
 const FTPLIB_HASH: &str = r#"

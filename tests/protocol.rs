@@ -321,10 +321,14 @@ async fn size_counts_crlf_in_ascii_mode() {
     raw.ok("TYPE A", 200).await;
     let r = raw.ok("SIZE text.txt", 213).await;
     assert_eq!(r.text, "213 17");
-    // And RETR in TYPE A sends exactly that many bytes.
+    // And RETR in TYPE A sends exactly that many bytes, without a 150
+    // that names the count on disk.
     let wire = b"one\r\ntwo\r\nthree\r\n";
-    let got = fetch(&mut raw, "RETR text.txt").await;
-    assert_eq!(got, wire);
+    let data = raw.epsv().await;
+    let opening = raw.ok("RETR text.txt", 150).await;
+    assert!(!opening.text.contains("15 bytes"), "{opening:?}");
+    assert_eq!(read_all(data).await, wire);
+    assert_eq!(raw.reply().await.code, 226);
     // REST counts those same octets (RFC 3659 §5): a restart anywhere,
     // even between a CR and its LF, sends the rest of that stream.
     for at in 1..=wire.len() {

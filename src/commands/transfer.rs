@@ -279,11 +279,16 @@ async fn retr_job(s: &mut Session, arg: &str) -> FtpResult<Prepared> {
     let Some((from, text)) = start.filter(|(from, _)| *from <= len) else {
         return Err(restart_past_end(offset, &path, len, counts_octets));
     };
-    let opening = format!(
-        "Opening {} mode data connection for {path} ({} bytes)",
-        mode_word(s),
-        len - from
-    );
+    // The count is of bytes on disk: in TYPE A more go on the wire (each
+    // LF as CRLF), and a client may take the count for the length.
+    let opening = match s.ascii {
+        true => format!("Opening {} mode data connection for {path}", mode_word(s)),
+        false => format!(
+            "Opening {} mode data connection for {path} ({} bytes)",
+            mode_word(s),
+            len - from
+        ),
+    };
     let job = Job::Send {
         file,
         offset: from,

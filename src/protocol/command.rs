@@ -192,6 +192,12 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether it sends or stores a file's bytes.
+    pub fn moves_a_file(&self) -> bool {
+        use Command::*;
+        matches!(self, Retr(_) | Stor(_) | Stou(_) | Appe(_))
+    }
+
     /// Whether it starts a transfer (or a hash, which runs as one): an
     /// ABOR sent after it is meant for it.
     pub fn starts_transfer(&self) -> bool {
