@@ -46,29 +46,30 @@ async fn prepare(
         super::check_root(&shared, &path, false)?;
         let root = &shared.root;
         let listed = (|| {
-            let (path, is_dir, pattern) = match (root.is_dir(&path), pattern) {
+            let (path, dir, pattern) = match (root.dir_rights(&path), pattern) {
                 (Err(e), Some(pattern)) if e.kind() == io::ErrorKind::NotFound => {
                     let folder = path.parent();
-                    let is_dir = root.is_dir(&folder).at(&folder)?;
-                    (folder, is_dir, Some(pattern))
+                    let dir = root.dir_rights(&folder).at(&folder)?;
+                    (folder, dir, Some(pattern))
                 }
-                (is_dir, _) => (path.clone(), is_dir.at(&path)?, None),
+                (dir, _) => (path.clone(), dir.at(&path)?, None),
             };
+            let is_dir = dir.is_some();
             if dirs_only && !is_dir {
                 return Err(FtpError::Syntax(format!("{path} is not a directory")));
             }
             // MLSD's perm fact: what may change where the entries are.
-            let format = match format {
-                ListFormat::Facts(facts, perms) if is_dir => {
+            let format = match (format, dir) {
+                (ListFormat::Facts(facts, perms), Some(rights)) => {
                     let perms = root.perms_in(&path, perms);
-                    ListFormat::Facts(facts, perms.in_folder(root.folder_rights(&path)))
+                    ListFormat::Facts(facts, perms.in_folder(rights))
                 }
-                ListFormat::Facts(facts, perms) => {
+                (ListFormat::Facts(facts, perms), None) => {
                     let perms = root.perms_of(&path, perms);
                     let folder = root.folder_rights(&path.parent());
                     ListFormat::Facts(facts, perms.in_folder(folder))
                 }
-                other => other,
+                (other, _) => other,
             };
             let mut job = root.listing(&path, format, now()).at(&path)?;
             if let Some(pattern) = &pattern {

@@ -351,11 +351,19 @@ impl Share {
         }
     }
 
-    pub fn is_dir(&self, p: &VPath) -> io::Result<bool> {
+    /// Whether `p` is a folder, and if so this process's rights on it (the
+    /// `perm` fact of what it holds): both from one `stat`.
+    pub fn dir_rights(&self, p: &VPath) -> io::Result<Option<Rights>> {
         match self.place(p)? {
-            Place::Top(_) => Ok(true),
-            Place::In(root, rel) => Ok(root.metadata(&rel)?.is_dir()),
-            Place::File(f) => f.metadata().map(|_| false),
+            // Made by the server: what may be done in it is the share's say.
+            Place::Top(_) => Ok(Some(Rights::ALL)),
+            Place::In(root, rel) => {
+                let md = root.metadata(&rel)?;
+                Ok(md
+                    .is_dir()
+                    .then(|| Rights::of(md.mode(), md.uid(), md.gid())))
+            }
+            Place::File(f) => f.metadata().map(|_| None),
         }
     }
 
@@ -483,7 +491,7 @@ impl Share {
     /// This process's rights on the folder `dir`, for the `perm` fact of
     /// what it holds; none if it cannot be looked at.
     pub fn folder_rights(&self, dir: &VPath) -> Rights {
-        self.entry(dir).map_or(Rights::NONE, |e| e.rights)
+        self.dir_rights(dir).ok().flatten().unwrap_or(Rights::NONE)
     }
 
     /// The entry for one path, as LIST/MLST show a single file.
